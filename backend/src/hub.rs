@@ -1,0 +1,388 @@
+//! The hub: which connection is in which room, who is online, and the fan-out of events.
+//!
+//! Each connection owns a bounded queue of [`Outbound`] frames; the hub only ever `try_send`s
+//! into it, so a slow connection can never stall the fan-out or the store's writer thread that
+//! calls [`CommitListener::committed`]. A connection whose queue is full is not skipped silently:
+//! it is closed with [`close_code::LAGGING`] and reconnects with `join { since }` to catch up from
+//! the store. Each event is encoded to JSON once and the bytes are shared by every recipient.
+//!
+//! Locks are `std` mutexes held for short, non-awaiting sections: one per room for membership
+//! and fan-out (rooms do not contend with each other), and one map lookup for the room itself.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+
+use axum::extract::ws::Utf8Bytes;
+use shared::{MessageEvent, RoomName, ServerMsg, Username, close_code};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::CommitListener;
+
+/// Identifies one WebSocket connection for the life of the process.
+pub type ConnId = u64;
+
+/// A session, by the SHA-256 of its token.
+type SessionKey = [u8; 32];
+/// The open connections of one session.
+type SessionConns = HashMap<ConnId, Arc<ConnControl>>;
+
+/// A room event encoded once, shared by every recipient.
+#[derive(Debug)]
+pub struct EncodedEvent {
+    /// The room it belongs to.
+    pub room: RoomName,
+    /// Its `seq`, so that a connection can drop what it already delivered.
+    pub seq: u64,
+    /// The `message` frame.
+    pub frame: Utf8Bytes,
+}
+
+/// What the hub puts in a connection's queue.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// A stored room event.
+    Event(Arc<EncodedEvent>),
+    /// Anything else (presence): no ordering beyond the queue's own.
+    Frame(Utf8Bytes),
+}
+
+/// Why a connection is being closed from outside its own task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kick {
+    /// The session ended (logout).
+    SessionEnded,
+    /// The connection's queue overflowed.
+    Lagging,
+}
+
+impl Kick {
+    /// The WebSocket close code and reason that tell the client what to do.
+    pub fn close(self) -> (u16, &'static str) {
+        match self {
+            Kick::SessionEnded => (close_code::SESSION_ENDED, "session ended"),
+            Kick::Lagging => (close_code::LAGGING, "too slow: reconnect and resume"),
+        }
+    }
+}
+
+/// The handle through which anyone can stop a connection. Its task watches `token`; when it is
+/// cancelled, `kick` says why (unset means the server is shutting down).
+#[derive(Debug)]
+pub struct ConnControl {
+    /// Cancelled to stop the connection. A child of the server's shutdown token.
+    pub token: CancellationToken,
+    /// The first reason given; later ones are ignored.
+    pub kick: OnceLock<Kick>,
+}
+
+impl ConnControl {
+    fn kick(&self, why: Kick) {
+        let _ = self.kick.set(why);
+        self.token.cancel();
+    }
+}
+
+/// A connection as a room member.
+struct Member {
+    user: Username,
+    tx: mpsc::Sender<Outbound>,
+    control: Arc<ConnControl>,
+    /// Set once the queue overflowed: the connection is closing, so stop feeding it.
+    lagged: bool,
+}
+
+/// One room's live state.
+#[derive(Default)]
+struct RoomState {
+    members: HashMap<ConnId, Member>,
+    /// Connections per online user. A user is online in the room while this is > 0.
+    online: BTreeMap<Username, usize>,
+}
+
+impl RoomState {
+    /// Queues `out` for every member but `except`; a full queue kicks its connection.
+    fn broadcast(&mut self, out: &Outbound, except: Option<ConnId>) {
+        for (id, member) in &mut self.members {
+            if member.lagged || Some(*id) == except {
+                continue;
+            }
+            match member.tx.try_send(out.clone()) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    member.lagged = true;
+                    member.control.kick(Kick::Lagging);
+                }
+                // The connection is gone; its own clean-up removes it.
+                Err(mpsc::error::TrySendError::Closed(_)) => member.lagged = true,
+            }
+        }
+    }
+}
+
+/// Live membership and fan-out for every room.
+#[derive(Default)]
+pub struct Hub {
+    /// Rooms with at least one member ever since start. Entries are small and never removed.
+    rooms: RwLock<HashMap<RoomName, Arc<Mutex<RoomState>>>>,
+    /// Open connections per session, so that logging out closes them.
+    sessions: Mutex<HashMap<SessionKey, SessionConns>>,
+    /// Source of [`ConnId`]s.
+    next_id: AtomicU64,
+}
+
+/// Encodes a server frame. Serializing these types cannot fail (no maps with non-string keys,
+/// no custom serializers that error), so a failure is a bug worth a loud log, not a panic.
+pub fn encode(msg: &ServerMsg) -> Utf8Bytes {
+    match serde_json::to_string(msg) {
+        Ok(json) => Utf8Bytes::from(json),
+        Err(e) => {
+            tracing::error!(error = %e, "failed to encode a server frame");
+            Utf8Bytes::from_static(
+                "{\"type\":\"error\",\"code\":\"internal\",\"message\":\"encoding failed\"}",
+            )
+        }
+    }
+}
+
+impl Hub {
+    /// An empty hub.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn room(&self, name: &RoomName) -> Arc<Mutex<RoomState>> {
+        if let Some(room) = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+        {
+            return Arc::clone(room);
+        }
+        let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(rooms.entry(name.clone()).or_default())
+    }
+
+    /// Registers a new connection of `session`, returning its id and control handle. The token
+    /// is a child of `shutdown`, so stopping the server stops every connection.
+    pub fn connect(
+        &self,
+        session: [u8; 32],
+        shutdown: &CancellationToken,
+    ) -> (ConnId, Arc<ConnControl>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let control = Arc::new(ConnControl {
+            token: shutdown.child_token(),
+            kick: OnceLock::new(),
+        });
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(session)
+            .or_default()
+            .insert(id, Arc::clone(&control));
+        (id, control)
+    }
+
+    /// Forgets a closed connection.
+    pub fn disconnect(&self, session: [u8; 32], id: ConnId) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(conns) = sessions.get_mut(&session) {
+            conns.remove(&id);
+            if conns.is_empty() {
+                sessions.remove(&session);
+            }
+        }
+    }
+
+    /// Closes every connection of a session (it was logged out).
+    pub fn end_session(&self, session: [u8; 32]) {
+        let conns = self
+            .sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&session);
+        for control in conns.into_iter().flat_map(|c| c.into_values()) {
+            control.kick(Kick::SessionEnded);
+        }
+    }
+
+    /// Adds a connection to a room's fan-out. Returns who is online there now (the joiner
+    /// included). If the user was not online in the room before, the other members get a
+    /// `presence` frame.
+    pub fn join(
+        &self,
+        room: &RoomName,
+        id: ConnId,
+        user: &Username,
+        tx: mpsc::Sender<Outbound>,
+        control: Arc<ConnControl>,
+    ) -> Vec<Username> {
+        let room_state = self.room(room);
+        let mut state = room_state.lock().unwrap_or_else(PoisonError::into_inner);
+        let previous = state.members.insert(
+            id,
+            Member {
+                user: user.clone(),
+                tx,
+                control,
+                lagged: false,
+            },
+        );
+        if previous.is_none() {
+            let count = state.online.entry(user.clone()).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                let frame = Outbound::Frame(encode(&ServerMsg::Presence {
+                    room: room.clone(),
+                    user: user.clone(),
+                    online: true,
+                }));
+                state.broadcast(&frame, Some(id));
+            }
+        }
+        state.online.keys().cloned().collect()
+    }
+
+    /// Removes a connection from a room. If it was the user's last one there, the remaining
+    /// members get a `presence` frame.
+    pub fn leave(&self, room: &RoomName, id: ConnId) {
+        let room_state = self.room(room);
+        let mut state = room_state.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(member) = state.members.remove(&id) else {
+            return;
+        };
+        let gone = match state.online.get_mut(&member.user) {
+            Some(count) if *count > 1 => {
+                *count -= 1;
+                false
+            }
+            _ => {
+                state.online.remove(&member.user);
+                true
+            }
+        };
+        if gone {
+            let frame = Outbound::Frame(encode(&ServerMsg::Presence {
+                room: room.clone(),
+                user: member.user,
+                online: false,
+            }));
+            state.broadcast(&frame, None);
+        }
+    }
+
+    /// How many users are online in a room.
+    pub fn online_count(&self, room: &RoomName) -> u32 {
+        let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
+        rooms.get(room).map_or(0, |r| {
+            let n = r
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .online
+                .len();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        })
+    }
+}
+
+impl CommitListener for Hub {
+    fn committed(&self, event: &MessageEvent) {
+        let out = Outbound::Event(Arc::new(EncodedEvent {
+            room: event.room.clone(),
+            seq: event.seq,
+            frame: encode(&ServerMsg::Message(event.clone())),
+        }));
+        let room_state = self.room(&event.room);
+        room_state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .broadcast(&out, None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(s: &str) -> RoomName {
+        RoomName::parse(s).expect("valid room")
+    }
+    fn user(s: &str) -> Username {
+        Username::parse(s).expect("valid user")
+    }
+    fn event(seq: u64) -> MessageEvent {
+        MessageEvent {
+            room: name("general"),
+            seq,
+            id: seq,
+            author: user("alice"),
+            text: format!("m{seq}"),
+            ts: 0,
+            client_id: None,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_kicks_the_connection_instead_of_skipping_it() {
+        let hub = Hub::new();
+        let shutdown = CancellationToken::new();
+        let (id, control) = hub.connect([1; 32], &shutdown);
+        let (tx, mut rx) = mpsc::channel(2);
+        hub.join(&name("general"), id, &user("bob"), tx, Arc::clone(&control));
+        for seq in 1..=3 {
+            hub.committed(&event(seq));
+        }
+        assert!(control.token.is_cancelled());
+        assert_eq!(control.kick.get(), Some(&Kick::Lagging));
+        let mut seqs = Vec::new();
+        while let Ok(Outbound::Event(e)) = rx.try_recv() {
+            seqs.push(e.seq);
+        }
+        assert_eq!(seqs, vec![1, 2]);
+    }
+
+    #[test]
+    fn presence_is_announced_once_per_user_not_per_connection() {
+        let hub = Hub::new();
+        let shutdown = CancellationToken::new();
+        let room = name("general");
+        let (watcher, wc) = hub.connect([1; 32], &shutdown);
+        let (wtx, mut wrx) = mpsc::channel(16);
+        hub.join(&room, watcher, &user("watcher"), wtx, wc);
+
+        let (a, ac) = hub.connect([2; 32], &shutdown);
+        let (b, bc) = hub.connect([2; 32], &shutdown);
+        let (atx, _arx) = mpsc::channel(16);
+        let (btx, _brx) = mpsc::channel(16);
+        let online = hub.join(&room, a, &user("alice"), atx, ac);
+        assert_eq!(online, vec![user("alice"), user("watcher")]);
+        hub.join(&room, b, &user("alice"), btx, bc);
+        hub.leave(&room, a);
+        hub.leave(&room, b);
+
+        let mut frames = Vec::new();
+        while let Ok(Outbound::Frame(f)) = wrx.try_recv() {
+            frames.push(f.as_str().to_owned());
+        }
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert!(frames[0].contains("\"online\":true"));
+        assert!(frames[1].contains("\"online\":false"));
+        assert_eq!(hub.online_count(&room), 1);
+    }
+
+    #[test]
+    fn ending_a_session_kicks_all_its_connections() {
+        let hub = Hub::new();
+        let shutdown = CancellationToken::new();
+        let (_, c1) = hub.connect([7; 32], &shutdown);
+        let (_, c2) = hub.connect([7; 32], &shutdown);
+        let (_, other) = hub.connect([8; 32], &shutdown);
+        hub.end_session([7; 32]);
+        assert_eq!(c1.kick.get(), Some(&Kick::SessionEnded));
+        assert!(c2.token.is_cancelled());
+        assert!(!other.token.is_cancelled());
+    }
+}

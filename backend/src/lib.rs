@@ -1,0 +1,28 @@
+//! The chat server: an axum + tokio relay that authenticates users, keeps rooms, stores every
+//! message durably and fans it out to the room's members in real time. It also serves the built
+//! web client, so one process on one port is the whole app.
+//!
+//! # Layout
+//! - Features: [`auth`] (accounts, sessions), [`rooms`] (room listing and creation over HTTP),
+//!   [`ws`] (the WebSocket endpoint and the per-connection actor), [`hub`] (live membership,
+//!   presence and fan-out).
+//! - Infrastructure: [`config`] (command line and environment), [`startup`] (state, routes,
+//!   graceful shutdown), [`store`] (the durable state behind a trait; SQLite by default),
+//!   [`error`] (the HTTP error type), [`origin`] (Origin parsing and comparison),
+//!   [`telemetry`] (logging).
+//!
+//! The wire types live in the `shared` crate; `docs/protocol.md` documents them.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod origin;
+pub mod rooms;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
+pub mod ws;
+
+pub use config::Config;
+pub use startup::{AppState, Application};

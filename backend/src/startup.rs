@@ -1,0 +1,194 @@
+//! Building and running the application: state, routes, static files, graceful shutdown.
+//!
+//! [`Application::build`] opens the store and binds the listener; [`Application::run_until`]
+//! serves until a shutdown future resolves. `main` and the tests use exactly these two calls.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::origin::Origin;
+use crate::store::{SqliteStore, Store, StoreError};
+use crate::{auth, rooms, ws};
+
+/// How long shutdown waits for WebSocket tasks to finish their close handshakes.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// What every handler can reach. Cheap to clone: each field is a handle.
+#[derive(Clone)]
+pub struct AppState {
+    /// Durable state.
+    pub store: Arc<dyn Store>,
+    /// Live membership and fan-out.
+    pub hub: Arc<Hub>,
+    /// The settings the server started with.
+    pub config: Arc<Config>,
+    /// Origins allowed to open a WebSocket (resolved from the config and the bound address).
+    pub origins: Arc<Vec<Origin>>,
+    /// Cancelled when the server shuts down; every connection's token is a child of it.
+    pub shutdown: CancellationToken,
+    /// Tracks WebSocket tasks, which axum's graceful shutdown does not wait for.
+    pub tracker: TaskTracker,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database: {0}")]
+    Store(#[from] StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Opens the store and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        let hub = Arc::new(Hub::new());
+        let store = SqliteStore::open(&config.database, config.synchronous, hub.clone())?;
+        let listener = TcpListener::bind(config.bind).await?;
+        let origins = config.origins_for(listener.local_addr()?);
+        let state = AppState {
+            store: Arc::new(store),
+            hub,
+            config: Arc::new(config),
+            origins: Arc::new(origins),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The address actually bound (useful when the port was 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `signal` resolves, then stops accepting, closes every WebSocket with 1001,
+    /// and waits (bounded) for their tasks to finish.
+    pub async fn run_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let app = router(self.state);
+        let shutdown = state.shutdown.clone();
+        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+            signal.await;
+            shutdown.cancel();
+        });
+        let result = serve.await;
+        // If serving failed rather than being asked to stop, stop the sockets too.
+        state.shutdown.cancel();
+        state.tracker.close();
+        if tokio::time::timeout(SHUTDOWN_GRACE, state.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = state.tracker.len(),
+                "WebSocket tasks did not finish in time"
+            );
+        }
+        result
+    }
+}
+
+/// Every route: the API, the WebSocket, and the built client as a fallback.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/register", post(auth::register))
+        .route("/login", post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/me", get(auth::me))
+        .route("/rooms", get(rooms::list).post(rooms::create))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    Router::new()
+        .nest("/api", api)
+        .route("/ws", get(ws::upgrade))
+        .fallback_service(static_files(&state.config))
+        .layer(middleware::from_fn(cache_headers))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The built client. Unknown paths get `index.html`, so client-side routes survive a reload.
+/// Files that trunk names with a content hash are cached for a year; everything else is
+/// revalidated, so a new build is picked up at once. Precompressed `.gz`/`.br` siblings are
+/// served when present and the browser accepts them.
+fn static_files(config: &Config) -> ServeDir<ServeFile> {
+    let dir = &config.static_dir;
+    ServeDir::new(dir)
+        .precompressed_gzip()
+        .precompressed_br()
+        .fallback(ServeFile::new(dir.join("index.html")))
+}
+
+/// Sets `Cache-Control` on successful answers that have none (see [`static_files`]).
+async fn cache_headers(req: Request, next: Next) -> Response {
+    let hashed = is_hashed_asset(req.uri().path());
+    let mut res = next.run(req).await;
+    if res.status().is_success() && !res.headers().contains_key(header::CACHE_CONTROL) {
+        let policy = if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+    }
+    res
+}
+
+/// Whether a path names a file with trunk's content hash: `name-<16 hex digits>` followed by
+/// `.` or `_` (as in `frontend-0123456789abcdef_bg.wasm`).
+fn is_hashed_asset(path: &str) -> bool {
+    let file = path.rsplit('/').next().unwrap_or(path);
+    file.match_indices('-').any(|(i, _)| {
+        let rest = &file[i + 1..];
+        rest.len() > 16
+            && rest.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit)
+            && matches!(rest.as_bytes()[16], b'.' | b'_')
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_hashed_asset;
+
+    #[test]
+    fn trunk_hashed_file_names_are_recognised() {
+        assert!(is_hashed_asset("/frontend-0123456789abcdef_bg.wasm"));
+        assert!(is_hashed_asset("/frontend-0123456789abcdef.js"));
+        assert!(is_hashed_asset("/style-fedcba9876543210.css"));
+        assert!(!is_hashed_asset("/index.html"));
+        assert!(!is_hashed_asset("/"));
+        assert!(!is_hashed_asset("/my-file.css"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Durable state: users, sessions, rooms, and each room's message log.
+//!
+//! The server talks to the [`Store`] trait. [`SqliteStore`] is the default implementation (one
+//! file, WAL mode); a shared store for several nodes can stand beside it without touching callers.
+//!
+//! # The message log
+//! Every room has a log of events numbered by `seq`: 1, 2, 3, ... with no holes and no reuse. The
+//! next `seq` is taken inside the same transaction that stores the event, so a `seq` exists if
+//! and only if its event is durable. Events carry a `kind` (only `message` today) so that edits
+//! and deletions can later ride the same log and be caught up the same way.
+//!
+//! An implementation hands each committed event to its [`CommitListener`] in commit order, after
+//! the commit and before acknowledging the append. The listener (the [`crate::hub::Hub`]) fans it
+//! out, so live delivery follows `seq` order.
+
+mod sqlite;
+
+use futures::future::BoxFuture;
+use shared::{ClientId, MessageEvent, RoomName, Username};
+
+pub use sqlite::{SqliteStore, Synchronous};
+
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A user's row id.
+pub type UserId = i64;
+/// A room's row id.
+pub type RoomId = i64;
+
+/// What a store call can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value (username, room name) is taken.
+    #[error("already exists")]
+    Conflict,
+    /// The referenced row does not exist.
+    #[error("not found")]
+    NotFound,
+    /// The store has shut down.
+    #[error("the store is closed")]
+    Closed,
+    /// The database failed.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A background task failed.
+    #[error("store task failed: {0}")]
+    Task(String),
+}
+
+/// A user as stored.
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    /// Row id.
+    pub id: UserId,
+    /// The name as registered.
+    pub username: Username,
+    /// The argon2 PHC string.
+    pub password_hash: String,
+}
+
+/// A live session: what a token resolves to.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// The user it authenticates.
+    pub user_id: UserId,
+    /// Their name.
+    pub username: Username,
+    /// When it stops being valid (ms since the Unix epoch).
+    pub expires_at: i64,
+}
+
+/// A room as stored.
+#[derive(Debug, Clone)]
+pub struct RoomRecord {
+    /// Row id.
+    pub id: RoomId,
+    /// Its unique name.
+    pub name: RoomName,
+    /// Its highest `seq` (0 when empty).
+    pub last_seq: u64,
+}
+
+/// A message to append to a room's log.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The room, by id.
+    pub room_id: RoomId,
+    /// The author, by id.
+    pub author_id: UserId,
+    /// The author's name (copied into the event, saving a join).
+    pub author: Username,
+    /// The client's id for the message: (author, `client_id`) is unique in the log.
+    pub client_id: ClientId,
+    /// The validated text.
+    pub text: String,
+}
+
+/// The result of an append.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The stored event: new, or the one stored earlier under the same (author, `client_id`).
+    pub event: MessageEvent,
+    /// `true` when the `client_id` had been stored before and nothing new was written.
+    pub duplicate: bool,
+}
+
+/// Receives every newly committed event, in commit order, exactly once.
+///
+/// Called on the store's writer thread: it must not block (a `try_send` to a queue is fine).
+pub trait CommitListener: Send + Sync + 'static {
+    /// `event` was just committed.
+    fn committed(&self, event: &MessageEvent);
+}
+
+/// The result of a store call.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The durable state the server needs. Every method is `'static` so that callers can spawn it.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new user. [`StoreError::Conflict`] if the name is taken (ignoring ASCII case).
+    fn create_user(
+        &self,
+        username: Username,
+        password_hash: String,
+    ) -> BoxFuture<'static, StoreResult<UserId>>;
+
+    /// Finds a user by name, ignoring ASCII case.
+    fn find_user(&self, username: Username) -> BoxFuture<'static, StoreResult<Option<UserRecord>>>;
+
+    /// Stores a session under the hash of its token.
+    fn create_session(
+        &self,
+        token_hash: [u8; 32],
+        user_id: UserId,
+        expires_at: i64,
+    ) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Resolves a token hash to its session, if it exists (expired ones included: the caller
+    /// checks `expires_at`).
+    fn find_session(
+        &self,
+        token_hash: [u8; 32],
+    ) -> BoxFuture<'static, StoreResult<Option<SessionRecord>>>;
+
+    /// Deletes a session. Deleting a missing one is not an error.
+    fn delete_session(&self, token_hash: [u8; 32]) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Every room, by name.
+    fn list_rooms(&self) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>>;
+
+    /// Creates a room. [`StoreError::Conflict`] if the name is taken.
+    fn create_room(
+        &self,
+        name: RoomName,
+        created_by: Option<UserId>,
+    ) -> BoxFuture<'static, StoreResult<RoomRecord>>;
+
+    /// Finds a room by name.
+    fn find_room(&self, name: RoomName) -> BoxFuture<'static, StoreResult<Option<RoomRecord>>>;
+
+    /// Records that a user is a member of a room (idempotent).
+    fn add_member(&self, room_id: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Appends a message to its room's log with the next `seq`, durably, unless (author,
+    /// `client_id`) was stored before, in which case the earlier event comes back with
+    /// `duplicate: true`. Resolves only after the commit.
+    fn append(&self, message: NewMessage) -> BoxFuture<'static, StoreResult<Appended>>;
+
+    /// Up to `limit` messages of a room with `seq < before`, oldest first.
+    fn messages_before(
+        &self,
+        room_id: RoomId,
+        before: u64,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>>;
+
+    /// Up to `limit` messages of a room with `seq > after`, oldest first.
+    fn messages_after(
+        &self,
+        room_id: RoomId,
+        after: u64,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>>;
+}

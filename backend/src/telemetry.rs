@@ -1,0 +1,10 @@
+//! Logging: `tracing` with an env filter (`RUST_LOG`), quiet by default.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber. `default` is the filter used when `RUST_LOG` is unset.
+/// Calling it twice is harmless (the second call does nothing), which tests rely on.
+pub fn init(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

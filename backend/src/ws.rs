@@ -1,0 +1,637 @@
+//! The WebSocket endpoint: the upgrade's checks, then one small actor per connection.
+//!
+//! # The upgrade
+//! `GET /ws` is refused with 403 if it carries an `Origin` that is not allowed, and with 401
+//! without a valid session. A browser authenticates with its cookie (always together with its
+//! `Origin`); anything that sends no `Origin` must present `Authorization: Bearer <token>`,
+//! because a cookie without an `Origin` cannot be told apart from a cross-site forgery.
+//!
+//! # The connection
+//! One task owns the socket. It waits on, in priority order: its cancellation token (logout,
+//! lagging, shutdown), its outgoing queue (fed by the hub), finished appends (to acknowledge),
+//! incoming frames, and the heartbeat timer. Outgoing frames are written in batches with one
+//! flush per batch.
+//!
+//! # Ordering and the join seam
+//! Per joined room the task remembers `delivered`, the highest `seq` it has written. On `join`
+//! it first subscribes to the hub, then reads the store: anything committed after the
+//! subscription is both in the queue and possibly in what the store returned, and the queue
+//! copy is dropped because its `seq` is not above `delivered`. So a joiner sees every message
+//! once, in order, with no gap between history and live delivery.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::http::header::ORIGIN;
+use axum::response::{IntoResponse, Response};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
+use shared::{
+    ClientId, ClientMsg, ErrorCode, HISTORY_PAGE, MAX_FRAME_BYTES, MessageText, RoomName,
+    ServerMsg, close_code,
+};
+use tokio::sync::mpsc;
+use tokio::time::{Instant, MissedTickBehavior, timeout};
+
+use crate::auth::{AuthUser, TokenSource, authenticate, request_token};
+use crate::error::ApiError;
+use crate::hub::{ConnControl, ConnId, Outbound, encode};
+use crate::origin::Origin;
+use crate::startup::AppState;
+use crate::store::{NewMessage, RoomId};
+
+/// Most frames written per flush.
+const WRITE_BATCH: usize = 64;
+/// A write (one batch and its flush) that takes longer than this means the peer is gone.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Appends awaiting their commit per connection. At the limit the connection stops reading,
+/// which pushes back on a client that sends faster than the store commits.
+const MAX_IN_FLIGHT: usize = 64;
+/// Catch-up reads the store in pages of this many messages.
+const CATCH_UP_PAGE: u32 = 500;
+
+/// `GET /ws`: checks the Origin and the session, then upgrades.
+pub async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let origin = headers.get(ORIGIN);
+    if let Some(origin) = origin {
+        let allowed = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.parse::<Origin>().ok())
+            .is_some_and(|o| state.origins.contains(&o));
+        if !allowed {
+            tracing::info!(?origin, "refused a WebSocket from a foreign origin");
+            return Err(ApiError::Forbidden("This origin may not open a WebSocket."));
+        }
+    }
+    let (token, source) = request_token(&headers).ok_or(ApiError::Unauthorized("not logged in"))?;
+    if source == TokenSource::Cookie && origin.is_none() {
+        return Err(ApiError::Unauthorized(
+            "Clients without an Origin must send Authorization: Bearer <token>.",
+        ));
+    }
+    let user = authenticate(&state, &token).await?;
+    let tracker = state.tracker.clone();
+    Ok(ws
+        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        // axum's defaults (128 KiB read buffer, unbounded write buffer) suit file transfer. Chat
+        // frames are small: a 4 KiB read chunk, writes gathered up to 64 KiB and flushed per
+        // batch, and a hard bound on what a stalled peer can make us hold.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_size(MAX_FRAME_BYTES * 4)
+        .on_upgrade(move |socket| {
+            tracker.track_future(async move {
+                let (sink, stream) = socket.split();
+                serve(sink, stream, state, user).await;
+            })
+        })
+        .into_response())
+}
+
+/// A joined room, as this connection sees it.
+struct Joined {
+    id: RoomId,
+    /// Highest `seq` written to this connection: queue entries at or below it are dropped.
+    delivered: u64,
+}
+
+/// Why the loop ended.
+enum Ending {
+    /// Cancelled from outside: logout, lagging, or shutdown.
+    Kicked,
+    /// The client closed, or the socket failed.
+    Gone,
+    /// A frame over [`MAX_FRAME_BYTES`].
+    TooBig,
+    /// No sign of life for three heartbeats.
+    Silent,
+}
+
+/// A write failed or timed out: the connection is over.
+struct WriteFailed;
+
+type WriteResult = Result<(), WriteFailed>;
+
+/// One connection's state, apart from the socket halves.
+struct Conn {
+    state: AppState,
+    user: AuthUser,
+    id: ConnId,
+    control: Arc<ConnControl>,
+    /// The sending half of this connection's queue, handed to the hub on each join.
+    tx: mpsc::Sender<Outbound>,
+    rooms: HashMap<RoomName, Joined>,
+}
+
+/// Runs one connection to its end. Generic over the socket halves so it can be driven by any
+/// `Sink`/`Stream` pair.
+pub async fn serve<S, R>(mut sink: S, mut stream: R, state: AppState, user: AuthUser)
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+{
+    let (id, control) = state.hub.connect(user.session, &state.shutdown);
+    let (tx, mut rx) = mpsc::channel(state.config.queue.max(1));
+    let heartbeat = state.config.heartbeat();
+    let mut conn = Conn {
+        state: state.clone(),
+        user,
+        id,
+        control: Arc::clone(&control),
+        tx,
+        rooms: HashMap::new(),
+    };
+    tracing::debug!(conn = id, user = %conn.user.username, "connected");
+
+    let mut pending: FuturesUnordered<BoxFuture<'static, ServerMsg>> = FuturesUnordered::new();
+    let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut last_heard = Instant::now();
+
+    let hello = ServerMsg::Hello {
+        user: conn.user.username.clone(),
+        heartbeat_ms: u64::try_from(heartbeat.as_millis()).unwrap_or(u64::MAX),
+    };
+    let mut ending = match send(&mut sink, &hello).await {
+        Ok(()) => None,
+        Err(WriteFailed) => Some(Ending::Gone),
+    };
+
+    while ending.is_none() {
+        tokio::select! {
+            biased;
+            () = control.token.cancelled() => ending = Some(Ending::Kicked),
+            Some(first) = rx.recv() => {
+                if conn.write_queued(first, &mut rx, &mut sink).await.is_err() {
+                    ending = Some(Ending::Gone);
+                }
+            }
+            Some(reply) = pending.next(), if !pending.is_empty() => {
+                if send(&mut sink, &reply).await.is_err() {
+                    ending = Some(Ending::Gone);
+                }
+            }
+            frame = stream.next(), if pending.len() < MAX_IN_FLIGHT => {
+                last_heard = Instant::now();
+                let flow = match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        conn.handle_text(text.as_str(), &mut sink, &mut pending).await
+                    }
+                    Some(Ok(Message::Binary(_))) => flow(send(&mut sink, &error(
+                        ErrorCode::BadFrame,
+                        "Binary frames are not supported; send JSON text frames.",
+                    )).await),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => ControlFlow::Continue(()),
+                    Some(Ok(Message::Close(_))) | None => ControlFlow::Break(Ending::Gone),
+                    Some(Err(e)) => ControlFlow::Break(if is_too_big(&e) {
+                        Ending::TooBig
+                    } else {
+                        tracing::debug!(conn = id, error = %e, "socket read failed");
+                        Ending::Gone
+                    }),
+                };
+                if let ControlFlow::Break(why) = flow {
+                    ending = Some(why);
+                }
+            }
+            _ = ticker.tick() => {
+                if last_heard.elapsed() > heartbeat * 3 {
+                    ending = Some(Ending::Silent);
+                } else if timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default())))
+                    .await
+                    .map_or(true, |r| r.is_err())
+                {
+                    ending = Some(Ending::Gone);
+                }
+            }
+        }
+    }
+
+    let close = match ending {
+        Some(Ending::Kicked) => Some(match control.kick.get() {
+            Some(kick) => kick.close(),
+            None => (1001, "server shutting down"),
+        }),
+        Some(Ending::TooBig) => Some((1009, "frame too big")),
+        Some(Ending::Silent) => Some((close_code::TIMEOUT, "heartbeat timeout")),
+        Some(Ending::Gone) | None => None,
+    };
+    if let Some((code, reason)) = close {
+        let frame = Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        }));
+        let _ = timeout(Duration::from_secs(2), sink.send(frame)).await;
+    }
+    let _ = timeout(Duration::from_secs(1), sink.close()).await;
+
+    for room in conn.rooms.keys() {
+        state.hub.leave(room, id);
+    }
+    state.hub.disconnect(conn.user.session, id);
+    tracing::debug!(conn = id, "disconnected");
+}
+
+/// A failed write ends the connection.
+fn flow(written: WriteResult) -> ControlFlow<Ending> {
+    match written {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(WriteFailed) => ControlFlow::Break(Ending::Gone),
+    }
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if matches!(
+            err.downcast_ref::<tungstenite::Error>(),
+            Some(tungstenite::Error::Capacity(_))
+        ) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Writes one frame and flushes it.
+async fn send<S>(sink: &mut S, msg: &ServerMsg) -> WriteResult
+where
+    S: Sink<Message, Error = axum::Error> + Unpin,
+{
+    match timeout(WRITE_TIMEOUT, sink.send(Message::Text(encode(msg)))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(WriteFailed),
+    }
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> ServerMsg {
+    ServerMsg::Error {
+        code,
+        message: message.into(),
+        client_id: None,
+        room: None,
+    }
+}
+
+fn room_error(code: ErrorCode, message: impl Into<String>, room: &RoomName) -> ServerMsg {
+    ServerMsg::Error {
+        code,
+        message: message.into(),
+        client_id: None,
+        room: Some(room.clone()),
+    }
+}
+
+fn send_error(
+    code: ErrorCode,
+    message: impl Into<String>,
+    room: &RoomName,
+    client_id: &ClientId,
+) -> ServerMsg {
+    ServerMsg::Error {
+        code,
+        message: message.into(),
+        client_id: Some(client_id.clone()),
+        room: Some(room.clone()),
+    }
+}
+
+/// Whether a refused text was refused for its length (as opposed to being blank).
+fn text_chars_exceed_limit(e: &shared::ValueError) -> bool {
+    // MessageText::parse has exactly two refusals; the blank one says "empty".
+    !e.to_string().contains("empty")
+}
+
+fn has_more(page: &[shared::MessageEvent]) -> bool {
+    page.first().is_some_and(|m| m.seq > 1)
+}
+
+impl Conn {
+    /// Writes `first` and whatever else is queued (up to a batch), then flushes once.
+    async fn write_queued<S>(
+        &mut self,
+        first: Outbound,
+        rx: &mut mpsc::Receiver<Outbound>,
+        sink: &mut S,
+    ) -> WriteResult
+    where
+        S: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        let batch = async {
+            let mut next = Some(first);
+            let mut taken = 0;
+            while let Some(out) = next {
+                taken += 1;
+                if let Some(frame) = self.admit(out) {
+                    sink.feed(Message::Text(frame)).await?;
+                }
+                next = if taken < WRITE_BATCH {
+                    rx.try_recv().ok()
+                } else {
+                    None
+                };
+            }
+            sink.flush().await
+        };
+        match timeout(WRITE_TIMEOUT, batch).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(WriteFailed),
+        }
+    }
+
+    /// Decides whether a queued frame goes out: room events only for joined rooms, and only
+    /// above what was already delivered (see the module docs on the join seam).
+    fn admit(&mut self, out: Outbound) -> Option<Utf8Bytes> {
+        match out {
+            Outbound::Frame(frame) => Some(frame),
+            Outbound::Event(event) => {
+                let joined = self.rooms.get_mut(&event.room)?;
+                if event.seq <= joined.delivered {
+                    return None;
+                }
+                joined.delivered = event.seq;
+                Some(event.frame.clone())
+            }
+        }
+    }
+
+    /// Handles one text frame from the client.
+    async fn handle_text<S>(
+        &mut self,
+        text: &str,
+        sink: &mut S,
+        pending: &mut FuturesUnordered<BoxFuture<'static, ServerMsg>>,
+    ) -> ControlFlow<Ending>
+    where
+        S: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        let msg = match serde_json::from_str::<ClientMsg>(text) {
+            Ok(msg) => msg,
+            Err(e) => {
+                let reply = error(ErrorCode::BadFrame, format!("Malformed frame: {e}"));
+                return flow(send(sink, &reply).await);
+            }
+        };
+        let result = match msg {
+            ClientMsg::Join { room, since } => self.join(room, since, sink).await,
+            ClientMsg::Leave { room } => {
+                if self.rooms.remove(&room).is_some() {
+                    self.state.hub.leave(&room, self.id);
+                }
+                send(sink, &ServerMsg::Left { room }).await
+            }
+            ClientMsg::Send {
+                room,
+                client_id,
+                text,
+            } => match self.prepare_send(room, client_id, text).await {
+                Ok(append) => {
+                    pending.push(append);
+                    Ok(())
+                }
+                Err(reply) => send(sink, &reply).await,
+            },
+            ClientMsg::History {
+                room,
+                before,
+                limit,
+            } => {
+                let reply = self.history(room, before, limit).await;
+                send(sink, &reply).await
+            }
+            ClientMsg::Ping { id } => send(sink, &ServerMsg::Pong { id }).await,
+        };
+        flow(result)
+    }
+
+    /// Checks a `send` and returns the future that stores it and yields the acknowledgement.
+    async fn prepare_send(
+        &self,
+        room: RoomName,
+        client_id: ClientId,
+        text: String,
+    ) -> Result<BoxFuture<'static, ServerMsg>, ServerMsg> {
+        let Some(joined) = self.rooms.get(&room) else {
+            return Err(match self.state.store.find_room(room.clone()).await {
+                Ok(Some(_)) => send_error(
+                    ErrorCode::NotJoined,
+                    "Join the room before sending to it.",
+                    &room,
+                    &client_id,
+                ),
+                Ok(None) => send_error(ErrorCode::NoSuchRoom, "No such room.", &room, &client_id),
+                Err(e) => {
+                    tracing::error!(error = %e, "room lookup failed");
+                    send_error(ErrorCode::Internal, "Try again.", &room, &client_id)
+                }
+            });
+        };
+        let text = match MessageText::parse(text) {
+            Ok(text) => text,
+            Err(e) => {
+                let code = if text_chars_exceed_limit(&e) {
+                    ErrorCode::TooLong
+                } else {
+                    ErrorCode::Invalid
+                };
+                return Err(send_error(code, e.to_string(), &room, &client_id));
+            }
+        };
+        let append = self.state.store.append(NewMessage {
+            room_id: joined.id,
+            author_id: self.user.id,
+            author: self.user.username.clone(),
+            client_id: client_id.clone(),
+            text: text.into_inner(),
+        });
+        Ok(async move {
+            match append.await {
+                Ok(done) => ServerMsg::Ack {
+                    room: done.event.room,
+                    client_id,
+                    id: done.event.id,
+                    seq: done.event.seq,
+                    ts: done.event.ts,
+                },
+                Err(e) => {
+                    tracing::error!(error = %e, "append failed");
+                    send_error(
+                        ErrorCode::Internal,
+                        "The message was not stored; send it again.",
+                        &room,
+                        &client_id,
+                    )
+                }
+            }
+        }
+        .boxed())
+    }
+
+    /// Serves `history`.
+    async fn history(&self, room: RoomName, before: u64, limit: Option<u32>) -> ServerMsg {
+        let Some(joined) = self.rooms.get(&room) else {
+            return room_error(ErrorCode::NotJoined, "Join the room first.", &room);
+        };
+        let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
+        match self
+            .state
+            .store
+            .messages_before(joined.id, before, limit)
+            .await
+        {
+            Ok(messages) => ServerMsg::History {
+                room,
+                has_more: has_more(&messages),
+                messages,
+            },
+            Err(e) => {
+                tracing::error!(error = %e, "history read failed");
+                room_error(ErrorCode::Internal, "Try again.", &room)
+            }
+        }
+    }
+
+    /// Serves `join`: subscribe first, then read the store (see the module docs).
+    async fn join<S>(&mut self, room: RoomName, since: Option<u64>, sink: &mut S) -> WriteResult
+    where
+        S: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        let store = &self.state.store;
+        let record = match store.find_room(room.clone()).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                return send(
+                    sink,
+                    &room_error(ErrorCode::NoSuchRoom, "No such room.", &room),
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "room lookup failed");
+                return send(sink, &room_error(ErrorCode::Internal, "Try again.", &room)).await;
+            }
+        };
+        if !self.rooms.contains_key(&room)
+            && let Err(e) = store.add_member(record.id, self.user.id).await
+        {
+            tracing::error!(error = %e, "membership write failed");
+            return send(sink, &room_error(ErrorCode::Internal, "Try again.", &room)).await;
+        }
+        let online = self.state.hub.join(
+            &room,
+            self.id,
+            &self.user.username,
+            self.tx.clone(),
+            Arc::clone(&self.control),
+        );
+
+        // From here on, every new event of the room is also in our queue.
+        let read = match since {
+            None => store
+                .messages_before(record.id, u64::MAX, HISTORY_PAGE)
+                .await
+                .map(|page| (page.last().map_or(0, |m| m.seq), Some(page))),
+            Some(since) => store
+                .find_room(room.clone())
+                .await
+                .map(|r| (r.map_or(since, |r| r.last_seq), None)),
+        };
+        let (last_seq, page) = match read {
+            Ok(read) => read,
+            Err(e) => {
+                tracing::error!(error = %e, "join read failed");
+                self.state.hub.leave(&room, self.id);
+                self.rooms.remove(&room);
+                return send(sink, &room_error(ErrorCode::Internal, "Try again.", &room)).await;
+            }
+        };
+        let delivered = match (&page, since) {
+            (Some(_), _) => last_seq,
+            (None, since) => since.unwrap_or(0),
+        };
+        self.rooms.insert(
+            room.clone(),
+            Joined {
+                id: record.id,
+                delivered,
+            },
+        );
+        send(
+            sink,
+            &ServerMsg::Joined {
+                room: room.clone(),
+                last_seq,
+                online,
+            },
+        )
+        .await?;
+        match page {
+            Some(messages) => {
+                let reply = ServerMsg::History {
+                    room,
+                    has_more: has_more(&messages),
+                    messages,
+                };
+                send(sink, &reply).await
+            }
+            None => self.catch_up(room, record.id, sink).await,
+        }
+    }
+
+    /// Writes every stored message of `room` above `delivered`, in order.
+    async fn catch_up<S>(&mut self, room: RoomName, room_id: RoomId, sink: &mut S) -> WriteResult
+    where
+        S: Sink<Message, Error = axum::Error> + Unpin,
+    {
+        loop {
+            let after = self.rooms.get(&room).map_or(0, |j| j.delivered);
+            let page = match self
+                .state
+                .store
+                .messages_after(room_id, after, CATCH_UP_PAGE)
+                .await
+            {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(error = %e, "catch-up read failed");
+                    return send(
+                        sink,
+                        &room_error(ErrorCode::Internal, "Catch-up failed; join again.", &room),
+                    )
+                    .await;
+                }
+            };
+            let full = page.len() >= CATCH_UP_PAGE as usize;
+            let last = page.last().map(|m| m.seq);
+            let frames = async {
+                for message in page {
+                    sink.feed(Message::Text(encode(&ServerMsg::Message(message))))
+                        .await?;
+                }
+                sink.flush().await
+            };
+            if !matches!(timeout(WRITE_TIMEOUT, frames).await, Ok(Ok(()))) {
+                return Err(WriteFailed);
+            }
+            if let (Some(last), Some(joined)) = (last, self.rooms.get_mut(&room)) {
+                joined.delivered = last;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The chat protocol: every frame and HTTP body that crosses the wire, as typed values.
+//!
+//! Both the server (`backend`) and the browser client (`frontend`) compile against this crate, so
+//! a change to the protocol that one side does not follow is a compile error. It has no server or
+//! browser dependencies: only `serde`.
+//!
+//! # Layout
+//! - [`values`]: newtypes that parse untrusted input once ([`Username`], [`Password`],
+//!   [`RoomName`], [`MessageText`], [`ClientId`]) with the limits both sides enforce: the client
+//!   for instant feedback, the server for enforcement.
+//! - [`ws`]: the WebSocket frames, [`ClientMsg`] (client to server) and [`ServerMsg`] (server to
+//!   client), internally tagged by a `"type"` field.
+//! - [`api`]: the JSON bodies of the HTTP endpoints under `/api`.
+//!
+//! `docs/protocol.md` at the repository root documents all of it for people who write other
+//! clients; it changes in the same commit as this crate.
+
+pub mod api;
+pub mod values;
+pub mod ws;
+
+pub use api::{ApiError, Credentials, MeResponse, NewRoom, RoomInfo, SessionResponse};
+pub use values::{ClientId, MessageText, Password, RoomName, Username, ValueError};
+pub use ws::{ClientMsg, ErrorCode, MessageEvent, ServerMsg, close_code};
+
+/// Longest message text, in characters (Unicode scalar values).
+pub const MAX_MESSAGE_CHARS: usize = 4_000;
+
+/// Largest WebSocket message (and frame) the server accepts, in bytes. A larger one closes the
+/// connection with close code 1009 (message too big).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;
+
+/// How many messages a history page holds at most, and how many a join shows.
+pub const HISTORY_PAGE: u32 = 50;
+
+/// The room every user can join from the start.
+pub const DEFAULT_ROOM: &str = "general";
+
+/// Name of the cookie that holds the session token in browsers.
+pub const SESSION_COOKIE: &str = "chat_session";

@@ -1,0 +1,322 @@
+//! Validated values: each newtype can only be built by parsing, so holding one is proof that the
+//! input met the rules. Deserializing one runs the same parse, so a frame carrying an invalid
+//! value is rejected at the edge rather than deep inside a handler.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::MAX_MESSAGE_CHARS;
+
+/// Why an input was refused. The `Display` text is written for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ValueError {
+    /// A username that breaks the rules in [`Username::parse`].
+    Username(&'static str),
+    /// A password that breaks the rules in [`Password::parse`].
+    Password(&'static str),
+    /// A room name that breaks the rules in [`RoomName::parse`].
+    RoomName(&'static str),
+    /// A message that is empty or longer than [`MAX_MESSAGE_CHARS`].
+    MessageText(&'static str),
+    /// A client id that is empty, too long, or has characters outside `[A-Za-z0-9_-]`.
+    ClientId(&'static str),
+}
+
+impl fmt::Display for ValueError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ValueError::Username(why)
+            | ValueError::Password(why)
+            | ValueError::RoomName(why)
+            | ValueError::MessageText(why)
+            | ValueError::ClientId(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for ValueError {}
+
+/// Implements `Deserialize` through `parse`, `Serialize` as the inner string, `Display`,
+/// `AsRef<str>` and `as_str` for a string newtype.
+macro_rules! string_newtype {
+    ($ty:ident) => {
+        impl $ty {
+            /// The validated text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// Gives back the validated text.
+            pub fn into_inner(self) -> String {
+                self.0
+            }
+        }
+
+        impl AsRef<str> for $ty {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = String::deserialize(d)?;
+                $ty::parse(raw).map_err(serde::de::Error::custom)
+            }
+        }
+    };
+}
+
+/// A username: 3 to 32 characters from `A-Z a-z 0-9 _ . -`, starting with a letter or digit.
+///
+/// Usernames are unique without regard to ASCII case (the store enforces it), so `Alice` and
+/// `alice` cannot both exist; the spelling chosen at registration is the one shown.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Username(String);
+
+impl Username {
+    /// Fewest characters in a username.
+    pub const MIN: usize = 3;
+    /// Most characters in a username.
+    pub const MAX: usize = 32;
+
+    /// Checks the rules and wraps the name. Surrounding whitespace is an error, not trimmed, so
+    /// that what is stored is exactly what was typed.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
+        let raw = raw.into();
+        let len = raw.chars().count();
+        if len < Self::MIN {
+            return Err(ValueError::Username(
+                "Username must be at least 3 characters.",
+            ));
+        }
+        if len > Self::MAX {
+            return Err(ValueError::Username(
+                "Username must be at most 32 characters.",
+            ));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            return Err(ValueError::Username(
+                "Username may only use letters, digits, '_', '.' and '-'.",
+            ));
+        }
+        if !raw.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+            return Err(ValueError::Username(
+                "Username must start with a letter or digit.",
+            ));
+        }
+        Ok(Self(raw))
+    }
+}
+string_newtype!(Username);
+
+/// A password: 8 to 128 characters. Anything else is up to the user.
+///
+/// Its `Debug` output is redacted so that it never reaches a log by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// Fewest characters in a password.
+    pub const MIN: usize = 8;
+    /// Most characters in a password (argon2 would take more; this bounds the work per request).
+    pub const MAX: usize = 128;
+
+    /// Checks the length and wraps the password.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
+        let raw = raw.into();
+        let len = raw.chars().count();
+        if len < Self::MIN {
+            return Err(ValueError::Password(
+                "Password must be at least 8 characters.",
+            ));
+        }
+        if len > Self::MAX {
+            return Err(ValueError::Password(
+                "Password must be at most 128 characters.",
+            ));
+        }
+        Ok(Self(raw))
+    }
+}
+string_newtype!(Password);
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// A room name: 1 to 32 characters from `a-z 0-9 _ -` (lower case, so names are unique as shown).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomName(String);
+
+impl RoomName {
+    /// Most characters in a room name.
+    pub const MAX: usize = 32;
+
+    /// Checks the rules and wraps the name.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
+        let raw = raw.into();
+        if raw.is_empty() {
+            return Err(ValueError::RoomName("Room name must not be empty."));
+        }
+        if raw.chars().count() > Self::MAX {
+            return Err(ValueError::RoomName(
+                "Room name must be at most 32 characters.",
+            ));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
+        {
+            return Err(ValueError::RoomName(
+                "Room name may only use lower-case letters, digits, '_' and '-'.",
+            ));
+        }
+        Ok(Self(raw))
+    }
+}
+string_newtype!(RoomName);
+
+/// The text of a message: not blank, at most [`MAX_MESSAGE_CHARS`] characters. It is stored and
+/// delivered exactly as sent (no trimming), and clients render it as text, never as HTML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageText(String);
+
+impl MessageText {
+    /// Checks the length and wraps the text.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
+        let raw = raw.into();
+        if raw.trim().is_empty() {
+            return Err(ValueError::MessageText("Message must not be empty."));
+        }
+        // Counting stops early, so a hostile multi-megabyte string costs no more than the limit.
+        if raw.chars().nth(MAX_MESSAGE_CHARS).is_some() {
+            return Err(ValueError::MessageText(
+                "Message is longer than 4000 characters.",
+            ));
+        }
+        Ok(Self(raw))
+    }
+}
+string_newtype!(MessageText);
+
+/// A client-generated message id (a UUID in the browser client). The server keeps
+/// (author, `client_id`) unique, so a resend of the same id is recognised, not stored twice.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Most characters in a client id.
+    pub const MAX: usize = 64;
+
+    /// Checks the rules and wraps the id.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
+        let raw = raw.into();
+        if raw.is_empty() || raw.len() > Self::MAX {
+            return Err(ValueError::ClientId(
+                "client_id must be 1 to 64 characters.",
+            ));
+        }
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
+        {
+            return Err(ValueError::ClientId(
+                "client_id may only use letters, digits, '_' and '-'.",
+            ));
+        }
+        Ok(Self(raw))
+    }
+}
+string_newtype!(ClientId);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_follow_the_rules() {
+        assert!(Username::parse("alice").is_ok());
+        assert!(Username::parse("Bob_2.x-y").is_ok());
+        assert!(Username::parse("ab").is_err());
+        assert!(Username::parse("a".repeat(33)).is_err());
+        assert!(Username::parse("a".repeat(32)).is_ok());
+        assert!(Username::parse("_alice").is_err());
+        assert!(Username::parse("al ice").is_err());
+        assert!(Username::parse("<script>").is_err());
+        assert!(Username::parse("élodie").is_err());
+    }
+
+    #[test]
+    fn passwords_are_between_8_and_128_characters() {
+        assert!(Password::parse("1234567").is_err());
+        assert!(Password::parse("12345678").is_ok());
+        assert!(Password::parse("é".repeat(128)).is_ok());
+        assert!(Password::parse("é".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn password_debug_output_is_redacted() {
+        let p = Password::parse("hunter2hunter2").expect("valid");
+        assert!(!format!("{p:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn room_names_are_lower_case_slugs() {
+        assert!(RoomName::parse("general").is_ok());
+        assert!(RoomName::parse("rust-2024_q1").is_ok());
+        assert!(RoomName::parse("").is_err());
+        assert!(RoomName::parse("General").is_err());
+        assert!(RoomName::parse("a b").is_err());
+        assert!(RoomName::parse("x".repeat(33)).is_err());
+    }
+
+    #[test]
+    fn message_text_is_bounded_by_characters_not_bytes() {
+        assert!(MessageText::parse("hi").is_ok());
+        assert!(MessageText::parse("   \n").is_err());
+        assert!(MessageText::parse("").is_err());
+        assert!(MessageText::parse("é".repeat(MAX_MESSAGE_CHARS)).is_ok());
+        assert!(MessageText::parse("é".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
+        // Stored as sent: no trimming.
+        assert_eq!(
+            MessageText::parse("  hi  ").expect("valid").as_str(),
+            "  hi  "
+        );
+    }
+
+    #[test]
+    fn client_ids_are_short_tokens() {
+        assert!(ClientId::parse("0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69").is_ok());
+        assert!(ClientId::parse("").is_err());
+        assert!(ClientId::parse("a".repeat(65)).is_err());
+        assert!(ClientId::parse("a b").is_err());
+    }
+
+    #[test]
+    fn deserializing_runs_the_same_rules() {
+        let ok: Result<Username, _> = serde_json::from_str("\"alice\"");
+        assert!(ok.is_ok());
+        let bad: Result<Username, _> = serde_json::from_str("\"a\"");
+        let err = bad.expect_err("too short").to_string();
+        assert!(err.contains("at least 3"), "{err}");
+    }
+}
