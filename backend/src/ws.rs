@@ -53,6 +53,8 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Appends awaiting their commit per connection. At the limit the connection stops reading,
 /// which pushes back on a client that sends faster than the store commits.
 const MAX_IN_FLIGHT: usize = 64;
+/// How long a closing connection waits for the peer's close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 /// Catch-up reads the store in pages of this many messages.
 const CATCH_UP_PAGE: u32 = 500;
 
@@ -233,7 +235,19 @@ where
             code,
             reason: Utf8Bytes::from_static(reason),
         }));
-        let _ = timeout(Duration::from_secs(2), sink.send(frame)).await;
+        // Finish the close handshake: keep reading until the peer's own close (bounded). Dropping
+        // the TCP connection at once would make a peer that is still writing receive a reset,
+        // which discards our close frame unread, and the client would never learn the code.
+        let handshake = async {
+            sink.send(frame).await.ok()?;
+            while let Some(Ok(msg)) = stream.next().await {
+                if matches!(msg, Message::Close(_)) {
+                    break;
+                }
+            }
+            Some(())
+        };
+        let _ = timeout(CLOSE_HANDSHAKE, handshake).await;
     }
     let _ = timeout(Duration::from_secs(1), sink.close()).await;
 

@@ -1,0 +1,345 @@
+//! The test harness: `spawn_app()` starts a server on a random port with a fresh database;
+//! `TestApp` and `Ws` wrap the HTTP and WebSocket calls that tests make.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backend::{Application, Config, telemetry};
+use futures::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use shared::{ClientId, ClientMsg, MessageEvent, RoomName, ServerMsg, SessionResponse};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for any one frame before failing.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// Keeps the database folder alive for the test (and across restarts).
+    pub dir: Arc<TempDir>,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// A logged-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub username: String,
+    pub token: String,
+}
+
+/// A server with a fresh database and default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// A server with a fresh database and settings adjusted by `tweak`.
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    spawn_app_in(dir, tweak).await
+}
+
+/// A server on the database in `dir` (which may hold one from an earlier server).
+pub async fn spawn_app_in(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    if std::env::var_os("TEST_LOG").is_some() {
+        telemetry::init("debug");
+    }
+    let db = dir.path().join("chat.db");
+    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), db);
+    config.static_dir = dir.path().join("dist");
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("server builds");
+    let addr = app.local_addr().expect("bound");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        addr,
+        dir,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The Origin a browser on this server's own page would send.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub async fn stop(mut self) -> Arc<TempDir> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(15), handle)
+                .await
+                .expect("server stops in time")
+                .expect("server task")
+                .expect("server ran");
+        }
+        Arc::clone(&self.dir)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// Registers `username` with a fixed password and returns the session.
+    pub async fn register(&self, username: &str) -> Session {
+        let res = self
+            .post_json(
+                "/api/register",
+                &serde_json::json!({"username": username, "password": "correct horse"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
+        let body: SessionResponse = res.json().await.expect("session body");
+        Session {
+            username: body.username.to_string(),
+            token: body.token,
+        }
+    }
+
+    /// Logs `username` in with the fixed password.
+    pub async fn login(&self, username: &str) -> Session {
+        let res = self
+            .post_json(
+                "/api/login",
+                &serde_json::json!({"username": username, "password": "correct horse"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "login {username}");
+        let body: SessionResponse = res.json().await.expect("session body");
+        Session {
+            username: body.username.to_string(),
+            token: body.token,
+        }
+    }
+
+    /// Opens a WebSocket with a bearer token (as a non-browser client) and reads `hello`.
+    pub async fn ws(&self, session: &Session) -> Ws {
+        let mut ws = self
+            .ws_request(&[("authorization", &format!("Bearer {}", session.token))])
+            .await
+            .expect("upgrade accepted");
+        match ws.recv().await {
+            ServerMsg::Hello { user, .. } => assert_eq!(user.as_str(), session.username),
+            other => panic!("expected hello, got {other:?}"),
+        }
+        ws
+    }
+
+    /// Tries an upgrade with the given headers.
+    pub async fn ws_request(&self, headers: &[(&str, &str)]) -> Result<Ws, tungstenite::Error> {
+        let mut request = self.ws_url().into_client_request()?;
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(name.as_bytes()).expect("header name"),
+                HeaderValue::from_str(value).expect("header value"),
+            );
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Ws { stream })
+    }
+
+    /// Opens a connection as `session`, joins `room`, and returns it with the initial history.
+    pub async fn joined(&self, session: &Session, room: &str) -> (Ws, Vec<MessageEvent>) {
+        let mut ws = self.ws(session).await;
+        let history = ws.join(room).await;
+        (ws, history)
+    }
+}
+
+/// The HTTP status of a refused upgrade.
+pub fn refused_status(result: Result<Ws, tungstenite::Error>) -> u16 {
+    match result {
+        Err(tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(other) => panic!("expected an HTTP refusal, got {other}"),
+        Ok(_) => panic!("expected the upgrade to be refused"),
+    }
+}
+
+pub fn room(name: &str) -> RoomName {
+    RoomName::parse(name).expect("valid room")
+}
+
+pub fn cid(id: &str) -> ClientId {
+    ClientId::parse(id).expect("valid client id")
+}
+
+/// A test's WebSocket client.
+pub struct Ws {
+    pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// What a connection saw last: a frame, or its close.
+#[derive(Debug)]
+pub enum Next {
+    Frame(ServerMsg),
+    Closed(Option<u16>),
+}
+
+impl Ws {
+    pub async fn send(&mut self, msg: &ClientMsg) {
+        let text = serde_json::to_string(msg).expect("encodes");
+        self.send_raw(&text).await;
+    }
+
+    pub async fn send_raw(&mut self, text: &str) {
+        self.stream
+            .send(Message::text(text))
+            .await
+            .expect("frame sent");
+    }
+
+    /// The next frame or the close, skipping pings and pongs.
+    pub async fn next(&mut self) -> Next {
+        loop {
+            let item = tokio::time::timeout(FRAME_TIMEOUT, self.stream.next())
+                .await
+                .expect("a frame arrives in time");
+            match item {
+                Some(Ok(Message::Text(text))) => {
+                    let msg = serde_json::from_str(text.as_str())
+                        .unwrap_or_else(|e| panic!("server frame {text} does not parse: {e}"));
+                    return Next::Frame(msg);
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    return Next::Closed(frame.map(|f: CloseFrame| u16::from(f.code)));
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+                Some(Err(_)) | None => return Next::Closed(None),
+            }
+        }
+    }
+
+    /// The next frame; the connection must not close.
+    pub async fn recv(&mut self) -> ServerMsg {
+        match self.next().await {
+            Next::Frame(msg) => msg,
+            Next::Closed(code) => panic!("connection closed ({code:?}) while waiting for a frame"),
+        }
+    }
+
+    /// Frames until one matches, skipping the rest (presence and the like).
+    pub async fn recv_until(&mut self, mut wanted: impl FnMut(&ServerMsg) -> bool) -> ServerMsg {
+        loop {
+            let msg = self.recv().await;
+            if wanted(&msg) {
+                return msg;
+            }
+        }
+    }
+
+    /// The close code the server ends the connection with, skipping frames before it.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            if let Next::Closed(code) = self.next().await {
+                return code;
+            }
+        }
+    }
+
+    /// Joins `room` and returns the initial history page.
+    pub async fn join(&mut self, name: &str) -> Vec<MessageEvent> {
+        self.send(&ClientMsg::Join {
+            room: room(name),
+            since: None,
+        })
+        .await;
+        match self
+            .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+            .await
+        {
+            ServerMsg::Joined { room: r, .. } => assert_eq!(r.as_str(), name),
+            _ => unreachable!(),
+        }
+        match self
+            .recv_until(|m| matches!(m, ServerMsg::History { .. }))
+            .await
+        {
+            ServerMsg::History { messages, .. } => messages,
+            _ => unreachable!(),
+        }
+    }
+
+    /// Sends `text` to `room` with `client_id` and waits for its ack; returns (id, seq).
+    pub async fn say_with_id(&mut self, name: &str, client_id: &str, text: &str) -> (u64, u64) {
+        self.send(&ClientMsg::Send {
+            room: room(name),
+            client_id: cid(client_id),
+            text: text.into(),
+        })
+        .await;
+        let ack = self
+            .recv_until(|m| {
+                matches!(m, ServerMsg::Ack { client_id: c, .. } if c.as_str() == client_id)
+                    || matches!(m, ServerMsg::Error { .. })
+            })
+            .await;
+        match ack {
+            ServerMsg::Ack { id, seq, .. } => (id, seq),
+            other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+
+    /// Sends `text` with a fresh client id and waits for its ack; returns its seq.
+    pub async fn say(&mut self, name: &str, text: &str) -> u64 {
+        let client_id = format!(
+            "c{}",
+            NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        self.say_with_id(name, &client_id, text).await.1
+    }
+
+    /// The next `message` frame's event.
+    pub async fn next_message(&mut self) -> MessageEvent {
+        match self
+            .recv_until(|m| matches!(m, ServerMsg::Message(_)))
+            .await
+        {
+            ServerMsg::Message(event) => event,
+            _ => unreachable!(),
+        }
+    }
+}
+
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);

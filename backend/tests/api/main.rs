@@ -1,0 +1,9 @@
+//! Integration tests: a real server on 127.0.0.1 with a fresh SQLite file per test, driven over
+//! real HTTP and WebSocket connections.
+
+mod auth;
+mod bad_input;
+mod helpers;
+mod messages;
+mod persistence;
+mod rooms;

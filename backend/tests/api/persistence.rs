@@ -1,0 +1,63 @@
+//! What survives a restart, and how the server stops.
+
+use crate::helpers::{spawn_app, spawn_app_in};
+
+#[tokio::test]
+async fn messages_and_sessions_survive_a_server_restart_on_the_same_file() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let (mut a, _) = app.joined(&alice, "general").await;
+    for n in 1..=3 {
+        a.say("general", &format!("before restart {n}")).await;
+    }
+    let dir = app.stop().await;
+    assert_eq!(a.closed().await, Some(1001), "shutdown says going away");
+
+    let app = spawn_app_in(dir, |_| {}).await;
+    // The old token still works, and so does a new login.
+    let (mut a, history) = app.joined(&alice, "general").await;
+    let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(
+        texts,
+        ["before restart 1", "before restart 2", "before restart 3"]
+    );
+    assert_eq!(a.say("general", "after restart").await, 4, "seq continues");
+    app.login("alice").await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_websocket_with_1001() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut a, _) = app.joined(&alice, "general").await;
+    let mut b = app.ws(&bob).await;
+    app.stop().await;
+    assert_eq!(a.closed().await, Some(1001));
+    assert_eq!(b.closed().await, Some(1001));
+}
+
+#[tokio::test]
+async fn a_silent_peer_is_dropped_by_the_heartbeat() {
+    let app = crate::helpers::spawn_app_with(|c| c.heartbeat_secs = 1).await;
+    let alice = app.register("alice").await;
+    let mut ws = app.ws(&alice).await;
+    // Read nothing, so answer no ping (the client library only answers while it is polled). The
+    // server must give up after three silent intervals and say why.
+    tokio::time::sleep(std::time::Duration::from_millis(4500)).await;
+    assert_eq!(ws.closed().await, Some(shared::close_code::TIMEOUT));
+}
+
+#[tokio::test]
+async fn a_peer_that_answers_pings_is_kept() {
+    let app = crate::helpers::spawn_app_with(|c| c.heartbeat_secs = 1).await;
+    let alice = app.register("alice").await;
+    let mut ws = app.ws(&alice).await;
+    // Polling answers pings; after five intervals the connection still works.
+    let until = tokio::time::Instant::now() + std::time::Duration::from_millis(5000);
+    while tokio::time::Instant::now() < until {
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(200), ws.next()).await;
+    }
+    ws.join("general").await;
+    assert_eq!(ws.say("general", "alive").await, 1);
+}
