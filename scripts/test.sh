@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Sets up what is missing and runs every test: native tests of shared and backend, the
+# frontend's wasm-bindgen tests in headless Chromium, and the end-to-end tests (a real server,
+# real Chromium, and a plain Python WebSocket client).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$ROOT"
+ensure_client_tools
+ensure_chromium
+ensure_python
+
+say "native tests: shared, backend"
+cargo test --locked -p shared -p backend
+
+say "frontend tests in headless Chromium"
+CHROMEDRIVER="$(command -v chromedriver)" WASM_BINDGEN_TEST_TIMEOUT=180 \
+  cargo test --locked -p frontend --target wasm32-unknown-unknown
+
+build_client
+say "end-to-end tests"
+cargo build --locked -p backend
+BACKEND_BIN="$ROOT/target/debug/backend" STATIC_DIR="$ROOT/dist" \
+  "$TOOLS/venv/bin/python" -m pytest -q "$ROOT/tests/e2e"
+say "all tests passed"
