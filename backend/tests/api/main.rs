@@ -3,6 +3,8 @@
 
 mod auth;
 mod bad_input;
+mod chaos;
+mod delivery;
 mod helpers;
 mod messages;
 mod persistence;

@@ -1,0 +1,444 @@
+//! The delivery guarantees under faults: connections cut mid-frame, a server killed with
+//! SIGKILL, a consumer that stops reading. Nothing acknowledged is lost, nothing is duplicated,
+//! order holds.
+//!
+//! The clients here follow docs/protocol.md's recipe: remember the last `seq` per room, rejoin
+//! with `since` after any disconnect, and resend unacknowledged messages with the same
+//! `client_id`. They record every violation instead of panicking, so a failure lists them all.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use shared::{ClientMsg, MessageEvent, ServerMsg};
+use tokio::process::{Child, Command};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use crate::chaos::{ChaosProxy, Rng};
+use crate::helpers::{cid, room, spawn_app};
+
+/// Unacknowledged sends a client keeps in flight.
+const WINDOW: usize = 8;
+
+/// A client that survives disconnects.
+#[derive(Debug, Default)]
+struct Resilient {
+    name: String,
+    token: String,
+    room: String,
+    /// What it received, in order, after catch-up: must be seq 1, 2, 3, ... exactly.
+    received: Vec<MessageEvent>,
+    /// Sent, not yet acknowledged: client_id -> text.
+    pending: BTreeMap<String, String>,
+    /// Acknowledged: client_id -> seq.
+    acked: HashMap<String, u64>,
+    /// Not yet sent.
+    queue: VecDeque<(String, String)>,
+    violations: Vec<String>,
+    connections: u32,
+    /// Acknowledgements counted across all clients, so a test can act at a point of progress.
+    progress: Arc<AtomicU64>,
+}
+
+impl Resilient {
+    fn last_seq(&self) -> u64 {
+        self.received.last().map_or(0, |m| m.seq)
+    }
+
+    fn finished(&self, target: u64) -> bool {
+        self.queue.is_empty() && self.pending.is_empty() && self.last_seq() == target
+    }
+
+    fn on_frame(&mut self, msg: ServerMsg) {
+        match msg {
+            ServerMsg::Message(m) if m.room.as_str() == self.room => {
+                let last = self.last_seq();
+                if m.seq == last + 1 {
+                    self.received.push(m);
+                } else if m.seq <= last {
+                    self.violations.push(format!(
+                        "{}: duplicate seq {} (have {last})",
+                        self.name, m.seq
+                    ));
+                } else {
+                    self.violations.push(format!(
+                        "{}: gap, got seq {} after {last}",
+                        self.name, m.seq
+                    ));
+                }
+            }
+            ServerMsg::Ack { client_id, seq, .. } => {
+                let id = client_id.into_inner();
+                self.pending.remove(&id);
+                match self.acked.insert(id.clone(), seq) {
+                    None => {
+                        self.progress.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Some(before) if before != seq => {
+                        self.violations
+                            .push(format!("{}: {id} acked as {before} then {seq}", self.name));
+                    }
+                    Some(_) => {}
+                }
+            }
+            ServerMsg::Error { code, message, .. } => {
+                self.violations
+                    .push(format!("{}: error {code:?}: {message}", self.name));
+            }
+            _ => {}
+        }
+    }
+
+    /// One connection's life: join with `since`, resend what is pending, send and read until
+    /// done or cut.
+    async fn session(&mut self, addr: SocketAddr, target: u64) {
+        let Ok(mut request) = format!("ws://{addr}/ws").into_client_request() else {
+            return;
+        };
+        let bearer = HeaderValue::from_str(&format!("Bearer {}", self.token)).expect("header");
+        request.headers_mut().insert("authorization", bearer);
+        let Ok(Ok((mut ws, _))) = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio_tungstenite::connect_async(request),
+        )
+        .await
+        else {
+            return;
+        };
+        self.connections += 1;
+        let join = ClientMsg::Join {
+            room: room(&self.room),
+            since: Some(self.last_seq()),
+        };
+        let mut out = vec![join];
+        for (id, text) in &self.pending {
+            out.push(send_msg(&self.room, id, text));
+        }
+        for msg in out {
+            if ws.send(encode(&msg)).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            while self.pending.len() < WINDOW {
+                let Some((id, text)) = self.queue.pop_front() else {
+                    break;
+                };
+                let msg = send_msg(&self.room, &id, &text);
+                self.pending.insert(id, text);
+                if ws.send(encode(&msg)).await.is_err() {
+                    return;
+                }
+            }
+            if self.finished(target) {
+                let _ = ws.close(None).await;
+                return;
+            }
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str(text.as_str()) {
+                    Ok(msg) => self.on_frame(msg),
+                    Err(e) => self
+                        .violations
+                        .push(format!("{}: unparsable frame: {e}", self.name)),
+                },
+                Ok(Some(Ok(_))) => {}
+                // Cut, closed, or silent for too long: reconnect.
+                _ => return,
+            }
+        }
+    }
+
+    /// Reconnects until everything it sends is acknowledged and it has every message up to
+    /// `target`, or until `deadline`.
+    async fn run(mut self, addr: SocketAddr, target: u64, deadline: tokio::time::Instant) -> Self {
+        let mut rng = Rng::new(self.name.bytes().map(u64::from).sum::<u64>() + 7);
+        while !self.finished(target) {
+            if tokio::time::Instant::now() > deadline {
+                self.violations.push(format!(
+                    "{}: unfinished at the deadline: last seq {} of {target}, {} pending, {} unsent",
+                    self.name,
+                    self.last_seq(),
+                    self.pending.len(),
+                    self.queue.len()
+                ));
+                break;
+            }
+            self.session(addr, target).await;
+            // A short, jittered pause, like a real client's backoff (kept small for the test).
+            tokio::time::sleep(Duration::from_millis(rng.range(5, 50))).await;
+        }
+        self
+    }
+}
+
+fn send_msg(room_name: &str, id: &str, text: &str) -> ClientMsg {
+    ClientMsg::Send {
+        room: room(room_name),
+        client_id: cid(id),
+        text: text.to_owned(),
+    }
+}
+
+fn encode(msg: &ClientMsg) -> Message {
+    Message::text(serde_json::to_string(msg).expect("encodes"))
+}
+
+/// Checks everything the clients saw against each other and against the database file.
+fn verify(clients: &[Resilient], rooms: &[String], per_client: usize, db: &Path) {
+    let violations: Vec<_> = clients.iter().flat_map(|c| c.violations.iter()).collect();
+    assert!(
+        violations.is_empty(),
+        "{} violations: {violations:#?}",
+        violations.len()
+    );
+
+    for room_name in rooms {
+        let members: Vec<_> = clients.iter().filter(|c| &c.room == room_name).collect();
+        let target = (members.len() * per_client) as u64;
+        // Every acknowledged message, by seq.
+        let mut acked_at: BTreeMap<u64, (String, String)> = BTreeMap::new();
+        for c in &members {
+            assert_eq!(
+                c.acked.len(),
+                per_client,
+                "{} has every send acknowledged",
+                c.name
+            );
+            for (id, seq) in &c.acked {
+                if let Some(other) = acked_at.insert(*seq, (c.name.clone(), id.clone())) {
+                    panic!("seq {seq} in {room_name} acknowledged twice: {other:?} and {id}");
+                }
+            }
+        }
+        assert_eq!(
+            acked_at.keys().copied().collect::<Vec<_>>(),
+            (1..=target).collect::<Vec<_>>()
+        );
+        for c in &members {
+            let seqs: Vec<u64> = c.received.iter().map(|m| m.seq).collect();
+            assert_eq!(
+                seqs,
+                (1..=target).collect::<Vec<_>>(),
+                "{} got each message once, in order",
+                c.name
+            );
+            for m in &c.received {
+                let (author, id) = &acked_at[&m.seq];
+                assert_eq!(m.author.as_str(), author);
+                assert_eq!(m.client_id.as_ref().map(|c| c.as_str()), Some(id.as_str()));
+            }
+        }
+    }
+
+    // The database holds exactly the acknowledged messages, seq contiguous per room.
+    let conn = rusqlite::Connection::open(db).expect("open db");
+    for room_name in rooms {
+        let members = clients.iter().filter(|c| &c.room == room_name).count();
+        let seqs: Vec<i64> = conn
+            .prepare(
+                "SELECT e.seq FROM events e JOIN rooms r ON r.id = e.room_id
+                 WHERE r.name = ?1 ORDER BY e.seq",
+            )
+            .expect("prepare")
+            .query_map([room_name], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        let expected: Vec<i64> = (1..=(members * per_client) as i64).collect();
+        assert_eq!(seqs, expected, "stored seqs of {room_name}");
+    }
+}
+
+/// Registers `count` users spread over `rooms` (creating the rooms) and gives each `per_client`
+/// messages to send.
+async fn make_clients(
+    base: &str,
+    http: &reqwest::Client,
+    count: usize,
+    rooms: &[String],
+    per_client: usize,
+) -> Vec<Resilient> {
+    let first: shared::SessionResponse = http
+        .post(format!("{base}/api/register"))
+        .json(&serde_json::json!({"username": "owner", "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("session");
+    for r in rooms {
+        let res = http
+            .post(format!("{base}/api/rooms"))
+            .bearer_auth(&first.token)
+            .json(&serde_json::json!({ "name": r }))
+            .send()
+            .await
+            .expect("create room");
+        assert!(res.status().is_success());
+    }
+    let progress = Arc::new(AtomicU64::new(0));
+    let mut clients = Vec::new();
+    for i in 0..count {
+        let name = format!("user{i}");
+        let session: shared::SessionResponse = http
+            .post(format!("{base}/api/register"))
+            .json(&serde_json::json!({"username": name, "password": "correct horse"}))
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("session");
+        clients.push(Resilient {
+            queue: (0..per_client)
+                .map(|n| (format!("{name}-{n}"), format!("{name} says {n}")))
+                .collect(),
+            name,
+            token: session.token,
+            room: rooms[i % rooms.len()].clone(),
+            progress: Arc::clone(&progress),
+            ..Default::default()
+        });
+    }
+    clients
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_cut_at_random_get_every_message_once_in_order() {
+    let app = spawn_app().await;
+    let rooms: Vec<String> = (0..5).map(|i| format!("room{i}")).collect();
+    let (count, per_client) = (50, 60);
+    let clients = make_clients(&app.url(""), &app.http, count, &rooms, per_client).await;
+    let proxy = ChaosProxy::start(app.addr, 0x5eed, 1_000, 40_000).await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(150);
+    let target = (count / rooms.len() * per_client) as u64;
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|c| tokio::spawn(c.run(proxy.addr, target, deadline)))
+        .collect();
+    let mut done = Vec::new();
+    for t in tasks {
+        done.push(t.await.expect("client task"));
+    }
+    let cuts = proxy.cuts.load(Ordering::Relaxed);
+    let reconnects: u32 = done.iter().map(|c| c.connections.saturating_sub(1)).sum();
+    eprintln!(
+        "{} messages, {cuts} connections cut, {reconnects} reconnects",
+        count * per_client
+    );
+    assert!(cuts >= 50, "the proxy really cut connections ({cuts})");
+    verify(&done, &rooms, per_client, &app.dir.path().join("chat.db"));
+}
+
+/// A server process of the built binary, killable with SIGKILL.
+struct Process {
+    child: Child,
+}
+
+impl Process {
+    async fn start(addr: SocketAddr, db: &Path, dir: &Path) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_backend"))
+            .args(["--bind", &addr.to_string(), "--database"])
+            .arg(db)
+            .arg("--static-dir")
+            .arg(dir.join("dist"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("server starts");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server listens in time"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Self { child }
+    }
+
+    async fn kill9(mut self) {
+        self.child.start_kill().expect("SIGKILL sent");
+        self.child.wait().await.expect("reaped");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_with_sigkill_loses_nothing_acknowledged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("chat.db");
+    let addr: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr")
+    };
+    let server = Process::start(addr, &db, dir.path()).await;
+    let http = reqwest::Client::new();
+    let rooms: Vec<String> = (0..2).map(|i| format!("crash{i}")).collect();
+    let (count, per_client) = (10, 150);
+    let clients = make_clients(&format!("http://{addr}"), &http, count, &rooms, per_client).await;
+    let progress = Arc::clone(&clients[0].progress);
+    let total = (count * per_client) as u64;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    let target = (count / rooms.len() * per_client) as u64;
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|c| tokio::spawn(c.run(addr, target, deadline)))
+        .collect();
+
+    // Kill while the clients are in full flow (a third and two thirds of the way), restarting on
+    // the same file each time.
+    let mut server = server;
+    for third in 1..=2 {
+        while progress.load(Ordering::Relaxed) < total * third / 3 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "clients make progress"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.kill9().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        server = Process::start(addr, &db, dir.path()).await;
+    }
+    let mut done = Vec::new();
+    for t in tasks {
+        done.push(t.await.expect("client task"));
+    }
+    let reconnects: u32 = done.iter().map(|c| c.connections.saturating_sub(1)).sum();
+    eprintln!("{reconnects} reconnects across two SIGKILLs");
+    assert!(
+        reconnects >= count as u32,
+        "every client lost its connection at least once"
+    );
+    verify(&done, &rooms, per_client, &db);
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_repeated_client_id_is_stored_once_across_a_restart() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let (mut ws, _) = app.joined(&alice, "general").await;
+    let first = ws.say_with_id("general", "retry-me", "once").await;
+    assert_eq!(ws.say_with_id("general", "retry-me", "once").await, first);
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_app_in(dir, |_| {}).await;
+    let (mut ws, history) = app.joined(&alice, "general").await;
+    for _ in 0..3 {
+        assert_eq!(ws.say_with_id("general", "retry-me", "once").await, first);
+    }
+    assert_eq!(history.len(), 1);
+    assert_eq!(ws.say("general", "next").await, first.1 + 1);
+}
