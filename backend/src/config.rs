@@ -46,7 +46,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_HEARTBEAT_SECS", default_value_t = 20)]
     pub heartbeat_secs: u64,
 
-    /// Frames queued per connection before it counts as lagging and is closed (4008).
+    /// Frames queued per connection before it counts as lagging and is closed (4008). At least
+    /// 256 (one group commit's worth) is used whatever is set.
     #[arg(long, env = "CHAT_QUEUE", default_value_t = 1024)]
     pub queue: usize,
 

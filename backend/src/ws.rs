@@ -44,7 +44,7 @@ use crate::error::ApiError;
 use crate::hub::{ConnControl, ConnId, Outbound, encode};
 use crate::origin::Origin;
 use crate::startup::AppState;
-use crate::store::{NewMessage, RoomId};
+use crate::store::{MAX_BATCH, NewMessage, RoomId};
 
 /// Most frames written per flush.
 const WRITE_BATCH: usize = 64;
@@ -145,7 +145,9 @@ where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin,
 {
     let (id, control) = state.hub.connect(user.session, &state.shutdown);
-    let (tx, mut rx) = mpsc::channel(state.config.queue.max(1));
+    // One group commit delivers up to MAX_BATCH events at once: a smaller queue would count
+    // even a prompt reader as lagging.
+    let (tx, mut rx) = mpsc::channel(state.config.queue.max(MAX_BATCH));
     let heartbeat = state.config.heartbeat();
     let mut conn = Conn {
         state: state.clone(),
@@ -176,8 +178,15 @@ where
             biased;
             () = control.token.cancelled() => ending = Some(Ending::Kicked),
             Some(first) = rx.recv() => {
-                if conn.write_queued(first, &mut rx, &mut sink).await.is_err() {
-                    ending = Some(Ending::Gone);
+                // A peer that stopped reading blocks this write; a kick (lagging, logout,
+                // shutdown) must still end the connection at once, not after the timeout.
+                tokio::select! {
+                    written = conn.write_queued(first, &mut rx, &mut sink) => {
+                        if written.is_err() {
+                            ending = Some(Ending::Gone);
+                        }
+                    }
+                    () = control.token.cancelled() => ending = Some(Ending::Kicked),
                 }
             }
             Some(reply) = pending.next(), if !pending.is_empty() => {

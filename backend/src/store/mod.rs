@@ -28,6 +28,10 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// How many appends one group commit takes at most. Their events reach the hub together, so a
+/// connection's outgoing queue must hold at least this many frames (see [`crate::ws`]).
+pub const MAX_BATCH: usize = 256;
+
 /// A user's row id.
 pub type UserId = i64;
 /// A room's row id.

@@ -18,12 +18,10 @@ use shared::{ClientId, MessageEvent, RoomName, Username};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Appended, CommitListener, NewMessage, RoomId, RoomRecord, SessionRecord, Store, StoreError,
-    StoreResult, UserId, UserRecord, now_ms,
+    Appended, CommitListener, MAX_BATCH, NewMessage, RoomId, RoomRecord, SessionRecord, Store,
+    StoreError, StoreResult, UserId, UserRecord, now_ms,
 };
 
-/// How many appends one group commit takes at most.
-const MAX_BATCH: usize = 256;
 /// How many jobs may wait for the writer before callers wait to enqueue (backpressure).
 const WRITE_QUEUE: usize = 4096;
 /// Idle read connections kept open.

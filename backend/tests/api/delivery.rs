@@ -303,7 +303,10 @@ async fn make_clients(
                 .collect(),
             name,
             token: session.token,
-            room: rooms[i % rooms.len()].clone(),
+            room: rooms
+                .get(i % rooms.len().max(1))
+                .cloned()
+                .unwrap_or_default(),
             progress: Arc::clone(&progress),
             ..Default::default()
         });
@@ -366,6 +369,20 @@ impl Process {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Self { child }
+    }
+
+    async fn sigterm(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running").to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .expect("exits within 10 s of SIGTERM")
+            .expect("reaped")
     }
 
     async fn kill9(mut self) {
@@ -441,4 +458,161 @@ async fn a_repeated_client_id_is_stored_once_across_a_restart() {
     }
     assert_eq!(history.len(), 1);
     assert_eq!(ws.say("general", "next").await, first.1 + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_consumer_is_cut_off_without_slowing_the_others_and_catches_up_after() {
+    let app = spawn_app().await;
+    let sender = app.register("sender").await;
+    let fast = app.register("fast").await;
+    let slow = app.register("slow").await;
+
+    // The slow consumer: a small receive buffer, joins, then stops reading.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    let stream = socket.connect(app.addr).await.expect("connect");
+    let mut request = app.ws_url().into_client_request().expect("request");
+    request.headers_mut().insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {}", slow.token)).expect("header"),
+    );
+    let (mut slow_ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .expect("upgrade");
+    slow_ws
+        .send(encode(&ClientMsg::Join {
+            room: room("general"),
+            since: None,
+        }))
+        .await
+        .expect("join sent");
+
+    let (mut fast_ws, _) = app.joined(&fast, "general").await;
+    let (send_ws, _) = app.joined(&sender, "general").await;
+    let (mut sink, mut stream) = send_ws.stream.split();
+
+    // 4,000 messages of ~4 KB (16 MB): far more than the socket buffers (a few MB) and the
+    // 1,024-frame queue (4 MB) hold.
+    let total: u64 = 4000;
+    let text = "x".repeat(3900);
+    let writer = tokio::spawn(async move {
+        for n in 0..total {
+            let msg = send_msg("general", &format!("s{n}"), &text);
+            sink.send(encode(&msg)).await.expect("send");
+        }
+        sink
+    });
+    let acks = tokio::spawn(async move {
+        let mut acked = 0;
+        while acked < total {
+            match tokio::time::timeout(Duration::from_secs(30), stream.next()).await {
+                Ok(Some(Ok(Message::Text(t)))) => {
+                    if t.as_str().starts_with("{\"type\":\"ack\"") {
+                        acked += 1;
+                    }
+                }
+                Ok(Some(Ok(_))) => {}
+                other => panic!("sender lost its connection after {acked} acks: {other:?}"),
+            }
+        }
+        acked
+    });
+    let mut fast_seqs = Vec::new();
+    while fast_seqs.len() < total as usize {
+        let m = fast_ws.next_message().await;
+        fast_seqs.push(m.seq);
+    }
+    assert_eq!(
+        fast_seqs,
+        (1..=total).collect::<Vec<_>>(),
+        "the fast reader got everything in order"
+    );
+    assert_eq!(acks.await.expect("acks"), total);
+    let _sink = writer.await.expect("writer");
+
+    // Now the slow one reads: what it got is a gap-free prefix, then the connection ends.
+    let mut got = 0u64;
+    let mut close_code = None;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), slow_ws.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                if let Ok(ServerMsg::Message(m)) = serde_json::from_str(t.as_str()) {
+                    assert_eq!(m.seq, got + 1, "the slow consumer's prefix has no gap");
+                    got = m.seq;
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                close_code = frame.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(_)) | None) => break,
+            Err(_) => panic!("the slow consumer was neither served nor disconnected"),
+        }
+    }
+    eprintln!("slow consumer cut off after {got} of {total} messages, close code {close_code:?}");
+    assert!(
+        got < total,
+        "the slow consumer was cut off before the end ({got})"
+    );
+    assert!(
+        close_code.is_none() || close_code == Some(shared::close_code::LAGGING),
+        "closed as lagging, or dropped when even the close frame could not be written: {close_code:?}"
+    );
+
+    // Reconnecting with `since` fills in the rest exactly once.
+    let mut again = app.ws(&slow).await;
+    again
+        .send(&ClientMsg::Join {
+            room: room("general"),
+            since: Some(got),
+        })
+        .await;
+    for seq in got + 1..=total {
+        assert_eq!(again.next_message().await.seq, seq);
+    }
+}
+
+#[tokio::test]
+async fn sigterm_closes_every_websocket_with_1001_and_exits_cleanly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let addr: SocketAddr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+        l.local_addr().expect("addr")
+    };
+    let server = Process::start(addr, &dir.path().join("chat.db"), dir.path()).await;
+    let http = reqwest::Client::new();
+    let rooms = vec!["general".to_owned()];
+    let mut sockets = Vec::new();
+    for c in make_clients(&format!("http://{addr}"), &http, 3, &[], 0).await {
+        let mut request = format!("ws://{addr}/ws")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {}", c.token)).expect("header"),
+        );
+        let (mut ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("upgrade");
+        ws.send(encode(&ClientMsg::Join {
+            room: room(&rooms[0]),
+            since: None,
+        }))
+        .await
+        .expect("join");
+        sockets.push(ws);
+    }
+    let status = server.sigterm().await;
+    assert!(status.success(), "clean exit: {status}");
+    for mut ws in sockets {
+        let code = loop {
+            match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => break frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("expected a close frame, got {other:?}"),
+            }
+        };
+        assert_eq!(code, Some(1001));
+    }
 }
