@@ -582,7 +582,6 @@ async fn sigterm_closes_every_websocket_with_1001_and_exits_cleanly() {
     };
     let server = Process::start(addr, &dir.path().join("chat.db"), dir.path()).await;
     let http = reqwest::Client::new();
-    let rooms = vec!["general".to_owned()];
     let mut sockets = Vec::new();
     for c in make_clients(&format!("http://{addr}"), &http, 3, &[], 0).await {
         let mut request = format!("ws://{addr}/ws")
