@@ -595,7 +595,7 @@ async fn sigterm_closes_every_websocket_with_1001_and_exits_cleanly() {
             .await
             .expect("upgrade");
         ws.send(encode(&ClientMsg::Join {
-            room: room(&rooms[0]),
+            room: room("general"),
             since: None,
         }))
         .await
