@@ -1,11 +1,12 @@
 # The two commands of the README, and a few more. Each sets up what it needs first.
-.PHONY: run test lint dev help
+.PHONY: run test lint dev bench help
 
 help:
 	@echo "make run   - set up, build, and run the app on http://127.0.0.1:8080"
 	@echo "make test  - set up and run every test"
 	@echo "make lint  - cargo fmt --check and clippy (native and wasm)"
 	@echo "make dev   - run the backend for 'trunk serve' front-end development"
+	@echo "make bench - benchmark against Socket.IO, a Node ws relay and the raw ceiling"
 
 run:
 	@bash scripts/run.sh
@@ -19,3 +20,6 @@ lint:
 # Backend on :8080 accepting the trunk dev server's origin; run `trunk serve` in another shell.
 dev:
 	@cargo run -p backend -- --allowed-origins http://127.0.0.1:8080,http://localhost:8080,http://127.0.0.1:3000,http://localhost:3000
+
+bench:
+	@bash scripts/bench.sh

@@ -83,3 +83,13 @@ build_client() {
   say "building the web client (release)"
   (cd "$ROOT" && trunk build --release --offline)
 }
+
+# The peers the benchmark compares with (socket.io, ws), from npm, into bench/peers/node_modules.
+ensure_bench_peers() {
+  local peers="$ROOT/bench/peers"
+  if [ ! -d "$peers/node_modules/socket.io" ] || [ ! -d "$peers/node_modules/ws" ] \
+     || [ "$peers/package-lock.json" -nt "$peers/node_modules/.package-lock.json" ]; then
+    say "installing the benchmark's peer servers (socket.io, ws) from npm"
+    (cd "$peers" && npm ci --no-audit --no-fund >&2)
+  fi
+}

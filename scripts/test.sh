@@ -9,8 +9,10 @@ ensure_client_tools
 ensure_chromium
 ensure_python
 
-say "native tests: shared, backend"
-cargo test --locked -p shared -p backend
+ensure_bench_peers
+
+say "native tests: shared, backend, bench"
+cargo test --locked -p shared -p backend -p bench
 
 say "frontend tests in headless Chromium"
 CHROMEDRIVER="$(command -v chromedriver)" WASM_BINDGEN_TEST_TIMEOUT=180 \
@@ -21,4 +23,7 @@ say "end-to-end tests"
 cargo build --locked -p backend
 BACKEND_BIN="$ROOT/target/debug/backend" STATIC_DIR="$ROOT/dist" \
   "$TOOLS/venv/bin/python" -m pytest -q "$ROOT/tests/e2e"
+say "benchmark smoke run (tiny counts: checks the harness, measures nothing)"
+cargo build --locked -p bench
+target/debug/bench suite --quick --backend target/debug/backend --peers bench/peers --dist dist >/dev/null
 say "all tests passed"

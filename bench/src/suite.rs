@@ -1,0 +1,892 @@
+//! The benchmark suite: each scenario against each server in one run, with the same generator
+//! and workload, printed side by side with our figures as ratios to the others.
+//!
+//! Each server runs pinned to core 0 and the generator's worker processes to core 1 (`taskset`),
+//! so the server's CPU time per delivery is the figure least bent by the two sharing a machine.
+//! Server CPU comes from `/proc/<pid>/stat`, memory from `/proc/<pid>/status`.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use crate::proto::Target;
+use crate::worker::{ConnectResult, RunResult, new_histogram};
+
+type R<T> = Result<T, String>;
+
+/// Settings of a suite run.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuiteArgs {
+    /// Tiny counts and short runs: checks that every part works, measures nothing.
+    #[arg(long)]
+    pub quick: bool,
+    /// Write the report (Markdown) here as well as to stdout.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Our server's binary (a release build).
+    #[arg(long, default_value = "target/release/backend")]
+    pub backend: PathBuf,
+    /// Folder of the Node peers, with `node_modules` installed.
+    #[arg(long, default_value = "bench/peers")]
+    pub peers: PathBuf,
+    /// The built client, for the bundle size.
+    #[arg(long, default_value = "dist")]
+    pub dist: PathBuf,
+    /// Only these targets (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Target>,
+}
+
+/// A server process under test.
+struct Server {
+    target: Target,
+    child: Child,
+    pid: u32,
+    addr: SocketAddr,
+    tokens: Option<PathBuf>,
+    dir: PathBuf,
+}
+
+impl Server {
+    async fn stop(mut self) -> u64 {
+        let peak = status_kb(self.pid, "VmHWM").unwrap_or(0);
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        let _ = std::fs::remove_dir_all(&self.dir);
+        peak
+    }
+
+    fn cpu(&self) -> f64 {
+        cpu_secs(self.pid).unwrap_or(0.0)
+    }
+}
+
+/// Seconds of CPU (user + system) a process has used.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+/// A `kB` field of `/proc/<pid>/status` (`VmRSS`, `VmHWM`).
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with(field))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+fn free_port() -> R<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(l.local_addr().map_err(|e| e.to_string())?.port())
+}
+
+async fn wait_listening(addr: SocketAddr, child: &mut Child) -> R<()> {
+    for _ in 0..300 {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("server exited: {status}"));
+        }
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("nothing listens on {addr}"))
+}
+
+/// Starts `target` on core 0. For ours: a fresh database, `users` registered users (their
+/// tokens in a file for the workers) and rooms `b0..b{rooms}`.
+async fn start(args: &SuiteArgs, target: Target, rooms: usize, users: usize) -> R<Server> {
+    let port = free_port()?;
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let dir = std::env::temp_dir().join(format!("chat-bench-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"]);
+    match target {
+        Target::Ours => {
+            cmd.arg(&args.backend)
+                .args(["--bind", &addr.to_string(), "--database"])
+                .arg(dir.join("bench.db"))
+                .arg("--static-dir")
+                .arg(dir.join("none"))
+                .env("RUST_LOG", "error");
+        }
+        Target::Ws => {
+            cmd.arg("node")
+                .arg(args.peers.join("ws-relay.js"))
+                .arg(port.to_string());
+        }
+        Target::Socketio => {
+            cmd.arg("node")
+                .arg(args.peers.join("socketio.js"))
+                .arg(port.to_string());
+        }
+        Target::Raw => {
+            cmd.arg(exe)
+                .args(["raw-server", "--addr", &addr.to_string()]);
+        }
+    }
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("start {target:?}: {e}"))?;
+    let pid = child.id().ok_or("no pid")?;
+    wait_listening(addr, &mut child).await?;
+    let tokens = if target == Target::Ours {
+        Some(prepare_ours(addr, &dir, rooms, users).await?)
+    } else {
+        None
+    };
+    Ok(Server {
+        target,
+        child,
+        pid,
+        addr,
+        tokens,
+        dir,
+    })
+}
+
+/// Registers users and creates rooms on our server; returns the tokens file.
+async fn prepare_ours(addr: SocketAddr, dir: &Path, rooms: usize, users: usize) -> R<PathBuf> {
+    let http = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for u in 0..users.max(1) {
+        let res: serde_json::Value = http
+            .post(format!("http://{addr}/api/register"))
+            .json(&serde_json::json!({"username": format!("bench{u}"), "password": "benchmark password"}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let token = res["token"].as_str().ok_or("no token")?.to_owned();
+        tokens.push(token);
+    }
+    for r in 0..rooms {
+        let res = http
+            .post(format!("http://{addr}/api/rooms"))
+            .bearer_auth(&tokens[0])
+            .json(&serde_json::json!({ "name": format!("b{r}") }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !res.status().is_success() {
+            return Err(format!("room b{r}: {}", res.status()));
+        }
+    }
+    let path = dir.join("tokens");
+    std::fs::write(&path, tokens.join("\n")).map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+/// A worker process on core 1.
+struct Worker {
+    child: Child,
+    stdin: ChildStdin,
+    lines: Lines<BufReader<ChildStdout>>,
+}
+
+/// How a scenario lays out its connections.
+struct Layout {
+    conns: usize,
+    workers: usize,
+    room_size: usize,
+    senders_per_room: usize,
+    connect_only: bool,
+    concurrency: usize,
+}
+
+impl Worker {
+    async fn spawn(server: &Server, layout: &Layout, index: usize) -> R<Self> {
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let per = layout.conns.div_ceil(layout.workers);
+        let first = per * index;
+        let conns = per.min(layout.conns.saturating_sub(first));
+        // Each worker has its own source addresses: ~28k ports per address on loopback.
+        let sources: Vec<String> = (0..4)
+            .map(|k| format!("127.0.{}.{}", 1 + index, 2 + k))
+            .collect();
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "1"])
+            .arg(exe)
+            .arg("worker")
+            .args(["--target", server.target.arg()])
+            .args(["--addr", &server.addr.to_string()])
+            .args(["--sources", &sources.join(",")])
+            .args(["--first", &first.to_string()])
+            .args(["--conns", &conns.to_string()])
+            .args(["--room-size", &layout.room_size.to_string()])
+            .args(["--senders-per-room", &layout.senders_per_room.to_string()])
+            .args(["--concurrency", &layout.concurrency.to_string()]);
+        if let Some(tokens) = &server.tokens {
+            cmd.arg("--tokens").arg(tokens);
+        }
+        if layout.connect_only {
+            cmd.arg("--connect-only");
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("worker: {e}"))?;
+        let stdin = child.stdin.take().ok_or("no stdin")?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        Ok(Self {
+            child,
+            stdin,
+            lines: BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// The JSON after `prefix` on the next line that has it.
+    async fn expect<T: DeserializeOwned>(&mut self, prefix: &str) -> R<T> {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(600), self.lines.next_line())
+                .await
+                .map_err(|_| format!("worker silent while waiting for {prefix}"))?
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("worker ended before {prefix}"))?;
+            if let Some(json) = line.strip_prefix(prefix) {
+                return serde_json::from_str(json.trim())
+                    .map_err(|e| format!("{prefix}: {e}: {line}"));
+            }
+        }
+    }
+
+    async fn command(&mut self, cmd: &str) -> R<()> {
+        self.stdin
+            .write_all(format!("{cmd}\n").as_bytes())
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn quit(mut self) {
+        let _ = self.command("quit").await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await;
+        let _ = self.child.start_kill();
+    }
+}
+
+async fn spawn_workers(server: &Server, layout: &Layout) -> R<Vec<Worker>> {
+    let mut workers = Vec::new();
+    for i in 0..layout.workers {
+        workers.push(Worker::spawn(server, layout, i).await?);
+    }
+    Ok(workers)
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Ready {
+    ok: u64,
+    failed: u64,
+    first_error: Option<String>,
+}
+
+async fn all_ready(workers: &mut [Worker]) -> R<u64> {
+    let mut ok = 0;
+    for w in workers.iter_mut() {
+        let ready: Ready = w.expect("ready").await?;
+        if ready.failed > 0 {
+            eprintln!(
+                "  {} connections failed: {}",
+                ready.failed,
+                ready.first_error.unwrap_or_default()
+            );
+        }
+        ok += ready.ok;
+    }
+    Ok(ok)
+}
+
+/// One measured run of every worker, merged.
+#[derive(Debug, Default, Clone)]
+struct Step {
+    offered_per_s: f64,
+    delivered_per_s: f64,
+    expected: u64,
+    received: u64,
+    dups: u64,
+    acks_per_s: f64,
+    errors: u64,
+    p50_us: u64,
+    p99_us: u64,
+    p999_us: u64,
+    max_us: u64,
+    cpu_us_per_delivery: f64,
+}
+
+impl Step {
+    fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.received)
+    }
+}
+
+async fn run_step(
+    server: &Server,
+    workers: &mut [Worker],
+    cmd: &str,
+    ms: u64,
+    fanout: u64,
+) -> R<Step> {
+    let cpu0 = server.cpu();
+    for w in workers.iter_mut() {
+        w.command(cmd).await?;
+    }
+    let mut hist = new_histogram();
+    let mut total = RunResult::default();
+    for w in workers.iter_mut() {
+        let r: RunResult = w.expect("result").await?;
+        total.sent += r.sent;
+        total.received += r.received;
+        total.dups += r.dups;
+        total.acks += r.acks;
+        total.errors += r.errors;
+        for (v, c) in r.latency_us {
+            let _ = hist.record_n(v.max(1), c);
+        }
+    }
+    let cpu = server.cpu() - cpu0;
+    let secs = ms as f64 / 1000.0;
+    let deliveries = total.received.max(1) as f64;
+    Ok(Step {
+        offered_per_s: (total.sent * fanout) as f64 / secs,
+        delivered_per_s: total.received as f64 / secs,
+        expected: total.sent * fanout,
+        received: total.received,
+        dups: total.dups,
+        acks_per_s: total.acks as f64 / secs,
+        errors: total.errors,
+        p50_us: hist.value_at_quantile(0.5),
+        p99_us: hist.value_at_quantile(0.99),
+        p999_us: hist.value_at_quantile(0.999),
+        max_us: hist.max(),
+        cpu_us_per_delivery: cpu * 1e6 / deliveries,
+    })
+}
+
+fn ms(us: u64) -> String {
+    format!("{:.2} ms", us as f64 / 1000.0)
+}
+
+/// Results of one target across the scenarios.
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    fanout: Option<Step>,
+    fanout_steps: Vec<Step>,
+    fanout_rss_kb: u64,
+    rooms: Option<Step>,
+    rooms_rss_kb: u64,
+    idle_conns: u64,
+    idle_kb_per_conn: f64,
+    connect_per_s: f64,
+    connect_failed: u64,
+    durable_per_s: Option<f64>,
+}
+
+/// Runs the whole suite and prints (and writes) the report.
+pub fn run(args: SuiteArgs) -> R<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(suite(args))
+}
+
+async fn suite(args: SuiteArgs) -> R<()> {
+    let targets: Vec<Target> = if args.only.is_empty() {
+        Target::ALL.to_vec()
+    } else {
+        args.only.clone()
+    };
+    let q = args.quick;
+    let mut all: Vec<(Target, Figures)> = Vec::new();
+    for &target in &targets {
+        eprintln!("== {}", target.label());
+        let mut f = Figures::default();
+
+        // 1. Fan-out: one room, raising the send rate until delivery saturates.
+        let members = if q { 20 } else { 1000 };
+        let layout = Layout {
+            conns: members,
+            workers: 2,
+            room_size: members,
+            senders_per_room: if q { 2 } else { 4 },
+            connect_only: false,
+            concurrency: 64,
+        };
+        let server = start(&args, target, 1, if q { 2 } else { 20 }).await?;
+        let mut workers = spawn_workers(&server, &layout).await?;
+        let ok = all_ready(&mut workers).await?;
+        eprintln!("  fan-out: {ok} members");
+        let rates: &[u32] = if q {
+            &[5, 20]
+        } else {
+            &[5, 10, 20, 30, 45, 60, 80, 100, 130, 170]
+        };
+        let step_ms = if q { 1000 } else { 3000 };
+        let mut misses = 0;
+        for &rate in rates {
+            let step = run_step(
+                &server,
+                &mut workers,
+                &format!("run {rate} {step_ms}"),
+                step_ms,
+                ok.saturating_sub(1),
+            )
+            .await?;
+            eprintln!(
+                "    {rate}/s per sender: offered {:.0}/s delivered {:.0}/s p99 {} lost {} dups {} cpu {:.2} us/delivery, {} connections failed",
+                step.offered_per_s,
+                step.delivered_per_s,
+                ms(step.p99_us),
+                step.lost(),
+                step.dups,
+                step.cpu_us_per_delivery,
+                step.errors
+            );
+            let sustained = step.lost() == 0 && step.p99_us < 250_000;
+            f.fanout_steps.push(step.clone());
+            if sustained {
+                if f.fanout
+                    .as_ref()
+                    .is_none_or(|b| step.delivered_per_s > b.delivered_per_s)
+                {
+                    f.fanout = Some(step);
+                }
+                misses = 0;
+            } else {
+                misses += 1;
+                if misses >= 2 {
+                    break;
+                }
+            }
+        }
+        for w in workers {
+            w.quit().await;
+        }
+        f.fanout_rss_kb = server.stop().await;
+
+        // 2. Many rooms of 20 at a fixed 20,000 deliveries/s.
+        let conns = if q { 80 } else { 10_000 };
+        let layout = Layout {
+            conns,
+            workers: if q { 1 } else { 4 },
+            room_size: 20,
+            senders_per_room: 1,
+            connect_only: false,
+            concurrency: 64,
+        };
+        let rooms = conns / 20;
+        let server = start(&args, target, rooms, if q { 2 } else { 20 }).await?;
+        let mut workers = spawn_workers(&server, &layout).await?;
+        let ok = all_ready(&mut workers).await?;
+        let deliveries = if q { 2_000.0 } else { 20_000.0 };
+        let per_sender = deliveries / (19.0 * rooms as f64);
+        let run_ms = if q { 2000 } else { 10_000 };
+        eprintln!(
+            "  many rooms: {ok} connections in {rooms} rooms, {per_sender:.2} msg/s per sender"
+        );
+        let step = run_step(
+            &server,
+            &mut workers,
+            &format!("run {per_sender} {run_ms}"),
+            run_ms,
+            19,
+        )
+        .await?;
+        eprintln!(
+            "    delivered {:.0}/s p50 {} p99 {} p99.9 {} max {} lost {} dups {}",
+            step.delivered_per_s,
+            ms(step.p50_us),
+            ms(step.p99_us),
+            ms(step.p999_us),
+            ms(step.max_us),
+            step.lost(),
+            step.dups
+        );
+        f.rooms = Some(step);
+        for w in workers {
+            w.quit().await;
+        }
+        f.rooms_rss_kb = server.stop().await;
+
+        // 3. Idle: as many authenticated, joined connections as the server can hold.
+        let conns = if q { 100 } else { 19_000 };
+        let layout = Layout {
+            conns,
+            workers: 2,
+            room_size: 20,
+            senders_per_room: 0,
+            connect_only: false,
+            concurrency: 128,
+        };
+        let server = start(&args, target, conns / 20, if q { 2 } else { 20 }).await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let before = status_kb(server.pid, "VmRSS").unwrap_or(0);
+        let mut workers = spawn_workers(&server, &layout).await?;
+        let ok = all_ready(&mut workers).await?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let after = status_kb(server.pid, "VmRSS").unwrap_or(0);
+        f.idle_conns = ok;
+        f.idle_kb_per_conn = after.saturating_sub(before) as f64 / ok.max(1) as f64;
+        eprintln!(
+            "  idle: {ok} connections, {:.2} KB each",
+            f.idle_kb_per_conn
+        );
+        for w in workers {
+            w.quit().await;
+        }
+        server.stop().await;
+
+        // 4. Connect rate: authenticated upgrades per second.
+        let conns = if q { 40 } else { 5_000 };
+        let layout = Layout {
+            conns,
+            workers: 2,
+            room_size: 20,
+            senders_per_room: 0,
+            connect_only: true,
+            concurrency: 50,
+        };
+        let server = start(&args, target, 0, if q { 2 } else { 20 }).await?;
+        let mut workers = spawn_workers(&server, &layout).await?;
+        let (mut ok, mut failed, mut secs) = (0, 0, 0.0f64);
+        for w in workers.iter_mut() {
+            let r: ConnectResult = w.expect("result").await?;
+            if let Some(e) = &r.first_error {
+                eprintln!("  connect failure: {e}");
+            }
+            ok += r.ok;
+            failed += r.failed;
+            secs = secs.max(r.secs);
+        }
+        f.connect_per_s = ok as f64 / secs.max(1e-9);
+        f.connect_failed = failed;
+        eprintln!(
+            "  connect: {ok} in {secs:.2} s = {:.0}/s ({failed} failed)",
+            f.connect_per_s
+        );
+        for w in workers {
+            w.quit().await;
+        }
+        server.stop().await;
+
+        // 5. Durable writes, every message acknowledged after its commit: ours only.
+        if target == Target::Ours {
+            let conns = if q { 4 } else { 64 };
+            let layout = Layout {
+                conns,
+                workers: 1,
+                room_size: 1,
+                senders_per_room: 1,
+                connect_only: false,
+                concurrency: 64,
+            };
+            let server = start(&args, target, conns, if q { 2 } else { 20 }).await?;
+            let mut workers = spawn_workers(&server, &layout).await?;
+            all_ready(&mut workers).await?;
+            let run_ms = if q { 1000 } else { 5000 };
+            let step = run_step(
+                &server,
+                &mut workers,
+                &format!("window 16 {run_ms}"),
+                run_ms,
+                0,
+            )
+            .await?;
+            eprintln!("  durable: {:.0} acknowledged messages/s", step.acks_per_s);
+            f.durable_per_s = Some(step.acks_per_s);
+            for w in workers {
+                w.quit().await;
+            }
+            server.stop().await;
+        }
+        all.push((target, f));
+    }
+    let report = render(&args, &all);
+    println!("{report}");
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
+    Ok(())
+}
+
+/// Replaces what lies between the results markers of `path` with `report`, or writes the whole
+/// file if it has no markers (or does not exist).
+fn write_report(path: &Path, report: &str) -> R<()> {
+    const START: &str = "<!-- results:start -->";
+    const END: &str = "<!-- results:end -->";
+    let old = std::fs::read_to_string(path).unwrap_or_default();
+    let new = match (old.find(START), old.find(END)) {
+        (Some(a), Some(b)) if a < b => {
+            format!("{}{START}\n{report}\n{}", &old[..a], &old[b..])
+        }
+        _ => report.to_owned(),
+    };
+    std::fs::write(path, new).map_err(|e| e.to_string())
+}
+
+/// `ours / other` as `1.53x`, or `-`.
+fn ratio(ours: f64, other: f64) -> String {
+    if ours > 0.0 && other > 0.0 {
+        format!("{:.2}x", ours / other)
+    } else {
+        "-".into()
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{cores} cores ({cpu}), Linux {}", kernel.trim())
+}
+
+/// Raw and gzipped size of the client's wasm and JS.
+fn bundle(dist: &Path) -> Option<(u64, u64)> {
+    let mut raw = 0;
+    let mut gz = 0;
+    for entry in std::fs::read_dir(dist).ok()?.flatten() {
+        let path = entry.path();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if ext != "wasm" && ext != "js" {
+            continue;
+        }
+        raw += entry.metadata().ok()?.len();
+        let out = std::process::Command::new("gzip")
+            .args(["-9", "-c"])
+            .arg(&path)
+            .output()
+            .ok()?;
+        gz += out.stdout.len() as u64;
+    }
+    (raw > 0).then_some((raw, gz))
+}
+
+fn render(args: &SuiteArgs, all: &[(Target, Figures)]) -> String {
+    let mut o = String::new();
+    let get = |t: Target| all.iter().find(|(x, _)| *x == t).map(|(_, f)| f);
+    let ours = get(Target::Ours);
+    let header = |o: &mut String| {
+        let _ = write!(o, "| |");
+        for (t, _) in all {
+            let _ = write!(o, " {} |", t.label());
+        }
+        let _ = writeln!(o);
+        let _ = write!(o, "| --- |");
+        for _ in all {
+            let _ = write!(o, " --- |");
+        }
+        let _ = writeln!(o);
+    };
+    let row = |o: &mut String, name: &str, cell: &dyn Fn(&Figures) -> String| {
+        let _ = write!(o, "| {name} |");
+        for (_, f) in all {
+            let _ = write!(o, " {} |", cell(f));
+        }
+        let _ = writeln!(o);
+    };
+    let ratios =
+        |o: &mut String, name: &str, value: &dyn Fn(&Figures) -> f64, higher_better: bool| {
+            let Some(ours) = ours else { return };
+            let mut parts = Vec::new();
+            for (t, f) in all {
+                if *t == Target::Ours {
+                    continue;
+                }
+                let (a, b) = if higher_better {
+                    (value(ours), value(f))
+                } else {
+                    (value(f), value(ours))
+                };
+                parts.push(format!("{} {}", ratio(a, b), t.label()));
+            }
+            let _ = writeln!(o, "\n{name}: ours is {}.", parts.join(", "));
+        };
+
+    let _ = writeln!(
+        o,
+        "## Results{}\n",
+        if args.quick {
+            " (quick smoke run: not a measurement)"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        o,
+        "Machine: {}. Servers pinned to core 0, the generator's processes to core 1.\n",
+        machine()
+    );
+
+    let _ = writeln!(
+        o,
+        "### 1. Fan-out: one room, raising the rate until delivery saturates\n"
+    );
+    header(&mut o);
+    let fan = |f: &Figures| f.fanout.clone().unwrap_or_default();
+    row(&mut o, "sustained deliveries/s", &|f| {
+        format!("{:.0}", fan(f).delivered_per_s)
+    });
+    row(&mut o, "server CPU per delivery", &|f| {
+        format!("{:.2} us", fan(f).cpu_us_per_delivery)
+    });
+    row(&mut o, "latency p50 / p99 at that rate", &|f| {
+        format!("{} / {}", ms(fan(f).p50_us), ms(fan(f).p99_us))
+    });
+    row(&mut o, "latency p99.9 / max", &|f| {
+        format!("{} / {}", ms(fan(f).p999_us), ms(fan(f).max_us))
+    });
+    row(&mut o, "lost / duplicated (all steps)", &|f| {
+        let lost: u64 = f.fanout_steps.iter().map(Step::lost).sum();
+        let dups: u64 = f.fanout_steps.iter().map(|s| s.dups).sum();
+        format!("{lost} / {dups}")
+    });
+    row(&mut o, "server peak RSS", &|f| {
+        format!("{:.1} MB", f.fanout_rss_kb as f64 / 1024.0)
+    });
+    ratios(&mut o, "Throughput", &|f| fan(f).delivered_per_s, true);
+    ratios(
+        &mut o,
+        "CPU per delivery (lower is better; shown as how many times less)",
+        &|f| fan(f).cpu_us_per_delivery,
+        false,
+    );
+    let _ = writeln!(
+        o,
+        "\nA step is sustained when nothing is lost and p99 stays under 250 ms. Every step:\n"
+    );
+    let _ = writeln!(
+        o,
+        "| target | offered/s | delivered/s | p50 | p99 | lost | dups | CPU/delivery |"
+    );
+    let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- | --- | --- |");
+    for (t, f) in all {
+        for s in &f.fanout_steps {
+            let _ = writeln!(
+                o,
+                "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2} us |",
+                t.label(),
+                s.offered_per_s,
+                s.delivered_per_s,
+                ms(s.p50_us),
+                ms(s.p99_us),
+                s.lost(),
+                s.dups,
+                s.cpu_us_per_delivery
+            );
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "\n### 2. Many rooms: connections in rooms of 20 at a fixed rate\n"
+    );
+    header(&mut o);
+    let rooms = |f: &Figures| f.rooms.clone().unwrap_or_default();
+    row(&mut o, "delivered/s", &|f| {
+        format!("{:.0}", rooms(f).delivered_per_s)
+    });
+    row(&mut o, "latency p50", &|f| ms(rooms(f).p50_us));
+    row(&mut o, "latency p99", &|f| ms(rooms(f).p99_us));
+    row(&mut o, "latency p99.9 / max", &|f| {
+        format!("{} / {}", ms(rooms(f).p999_us), ms(rooms(f).max_us))
+    });
+    row(&mut o, "lost / duplicated", &|f| {
+        format!("{} / {}", rooms(f).lost(), rooms(f).dups)
+    });
+    row(&mut o, "server CPU per delivery", &|f| {
+        format!("{:.2} us", rooms(f).cpu_us_per_delivery)
+    });
+    row(&mut o, "server peak RSS", &|f| {
+        format!("{:.1} MB", f.rooms_rss_kb as f64 / 1024.0)
+    });
+    ratios(
+        &mut o,
+        "p99 latency (how many times lower)",
+        &|f| rooms(f).p99_us as f64,
+        false,
+    );
+
+    let _ = writeln!(
+        o,
+        "\n### 3. Idle: authenticated connections, each joined to a room\n"
+    );
+    header(&mut o);
+    row(&mut o, "connections held", &|f| f.idle_conns.to_string());
+    row(&mut o, "server RSS per connection", &|f| {
+        format!("{:.2} KB", f.idle_kb_per_conn)
+    });
+    ratios(
+        &mut o,
+        "Memory per connection (how many times less)",
+        &|f| f.idle_kb_per_conn,
+        false,
+    );
+
+    let _ = writeln!(
+        o,
+        "\n### 4. Connect rate: upgrades per second (authenticated for ours)\n"
+    );
+    header(&mut o);
+    row(&mut o, "upgrades/s", &|f| format!("{:.0}", f.connect_per_s));
+    row(&mut o, "failed", &|f| f.connect_failed.to_string());
+    ratios(&mut o, "Connect rate", &|f| f.connect_per_s, true);
+
+    let _ = writeln!(
+        o,
+        "\n### 5. Durable writes (ours only; the peers store nothing)\n"
+    );
+    if let Some(rate) = ours.and_then(|f| f.durable_per_s) {
+        let _ = writeln!(
+            o,
+            "{rate:.0} messages/s stored in SQLite and acknowledged after commit, from {} connections keeping 16 sends in flight each.",
+            if args.quick { 4 } else { 64 }
+        );
+    }
+
+    let _ = writeln!(o, "\n### Client bundle\n");
+    match bundle(&args.dist) {
+        Some((raw, gz)) => {
+            let _ = writeln!(
+                o,
+                "wasm + JS: {:.1} KB raw, {:.1} KB gzipped (target: 250 KB gzipped).",
+                raw as f64 / 1024.0,
+                gz as f64 / 1024.0
+            );
+        }
+        None => {
+            let _ = writeln!(o, "No built client in {}.", args.dist.display());
+        }
+    }
+    o
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The benchmark: builds everything in release mode, then runs every scenario against our server,
+# a Node ws relay, a Socket.IO server and the raw ceiling, and writes the figures into
+# docs/benchmarks.md. Takes about 10 minutes. Extra arguments go to `bench suite`
+# (e.g. --only ours,ws).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+cd "$ROOT"
+ensure_client_tools
+ensure_bench_peers
+build_client
+say "building the server and the load generator (release)"
+cargo build --release --locked -p backend -p bench
+say "running the benchmark (about 10 minutes)"
+target/release/bench suite --backend target/release/backend --peers bench/peers --dist dist \
+  --report docs/benchmarks.md "$@"
