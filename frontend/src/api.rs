@@ -1,0 +1,163 @@
+//! The HTTP calls under `/api` (same origin; the browser sends the HttpOnly session cookie by
+//! itself, so no token is handled here).
+//!
+//! Every call returns [`Failure`] on error, which keeps the status and the server's message so
+//! that screens can say exactly what went wrong.
+
+use std::fmt;
+
+use gloo_net::http::{Request, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use shared::{ApiError, Credentials, MeResponse, NewRoom, RoomInfo, SessionResponse, Username};
+
+/// Why a call failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// The server answered with an error status.
+    Http {
+        /// The status code.
+        status: u16,
+        /// The server's [`ApiError::message`], or empty when the body was not one.
+        message: String,
+    },
+    /// No answer (network down, server unreachable) or an unreadable one.
+    Network(String),
+}
+
+impl Failure {
+    /// The status code, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Failure::Http { status, .. } => Some(*status),
+            Failure::Network(_) => None,
+        }
+    }
+
+    /// The text a login or registration form shows for this failure.
+    pub fn auth_text(&self) -> String {
+        match self {
+            Failure::Http { status, message } => auth_message(*status, message),
+            Failure::Network(_) => "Cannot reach the server. Check your connection.".into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Http { message, .. } if !message.is_empty() => f.write_str(message),
+            Failure::Http { status, .. } => write!(f, "The server answered {status}."),
+            Failure::Network(_) => f.write_str("Cannot reach the server."),
+        }
+    }
+}
+
+/// What the auth form says for an error status: fixed, clear words for the cases users meet
+/// (wrong password, taken name), the server's rule text for invalid input.
+pub fn auth_message(status: u16, server_message: &str) -> String {
+    match status {
+        401 => "Wrong username or password.".into(),
+        409 => "That username is already taken.".into(),
+        429 => "Too many attempts. Wait a moment and try again.".into(),
+        400 if !server_message.is_empty() => server_message.into(),
+        400 => "Invalid username or password.".into(),
+        _ if !server_message.is_empty() => server_message.into(),
+        _ => format!("The server failed ({status}). Try again."),
+    }
+}
+
+fn network(err: gloo_net::Error) -> Failure {
+    Failure::Network(err.to_string())
+}
+
+async fn error_of(resp: Response) -> Failure {
+    let message = resp
+        .json::<ApiError>()
+        .await
+        .map(|e| e.message)
+        .unwrap_or_default();
+    Failure::Http {
+        status: resp.status(),
+        message,
+    }
+}
+
+async fn read<T: DeserializeOwned>(resp: Response) -> Result<T, Failure> {
+    if resp.ok() {
+        resp.json::<T>().await.map_err(network)
+    } else {
+        Err(error_of(resp).await)
+    }
+}
+
+async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, Failure> {
+    let resp = Request::post(url)
+        .json(body)
+        .map_err(network)?
+        .send()
+        .await
+        .map_err(network)?;
+    read(resp).await
+}
+
+/// `POST /api/register`: creates the account and logs in.
+pub async fn register(creds: &Credentials) -> Result<SessionResponse, Failure> {
+    post("/api/register", creds).await
+}
+
+/// `POST /api/login`.
+pub async fn login(creds: &Credentials) -> Result<SessionResponse, Failure> {
+    post("/api/login", creds).await
+}
+
+/// `POST /api/logout`: ends the session (the server also closes its sockets with 4001).
+pub async fn logout() -> Result<(), Failure> {
+    let resp = Request::post("/api/logout").send().await.map_err(network)?;
+    if resp.ok() {
+        Ok(())
+    } else {
+        Err(error_of(resp).await)
+    }
+}
+
+/// `GET /api/me`: who is logged in, or `None` without a valid session.
+pub async fn me() -> Result<Option<Username>, Failure> {
+    let resp = Request::get("/api/me").send().await.map_err(network)?;
+    if resp.status() == 401 {
+        return Ok(None);
+    }
+    read::<MeResponse>(resp).await.map(|m| Some(m.username))
+}
+
+/// `GET /api/rooms`.
+pub async fn rooms() -> Result<Vec<RoomInfo>, Failure> {
+    let resp = Request::get("/api/rooms").send().await.map_err(network)?;
+    read(resp).await
+}
+
+/// `POST /api/rooms`: creates a room.
+pub async fn create_room(name: &str) -> Result<RoomInfo, Failure> {
+    post("/api/rooms", &NewRoom { name: name.into() }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_errors_say_what_went_wrong() {
+        assert_eq!(auth_message(401, "whatever"), "Wrong username or password.");
+        assert_eq!(auth_message(409, ""), "That username is already taken.");
+        assert_eq!(
+            auth_message(400, "Username must be at least 3 characters."),
+            "Username must be at least 3 characters."
+        );
+        assert_eq!(auth_message(400, ""), "Invalid username or password.");
+        assert!(auth_message(500, "").contains("500"));
+        assert_eq!(
+            Failure::Network("x".into()).auth_text(),
+            "Cannot reach the server. Check your connection."
+        );
+    }
+}

@@ -1,0 +1,82 @@
+//! Small wrappers over browser APIs: clock, random client ids, local time formatting.
+//!
+//! Kept apart so that the pure modules stay free of `js_sys`/`web_sys` calls.
+
+use shared::ClientId;
+use wasm_bindgen::JsValue;
+
+/// Milliseconds since the Unix epoch, from the browser clock.
+pub fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// A fresh client id for an outgoing message: `crypto.randomUUID()` where the page is a secure
+/// context (https or localhost), else 128 random bits from `crypto.getRandomValues`, else from
+/// `Math.random` (only in ancient browsers).
+pub fn new_client_id() -> ClientId {
+    let crypto = web_sys::window().and_then(|w| w.crypto().ok());
+    if let Some(crypto) = &crypto {
+        // randomUUID exists only in secure contexts; calling a missing method would throw.
+        let has_uuid = js_sys::Reflect::has(crypto.as_ref(), &JsValue::from_str("randomUUID"))
+            .unwrap_or(false);
+        if has_uuid && let Ok(id) = ClientId::parse(crypto.random_uuid()) {
+            return id;
+        }
+        let mut bytes = [0u8; 16];
+        if crypto.get_random_values_with_u8_array(&mut bytes).is_ok() {
+            return hex_id(&bytes);
+        }
+    }
+    let mut bytes = [0u8; 16];
+    for b in &mut bytes {
+        *b = (js_sys::Math::random() * 256.0) as u8;
+    }
+    hex_id(&bytes)
+}
+
+/// A client id of lower-case hex digits.
+pub fn hex_id(bytes: &[u8]) -> ClientId {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // Hex digits are valid client id characters and 16 bytes make 32 of them (limit 64).
+    ClientId::parse(if hex.is_empty() { "0".to_owned() } else { hex })
+        .expect("hex digits form a valid client id")
+}
+
+/// A message time as the list shows it, in the browser's local time zone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalTime {
+    /// `HH:MM` today, `YYYY-MM-DD HH:MM` on another day.
+    pub short: String,
+    /// The locale's full date and time (tooltip).
+    pub full: String,
+    /// ISO 8601 in UTC (the `datetime` attribute).
+    pub iso: String,
+}
+
+/// Formats `ts` (ms since the Unix epoch) in local time; `now` decides whether it is today.
+pub fn local_time(ts: i64, now: i64) -> LocalTime {
+    let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));
+    let today = js_sys::Date::new(&JsValue::from_f64(now as f64));
+    let hm = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
+    let same_day = date.get_full_year() == today.get_full_year()
+        && date.get_month() == today.get_month()
+        && date.get_date() == today.get_date();
+    let short = if same_day {
+        hm
+    } else {
+        format!(
+            "{}-{:02}-{:02} {hm}",
+            date.get_full_year(),
+            date.get_month() + 1,
+            date.get_date()
+        )
+    };
+    let full = String::from(date.to_locale_string("default", &JsValue::UNDEFINED));
+    // toISOString throws on an invalid date; the server's timestamps are valid, but stay safe.
+    let iso = if date.get_time().is_nan() {
+        String::new()
+    } else {
+        String::from(date.to_iso_string())
+    };
+    LocalTime { short, full, iso }
+}

@@ -1,0 +1,153 @@
+//! The login / registration form.
+//!
+//! Test ids: `auth-form`, `username-input`, `password-input`, `login-button`,
+//! `register-button`, `username-error`, `password-error` (client-side rule errors) and
+//! `auth-error` (the server's answer, or a notice such as "session ended").
+
+use leptos::prelude::*;
+use shared::{Credentials, Password, Username};
+
+/// Which button was pressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// `POST /api/login`.
+    Login,
+    /// `POST /api/register`.
+    Register,
+}
+
+/// Username and password fields with a "Log in" and a "Register" button. Input is checked
+/// with the protocol's own rules as the user goes (after leaving a field, or on a submit), and
+/// `on_submit` only ever sees credentials that pass them.
+#[component]
+pub fn AuthForm(
+    /// Called with the pressed button and valid credentials.
+    on_submit: Callback<(AuthMode, Credentials)>,
+    /// The server's answer to the last attempt (or a notice), shown under the buttons.
+    #[prop(into)]
+    error: Signal<Option<String>>,
+    /// A request is on its way: the buttons are disabled.
+    #[prop(into)]
+    busy: Signal<bool>,
+) -> impl IntoView {
+    let username = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    // Errors show once a field was left or a submit was tried, not on the first keystroke.
+    let user_touched = RwSignal::new(false);
+    let pass_touched = RwSignal::new(false);
+
+    let user_error = move || {
+        if !user_touched.get() {
+            return None;
+        }
+        username.with(|u| Username::parse(u.as_str()).err().map(|e| e.to_string()))
+    };
+    let pass_error = move || {
+        if !pass_touched.get() {
+            return None;
+        }
+        password.with(|p| Password::parse(p.as_str()).err().map(|e| e.to_string()))
+    };
+
+    let submit = move |mode: AuthMode| {
+        user_touched.set(true);
+        pass_touched.set(true);
+        let user = Username::parse(username.get_untracked());
+        let pass = Password::parse(password.get_untracked());
+        if let (Ok(user), Ok(pass)) = (user, pass) {
+            on_submit.run((
+                mode,
+                Credentials {
+                    username: user.into_inner(),
+                    password: pass.into_inner(),
+                },
+            ));
+        }
+    };
+
+    view! {
+        <form
+            class="auth"
+            data-testid="auth-form"
+            novalidate
+            on:submit=move |ev| {
+                ev.prevent_default();
+                submit(AuthMode::Login);
+            }
+        >
+            <h1>"Chat"</h1>
+            <label for="auth-username">"Username"</label>
+            <input
+                id="auth-username"
+                data-testid="username-input"
+                name="username"
+                autocomplete="username"
+                autocapitalize="none"
+                spellcheck="false"
+                aria-describedby="auth-username-hint"
+                prop:value=move || username.get()
+                on:input=move |ev| username.set(event_target_value(&ev))
+                on:blur=move |_| user_touched.set(true)
+            />
+            <p class="hint" id="auth-username-hint">
+                "3 to 32 letters, digits, '_', '.' or '-'."
+            </p>
+            {move || {
+                user_error()
+                    .map(|e| {
+                        view! {
+                            <p class="field-error" data-testid="username-error" role="alert">
+                                {e}
+                            </p>
+                        }
+                    })
+            }}
+            <label for="auth-password">"Password"</label>
+            <input
+                id="auth-password"
+                data-testid="password-input"
+                name="password"
+                type="password"
+                autocomplete="current-password"
+                prop:value=move || password.get()
+                on:input=move |ev| password.set(event_target_value(&ev))
+                on:blur=move |_| pass_touched.set(true)
+            />
+            {move || {
+                pass_error()
+                    .map(|e| {
+                        view! {
+                            <p class="field-error" data-testid="password-error" role="alert">
+                                {e}
+                            </p>
+                        }
+                    })
+            }}
+            <div class="auth-buttons">
+                <button type="submit" data-testid="login-button" disabled=move || busy.get()>
+                    "Log in"
+                </button>
+                <button
+                    type="button"
+                    class="secondary"
+                    data-testid="register-button"
+                    disabled=move || busy.get()
+                    on:click=move |_| submit(AuthMode::Register)
+                >
+                    "Register"
+                </button>
+            </div>
+            {move || {
+                error
+                    .get()
+                    .map(|e| {
+                        view! {
+                            <p class="auth-error" data-testid="auth-error" role="alert">
+                                {e}
+                            </p>
+                        }
+                    })
+            }}
+        </form>
+    }
+}

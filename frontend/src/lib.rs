@@ -1,0 +1,36 @@
+//! The chat's browser client: a Leptos single-page app compiled to WebAssembly.
+//!
+//! It logs the user in over `/api`, then keeps one WebSocket to `/ws` through which it joins
+//! rooms, sends messages and receives them in real time. The protocol types come from the
+//! `shared` crate, so a frame this client cannot read is a compile error, not a runtime surprise.
+//!
+//! # Layout
+//! - [`timeline`]: one room's messages keyed by `seq`, outgoing (pending) messages, notices;
+//!   dedupe, ordering, gap detection. Pure data, tested natively.
+//! - [`chat`]: the model of every followed room and the reducer from server frames and user
+//!   actions to changes plus frames to send. Pure data, tested natively.
+//! - [`outbox`]: unconfirmed messages in `localStorage`, so they survive a reload.
+//! - [`conn`]: the connection owner task: one socket at a time, backoff with jitter, heartbeat,
+//!   close-code handling.
+//! - [`api`]: the HTTP calls.
+//! - [`client`]: the glue between the model (in a signal), the connection task and the outbox.
+//! - [`components`]: the views.
+//! - [`browser`]: clock, random ids, local time formatting.
+//!
+//! # Delivery guarantees on this side
+//! A message gets a `client_id` when written and is shown at once as pending; it stays in the
+//! outbox until the server's `ack` or its own `message` frame confirms it, and is resent with
+//! the same id after every (re)join, which the server deduplicates. After a reconnect each room
+//! is re-joined with `since` = the highest `seq` delivered, so the server replays exactly what
+//! was missed; a live `seq` that skips ahead triggers `history` requests for the hole.
+
+pub mod api;
+pub mod browser;
+pub mod chat;
+pub mod client;
+pub mod components;
+pub mod conn;
+pub mod outbox;
+pub mod timeline;
+
+pub use components::App;

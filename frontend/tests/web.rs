@@ -1,0 +1,606 @@
+//! Component tests in a real browser (headless Chromium through wasm-bindgen-test-runner).
+//!
+//! Each test mounts a component into a fresh element, acts (model changes or synthetic DOM
+//! events), lets the reactive system settle, and asserts on the DOM. The chat-screen tests use a
+//! `Client` without a connection and feed it server frames directly, the way the connection task
+//! would.
+#![cfg(target_arch = "wasm32")]
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use frontend::chat::Chat;
+use frontend::client::Client;
+use frontend::components::{AuthForm, AuthMode, ChatLayout, Composer, ConnBadge};
+use frontend::conn::ConnState;
+use frontend::outbox;
+use leptos::mount::mount_to;
+use leptos::prelude::*;
+use shared::{ClientId, Credentials, MessageEvent, MessageText, RoomName, ServerMsg, Username};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// A fresh element attached to the body.
+fn container() -> web_sys::HtmlElement {
+    let doc = document();
+    let el = doc.create_element("section").expect("create section");
+    doc.body().expect("body").append_child(&el).expect("append");
+    el.unchecked_into()
+}
+
+/// Lets effects, memos and the DOM update run.
+async fn settle() {
+    leptos::task::tick().await;
+    gloo_timers::future::TimeoutFuture::new(20).await;
+    leptos::task::tick().await;
+}
+
+fn all(root: &web_sys::Element, selector: &str) -> Vec<web_sys::Element> {
+    let list = root.query_selector_all(selector).expect("valid selector");
+    (0..list.length())
+        .filter_map(|i| list.item(i))
+        .filter_map(|n| n.dyn_into::<web_sys::Element>().ok())
+        .collect()
+}
+
+fn one(root: &web_sys::Element, selector: &str) -> web_sys::Element {
+    root.query_selector(selector)
+        .expect("valid selector")
+        .unwrap_or_else(|| panic!("no element matches {selector}"))
+}
+
+fn testid(id: &str) -> String {
+    format!("[data-testid=\"{id}\"]")
+}
+
+fn text_of(el: &web_sys::Element) -> String {
+    el.text_content().unwrap_or_default()
+}
+
+fn bubbling(name: &str) -> web_sys::Event {
+    let init = web_sys::EventInit::new();
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    web_sys::Event::new_with_event_init_dict(name, &init).expect("event")
+}
+
+/// Sets an input's or textarea's value and fires `input`, as typing does.
+fn type_into(el: &web_sys::Element, value: &str) {
+    if let Some(input) = el.dyn_ref::<web_sys::HtmlInputElement>() {
+        input.set_value(value);
+    } else if let Some(area) = el.dyn_ref::<web_sys::HtmlTextAreaElement>() {
+        area.set_value(value);
+    } else {
+        panic!("not a text field");
+    }
+    el.dispatch_event(&bubbling("input"))
+        .expect("dispatch input");
+}
+
+fn press_enter(el: &web_sys::Element, shift: bool) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key("Enter");
+    init.set_shift_key(shift);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let ev = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
+        .expect("keyboard event");
+    el.dispatch_event(&ev).expect("dispatch keydown");
+}
+
+fn click(el: &web_sys::Element) {
+    el.unchecked_ref::<web_sys::HtmlElement>().click();
+}
+
+fn user(name: &str) -> Username {
+    Username::parse(name).expect("valid username")
+}
+
+fn room(name: &str) -> RoomName {
+    RoomName::parse(name).expect("valid room")
+}
+
+fn cid(s: &str) -> ClientId {
+    ClientId::parse(s).expect("valid client id")
+}
+
+fn message(seq: u64, author: &str, text: &str, client_id: Option<&str>) -> ServerMsg {
+    ServerMsg::Message(MessageEvent {
+        room: room("general"),
+        seq,
+        id: 100 + seq,
+        author: user(author),
+        text: text.into(),
+        ts: 1_700_000_000_000,
+        client_id: client_id.map(cid),
+    })
+}
+
+/// Mounts the chat screen for `me` with a client that has no connection; returns the
+/// container and the client (to feed it frames).
+fn mount_chat(me: &str) -> (web_sys::HtmlElement, Client) {
+    let me = user(me);
+    // Start from an empty outbox whatever an earlier run left behind.
+    if let Some(storage) = window().local_storage().ok().flatten() {
+        let _ = storage.remove_item(&outbox::storage_key(&me));
+    }
+    let el = container();
+    let slot: Rc<Cell<Option<Client>>> = Rc::new(Cell::new(None));
+    let out = Rc::clone(&slot);
+    let handle = mount_to(el.clone(), move || {
+        let client = Client::new(me, Vec::new());
+        provide_context(client);
+        out.set(Some(client));
+        view! { <ChatLayout on_logout=Callback::new(|()| ()) /> }
+    });
+    // The screen stays mounted for the rest of the test run; each test has its own container.
+    std::mem::forget(handle);
+    let client = slot.get().expect("the mount closure ran");
+    (el, client)
+}
+
+/// Connects the client's model as the connection task would: `hello`, then `joined` and the
+/// first `history` page of `general`.
+fn join_general(client: Client, online: &[&str], history: Vec<ServerMsg>) {
+    client.change(Chat::connected);
+    client.change(|c| {
+        c.apply(ServerMsg::Joined {
+            room: room("general"),
+            last_seq: 0,
+            online: online.iter().map(|u| user(u)).collect(),
+        })
+    });
+    let messages = history
+        .into_iter()
+        .filter_map(|m| match m {
+            ServerMsg::Message(ev) => Some(ev),
+            _ => None,
+        })
+        .collect();
+    client.change(|c| {
+        c.apply(ServerMsg::History {
+            room: room("general"),
+            messages,
+            has_more: false,
+        })
+    });
+}
+
+fn message_rows(root: &web_sys::Element) -> Vec<web_sys::Element> {
+    all(root, &testid("message"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+#[wasm_bindgen_test]
+async fn markup_in_a_message_is_shown_as_text_and_creates_no_elements() {
+    let (el, client) = mount_chat("xss_viewer");
+    let script = "<script>alert(1)</script>";
+    let img = "<img src=x onerror=\"window.__pwned=1\">";
+    join_general(
+        client,
+        &["xss_viewer"],
+        vec![
+            message(1, "mallory", script, None),
+            message(2, "mallory", img, None),
+        ],
+    );
+    settle().await;
+
+    let texts: Vec<String> = all(&el, &testid("message-text"))
+        .iter()
+        .map(text_of)
+        .collect();
+    assert_eq!(texts, vec![script.to_owned(), img.to_owned()]);
+    let list = one(&el, &testid("message-list"));
+    assert!(
+        all(&list, "script").is_empty(),
+        "a script element was created"
+    );
+    assert!(all(&list, "img").is_empty(), "an img element was created");
+    let pwned = js_sys::Reflect::get(&window(), &"__pwned".into()).expect("read global");
+    assert!(pwned.is_undefined(), "the onerror handler ran");
+}
+
+#[wasm_bindgen_test]
+async fn the_login_form_shows_the_username_rule_without_any_request() {
+    let el = container();
+    let calls = RwSignal::new(Vec::<(AuthMode, Credentials)>::new());
+    let handle = mount_to(el.clone(), move || {
+        let on_submit = Callback::new(move |c| calls.update(|v| v.push(c)));
+        view! { <AuthForm on_submit error=Signal::stored(None::<String>) busy=Signal::stored(false) /> }
+    });
+    type_into(&one(&el, &testid("username-input")), "ab");
+    type_into(&one(&el, &testid("password-input")), "correct horse");
+    click(&one(&el, &testid("login-button")));
+    settle().await;
+
+    assert_eq!(
+        text_of(&one(&el, &testid("username-error"))),
+        "Username must be at least 3 characters."
+    );
+    assert!(
+        calls.with_untracked(Vec::is_empty),
+        "an invalid form was submitted"
+    );
+
+    type_into(&one(&el, &testid("username-input")), "alice");
+    click(&one(&el, &testid("register-button")));
+    settle().await;
+    assert!(all(&el, &testid("username-error")).is_empty());
+    let got = calls.get_untracked();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, AuthMode::Register);
+    assert_eq!(got[0].1.username, "alice");
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn the_login_form_shows_a_short_password_and_the_server_error() {
+    let el = container();
+    let error = RwSignal::new(None::<String>);
+    let calls = RwSignal::new(0u32);
+    let handle = mount_to(el.clone(), move || {
+        let on_submit = Callback::new(move |_| calls.update(|n| *n += 1));
+        view! { <AuthForm on_submit error busy=Signal::stored(false) /> }
+    });
+    type_into(&one(&el, &testid("username-input")), "alice");
+    type_into(&one(&el, &testid("password-input")), "short");
+    click(&one(&el, &testid("login-button")));
+    settle().await;
+    assert_eq!(
+        text_of(&one(&el, &testid("password-error"))),
+        "Password must be at least 8 characters."
+    );
+    assert_eq!(calls.get_untracked(), 0);
+    assert!(all(&el, &testid("auth-error")).is_empty());
+
+    error.set(Some("That username is already taken.".into()));
+    settle().await;
+    assert_eq!(
+        text_of(&one(&el, &testid("auth-error"))),
+        "That username is already taken."
+    );
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn the_connection_badge_shows_each_state() {
+    let el = container();
+    let state = RwSignal::new(ConnState::Connecting);
+    let handle = mount_to(el.clone(), move || view! { <ConnBadge state /> });
+    let cases = [
+        (ConnState::Connecting, "connecting", None),
+        (ConnState::Online, "online", None),
+        (
+            ConnState::Reconnecting { in_secs: 7 },
+            "reconnecting",
+            Some(" in 7s"),
+        ),
+        (ConnState::Offline { in_secs: 2 }, "offline", Some(" in 2s")),
+        (ConnState::Online, "online", None),
+    ];
+    for (s, word, countdown) in cases {
+        state.set(s);
+        settle().await;
+        let badge = one(&el, &testid("conn-badge"));
+        assert_eq!(badge.get_attribute("data-state").as_deref(), Some(word));
+        assert_eq!(text_of(&one(&badge, &testid("conn-label"))), word);
+        let shown = badge
+            .query_selector(&testid("conn-countdown"))
+            .expect("valid selector")
+            .map(|c| text_of(&c));
+        assert_eq!(shown.as_deref(), countdown, "countdown for {word}");
+    }
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn a_sent_message_is_pending_then_confirmed_once_by_ack_then_message() {
+    let (el, client) = mount_chat("ack_first");
+    join_general(
+        client,
+        &["ack_first"],
+        vec![message(1, "bob", "before", None)],
+    );
+    client.send_text(MessageText::parse("hello").expect("valid"));
+    settle().await;
+
+    let rows = message_rows(&el);
+    assert_eq!(rows.len(), 2);
+    let mine = &rows[1];
+    assert_eq!(mine.get_attribute("data-state").as_deref(), Some("pending"));
+    assert_eq!(mine.get_attribute("data-seq"), None);
+    assert_eq!(text_of(&one(mine, &testid("message-author"))), "ack_first");
+    let client_id = mine
+        .get_attribute("data-client-id")
+        .expect("pending rows carry their id");
+
+    client.change(|c| {
+        c.apply(ServerMsg::Ack {
+            room: room("general"),
+            client_id: cid(&client_id),
+            id: 102,
+            seq: 2,
+            ts: 1_700_000_000_500,
+        })
+    });
+    settle().await;
+    client.change(|c| c.apply(message(2, "ack_first", "hello", Some(&client_id))));
+    settle().await;
+
+    let rows = message_rows(&el);
+    assert_eq!(rows.len(), 2, "the confirmed message is shown once");
+    assert_eq!(rows[1].get_attribute("data-state").as_deref(), Some("sent"));
+    assert_eq!(rows[1].get_attribute("data-seq").as_deref(), Some("2"));
+    assert_eq!(text_of(&one(&rows[1], &testid("message-text"))), "hello");
+}
+
+#[wasm_bindgen_test]
+async fn a_sent_message_is_confirmed_once_by_message_then_ack() {
+    let (el, client) = mount_chat("msg_first");
+    join_general(client, &["msg_first"], Vec::new());
+    client.send_text(MessageText::parse("hi there").expect("valid"));
+    settle().await;
+    let client_id = one(&el, &testid("message"))
+        .get_attribute("data-client-id")
+        .expect("pending rows carry their id");
+
+    client.change(|c| c.apply(message(1, "msg_first", "hi there", Some(&client_id))));
+    settle().await;
+    let rows = message_rows(&el);
+    assert_eq!(rows.len(), 1, "the message frame alone confirms it");
+    assert_eq!(rows[0].get_attribute("data-state").as_deref(), Some("sent"));
+
+    client.change(|c| {
+        c.apply(ServerMsg::Ack {
+            room: room("general"),
+            client_id: cid(&client_id),
+            id: 101,
+            seq: 1,
+            ts: 1_700_000_000_500,
+        })
+    });
+    settle().await;
+    let rows = message_rows(&el);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get_attribute("data-state").as_deref(), Some("sent"));
+    assert_eq!(rows[0].get_attribute("data-seq").as_deref(), Some("1"));
+}
+
+#[wasm_bindgen_test]
+async fn messages_are_ordered_by_seq_when_frames_arrive_out_of_order() {
+    let (el, client) = mount_chat("orderly");
+    join_general(client, &["orderly"], Vec::new());
+    for seq in [3, 1, 2] {
+        client.change(|c| c.apply(message(seq, "bob", &format!("m{seq}"), None)));
+    }
+    // A duplicate delivery changes nothing.
+    client.change(|c| c.apply(message(2, "bob", "m2", None)));
+    settle().await;
+    let seqs: Vec<String> = message_rows(&el)
+        .iter()
+        .filter_map(|r| r.get_attribute("data-seq"))
+        .collect();
+    assert_eq!(seqs, vec!["1", "2", "3"]);
+    let times = all(&el, &testid("message-time"));
+    assert_eq!(times.len(), 3);
+    assert!(
+        times[0]
+            .get_attribute("datetime")
+            .is_some_and(|d| d.starts_with("2023-11-14T"))
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_composer_refuses_text_over_the_limit_and_sends_on_enter() {
+    let el = container();
+    let sent = RwSignal::new(Vec::<String>::new());
+    let handle = mount_to(el.clone(), move || {
+        let on_send = Callback::new(move |t: MessageText| sent.update(|v| v.push(t.into_inner())));
+        view! { <Composer on_send room=Signal::stored(room("general")) /> }
+    });
+    let area = one(&el, &testid("composer"));
+
+    type_into(&area, &"a".repeat(4001));
+    settle().await;
+    assert_eq!(
+        text_of(&one(&el, &testid("composer-error"))),
+        "Message is longer than 4000 characters."
+    );
+    press_enter(&area, false);
+    settle().await;
+    assert!(
+        sent.with_untracked(Vec::is_empty),
+        "text over the limit was sent"
+    );
+
+    // Shift+Enter is a newline, not a send.
+    type_into(&area, "line one");
+    press_enter(&area, true);
+    settle().await;
+    assert!(sent.with_untracked(Vec::is_empty));
+    assert!(all(&el, &testid("composer-error")).is_empty());
+
+    press_enter(&area, false);
+    settle().await;
+    assert_eq!(sent.get_untracked(), vec!["line one".to_owned()]);
+    let value = area.unchecked_ref::<web_sys::HtmlTextAreaElement>().value();
+    assert_eq!(value, "", "the box is cleared after sending");
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn presence_updates_the_online_list_and_the_timeline() {
+    let (el, client) = mount_chat("watcher");
+    join_general(
+        client,
+        &["bob", "watcher"],
+        vec![message(1, "bob", "hey", None)],
+    );
+    client.change(|c| {
+        c.apply(ServerMsg::Presence {
+            room: room("general"),
+            user: user("carol"),
+            online: true,
+        })
+    });
+    client.change(|c| {
+        c.apply(ServerMsg::Presence {
+            room: room("general"),
+            user: user("bob"),
+            online: false,
+        })
+    });
+    settle().await;
+    let online: Vec<String> = all(&el, &testid("online-user"))
+        .iter()
+        .filter_map(|u| u.get_attribute("data-user"))
+        .collect();
+    assert_eq!(online, vec!["carol", "watcher"]);
+    let notices: Vec<String> = all(&el, &testid("notice")).iter().map(text_of).collect();
+    assert_eq!(
+        notices,
+        vec![
+            "carol joined the room".to_owned(),
+            "bob left the room".to_owned()
+        ]
+    );
+    assert!(text_of(&one(&el, &testid("history-start"))).contains("beginning of #general"));
+}
+
+#[wasm_bindgen_test]
+async fn a_message_written_offline_is_pending_and_survives_a_reload() {
+    let (el, client) = mount_chat("offline_writer");
+    // No `hello` yet: the message waits in the outbox.
+    client.send_text(MessageText::parse("typed offline").expect("valid"));
+    settle().await;
+    let row = one(&el, &testid("message"));
+    assert_eq!(row.get_attribute("data-state").as_deref(), Some("pending"));
+
+    // What a reload would find.
+    let me = user("offline_writer");
+    let stored = outbox::load(&me);
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].text, "typed offline");
+    assert_eq!(
+        Some(stored[0].client_id.as_str().to_owned()),
+        row.get_attribute("data-client-id")
+    );
+
+    // Once confirmed, it leaves the outbox.
+    join_general(client, &["offline_writer"], Vec::new());
+    let id = stored[0].client_id.as_str().to_owned();
+    client.change(|c| c.apply(message(1, "offline_writer", "typed offline", Some(&id))));
+    settle().await;
+    assert!(outbox::load(&me).is_empty());
+    assert_eq!(
+        one(&el, &testid("message"))
+            .get_attribute("data-state")
+            .as_deref(),
+        Some("sent")
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_refused_message_is_marked_failed_and_can_be_discarded() {
+    let (el, client) = mount_chat("refused");
+    join_general(client, &["refused"], Vec::new());
+    client.send_text(MessageText::parse("x").expect("valid"));
+    settle().await;
+    let id = one(&el, &testid("message"))
+        .get_attribute("data-client-id")
+        .expect("id");
+    client.change(|c| {
+        c.apply(ServerMsg::Error {
+            code: shared::ErrorCode::Invalid,
+            message: "Message must not be empty.".into(),
+            client_id: Some(cid(&id)),
+            room: Some(room("general")),
+        })
+    });
+    settle().await;
+    let row = one(&el, &testid("message"));
+    assert_eq!(row.get_attribute("data-state").as_deref(), Some("failed"));
+    assert!(text_of(&one(&row, &testid("message-error"))).contains("must not be empty"));
+    click(&one(&row, &testid("message-discard")));
+    settle().await;
+    assert!(message_rows(&el).is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn the_new_room_form_checks_the_name_as_typed() {
+    let (el, _client) = mount_chat("roomie");
+    let input = one(&el, &testid("new-room-input"));
+    type_into(&input, "Bad Name");
+    settle().await;
+    assert_eq!(
+        text_of(&one(&el, &testid("new-room-error"))),
+        "Room name may only use lower-case letters, digits, '_' and '-'."
+    );
+    assert!(
+        one(&el, &testid("new-room-button")).has_attribute("disabled"),
+        "an invalid name cannot be submitted"
+    );
+    type_into(&input, "good-name");
+    settle().await;
+    assert!(all(&el, &testid("new-room-error")).is_empty());
+    assert!(!one(&el, &testid("new-room-button")).has_attribute("disabled"));
+}
+
+#[wasm_bindgen_test]
+async fn switching_rooms_joins_the_new_room_and_shows_its_messages() {
+    let (el, client) = mount_chat("switcher");
+    join_general(
+        client,
+        &["switcher"],
+        vec![message(1, "bob", "in general", None)],
+    );
+    client.open_room(room("random"));
+    client.change(|c| {
+        c.apply(ServerMsg::Joined {
+            room: room("random"),
+            last_seq: 1,
+            online: vec![user("switcher")],
+        })
+    });
+    client.change(|c| {
+        c.apply(ServerMsg::History {
+            room: room("random"),
+            messages: vec![MessageEvent {
+                room: room("random"),
+                seq: 1,
+                id: 7,
+                author: user("dora"),
+                text: "in random".into(),
+                ts: 1,
+                client_id: None,
+            }],
+            has_more: false,
+        })
+    });
+    settle().await;
+    assert_eq!(text_of(&one(&el, &testid("room-title"))), "#random");
+    let texts: Vec<String> = all(&el, &testid("message-text"))
+        .iter()
+        .map(text_of)
+        .collect();
+    assert_eq!(texts, vec!["in random".to_owned()]);
+    let current = one(&el, "[data-testid=\"room-item\"][aria-current=\"true\"]");
+    assert_eq!(
+        current.get_attribute("data-room").as_deref(),
+        Some("random")
+    );
+
+    // A message in the other room counts as unread there.
+    client.change(|c| c.apply(message(2, "bob", "psst", None)));
+    settle().await;
+    let general = one(&el, "[data-testid=\"room-item\"][data-room=\"general\"]");
+    assert_eq!(text_of(&one(&general, &testid("room-unread"))), "1");
+}
