@@ -11,8 +11,8 @@ ensure_python
 
 ensure_bench_peers
 
-say "native tests: shared, backend, bench"
-cargo test --locked -p shared -p backend -p bench
+say "native tests: shared, backend, bench, and the client's pure logic"
+cargo test --locked -p shared -p backend -p bench -p frontend
 
 say "frontend tests in headless Chromium"
 CHROMEDRIVER="$(command -v chromedriver)" WASM_BINDGEN_TEST_TIMEOUT=180 \
