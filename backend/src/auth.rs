@@ -5,7 +5,8 @@
 //! leak usable sessions. Browsers hold the token in an HttpOnly, SameSite=Strict cookie; other
 //! clients send it as `Authorization: Bearer <token>`.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -21,7 +22,7 @@ use shared::{Credentials, MeResponse, Password, SESSION_COOKIE, SessionResponse,
 
 use crate::error::{ApiError, AppJson};
 use crate::startup::AppState;
-use crate::store::{StoreError, UserId, now_ms};
+use crate::store::{SessionRecord, StoreError, UserId, now_ms};
 
 /// The authenticated user of a request.
 #[derive(Debug, Clone)]
@@ -32,6 +33,45 @@ pub struct AuthUser {
     pub username: Username,
     /// The SHA-256 of the session token: identifies the session without holding the secret.
     pub session: [u8; 32],
+}
+
+/// Sessions already resolved, so that an upgrade or API call does not read the store each time.
+///
+/// Only live sessions are cached; logout removes its entry before deleting the row, and expiry is
+/// checked on every use. With several server nodes sharing one store, a logout on one node would
+/// need to reach the others' caches (through the same channel as the fan-out); with one node
+/// there is nothing to share. A `std` mutex: held only for a map operation, never across `.await`.
+#[derive(Debug, Default)]
+pub struct SessionCache {
+    entries: Mutex<HashMap<[u8; 32], SessionRecord>>,
+}
+
+impl SessionCache {
+    /// Entries kept at most; past it the cache starts over (sessions are re-read on demand).
+    const MAX: usize = 100_000;
+
+    fn get(&self, session: &[u8; 32]) -> Option<SessionRecord> {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(session)
+            .cloned()
+    }
+
+    fn insert(&self, session: [u8; 32], record: SessionRecord) {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if entries.len() >= Self::MAX {
+            entries.clear();
+        }
+        entries.insert(session, record);
+    }
+
+    fn remove(&self, session: &[u8; 32]) {
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(session);
+    }
 }
 
 /// Where a request's token came from. The WebSocket upgrade treats them differently: a cookie
@@ -73,12 +113,20 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
         return Err(ApiError::Unauthorized("invalid session"));
     }
     let session = hash_token(token);
-    let record = state
-        .store
-        .find_session(session)
-        .await?
-        .ok_or(ApiError::Unauthorized("invalid session"))?;
+    let record = match state.sessions.get(&session) {
+        Some(record) => record,
+        None => {
+            let record = state
+                .store
+                .find_session(session)
+                .await?
+                .ok_or(ApiError::Unauthorized("invalid session"))?;
+            state.sessions.insert(session, record.clone());
+            record
+        }
+    };
     if record.expires_at <= now_ms() {
+        state.sessions.remove(&session);
         return Err(ApiError::Unauthorized("session expired"));
     }
     Ok(AuthUser {
@@ -238,6 +286,7 @@ pub async fn logout(
 ) -> Result<Response, ApiError> {
     if let Some((token, _)) = request_token(&headers) {
         let session = hash_token(&token);
+        state.sessions.remove(&session);
         state.store.delete_session(session).await?;
         state.hub.end_session(session);
     }

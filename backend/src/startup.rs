@@ -21,6 +21,7 @@ use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::SessionCache;
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::origin::Origin;
@@ -37,6 +38,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Live membership and fan-out.
     pub hub: Arc<Hub>,
+    /// Sessions already looked up.
+    pub sessions: Arc<SessionCache>,
     /// The settings the server started with.
     pub config: Arc<Config>,
     /// Origins allowed to open a WebSocket (resolved from the config and the bound address).
@@ -74,6 +77,7 @@ impl Application {
         let state = AppState {
             store: Arc::new(store),
             hub,
+            sessions: Arc::default(),
             config: Arc::new(config),
             origins: Arc::new(origins),
             shutdown: CancellationToken::new(),

@@ -87,11 +87,14 @@ pub async fn upgrade(
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        // axum's defaults (128 KiB read buffer, unbounded write buffer) suit file transfer. Chat
-        // frames are small: a 4 KiB read chunk, writes gathered up to 64 KiB and flushed per
-        // batch, and a hard bound on what a stalled peer can make us hold.
-        .read_buffer_size(4 * 1024)
-        .write_buffer_size(64 * 1024)
+        // axum's defaults (128 KiB read buffer, unbounded write buffer) suit file transfer, and
+        // tungstenite allocates the read buffer up front and keeps the write buffer at its peak
+        // size for the life of the connection, so both cost memory per connection. Chat frames
+        // are small: a 1 KiB read chunk (a larger frame grows it as needed), writes gathered up
+        // to 8 KiB (about 40 messages per syscall) and flushed once per batch, and a hard bound
+        // on what a stalled peer can make us hold.
+        .read_buffer_size(1024)
+        .write_buffer_size(8 * 1024)
         .max_write_buffer_size(MAX_FRAME_BYTES * 4)
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
