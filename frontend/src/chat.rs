@@ -7,6 +7,18 @@
 //!
 //! Rooms stay joined once opened (switching rooms does not leave the old one), so their
 //! timelines keep up and unread counts can be shown for them.
+//!
+//! # Refused messages
+//! A `send` refused for a transient reason ([`retryable`]) stays pending and is resent after a
+//! pause, up to [`crate::timeline::MAX_TRANSIENT_ERRORS`] refusals in a row; then it shows as
+//! failed with a retry, which makes it pending again with the same `client_id`. A refusal for a
+//! reason that would recur (the text breaks a rule) shows as failed with a discard only.
+//!
+//! # Answers without a request id
+//! `history` answers and `error` frames without a `client_id` do not say which request they
+//! answer. The server handles one connection's frames in order and writes a join's catch-up
+//! before it reads the next frame, so an `error` for a joined room while its catch-up is still
+//! expected is the catch-up's, and any other one answers a `history` request.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +26,7 @@ use std::sync::Arc;
 use shared::{ClientId, ClientMsg, ErrorCode, MessageText, RoomName, ServerMsg, Username};
 
 use crate::outbox::OutboxEntry;
-use crate::timeline::{Entry, HistoryState, Outgoing, Timeline};
+use crate::timeline::{Entry, HistoryRange, HistoryState, Outgoing, Timeline};
 
 /// Where this connection stands with a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -134,12 +146,14 @@ impl Chat {
         self.error = Some(message.into());
     }
 
-    /// Every unconfirmed, not failed message, as the outbox stores it.
+    /// Every unconfirmed message that may still be sent (pending, or failed with a retry), as
+    /// the outbox stores it. A stored message comes back pending after a reload, which resends
+    /// it: harmless even if it was stored, since the server deduplicates by `client_id`.
     pub fn outbox(&self) -> Vec<OutboxEntry> {
         self.rooms
             .iter()
             .flat_map(|(name, room)| {
-                room.timeline.pending().map(move |o| OutboxEntry {
+                room.timeline.resendable().map(move |o| OutboxEntry {
                     room: name.clone(),
                     client_id: o.client_id.clone(),
                     text: o.text.to_string(),
@@ -157,12 +171,7 @@ impl Chat {
                 .entry(e.room)
                 .or_default()
                 .timeline
-                .push_outgoing(Outgoing {
-                    client_id: e.client_id,
-                    text: e.text.into(),
-                    created_ms: e.created_ms,
-                    failed: None,
-                });
+                .push_outgoing(Outgoing::new(e.client_id, e.text.into(), e.created_ms));
         }
     }
 
@@ -212,12 +221,8 @@ impl Chat {
             return Vec::new();
         };
         let text: Arc<str> = text.into_inner().into();
-        room.timeline.push_outgoing(Outgoing {
-            client_id: client_id.clone(),
-            text: Arc::clone(&text),
-            created_ms: now_ms,
-            failed: None,
-        });
+        room.timeline
+            .push_outgoing(Outgoing::new(client_id.clone(), Arc::clone(&text), now_ms));
         if room.join == JoinState::Joined {
             vec![ClientMsg::Send {
                 room: self.current.clone(),
@@ -248,6 +253,37 @@ impl Chat {
         }
     }
 
+    /// Makes a failed, retryable message pending again with the same `client_id`: sent at once
+    /// if its room is joined, else after the next join (it stays in the outbox meanwhile).
+    pub fn retry(&mut self, client_id: &ClientId) -> Vec<ClientMsg> {
+        for (name, room) in &mut self.rooms {
+            if let Some(o) = room.timeline.retry(client_id) {
+                return if room.join == JoinState::Joined {
+                    vec![ClientMsg::Send {
+                        room: name.clone(),
+                        client_id: o.client_id.clone(),
+                        text: o.text.to_string(),
+                    }]
+                } else {
+                    Vec::new()
+                };
+            }
+        }
+        Vec::new()
+    }
+
+    /// Asks again for the missing messages of a gap of the room on screen (overlapping
+    /// `from..=to`). Offline this does nothing: every gap is asked for after the next join.
+    pub fn retry_gap(&mut self, from: u64, to: u64) -> Vec<ClientMsg> {
+        let name = self.current.clone();
+        match self.rooms.get_mut(&name) {
+            Some(r) if r.join == JoinState::Joined => {
+                history_frames(&name, r.timeline.refill(from, to))
+            }
+            _ => Vec::new(),
+        }
+    }
+
     /// Drops a failed message from its room.
     pub fn discard(&mut self, client_id: &ClientId) {
         for room in self.rooms.values_mut() {
@@ -270,13 +306,20 @@ impl Chat {
     pub fn apply(&mut self, msg: ServerMsg) -> Vec<ClientMsg> {
         match msg {
             ServerMsg::Hello { .. } | ServerMsg::Pong { .. } => Vec::new(),
-            ServerMsg::Joined { room, online, .. } => {
+            ServerMsg::Joined {
+                room,
+                online,
+                last_seq,
+            } => {
                 let r = self.rooms.entry(room.clone()).or_default();
                 r.join = JoinState::Joined;
                 r.online = online;
                 r.online.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-                // The room is joined on this connection only now: resend what waits for it.
-                sends(&room, &r.timeline)
+                // The room is joined on this connection only now: resend what waits for it, and
+                // ask again for the messages still missing.
+                let mut out = sends(&room, &r.timeline);
+                out.extend(history_frames(&room, r.timeline.joined(last_seq)));
+                out
             }
             ServerMsg::Left { room } => {
                 if let Some(r) = self.rooms.get_mut(&room) {
@@ -293,15 +336,7 @@ impl Chat {
                 if inserted.is_new && by_other && !is_current {
                     r.unread += 1;
                 }
-                inserted
-                    .gaps
-                    .into_iter()
-                    .map(|g| ClientMsg::History {
-                        room: name.clone(),
-                        before: g.before,
-                        limit: Some(g.limit),
-                    })
-                    .collect()
+                history_frames(&name, inserted.gaps)
             }
             ServerMsg::History {
                 room,
@@ -309,12 +344,13 @@ impl Chat {
                 has_more,
             } => {
                 let me = &self.me;
-                self.rooms
-                    .entry(room)
+                let fills = self
+                    .rooms
+                    .entry(room.clone())
                     .or_default()
                     .timeline
                     .apply_history(messages, has_more, me);
-                Vec::new()
+                history_frames(&room, fills)
             }
             ServerMsg::Ack {
                 room,
@@ -367,19 +403,37 @@ impl Chat {
     ) -> Vec<ClientMsg> {
         match (code, client_id) {
             // Not joined (for example the join raced a server restart): join again, which
-            // resends the pending messages when it completes.
-            (ErrorCode::NotJoined, _) => {
+            // resends the pending messages and asks for the missing ones when it completes.
+            (ErrorCode::NotJoined, client_id) => {
+                let mut out = Vec::new();
                 if let Some(name) = room
                     && let Some(r) = self.rooms.get_mut(&name)
-                    && r.join != JoinState::Joining
-                    && self.connected
                 {
-                    return vec![join(&name, r)];
+                    if r.join != JoinState::Joining && self.connected {
+                        out.push(join(&name, r));
+                    }
+                    if client_id.is_none() {
+                        // The answer to a `history` request.
+                        r.timeline.history_failed();
+                    }
                 }
-                Vec::new()
+                out
             }
-            // Transient: the message stays pending; the caller resends later.
-            (ErrorCode::RateLimited | ErrorCode::Internal, _) => {
+            // Transient: the message stays pending and the caller resends it later, until it
+            // has been refused too often; then it fails, with a retry.
+            (code, Some(cid)) if retryable(code) => {
+                let reason = message.as_str();
+                match room.as_ref().and_then(|n| self.rooms.get_mut(n)) {
+                    Some(r) => {
+                        r.timeline.transient_error(&cid, reason);
+                    }
+                    None => {
+                        let _ = self
+                            .rooms
+                            .values_mut()
+                            .any(|r| r.timeline.transient_error(&cid, reason));
+                    }
+                }
                 self.error = Some(message);
                 Vec::new()
             }
@@ -387,11 +441,11 @@ impl Chat {
             (_, Some(cid)) => {
                 let reason = message.as_str();
                 let failed = match room.as_ref().and_then(|n| self.rooms.get_mut(n)) {
-                    Some(r) => r.timeline.fail(&cid, reason),
+                    Some(r) => r.timeline.fail(&cid, reason, false),
                     None => self
                         .rooms
                         .values_mut()
-                        .any(|r| r.timeline.fail(&cid, reason)),
+                        .any(|r| r.timeline.fail(&cid, reason, false)),
                 };
                 if !failed {
                     self.error = Some(message);
@@ -399,16 +453,60 @@ impl Chat {
                 Vec::new()
             }
             (_, None) => {
-                if code == ErrorCode::NoSuchRoom
-                    && let Some(r) = room.as_ref().and_then(|n| self.rooms.get_mut(n))
-                {
-                    r.join = JoinState::Idle;
-                }
                 self.error = Some(message);
-                Vec::new()
+                let Some(name) = room else {
+                    return Vec::new();
+                };
+                let Some(r) = self.rooms.get_mut(&name) else {
+                    return Vec::new();
+                };
+                match r.join {
+                    // The join itself was refused.
+                    JoinState::Joining | JoinState::Idle => {
+                        if code == ErrorCode::NoSuchRoom {
+                            r.join = JoinState::Idle;
+                        }
+                        Vec::new()
+                    }
+                    JoinState::Joined if r.timeline.is_catching_up() => {
+                        history_frames(&name, r.timeline.catch_up_failed())
+                    }
+                    JoinState::Joined => {
+                        r.timeline.history_failed();
+                        Vec::new()
+                    }
+                }
             }
         }
     }
+}
+
+/// Whether a `send` refused with `code` may succeed if sent again unchanged, with the same
+/// `client_id`: only when the server failed (`internal`) or asked to slow down
+/// (`rate_limited`). The other refusals would recur: `invalid` and `too_long` judge the text
+/// itself (which the composer already checked, so client and server disagree on the rules),
+/// `bad_frame` the frame, `no_such_room` the room. For those the message offers only "Discard";
+/// its text stays on screen, so it can be copied and rewritten. (`not_joined` is handled by
+/// joining again and never fails a message.)
+pub fn retryable(code: ErrorCode) -> bool {
+    match code {
+        ErrorCode::Internal | ErrorCode::RateLimited | ErrorCode::NotJoined => true,
+        ErrorCode::BadFrame | ErrorCode::Invalid | ErrorCode::TooLong | ErrorCode::NoSuchRoom => {
+            false
+        }
+    }
+}
+
+/// The `history` frames of gap-filling requests.
+fn history_frames(name: &RoomName, ranges: Vec<HistoryRange>) -> Vec<ClientMsg> {
+    ranges
+        .into_iter()
+        .map(|g| ClientMsg::History {
+            room: name.clone(),
+            before: g.before,
+            limit: Some(g.limit),
+        })
+        .collect()
 }
 
 /// The `join` for a room, catching up from its timeline's position.
@@ -624,7 +722,8 @@ mod tests {
         assert!(c.outbox().is_empty());
         assert!(matches!(
             &c.current_entries()[..],
-            [Entry::Message { delivery: Delivery::Failed(why), .. }] if &**why == "nope"
+            [Entry::Message { delivery: Delivery::Failed { reason, retryable: false }, .. }]
+                if &**reason == "nope"
         ));
         assert!(c.resend_pending().is_empty());
     }
@@ -702,5 +801,212 @@ mod tests {
         };
         assert_eq!(c.apply(err.clone()).len(), 1);
         assert!(c.apply(err).is_empty(), "a join is already on its way");
+    }
+
+    fn joined_at(r: &str, last_seq: u64) -> ServerMsg {
+        ServerMsg::Joined {
+            room: room(r),
+            last_seq,
+            online: vec![user("alice")],
+        }
+    }
+
+    fn history_req(before: u64, limit: u32) -> ClientMsg {
+        ClientMsg::History {
+            room: room("general"),
+            before,
+            limit: Some(limit),
+        }
+    }
+
+    fn internal(client_id: Option<&str>) -> ServerMsg {
+        ServerMsg::Error {
+            code: ErrorCode::Internal,
+            message: "Try again.".into(),
+            client_id: client_id.map(cid),
+            room: Some(room("general")),
+        }
+    }
+
+    fn gaps(c: &Chat) -> Vec<(u64, u64, bool)> {
+        c.current_entries()
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Gap(g) => Some((g.from, g.to, g.loading)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn states(c: &Chat) -> Vec<&'static str> {
+        c.current_entries()
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Message { delivery, .. } => Some(delivery.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A model with `c1` ("x") refused for a transient reason until it failed.
+    fn failed_transiently() -> Chat {
+        let mut c = ready(0);
+        c.compose(text("x"), cid("c1"), 1);
+        for _ in 0..crate::timeline::MAX_TRANSIENT_ERRORS {
+            assert_eq!(states(&c), vec!["pending"]);
+            c.apply(internal(Some("c1")));
+        }
+        assert_eq!(states(&c), vec!["failed"]);
+        c
+    }
+
+    #[test]
+    fn only_transient_refusals_are_retryable() {
+        assert!(retryable(ErrorCode::Internal));
+        assert!(retryable(ErrorCode::RateLimited));
+        assert!(!retryable(ErrorCode::TooLong));
+        assert!(!retryable(ErrorCode::Invalid));
+        assert!(!retryable(ErrorCode::BadFrame));
+        assert!(!retryable(ErrorCode::NoSuchRoom));
+    }
+
+    #[test]
+    fn a_message_refused_too_often_fails_and_retry_sends_it_again_with_the_same_id() {
+        let mut c = failed_transiently();
+        assert!(c.resend_pending().is_empty(), "no more automatic resends");
+        assert_eq!(c.outbox().len(), 1, "still kept in the outbox");
+        assert!(matches!(
+            &c.current_entries()[..],
+            [Entry::Message {
+                delivery: Delivery::Failed {
+                    retryable: true,
+                    ..
+                },
+                ..
+            }]
+        ));
+        let out = c.retry(&cid("c1"));
+        assert_eq!(
+            out,
+            vec![ClientMsg::Send {
+                room: room("general"),
+                client_id: cid("c1"),
+                text: "x".into()
+            }]
+        );
+        assert_eq!(states(&c), vec!["pending"]);
+        // The first attempt had been stored after all: the server acks the original.
+        c.apply(ServerMsg::Ack {
+            room: room("general"),
+            client_id: cid("c1"),
+            id: 1,
+            seq: 1,
+            ts: 1,
+        });
+        c.apply(msg("general", 1, "alice", Some("c1")));
+        assert_eq!(states(&c), vec!["sent"]);
+        assert!(c.outbox().is_empty());
+    }
+
+    #[test]
+    fn a_message_retried_offline_stays_pending_until_the_join() {
+        let mut c = failed_transiently();
+        c.disconnected();
+        assert!(c.retry(&cid("c1")).is_empty());
+        assert_eq!(states(&c), vec!["pending"]);
+        assert_eq!(c.outbox().len(), 1);
+        c.connected();
+        let out = c.apply(joined_at("general", 0));
+        assert!(
+            matches!(&out[..], [ClientMsg::Send { client_id, .. }] if client_id.as_str() == "c1")
+        );
+    }
+
+    #[test]
+    fn a_permanently_refused_message_cannot_be_retried() {
+        let mut c = ready(0);
+        c.compose(text("x"), cid("c1"), 1);
+        c.apply(ServerMsg::Error {
+            code: ErrorCode::TooLong,
+            message: "too long".into(),
+            client_id: Some(cid("c1")),
+            room: Some(room("general")),
+        });
+        assert!(c.retry(&cid("c1")).is_empty());
+        assert_eq!(states(&c), vec!["failed"]);
+        assert!(c.outbox().is_empty());
+    }
+
+    #[test]
+    fn a_gap_history_cannot_fill_is_shown_and_can_be_asked_again() {
+        let mut c = ready(3);
+        assert_eq!(
+            c.apply(msg("general", 7, "bob", None)),
+            vec![history_req(7, 3)]
+        );
+        assert_eq!(gaps(&c), vec![(4, 6, true)]);
+        assert!(c.apply(history("general", 4..=4, true)).is_empty());
+        assert_eq!(gaps(&c), vec![(5, 6, false)]);
+        assert_eq!(c.retry_gap(5, 6), vec![history_req(7, 2)]);
+        assert_eq!(gaps(&c), vec![(5, 6, true)]);
+        c.apply(history("general", 5..=6, true));
+        assert!(gaps(&c).is_empty());
+    }
+
+    #[test]
+    fn an_error_answering_a_gap_request_shows_the_gap() {
+        let mut c = ready(3);
+        c.apply(msg("general", 6, "bob", None));
+        assert!(c.apply(internal(None)).is_empty());
+        assert_eq!(gaps(&c), vec![(4, 5, false)]);
+        assert_eq!(c.error(), Some("Try again."));
+        // Offline, asking again waits for the join, which asks for every gap.
+        c.disconnected();
+        assert!(c.retry_gap(4, 5).is_empty());
+        c.connected();
+        let out = c.apply(joined_at("general", 6));
+        assert_eq!(out, vec![history_req(6, 2)]);
+    }
+
+    #[test]
+    fn a_catch_up_error_asks_history_for_the_rest_and_shows_what_stays_missing() {
+        let mut c = ready(5);
+        c.disconnected();
+        c.connected();
+        assert!(c.apply(joined_at("general", 9)).is_empty());
+        c.apply(msg("general", 6, "bob", None));
+        assert!(gaps(&c).is_empty(), "7..=9 are on their way");
+        assert_eq!(c.apply(internal(None)), vec![history_req(10, 3)]);
+        assert_eq!(gaps(&c), vec![(7, 9, true)]);
+        assert!(c.apply(internal(None)).is_empty());
+        assert_eq!(gaps(&c), vec![(7, 9, false)]);
+    }
+
+    #[test]
+    fn a_catch_up_short_of_last_seq_is_a_gap_at_the_next_page() {
+        let mut c = ready(5);
+        c.disconnected();
+        c.connected();
+        c.apply(joined_at("general", 9));
+        c.apply(msg("general", 6, "bob", None));
+        // Older messages were asked for; the answer comes after the (short) catch-up.
+        c.apply(ServerMsg::History {
+            room: room("general"),
+            messages: Vec::new(),
+            has_more: false,
+        });
+        assert_eq!(gaps(&c), vec![(7, 9, true)]);
+    }
+
+    #[test]
+    fn a_first_page_short_of_last_seq_asks_for_the_rest() {
+        let mut c = Chat::new(user("alice"), room("general"));
+        c.connected();
+        assert!(c.apply(joined_at("general", 5)).is_empty());
+        assert_eq!(
+            c.apply(history("general", 1..=3, false)),
+            vec![history_req(6, 2)]
+        );
+        assert_eq!(gaps(&c), vec![(4, 5, true)]);
     }
 }

@@ -136,6 +136,17 @@ impl Client {
         self.change(Chat::load_older);
     }
 
+    /// Puts a failed message back to pending with the same `client_id` and sends it (at once
+    /// if its room is joined, else after the next join).
+    pub fn retry(self, client_id: ClientId) {
+        self.change(|c| c.retry(&client_id));
+    }
+
+    /// Asks again for the missing messages `from..=to` of the room on screen.
+    pub fn retry_gap(self, from: u64, to: u64) {
+        self.change(|c| c.retry_gap(from, to));
+    }
+
     /// Drops a failed message.
     pub fn discard(self, client_id: ClientId) {
         self.change(|c| {

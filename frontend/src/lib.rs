@@ -22,7 +22,15 @@
 //! outbox until the server's `ack` or its own `message` frame confirms it, and is resent with
 //! the same id after every (re)join, which the server deduplicates. After a reconnect each room
 //! is re-joined with `since` = the highest `seq` delivered, so the server replays exactly what
-//! was missed; a live `seq` that skips ahead triggers `history` requests for the hole.
+//! was missed; a live `seq` that skips ahead, or a catch-up (or first page) that stops short of
+//! the `last_seq` its `joined` announced, triggers `history` requests for the hole. A hole that
+//! the answers do not fill is shown as a gap row with a retry, never skipped, and is asked for
+//! again after every (re)join.
+//!
+//! A `send` refused for a transient reason (`internal`, `rate_limited`) is resent after a pause
+//! a few times, then shown as failed with a retry that makes it pending again under the same
+//! `client_id` (it stays in the outbox meanwhile). A refusal that would recur (the text breaks a
+//! rule) is shown as failed with a discard only, and leaves the outbox.
 
 pub mod api;
 pub mod browser;

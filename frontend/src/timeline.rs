@@ -8,6 +8,15 @@
 //! confirmed ones; the first confirmation (the `ack`, or the `message` frame carrying the same
 //! `client_id`) moves them over, so a message is never shown twice.
 //!
+//! # Gaps
+//! Every `seq` between the oldest message held and the highest one known to exist must be shown.
+//! A `seq` that skips ahead, or a join whose catch-up (or first page) stops short of the
+//! `last_seq` its `joined` announced, asks for the missing range with `history` requests (their
+//! count is kept, since `history` answers carry no request id). Whatever is still missing once
+//! every request was answered (a page without those messages, or an `error` frame instead of a
+//! page) is a [`Gap`]: the list shows it as a row with a count and a retry action, never skips
+//! it silently. Each new `joined` asks again for every gap.
+//!
 //! This module knows nothing about the browser, signals or sockets: it is plain data tested
 //! natively. [`crate::chat`] holds one `Timeline` per room and turns frames into calls here.
 
@@ -46,6 +55,10 @@ impl From<MessageEvent> for Message {
     }
 }
 
+/// Transient refusals (`internal`, `rate_limited`) in a row after which an outgoing message is
+/// no longer resent automatically but shown as failed, with a retry action.
+pub const MAX_TRANSIENT_ERRORS: u32 = 3;
+
 /// A message this client sent (or will send) that the server has not confirmed yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
@@ -55,8 +68,34 @@ pub struct Outgoing {
     pub text: Arc<str>,
     /// When the user sent it (ms since the Unix epoch), shown until the server's time is known.
     pub created_ms: i64,
-    /// Why the server refused it, once it did. A failed message is never resent.
-    pub failed: Option<Arc<str>>,
+    /// Why the server refused it, once it did. A failed message is not resent until the user
+    /// retries it (when its failure allows that).
+    pub failed: Option<Failure>,
+    /// Transient refusals since it was written or last retried.
+    pub transient_errors: u32,
+}
+
+impl Outgoing {
+    /// A pending message, never refused yet.
+    pub fn new(client_id: ClientId, text: Arc<str>, created_ms: i64) -> Self {
+        Self {
+            client_id,
+            text,
+            created_ms,
+            failed: None,
+            transient_errors: 0,
+        }
+    }
+}
+
+/// Why the server refused an outgoing message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The server's explanation, for people.
+    pub reason: Arc<str>,
+    /// Sending it again with the same `client_id` may succeed (the server failed, or asked to
+    /// slow down), so the user is offered a retry. Otherwise only discarding it is offered.
+    pub retryable: bool,
 }
 
 /// A join/leave line in the timeline.
@@ -80,8 +119,13 @@ pub enum Delivery {
     Sent,
     /// Waiting for the server's confirmation (possibly still in the outbox while offline).
     Pending,
-    /// Refused by the server, with its reason.
-    Failed(Arc<str>),
+    /// Refused by the server.
+    Failed {
+        /// The server's reason.
+        reason: Arc<str>,
+        /// Whether a retry is offered.
+        retryable: bool,
+    },
 }
 
 impl Delivery {
@@ -90,7 +134,7 @@ impl Delivery {
         match self {
             Delivery::Sent => "sent",
             Delivery::Pending => "pending",
-            Delivery::Failed(_) => "failed",
+            Delivery::Failed { .. } => "failed",
         }
     }
 }
@@ -115,6 +159,27 @@ pub enum Entry {
     },
     /// Somebody arrived in or left the room.
     Notice(Notice),
+    /// Messages known to exist that are not shown.
+    Gap(Gap),
+}
+
+/// A run of missing messages: `seq` `from..=to` exist on the server but are not held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gap {
+    /// The first missing `seq`.
+    pub from: u64,
+    /// The last missing `seq`.
+    pub to: u64,
+    /// `history` requests are unanswered, so it may still be filled; otherwise it could not be
+    /// (the list then offers to ask again).
+    pub loading: bool,
+}
+
+impl Gap {
+    /// How many messages are missing.
+    pub fn count(&self) -> u64 {
+        (self.to - self.from).saturating_add(1)
+    }
 }
 
 impl Entry {
@@ -134,6 +199,12 @@ impl Entry {
                 delivery.as_str()
             ),
             Entry::Notice(n) => format!("n{}", n.n),
+            Entry::Gap(g) => format!(
+                "g{}-{}-{}",
+                g.from,
+                g.to,
+                if g.loading { "loading" } else { "failed" }
+            ),
         }
     }
 }
@@ -160,13 +231,17 @@ pub struct HistoryRange {
     pub limit: u32,
 }
 
+/// Most `history` requests sent at once for one hole. A larger hole is filled newest first, this
+/// many pages at a time: the rest stays shown as a gap, whose retry asks for the next pages.
+pub const MAX_FILL_PAGES: usize = 20;
+
 /// The requests that fetch every `seq` strictly between `high` and `seq`, newest page first,
-/// each at most [`HISTORY_PAGE`] long (the server's maximum).
+/// each at most [`HISTORY_PAGE`] long (the server's maximum), at most [`MAX_FILL_PAGES`] of them.
 pub fn gap_requests(high: u64, seq: u64) -> Vec<HistoryRange> {
-    let first_missing = high + 1;
+    let first_missing = high.saturating_add(1);
     let mut before = seq;
     let mut out = Vec::new();
-    while before > first_missing {
+    while before > first_missing && out.len() < MAX_FILL_PAGES {
         let limit = (before - first_missing).min(u64::from(HISTORY_PAGE));
         out.push(HistoryRange {
             before,
@@ -192,7 +267,9 @@ pub struct Inserted {
 /// Invariants: `messages` holds each `seq` once; an outgoing message's `client_id` never also
 /// appears on a confirmed message by the same author (confirmation removes it from `outgoing`);
 /// `delivered_high` only counts `message` and `history` frames, never acks, so that a reconnect's
-/// `join { since }` cannot skip a message that was still on its way when an ack overtook it.
+/// `join { since }` cannot skip a message that was still on its way when an ack overtook it;
+/// every `history` request this type returns (and so counts in `history_in_flight`) is sent by
+/// the caller, and gets exactly one answer, a page or an `error` frame.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
     /// Confirmed messages by `seq`.
@@ -211,6 +288,13 @@ pub struct Timeline {
     has_more: bool,
     /// A request for older messages (or the first page) is unanswered.
     older_in_flight: bool,
+    /// Highest `seq` the server said exists (`joined.last_seq`).
+    expected_high: u64,
+    /// The last `joined` announced messages above `delivered_high` that its catch-up (or first
+    /// page) has not finished delivering: they are on their way, not missing.
+    catching_up: bool,
+    /// `history` requests (older pages, gap fills) sent on this connection and not answered.
+    history_in_flight: u32,
 }
 
 impl Timeline {
@@ -265,9 +349,131 @@ impl Timeline {
         }
     }
 
-    /// Forgets requests that a dropped connection will never answer.
+    /// Forgets requests that a dropped connection will never answer. Gaps whose filling was
+    /// under way now show as not loaded; the next [`Timeline::joined`] asks for them again.
     pub fn connection_lost(&mut self) {
         self.older_in_flight = false;
+        self.catching_up = false;
+        self.history_in_flight = 0;
+    }
+
+    /// Whether a join's catch-up may still be delivering (an `error` for the room without a
+    /// `client_id` is then the catch-up's failure, see [`Timeline::catch_up_failed`]).
+    pub fn is_catching_up(&self) -> bool {
+        self.catching_up
+    }
+
+    /// Records `joined`: messages up to `last_seq` exist, and those above `delivered_high`
+    /// follow (the catch-up of a `join { since }`, or the first page). Returns the requests that
+    /// ask again for every gap (left by an earlier connection, or not filled before).
+    pub fn joined(&mut self, last_seq: u64) -> Vec<HistoryRange> {
+        self.expected_high = self.expected_high.max(last_seq);
+        self.catching_up = last_seq > self.delivered_high;
+        let ranges = self
+            .gaps()
+            .iter()
+            .flat_map(|g| gap_requests(g.from - 1, g.to.saturating_add(1)))
+            .collect();
+        self.fills(ranges)
+    }
+
+    /// The catch-up ended with an `error` frame: whatever it did not deliver is asked for with
+    /// `history` (and becomes a shown gap if that fails too).
+    pub fn catch_up_failed(&mut self) -> Vec<HistoryRange> {
+        if !self.catching_up {
+            return Vec::new();
+        }
+        self.catching_up = false;
+        self.fill_tail()
+    }
+
+    /// A `history` request was answered with an `error` frame. Once no request is left
+    /// unanswered, what is still missing shows as a gap, and older messages can be asked again.
+    pub fn history_failed(&mut self) {
+        self.history_in_flight = self.history_in_flight.saturating_sub(1);
+        if self.history_in_flight == 0 {
+            self.older_in_flight = false;
+        }
+    }
+
+    /// Asks again for the missing messages of the gap overlapping `from..=to` (the user pressed
+    /// its retry). Returns the requests, none if no such gap is shown.
+    pub fn refill(&mut self, from: u64, to: u64) -> Vec<HistoryRange> {
+        let Some(gap) = self
+            .gaps()
+            .into_iter()
+            .find(|g| g.from <= to && from <= g.to)
+        else {
+            return Vec::new();
+        };
+        self.fills(gap_requests(gap.from - 1, gap.to.saturating_add(1)))
+    }
+
+    /// The gaps, oldest first: runs of `seq` between the oldest message held and the highest one
+    /// known to exist (not counting a catch-up still on its way) that are not held.
+    pub fn gaps(&self) -> Vec<Gap> {
+        if !self.loaded {
+            return Vec::new();
+        }
+        let top = self.known_high();
+        let loading = self.history_in_flight > 0;
+        let mut out = Vec::new();
+        // Below the oldest message held are older messages (loaded by scrolling), not gaps; if
+        // nothing at or below `top` is held, everything up to `top` is missing.
+        let mut next = self
+            .messages
+            .keys()
+            .next()
+            .copied()
+            .filter(|&low| low <= top)
+            .unwrap_or(1);
+        for &seq in self.messages.keys() {
+            if seq > top {
+                break;
+            }
+            if seq > next {
+                out.push(Gap {
+                    from: next,
+                    to: seq - 1,
+                    loading,
+                });
+            }
+            next = next.max(seq.saturating_add(1));
+        }
+        if next <= top {
+            out.push(Gap {
+                from: next,
+                to: top,
+                loading,
+            });
+        }
+        out
+    }
+
+    /// The highest `seq` known to exist that is not still coming by a catch-up.
+    fn known_high(&self) -> u64 {
+        if self.catching_up {
+            self.delivered_high
+        } else {
+            self.delivered_high.max(self.expected_high)
+        }
+    }
+
+    /// Counts `ranges` as sent and returns them.
+    fn fills(&mut self, ranges: Vec<HistoryRange>) -> Vec<HistoryRange> {
+        let n = u32::try_from(ranges.len()).unwrap_or(u32::MAX);
+        self.history_in_flight = self.history_in_flight.saturating_add(n);
+        ranges
+    }
+
+    /// The requests for what a finished catch-up did not deliver up to `expected_high`.
+    fn fill_tail(&mut self) -> Vec<HistoryRange> {
+        if self.delivered_high < self.expected_high {
+            let end = self.expected_high.saturating_add(1);
+            self.fills(gap_requests(self.delivered_high, end))
+        } else {
+            Vec::new()
+        }
     }
 
     /// Starts loading the page before the oldest message held: returns the `before` for the
@@ -279,6 +485,7 @@ impl Timeline {
         }
         let before = self.lowest_seq()?;
         self.older_in_flight = true;
+        self.history_in_flight = self.history_in_flight.saturating_add(1);
         Some(before)
     }
 
@@ -286,21 +493,39 @@ impl Timeline {
     /// `me` can confirm an outgoing one, since other users can see (and could reuse) client ids.
     pub fn insert_live(&mut self, ev: MessageEvent, me: &Username) -> Inserted {
         let seq = ev.seq;
-        let gaps = if self.loaded && seq > self.delivered_high + 1 {
-            gap_requests(self.delivered_high, seq)
+        // Messages up to `known_high` are held, asked for, or shown as a gap already.
+        let high = self.known_high();
+        let gaps = if self.loaded && seq > high.saturating_add(1) {
+            self.fills(gap_requests(high, seq))
         } else {
             Vec::new()
         };
         let is_new = self.insert(ev.into(), me);
         self.delivered_high = self.delivered_high.max(seq);
+        if self.delivered_high >= self.expected_high {
+            // Frames arrive in `seq` order: whatever the catch-up skipped was just asked for.
+            self.catching_up = false;
+        }
         Inserted { is_new, gaps }
     }
 
-    /// Adds a `history` page (messages in ascending `seq`).
+    /// Adds a `history` page (messages in ascending `seq`). Returns the requests for what a
+    /// catch-up it ends did not deliver, if anything.
     ///
     /// A page that reaches below the oldest message held (or the first page) says whether older
     /// messages exist; a page that fills a gap between held messages says nothing about that.
-    pub fn apply_history(&mut self, page: Vec<MessageEvent>, has_more: bool, me: &Username) {
+    /// A page also ends any catch-up, which the server writes before it answers later requests
+    /// (the first page is the join's own answer).
+    pub fn apply_history(
+        &mut self,
+        page: Vec<MessageEvent>,
+        has_more: bool,
+        me: &Username,
+    ) -> Vec<HistoryRange> {
+        let first_page = !self.loaded;
+        if !first_page {
+            self.history_in_flight = self.history_in_flight.saturating_sub(1);
+        }
         let page_low = page.first().map(|m| m.seq);
         let extends_down = match (page_low, self.lowest_seq()) {
             (None, _) => self.older_in_flight || !self.loaded,
@@ -311,11 +536,21 @@ impl Timeline {
             self.has_more = has_more;
             self.older_in_flight = false;
         }
+        if self.history_in_flight == 0 {
+            // Every request was answered: none for older messages can be on its way.
+            self.older_in_flight = false;
+        }
         for ev in page {
             self.delivered_high = self.delivered_high.max(ev.seq);
             self.insert(ev.into(), me);
         }
         self.loaded = true;
+        if self.catching_up {
+            self.catching_up = false;
+            self.fill_tail()
+        } else {
+            Vec::new()
+        }
     }
 
     /// Records the server's `ack` for an outgoing message: it becomes a confirmed message at
@@ -346,15 +581,53 @@ impl Timeline {
         }
     }
 
-    /// Marks an outgoing message as refused. Returns whether it was outgoing here.
-    pub fn fail(&mut self, client_id: &ClientId, reason: &str) -> bool {
+    /// Marks an outgoing message as refused; `retryable` says whether sending it again may
+    /// succeed. Returns whether it was outgoing here.
+    pub fn fail(&mut self, client_id: &ClientId, reason: &str, retryable: bool) -> bool {
         match self.outgoing.iter_mut().find(|o| &o.client_id == client_id) {
             Some(o) => {
-                o.failed = Some(reason.into());
+                o.failed = Some(Failure {
+                    reason: reason.into(),
+                    retryable,
+                });
                 true
             }
             None => false,
         }
+    }
+
+    /// Records a transient refusal (the server failed, or asked to slow down): the message stays
+    /// pending, to be resent automatically, until the [`MAX_TRANSIENT_ERRORS`]th in a row, which
+    /// marks it failed with a retry. Returns whether it was outgoing (and not failed) here.
+    pub fn transient_error(&mut self, client_id: &ClientId, reason: &str) -> bool {
+        let Some(o) = self
+            .outgoing
+            .iter_mut()
+            .find(|o| &o.client_id == client_id && o.failed.is_none())
+        else {
+            return false;
+        };
+        o.transient_errors = o.transient_errors.saturating_add(1);
+        if o.transient_errors >= MAX_TRANSIENT_ERRORS {
+            o.failed = Some(Failure {
+                reason: reason.into(),
+                retryable: true,
+            });
+        }
+        true
+    }
+
+    /// Puts a retryable failed message back to pending, with the same `client_id` (so that if
+    /// the failed attempt was stored after all, the server answers the resend with that message
+    /// instead of storing it twice). Returns it, to be sent; `None` if there is no such failed
+    /// message or its failure is not retryable.
+    pub fn retry(&mut self, client_id: &ClientId) -> Option<&Outgoing> {
+        let o = self.outgoing.iter_mut().find(|o| {
+            &o.client_id == client_id && o.failed.as_ref().is_some_and(|f| f.retryable)
+        })?;
+        o.failed = None;
+        o.transient_errors = 0;
+        Some(o)
     }
 
     /// Drops an outgoing message (the user discarded a failed one). Returns whether it was there.
@@ -369,6 +642,14 @@ impl Timeline {
         self.outgoing.iter().filter(|o| o.failed.is_none())
     }
 
+    /// Outgoing messages that may still be sent, oldest first: the pending ones and the failed
+    /// ones that can be retried (what the outbox keeps).
+    pub fn resendable(&self) -> impl Iterator<Item = &Outgoing> {
+        self.outgoing
+            .iter()
+            .filter(|o| o.failed.as_ref().is_none_or(|f| f.retryable))
+    }
+
     /// Adds a join/leave line after the newest delivered message.
     pub fn push_notice(&mut self, user: Username, online: bool) {
         self.next_notice += 1;
@@ -380,13 +661,22 @@ impl Timeline {
         });
     }
 
-    /// The rows to render, in order: confirmed messages by `seq` with the notices between them,
-    /// then the outgoing messages. `me` is the author shown on outgoing rows.
+    /// The rows to render, in order: confirmed messages by `seq` with the gaps and notices
+    /// between them, then the outgoing messages. `me` is the author shown on outgoing rows.
     pub fn entries(&self, me: &Username) -> Vec<Entry> {
-        let mut out =
-            Vec::with_capacity(self.messages.len() + self.notices.len() + self.outgoing.len());
+        let gaps = self.gaps();
+        let mut out = Vec::with_capacity(
+            self.messages.len() + self.notices.len() + self.outgoing.len() + gaps.len(),
+        );
         let mut notices = self.notices.iter().peekable();
+        let mut gaps = gaps.into_iter().peekable();
         for msg in self.messages.values() {
+            while let Some(g) = gaps.next_if(|g| g.from < msg.seq) {
+                while let Some(n) = notices.next_if(|n| n.after_seq < g.from) {
+                    out.push(Entry::Notice(n.clone()));
+                }
+                out.push(Entry::Gap(g));
+            }
             while let Some(n) = notices.next_if(|n| n.after_seq < msg.seq) {
                 out.push(Entry::Notice(n.clone()));
             }
@@ -399,6 +689,12 @@ impl Timeline {
                 delivery: Delivery::Sent,
             });
         }
+        for g in gaps {
+            while let Some(n) = notices.next_if(|n| n.after_seq < g.from) {
+                out.push(Entry::Notice(n.clone()));
+            }
+            out.push(Entry::Gap(g));
+        }
         out.extend(notices.cloned().map(Entry::Notice));
         out.extend(self.outgoing.iter().map(|o| Entry::Message {
             seq: None,
@@ -407,7 +703,10 @@ impl Timeline {
             ts: o.created_ms,
             client_id: Some(o.client_id.clone()),
             delivery: match &o.failed {
-                Some(why) => Delivery::Failed(Arc::clone(why)),
+                Some(f) => Delivery::Failed {
+                    reason: Arc::clone(&f.reason),
+                    retryable: f.retryable,
+                },
                 None => Delivery::Pending,
             },
         }));
@@ -456,12 +755,7 @@ mod tests {
     }
 
     fn outgoing(id: &str, text: &str) -> Outgoing {
-        Outgoing {
-            client_id: cid(id),
-            text: text.into(),
-            created_ms: 5,
-            failed: None,
-        }
+        Outgoing::new(cid(id), text.into(), 5)
     }
 
     fn seqs(t: &Timeline, me: &Username) -> Vec<Option<u64>> {
@@ -469,7 +763,7 @@ mod tests {
             .into_iter()
             .filter_map(|e| match e {
                 Entry::Message { seq, .. } => Some(seq),
-                Entry::Notice(_) => None,
+                Entry::Notice(_) | Entry::Gap(_) => None,
             })
             .collect()
     }
@@ -554,6 +848,10 @@ mod tests {
         let ins = t.insert_live(ev(6, "bob", "b", None), &me);
         assert!(ins.gaps.is_empty());
         assert_eq!(t.since(), Some(6));
+        assert!(
+            t.gaps().is_empty(),
+            "acked messages above the delivered ones are no gap"
+        );
     }
 
     #[test]
@@ -612,6 +910,30 @@ mod tests {
         );
         let covered: u64 = reqs.iter().map(|r| u64::from(r.limit)).sum();
         assert_eq!(covered, 110);
+        // A huge hole (or an absurd seq from the wire) is asked for a bounded number of pages.
+        let huge = gap_requests(0, u64::MAX);
+        assert_eq!(huge.len(), MAX_FILL_PAGES);
+        assert_eq!(huge[0].before, u64::MAX);
+    }
+
+    #[test]
+    fn a_hole_larger_than_the_fill_limit_leaves_the_rest_shown() {
+        let me = user("alice");
+        let mut t = loaded(&me, 1);
+        let far = 2 + u64::from(HISTORY_PAGE) * (MAX_FILL_PAGES as u64 + 1);
+        let ins = t.insert_live(ev(far, "bob", "x", None), &me);
+        assert_eq!(ins.gaps.len(), MAX_FILL_PAGES);
+        for r in ins.gaps {
+            let low = r.before - u64::from(r.limit);
+            t.apply_history(page(low..r.before), true, &me);
+        }
+        // The oldest page of the hole was not asked for: it stays a gap, and retry asks for it.
+        let rest = gap(2, 1 + u64::from(HISTORY_PAGE), false);
+        assert_eq!(t.gaps(), vec![rest]);
+        assert_eq!(
+            t.refill(rest.from, rest.to),
+            vec![range(rest.to + 1, HISTORY_PAGE)]
+        );
     }
 
     #[test]
@@ -657,7 +979,7 @@ mod tests {
         t.push_outgoing(outgoing("c1", "a"));
         t.push_outgoing(outgoing("c2", "b"));
         t.push_outgoing(outgoing("c1", "a"));
-        assert!(t.fail(&cid("c1"), "too long"));
+        assert!(t.fail(&cid("c1"), "too long", false));
         let pending: Vec<_> = t
             .pending()
             .map(|o| o.client_id.as_str().to_owned())
@@ -669,6 +991,7 @@ mod tests {
             .map(|e| match e {
                 Entry::Message { delivery, .. } => delivery.as_str(),
                 Entry::Notice(_) => "notice",
+                Entry::Gap(_) => "gap",
             })
             .collect();
         assert_eq!(states, vec!["failed", "pending"]);
@@ -693,10 +1016,263 @@ mod tests {
         let mut t = loaded(&me, 0);
         t.push_outgoing(outgoing("c1", "a"));
         let k1 = t.entries(&me)[0].key();
-        t.fail(&cid("c1"), "no");
+        t.fail(&cid("c1"), "no", false);
         let k2 = t.entries(&me)[0].key();
         assert_ne!(k1, k2);
         t.insert_live(ev(1, "alice", "a", Some("c1")), &me);
         assert_eq!(t.entries(&me)[0].key(), "m1");
+    }
+
+    fn gap(from: u64, to: u64, loading: bool) -> Gap {
+        Gap { from, to, loading }
+    }
+
+    fn range(before: u64, limit: u32) -> HistoryRange {
+        HistoryRange { before, limit }
+    }
+
+    fn page(seqs: impl IntoIterator<Item = u64>) -> Vec<MessageEvent> {
+        seqs.into_iter().map(|s| ev(s, "bob", "x", None)).collect()
+    }
+
+    #[test]
+    fn a_gap_the_history_answer_does_not_fill_is_shown_and_can_be_asked_again() {
+        let me = user("alice");
+        let mut t = loaded(&me, 3);
+        let ins = t.insert_live(ev(7, "bob", "x", None), &me);
+        assert_eq!(ins.gaps, vec![range(7, 3)]);
+        assert_eq!(
+            t.gaps(),
+            vec![gap(4, 6, true)],
+            "shown as loading meanwhile"
+        );
+        // The answer holds only seq 4.
+        assert!(t.apply_history(page([4]), true, &me).is_empty());
+        assert_eq!(t.gaps(), vec![gap(5, 6, false)]);
+        assert_eq!(t.gaps()[0].count(), 2);
+        let keys: Vec<_> = t.entries(&me).iter().map(Entry::key).collect();
+        assert_eq!(keys, vec!["m1", "m2", "m3", "m4", "g5-6-failed", "m7"]);
+        // Asking again requests exactly the hole; a stale range asks nothing.
+        assert!(t.refill(1, 3).is_empty());
+        assert_eq!(t.refill(5, 6), vec![range(7, 2)]);
+        assert_eq!(t.gaps(), vec![gap(5, 6, true)]);
+        t.apply_history(page([5, 6]), true, &me);
+        assert!(t.gaps().is_empty());
+        assert_eq!(t.len(), 7);
+    }
+
+    #[test]
+    fn an_error_answering_a_gap_request_leaves_the_gap_shown() {
+        let me = user("alice");
+        let mut t = loaded(&me, 3);
+        t.insert_live(ev(6, "bob", "x", None), &me);
+        assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
+        t.history_failed();
+        assert_eq!(t.gaps(), vec![gap(4, 5, false)]);
+        assert_eq!(seqs(&t, &me), vec![Some(1), Some(2), Some(3), Some(6)]);
+    }
+
+    #[test]
+    fn a_gap_stays_loading_until_every_request_is_answered() {
+        let me = user("alice");
+        let mut t = loaded(&me, 3);
+        t.insert_live(ev(5, "bob", "x", None), &me);
+        t.insert_live(ev(8, "bob", "x", None), &me);
+        assert_eq!(t.gaps(), vec![gap(4, 4, true), gap(6, 7, true)]);
+        t.apply_history(page([4]), true, &me);
+        assert_eq!(t.gaps(), vec![gap(6, 7, true)], "one request is unanswered");
+        t.history_failed();
+        assert_eq!(t.gaps(), vec![gap(6, 7, false)]);
+    }
+
+    #[test]
+    fn a_catch_up_is_not_a_gap_while_it_arrives() {
+        let me = user("alice");
+        let mut t = loaded(&me, 5);
+        t.connection_lost();
+        assert!(t.joined(10).is_empty());
+        assert!(t.is_catching_up());
+        t.insert_live(ev(6, "bob", "x", None), &me);
+        assert!(t.gaps().is_empty());
+        for s in 7..=10 {
+            assert!(t.insert_live(ev(s, "bob", "x", None), &me).gaps.is_empty());
+        }
+        assert!(!t.is_catching_up());
+        assert!(t.gaps().is_empty());
+        assert_eq!(t.since(), Some(10));
+    }
+
+    #[test]
+    fn a_catch_up_that_stops_short_is_a_gap_once_a_page_shows_it() {
+        let me = user("alice");
+        let mut t = loaded(&me, 5);
+        t.connection_lost();
+        t.joined(10);
+        t.insert_live(ev(6, "bob", "x", None), &me);
+        t.insert_live(ev(7, "bob", "x", None), &me);
+        // A page answers a later request: the catch-up is over, 8..=10 did not come.
+        assert_eq!(t.apply_history(Vec::new(), false, &me), vec![range(11, 3)]);
+        assert_eq!(t.gaps(), vec![gap(8, 10, true)]);
+        t.history_failed();
+        assert_eq!(t.gaps(), vec![gap(8, 10, false)]);
+        // A live message after it does not ask for the same range twice.
+        assert!(t.insert_live(ev(11, "bob", "x", None), &me).gaps.is_empty());
+        assert_eq!(t.gaps(), vec![gap(8, 10, false)]);
+    }
+
+    #[test]
+    fn a_live_message_past_a_short_catch_up_asks_for_the_rest_once() {
+        let me = user("alice");
+        let mut t = loaded(&me, 5);
+        t.connection_lost();
+        t.joined(10);
+        t.insert_live(ev(6, "bob", "x", None), &me);
+        let ins = t.insert_live(ev(11, "bob", "x", None), &me);
+        assert_eq!(ins.gaps, vec![range(11, 4)]);
+        assert!(!t.is_catching_up());
+        assert!(t.apply_history(page(7..=10), true, &me).is_empty());
+        assert!(t.gaps().is_empty());
+    }
+
+    #[test]
+    fn a_catch_up_error_asks_history_for_the_rest() {
+        let me = user("alice");
+        let mut t = loaded(&me, 5);
+        t.connection_lost();
+        t.joined(10);
+        t.insert_live(ev(6, "bob", "x", None), &me);
+        assert_eq!(t.catch_up_failed(), vec![range(11, 4)]);
+        assert!(t.catch_up_failed().is_empty(), "only once");
+        t.apply_history(page(7..=10), true, &me);
+        assert!(t.gaps().is_empty());
+        assert_eq!(t.since(), Some(10));
+    }
+
+    #[test]
+    fn a_first_page_short_of_last_seq_leaves_a_gap() {
+        let me = user("alice");
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        assert!(t.joined(10).is_empty());
+        let fills = t.apply_history(page(1..=8), false, &me);
+        assert_eq!(fills, vec![range(11, 2)]);
+        assert_eq!(t.gaps(), vec![gap(9, 10, true)]);
+        assert_eq!(t.history_state(), HistoryState::Beginning);
+    }
+
+    #[test]
+    fn gaps_are_asked_for_again_after_a_reconnect() {
+        let me = user("alice");
+        let mut t = loaded(&me, 3);
+        t.insert_live(ev(6, "bob", "x", None), &me);
+        t.connection_lost();
+        assert_eq!(t.gaps(), vec![gap(4, 5, false)]);
+        assert_eq!(t.joined(6), vec![range(6, 2)]);
+        assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
+    }
+
+    #[test]
+    fn a_refused_older_page_can_be_asked_again() {
+        let me = user("alice");
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        t.apply_history(page(51..=100), true, &me);
+        assert_eq!(t.request_older(), Some(51));
+        assert_eq!(t.history_state(), HistoryState::Loading);
+        t.history_failed();
+        assert_eq!(t.history_state(), HistoryState::More);
+        assert_eq!(t.request_older(), Some(51));
+        assert!(t.gaps().is_empty(), "older messages are not a gap");
+    }
+
+    #[test]
+    fn a_page_with_holes_shows_them_as_gaps() {
+        let me = user("alice");
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        t.apply_history(page([1, 2, 5, 6]), false, &me);
+        assert_eq!(t.gaps(), vec![gap(3, 4, false)]);
+    }
+
+    #[test]
+    fn notices_and_gaps_keep_their_places() {
+        let me = user("alice");
+        let mut t = loaded(&me, 2);
+        t.push_notice(user("carol"), true);
+        t.insert_live(ev(5, "bob", "x", None), &me);
+        t.push_notice(user("carol"), false);
+        let keys: Vec<_> = t.entries(&me).iter().map(Entry::key).collect();
+        assert_eq!(keys, vec!["m1", "m2", "n1", "g3-4-loading", "m5", "n2"]);
+    }
+
+    #[test]
+    fn transient_refusals_fail_a_message_after_a_few_and_retry_makes_it_pending() {
+        let me = user("alice");
+        let mut t = loaded(&me, 0);
+        t.push_outgoing(outgoing("c1", "a"));
+        for _ in 1..MAX_TRANSIENT_ERRORS {
+            assert!(t.transient_error(&cid("c1"), "Try again."));
+            assert_eq!(t.pending().count(), 1, "still resent automatically");
+        }
+        assert!(t.transient_error(&cid("c1"), "Try again."));
+        assert_eq!(t.pending().count(), 0);
+        assert_eq!(t.resendable().count(), 1, "kept for the outbox");
+        assert!(matches!(
+            &t.entries(&me)[..],
+            [Entry::Message {
+                delivery: Delivery::Failed {
+                    retryable: true,
+                    ..
+                },
+                ..
+            }]
+        ));
+        assert!(
+            !t.transient_error(&cid("c1"), "Try again."),
+            "already failed"
+        );
+
+        let again = t
+            .retry(&cid("c1"))
+            .map(|o| (o.client_id.clone(), o.transient_errors));
+        assert_eq!(again, Some((cid("c1"), 0)), "same client id, count reset");
+        assert_eq!(t.pending().count(), 1);
+        assert!(t.retry(&cid("c1")).is_none(), "not failed any more");
+        // Confirmed once, whatever attempt the server stored.
+        t.ack(&cid("c1"), 1, 1, 1, &me);
+        t.insert_live(ev(1, "alice", "a", Some("c1")), &me);
+        assert_eq!(seqs(&t, &me), vec![Some(1)]);
+    }
+
+    #[test]
+    fn a_permanent_refusal_cannot_be_retried_and_leaves_the_outbox() {
+        let me = user("alice");
+        let mut t = loaded(&me, 0);
+        t.push_outgoing(outgoing("c1", "a"));
+        t.fail(&cid("c1"), "too long", false);
+        assert!(t.retry(&cid("c1")).is_none());
+        assert_eq!(t.resendable().count(), 0);
+        assert!(matches!(
+            &t.entries(&me)[..],
+            [Entry::Message {
+                delivery: Delivery::Failed {
+                    retryable: false,
+                    ..
+                },
+                ..
+            }]
+        ));
+    }
+
+    #[test]
+    fn a_failed_message_the_server_did_store_is_shown_once() {
+        let me = user("alice");
+        let mut t = loaded(&me, 0);
+        t.push_outgoing(outgoing("c1", "a"));
+        t.fail(&cid("c1"), "Try again.", true);
+        // The first attempt was stored after all: its message frame confirms it.
+        t.insert_live(ev(1, "alice", "a", Some("c1")), &me);
+        assert_eq!(seqs(&t, &me), vec![Some(1)]);
+        assert!(t.retry(&cid("c1")).is_none());
     }
 }

@@ -529,6 +529,10 @@ async fn a_refused_message_is_marked_failed_and_can_be_discarded() {
     let row = one(&el, &testid("message"));
     assert_eq!(row.get_attribute("data-state").as_deref(), Some("failed"));
     assert!(text_of(&one(&row, &testid("message-error"))).contains("must not be empty"));
+    assert!(
+        all(&row, &testid("message-retry")).is_empty(),
+        "the same text would be refused again: no retry"
+    );
     click(&one(&row, &testid("message-discard")));
     settle().await;
     assert!(message_rows(&el).is_empty());
@@ -603,4 +607,143 @@ async fn switching_rooms_joins_the_new_room_and_shows_its_messages() {
     settle().await;
     let general = one(&el, "[data-testid=\"room-item\"][data-room=\"general\"]");
     assert_eq!(text_of(&one(&general, &testid("room-unread"))), "1");
+}
+
+/// The rows of the list in order, as `m<seq>` for stored messages and `gap` for gaps.
+fn row_kinds(root: &web_sys::Element) -> Vec<String> {
+    all(root, "[data-testid=\"message\"], [data-testid=\"gap\"]")
+        .iter()
+        .map(|r| match r.get_attribute("data-seq") {
+            Some(seq) => format!("m{seq}"),
+            None => r.get_attribute("data-testid").unwrap_or_default(),
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_gap_history_cannot_fill_is_shown_and_can_be_asked_again() {
+    let (el, client) = mount_chat("gap_viewer");
+    join_general(
+        client,
+        &["gap_viewer"],
+        (1..=3).map(|s| message(s, "bob", "old", None)).collect(),
+    );
+    // Seq 4 to 6 are skipped: the client asks history for them.
+    client.change(|c| c.apply(message(7, "bob", "new", None)));
+    settle().await;
+    let gap = one(&el, &testid("gap"));
+    assert_eq!(gap.get_attribute("data-state").as_deref(), Some("loading"));
+    assert!(all(&el, &testid("gap-retry")).is_empty());
+
+    // The answer holds only seq 4: 5 and 6 cannot be loaded.
+    client.change(|c| {
+        c.apply(ServerMsg::History {
+            room: room("general"),
+            messages: vec![match message(4, "bob", "found", None) {
+                ServerMsg::Message(ev) => ev,
+                _ => unreachable!("message builds a message"),
+            }],
+            has_more: true,
+        })
+    });
+    settle().await;
+    let gaps = all(&el, &testid("gap"));
+    assert_eq!(gaps.len(), 1);
+    let gap = &gaps[0];
+    assert_eq!(gap.get_attribute("data-state").as_deref(), Some("failed"));
+    assert_eq!(gap.get_attribute("data-from").as_deref(), Some("5"));
+    assert_eq!(gap.get_attribute("data-to").as_deref(), Some("6"));
+    assert!(
+        text_of(gap).contains("2 messages could not be loaded"),
+        "gap text: {}",
+        text_of(gap)
+    );
+    assert_eq!(row_kinds(&el), vec!["m1", "m2", "m3", "m4", "gap", "m7"]);
+
+    // Asking again shows it loading; an answer with the messages removes it.
+    click(&one(gap, &testid("gap-retry")));
+    settle().await;
+    assert_eq!(
+        one(&el, &testid("gap"))
+            .get_attribute("data-state")
+            .as_deref(),
+        Some("loading")
+    );
+    client.change(|c| {
+        c.apply(ServerMsg::History {
+            room: room("general"),
+            messages: [5, 6]
+                .into_iter()
+                .filter_map(|s| match message(s, "bob", "late", None) {
+                    ServerMsg::Message(ev) => Some(ev),
+                    _ => None,
+                })
+                .collect(),
+            has_more: true,
+        })
+    });
+    settle().await;
+    assert!(all(&el, &testid("gap")).is_empty());
+    assert_eq!(
+        row_kinds(&el),
+        vec!["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_message_is_retried_as_pending_with_its_id_then_sent_on_ack() {
+    let (el, client) = mount_chat("retrier");
+    join_general(client, &["retrier"], Vec::new());
+    client.send_text(MessageText::parse("try me").expect("valid"));
+    settle().await;
+    let id = one(&el, &testid("message"))
+        .get_attribute("data-client-id")
+        .expect("pending rows carry their id");
+    // The server keeps failing: after a few automatic resends the message shows as failed.
+    for _ in 0..frontend::timeline::MAX_TRANSIENT_ERRORS {
+        client.change(|c| {
+            c.apply(ServerMsg::Error {
+                code: shared::ErrorCode::Internal,
+                message: "The message was not stored; send it again.".into(),
+                client_id: Some(cid(&id)),
+                room: Some(room("general")),
+            })
+        });
+    }
+    settle().await;
+    let row = one(&el, &testid("message"));
+    assert_eq!(row.get_attribute("data-state").as_deref(), Some("failed"));
+    assert!(text_of(&one(&row, &testid("message-error"))).contains("not stored"));
+    assert_eq!(all(&row, &testid("message-discard")).len(), 1);
+    // It stays in the outbox, so a reload does not lose it.
+    let stored = outbox::load(&user("retrier"));
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].client_id.as_str(), id);
+
+    click(&one(&row, &testid("message-retry")));
+    settle().await;
+    let row = one(&el, &testid("message"));
+    assert_eq!(row.get_attribute("data-state").as_deref(), Some("pending"));
+    assert_eq!(
+        row.get_attribute("data-client-id").as_deref(),
+        Some(id.as_str())
+    );
+    assert!(all(&el, &testid("message-retry")).is_empty());
+    assert!(all(&el, &testid("message-error")).is_empty());
+
+    client.change(|c| {
+        c.apply(ServerMsg::Ack {
+            room: room("general"),
+            client_id: cid(&id),
+            id: 101,
+            seq: 1,
+            ts: 1_700_000_000_500,
+        })
+    });
+    settle().await;
+    let rows = message_rows(&el);
+    assert_eq!(rows.len(), 1, "shown once");
+    assert_eq!(rows[0].get_attribute("data-state").as_deref(), Some("sent"));
+    assert_eq!(rows[0].get_attribute("data-seq").as_deref(), Some("1"));
+    assert!(outbox::load(&user("retrier")).is_empty());
 }

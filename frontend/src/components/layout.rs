@@ -59,6 +59,8 @@ pub fn ChatLayout(
     let on_send = Callback::new(move |text: MessageText| client.send_text(text));
     let on_load_older = Callback::new(move |()| client.load_older());
     let on_discard = Callback::new(move |cid: ClientId| client.discard(cid));
+    let on_retry = Callback::new(move |cid: ClientId| client.retry(cid));
+    let on_retry_gap = Callback::new(move |(from, to): (u64, u64)| client.retry_gap(from, to));
 
     view! {
         <div class="chat" data-testid="chat">
@@ -104,7 +106,17 @@ pub fn ChatLayout(
                 // One list per room: switching rooms starts with fresh scroll state.
                 {move || {
                     let room = current.get();
-                    view! { <MessageList room entries history on_load_older on_discard /> }
+                    view! {
+                        <MessageList
+                            room
+                            entries
+                            history
+                            on_load_older
+                            on_discard
+                            on_retry
+                            on_retry_gap
+                        />
+                    }
                 }}
                 <Composer on_send room=current />
             </section>

@@ -4,8 +4,11 @@
 //! messages exist), `history-loading`, `history-start` ("This is the beginning of #room."),
 //! `message` (one per message: `data-seq` once stored, `data-state` = `sent` | `pending` |
 //! `failed`, `data-client-id`, `data-author`), inside it `message-author`, `message-time`
-//! (`datetime` attribute in ISO 8601), `message-text`, and for failed ones `message-error` and
-//! `message-discard`; `notice` (a join/leave line, `data-user`, `data-kind` = `joined`|`left`).
+//! (`datetime` attribute in ISO 8601), `message-text`, and for failed ones `message-error`,
+//! `message-discard` and, when sending it again may succeed, `message-retry` (back to pending,
+//! same client id); `notice` (a join/leave line, `data-user`, `data-kind` = `joined`|`left`);
+//! `gap` (messages known to exist but not shown: `data-from`, `data-to`, `data-count`,
+//! `data-state` = `loading` | `failed`), with `gap-retry` (asks again) once it failed.
 //!
 //! Text is rendered as text nodes only, so markup in a message shows literally.
 
@@ -50,6 +53,10 @@ pub fn MessageList(
     on_load_older: Callback<()>,
     /// Drops a failed message.
     on_discard: Callback<ClientId>,
+    /// Sends a failed message again.
+    on_retry: Callback<ClientId>,
+    /// Asks again for the missing messages `(from, to)` of a gap.
+    on_retry_gap: Callback<(u64, u64)>,
 ) -> impl IntoView {
     let list = NodeRef::<html::Div>::new();
     let snapshot = StoredValue::new(ScrollSnapshot {
@@ -143,7 +150,9 @@ pub fn MessageList(
                 <For
                     each=move || entries.get()
                     key=Entry::key
-                    children=move |entry| view! { <EntryRow entry on_discard /> }
+                    children=move |entry| {
+                        view! { <EntryRow entry on_discard on_retry on_retry_gap /> }
+                    }
                 />
             </ul>
         </div>
@@ -161,15 +170,60 @@ fn snap(el: &web_sys::HtmlDivElement, first_key: Option<String>) -> ScrollSnapsh
     }
 }
 
-/// One row: a message (author, local time, text, delivery state) or a join/leave notice.
+/// One row: a message (author, local time, text, delivery state), a join/leave notice, or a
+/// gap of messages that are missing.
 #[component]
 pub fn EntryRow(
     /// The row.
     entry: Entry,
     /// Drops a failed message.
     on_discard: Callback<ClientId>,
+    /// Sends a failed message again.
+    on_retry: Callback<ClientId>,
+    /// Asks again for the missing messages `(from, to)` of a gap.
+    on_retry_gap: Callback<(u64, u64)>,
 ) -> impl IntoView {
     match entry {
+        Entry::Gap(g) => {
+            let n = g.count();
+            let plural = if n == 1 { "message" } else { "messages" };
+            let (state, body) = if g.loading {
+                (
+                    "loading",
+                    view! { <span>{format!("Loading {n} missing {plural}…")}</span> }.into_any(),
+                )
+            } else {
+                let (from, to) = (g.from, g.to);
+                (
+                    "failed",
+                    view! {
+                        <span>{format!("{n} {plural} could not be loaded")}</span>
+                        <button
+                            class="link"
+                            data-testid="gap-retry"
+                            on:click=move |_| on_retry_gap.run((from, to))
+                        >
+                            "Try again"
+                        </button>
+                    }
+                    .into_any(),
+                )
+            };
+            view! {
+                <li
+                    class="gap"
+                    data-testid="gap"
+                    data-from=g.from.to_string()
+                    data-to=g.to.to_string()
+                    data-count=n.to_string()
+                    data-state=state
+                    role="status"
+                >
+                    {body}
+                </li>
+            }
+            .into_any()
+        }
         Entry::Notice(n) => {
             let kind = if n.online { "joined" } else { "left" };
             view! {
@@ -194,19 +248,35 @@ pub fn EntryRow(
                 Delivery::Pending => {
                     Some(view! { <span class="status">"sending…"</span> }.into_any())
                 }
-                Delivery::Failed(why) => {
-                    let why = why.to_string();
-                    let cid = client_id.clone();
+                Delivery::Failed { reason, retryable } => {
+                    let discard_id = client_id.clone();
+                    let retry_id = client_id.clone();
+                    let retry = retryable.then(|| {
+                        view! {
+                            <button
+                                class="link"
+                                data-testid="message-retry"
+                                on:click=move |_| {
+                                    if let Some(cid) = retry_id.clone() {
+                                        on_retry.run(cid);
+                                    }
+                                }
+                            >
+                                "Retry"
+                            </button>
+                        }
+                    });
                     Some(
                         view! {
                             <span class="status failed" data-testid="message-error">
-                                {format!("Not sent: {why}")}
+                                {format!("Not sent: {reason}")}
                             </span>
+                            {retry}
                             <button
                                 class="link"
                                 data-testid="message-discard"
                                 on:click=move |_| {
-                                    if let Some(cid) = cid.clone() {
+                                    if let Some(cid) = discard_id.clone() {
                                         on_discard.run(cid);
                                     }
                                 }
@@ -222,7 +292,7 @@ pub fn EntryRow(
                 <li
                     class="msg"
                     class:pending=matches!(delivery, Delivery::Pending)
-                    class:failed=matches!(delivery, Delivery::Failed(_))
+                    class:failed=matches!(delivery, Delivery::Failed { .. })
                     data-testid="message"
                     data-seq=seq.map(|s| s.to_string())
                     data-state=state
