@@ -14,6 +14,7 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -100,7 +101,15 @@ impl Application {
         let state = self.state.clone();
         let app = router(self.state);
         let shutdown = state.shutdown.clone();
-        let serve = axum::serve(self.listener, app).with_graceful_shutdown(async move {
+        // Chat frames are small and written as they come: with Nagle's algorithm on, a second
+        // frame (say an ack right after a message) waits for the peer's delayed ACK, 40 ms on
+        // Linux. axum 0.8 leaves TCP_NODELAY off, so set it on every accepted socket.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
             signal.await;
             shutdown.cancel();
         });

@@ -41,6 +41,15 @@ pub struct SuiteArgs {
     /// Only these targets (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Target>,
+    /// Only these scenarios (default: all): fanout, rooms, idle, connect, durable.
+    #[arg(long, value_delimiter = ',')]
+    pub scenarios: Vec<String>,
+}
+
+impl SuiteArgs {
+    fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.is_empty() || self.scenarios.iter().any(|s| s == scenario)
+    }
 }
 
 /// A server process under test.
@@ -426,174 +435,182 @@ async fn suite(args: SuiteArgs) -> R<()> {
         let mut f = Figures::default();
 
         // 1. Fan-out: one room, raising the send rate until delivery saturates.
-        let members = if q { 20 } else { 1000 };
-        let layout = Layout {
-            conns: members,
-            workers: 2,
-            room_size: members,
-            senders_per_room: if q { 2 } else { 4 },
-            connect_only: false,
-            concurrency: 64,
-        };
-        let server = start(&args, target, 1, if q { 2 } else { 20 }).await?;
-        let mut workers = spawn_workers(&server, &layout).await?;
-        let ok = all_ready(&mut workers).await?;
-        eprintln!("  fan-out: {ok} members");
-        let rates: &[u32] = if q {
-            &[5, 20]
-        } else {
-            &[5, 10, 20, 30, 45, 60, 80, 100, 130, 170]
-        };
-        let step_ms = if q { 1000 } else { 3000 };
-        let mut misses = 0;
-        for &rate in rates {
+        if args.wants("fanout") {
+            let members = if q { 20 } else { 1000 };
+            let layout = Layout {
+                conns: members,
+                workers: 2,
+                room_size: members,
+                senders_per_room: if q { 2 } else { 4 },
+                connect_only: false,
+                concurrency: 64,
+            };
+            let server = start(&args, target, 1, if q { 2 } else { 20 }).await?;
+            let mut workers = spawn_workers(&server, &layout).await?;
+            let ok = all_ready(&mut workers).await?;
+            eprintln!("  fan-out: {ok} members");
+            let rates: &[u32] = if q {
+                &[5, 20]
+            } else {
+                &[5, 10, 20, 30, 45, 60, 80, 100, 130, 170]
+            };
+            let step_ms = if q { 1000 } else { 3000 };
+            let mut misses = 0;
+            for &rate in rates {
+                let step = run_step(
+                    &server,
+                    &mut workers,
+                    &format!("run {rate} {step_ms}"),
+                    step_ms,
+                    ok.saturating_sub(1),
+                )
+                .await?;
+                eprintln!(
+                    "    {rate}/s per sender: offered {:.0}/s delivered {:.0}/s p99 {} lost {} dups {} cpu {:.2} us/delivery, {} connections failed",
+                    step.offered_per_s,
+                    step.delivered_per_s,
+                    ms(step.p99_us),
+                    step.lost(),
+                    step.dups,
+                    step.cpu_us_per_delivery,
+                    step.errors
+                );
+                let sustained = step.lost() == 0 && step.p99_us < 250_000;
+                f.fanout_steps.push(step.clone());
+                if sustained {
+                    if f.fanout
+                        .as_ref()
+                        .is_none_or(|b| step.delivered_per_s > b.delivered_per_s)
+                    {
+                        f.fanout = Some(step);
+                    }
+                    misses = 0;
+                } else {
+                    misses += 1;
+                    if misses >= 2 {
+                        break;
+                    }
+                }
+            }
+            for w in workers {
+                w.quit().await;
+            }
+            f.fanout_rss_kb = server.stop().await;
+        }
+
+        // 2. Many rooms of 20 at a fixed 20,000 deliveries/s.
+        if args.wants("rooms") {
+            let conns = if q { 80 } else { 10_000 };
+            let layout = Layout {
+                conns,
+                workers: if q { 1 } else { 4 },
+                room_size: 20,
+                senders_per_room: 1,
+                connect_only: false,
+                concurrency: 64,
+            };
+            let rooms = conns / 20;
+            let server = start(&args, target, rooms, if q { 2 } else { 20 }).await?;
+            let mut workers = spawn_workers(&server, &layout).await?;
+            let ok = all_ready(&mut workers).await?;
+            let deliveries = if q { 2_000.0 } else { 20_000.0 };
+            let per_sender = deliveries / (19.0 * rooms as f64);
+            let run_ms = if q { 2000 } else { 10_000 };
+            eprintln!(
+                "  many rooms: {ok} connections in {rooms} rooms, {per_sender:.2} msg/s per sender"
+            );
             let step = run_step(
                 &server,
                 &mut workers,
-                &format!("run {rate} {step_ms}"),
-                step_ms,
-                ok.saturating_sub(1),
+                &format!("run {per_sender} {run_ms}"),
+                run_ms,
+                19,
             )
             .await?;
             eprintln!(
-                "    {rate}/s per sender: offered {:.0}/s delivered {:.0}/s p99 {} lost {} dups {} cpu {:.2} us/delivery, {} connections failed",
-                step.offered_per_s,
+                "    delivered {:.0}/s p50 {} p99 {} p99.9 {} max {} lost {} dups {}",
                 step.delivered_per_s,
+                ms(step.p50_us),
                 ms(step.p99_us),
+                ms(step.p999_us),
+                ms(step.max_us),
                 step.lost(),
-                step.dups,
-                step.cpu_us_per_delivery,
-                step.errors
+                step.dups
             );
-            let sustained = step.lost() == 0 && step.p99_us < 250_000;
-            f.fanout_steps.push(step.clone());
-            if sustained {
-                if f.fanout
-                    .as_ref()
-                    .is_none_or(|b| step.delivered_per_s > b.delivered_per_s)
-                {
-                    f.fanout = Some(step);
-                }
-                misses = 0;
-            } else {
-                misses += 1;
-                if misses >= 2 {
-                    break;
-                }
+            f.rooms = Some(step);
+            for w in workers {
+                w.quit().await;
             }
+            f.rooms_rss_kb = server.stop().await;
         }
-        for w in workers {
-            w.quit().await;
-        }
-        f.fanout_rss_kb = server.stop().await;
-
-        // 2. Many rooms of 20 at a fixed 20,000 deliveries/s.
-        let conns = if q { 80 } else { 10_000 };
-        let layout = Layout {
-            conns,
-            workers: if q { 1 } else { 4 },
-            room_size: 20,
-            senders_per_room: 1,
-            connect_only: false,
-            concurrency: 64,
-        };
-        let rooms = conns / 20;
-        let server = start(&args, target, rooms, if q { 2 } else { 20 }).await?;
-        let mut workers = spawn_workers(&server, &layout).await?;
-        let ok = all_ready(&mut workers).await?;
-        let deliveries = if q { 2_000.0 } else { 20_000.0 };
-        let per_sender = deliveries / (19.0 * rooms as f64);
-        let run_ms = if q { 2000 } else { 10_000 };
-        eprintln!(
-            "  many rooms: {ok} connections in {rooms} rooms, {per_sender:.2} msg/s per sender"
-        );
-        let step = run_step(
-            &server,
-            &mut workers,
-            &format!("run {per_sender} {run_ms}"),
-            run_ms,
-            19,
-        )
-        .await?;
-        eprintln!(
-            "    delivered {:.0}/s p50 {} p99 {} p99.9 {} max {} lost {} dups {}",
-            step.delivered_per_s,
-            ms(step.p50_us),
-            ms(step.p99_us),
-            ms(step.p999_us),
-            ms(step.max_us),
-            step.lost(),
-            step.dups
-        );
-        f.rooms = Some(step);
-        for w in workers {
-            w.quit().await;
-        }
-        f.rooms_rss_kb = server.stop().await;
 
         // 3. Idle: as many authenticated, joined connections as the server can hold.
-        let conns = if q { 100 } else { 19_000 };
-        let layout = Layout {
-            conns,
-            workers: 2,
-            room_size: 20,
-            senders_per_room: 0,
-            connect_only: false,
-            concurrency: 128,
-        };
-        let server = start(&args, target, conns / 20, if q { 2 } else { 20 }).await?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = status_kb(server.pid, "VmRSS").unwrap_or(0);
-        let mut workers = spawn_workers(&server, &layout).await?;
-        let ok = all_ready(&mut workers).await?;
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let after = status_kb(server.pid, "VmRSS").unwrap_or(0);
-        f.idle_conns = ok;
-        f.idle_kb_per_conn = after.saturating_sub(before) as f64 / ok.max(1) as f64;
-        eprintln!(
-            "  idle: {ok} connections, {:.2} KB each",
-            f.idle_kb_per_conn
-        );
-        for w in workers {
-            w.quit().await;
+        if args.wants("idle") {
+            let conns = if q { 100 } else { 19_000 };
+            let layout = Layout {
+                conns,
+                workers: 2,
+                room_size: 20,
+                senders_per_room: 0,
+                connect_only: false,
+                concurrency: 128,
+            };
+            let server = start(&args, target, conns / 20, if q { 2 } else { 20 }).await?;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let before = status_kb(server.pid, "VmRSS").unwrap_or(0);
+            let mut workers = spawn_workers(&server, &layout).await?;
+            let ok = all_ready(&mut workers).await?;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let after = status_kb(server.pid, "VmRSS").unwrap_or(0);
+            f.idle_conns = ok;
+            f.idle_kb_per_conn = after.saturating_sub(before) as f64 / ok.max(1) as f64;
+            eprintln!(
+                "  idle: {ok} connections, {:.2} KB each",
+                f.idle_kb_per_conn
+            );
+            for w in workers {
+                w.quit().await;
+            }
+            server.stop().await;
         }
-        server.stop().await;
 
         // 4. Connect rate: authenticated upgrades per second.
-        let conns = if q { 40 } else { 5_000 };
-        let layout = Layout {
-            conns,
-            workers: 2,
-            room_size: 20,
-            senders_per_room: 0,
-            connect_only: true,
-            concurrency: 50,
-        };
-        let server = start(&args, target, 0, if q { 2 } else { 20 }).await?;
-        let mut workers = spawn_workers(&server, &layout).await?;
-        let (mut ok, mut failed, mut secs) = (0, 0, 0.0f64);
-        for w in workers.iter_mut() {
-            let r: ConnectResult = w.expect("result").await?;
-            if let Some(e) = &r.first_error {
-                eprintln!("  connect failure: {e}");
+        if args.wants("connect") {
+            let conns = if q { 40 } else { 5_000 };
+            let layout = Layout {
+                conns,
+                workers: 2,
+                room_size: 20,
+                senders_per_room: 0,
+                connect_only: true,
+                concurrency: 50,
+            };
+            let server = start(&args, target, 0, if q { 2 } else { 20 }).await?;
+            let mut workers = spawn_workers(&server, &layout).await?;
+            let (mut ok, mut failed, mut secs) = (0, 0, 0.0f64);
+            for w in workers.iter_mut() {
+                let r: ConnectResult = w.expect("result").await?;
+                if let Some(e) = &r.first_error {
+                    eprintln!("  connect failure: {e}");
+                }
+                ok += r.ok;
+                failed += r.failed;
+                secs = secs.max(r.secs);
             }
-            ok += r.ok;
-            failed += r.failed;
-            secs = secs.max(r.secs);
+            f.connect_per_s = ok as f64 / secs.max(1e-9);
+            f.connect_failed = failed;
+            eprintln!(
+                "  connect: {ok} in {secs:.2} s = {:.0}/s ({failed} failed)",
+                f.connect_per_s
+            );
+            for w in workers {
+                w.quit().await;
+            }
+            server.stop().await;
         }
-        f.connect_per_s = ok as f64 / secs.max(1e-9);
-        f.connect_failed = failed;
-        eprintln!(
-            "  connect: {ok} in {secs:.2} s = {:.0}/s ({failed} failed)",
-            f.connect_per_s
-        );
-        for w in workers {
-            w.quit().await;
-        }
-        server.stop().await;
 
         // 5. Durable writes, every message acknowledged after its commit: ours only.
-        if target == Target::Ours {
+        if target == Target::Ours && args.wants("durable") {
             let conns = if q { 4 } else { 64 };
             let layout = Layout {
                 conns,

@@ -362,7 +362,12 @@ impl Conn {
                     match phase {
                         Phase::Quit => return,
                         Phase::Rate { per_sec, .. } if self.sender && per_sec > 0.0 => {
-                            let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / per_sec));
+                            // Spread the senders' phases over the period (a golden-ratio
+                            // sequence): started together they would send in lockstep bursts,
+                            // and measure queueing in the burst instead of delivery latency.
+                            let period = Duration::from_secs_f64(1.0 / per_sec);
+                            let offset = period.mul_f64((f64::from(self.id) * 0.618_034).fract());
+                            let mut t = tokio::time::interval_at(Instant::now() + offset, period);
                             t.set_missed_tick_behavior(MissedTickBehavior::Burst);
                             ticker = Some(t);
                         }

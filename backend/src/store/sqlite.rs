@@ -8,6 +8,7 @@
 //! - **Reads** run on tokio's blocking pool with connections from a small pool. WAL lets them run
 //!   beside the writer and see only committed data.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -46,7 +47,7 @@ CREATE TABLE rooms (
     name       TEXT NOT NULL UNIQUE,
     created_by INTEGER REFERENCES users(id),
     created_at INTEGER NOT NULL,
-    last_seq   INTEGER NOT NULL DEFAULT 0
+    last_seq   INTEGER NOT NULL DEFAULT 0 -- unused since the writer keeps room heads in memory
 );
 CREATE TABLE room_members (
     room_id   INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
@@ -97,6 +98,8 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     /// The database file, to open more read connections.
     path: Arc<PathBuf>,
+    /// The checkpoint thread runs while any clone of the store holds this.
+    _alive: Arc<()>,
 }
 
 impl SqliteStore {
@@ -122,7 +125,20 @@ impl SqliteStore {
         )?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
+        // Checkpoints copy the WAL back into the database file and fsync it. Left automatic, one
+        // runs inside whichever commit crosses the threshold and stalls every append queued
+        // behind it; the checkpoint thread does them instead (see `checkpoint_loop`).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         migrate(&mut conn)?;
+
+        let alive = Arc::new(());
+        let checkpointer = Connection::open(path)?;
+        checkpointer.pragma_update(None, "busy_timeout", 5000)?;
+        let watch = Arc::downgrade(&alive);
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpointer, &watch))
+            .map_err(|e| StoreError::Task(e.to_string()))?;
 
         let (jobs, rx) = mpsc::channel(WRITE_QUEUE);
         std::thread::Builder::new()
@@ -133,6 +149,7 @@ impl SqliteStore {
             jobs,
             readers: Arc::new(Mutex::new(Vec::new())),
             path: Arc::new(path.to_owned()),
+            _alive: alive,
         })
     }
 
@@ -184,6 +201,26 @@ impl SqliteStore {
     }
 }
 
+/// How often the checkpoint thread copies the WAL into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Runs `PASSIVE` checkpoints beside the writer until the store is dropped. A passive
+/// checkpoint never blocks the writer or readers: it copies what it can and leaves the rest for
+/// the next round, so the WAL stays short without any commit waiting for an fsync of the
+/// database file. A last one runs when the store goes away.
+fn checkpoint_loop(conn: &Connection, alive: &std::sync::Weak<()>) {
+    loop {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let last = alive.strong_count() == 0;
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "checkpoint failed");
+        }
+        if last {
+            return;
+        }
+    }
+}
+
 fn open_reader(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open_with_flags(
         path,
@@ -216,6 +253,7 @@ fn writer_loop(
     listener: Arc<dyn CommitListener>,
 ) {
     let mut next: Option<Job> = None;
+    let mut rooms = RoomHeads::default();
     loop {
         let job = match next.take() {
             Some(job) => job,
@@ -238,7 +276,7 @@ fn writer_loop(
                         Err(_) => break,
                     }
                 }
-                commit_batch(&mut conn, batch, listener.as_ref());
+                commit_batch(&mut conn, &mut rooms, batch, listener.as_ref());
             }
         }
     }
@@ -246,18 +284,51 @@ fn writer_loop(
 
 type AppendReply = oneshot::Sender<StoreResult<Appended>>;
 
+/// What the writer knows of each room it has appended to: its name and highest `seq`.
+///
+/// The writer is the only one that appends, so it can keep each room's head in memory instead of
+/// updating a counter row in every commit (which would dirty one more page per message). A
+/// room's head is read once from the log (`max(seq)`), then advanced by committed appends only:
+/// a batch works on a copy that is kept only if its transaction commits, so a rollback can
+/// never leave a `seq` used or skipped.
+#[derive(Debug, Default, Clone)]
+struct RoomHeads {
+    heads: HashMap<RoomId, (RoomName, u64)>,
+}
+
+impl RoomHeads {
+    /// The room's name and highest `seq`, read from the database on first use.
+    fn get(&mut self, conn: &Connection, room_id: RoomId) -> StoreResult<&mut (RoomName, u64)> {
+        if !self.heads.contains_key(&room_id) {
+            let (name, last): (String, i64) = conn
+                .prepare_cached(
+                    "SELECT name, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
+                     FROM rooms WHERE id = ?1",
+                )?
+                .query_row(params![room_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .ok_or(StoreError::NotFound)?;
+            self.heads
+                .insert(room_id, (parse_room(name)?, to_u64(last)));
+        }
+        self.heads.get_mut(&room_id).ok_or(StoreError::NotFound)
+    }
+}
+
 /// Stores a batch of appends in one transaction, publishes the new events, then answers each.
 fn commit_batch(
     conn: &mut Connection,
+    rooms: &mut RoomHeads,
     batch: Vec<(NewMessage, AppendReply)>,
     listener: &dyn CommitListener,
 ) {
     let mut outcomes: Vec<StoreResult<Appended>> = Vec::with_capacity(batch.len());
+    let mut heads = rooms.clone();
     let committed = (|| -> StoreResult<()> {
         let mut tx = conn.transaction()?;
         for (message, _) in &batch {
             let mut sp = tx.savepoint()?;
-            let outcome = append_one(&sp, message);
+            let outcome = append_one(&sp, &mut heads, message);
             if outcome.is_ok() {
                 sp.commit()?;
             } else {
@@ -276,6 +347,7 @@ fn commit_batch(
         }
         return;
     }
+    *rooms = heads;
     for outcome in outcomes.iter().flatten() {
         if !outcome.duplicate {
             listener.committed(&outcome.event);
@@ -287,7 +359,7 @@ fn commit_batch(
 }
 
 /// Appends one message inside the open transaction `conn`.
-fn append_one(conn: &Connection, m: &NewMessage) -> StoreResult<Appended> {
+fn append_one(conn: &Connection, heads: &mut RoomHeads, m: &NewMessage) -> StoreResult<Appended> {
     let earlier = conn
         .prepare_cached(
             "SELECT e.id, e.seq, e.body, e.created_at, r.name
@@ -319,13 +391,8 @@ fn append_one(conn: &Connection, m: &NewMessage) -> StoreResult<Appended> {
         });
     }
 
-    let (seq, room): (i64, String) = conn
-        .prepare_cached(
-            "UPDATE rooms SET last_seq = last_seq + 1 WHERE id = ?1 RETURNING last_seq, name",
-        )?
-        .query_row(params![m.room_id], |r| Ok((r.get(0)?, r.get(1)?)))
-        .optional()?
-        .ok_or(StoreError::NotFound)?;
+    let (room, last) = heads.get(conn, m.room_id)?;
+    let seq = *last + 1;
     let ts = now_ms();
     conn.prepare_cached(
         "INSERT INTO events (room_id, seq, kind, author_id, client_id, body, created_at)
@@ -333,16 +400,18 @@ fn append_one(conn: &Connection, m: &NewMessage) -> StoreResult<Appended> {
     )?
     .execute(params![
         m.room_id,
-        seq,
+        to_i64(seq),
         m.author_id,
         m.client_id.as_str(),
         m.text,
         ts
     ])?;
+    // Only now, with the row in place, does the room's head move.
+    *last = seq;
     Ok(Appended {
         event: MessageEvent {
-            room: parse_room(room)?,
-            seq: to_u64(seq),
+            room: room.clone(),
+            seq,
             id: to_u64(conn.last_insert_rowid()),
             author: m.author.clone(),
             text: m.text.clone(),
@@ -505,7 +574,10 @@ impl Store for SqliteStore {
     fn list_rooms(&self) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>> {
         self.read(|conn| {
             let mut stmt =
-                conn.prepare_cached("SELECT id, name, last_seq FROM rooms ORDER BY name")?;
+                conn.prepare_cached(
+                "SELECT id, name, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
+                 FROM rooms ORDER BY name",
+            )?;
             let rows = stmt.query_map([], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
@@ -550,7 +622,10 @@ impl Store for SqliteStore {
     fn find_room(&self, name: RoomName) -> BoxFuture<'static, StoreResult<Option<RoomRecord>>> {
         self.read(move |conn| {
             Ok(conn
-                .prepare_cached("SELECT id, last_seq FROM rooms WHERE name = ?1")?
+                .prepare_cached(
+                    "SELECT id, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
+                     FROM rooms WHERE name = ?1",
+                )?
                 .query_row(params![name.as_str()], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
                 })
@@ -625,5 +700,74 @@ impl Store for SqliteStore {
                 limit,
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Ignore;
+    impl CommitListener for Ignore {
+        fn committed(&self, _: &MessageEvent) {}
+    }
+
+    fn message(room_id: RoomId, author_id: UserId, client_id: &str) -> NewMessage {
+        NewMessage {
+            room_id,
+            author_id,
+            author: Username::parse("alice").expect("valid"),
+            client_id: ClientId::parse(client_id).expect("valid"),
+            text: format!("text of {client_id}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_append_in_a_batch_neither_uses_nor_skips_a_seq() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let store = SqliteStore::open(&path, Synchronous::Normal, Arc::new(Ignore)).expect("open");
+        let user = store
+            .create_user(Username::parse("alice").expect("valid"), "hash".into())
+            .await
+            .expect("user");
+        let general = store
+            .find_room(RoomName::parse("general").expect("valid"))
+            .await
+            .expect("read")
+            .expect("general exists");
+        // Queued together, so they share one group commit; the middle one names no room.
+        let appends = [
+            store.append(message(general.id, user, "a")),
+            store.append(message(9_999, user, "b")),
+            store.append(message(general.id, user, "c")),
+        ];
+        let [a, b, c] = appends;
+        let (a, b, c) = tokio::join!(a, b, c);
+        assert_eq!(a.expect("a stored").event.seq, 1);
+        assert!(matches!(b, Err(StoreError::NotFound)));
+        assert_eq!(c.expect("c stored").event.seq, 2);
+        drop(store);
+
+        // A new writer reads the head back from the log.
+        let store =
+            SqliteStore::open(&path, Synchronous::Normal, Arc::new(Ignore)).expect("reopen");
+        let d = store
+            .append(message(general.id, user, "d"))
+            .await
+            .expect("d stored");
+        assert_eq!(d.event.seq, 3);
+        let again = store
+            .append(message(general.id, user, "a"))
+            .await
+            .expect("dedup");
+        assert!(again.duplicate);
+        assert_eq!(again.event.seq, 1);
+        let found = store
+            .find_room(RoomName::parse("general").expect("valid"))
+            .await
+            .expect("read")
+            .expect("exists");
+        assert_eq!(found.last_seq, 3);
     }
 }
