@@ -9,6 +9,7 @@
 //!   beside the writer and see only committed data.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -299,19 +300,20 @@ struct RoomHeads {
 impl RoomHeads {
     /// The room's name and highest `seq`, read from the database on first use.
     fn get(&mut self, conn: &Connection, room_id: RoomId) -> StoreResult<&mut (RoomName, u64)> {
-        if !self.heads.contains_key(&room_id) {
-            let (name, last): (String, i64) = conn
-                .prepare_cached(
-                    "SELECT name, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
-                     FROM rooms WHERE id = ?1",
-                )?
-                .query_row(params![room_id], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-                .ok_or(StoreError::NotFound)?;
-            self.heads
-                .insert(room_id, (parse_room(name)?, to_u64(last)));
+        match self.heads.entry(room_id) {
+            Entry::Occupied(head) => Ok(head.into_mut()),
+            Entry::Vacant(slot) => {
+                let (name, last): (String, i64) = conn
+                    .prepare_cached(
+                        "SELECT name, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
+                         FROM rooms WHERE id = ?1",
+                    )?
+                    .query_row(params![room_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?
+                    .ok_or(StoreError::NotFound)?;
+                Ok(slot.insert((parse_room(name)?, to_u64(last))))
+            }
         }
-        self.heads.get_mut(&room_id).ok_or(StoreError::NotFound)
     }
 }
 
