@@ -28,24 +28,23 @@ type SessionKey = [u8; 32];
 /// The open connections of one session.
 type SessionConns = HashMap<ConnId, Arc<ConnControl>>;
 
-/// A room event encoded once, shared by every recipient.
+/// A frame encoded once and shared by every recipient.
 #[derive(Debug)]
-pub struct EncodedEvent {
-    /// The room it belongs to.
-    pub room: RoomName,
-    /// Its `seq`, so that a connection can drop what it already delivered.
-    pub seq: u64,
-    /// The `message` frame.
+pub struct Encoded {
+    /// For a stored room event, its room and `seq`, so that a connection can drop what it
+    /// already delivered; `None` for frames outside the log (presence).
+    pub event: Option<(RoomName, u64)>,
+    /// The JSON frame.
     pub frame: Utf8Bytes,
 }
 
-/// What the hub puts in a connection's queue.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// A stored room event.
-    Event(Arc<EncodedEvent>),
-    /// Anything else (presence): no ordering beyond the queue's own.
-    Frame(Utf8Bytes),
+/// What the hub puts in a connection's queue: one pointer, so that a queue's first block of
+/// slots (allocated with every connection) stays small.
+pub type Outbound = Arc<Encoded>;
+
+/// A frame outside the log.
+fn plain(frame: Utf8Bytes) -> Outbound {
+    Arc::new(Encoded { event: None, frame })
 }
 
 /// Why a connection is being closed from outside its own task.
@@ -235,7 +234,7 @@ impl Hub {
             let count = state.online.entry(user.clone()).or_insert(0);
             *count += 1;
             if *count == 1 {
-                let frame = Outbound::Frame(encode(&ServerMsg::Presence {
+                let frame = plain(encode(&ServerMsg::Presence {
                     room: room.clone(),
                     user: user.clone(),
                     online: true,
@@ -265,7 +264,7 @@ impl Hub {
             }
         };
         if gone {
-            let frame = Outbound::Frame(encode(&ServerMsg::Presence {
+            let frame = plain(encode(&ServerMsg::Presence {
                 room: room.clone(),
                 user: member.user,
                 online: false,
@@ -290,11 +289,10 @@ impl Hub {
 
 impl CommitListener for Hub {
     fn committed(&self, event: &MessageEvent) {
-        let out = Outbound::Event(Arc::new(EncodedEvent {
-            room: event.room.clone(),
-            seq: event.seq,
+        let out = Arc::new(Encoded {
+            event: Some((event.room.clone(), event.seq)),
             frame: encode(&ServerMsg::Message(event.clone())),
-        }));
+        });
         let room_state = self.room(&event.room);
         room_state
             .lock()
@@ -338,8 +336,8 @@ mod tests {
         assert!(control.token.is_cancelled());
         assert_eq!(control.kick.get(), Some(&Kick::Lagging));
         let mut seqs = Vec::new();
-        while let Ok(Outbound::Event(e)) = rx.try_recv() {
-            seqs.push(e.seq);
+        while let Ok(out) = rx.try_recv() {
+            seqs.extend(out.event.as_ref().map(|(_, seq)| *seq));
         }
         assert_eq!(seqs, vec![1, 2]);
     }
@@ -364,8 +362,9 @@ mod tests {
         hub.leave(&room, b);
 
         let mut frames = Vec::new();
-        while let Ok(Outbound::Frame(f)) = wrx.try_recv() {
-            frames.push(f.as_str().to_owned());
+        while let Ok(out) = wrx.try_recv() {
+            assert!(out.event.is_none());
+            frames.push(out.frame.as_str().to_owned());
         }
         assert_eq!(frames.len(), 2, "{frames:?}");
         assert!(frames[0].contains("\"online\":true"));

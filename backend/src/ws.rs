@@ -20,7 +20,9 @@
 //! once, in order, with no gap between history and live delivery.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::ops::ControlFlow;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,10 +92,10 @@ pub async fn upgrade(
         // axum's defaults (128 KiB read buffer, unbounded write buffer) suit file transfer, and
         // tungstenite allocates the read buffer up front and keeps the write buffer at its peak
         // size for the life of the connection, so both cost memory per connection. Chat frames
-        // are small: a 1 KiB read chunk (a larger frame grows it as needed), writes gathered up
+        // are small: a 512-byte read chunk (a larger frame grows it as needed), writes gathered up
         // to 8 KiB (about 40 messages per syscall) and flushed once per batch, and a hard bound
         // on what a stalled peer can make us hold.
-        .read_buffer_size(1024)
+        .read_buffer_size(512)
         .write_buffer_size(8 * 1024)
         .max_write_buffer_size(MAX_FRAME_BYTES * 4)
         .on_upgrade(move |socket| {
@@ -144,8 +146,8 @@ struct Conn {
 /// `Sink`/`Stream` pair.
 pub async fn serve<S, R>(mut sink: S, mut stream: R, state: AppState, user: AuthUser)
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
-    R: Stream<Item = Result<Message, axum::Error>> + Unpin,
+    S: Sink<Message, Error = axum::Error> + Unpin + Send,
+    R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
     let (id, control) = state.hub.connect(user.session, &state.shutdown);
     // One group commit delivers up to MAX_BATCH events at once: a smaller queue would count
@@ -153,7 +155,7 @@ where
     let (tx, mut rx) = mpsc::channel(state.config.queue.max(MAX_BATCH));
     let heartbeat = state.config.heartbeat();
     let mut conn = Conn {
-        state: state.clone(),
+        state,
         user,
         id,
         control: Arc::clone(&control),
@@ -184,7 +186,8 @@ where
                 // A peer that stopped reading blocks this write; a kick (lagging, logout,
                 // shutdown) must still end the connection at once, not after the timeout.
                 tokio::select! {
-                    written = conn.write_queued(first, &mut rx, &mut sink) => {
+                    // Boxed for the same reason as frame handling below.
+                    written = Box::pin(conn.write_queued(first, &mut rx, &mut sink)) => {
                         if written.is_err() {
                             ending = Some(Ending::Gone);
                         }
@@ -200,8 +203,11 @@ where
             frame = stream.next(), if pending.len() < MAX_IN_FLIGHT => {
                 last_heard = Instant::now();
                 let flow = match frame {
+                    // Boxed: handling a frame (a join with its catch-up, say) needs far more
+                    // state than waiting does, and an unboxed call would make every idle
+                    // connection's task carry that state for its whole life.
                     Some(Ok(Message::Text(text))) => {
-                        conn.handle_text(text.as_str(), &mut sink, &mut pending).await
+                        Box::pin(conn.handle_text(text.as_str(), &mut sink, &mut pending)).await
                     }
                     Some(Ok(Message::Binary(_))) => flow(send(&mut sink, &error(
                         ErrorCode::BadFrame,
@@ -223,7 +229,7 @@ where
             _ = ticker.tick() => {
                 if last_heard.elapsed() > heartbeat * 3 {
                     ending = Some(Ending::Silent);
-                } else if timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default())))
+                } else if Box::pin(timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))))
                     .await
                     .map_or(true, |r| r.is_err())
                 {
@@ -259,14 +265,14 @@ where
             }
             Some(())
         };
-        let _ = timeout(CLOSE_HANDSHAKE, handshake).await;
+        let _ = Box::pin(timeout(CLOSE_HANDSHAKE, handshake)).await;
     }
-    let _ = timeout(Duration::from_secs(1), sink.close()).await;
+    let _ = Box::pin(timeout(Duration::from_secs(1), sink.close())).await;
 
     for room in conn.rooms.keys() {
-        state.hub.leave(room, id);
+        conn.state.hub.leave(room, id);
     }
-    state.hub.disconnect(conn.user.session, id);
+    conn.state.hub.disconnect(conn.user.session, id);
     tracing::debug!(conn = id, "disconnected");
 }
 
@@ -292,15 +298,22 @@ fn is_too_big(e: &axum::Error) -> bool {
     false
 }
 
-/// Writes one frame and flushes it.
-async fn send<S>(sink: &mut S, msg: &ServerMsg) -> WriteResult
+/// Writes one frame and flushes it. The future is boxed: it holds a timer and the sink's send
+/// state, and the connection's task should not carry that size while it waits.
+fn send<'a, S>(
+    sink: &'a mut S,
+    msg: &ServerMsg,
+) -> Pin<Box<dyn Future<Output = WriteResult> + Send + 'a>>
 where
-    S: Sink<Message, Error = axum::Error> + Unpin,
+    S: Sink<Message, Error = axum::Error> + Unpin + Send,
 {
-    match timeout(WRITE_TIMEOUT, sink.send(Message::Text(encode(msg)))).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(WriteFailed),
-    }
+    let frame = Message::Text(encode(msg));
+    Box::pin(async move {
+        match timeout(WRITE_TIMEOUT, sink.send(frame)).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err(WriteFailed),
+        }
+    })
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> ServerMsg {
@@ -354,7 +367,7 @@ impl Conn {
         sink: &mut S,
     ) -> WriteResult
     where
-        S: Sink<Message, Error = axum::Error> + Unpin,
+        S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
         let batch = async {
             let mut next = Some(first);
@@ -381,17 +394,14 @@ impl Conn {
     /// Decides whether a queued frame goes out: room events only for joined rooms, and only
     /// above what was already delivered (see the module docs on the join seam).
     fn admit(&mut self, out: Outbound) -> Option<Utf8Bytes> {
-        match out {
-            Outbound::Frame(frame) => Some(frame),
-            Outbound::Event(event) => {
-                let joined = self.rooms.get_mut(&event.room)?;
-                if event.seq <= joined.delivered {
-                    return None;
-                }
-                joined.delivered = event.seq;
-                Some(event.frame.clone())
+        if let Some((room, seq)) = &out.event {
+            let joined = self.rooms.get_mut(room)?;
+            if *seq <= joined.delivered {
+                return None;
             }
+            joined.delivered = *seq;
         }
+        Some(out.frame.clone())
     }
 
     /// Handles one text frame from the client.
@@ -402,7 +412,7 @@ impl Conn {
         pending: &mut FuturesUnordered<BoxFuture<'static, ServerMsg>>,
     ) -> ControlFlow<Ending>
     where
-        S: Sink<Message, Error = axum::Error> + Unpin,
+        S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
         let msg = match serde_json::from_str::<ClientMsg>(text) {
             Ok(msg) => msg,
@@ -533,7 +543,7 @@ impl Conn {
     /// Serves `join`: subscribe first, then read the store (see the module docs).
     async fn join<S>(&mut self, room: RoomName, since: Option<u64>, sink: &mut S) -> WriteResult
     where
-        S: Sink<Message, Error = axum::Error> + Unpin,
+        S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
         let store = &self.state.store;
         let record = match store.find_room(room.clone()).await {
@@ -620,7 +630,7 @@ impl Conn {
     /// Writes every stored message of `room` above `delivered`, in order.
     async fn catch_up<S>(&mut self, room: RoomName, room_id: RoomId, sink: &mut S) -> WriteResult
     where
-        S: Sink<Message, Error = axum::Error> + Unpin,
+        S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
         loop {
             let after = self.rooms.get(&room).map_or(0, |j| j.delivered);
