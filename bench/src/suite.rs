@@ -452,7 +452,9 @@ async fn suite(args: SuiteArgs) -> R<()> {
             let rates: &[u32] = if q {
                 &[5, 20]
             } else {
-                &[5, 10, 20, 30, 45, 60, 80, 100, 130, 170]
+                &[
+                    5, 10, 20, 30, 45, 60, 80, 100, 130, 170, 220, 280, 360, 460, 600,
+                ]
             };
             let step_ms = if q { 1000 } else { 3000 };
             let mut misses = 0;

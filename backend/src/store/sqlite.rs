@@ -328,15 +328,21 @@ fn commit_batch(
     let mut heads = rooms.clone();
     let committed = (|| -> StoreResult<()> {
         let mut tx = conn.transaction()?;
-        for (message, _) in &batch {
-            let mut sp = tx.savepoint()?;
-            let outcome = append_one(&sp, &mut heads, message);
-            if outcome.is_ok() {
-                sp.commit()?;
-            } else {
-                sp.rollback()?;
+        if let [(message, _)] = batch.as_slice() {
+            // Alone in its transaction, an append needs no savepoint: if it fails, the (empty)
+            // transaction is simply committed with nothing in it.
+            outcomes.push(append_one(&tx, &mut heads, message));
+        } else {
+            for (message, _) in &batch {
+                let mut sp = tx.savepoint()?;
+                let outcome = append_one(&sp, &mut heads, message);
+                if outcome.is_ok() {
+                    sp.commit()?;
+                } else {
+                    sp.rollback()?;
+                }
+                outcomes.push(outcome);
             }
-            outcomes.push(outcome);
         }
         tx.commit()?;
         Ok(())

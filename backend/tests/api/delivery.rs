@@ -318,11 +318,22 @@ async fn make_clients(
 async fn clients_cut_at_random_get_every_message_once_in_order() {
     let app = spawn_app().await;
     let rooms: Vec<String> = (0..5).map(|i| format!("room{i}")).collect();
-    let (count, per_client) = (50, 60);
+    // CHAT_SOAK=N multiplies the messages (and the time allowed) for a longer soak run; see the
+    // README. The default keeps the suite's run time small.
+    let soak: usize = std::env::var("CHAT_SOAK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
+    let (count, per_client) = (50, 60 * soak);
     let clients = make_clients(&app.url(""), &app.http, count, &rooms, per_client).await;
-    let proxy = ChaosProxy::start(app.addr, 0x5eed, 1_000, 40_000).await;
+    let seed = std::env::var("CHAT_SOAK_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed);
+    let proxy = ChaosProxy::start(app.addr, seed, 1_000, 40_000).await;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(150);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(150 * soak as u64);
     let target = (count / rooms.len() * per_client) as u64;
     let tasks: Vec<_> = clients
         .into_iter()
