@@ -256,6 +256,18 @@ fn verify(clients: &[Resilient], rooms: &[String], per_client: usize, db: &Path)
     }
 }
 
+/// Registers `name` on the server at `base` (which need not be a `TestApp`).
+async fn register_at(http: &reqwest::Client, base: &str, name: &str) -> shared::SessionResponse {
+    http.post(format!("{base}/api/register"))
+        .json(&serde_json::json!({"username": name, "password": "correct horse"}))
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("session")
+}
+
 /// Registers `count` users spread over `rooms` (creating the rooms) and gives each `per_client`
 /// messages to send.
 async fn make_clients(
@@ -265,15 +277,7 @@ async fn make_clients(
     rooms: &[String],
     per_client: usize,
 ) -> Vec<Resilient> {
-    let first: shared::SessionResponse = http
-        .post(format!("{base}/api/register"))
-        .json(&serde_json::json!({"username": "owner", "password": "correct horse"}))
-        .send()
-        .await
-        .expect("register")
-        .json()
-        .await
-        .expect("session");
+    let first = register_at(http, base, "owner").await;
     for r in rooms {
         let res = http
             .post(format!("{base}/api/rooms"))
@@ -288,15 +292,7 @@ async fn make_clients(
     let mut clients = Vec::new();
     for i in 0..count {
         let name = format!("user{i}");
-        let session: shared::SessionResponse = http
-            .post(format!("{base}/api/register"))
-            .json(&serde_json::json!({"username": name, "password": "correct horse"}))
-            .send()
-            .await
-            .expect("register")
-            .json()
-            .await
-            .expect("session");
+        let session = register_at(http, base, &name).await;
         clients.push(Resilient {
             queue: (0..per_client)
                 .map(|n| (format!("{name}-{n}"), format!("{name} says {n}")))
