@@ -85,8 +85,12 @@ impl Config {
         }
         let mut origins = vec![Origin::http(local.ip().to_string(), local.port())];
         if local.ip().is_loopback() || local.ip().is_unspecified() {
-            origins.push(Origin::http("localhost".into(), local.port()));
-            origins.push(Origin::http("127.0.0.1".into(), local.port()));
+            for host in ["localhost", "127.0.0.1"] {
+                let origin = Origin::http(host.into(), local.port());
+                if !origins.contains(&origin) {
+                    origins.push(origin);
+                }
+            }
         }
         origins
     }

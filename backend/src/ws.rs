@@ -36,7 +36,7 @@ use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use shared::{
     ClientId, ClientMsg, ErrorCode, HISTORY_PAGE, MAX_FRAME_BYTES, MessageText, RoomName,
-    ServerMsg, close_code,
+    ServerMsg, ValueError, close_code,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
@@ -348,12 +348,6 @@ fn send_error(
     }
 }
 
-/// Whether a refused text was refused for its length (as opposed to being blank).
-fn text_chars_exceed_limit(e: &shared::ValueError) -> bool {
-    // MessageText::parse has exactly two refusals; the blank one says "empty".
-    !e.to_string().contains("empty")
-}
-
 fn has_more(page: &[shared::MessageEvent]) -> bool {
     page.first().is_some_and(|m| m.seq > 1)
 }
@@ -478,10 +472,9 @@ impl Conn {
         let text = match MessageText::parse(text) {
             Ok(text) => text,
             Err(e) => {
-                let code = if text_chars_exceed_limit(&e) {
-                    ErrorCode::TooLong
-                } else {
-                    ErrorCode::Invalid
+                let code = match e {
+                    ValueError::MessageTooLong(_) => ErrorCode::TooLong,
+                    _ => ErrorCode::Invalid,
                 };
                 return Err(send_error(code, e.to_string(), &room, &client_id));
             }

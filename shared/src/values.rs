@@ -17,8 +17,11 @@ pub enum ValueError {
     Password(&'static str),
     /// A room name that breaks the rules in [`RoomName::parse`].
     RoomName(&'static str),
-    /// A message that is empty or longer than [`MAX_MESSAGE_CHARS`].
+    /// A message that is empty or only whitespace.
     MessageText(&'static str),
+    /// A message longer than [`MAX_MESSAGE_CHARS`] (kept apart: the server answers it with its
+    /// own error code, `too_long`).
+    MessageTooLong(&'static str),
     /// A client id that is empty, too long, or has characters outside `[A-Za-z0-9_-]`.
     ClientId(&'static str),
 }
@@ -30,6 +33,7 @@ impl fmt::Display for ValueError {
             | ValueError::Password(why)
             | ValueError::RoomName(why)
             | ValueError::MessageText(why)
+            | ValueError::MessageTooLong(why)
             | ValueError::ClientId(why) => f.write_str(why),
         }
     }
@@ -209,7 +213,7 @@ impl MessageText {
         }
         // Counting stops early, so a hostile multi-megabyte string costs no more than the limit.
         if raw.chars().nth(MAX_MESSAGE_CHARS).is_some() {
-            return Err(ValueError::MessageText(
+            return Err(ValueError::MessageTooLong(
                 "Message is longer than 4000 characters.",
             ));
         }
@@ -295,7 +299,14 @@ mod tests {
         assert!(MessageText::parse("   \n").is_err());
         assert!(MessageText::parse("").is_err());
         assert!(MessageText::parse("é".repeat(MAX_MESSAGE_CHARS)).is_ok());
-        assert!(MessageText::parse("é".repeat(MAX_MESSAGE_CHARS + 1)).is_err());
+        assert!(matches!(
+            MessageText::parse("é".repeat(MAX_MESSAGE_CHARS + 1)),
+            Err(ValueError::MessageTooLong(_))
+        ));
+        assert!(matches!(
+            MessageText::parse(" "),
+            Err(ValueError::MessageText(_))
+        ));
         // Stored as sent: no trimming.
         assert_eq!(
             MessageText::parse("  hi  ").expect("valid").as_str(),

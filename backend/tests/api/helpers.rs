@@ -123,29 +123,20 @@ impl TestApp {
 
     /// Registers `username` with a fixed password and returns the session.
     pub async fn register(&self, username: &str) -> Session {
-        let res = self
-            .post_json(
-                "/api/register",
-                &serde_json::json!({"username": username, "password": "correct horse"}),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::CREATED, "register {username}");
-        let body: SessionResponse = res.json().await.expect("session body");
-        Session {
-            username: body.username.to_string(),
-            token: body.token,
-        }
+        self.session("/api/register", StatusCode::CREATED, username)
+            .await
     }
 
     /// Logs `username` in with the fixed password.
     pub async fn login(&self, username: &str) -> Session {
-        let res = self
-            .post_json(
-                "/api/login",
-                &serde_json::json!({"username": username, "password": "correct horse"}),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::OK, "login {username}");
+        self.session("/api/login", StatusCode::OK, username).await
+    }
+
+    /// Posts the fixed credentials of `username` to `path` and expects a session with `status`.
+    async fn session(&self, path: &str, status: StatusCode, username: &str) -> Session {
+        let body = serde_json::json!({"username": username, "password": "correct horse"});
+        let res = self.post_json(path, &body).await;
+        assert_eq!(res.status(), status, "{path} {username}");
         let body: SessionResponse = res.json().await.expect("session body");
         Session {
             username: body.username.to_string(),
