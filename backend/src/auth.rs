@@ -1,17 +1,17 @@
 //! Accounts and sessions: registration, login, logout, and resolving a request to its user.
 //!
-//! Passwords are hashed with argon2id (on the blocking pool: it is deliberately slow). A session
+//! Passwords are hashed with argon2id on a bounded pool of threads (see [`crate::password`]);
+//! login and registration are rate-limited per address, and login per username. A session
 //! is a random 256-bit token; the store keeps only its SHA-256, so a leaked database does not
 //! leak usable sessions. Browsers hold the token in an HttpOnly, SameSite=Strict cookie; other
 //! clients send it as `Authorization: Bearer <token>`.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use argon2::Argon2;
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
@@ -21,6 +21,8 @@ use sha2::{Digest, Sha256};
 use shared::{Credentials, MeResponse, Password, SESSION_COOKIE, SessionResponse, Username};
 
 use crate::error::{ApiError, AppJson};
+use crate::limits::RetryAfter;
+use crate::password::HashError;
 use crate::startup::AppState;
 use crate::store::{SessionRecord, StoreError, UserId, now_ms};
 
@@ -33,44 +35,153 @@ pub struct AuthUser {
     pub username: Username,
     /// The SHA-256 of the session token: identifies the session without holding the secret.
     pub session: [u8; 32],
+    /// When the session ends (ms since the Unix epoch): open sockets close then.
+    pub expires_at: i64,
 }
 
-/// Sessions already resolved, so that an upgrade or API call does not read the store each time.
+/// Sessions already resolved, so that an upgrade or API call does not read the store each time,
+/// and the sessions revoked recently, so that revocation is final.
 ///
-/// Only live sessions are cached; logout removes its entry before deleting the row, and expiry is
-/// checked on every use. With several server nodes sharing one store, a logout on one node would
-/// need to reach the others' caches (through the same channel as the fan-out); with one node
-/// there is nothing to share. A `std` mutex: held only for a map operation, never across `.await`.
+/// # Why revocations are remembered
+/// A cache miss reads the store, then caches what it read. A logout can run between the two: if
+/// the read was taken before the session's row was deleted, caching it afterwards would bring the
+/// session back to life (and it did, in most trials, before this design). So a logout first
+/// records the session as revoked here, then deletes the row; a cache fill is refused for a
+/// revoked session, and sockets check the mark after they register (see [`crate::ws`]).
+///
+/// A revocation is kept until its row is deleted and [`Self::KEEP_REVOKED`] has passed. Forgetting
+/// one raises `floor`: a read that started before a forgotten revocation (its ticket is below
+/// `floor`) is not cached but read again, and the new read can no longer see the deleted row. So
+/// the guarantee does not depend on how long reads take.
+///
+/// With several server nodes sharing one store, a node's logout reaches the others' caches
+/// through the fan-out bus and is recorded the same way. A `std` mutex: held only for map
+/// operations, never across `.await`.
 #[derive(Debug, Default)]
 pub struct SessionCache {
-    entries: Mutex<HashMap<[u8; 32], SessionRecord>>,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    live: HashMap<[u8; 32], SessionRecord>,
+    revoked: HashMap<[u8; 32], Revocation>,
+    /// Counts revocations; a read's ticket is its value when the read started.
+    epoch: u64,
+    /// Reads with a ticket below this may have missed a forgotten revocation.
+    floor: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Revocation {
+    /// The epoch this revocation made.
+    epoch: u64,
+    /// When its row was deleted from the store (`None`: not yet).
+    deleted: Option<std::time::Instant>,
+}
+
+/// What the cache knows of a session.
+#[derive(Debug)]
+enum Cached {
+    /// Live (expiry still to be checked).
+    Live(SessionRecord),
+    /// Revoked: refuse.
+    Revoked,
+    /// Not known: read the store, then [`SessionCache::fill`] with this ticket.
+    Unknown(u64),
+}
+
+/// The outcome of caching a store read.
+#[derive(Debug, PartialEq, Eq)]
+enum Fill {
+    /// Cached.
+    Cached,
+    /// The session was revoked meanwhile.
+    Revoked,
+    /// The read may predate a revocation that is no longer remembered: read again.
+    Stale,
 }
 
 impl SessionCache {
     /// Entries kept at most; past it the cache starts over (sessions are re-read on demand).
     const MAX: usize = 100_000;
+    /// How long a revocation is remembered after its row was deleted.
+    const KEEP_REVOKED: Duration = Duration::from_secs(300);
 
-    fn get(&self, session: &[u8; 32]) -> Option<SessionRecord> {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(session)
-            .cloned()
+    fn lock(&self) -> std::sync::MutexGuard<'_, CacheInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn insert(&self, session: [u8; 32], record: SessionRecord) {
-        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if entries.len() >= Self::MAX {
-            entries.clear();
+    fn get(&self, session: &[u8; 32]) -> Cached {
+        let inner = self.lock();
+        if inner.revoked.contains_key(session) {
+            return Cached::Revoked;
         }
-        entries.insert(session, record);
+        match inner.live.get(session) {
+            Some(record) => Cached::Live(record.clone()),
+            None => Cached::Unknown(inner.epoch),
+        }
     }
 
-    fn remove(&self, session: &[u8; 32]) {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(session);
+    fn fill(&self, session: [u8; 32], record: SessionRecord, ticket: u64) -> Fill {
+        let mut inner = self.lock();
+        if inner.revoked.contains_key(&session) {
+            return Fill::Revoked;
+        }
+        if ticket < inner.floor {
+            return Fill::Stale;
+        }
+        if inner.live.len() >= Self::MAX {
+            inner.live.clear();
+        }
+        inner.live.insert(session, record);
+        Fill::Cached
+    }
+
+    /// Forgets a live session without revoking it (it expired: the store refuses it too).
+    fn forget(&self, session: &[u8; 32]) {
+        self.lock().live.remove(session);
+    }
+
+    /// Marks a session revoked, before its row is deleted. From now on it is refused on every
+    /// path of this process.
+    pub fn revoke(&self, session: [u8; 32]) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        let epoch = inner.epoch;
+        inner.live.remove(&session);
+        inner.revoked.insert(
+            session,
+            Revocation {
+                epoch,
+                deleted: None,
+            },
+        );
+        // Forget revocations whose rows are long gone.
+        let now = std::time::Instant::now();
+        let mut floor = inner.floor;
+        inner.revoked.retain(|_, r| {
+            let keep = r
+                .deleted
+                .is_none_or(|at| now.duration_since(at) < Self::KEEP_REVOKED);
+            if !keep {
+                floor = floor.max(r.epoch);
+            }
+            keep
+        });
+        inner.floor = floor;
+    }
+
+    /// Records that a revoked session's row is deleted, so the mark may be forgotten later.
+    pub fn revoked_deleted(&self, session: &[u8; 32]) {
+        if let Some(r) = self.lock().revoked.get_mut(session) {
+            r.deleted = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Whether a session is known to be revoked.
+    pub fn is_revoked(&self, session: &[u8; 32]) -> bool {
+        self.lock().revoked.contains_key(session)
     }
 }
 
@@ -112,27 +223,45 @@ pub async fn authenticate(state: &AppState, token: &str) -> Result<AuthUser, Api
     if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::Unauthorized("invalid session"));
     }
-    let session = hash_token(token);
-    let record = match state.sessions.get(&session) {
-        Some(record) => record,
-        None => {
-            let record = state
-                .store
-                .find_session(session)
-                .await?
-                .ok_or(ApiError::Unauthorized("invalid session"))?;
-            state.sessions.insert(session, record.clone());
-            record
+    resolve(state, hash_token(token)).await
+}
+
+/// Resolves a session (by its token's hash) to its user: from the cache, or from the store.
+pub async fn resolve(state: &AppState, session: [u8; 32]) -> Result<AuthUser, ApiError> {
+    const INVALID: ApiError = ApiError::Unauthorized("invalid session");
+    let mut attempts = 0;
+    let record = loop {
+        let ticket = match state.sessions.get(&session) {
+            Cached::Live(record) => break record,
+            Cached::Revoked => return Err(INVALID),
+            Cached::Unknown(ticket) => ticket,
+        };
+        let record = state.store.find_session(session).await?.ok_or(INVALID)?;
+        match state.sessions.fill(session, record.clone(), ticket) {
+            Fill::Cached => break record,
+            Fill::Revoked => return Err(INVALID),
+            // Read again: this read started before a revocation that is no longer
+            // remembered, and the next one starts after its row was deleted.
+            Fill::Stale if attempts == 0 => attempts += 1,
+            Fill::Stale => return Err(ApiError::Unavailable(RetryAfter(Duration::from_secs(1)))),
         }
     };
     if record.expires_at <= now_ms() {
-        state.sessions.remove(&session);
+        state.sessions.forget(&session);
+        // The row is of no use any more; delete it now rather than wait for the sweep.
+        let store = Arc::clone(&state.store);
+        tokio::spawn(async move {
+            if let Err(e) = store.delete_session(session).await {
+                tracing::warn!(error = %e, "cannot delete an expired session");
+            }
+        });
         return Err(ApiError::Unauthorized("session expired"));
     }
     Ok(AuthUser {
         id: record.user_id,
         username: record.username,
         session,
+        expires_at: record.expires_at,
     })
 }
 
@@ -152,49 +281,13 @@ fn parse_credentials(c: Credentials) -> Result<(Username, Password), ApiError> {
     Ok((username, password))
 }
 
-fn hasher() -> Argon2<'static> {
-    // argon2id, 19 MiB, 2 passes, 1 lane: OWASP's recommended minimum.
-    Argon2::default()
-}
-
-async fn hash_password(password: Password) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        hasher()
-            .hash_password(password.as_str().as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(format!("hashing failed: {e}")))
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-}
-
-/// Checks a password against a stored hash; `None` checks against a fixed dummy hash so that an
-/// unknown username takes as long to refuse as a wrong password.
-async fn verify_password(password: Password, hash: Option<String>) -> Result<bool, ApiError> {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    tokio::task::spawn_blocking(move || {
-        let hash = match hash {
-            Some(h) => h,
-            None => DUMMY
-                .get_or_init(|| {
-                    let salt = SaltString::generate(&mut OsRng);
-                    hasher()
-                        .hash_password(b"not a real password", &salt)
-                        .map(|h| h.to_string())
-                        .unwrap_or_default()
-                })
-                .clone(),
-        };
-        let Ok(parsed) = PasswordHash::new(&hash) else {
-            return false;
-        };
-        hasher()
-            .verify_password(password.as_str().as_bytes(), &parsed)
-            .is_ok()
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => ApiError::Unavailable(RetryAfter(Duration::from_secs(1))),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
 }
 
 fn new_token() -> String {
@@ -243,14 +336,27 @@ async fn start_session(
     Ok((status, [(SET_COOKIE, cookie)], AppJson(body)).into_response())
 }
 
+/// Refuses a login or registration from `addr` over its rate limit.
+fn check_auth_rate(state: &AppState, addr: IpAddr) -> Result<(), ApiError> {
+    state
+        .limits
+        .auth_attempt(addr)
+        .map_err(ApiError::RateLimited)
+}
+
 /// `POST /api/register`: creates an account and logs it in.
+///
+/// A taken name is answered 409 (the form needs to say so), which tells whether an account
+/// exists; the per-address rate limit keeps that from listing accounts quickly.
 #[tracing::instrument(skip_all, fields(username = %credentials.username))]
 pub async fn register(
     State(state): State<AppState>,
+    ClientIp(addr): ClientIp,
     AppJson(credentials): AppJson<Credentials>,
 ) -> Result<Response, ApiError> {
+    check_auth_rate(&state, addr)?;
     let (username, password) = parse_credentials(credentials)?;
-    let hash = hash_password(password).await?;
+    let hash = state.hasher.hash(password.as_str()).await?;
     let id = match state.store.create_user(username.clone(), hash).await {
         Ok(id) => id,
         Err(StoreError::Conflict) => {
@@ -260,35 +366,57 @@ pub async fn register(
         }
         Err(e) => return Err(e.into()),
     };
-    tracing::info!(user_id = id, "registered");
+    tracing::info!(user_id = id, %addr, "registered");
     start_session(&state, StatusCode::CREATED, id, username).await
 }
 
-/// `POST /api/login`: checks the password and opens a session.
+/// `POST /api/login`: checks the password and opens a session. Failed attempts are logged
+/// (name and address, never the password) as an audit trail.
 #[tracing::instrument(skip_all, fields(username = %credentials.username))]
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(addr): ClientIp,
     AppJson(credentials): AppJson<Credentials>,
 ) -> Result<Response, ApiError> {
+    check_auth_rate(&state, addr)?;
     let (username, password) = parse_credentials(credentials)?;
-    let user = state.store.find_user(username).await?;
-    let ok = verify_password(password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    if let Err(wait) = state
+        .limits
+        .login_attempt(&username.as_str().to_ascii_lowercase())
+    {
+        tracing::warn!(%addr, "login refused: too many attempts for this username");
+        return Err(ApiError::RateLimited(wait));
+    }
+    let user = state.store.find_user(username.clone()).await?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = state.hasher.verify(password.as_str(), hash).await?;
     match user {
         Some(user) if ok => start_session(&state, StatusCode::OK, user.id, user.username).await,
-        _ => Err(ApiError::Unauthorized("Wrong username or password.")),
+        Some(_) => {
+            tracing::warn!(%addr, "failed login: wrong password");
+            Err(ApiError::Unauthorized("Wrong username or password."))
+        }
+        None => {
+            tracing::warn!(%addr, "failed login: no such user");
+            Err(ApiError::Unauthorized("Wrong username or password."))
+        }
     }
 }
 
 /// `POST /api/logout`: ends the session and closes its WebSockets. Always clears the cookie.
+///
+/// The order matters (see [`SessionCache`]): mark revoked, close the sockets, delete the row,
+/// then let the mark age out.
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     if let Some((token, _)) = request_token(&headers) {
         let session = hash_token(&token);
-        state.sessions.remove(&session);
-        state.store.delete_session(session).await?;
+        state.sessions.revoke(session);
         state.hub.end_session(session);
+        state.store.delete_session(session).await?;
+        state.sessions.revoked_deleted(&session);
     }
     let cookie = session_cookie(&state, "", Duration::ZERO)?;
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
@@ -299,4 +427,20 @@ pub async fn me(user: AuthUser) -> AppJson<MeResponse> {
     AppJson(MeResponse {
         username: user.username,
     })
+}
+
+/// The client's IP address, as the accept loop recorded it (unspecified if it did not, which
+/// only happens when the router is driven without [`crate::serve`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientIp(pub IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(
+            crate::serve::client_addr(&parts.extensions)
+                .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.ip()),
+        ))
+    }
 }

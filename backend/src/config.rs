@@ -41,15 +41,59 @@ pub struct Config {
     #[arg(long, env = "CHAT_SESSION_TTL_SECS", default_value_t = 7 * 24 * 3600)]
     pub session_ttl_secs: u64,
 
-    /// Seconds between the server's WebSocket pings. A peer silent for three intervals is
-    /// dropped.
-    #[arg(long, env = "CHAT_HEARTBEAT_SECS", default_value_t = 20)]
+    /// Seconds between the server's WebSocket pings (1 to 3600). A peer silent for three
+    /// intervals is dropped.
+    #[arg(long, env = "CHAT_HEARTBEAT_SECS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub heartbeat_secs: u64,
 
-    /// Frames queued per connection before it counts as lagging and is closed (4008). At least
-    /// 256 (one group commit's worth) is used whatever is set.
-    #[arg(long, env = "CHAT_QUEUE", default_value_t = 1024)]
+    /// Frames queued per connection before it counts as lagging and is closed (4008), up to
+    /// 1,000,000. At least 256 (one group commit's worth) is used whatever is set.
+    #[arg(long, env = "CHAT_QUEUE", default_value_t = 1024,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
     pub queue: usize,
+
+    /// Login and registration attempts allowed per client address per minute, and login
+    /// attempts per username per minute (0: no limit).
+    #[arg(long, env = "CHAT_AUTH_PER_MINUTE", default_value_t = 20)]
+    pub auth_per_minute: u32,
+
+    /// Messages a user may send per second, sustained; bursts of up to five seconds' worth
+    /// are allowed (0: no limit).
+    #[arg(long, env = "CHAT_SENDS_PER_SECOND", default_value_t = 5)]
+    pub sends_per_second: u32,
+
+    /// Other requests (join, leave, history, room creation...) a user may make per second,
+    /// sustained, with bursts of five seconds' worth (0: no limit).
+    #[arg(long, env = "CHAT_REQUESTS_PER_SECOND", default_value_t = 10)]
+    pub requests_per_second: u32,
+
+    /// Rooms one user may create (0: no limit).
+    #[arg(long, env = "CHAT_MAX_ROOMS_PER_USER", default_value_t = 50)]
+    pub max_rooms_per_user: u32,
+
+    /// Open WebSockets per user (0: no limit).
+    #[arg(long, env = "CHAT_MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: u32,
+
+    /// Open WebSockets per client address (0: no limit).
+    #[arg(long, env = "CHAT_MAX_SOCKETS_PER_ADDRESS", default_value_t = 500)]
+    pub max_sockets_per_address: u32,
+
+    /// Open TCP connections in all; past it new ones get a bare 503 and are closed. Default:
+    /// 90% of the process's open-file limit.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Seconds a client has to send a request's headers; also how long an idle keep-alive
+    /// HTTP connection is kept (1 to 3600).
+    #[arg(long, env = "CHAT_HTTP_TIMEOUT_SECS", default_value_t = 15,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub http_timeout_secs: u64,
+
+    /// Password hashes computed at once (each takes 19 MiB). Default: one per core.
+    #[arg(long, env = "CHAT_HASHERS")]
+    pub hashers: Option<usize>,
 
     /// SQLite durability: `normal` survives a process crash, `full` also a power cut.
     #[arg(long, env = "CHAT_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal)]
@@ -74,7 +118,27 @@ impl Config {
 
     /// The WebSocket ping interval.
     pub fn heartbeat(&self) -> Duration {
-        Duration::from_secs(self.heartbeat_secs.max(1))
+        Duration::from_secs(self.heartbeat_secs.clamp(1, 3600))
+    }
+
+    /// How long a client has to send request headers, and an idle HTTP connection is kept.
+    pub fn http_timeout(&self) -> Duration {
+        Duration::from_secs(self.http_timeout_secs.clamp(1, 3600))
+    }
+
+    /// Concurrent password hashes: the option, else one per core.
+    pub fn hasher_threads(&self) -> usize {
+        self.hashers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+            .clamp(1, 64)
+    }
+
+    /// The cap on open connections: the option, else 90% of the open-file limit (the rest is
+    /// for the database, logs and the refusals themselves).
+    pub fn connection_cap(&self) -> usize {
+        self.max_connections
+            .unwrap_or_else(|| open_file_limit().map_or(4_096, |n| n / 10 * 9))
+            .max(1)
     }
 
     /// The allowed origins, or the defaults for the address actually bound (`local`, which
@@ -93,5 +157,40 @@ impl Config {
             }
         }
         origins
+    }
+}
+
+/// The soft limit on open files of this process, read from `/proc/self/limits` (no `unsafe`
+/// call to `getrlimit` needed); `None` where that file does not exist or says "unlimited".
+fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.split_whitespace().nth(3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absurd_option_values_are_refused_at_start() {
+        for args in [
+            ["backend", "--heartbeat-secs", "0"],
+            ["backend", "--heartbeat-secs", "18446744073709551615"],
+            ["backend", "--queue", "0"],
+            ["backend", "--http-timeout-secs", "0"],
+        ] {
+            assert!(Config::try_parse_from(args).is_err(), "{args:?} accepted");
+        }
+        let ok = Config::try_parse_from(["backend", "--heartbeat-secs", "30"]).expect("valid");
+        assert_eq!(ok.heartbeat(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn the_connection_cap_stays_under_the_file_limit() {
+        let config = Config::parse_from(["backend"]);
+        if let Some(files) = open_file_limit() {
+            assert!(config.connection_cap() < files);
+        }
     }
 }

@@ -3,9 +3,10 @@
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::limits::RetryAfter;
 use crate::store::StoreError;
 
 /// An HTTP error answer. Its body is always [`shared::ApiError`] JSON.
@@ -23,6 +24,15 @@ pub enum ApiError {
     /// 409: the name is taken.
     #[error("{0}")]
     Conflict(String),
+    /// 429: over a rate limit or quota; `Retry-After` says when to try again.
+    #[error("Too many requests; try again in {} s.", .0.secs())]
+    RateLimited(RetryAfter),
+    /// 429 without a time: a quota that waiting does not refill (say, rooms per user).
+    #[error("{0}")]
+    Quota(String),
+    /// 503: the server is at capacity for this kind of work; `Retry-After` says when to retry.
+    #[error("The server is busy; try again in {} s.", .0.secs())]
+    Unavailable(RetryAfter),
     /// 500: something failed on our side. The details are logged, never sent.
     #[error("internal error")]
     Internal(String),
@@ -47,16 +57,30 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::RateLimited(_) | ApiError::Quota(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+            }
+            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(details) => {
                 tracing::error!(%details, "request failed");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
+        let retry = match &self {
+            ApiError::RateLimited(wait) | ApiError::Unavailable(wait) => Some(*wait),
+            _ => None,
+        };
         let body = shared::ApiError {
             error: code.into(),
             message: self.to_string(),
+            retry_after_ms: retry.map(RetryAfter::millis),
         };
-        (status, Json(body)).into_response()
+        let mut res = (status, Json(body)).into_response();
+        if let Some(wait) = retry {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait.secs()));
+        }
+        res
     }
 }
 

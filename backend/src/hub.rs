@@ -77,7 +77,8 @@ pub struct ConnControl {
 }
 
 impl ConnControl {
-    fn kick(&self, why: Kick) {
+    /// Stops the connection for `why` (the first reason given wins).
+    pub fn kick(&self, why: Kick) {
         let _ = self.kick.set(why);
         self.token.cancel();
     }

@@ -6,19 +6,25 @@
 //! - Features: [`auth`] (accounts, sessions), [`rooms`] (room listing and creation over HTTP),
 //!   [`ws`] (the WebSocket endpoint and the per-connection actor), [`hub`] (live membership,
 //!   presence and fan-out).
+//! - Protection: [`limits`] (rate limits, socket caps), [`password`] (a bounded pool of
+//!   argon2id hashers), [`guard`] (security headers, cross-site write refusal).
 //! - Infrastructure: [`config`] (command line and environment), [`startup`] (state, routes,
-//!   graceful shutdown), [`store`] (the durable state behind a trait; SQLite by default),
-//!   [`error`] (the HTTP error type), [`origin`] (Origin parsing and comparison),
-//!   [`telemetry`] (logging).
+//!   graceful shutdown), [`serve`] (the accept loop: timeouts and the connection cap),
+//!   [`store`] (the durable state behind a trait; SQLite by default), [`error`] (the HTTP error
+//!   type), [`origin`] (Origin parsing and comparison), [`telemetry`] (logging).
 //!
 //! The wire types live in the `shared` crate; `docs/protocol.md` documents them.
 
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod guard;
 pub mod hub;
+pub mod limits;
 pub mod origin;
+pub mod password;
 pub mod rooms;
+pub mod serve;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

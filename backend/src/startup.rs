@@ -10,23 +10,27 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::SessionCache;
 use crate::config::Config;
+use crate::guard::{self, Csp};
 use crate::hub::Hub;
+use crate::limits::{RateLimits, SocketSlots};
 use crate::origin::Origin;
-use crate::store::{SqliteStore, Store, StoreError};
+use crate::password::Hasher;
+use crate::serve::{self, OpenConnections};
+use crate::store::{SqliteStore, Store, StoreError, now_ms};
 use crate::{auth, rooms, ws};
 
 /// How long shutdown waits for WebSocket tasks to finish their close handshakes.
@@ -47,8 +51,18 @@ pub struct AppState {
     pub origins: Arc<Vec<Origin>>,
     /// Cancelled when the server shuts down; every connection's token is a child of it.
     pub shutdown: CancellationToken,
-    /// Tracks WebSocket tasks, which axum's graceful shutdown does not wait for.
+    /// Tracks WebSocket tasks, which the HTTP server's graceful shutdown does not wait for.
     pub tracker: TaskTracker,
+    /// The password hashers (a fixed pool: see [`crate::password`]).
+    pub hasher: Hasher,
+    /// Per-address and per-user rate limits.
+    pub limits: Arc<RateLimits>,
+    /// Open WebSockets per user and per address.
+    pub sockets: Arc<SocketSlots>,
+    /// Open TCP connections, counted by the accept loop.
+    pub connections: Arc<OpenConnections>,
+    /// The Content-Security-Policy of the built client.
+    pub csp: Arc<Csp>,
 }
 
 /// Why the server could not start.
@@ -75,14 +89,23 @@ impl Application {
         let store = SqliteStore::open(&config.database, config.synchronous, hub.clone())?;
         let listener = TcpListener::bind(config.bind).await?;
         let origins = config.origins_for(listener.local_addr()?);
+        let hasher = Hasher::start(config.hasher_threads(), config.hasher_threads() * 8)?;
         let state = AppState {
             store: Arc::new(store),
             hub,
             sessions: Arc::default(),
-            config: Arc::new(config),
             origins: Arc::new(origins),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
+            hasher,
+            limits: Arc::new(RateLimits::new(&config)),
+            sockets: Arc::new(SocketSlots::new(
+                config.max_sockets_per_user,
+                config.max_sockets_per_address,
+            )),
+            connections: Arc::default(),
+            csp: Arc::new(Csp::new(&config.static_dir)),
+            config: Arc::new(config),
         };
         Ok(Self { listener, state })
     }
@@ -101,21 +124,26 @@ impl Application {
         let state = self.state.clone();
         let app = router(self.state);
         let shutdown = state.shutdown.clone();
-        // Chat frames are small and written as they come: with Nagle's algorithm on, a second
-        // frame (say an ack right after a message) waits for the peer's delayed ACK, 40 ms on
-        // Linux. axum 0.8 leaves TCP_NODELAY off, so set it on every accepted socket.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-            signal.await;
-            shutdown.cancel();
-        });
+        let housekeeping = tokio::spawn(housekeeping(state.clone()));
+        let limits = serve::Limits {
+            max_connections: state.config.connection_cap(),
+            header_timeout: state.config.http_timeout(),
+        };
+        let serve = serve::serve(
+            self.listener,
+            app,
+            limits,
+            Arc::clone(&state.connections),
+            async move {
+                signal.await;
+                // Close the WebSockets now, while the HTTP requests drain.
+                shutdown.cancel();
+            },
+        );
         let result = serve.await;
         // If serving failed rather than being asked to stop, stop the sockets too.
         state.shutdown.cancel();
+        housekeeping.abort();
         state.tracker.close();
         if tokio::time::timeout(SHUTDOWN_GRACE, state.tracker.wait())
             .await
@@ -130,6 +158,13 @@ impl Application {
     }
 }
 
+/// How long an API request may take, body included, before it is answered 408.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often idle rate-limit state is dropped.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How often expired sessions are deleted from the store.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
 /// Every route: the API, the WebSocket, and the built client as a fallback.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -138,6 +173,14 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/rooms", get(rooms::list).post(rooms::create))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_origin_writes,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
@@ -147,8 +190,29 @@ pub fn router(state: AppState) -> Router {
         .route("/ws", get(ws::upgrade))
         .fallback_service(static_files(&state.config))
         .layer(middleware::from_fn(cache_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::security_headers,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// Periodic upkeep while the server runs: expired sessions are deleted (at start, then hourly)
+/// and idle rate-limit state is dropped.
+async fn housekeeping(state: AppState) {
+    let mut prune = tokio::time::interval(PRUNE_EVERY);
+    let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    loop {
+        tokio::select! {
+            _ = prune.tick() => state.limits.prune(),
+            _ = sweep.tick() => match state.store.delete_expired_sessions(now_ms()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(deleted = n, "expired sessions deleted"),
+                Err(e) => tracing::warn!(error = %e, "cannot delete expired sessions"),
+            },
+        }
+    }
 }
 
 /// The built client. Unknown paths get `index.html`, so client-side routes survive a reload.

@@ -35,18 +35,19 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use shared::{
-    ClientId, ClientMsg, ErrorCode, HISTORY_PAGE, MAX_FRAME_BYTES, MessageText, RoomName,
-    ServerMsg, ValueError, close_code,
+    CATCH_UP_MAX, ClientId, ClientMsg, ErrorCode, HISTORY_PAGE, MAX_FRAME_BYTES, MessageText,
+    RoomName, ServerMsg, ValueError, close_code,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
-use crate::auth::{AuthUser, TokenSource, authenticate, request_token};
+use crate::auth::{AuthUser, ClientIp, TokenSource, authenticate, request_token};
 use crate::error::ApiError;
-use crate::hub::{ConnControl, ConnId, Outbound, encode};
-use crate::origin::Origin;
+use crate::guard::{loggable, origin_allowed};
+use crate::hub::{ConnControl, ConnId, Kick, Outbound, encode};
+use crate::limits::{RetryAfter, SlotRefused};
 use crate::startup::AppState;
-use crate::store::{MAX_BATCH, NewMessage, RoomId};
+use crate::store::{MAX_BATCH, NewMessage, RoomId, now_ms};
 
 /// Most frames written per flush.
 const WRITE_BATCH: usize = 64;
@@ -60,23 +61,19 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 /// Catch-up reads the store in pages of this many messages.
 const CATCH_UP_PAGE: u32 = 500;
 
-/// `GET /ws`: checks the Origin and the session, then upgrades.
+/// `GET /ws`: checks the Origin, the session and the socket caps, then upgrades.
 pub async fn upgrade(
     State(state): State<AppState>,
+    ClientIp(addr): ClientIp,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let origin = headers.get(ORIGIN);
-    if let Some(origin) = origin {
-        let allowed = origin
-            .to_str()
-            .ok()
-            .and_then(|o| o.parse::<Origin>().ok())
-            .is_some_and(|o| state.origins.contains(&o));
-        if !allowed {
-            tracing::info!(?origin, "refused a WebSocket from a foreign origin");
-            return Err(ApiError::Forbidden("This origin may not open a WebSocket."));
-        }
+    if let Some(origin) = origin
+        && !origin_allowed(&state, origin)
+    {
+        tracing::info!(origin = %loggable(origin), "refused a WebSocket from a foreign origin");
+        return Err(ApiError::Forbidden("This origin may not open a WebSocket."));
     }
     let (token, source) = request_token(&headers).ok_or(ApiError::Unauthorized("not logged in"))?;
     if source == TokenSource::Cookie && origin.is_none() {
@@ -85,6 +82,15 @@ pub async fn upgrade(
         ));
     }
     let user = authenticate(&state, &token).await?;
+    let slot = state.sockets.acquire(user.id, addr).map_err(|why| {
+        ApiError::Quota(
+            match why {
+                SlotRefused::User => "Too many open connections for this account; close some tabs.",
+                SlotRefused::Address => "Too many open connections from this address.",
+            }
+            .into(),
+        )
+    })?;
     let tracker = state.tracker.clone();
     Ok(ws
         .max_message_size(MAX_FRAME_BYTES)
@@ -102,6 +108,7 @@ pub async fn upgrade(
             tracker.track_future(async move {
                 let (sink, stream) = socket.split();
                 serve(sink, stream, state, user).await;
+                drop(slot);
             })
         })
         .into_response())
@@ -118,6 +125,8 @@ struct Joined {
 enum Ending {
     /// Cancelled from outside: logout, lagging, or shutdown.
     Kicked,
+    /// The session reached its `expires_at`.
+    Expired,
     /// The client closed, or the socket failed.
     Gone,
     /// A frame over [`MAX_FRAME_BYTES`].
@@ -150,6 +159,13 @@ where
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
     let (id, control) = state.hub.connect(user.session, &state.shutdown);
+    // A logout between the upgrade's check and the line above missed this connection when it
+    // closed the session's sockets; it marked the session revoked first, so look again now.
+    if state.sessions.is_revoked(&user.session) {
+        control.kick(Kick::SessionEnded);
+    }
+    // Boxed: an idle connection's task should not carry the timer's size inline.
+    let mut expiry = Box::pin(tokio::time::sleep_until(session_deadline(user.expires_at)));
     // One group commit delivers up to MAX_BATCH events at once: a smaller queue would count
     // even a prompt reader as lagging.
     let (tx, mut rx) = mpsc::channel(state.config.queue.max(MAX_BATCH));
@@ -182,6 +198,7 @@ where
         tokio::select! {
             biased;
             () = control.token.cancelled() => ending = Some(Ending::Kicked),
+            () = &mut expiry => ending = Some(Ending::Expired),
             Some(first) = rx.recv() => {
                 // A peer that stopped reading blocks this write; a kick (lagging, logout,
                 // shutdown) must still end the connection at once, not after the timeout.
@@ -244,6 +261,7 @@ where
             Some(kick) => kick.close(),
             None => (1001, "server shutting down"),
         }),
+        Some(Ending::Expired) => Some((close_code::SESSION_ENDED, "session expired")),
         Some(Ending::TooBig) => Some((1009, "frame too big")),
         Some(Ending::Silent) => Some((close_code::TIMEOUT, "heartbeat timeout")),
         Some(Ending::Gone) | None => None,
@@ -274,6 +292,13 @@ where
     }
     conn.state.hub.disconnect(conn.user.session, id);
     tracing::debug!(conn = id, "disconnected");
+}
+
+/// When a session that ends at `expires_at` (ms since the Unix epoch) must stop its sockets.
+fn session_deadline(expires_at: i64) -> Instant {
+    let left = u64::try_from(expires_at.saturating_sub(now_ms())).unwrap_or(0);
+    // Far-future sessions: a year is as good as forever for a socket, and cannot overflow.
+    Instant::now() + Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
 }
 
 /// A failed write ends the connection.
@@ -322,6 +347,23 @@ fn error(code: ErrorCode, message: impl Into<String>) -> ServerMsg {
         message: message.into(),
         client_id: None,
         room: None,
+        retry_after_ms: None,
+    }
+}
+
+/// The answer to a request over its rate limit: the same request may be sent again after
+/// `retry_after_ms`.
+fn rate_limited(
+    wait: RetryAfter,
+    room: Option<RoomName>,
+    client_id: Option<ClientId>,
+) -> ServerMsg {
+    ServerMsg::Error {
+        code: ErrorCode::RateLimited,
+        message: format!("Too many requests; try again in {} ms.", wait.millis()),
+        client_id,
+        room,
+        retry_after_ms: Some(wait.millis()),
     }
 }
 
@@ -331,6 +373,7 @@ fn room_error(code: ErrorCode, message: impl Into<String>, room: &RoomName) -> S
         message: message.into(),
         client_id: None,
         room: Some(room.clone()),
+        retry_after_ms: None,
     }
 }
 
@@ -345,6 +388,7 @@ fn send_error(
         message: message.into(),
         client_id: Some(client_id.clone()),
         room: Some(room.clone()),
+        retry_after_ms: None,
     }
 }
 
@@ -415,6 +459,9 @@ impl Conn {
                 return flow(send(sink, &reply).await);
             }
         };
+        if let Err(reply) = self.check_rate(&msg) {
+            return flow(send(sink, &reply).await);
+        }
         let result = match msg {
             ClientMsg::Join { room, since } => self.join(room, since, sink).await,
             ClientMsg::Leave { room } => {
@@ -445,6 +492,25 @@ impl Conn {
             ClientMsg::Ping { id } => send(sink, &ServerMsg::Pong { id }).await,
         };
         flow(result)
+    }
+
+    /// Applies the user's rate limits to a frame: sends count against the send rate, every
+    /// other request but `ping` against the request rate.
+    fn check_rate(&self, msg: &ClientMsg) -> Result<(), ServerMsg> {
+        let limits = &self.state.limits;
+        match msg {
+            ClientMsg::Send {
+                room, client_id, ..
+            } => limits
+                .send(self.user.id)
+                .map_err(|w| rate_limited(w, Some(room.clone()), Some(client_id.clone()))),
+            ClientMsg::Join { room, .. }
+            | ClientMsg::Leave { room }
+            | ClientMsg::History { room, .. } => limits
+                .request(self.user.id)
+                .map_err(|w| rate_limited(w, Some(room.clone()), None)),
+            ClientMsg::Ping { .. } => Ok(()),
+        }
     }
 
     /// Checks a `send` and returns the future that stores it and yields the acknowledgement.
@@ -568,6 +634,17 @@ impl Conn {
         );
 
         // From here on, every new event of the room is also in our queue.
+        //
+        // A catch-up replays at most CATCH_UP_MAX events. Further behind than that, or ahead of
+        // the room (a `since` from another database), the join is answered as a fresh one: the
+        // newest page, with older messages left to `history`. Either way one request yields a
+        // bounded answer.
+        let since = match since {
+            Some(since) if since <= record.last_seq && record.last_seq - since <= CATCH_UP_MAX => {
+                Some(since)
+            }
+            _ => None,
+        };
         let read = match since {
             None => store
                 .messages_before(record.id, u64::MAX, HISTORY_PAGE)
@@ -616,12 +693,19 @@ impl Conn {
                 };
                 send(sink, &reply).await
             }
-            None => self.catch_up(room, record.id, sink).await,
+            None => self.catch_up(room, record.id, last_seq, sink).await,
         }
     }
 
-    /// Writes every stored message of `room` above `delivered`, in order.
-    async fn catch_up<S>(&mut self, room: RoomName, room_id: RoomId, sink: &mut S) -> WriteResult
+    /// Writes every stored message of `room` above `delivered` up to `until` (the room's head
+    /// when the join was handled), in order; anything later is in the queue already.
+    async fn catch_up<S>(
+        &mut self,
+        room: RoomName,
+        room_id: RoomId,
+        until: u64,
+        sink: &mut S,
+    ) -> WriteResult
     where
         S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
@@ -645,6 +729,7 @@ impl Conn {
             };
             let full = page.len() >= CATCH_UP_PAGE as usize;
             let last = page.last().map(|m| m.seq);
+            let done = !full || last.is_none_or(|seq| seq >= until);
             let frames = async {
                 for message in page {
                     sink.feed(Message::Text(encode(&ServerMsg::Message(message))))
@@ -658,7 +743,7 @@ impl Conn {
             if let (Some(last), Some(joined)) = (last, self.rooms.get_mut(&room)) {
                 joined.delivered = last;
             }
-            if !full {
+            if done {
                 return Ok(());
             }
         }

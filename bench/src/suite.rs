@@ -133,6 +133,17 @@ async fn start(args: &SuiteArgs, target: Target, rooms: usize, users: usize) -> 
                 .arg(dir.join("bench.db"))
                 .arg("--static-dir")
                 .arg(dir.join("none"))
+                // The load comes from one address, with a thousand accounts made in a second
+                // and senders far above a person's pace: lift the per-address caps and set the
+                // rate limits out of reach, but keep them on so their cost is measured.
+                .args(["--auth-per-minute", "0", "--max-sockets-per-address", "0"])
+                .args(["--max-rooms-per-user", "0", "--max-sockets-per-user", "0"])
+                .args([
+                    "--sends-per-second",
+                    "1000000",
+                    "--requests-per-second",
+                    "1000000",
+                ])
                 .env("RUST_LOG", "error");
         }
         Target::Ws => {

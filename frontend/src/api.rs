@@ -9,7 +9,9 @@ use std::fmt;
 use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use shared::{ApiError, Credentials, MeResponse, NewRoom, RoomInfo, SessionResponse, Username};
+use shared::{
+    ApiError, Credentials, MeResponse, NewRoom, ROOMS_PAGE_MAX, RoomInfo, SessionResponse, Username,
+};
 
 /// Why a call failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +61,8 @@ pub fn auth_message(status: u16, server_message: &str) -> String {
     match status {
         401 => "Wrong username or password.".into(),
         409 => "That username is already taken.".into(),
+        // The server's words say how long to wait.
+        429 | 503 if !server_message.is_empty() => server_message.into(),
         429 => "Too many attempts. Wait a moment and try again.".into(),
         400 if !server_message.is_empty() => server_message.into(),
         400 => "Invalid username or password.".into(),
@@ -130,10 +134,26 @@ pub async fn me() -> Result<Option<Username>, Failure> {
     read::<MeResponse>(resp).await.map(|m| Some(m.username))
 }
 
-/// `GET /api/rooms`.
+/// Pages of `GET /api/rooms` read at most: enough for the sidebar of anyone who is not a bot.
+const ROOM_PAGES: usize = 10;
+
+/// `GET /api/rooms`, every page (up to [`ROOM_PAGES`]), in name order.
 pub async fn rooms() -> Result<Vec<RoomInfo>, Failure> {
-    let resp = Request::get("/api/rooms").send().await.map_err(network)?;
-    read(resp).await
+    let mut all: Vec<RoomInfo> = Vec::new();
+    for _ in 0..ROOM_PAGES {
+        let url = match all.last() {
+            None => format!("/api/rooms?limit={ROOMS_PAGE_MAX}"),
+            Some(last) => format!("/api/rooms?limit={ROOMS_PAGE_MAX}&after={}", last.name),
+        };
+        let resp = Request::get(&url).send().await.map_err(network)?;
+        let page: Vec<RoomInfo> = read(resp).await?;
+        let full = page.len() >= ROOMS_PAGE_MAX as usize;
+        all.extend(page);
+        if !full {
+            break;
+        }
+    }
+    Ok(all)
 }
 
 /// `POST /api/rooms`: creates a room.

@@ -302,6 +302,20 @@ impl Chat {
             .collect()
     }
 
+    /// What to send again once a rate limit's wait is over: the pending messages of joined
+    /// rooms, and the joins that were refused while joining.
+    pub fn after_rate_limit(&mut self) -> Vec<ClientMsg> {
+        let mut out = self.resend_pending();
+        if self.connected {
+            for (name, r) in &mut self.rooms {
+                if r.join == JoinState::Joining {
+                    out.push(join(name, r));
+                }
+            }
+        }
+        out
+    }
+
     /// Applies one server frame; returns the frames to send in answer.
     pub fn apply(&mut self, msg: ServerMsg) -> Vec<ClientMsg> {
         match msg {
@@ -390,6 +404,7 @@ impl Chat {
                 message,
                 client_id,
                 room,
+                ..
             } => self.apply_error(code, message, client_id, room),
         }
     }
@@ -402,6 +417,9 @@ impl Chat {
         room: Option<RoomName>,
     ) -> Vec<ClientMsg> {
         match (code, client_id) {
+            // Asked to slow down, with a time: the message stays pending and is sent again after
+            // the wait (see `Client::schedule_resend`). Not a failure: waiting is all it takes.
+            (ErrorCode::RateLimited, Some(_)) => Vec::new(),
             // Not joined (for example the join raced a server restart): join again, which
             // resends the pending messages and asks for the missing ones when it completes.
             (ErrorCode::NotJoined, client_id) => {
@@ -718,6 +736,7 @@ mod tests {
             message: "nope".into(),
             client_id: Some(cid("c1")),
             room: Some(room("general")),
+            retry_after_ms: None,
         });
         assert!(c.outbox().is_empty());
         assert!(matches!(
@@ -737,6 +756,7 @@ mod tests {
             message: "slow down".into(),
             client_id: Some(cid("c1")),
             room: Some(room("general")),
+            retry_after_ms: None,
         });
         assert_eq!(c.outbox().len(), 1);
         assert_eq!(c.resend_pending().len(), 1);
@@ -798,6 +818,7 @@ mod tests {
             message: "join first".into(),
             client_id: None,
             room: Some(room("general")),
+            retry_after_ms: None,
         };
         assert_eq!(c.apply(err.clone()).len(), 1);
         assert!(c.apply(err).is_empty(), "a join is already on its way");
@@ -825,6 +846,7 @@ mod tests {
             message: "Try again.".into(),
             client_id: client_id.map(cid),
             room: Some(room("general")),
+            retry_after_ms: None,
         }
     }
 
@@ -931,6 +953,7 @@ mod tests {
             message: "too long".into(),
             client_id: Some(cid("c1")),
             room: Some(room("general")),
+            retry_after_ms: None,
         });
         assert!(c.retry(&cid("c1")).is_empty());
         assert_eq!(states(&c), vec!["failed"]);

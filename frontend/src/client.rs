@@ -19,7 +19,8 @@ use crate::conn::{self, Command, ConnEvent, ConnState};
 use crate::outbox::{self, OutboxEntry};
 use crate::{api, browser};
 
-/// How long to wait before resending after the server said `rate_limited`.
+/// How long to wait before resending after an `internal` refusal, or a `rate_limited` one that
+/// says no time.
 const RATE_LIMIT_RETRY_MS: u32 = 3_000;
 
 /// The logged-in chat session as the views see it.
@@ -181,17 +182,24 @@ impl Client {
                 self.change(Chat::connected);
             }
             ConnEvent::Frame(msg) => {
-                let rate_limited = matches!(
-                    &msg,
+                let wait = match &msg {
                     ServerMsg::Error {
-                        code: ErrorCode::RateLimited | ErrorCode::Internal,
+                        code: ErrorCode::RateLimited,
+                        retry_after_ms,
+                        ..
+                    } => Some(retry_after_ms.map_or(RATE_LIMIT_RETRY_MS, |ms| {
+                        u32::try_from(ms).unwrap_or(u32::MAX)
+                    })),
+                    ServerMsg::Error {
+                        code: ErrorCode::Internal,
                         client_id: Some(_),
                         ..
-                    }
-                );
+                    } => Some(RATE_LIMIT_RETRY_MS),
+                    _ => None,
+                };
                 self.change(|c| c.apply(msg));
-                if rate_limited {
-                    self.schedule_resend();
+                if let Some(wait) = wait {
+                    self.schedule_resend(wait);
                 }
             }
             ConnEvent::Disconnected { reached_hello, .. } => {
@@ -241,18 +249,20 @@ impl Client {
         }
     }
 
-    fn schedule_resend(self) {
+    /// Sends the pending messages (and refused joins) again after `wait_ms`, as the server
+    /// asked; one timer at a time.
+    fn schedule_resend(self, wait_ms: u32) {
         if self.retry_scheduled.try_get_value().unwrap_or(true) {
             return;
         }
         self.retry_scheduled.try_set_value(true);
         spawn_local(async move {
-            gloo_timers::future::TimeoutFuture::new(RATE_LIMIT_RETRY_MS).await;
+            gloo_timers::future::TimeoutFuture::new(wait_ms.clamp(100, 60_000)).await;
             if self.retry_scheduled.try_set_value(false).is_some() {
                 // Disposed: the chat screen is gone.
                 return;
             }
-            self.change(|c| c.resend_pending());
+            self.change(Chat::after_rate_limit);
         });
     }
 

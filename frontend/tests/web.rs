@@ -523,6 +523,7 @@ async fn a_refused_message_is_marked_failed_and_can_be_discarded() {
             message: "Message must not be empty.".into(),
             client_id: Some(cid(&id)),
             room: Some(room("general")),
+            retry_after_ms: None,
         })
     });
     settle().await;
@@ -707,6 +708,7 @@ async fn a_failed_message_is_retried_as_pending_with_its_id_then_sent_on_ack() {
                 message: "The message was not stored; send it again.".into(),
                 client_id: Some(cid(&id)),
                 room: Some(room("general")),
+                retry_after_ms: None,
             })
         });
     }

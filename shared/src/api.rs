@@ -58,8 +58,12 @@ pub struct RoomInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// What went wrong, for programs: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `too_many_requests` or `internal`.
+    /// `conflict`, `rate_limited` (429), `unavailable` (503), `request_timeout` or `internal`.
     pub error: String,
     /// What went wrong, for people.
     pub message: String,
+    /// With `rate_limited` and `unavailable`: how long to wait before trying again, in
+    /// milliseconds (the `Retry-After` header says the same in whole seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_ms: Option<u64>,
 }

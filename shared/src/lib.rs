@@ -33,6 +33,14 @@ pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 /// How many messages a history page holds at most, and how many a join shows.
 pub const HISTORY_PAGE: u32 = 50;
 
+/// The most events a `join { since }` replays. A client further behind (or with a `since` above
+/// the room's last `seq`) gets the newest page instead, as for a join without `since`, and loads
+/// older messages with `history`.
+pub const CATCH_UP_MAX: u64 = 1_000;
+
+/// The most rooms one `GET /api/rooms` page holds (and its default size).
+pub const ROOMS_PAGE_MAX: u32 = 200;
+
 /// The room every user can join from the start.
 pub const DEFAULT_ROOM: &str = "general";
 

@@ -201,6 +201,11 @@ string_newtype!(RoomName);
 
 /// The text of a message: not blank, at most [`MAX_MESSAGE_CHARS`] characters. It is stored and
 /// delivered exactly as sent (no trimming), and clients render it as text, never as HTML.
+///
+/// Blank means made only of characters that show nothing: whitespace, control characters
+/// (NUL included), and the invisible ones that a text field does not reveal (zero-width spaces
+/// and joiners, the byte-order mark, word joiners, bidi marks, the Braille blank U+2800, Hangul
+/// fillers and the like; see [`is_invisible`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageText(String);
 
@@ -208,7 +213,7 @@ impl MessageText {
     /// Checks the length and wraps the text.
     pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
         let raw = raw.into();
-        if raw.trim().is_empty() {
+        if raw.chars().all(is_invisible) {
             return Err(ValueError::MessageText("Message must not be empty."));
         }
         // Counting stops early, so a hostile multi-megabyte string costs no more than the limit.
@@ -221,6 +226,33 @@ impl MessageText {
     }
 }
 string_newtype!(MessageText);
+
+/// Whether a character shows nothing on its own: whitespace, controls, and the format and
+/// filler characters that render as blank.
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'                      // soft hyphen
+            | '\u{034F}'                    // combining grapheme joiner
+            | '\u{061C}'                    // Arabic letter mark
+            | '\u{115F}' | '\u{1160}'       // Hangul choseong/jungseong fillers
+            | '\u{17B4}' | '\u{17B5}'       // Khmer inherent vowels
+            | '\u{180B}'..='\u{180F}'       // Mongolian variation selectors, vowel separator
+            | '\u{200B}'..='\u{200F}'       // zero-width space, joiners, LRM, RLM
+            | '\u{202A}'..='\u{202E}'       // bidi embeddings and overrides
+            | '\u{2060}'..='\u{206F}'       // word joiner, invisible operators, bidi isolates
+            | '\u{2800}'                    // Braille pattern blank
+            | '\u{3164}'                    // Hangul filler
+            | '\u{FE00}'..='\u{FE0F}'       // variation selectors
+            | '\u{FEFF}'                    // byte-order mark
+            | '\u{FFA0}'                    // halfwidth Hangul filler
+            | '\u{FFF9}'..='\u{FFFB}'       // interlinear annotation
+            | '\u{1D173}'..='\u{1D17A}'     // musical formatting
+            | '\u{E0000}'..='\u{E007F}'     // tags
+        )
+}
 
 /// A client-generated message id (a UUID in the browser client). The server keeps
 /// (author, `client_id`) unique, so a resend of the same id is recognised, not stored twice.
@@ -307,6 +339,21 @@ mod tests {
             MessageText::parse(" "),
             Err(ValueError::MessageText(_))
         ));
+        // Invisible characters alone are blank too.
+        for blank in [
+            "\0",
+            "\u{200B}",
+            "\u{2800}\u{2800}",
+            "\u{FEFF}",
+            "\u{200D}\u{3164} \u{2060}",
+        ] {
+            assert!(
+                matches!(MessageText::parse(blank), Err(ValueError::MessageText(_))),
+                "{blank:?} accepted"
+            );
+        }
+        assert!(MessageText::parse("\u{200B}hi").is_ok());
+        assert!(MessageText::parse("👍🏽").is_ok());
         // Stored as sent: no trimming.
         assert_eq!(
             MessageText::parse("  hi  ").expect("valid").as_str(),

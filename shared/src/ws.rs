@@ -159,6 +159,10 @@ pub enum ServerMsg {
         /// The room concerned, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         room: Option<RoomName>,
+        /// With `rate_limited`: how long to wait before sending the request again, in
+        /// milliseconds. A client resends on its own after this long.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
@@ -255,6 +259,7 @@ mod tests {
             message: "join first".into(),
             client_id: None,
             room: None,
+            retry_after_ms: None,
         };
         assert_eq!(
             serde_json::to_string(&err).expect("serializes"),

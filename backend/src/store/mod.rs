@@ -155,8 +155,19 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes a session. Deleting a missing one is not an error.
     fn delete_session(&self, token_hash: [u8; 32]) -> BoxFuture<'static, StoreResult<()>>;
 
-    /// Every room, by name.
-    fn list_rooms(&self) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>>;
+    /// Deletes every session that expired before `now` (ms since the Unix epoch); returns how
+    /// many.
+    fn delete_expired_sessions(&self, now: i64) -> BoxFuture<'static, StoreResult<u64>>;
+
+    /// Up to `limit` rooms by name, those after `after` (exclusive) when given.
+    fn list_rooms(
+        &self,
+        after: Option<RoomName>,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>>;
+
+    /// How many rooms `user` has created.
+    fn rooms_created_by(&self, user: UserId) -> BoxFuture<'static, StoreResult<u64>>;
 
     /// Creates a room. [`StoreError::Conflict`] if the name is taken.
     fn create_room(

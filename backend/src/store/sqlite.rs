@@ -579,14 +579,24 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list_rooms(&self) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>> {
-        self.read(|conn| {
-            let mut stmt =
-                conn.prepare_cached(
+    fn delete_expired_sessions(&self, now: i64) -> BoxFuture<'static, StoreResult<u64>> {
+        self.write(move |conn| {
+            let n = conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", params![now])?;
+            Ok(u64::try_from(n).unwrap_or(u64::MAX))
+        })
+    }
+
+    fn list_rooms(
+        &self,
+        after: Option<RoomName>,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
                 "SELECT id, name, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
-                 FROM rooms ORDER BY name",
+                 FROM rooms WHERE ?1 IS NULL OR name > ?1 ORDER BY name LIMIT ?2",
             )?;
-            let rows = stmt.query_map([], |r| {
+            let rows = stmt.query_map(params![after.as_ref().map(RoomName::as_str), limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -603,6 +613,15 @@ impl Store for SqliteStore {
                 });
             }
             Ok(out)
+        })
+    }
+
+    fn rooms_created_by(&self, user: UserId) -> BoxFuture<'static, StoreResult<u64>> {
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached("SELECT count(*) FROM rooms WHERE created_by = ?1")?
+                .query_row(params![user], |r| r.get(0))?;
+            Ok(to_u64(n))
         })
     }
 

@@ -41,6 +41,9 @@ struct Resilient {
     acked: HashMap<String, u64>,
     /// Not yet sent.
     queue: VecDeque<(String, String)>,
+    /// Messages above a hole, held until `history` pages fill it (after a join from further
+    /// behind than a catch-up replays, the server sends the newest page instead).
+    held: BTreeMap<u64, MessageEvent>,
     violations: Vec<String>,
     connections: u32,
     /// Acknowledgements counted across all clients, so a test can act at a point of progress.
@@ -56,12 +59,45 @@ impl Resilient {
         self.queue.is_empty() && self.pending.is_empty() && self.last_seq() == target
     }
 
-    fn on_frame(&mut self, msg: ServerMsg) {
+    /// Moves held messages that now follow on into `received`; asks for the page below the
+    /// lowest held one if a hole remains.
+    fn drain_held(&mut self) -> Option<ClientMsg> {
+        loop {
+            let next = self.last_seq() + 1;
+            match self.held.remove(&next) {
+                Some(m) => self.received.push(m),
+                None => break,
+            }
+        }
+        // Anything held at or below what was received is a duplicate of it.
+        let last = self.last_seq();
+        self.held.retain(|seq, _| *seq > last);
+        self.held.keys().next().map(|&before| ClientMsg::History {
+            room: room(&self.room),
+            before,
+            limit: None,
+        })
+    }
+
+    /// Applies a frame; returns a request to send if the frame calls for one.
+    fn on_frame(&mut self, msg: ServerMsg) -> Option<ClientMsg> {
         match msg {
+            ServerMsg::History {
+                room: r, messages, ..
+            } if r.as_str() == self.room => {
+                let last = self.last_seq();
+                for m in messages.into_iter().filter(|m| m.seq > last) {
+                    self.held.insert(m.seq, m);
+                }
+                return self.drain_held();
+            }
             ServerMsg::Message(m) if m.room.as_str() == self.room => {
                 let last = self.last_seq();
                 if m.seq == last + 1 {
                     self.received.push(m);
+                    return self.drain_held().filter(|_| false);
+                } else if m.seq > last && !self.held.is_empty() {
+                    self.held.insert(m.seq, m);
                 } else if m.seq <= last {
                     self.violations.push(format!(
                         "{}: duplicate seq {} (have {last})",
@@ -94,6 +130,7 @@ impl Resilient {
             }
             _ => {}
         }
+        None
     }
 
     /// One connection's life: join with `since`, resend what is pending, send and read until
@@ -113,6 +150,7 @@ impl Resilient {
             return;
         };
         self.connections += 1;
+        self.held.clear();
         let join = ClientMsg::Join {
             room: room(&self.room),
             since: Some(self.last_seq()),
@@ -143,7 +181,13 @@ impl Resilient {
             }
             match tokio::time::timeout(Duration::from_secs(5), ws.next()).await {
                 Ok(Some(Ok(Message::Text(text)))) => match serde_json::from_str(text.as_str()) {
-                    Ok(msg) => self.on_frame(msg),
+                    Ok(msg) => {
+                        if let Some(request) = self.on_frame(msg)
+                            && ws.send(encode(&request)).await.is_err()
+                        {
+                            return;
+                        }
+                    }
                     Err(e) => self
                         .violations
                         .push(format!("{}: unparsable frame: {e}", self.name)),
@@ -361,6 +405,9 @@ impl Process {
             .arg(db)
             .arg("--static-dir")
             .arg(dir.join("dist"))
+            // Many users from one address, sending as fast as they can: no rate limits here.
+            .args(["--auth-per-minute", "0", "--sends-per-second", "0"])
+            .args(["--requests-per-second", "0"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -567,7 +614,8 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others_and_catches_up_af
         "closed as lagging, or dropped when even the close frame could not be written: {close_code:?}"
     );
 
-    // Reconnecting with `since` fills in the rest exactly once.
+    // Reconnecting with `since` fills in the rest exactly once: replayed when it is at most
+    // CATCH_UP_MAX behind, else the newest page and older pages asked for with `history`.
     let mut again = app.ws(&slow).await;
     again
         .send(&ClientMsg::Join {
@@ -575,9 +623,41 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others_and_catches_up_af
             since: Some(got),
         })
         .await;
-    for seq in got + 1..=total {
-        assert_eq!(again.next_message().await.seq, seq);
+    assert!(matches!(again.recv().await, ServerMsg::Joined { .. }));
+    let mut seqs: Vec<u64> = Vec::new();
+    if total - got <= shared::CATCH_UP_MAX {
+        for _ in got + 1..=total {
+            seqs.push(again.next_message().await.seq);
+        }
+    } else {
+        let mut before = u64::MAX;
+        loop {
+            let page = match again.recv().await {
+                ServerMsg::History { messages, .. } => messages,
+                other => panic!("expected a history page, got {other:?}"),
+            };
+            let first = page.first().map_or(0, |m| m.seq);
+            seqs.extend(
+                page.iter()
+                    .rev()
+                    .map(|m| m.seq)
+                    .filter(|s| *s > got && *s < before),
+            );
+            before = first;
+            if first <= got + 1 {
+                break;
+            }
+            again
+                .send(&ClientMsg::History {
+                    room: room("general"),
+                    before,
+                    limit: None,
+                })
+                .await;
+        }
+        seqs.reverse();
     }
+    assert_eq!(seqs, (got + 1..=total).collect::<Vec<_>>());
 }
 
 #[tokio::test]

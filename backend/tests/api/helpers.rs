@@ -58,6 +58,13 @@ pub async fn spawn_app_in(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) ->
     let db = dir.path().join("chat.db");
     let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), db);
     config.static_dir = dir.path().join("dist");
+    // Tests drive many users from one address as fast as they can: limits are off unless a
+    // test of the limits sets them.
+    config.auth_per_minute = 0;
+    config.sends_per_second = 0;
+    config.requests_per_second = 0;
+    config.max_rooms_per_user = 0;
+    config.max_sockets_per_address = 0;
     tweak(&mut config);
     let app = Application::build(config).await.expect("server builds");
     let addr = app.local_addr().expect("bound");
@@ -115,6 +122,15 @@ impl TestApp {
     pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
         self.http
             .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn get_with_token_url(&self, url: &str, token: &str) -> reqwest::Response {
+        self.http
+            .get(url)
             .bearer_auth(token)
             .send()
             .await
