@@ -419,7 +419,10 @@ impl Chat {
         match (code, client_id) {
             // Asked to slow down, with a time: the message stays pending and is sent again after
             // the wait (see `Client::schedule_resend`). Not a failure: waiting is all it takes.
-            (ErrorCode::RateLimited, Some(_)) => Vec::new(),
+            (ErrorCode::RateLimited, Some(_)) => {
+                self.error = Some(message);
+                Vec::new()
+            }
             // Not joined (for example the join raced a server restart): join again, which
             // resends the pending messages and asks for the missing ones when it completes.
             (ErrorCode::NotJoined, client_id) => {
@@ -761,6 +764,17 @@ mod tests {
         assert_eq!(c.outbox().len(), 1);
         assert_eq!(c.resend_pending().len(), 1);
         assert_eq!(c.error(), Some("slow down"));
+        // However often the server says "wait", the message waits; it never turns failed.
+        for _ in 0..(crate::timeline::MAX_TRANSIENT_ERRORS * 3) {
+            c.apply(ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                message: "slow down".into(),
+                client_id: Some(cid("c1")),
+                room: Some(room("general")),
+                retry_after_ms: Some(200),
+            });
+        }
+        assert_eq!(c.after_rate_limit().len(), 1, "still pending, sent again");
     }
 
     #[test]
