@@ -14,3 +14,6 @@ cargo build --release --locked -p backend -p bench
 say "running the benchmark (about 10 minutes)"
 target/release/bench suite --backend target/release/backend --peers bench/peers --dist dist \
   --report docs/benchmarks.md "$@"
+ensure_python
+say "abuse: other users' latency under a login flood and a message flood, memory after a burst"
+"$TOOLS/venv/bin/python" bench/flood.py --backend target/release/backend --report docs/benchmarks.md

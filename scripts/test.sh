@@ -26,4 +26,5 @@ BACKEND_BIN="$ROOT/target/debug/backend" STATIC_DIR="$ROOT/dist" \
 say "benchmark smoke run (tiny counts: checks the harness, measures nothing)"
 cargo build --locked -p bench
 target/debug/bench suite --quick --backend target/debug/backend --peers bench/peers --dist dist >/dev/null
+"$TOOLS/venv/bin/python" bench/flood.py --quick --backend target/debug/backend >/dev/null
 say "all tests passed"

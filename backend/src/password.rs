@@ -109,7 +109,16 @@ impl Hasher {
 }
 
 /// One hasher thread: takes jobs until the pool is dropped, with one buffer for all of them.
+///
+/// It runs at the lowest priority (niceness 19): a hash is 20-50 ms of pure CPU, and under a
+/// flood of logins the hashers would otherwise take an equal share of the cores from the threads
+/// that deliver messages. Logins wait a little longer instead; chat stays live.
 fn worker(rx: &Mutex<Receiver<Job>>) {
+    if let Err(e) =
+        thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+    {
+        tracing::debug!(error = ?e, "cannot lower the hasher thread's priority");
+    }
     let mut blocks = vec![Block::default(); params().block_count()];
     loop {
         // The lock is held only to take the next job, never while hashing.

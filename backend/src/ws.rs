@@ -149,6 +149,10 @@ struct Conn {
     /// The sending half of this connection's queue, handed to the hub on each join.
     tx: mpsc::Sender<Outbound>,
     rooms: HashMap<RoomName, Joined>,
+    /// Set after a request was refused for its rate: nothing more is read from this socket
+    /// until then. A client that ignores `retry_after_ms` and keeps sending finds its frames
+    /// waiting in TCP buffers instead of costing a parse and a refusal each.
+    paused_until: Option<Instant>,
 }
 
 /// Runs one connection to its end. Generic over the socket halves so it can be driven by any
@@ -177,6 +181,7 @@ where
         control: Arc::clone(&control),
         tx,
         rooms: HashMap::new(),
+        paused_until: None,
     };
     tracing::debug!(conn = id, user = %conn.user.username, "connected");
 
@@ -217,7 +222,10 @@ where
                     ending = Some(Ending::Gone);
                 }
             }
-            frame = stream.next(), if pending.len() < MAX_IN_FLIGHT => {
+            () = pause_over(conn.paused_until), if conn.paused_until.is_some() => {
+                conn.paused_until = None;
+            }
+            frame = stream.next(), if pending.len() < MAX_IN_FLIGHT && conn.paused_until.is_none() => {
                 last_heard = Instant::now();
                 let flow = match frame {
                     // Boxed: handling a frame (a join with its catch-up, say) needs far more
@@ -292,6 +300,15 @@ where
     }
     conn.state.hub.disconnect(conn.user.session, id);
     tracing::debug!(conn = id, "disconnected");
+}
+
+/// Longest pause of reading after a rate-limit refusal (see `Conn::paused_until`).
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+
+/// Resolves when a pause of reading ends (at once if there is none). Boxed: only paused
+/// connections pay for the timer.
+fn pause_over(until: Option<Instant>) -> Pin<Box<tokio::time::Sleep>> {
+    Box::pin(tokio::time::sleep_until(until.unwrap_or_else(Instant::now)))
 }
 
 /// When a session that ends at `expires_at` (ms since the Unix epoch) must stop its sockets.
@@ -496,7 +513,20 @@ impl Conn {
 
     /// Applies the user's rate limits to a frame: sends count against the send rate, every
     /// other request but `ping` against the request rate.
-    fn check_rate(&self, msg: &ClientMsg) -> Result<(), ServerMsg> {
+    fn check_rate(&mut self, msg: &ClientMsg) -> Result<(), ServerMsg> {
+        let refused = self.rate_refusal(msg);
+        if let Err(ServerMsg::Error {
+            retry_after_ms: Some(ms),
+            ..
+        }) = &refused
+        {
+            let pause = Duration::from_millis(*ms).min(MAX_PAUSE);
+            self.paused_until = Some(Instant::now() + pause);
+        }
+        refused
+    }
+
+    fn rate_refusal(&self, msg: &ClientMsg) -> Result<(), ServerMsg> {
         let limits = &self.state.limits;
         match msg {
             ClientMsg::Send {
