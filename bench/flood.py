@@ -196,9 +196,9 @@ async def victims(port, tokens, seconds, rate):
         await ws.send(json.dumps({"type": "join", "room": "general"}))
         conns.append(ws)
 
-    async def listen(ws):
+    async def listen(ws, measure):
         async for frame in ws:
-            if '"type":"message"' in frame:
+            if measure and '"type":"message"' in frame:
                 msg = json.loads(frame)
                 cid = msg.get("client_id", "")
                 if cid in sent_at:
@@ -225,12 +225,14 @@ async def victims(port, tokens, seconds, rate):
             time.sleep(0.1)
         conn.close()
 
-    listener = asyncio.create_task(listen(conns[0]))
+    # Every socket is read (an unread one would stall its close), the first one measured.
+    listeners = [asyncio.create_task(listen(ws, k == 0)) for k, ws in enumerate(conns)]
     me = asyncio.get_running_loop().run_in_executor(None, me_loop)
     await asyncio.gather(*(speak(k, ws) for k, ws in enumerate(conns[1:], 1)))
     await asyncio.sleep(1)
     await me
-    listener.cancel()
+    for listener in listeners:
+        listener.cancel()
     for ws in conns:
         await ws.close()
     return latencies, me_times
