@@ -77,6 +77,9 @@ pub struct RunResult {
     pub acks: u64,
     /// Connections that failed during the run.
     pub errors: u64,
+    /// Connections still open when the run ended (a server may close lagging ones).
+    #[serde(default)]
+    pub live: u64,
     /// Latency histogram in microseconds: `(value, count)` pairs.
     pub latency_us: Vec<(u64, u64)>,
 }
@@ -164,6 +167,7 @@ async fn main(args: WorkerArgs) -> Result<(), String> {
     }
 
     let stats = Rc::new(RefCell::new(Stats::new()));
+    let live = Rc::new(std::cell::Cell::new(0u64));
     let (phase_tx, phase_rx) = watch::channel(Phase::Idle);
     let gate = Rc::new(Semaphore::new(args.concurrency.max(1)));
     let mut opening = Vec::new();
@@ -192,6 +196,7 @@ async fn main(args: WorkerArgs) -> Result<(), String> {
                     room,
                     sender,
                     stats: Rc::clone(&stats),
+                    live: Rc::clone(&live),
                 };
                 tokio::task::spawn_local(conn.drive(ws, phase_rx.clone()));
             }
@@ -242,7 +247,8 @@ async fn main(args: WorkerArgs) -> Result<(), String> {
             .iter_recorded()
             .map(|v| (v.value_iterated_to(), v.count_at_value()))
             .collect();
-        let result = std::mem::take(&mut s.run);
+        let mut result = std::mem::take(&mut s.run);
+        result.live = live.get();
         println!(
             "result {}",
             serde_json::to_string(&result).map_err(|e| e.to_string())?
@@ -284,6 +290,8 @@ async fn connect_all(args: &WorkerArgs, tokens: &Rc<Vec<String>>) -> ConnectResu
 
 /// One connection's driver.
 struct Conn {
+    /// Open connections of this worker; each driver counts itself while it runs.
+    live: Rc<std::cell::Cell<u64>>,
     target: Target,
     id: u32,
     room: String,
@@ -292,7 +300,14 @@ struct Conn {
 }
 
 impl Conn {
-    async fn drive(self, mut ws: Ws, mut phase_rx: watch::Receiver<Phase>) {
+    async fn drive(self, ws: Ws, phase_rx: watch::Receiver<Phase>) {
+        self.live.set(self.live.get() + 1);
+        let live = Rc::clone(&self.live);
+        self.run(ws, phase_rx).await;
+        live.set(live.get().saturating_sub(1));
+    }
+
+    async fn run(self, mut ws: Ws, mut phase_rx: watch::Receiver<Phase>) {
         // Highest message number seen per sender: per-sender order holds on every target.
         let mut last: HashMap<u32, u32> = HashMap::new();
         let mut n: u32 = 0;
