@@ -168,8 +168,6 @@ where
     if state.sessions.is_revoked(&user.session) {
         control.kick(Kick::SessionEnded);
     }
-    // Boxed: an idle connection's task should not carry the timer's size inline.
-    let mut expiry = Box::pin(tokio::time::sleep_until(session_deadline(user.expires_at)));
     // One group commit delivers up to MAX_BATCH events at once: a smaller queue would count
     // even a prompt reader as lagging.
     let (tx, mut rx) = mpsc::channel(state.config.queue.max(MAX_BATCH));
@@ -203,7 +201,6 @@ where
         tokio::select! {
             biased;
             () = control.token.cancelled() => ending = Some(Ending::Kicked),
-            () = &mut expiry => ending = Some(Ending::Expired),
             Some(first) = rx.recv() => {
                 // A peer that stopped reading blocks this write; a kick (lagging, logout,
                 // shutdown) must still end the connection at once, not after the timeout.
@@ -222,11 +219,16 @@ where
                     ending = Some(Ending::Gone);
                 }
             }
-            () = pause_over(conn.paused_until), if conn.paused_until.is_some() => {
+            () = pause_over(conn.paused_until) => {
                 conn.paused_until = None;
             }
             frame = stream.next(), if pending.len() < MAX_IN_FLIGHT && conn.paused_until.is_none() => {
                 last_heard = Instant::now();
+                // A session that has ended serves nothing more, whatever the frame.
+                if now_ms() >= conn.user.expires_at && !matches!(frame, None | Some(Err(_))) {
+                    ending = Some(Ending::Expired);
+                    continue;
+                }
                 let flow = match frame {
                     // Boxed: handling a frame (a join with its catch-up, say) needs far more
                     // state than waiting does, and an unboxed call would make every idle
@@ -252,7 +254,9 @@ where
                 }
             }
             _ = ticker.tick() => {
-                if last_heard.elapsed() > heartbeat * 3 {
+                if now_ms() >= conn.user.expires_at {
+                    ending = Some(Ending::Expired);
+                } else if last_heard.elapsed() > heartbeat * 3 {
                     ending = Some(Ending::Silent);
                 } else if Box::pin(timeout(WRITE_TIMEOUT, sink.send(Message::Ping(Default::default()))))
                     .await
@@ -305,17 +309,14 @@ where
 /// Longest pause of reading after a rate-limit refusal (see `Conn::paused_until`).
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 
-/// Resolves when a pause of reading ends (at once if there is none). Boxed: only paused
-/// connections pay for the timer.
-fn pause_over(until: Option<Instant>) -> Pin<Box<tokio::time::Sleep>> {
-    Box::pin(tokio::time::sleep_until(until.unwrap_or_else(Instant::now)))
-}
-
-/// When a session that ends at `expires_at` (ms since the Unix epoch) must stop its sockets.
-fn session_deadline(expires_at: i64) -> Instant {
-    let left = u64::try_from(expires_at.saturating_sub(now_ms())).unwrap_or(0);
-    // Far-future sessions: a year is as good as forever for a socket, and cannot overflow.
-    Instant::now() + Duration::from_millis(left.min(365 * 24 * 3600 * 1000))
+/// Resolves when a pause of reading ends; never when there is none. The timer is made (and
+/// boxed) only when the future is first polled with a pause set, so the idle path costs neither
+/// an allocation per loop nor the timer's size in every connection's task.
+async fn pause_over(until: Option<Instant>) {
+    match until {
+        Some(until) => Box::pin(tokio::time::sleep_until(until)).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// A failed write ends the connection.

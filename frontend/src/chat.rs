@@ -864,6 +864,54 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_join_answered_with_the_newest_page_instead_of_a_catch_up_shows_the_hole_and_fills_it() {
+        // Away for longer than the server replays (CATCH_UP_MAX): it answers `join { since: 10 }`
+        // with `joined` and the newest page, as for a fresh join.
+        let mut c = ready(10);
+        c.disconnected();
+        let joins = c.connected();
+        assert_eq!(
+            joins,
+            vec![ClientMsg::Join {
+                room: room("general"),
+                since: Some(10)
+            }]
+        );
+        let top = 10 + shared::CATCH_UP_MAX + 500;
+        c.apply(joined_at("general", top));
+        let fills = c.apply(history("general", top - 49..=top, true));
+        // Nothing shown twice, the newest page shown, and the hole asked for page by page from
+        // just below that page (a bounded number of requests at once).
+        let seqs: Vec<u64> = c
+            .current_entries()
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Message { seq: Some(seq), .. } => Some(seq),
+                _ => None,
+            })
+            .collect();
+        let mut sorted = seqs.clone();
+        sorted.dedup();
+        assert_eq!(seqs, sorted);
+        assert!(seqs.contains(&10) && seqs.contains(&top));
+        assert!(
+            !fills.is_empty(),
+            "the hole is asked for: {:?} {fills:?}",
+            gaps(&c)
+        );
+        assert!(fills.len() <= crate::timeline::MAX_FILL_PAGES);
+        assert!(matches!(fills[0], ClientMsg::History { before, .. } if before == top - 49));
+        // Until it is filled, the hole shows as a gap between what was held and the page.
+        assert!(
+            gaps(&c)
+                .iter()
+                .any(|&(from, to, _)| from == 11 && to == top - 50),
+            "{:?}",
+            gaps(&c)
+        );
+    }
+
     fn gaps(c: &Chat) -> Vec<(u64, u64, bool)> {
         c.current_entries()
             .into_iter()

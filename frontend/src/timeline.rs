@@ -547,7 +547,20 @@ impl Timeline {
         self.loaded = true;
         if self.catching_up {
             self.catching_up = false;
-            self.fill_tail()
+            let tail = self.fill_tail();
+            if tail.is_empty() {
+                // The server answered a join from far behind with its newest page instead of a
+                // catch-up: ask for the hole below that page, nearest first (bounded).
+                let ranges = self
+                    .gaps()
+                    .iter()
+                    .flat_map(|g| gap_requests(g.from - 1, g.to.saturating_add(1)))
+                    .take(MAX_FILL_PAGES)
+                    .collect();
+                self.fills(ranges)
+            } else {
+                tail
+            }
         } else {
             Vec::new()
         }

@@ -113,13 +113,41 @@ async fn a_socket_whose_upgrade_races_the_logout_is_closed_with_4001() {
 }
 
 #[tokio::test]
-async fn an_open_socket_is_closed_with_4001_when_its_session_expires() {
-    let app = spawn_app_with(|c| c.session_ttl_secs = 2).await;
+async fn an_idle_socket_is_closed_with_4001_within_a_heartbeat_of_its_session_expiring() {
+    let app = spawn_app_with(|c| {
+        c.session_ttl_secs = 2;
+        c.heartbeat_secs = 1;
+    })
+    .await;
     let carol = app.register("carol").await;
     let (mut ws, _) = app.joined(&carol, "general").await;
     ws.say("general", "before expiry").await;
-    // No request needed: the socket itself watches the session's end.
+    // No request needed: the socket looks at the session's end on every heartbeat.
     assert_eq!(ws.closed().await, Some(close_code::SESSION_ENDED));
+}
+
+#[tokio::test]
+async fn a_frame_after_the_session_expired_is_not_served_and_closes_the_socket() {
+    let app = spawn_app_with(|c| c.session_ttl_secs = 2).await;
+    let dan = app.register("dan").await;
+    let (mut ws, _) = app.joined(&dan, "general").await;
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    ws.send(&shared::ClientMsg::Send {
+        room: crate::helpers::room("general"),
+        client_id: crate::helpers::cid("late"),
+        text: "after expiry".into(),
+    })
+    .await;
+    assert_eq!(ws.closed().await, Some(close_code::SESSION_ENDED));
+    let db = rusqlite::Connection::open(app.dir.path().join("chat.db")).expect("db");
+    let stored: i64 = db
+        .query_row(
+            "SELECT count(*) FROM events WHERE client_id = 'late'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("counted");
+    assert_eq!(stored, 0, "nothing was stored after expiry");
 }
 
 #[tokio::test]
