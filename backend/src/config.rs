@@ -85,6 +85,14 @@ pub struct Config {
     #[arg(long, env = "CHAT_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Open TCP connections from one client address, WebSockets included (0: no cap).
+    #[arg(
+        long,
+        env = "CHAT_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 1_000
+    )]
+    pub max_connections_per_address: usize,
+
     /// Seconds a client has to send a request's headers; also how long an idle keep-alive
     /// HTTP connection is kept (1 to 3600).
     #[arg(long, env = "CHAT_HTTP_TIMEOUT_SECS", default_value_t = 15,

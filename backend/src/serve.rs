@@ -7,18 +7,20 @@
 //! - each connection must send a request's headers within `http_timeout`, and a kept-alive
 //!   connection that sends no new request within it is closed (hyper applies the same timer to
 //!   the wait for the next request);
-//! - open connections (upgraded WebSockets included) are counted, and past the cap a new one is
-//!   answered with a bare `503` and closed, instead of the server running out of files;
+//! - open connections (upgraded WebSockets included) are counted, in all and per client address,
+//!   and past either cap a new one is answered with a bare `503` and closed, instead of the
+//!   server running out of files or one address taking every place;
 //! - every request carries the client's address as [`ConnectInfo`], for per-address limits;
 //! - on shutdown the listener closes and each connection finishes its current request
 //!   (WebSockets are closed by their own tasks, see [`crate::startup`]).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -43,18 +45,54 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nCont
 pub struct Limits {
     /// Open connections at most.
     pub max_connections: usize,
+    /// Open connections from one client address at most (0: no cap), so that one address
+    /// cannot take every place under `max_connections`.
+    pub max_per_address: usize,
     /// Time allowed for a request's headers, and for an idle keep-alive connection.
     pub header_timeout: Duration,
 }
 
-/// Open connections, shared by the accept loop and the connections' guards.
+/// Open connections, in all and per client address, shared by the accept loop and the
+/// connections' guards.
 #[derive(Debug, Default)]
-pub struct OpenConnections(AtomicUsize);
+pub struct OpenConnections {
+    total: AtomicUsize,
+    /// A `std` mutex: held for one map update, never across `.await`.
+    by_addr: Mutex<HashMap<IpAddr, usize>>,
+}
 
 impl OpenConnections {
     /// How many are open now.
     pub fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
+        self.total.load(Ordering::Relaxed)
+    }
+
+    /// Counts a new connection from `addr` if both caps allow it (`per_addr` 0: no cap).
+    fn admit(&self, addr: IpAddr, limits: &Limits) -> bool {
+        if self.total.fetch_add(1, Ordering::Relaxed) >= limits.max_connections {
+            self.total.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        let mut by_addr = self.by_addr.lock().unwrap_or_else(PoisonError::into_inner);
+        let n = by_addr.entry(addr).or_insert(0);
+        if limits.max_per_address > 0 && *n >= limits.max_per_address {
+            drop(by_addr);
+            self.total.fetch_sub(1, Ordering::Relaxed);
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release(&self, addr: IpAddr) {
+        self.total.fetch_sub(1, Ordering::Relaxed);
+        let mut by_addr = self.by_addr.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = by_addr.get_mut(&addr) {
+            *n -= 1;
+            if *n == 0 {
+                by_addr.remove(&addr);
+            }
+        }
     }
 }
 
@@ -62,12 +100,13 @@ impl OpenConnections {
 /// the upgraded WebSocket, so sockets count for as long as they live.
 struct Counted {
     stream: TcpStream,
+    addr: IpAddr,
     open: Arc<OpenConnections>,
 }
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.open.0.fetch_sub(1, Ordering::Relaxed);
+        self.open.release(self.addr);
     }
 }
 
@@ -146,13 +185,13 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        if open.0.fetch_add(1, Ordering::Relaxed) >= limits.max_connections {
-            open.0.fetch_sub(1, Ordering::Relaxed);
+        if !open.admit(remote.ip(), &limits) {
             tokio::spawn(refuse(stream));
             continue;
         }
         let io = TokioIo::new(Counted {
             stream,
+            addr: remote.ip(),
             open: Arc::clone(&open),
         });
         let app = app.clone();

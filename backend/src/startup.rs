@@ -127,6 +127,7 @@ impl Application {
         let housekeeping = tokio::spawn(housekeeping(state.clone()));
         let limits = serve::Limits {
             max_connections: state.config.connection_cap(),
+            max_per_address: state.config.max_connections_per_address,
             header_timeout: state.config.http_timeout(),
         };
         let serve = serve::serve(

@@ -140,7 +140,12 @@ async fn start(args: &SuiteArgs, target: Target, rooms: usize, users: usize) -> 
                 .args(["--max-rooms-per-user", "0", "--max-sockets-per-user", "0"])
                 // The idle scenario holds 19,000 sockets: above the default cap of 90% of the
                 // 20,000-file limit, which is for production.
-                .args(["--max-connections", "19500"])
+                .args([
+                    "--max-connections",
+                    "19500",
+                    "--max-connections-per-address",
+                    "0",
+                ])
                 .args([
                     "--sends-per-second",
                     "1000000",

@@ -241,6 +241,32 @@ async fn connections_past_the_global_cap_get_a_clean_503() {
     assert!(served);
 }
 
+#[tokio::test]
+async fn one_address_cannot_take_every_connection() {
+    let app = spawn_app_with(|c| c.max_connections_per_address = 2).await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(app.addr).await.expect("connects"));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut extra = TcpStream::connect(app.addr)
+        .await
+        .expect("accepted, then refused");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), extra.read_to_string(&mut answer))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    // Another address is still served.
+    let other = reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let res = other.get(app.url("/api/me")).send().await.expect("served");
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+}
+
 /// Reads until the server closes the connection; returns what it sent.
 async fn read_until_closed(stream: &mut TcpStream) -> String {
     let mut got = Vec::new();
