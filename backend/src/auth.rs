@@ -54,8 +54,9 @@ pub struct AuthUser {
 /// `floor`) is not cached but read again, and the new read can no longer see the deleted row. So
 /// the guarantee does not depend on how long reads take.
 ///
-/// With several server nodes sharing one store, a node's logout reaches the others' caches
-/// through the fan-out bus and is recorded the same way. A `std` mutex: held only for map
+/// With several server nodes sharing one store, a node's logout will have to reach the others'
+/// caches (through the bus that will carry the fan-out) and be recorded the same way; with one
+/// node there is nothing to share. A `std` mutex: held only for map
 /// operations, never across `.await`.
 #[derive(Debug, Default)]
 pub struct SessionCache {
@@ -74,7 +75,7 @@ struct CacheInner {
 
 #[derive(Debug, Clone, Copy)]
 struct Revocation {
-    /// The epoch this revocation made.
+    /// The epoch of this revocation's last step: the revocation itself, then its delete.
     epoch: u64,
     /// When its row was deleted from the store (`None`: not yet).
     deleted: Option<std::time::Instant>,
@@ -157,7 +158,24 @@ impl SessionCache {
                 deleted: None,
             },
         );
-        // Forget revocations whose rows are long gone.
+    }
+
+    /// Records that a revoked session's row is deleted, so the mark may be forgotten later.
+    /// This is a new epoch: a read with an older ticket may have started before the delete and
+    /// seen the row, so once the mark is forgotten such a read is re-done, never cached.
+    pub fn revoked_deleted(&self, session: &[u8; 32]) {
+        let mut inner = self.lock();
+        inner.epoch += 1;
+        let epoch = inner.epoch;
+        if let Some(r) = inner.revoked.get_mut(session) {
+            r.epoch = epoch;
+            r.deleted = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Forgets revocations whose rows were deleted [`Self::KEEP_REVOKED`] ago (run periodically).
+    pub fn prune(&self) {
+        let mut inner = self.lock();
         let now = std::time::Instant::now();
         let mut floor = inner.floor;
         inner.revoked.retain(|_, r| {
@@ -170,13 +188,6 @@ impl SessionCache {
             keep
         });
         inner.floor = floor;
-    }
-
-    /// Records that a revoked session's row is deleted, so the mark may be forgotten later.
-    pub fn revoked_deleted(&self, session: &[u8; 32]) {
-        if let Some(r) = self.lock().revoked.get_mut(session) {
-            r.deleted = Some(std::time::Instant::now());
-        }
     }
 
     /// Whether a session is known to be revoked.
@@ -441,8 +452,11 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if let Some((token, _)) = request_token(&headers) {
-        let session = hash_token(&token);
+    // Only a live session is revoked: a made-up token costs no mark and no write.
+    if let Some((token, _)) = request_token(&headers)
+        && let Ok(user) = authenticate(&state, &token).await
+    {
+        let session = user.session;
         state.sessions.revoke(session);
         state.hub.end_session(session);
         state.store.delete_session(session).await?;

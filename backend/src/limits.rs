@@ -27,6 +27,19 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 use crate::config::Config;
 use crate::store::UserId;
 
+/// The key of a client address for per-address limits: an IPv4 address as is (an IPv4-mapped
+/// IPv6 address as its IPv4 form), an IPv6 address by its /64 network, since one host usually
+/// holds a whole /64 and could otherwise take a fresh address for every request.
+pub fn client_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(bits))
+        }
+        v4 => v4,
+    }
+}
+
 /// How long a refused client should wait before trying again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryAfter(pub Duration);
@@ -99,7 +112,13 @@ impl RateLimits {
         let auth_burst = config.auth_per_minute.div_ceil(2);
         Self {
             auth_by_addr: Keyed::new(config.auth_per_minute, minute, auth_burst),
-            login_by_name: Keyed::new(config.auth_per_minute, minute, auth_burst),
+            // Five times the per-address allowance: one address alone cannot lock a name out,
+            // and guessing one password from many addresses stays slow.
+            login_by_name: Keyed::new(
+                config.auth_per_minute.saturating_mul(5),
+                minute,
+                auth_burst.saturating_mul(5),
+            ),
             sends: Keyed::new(
                 config.sends_per_second,
                 second,
@@ -115,7 +134,7 @@ impl RateLimits {
 
     /// A login or registration attempt from `addr`.
     pub fn auth_attempt(&self, addr: IpAddr) -> Result<(), RetryAfter> {
-        self.auth_by_addr.check(&addr)
+        self.auth_by_addr.check(&client_key(addr))
     }
 
     /// A login attempt for `username` (already lowercased), from any address.
@@ -185,6 +204,7 @@ impl SocketSlots {
 
     /// Takes a place for a socket of `user` from `addr`, if both are under their caps.
     pub fn acquire(&self, user: UserId, addr: IpAddr) -> Result<SocketSlot, SlotRefused> {
+        let addr = client_key(addr);
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let by_user = counts.users.get(&user).copied().unwrap_or(0);
         if self.per_user > 0 && by_user >= self.per_user {
@@ -243,6 +263,21 @@ mod tests {
         let wait = limits.send(1).expect_err("the eleventh is refused");
         assert!(wait.0 > Duration::ZERO && wait.0 <= Duration::from_millis(500));
         assert!(limits.send(2).is_ok(), "other users are not affected");
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        let c: IpAddr = "2001:db8:1:3::1".parse().expect("ip");
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().expect("ip");
+        assert_eq!(client_key(mapped), IpAddr::from([10, 0, 0, 7]));
+        assert_eq!(
+            client_key(IpAddr::from([10, 0, 0, 7])),
+            IpAddr::from([10, 0, 0, 7])
+        );
     }
 
     #[test]

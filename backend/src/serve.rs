@@ -185,13 +185,14 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-        if !open.admit(remote.ip(), &limits) {
+        let key = crate::limits::client_key(remote.ip());
+        if !open.admit(key, &limits) {
             tokio::spawn(refuse(stream));
             continue;
         }
         let io = TokioIo::new(Counted {
             stream,
-            addr: remote.ip(),
+            addr: key,
             open: Arc::clone(&open),
         });
         let app = app.clone();

@@ -199,14 +199,17 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Periodic upkeep while the server runs: expired sessions are deleted (at start, then hourly)
-/// and idle rate-limit state is dropped.
+/// Periodic upkeep while the server runs: expired sessions are deleted (at start, then hourly),
+/// idle rate-limit state is dropped, and old revocation marks are forgotten.
 async fn housekeeping(state: AppState) {
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
     loop {
         tokio::select! {
-            _ = prune.tick() => state.limits.prune(),
+            _ = prune.tick() => {
+                state.limits.prune();
+                state.sessions.prune();
+            }
             _ = sweep.tick() => match state.store.delete_expired_sessions(now_ms()).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(deleted = n, "expired sessions deleted"),

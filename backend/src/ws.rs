@@ -236,10 +236,12 @@ where
                     Some(Ok(Message::Text(text))) => {
                         Box::pin(conn.handle_text(text.as_str(), &mut sink, &mut pending)).await
                     }
-                    Some(Ok(Message::Binary(_))) => flow(send(&mut sink, &error(
-                        ErrorCode::BadFrame,
-                        "Binary frames are not supported; send JSON text frames.",
-                    )).await),
+                    Some(Ok(Message::Binary(_))) => {
+                        let reply = conn.refuse_bad_frame(
+                            "Binary frames are not supported; send JSON text frames.".into(),
+                        );
+                        flow(send(&mut sink, &reply).await)
+                    }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => ControlFlow::Continue(()),
                     Some(Ok(Message::Close(_))) | None => ControlFlow::Break(Ending::Gone),
                     Some(Err(e)) => ControlFlow::Break(if is_too_big(&e) {
@@ -473,7 +475,7 @@ impl Conn {
         let msg = match serde_json::from_str::<ClientMsg>(text) {
             Ok(msg) => msg,
             Err(e) => {
-                let reply = error(ErrorCode::BadFrame, format!("Malformed frame: {e}"));
+                let reply = self.refuse_bad_frame(format!("Malformed frame: {e}"));
                 return flow(send(sink, &reply).await);
             }
         };
@@ -513,7 +515,20 @@ impl Conn {
     }
 
     /// Applies the user's rate limits to a frame: sends count against the send rate, every
-    /// other request but `ping` against the request rate.
+    /// other request (`ping` included) against the request rate.
+    /// The answer to a frame that is not a request: `bad_frame`, or `rate_limited` (with a
+    /// pause of reading) when they come faster than the request rate, so that garbage costs a
+    /// flooder as much allowance as requests do.
+    fn refuse_bad_frame(&mut self, message: String) -> ServerMsg {
+        match self.state.limits.request(self.user.id) {
+            Ok(()) => error(ErrorCode::BadFrame, message),
+            Err(wait) => {
+                self.paused_until = Some(Instant::now() + wait.0.min(MAX_PAUSE));
+                rate_limited(wait, None, None)
+            }
+        }
+    }
+
     fn check_rate(&mut self, msg: &ClientMsg) -> Result<(), ServerMsg> {
         let refused = self.rate_refusal(msg);
         if let Err(ServerMsg::Error {
@@ -540,7 +555,9 @@ impl Conn {
             | ClientMsg::History { room, .. } => limits
                 .request(self.user.id)
                 .map_err(|w| rate_limited(w, Some(room.clone()), None)),
-            ClientMsg::Ping { .. } => Ok(()),
+            ClientMsg::Ping { .. } => limits
+                .request(self.user.id)
+                .map_err(|w| rate_limited(w, None, None)),
         }
     }
 

@@ -69,7 +69,7 @@ async fn one_username_cannot_be_guessed_from_many_addresses() {
     let app = spawn_app_with(|c| c.auth_per_minute = 4).await;
     let mut limited = false;
     // Each attempt from its own loopback address: the per-address limit never trips.
-    for i in 2..12u8 {
+    for i in 2..40u8 {
         let http = reqwest::Client::builder()
             .local_address(IpAddr::from([127, 0, 0, i]))
             .build()
@@ -516,4 +516,20 @@ async fn messages_of_only_invisible_characters_are_refused_as_blank() {
             other => panic!("{text:?} was not refused: {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn a_flood_of_malformed_frames_is_rate_limited_like_requests() {
+    let app = spawn_app_with(|c| c.requests_per_second = 1).await;
+    let kim = app.register("kim").await;
+    let mut ws = app.ws(&kim).await;
+    let mut codes = Vec::new();
+    for _ in 0..8 {
+        ws.send_raw("{not json").await;
+        if let ServerMsg::Error { code, .. } = ws.recv().await {
+            codes.push(code);
+        }
+    }
+    assert_eq!(codes[0], ErrorCode::BadFrame);
+    assert!(codes.contains(&ErrorCode::RateLimited), "{codes:?}");
 }
