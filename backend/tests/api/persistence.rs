@@ -61,3 +61,40 @@ async fn a_peer_that_answers_pings_is_kept() {
     ws.join("general").await;
     assert_eq!(ws.say("general", "alive").await, 1);
 }
+
+#[tokio::test]
+async fn a_database_written_by_the_first_release_opens_with_its_messages() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-1.db");
+    std::fs::copy(&fixture, dir.path().join("chat.db")).expect("fixture copied");
+    let app = crate::helpers::spawn_app_in(dir, |_| {}).await;
+    let alice = app.login("alice").await;
+    let (mut ws, general) = app.joined(&alice, "general").await;
+    let texts: Vec<(u64, &str, &str)> = general
+        .iter()
+        .map(|m| (m.seq, m.author.as_str(), m.text.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            (1, "alice", "hello from the first release"),
+            (2, "alice", "second message"),
+            (3, "alice", "<b>not html</b>"),
+            (4, "bob", "bob here 你好"),
+        ]
+    );
+    let rust = ws.join("rust").await;
+    assert_eq!(rust.len(), 1);
+    assert_eq!(rust[0].text, "rust room message");
+    // The log goes on from where the old server left it, and old client ids still deduplicate.
+    assert_eq!(ws.say("general", "from the new release").await, 5);
+    let (_, seq) = ws
+        .say_with_id("general", "a0", "hello from the first release")
+        .await;
+    assert_eq!(
+        seq, 1,
+        "a resend of an old client id is the stored message, not a new one"
+    );
+    app.login("bob").await;
+}
