@@ -59,20 +59,42 @@ impl RetryAfter {
 /// One keyed limiter, or none when the limit is off.
 struct Keyed<K: Hash + Eq + Clone> {
     limiter: Option<DefaultKeyedRateLimiter<K>>,
+    /// The most cells one check may take.
+    burst: NonZeroU32,
     clock: DefaultClock,
 }
 
 impl<K: Hash + Eq + Clone> Keyed<K> {
     /// `per_period` events per `period` sustained, with bursts of `burst` (0 per period: off).
     fn new(per_period: u32, period: Duration, burst: u32) -> Self {
+        let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
         let limiter = NonZeroU32::new(per_period).and_then(|n| {
             let quota = Quota::with_period(period / n.get())?;
-            let burst = NonZeroU32::new(burst.max(1)).unwrap_or(NonZeroU32::MIN);
             Some(DefaultKeyedRateLimiter::keyed(quota.allow_burst(burst)))
         });
         Self {
             limiter,
+            burst,
             clock: DefaultClock::default(),
+        }
+    }
+
+    /// Takes `n` more cells for a request that already took one: at most the burst less that
+    /// one, so that a costly request stays possible once the bucket is full again.
+    fn check_n(&self, key: &K, n: u32) -> Result<(), RetryAfter> {
+        let Some(limiter) = &self.limiter else {
+            return Ok(());
+        };
+        let most = NonZeroU32::new(self.burst.get() - 1).unwrap_or(NonZeroU32::MIN);
+        let Some(n) = NonZeroU32::new(n) else {
+            return Ok(());
+        };
+        let n = n.min(most);
+        match limiter.check_key_n(key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(RetryAfter(not_until.wait_time_from(self.clock.now()))),
+            // Cannot happen: `n` is below the burst.
+            Err(_) => Err(RetryAfter(Duration::from_secs(1))),
         }
     }
 
@@ -150,6 +172,12 @@ impl RateLimits {
     /// Any other request by `user`: join, leave, history, room creation, room listing.
     pub fn request(&self, user: UserId) -> Result<(), RetryAfter> {
         self.requests.check(&user)
+    }
+
+    /// `n` more requests' worth for a request by `user` that costs more than one (a long
+    /// catch-up); call after [`Self::request`] took the first.
+    pub fn request_n(&self, user: UserId, n: u32) -> Result<(), RetryAfter> {
+        self.requests.check_n(&user, n)
     }
 
     /// Drops the state of keys that are idle; run periodically so that memory follows the

@@ -308,6 +308,9 @@ where
     tracing::debug!(conn = id, "disconnected");
 }
 
+/// A catch-up costs one more request token per this many messages it replays.
+const CATCH_UP_COST: u64 = 100;
+
 /// Longest pause of reading after a rate-limit refusal (see `Conn::paused_until`).
 const MAX_PAUSE: Duration = Duration::from_secs(1);
 
@@ -667,6 +670,23 @@ impl Conn {
                 return send(sink, &room_error(ErrorCode::Internal, "Try again.", &room)).await;
             }
         };
+        // A long catch-up costs more than one request: one more token per CATCH_UP_COST
+        // messages it will replay, so that joins cannot turn a small allowance into a flood of
+        // frames.
+        if let Some(since) = since
+            && since <= record.last_seq
+        {
+            let extra = (record.last_seq - since).min(CATCH_UP_MAX) / CATCH_UP_COST;
+            if extra > 0
+                && let Err(wait) = self
+                    .state
+                    .limits
+                    .request_n(self.user.id, u32::try_from(extra).unwrap_or(u32::MAX))
+            {
+                self.paused_until = Some(Instant::now() + wait.0.min(MAX_PAUSE));
+                return send(sink, &rate_limited(wait, Some(room), None)).await;
+            }
+        }
         if !self.rooms.contains_key(&room)
             && let Err(e) = store.add_member(record.id, self.user.id).await
         {

@@ -530,3 +530,47 @@ async fn a_flood_of_malformed_frames_is_rate_limited_like_requests() {
     assert_eq!(codes[0], ErrorCode::BadFrame);
     assert!(codes.contains(&ErrorCode::RateLimited), "{codes:?}");
 }
+
+#[tokio::test]
+async fn a_long_catch_up_costs_more_than_one_request() {
+    let app = spawn_app_with(|c| c.requests_per_second = 2).await;
+    let lee = app.register("lee").await;
+    let (mut ws, _) = app.joined(&lee, "general").await;
+    for i in 0..950u64 {
+        ws.send(&ClientMsg::Send {
+            room: room("general"),
+            client_id: cid(&format!("c{i}")),
+            text: format!("message {i}"),
+        })
+        .await;
+    }
+    ws.recv_until(|m| matches!(m, ServerMsg::Ack { seq: 950, .. }))
+        .await;
+    // Two tokens of the burst of ten are spent; replaying 950 messages costs 1 + 9.
+    let mut other = app.ws(&lee).await;
+    let join = ClientMsg::Join {
+        room: room("general"),
+        since: Some(0),
+    };
+    other.send(&join).await;
+    let wait = match other.recv().await {
+        ServerMsg::Error {
+            code: ErrorCode::RateLimited,
+            room: Some(r),
+            retry_after_ms: Some(ms),
+            ..
+        } => {
+            assert_eq!(r.as_str(), "general");
+            ms
+        }
+        m => panic!("expected the long catch-up to be refused for now, got {m:?}"),
+    };
+    // Once the allowance is back, the same join is served in full.
+    tokio::time::sleep(Duration::from_millis(wait + 600)).await;
+    other.send(&join).await;
+    assert!(matches!(
+        other.recv().await,
+        ServerMsg::Joined { last_seq: 950, .. }
+    ));
+    assert_eq!(other.next_message().await.seq, 1);
+}
