@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -400,28 +399,16 @@ struct Process {
 
 impl Process {
     async fn start(addr: SocketAddr, db: &Path, dir: &Path) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_backend"))
-            .args(["--bind", &addr.to_string(), "--database"])
-            .arg(db)
-            .arg("--static-dir")
-            .arg(dir.join("dist"))
-            // Many users from one address, sending as fast as they can: no rate limits here.
-            .args(["--auth-per-minute", "0", "--sends-per-second", "0"])
-            .args(["--requests-per-second", "0"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("server starts");
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "server listens in time"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        // Many users from one address, sending as fast as they can: no rate limits here.
+        let extra = [
+            "--auth-per-minute",
+            "0",
+            "--sends-per-second",
+            "0",
+            "--requests-per-second",
+            "0",
+        ];
+        let child = crate::helpers::start_binary(addr, db, dir, &extra).await;
         Self { child }
     }
 

@@ -2,10 +2,8 @@
 //! the server runs a fixed number at once, reuses their memory, and refuses the excess quickly.
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::time::Duration;
 
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// Peak and current resident memory of a process, in KiB (`VmHWM`, `VmRSS`).
 fn memory_kib(pid: u32) -> (u64, u64) {
@@ -22,27 +20,8 @@ fn memory_kib(pid: u32) -> (u64, u64) {
 }
 
 async fn start_server(dir: &std::path::Path, extra: &[&str]) -> (Child, SocketAddr) {
-    let addr: SocketAddr = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
-        l.local_addr().expect("addr")
-    };
-    let child = Command::new(env!("CARGO_BIN_EXE_backend"))
-        .args(["--bind", &addr.to_string(), "--database"])
-        .arg(dir.join("chat.db"))
-        .arg("--static-dir")
-        .arg(dir.join("dist"))
-        .args(extra)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("server starts");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(tokio::time::Instant::now() < deadline, "server listens");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let addr = crate::helpers::free_addr();
+    let child = crate::helpers::start_binary(addr, &dir.join("chat.db"), dir, extra).await;
     (child, addr)
 }
 

@@ -350,3 +350,41 @@ impl Ws {
 }
 
 static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+/// Starts the built server binary on `addr` with its database at `db` and the options `extra`,
+/// and waits until it listens. Killed when the handle is dropped.
+pub async fn start_binary(
+    addr: SocketAddr,
+    db: &std::path::Path,
+    dir: &std::path::Path,
+    extra: &[&str],
+) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_backend"))
+        .args(["--bind", &addr.to_string(), "--database"])
+        .arg(db)
+        .arg("--static-dir")
+        .arg(dir.join("dist"))
+        .args(extra)
+        // Errors only: a flood test would print a line per refused login.
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("server starts");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(addr).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "server listens in time"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    l.local_addr().expect("addr")
+}
