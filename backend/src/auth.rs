@@ -18,7 +18,10 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
-use shared::{Credentials, MeResponse, Password, SESSION_COOKIE, SessionResponse, Username};
+use shared::{
+    Credentials, DisplayName, MeResponse, NewAccount, Password, SESSION_COOKIE, SessionResponse,
+    Username,
+};
 
 use crate::error::{ApiError, AppJson};
 use crate::limits::RetryAfter;
@@ -31,8 +34,10 @@ use crate::store::{SessionRecord, StoreError, UserId, now_ms};
 pub struct AuthUser {
     /// Their id.
     pub id: UserId,
-    /// Their name.
+    /// Their login handle.
     pub username: Username,
+    /// The name others see.
+    pub display_name: DisplayName,
     /// The SHA-256 of the session token: identifies the session without holding the secret.
     pub session: [u8; 32],
     /// When the session ends (ms since the Unix epoch): open sockets close then.
@@ -271,6 +276,7 @@ pub async fn resolve(state: &AppState, session: [u8; 32]) -> Result<AuthUser, Ap
     Ok(AuthUser {
         id: record.user_id,
         username: record.username,
+        display_name: record.display_name,
         session,
         expires_at: record.expires_at,
     })
@@ -330,6 +336,7 @@ async fn start_session(
     status: StatusCode,
     user_id: UserId,
     username: Username,
+    display_name: DisplayName,
 ) -> Result<Response, ApiError> {
     let token = new_token();
     let ttl = state.config.session_ttl();
@@ -341,6 +348,7 @@ async fn start_session(
     let cookie = session_cookie(state, &token, ttl)?;
     let body = SessionResponse {
         username,
+        display_name,
         token,
         expires_at,
     };
@@ -383,19 +391,30 @@ async fn tarpit(refusal: ApiError) -> ApiError {
 ///
 /// A taken name is answered 409 (the form needs to say so), which tells whether an account
 /// exists; the per-address rate limit keeps that from listing accounts quickly.
-#[tracing::instrument(skip_all, fields(username = %credentials.username))]
+#[tracing::instrument(skip_all, fields(username = %account.username))]
 pub async fn register(
     State(state): State<AppState>,
     ClientIp(addr): ClientIp,
-    AppJson(credentials): AppJson<Credentials>,
+    AppJson(account): AppJson<NewAccount>,
 ) -> Result<Response, ApiError> {
     check_auth_rate(&state, addr).await?;
-    let (username, password) = parse_credentials(credentials)?;
+    let (username, password) = parse_credentials(Credentials {
+        username: account.username,
+        password: account.password,
+    })?;
+    let display_name = match account.display_name {
+        Some(raw) => DisplayName::parse(raw).map_err(|e| ApiError::BadRequest(e.to_string()))?,
+        None => DisplayName::from(&username),
+    };
     let hash = match state.hasher.hash(password.as_str()).await {
         Ok(hash) => hash,
         Err(e) => return Err(tarpit(e.into()).await),
     };
-    let id = match state.store.create_user(username.clone(), hash).await {
+    let id = match state
+        .store
+        .create_user(username.clone(), display_name.clone(), hash)
+        .await
+    {
         Ok(id) => id,
         Err(StoreError::Conflict) => {
             return Err(ApiError::Conflict(format!(
@@ -405,7 +424,7 @@ pub async fn register(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user_id = id, %addr, "registered");
-    start_session(&state, StatusCode::CREATED, id, username).await
+    start_session(&state, StatusCode::CREATED, id, username, display_name).await
 }
 
 /// `POST /api/login`: checks the password and opens a session. Failed attempts are logged
@@ -432,7 +451,16 @@ pub async fn login(
         Err(e) => return Err(tarpit(e.into()).await),
     };
     match user {
-        Some(user) if ok => start_session(&state, StatusCode::OK, user.id, user.username).await,
+        Some(user) if ok => {
+            start_session(
+                &state,
+                StatusCode::OK,
+                user.id,
+                user.username,
+                user.display_name,
+            )
+            .await
+        }
         Some(_) => {
             tracing::warn!(%addr, "failed login: wrong password");
             Err(ApiError::Unauthorized("Wrong username or password."))
@@ -470,6 +498,7 @@ pub async fn logout(
 pub async fn me(user: AuthUser) -> AppJson<MeResponse> {
     AppJson(MeResponse {
         username: user.username,
+        display_name: user.display_name,
     })
 }
 

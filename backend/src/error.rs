@@ -6,6 +6,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::chat::ChatError;
 use crate::limits::RetryAfter;
 use crate::store::StoreError;
 
@@ -36,6 +37,10 @@ pub enum ApiError {
     /// 500: something failed on our side. The details are logged, never sent.
     #[error("internal error")]
     Internal(String),
+    /// A refusal by the chat's rules: the status follows its code, and the body carries the
+    /// code an `error` frame would.
+    #[error("{0}")]
+    Chat(#[from] ChatError),
 }
 
 impl From<JsonRejection> for ApiError {
@@ -53,6 +58,21 @@ impl From<StoreError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
+            ApiError::Chat(e) => match e {
+                ChatError::Invalid(_) | ChatError::TooLong(_) => {
+                    (StatusCode::BAD_REQUEST, "bad_request")
+                }
+                ChatError::NoSuchRoom => (StatusCode::NOT_FOUND, "not_found"),
+                ChatError::NotJoined => (StatusCode::FORBIDDEN, "forbidden"),
+                ChatError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+                ChatError::RateLimited(_) | ChatError::Quota(_) => {
+                    (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+                }
+                ChatError::Internal(details) => {
+                    tracing::error!(%details, "request failed");
+                    (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+                }
+            },
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
@@ -68,9 +88,14 @@ impl IntoResponse for ApiError {
         };
         let retry = match &self {
             ApiError::RateLimited(wait) | ApiError::Unavailable(wait) => Some(*wait),
+            ApiError::Chat(e) => e.retry_after(),
             _ => None,
         };
         let body = shared::ApiError {
+            code: match &self {
+                ApiError::Chat(e) => Some(e.code()),
+                _ => None,
+            },
             error: code.into(),
             message: self.to_string(),
             retry_after_ms: retry.map(RetryAfter::millis),

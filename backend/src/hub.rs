@@ -1,8 +1,8 @@
 //! The hub: which connection is in which room, who is online, and the fan-out of events.
 //!
 //! Each connection owns a bounded queue of [`Outbound`] frames; the hub only ever `try_send`s
-//! into it, so a slow connection can never stall the fan-out or the store's writer thread that
-//! calls [`CommitListener::committed`]. A connection whose queue is full is not skipped silently:
+//! into it, so a slow connection can never stall the fan-out (which runs in the
+//! [`crate::events::Dispatcher`], in `seq` order per room). A connection whose queue is full is not skipped silently:
 //! it is closed with [`close_code::LAGGING`] and reconnects with `join { since }` to catch up from
 //! the store. Each event is encoded to JSON once and the bytes are shared by every recipient.
 //!
@@ -14,11 +14,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
-use shared::{MessageEvent, RoomName, ServerMsg, Username, close_code};
+use shared::{MessageEvent, RoomId, ServerMsg, Username, close_code};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-
-use crate::store::CommitListener;
 
 /// Identifies one WebSocket connection for the life of the process.
 pub type ConnId = u64;
@@ -33,7 +31,7 @@ type SessionConns = HashMap<ConnId, Arc<ConnControl>>;
 pub struct Encoded {
     /// For a stored room event, its room and `seq`, so that a connection can drop what it
     /// already delivered; `None` for frames outside the log (presence).
-    pub event: Option<(RoomName, u64)>,
+    pub event: Option<(RoomId, u64)>,
     /// The JSON frame.
     pub frame: Utf8Bytes,
 }
@@ -125,7 +123,7 @@ impl RoomState {
 #[derive(Default)]
 pub struct Hub {
     /// Rooms with at least one member ever since start. Entries are small and never removed.
-    rooms: RwLock<HashMap<RoomName, Arc<Mutex<RoomState>>>>,
+    rooms: RwLock<HashMap<RoomId, Arc<Mutex<RoomState>>>>,
     /// Open connections per session, so that logging out closes them.
     sessions: Mutex<HashMap<SessionKey, SessionConns>>,
     /// Source of [`ConnId`]s.
@@ -152,17 +150,17 @@ impl Hub {
         Self::default()
     }
 
-    fn room(&self, name: &RoomName) -> Arc<Mutex<RoomState>> {
+    fn room(&self, id: RoomId) -> Arc<Mutex<RoomState>> {
         if let Some(room) = self
             .rooms
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .get(name)
+            .get(&id)
         {
             return Arc::clone(room);
         }
         let mut rooms = self.rooms.write().unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(rooms.entry(name.clone()).or_default())
+        Arc::clone(rooms.entry(id).or_default())
     }
 
     /// Registers a new connection of `session`, returning its id and control handle. The token
@@ -214,7 +212,7 @@ impl Hub {
     /// `presence` frame.
     pub fn join(
         &self,
-        room: &RoomName,
+        room: RoomId,
         id: ConnId,
         user: &Username,
         tx: mpsc::Sender<Outbound>,
@@ -236,7 +234,7 @@ impl Hub {
             *count += 1;
             if *count == 1 {
                 let frame = plain(encode(&ServerMsg::Presence {
-                    room: room.clone(),
+                    room,
                     user: user.clone(),
                     online: true,
                 }));
@@ -248,7 +246,7 @@ impl Hub {
 
     /// Removes a connection from a room. If it was the user's last one there, the remaining
     /// members get a `presence` frame.
-    pub fn leave(&self, room: &RoomName, id: ConnId) {
+    pub fn leave(&self, room: RoomId, id: ConnId) {
         let room_state = self.room(room);
         let mut state = room_state.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(member) = state.members.remove(&id) else {
@@ -266,7 +264,7 @@ impl Hub {
         };
         if gone {
             let frame = plain(encode(&ServerMsg::Presence {
-                room: room.clone(),
+                room,
                 user: member.user,
                 online: false,
             }));
@@ -275,9 +273,9 @@ impl Hub {
     }
 
     /// How many users are online in a room.
-    pub fn online_count(&self, room: &RoomName) -> u32 {
+    pub fn online_count(&self, room: RoomId) -> u32 {
         let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
-        rooms.get(room).map_or(0, |r| {
+        rooms.get(&room).map_or(0, |r| {
             let n = r
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -286,19 +284,26 @@ impl Hub {
             u32::try_from(n).unwrap_or(u32::MAX)
         })
     }
-}
 
-impl CommitListener for Hub {
-    fn committed(&self, event: &MessageEvent) {
+    /// Fans a committed event out to the room's connections. Called by the
+    /// [`crate::events::Dispatcher`] in `seq` order per room.
+    pub fn deliver(&self, event: &MessageEvent) {
         let out = Arc::new(Encoded {
-            event: Some((event.room.clone(), event.seq)),
+            event: Some((event.room, event.seq)),
             frame: encode(&ServerMsg::Message(event.clone())),
         });
-        let room_state = self.room(&event.room);
-        room_state
-            .lock()
+        // Rooms nobody has joined since start have no state, and need none.
+        let room = self
+            .rooms
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .broadcast(&out, None);
+            .get(&event.room)
+            .cloned();
+        if let Some(room) = room {
+            room.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .broadcast(&out, None);
+        }
     }
 }
 
@@ -306,18 +311,17 @@ impl CommitListener for Hub {
 mod tests {
     use super::*;
 
-    fn name(s: &str) -> RoomName {
-        RoomName::parse(s).expect("valid room")
-    }
+    const GENERAL: RoomId = shared::DEFAULT_ROOM_ID;
     fn user(s: &str) -> Username {
         Username::parse(s).expect("valid user")
     }
     fn event(seq: u64) -> MessageEvent {
         MessageEvent {
-            room: name("general"),
+            room: GENERAL,
             seq,
             id: seq,
             author: user("alice"),
+            author_name: shared::DisplayName::parse("alice").expect("valid"),
             text: format!("m{seq}"),
             ts: 0,
             client_id: None,
@@ -330,9 +334,9 @@ mod tests {
         let shutdown = CancellationToken::new();
         let (id, control) = hub.connect([1; 32], &shutdown);
         let (tx, mut rx) = mpsc::channel(2);
-        hub.join(&name("general"), id, &user("bob"), tx, Arc::clone(&control));
+        hub.join(GENERAL, id, &user("bob"), tx, Arc::clone(&control));
         for seq in 1..=3 {
-            hub.committed(&event(seq));
+            hub.deliver(&event(seq));
         }
         assert!(control.token.is_cancelled());
         assert_eq!(control.kick.get(), Some(&Kick::Lagging));
@@ -347,20 +351,20 @@ mod tests {
     fn presence_is_announced_once_per_user_not_per_connection() {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
-        let room = name("general");
+        let room = GENERAL;
         let (watcher, wc) = hub.connect([1; 32], &shutdown);
         let (wtx, mut wrx) = mpsc::channel(16);
-        hub.join(&room, watcher, &user("watcher"), wtx, wc);
+        hub.join(room, watcher, &user("watcher"), wtx, wc);
 
         let (a, ac) = hub.connect([2; 32], &shutdown);
         let (b, bc) = hub.connect([2; 32], &shutdown);
         let (atx, _arx) = mpsc::channel(16);
         let (btx, _brx) = mpsc::channel(16);
-        let online = hub.join(&room, a, &user("alice"), atx, ac);
+        let online = hub.join(room, a, &user("alice"), atx, ac);
         assert_eq!(online, vec![user("alice"), user("watcher")]);
-        hub.join(&room, b, &user("alice"), btx, bc);
-        hub.leave(&room, a);
-        hub.leave(&room, b);
+        hub.join(room, b, &user("alice"), btx, bc);
+        hub.leave(room, a);
+        hub.leave(room, b);
 
         let mut frames = Vec::new();
         while let Ok(out) = wrx.try_recv() {
@@ -370,7 +374,7 @@ mod tests {
         assert_eq!(frames.len(), 2, "{frames:?}");
         assert!(frames[0].contains("\"online\":true"));
         assert!(frames[1].contains("\"online\":false"));
-        assert_eq!(hub.online_count(&room), 1);
+        assert_eq!(hub.online_count(room), 1);
     }
 
     #[test]

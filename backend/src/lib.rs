@@ -3,9 +3,11 @@
 //! web client, so one process on one port is the whole app.
 //!
 //! # Layout
-//! - Features: [`auth`] (accounts, sessions), [`rooms`] (room listing and creation over HTTP),
-//!   [`ws`] (the WebSocket endpoint and the per-connection actor), [`hub`] (live membership,
-//!   presence and fan-out).
+//! - The rules: [`chat`], the chat service: every command of every transport goes through it.
+//! - Transports: [`ws`] (the WebSocket endpoint and the per-connection actor), [`rooms`] (the
+//!   same commands over HTTP), [`auth`] (accounts, sessions).
+//! - Delivery: [`events`] (the seam from the store's commits to live delivery: `seq` order per
+//!   room, holes filled from the store), [`hub`] (live membership, presence and fan-out).
 //! - Protection: [`limits`] (rate limits, socket caps), [`password`] (a bounded pool of
 //!   argon2id hashers), [`guard`] (security headers, cross-site write refusal).
 //! - Infrastructure: [`config`] (command line and environment), [`startup`] (state, routes,
@@ -16,8 +18,10 @@
 //! The wire types live in the `shared` crate; `docs/protocol.md` documents them.
 
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod guard;
 pub mod hub;
 pub mod limits;

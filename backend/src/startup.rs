@@ -23,6 +23,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::SessionCache;
+use crate::chat::Chat;
+use crate::events::{self, Dispatcher};
 use crate::config::Config;
 use crate::guard::{self, Csp};
 use crate::hub::Hub;
@@ -39,6 +41,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// What every handler can reach. Cheap to clone: each field is a handle.
 #[derive(Clone)]
 pub struct AppState {
+    /// The chat's rules: what the transports call.
+    pub chat: Chat,
     /// Durable state.
     pub store: Arc<dyn Store>,
     /// Live membership and fan-out.
@@ -86,26 +90,41 @@ impl Application {
     /// Opens the store and binds the listener.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let hub = Arc::new(Hub::new());
-        let store = SqliteStore::open(&config.database, config.synchronous, hub.clone())?;
+        let (seam, inbox) = events::seam();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
+            &config.database,
+            config.synchronous,
+            seam,
+        )?);
         let listener = TcpListener::bind(config.bind).await?;
         let origins = config.origins_for(listener.local_addr()?);
         let hasher = Hasher::start(config.hasher_threads(), config.hasher_threads() * 8)?;
+        // Runs until the store, which holds the seam, is dropped.
+        tokio::spawn(Dispatcher::new(inbox, Arc::clone(&hub), &store).run());
+        let limits = Arc::new(RateLimits::new(&config));
+        let config = Arc::new(config);
         let state = AppState {
-            store: Arc::new(store),
+            chat: Chat::new(
+                Arc::clone(&store),
+                Arc::clone(&hub),
+                Arc::clone(&limits),
+                Arc::clone(&config),
+            ),
+            store,
             hub,
             sessions: Arc::default(),
             origins: Arc::new(origins),
             shutdown: CancellationToken::new(),
             tracker: TaskTracker::new(),
             hasher,
-            limits: Arc::new(RateLimits::new(&config)),
+            limits,
             sockets: Arc::new(SocketSlots::new(
                 config.max_sockets_per_user,
                 config.max_sockets_per_address,
             )),
             connections: Arc::default(),
             csp: Arc::new(Csp::new(&config.static_dir)),
-            config: Arc::new(config),
+            config,
         };
         Ok(Self { listener, state })
     }
@@ -174,6 +193,9 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/rooms", get(rooms::list).post(rooms::create))
+        .route("/rooms/{id}", get(rooms::show))
+        .route("/rooms/{id}/join", post(rooms::join))
+        .route("/rooms/{id}/messages", get(rooms::history).post(rooms::post))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::same_origin_writes,

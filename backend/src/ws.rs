@@ -35,19 +35,20 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use shared::{
-    CATCH_UP_MAX, ClientId, ClientMsg, ErrorCode, HISTORY_PAGE, MAX_FRAME_BYTES, MessageText,
-    RoomName, ServerMsg, ValueError, close_code,
+    ClientFrame, ClientId, ClientMsg, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ReqOnly, RoomId,
+    ServerMsg, close_code,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
 use crate::auth::{AuthUser, ClientIp, TokenSource, authenticate, request_token};
+use crate::chat::{Actor, ChatError, Membership};
 use crate::error::ApiError;
 use crate::guard::{loggable, origin_allowed};
 use crate::hub::{ConnControl, ConnId, Kick, Outbound, encode};
 use crate::limits::{RetryAfter, SlotRefused};
 use crate::startup::AppState;
-use crate::store::{MAX_BATCH, NewMessage, RoomId, now_ms};
+use crate::store::{MAX_BATCH, now_ms};
 
 /// Most frames written per flush.
 const WRITE_BATCH: usize = 64;
@@ -116,7 +117,8 @@ pub async fn upgrade(
 
 /// A joined room, as this connection sees it.
 struct Joined {
-    id: RoomId,
+    /// What the service admitted the user with.
+    membership: Membership,
     /// Highest `seq` written to this connection: queue entries at or below it are dropped.
     delivered: u64,
 }
@@ -144,11 +146,13 @@ type WriteResult = Result<(), WriteFailed>;
 struct Conn {
     state: AppState,
     user: AuthUser,
+    /// The user, as the chat service knows them.
+    actor: Actor,
     id: ConnId,
     control: Arc<ConnControl>,
     /// The sending half of this connection's queue, handed to the hub on each join.
     tx: mpsc::Sender<Outbound>,
-    rooms: HashMap<RoomName, Joined>,
+    rooms: HashMap<RoomId, Joined>,
     /// Set after a request was refused for its rate: nothing more is read from this socket
     /// until then. A client that ignores `retry_after_ms` and keeps sending finds its frames
     /// waiting in TCP buffers instead of costing a parse and a refusal each.
@@ -174,6 +178,7 @@ where
     let heartbeat = state.config.heartbeat();
     let mut conn = Conn {
         state,
+        actor: Actor::from(&user),
         user,
         id,
         control: Arc::clone(&control),
@@ -190,6 +195,8 @@ where
 
     let hello = ServerMsg::Hello {
         user: conn.user.username.clone(),
+        display_name: conn.user.display_name.clone(),
+        protocol: PROTOCOL_VERSION,
         heartbeat_ms: u64::try_from(heartbeat.as_millis()).unwrap_or(u64::MAX),
     };
     let mut ending = match send(&mut sink, &hello).await {
@@ -238,6 +245,7 @@ where
                     }
                     Some(Ok(Message::Binary(_))) => {
                         let reply = conn.refuse_bad_frame(
+                            None,
                             "Binary frames are not supported; send JSON text frames.".into(),
                         );
                         flow(send(&mut sink, &reply).await)
@@ -302,14 +310,11 @@ where
     let _ = Box::pin(timeout(Duration::from_secs(1), sink.close())).await;
 
     for room in conn.rooms.keys() {
-        conn.state.hub.leave(room, id);
+        conn.state.hub.leave(*room, id);
     }
     conn.state.hub.disconnect(conn.user.session, id);
     tracing::debug!(conn = id, "disconnected");
 }
-
-/// A catch-up costs one more request token per this many messages it replays.
-const CATCH_UP_COST: u64 = 100;
 
 /// Longest pause of reading after a rate-limit refusal (see `Conn::paused_until`).
 const MAX_PAUSE: Duration = Duration::from_secs(1);
@@ -364,59 +369,21 @@ where
     })
 }
 
-fn error(code: ErrorCode, message: impl Into<String>) -> ServerMsg {
-    ServerMsg::Error {
-        code,
-        message: message.into(),
-        client_id: None,
-        room: None,
-        retry_after_ms: None,
-    }
-}
-
-/// The answer to a request over its rate limit: the same request may be sent again after
-/// `retry_after_ms`.
-fn rate_limited(
-    wait: RetryAfter,
-    room: Option<RoomName>,
+/// The `error` frame for a refusal of the chat service.
+fn refusal(
+    e: &ChatError,
+    req: Option<u64>,
+    room: Option<RoomId>,
     client_id: Option<ClientId>,
 ) -> ServerMsg {
     ServerMsg::Error {
-        code: ErrorCode::RateLimited,
-        message: format!("Too many requests; try again in {} ms.", wait.millis()),
+        req,
+        code: e.code(),
+        message: e.to_string(),
         client_id,
         room,
-        retry_after_ms: Some(wait.millis()),
+        retry_after_ms: e.retry_after().map(RetryAfter::millis),
     }
-}
-
-fn room_error(code: ErrorCode, message: impl Into<String>, room: &RoomName) -> ServerMsg {
-    ServerMsg::Error {
-        code,
-        message: message.into(),
-        client_id: None,
-        room: Some(room.clone()),
-        retry_after_ms: None,
-    }
-}
-
-fn send_error(
-    code: ErrorCode,
-    message: impl Into<String>,
-    room: &RoomName,
-    client_id: &ClientId,
-) -> ServerMsg {
-    ServerMsg::Error {
-        code,
-        message: message.into(),
-        client_id: Some(client_id.clone()),
-        room: Some(room.clone()),
-        retry_after_ms: None,
-    }
-}
-
-fn has_more(page: &[shared::MessageEvent]) -> bool {
-    page.first().is_some_and(|m| m.seq > 1)
 }
 
 impl Conn {
@@ -465,6 +432,21 @@ impl Conn {
         Some(out.frame.clone())
     }
 
+    /// A refusal by the service; a rate-limit refusal also pauses reading (see
+    /// `Conn::paused_until`).
+    fn refuse(
+        &mut self,
+        e: &ChatError,
+        req: Option<u64>,
+        room: Option<RoomId>,
+        client_id: Option<ClientId>,
+    ) -> ServerMsg {
+        if let Some(wait) = e.retry_after() {
+            self.paused_until = Some(Instant::now() + wait.0.min(MAX_PAUSE));
+        }
+        refusal(e, req, room, client_id)
+    }
+
     /// Handles one text frame from the client.
     async fn handle_text<S>(
         &mut self,
@@ -475,29 +457,33 @@ impl Conn {
     where
         S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
-        let msg = match serde_json::from_str::<ClientMsg>(text) {
-            Ok(msg) => msg,
+        let ClientFrame { req, msg } = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
             Err(e) => {
-                let reply = self.refuse_bad_frame(format!("Malformed frame: {e}"));
+                let req = serde_json::from_str::<ReqOnly>(text).unwrap_or_default().req;
+                let reply = self.refuse_bad_frame(req, format!("Malformed frame: {e}"));
                 return flow(send(sink, &reply).await);
             }
         };
-        if let Err(reply) = self.check_rate(&msg) {
-            return flow(send(sink, &reply).await);
-        }
         let result = match msg {
-            ClientMsg::Join { room, since } => self.join(room, since, sink).await,
+            ClientMsg::Join { room, since } => self.join(req, room, since, sink).await,
             ClientMsg::Leave { room } => {
-                if self.rooms.remove(&room).is_some() {
-                    self.state.hub.leave(&room, self.id);
-                }
-                send(sink, &ServerMsg::Left { room }).await
+                let reply = match self.state.chat.request(&self.actor) {
+                    Ok(()) => {
+                        if self.rooms.remove(&room).is_some() {
+                            self.state.hub.leave(room, self.id);
+                        }
+                        ServerMsg::Left { req, room }
+                    }
+                    Err(e) => self.refuse(&e, req, Some(room), None),
+                };
+                send(sink, &reply).await
             }
             ClientMsg::Send {
                 room,
                 client_id,
                 text,
-            } => match self.prepare_send(room, client_id, text).await {
+            } => match self.start_send(req, room, client_id, text) {
                 Ok(append) => {
                     pending.push(append);
                     Ok(())
@@ -509,194 +495,132 @@ impl Conn {
                 before,
                 limit,
             } => {
-                let reply = self.history(room, before, limit).await;
+                let reply = self.history(req, room, before, limit).await;
                 send(sink, &reply).await
             }
-            ClientMsg::Ping { id } => send(sink, &ServerMsg::Pong { id }).await,
+            ClientMsg::Ping { id } => {
+                let reply = match self.state.chat.request(&self.actor) {
+                    Ok(()) => ServerMsg::Pong { req, id },
+                    Err(e) => self.refuse(&e, req, None, None),
+                };
+                send(sink, &reply).await
+            }
         };
         flow(result)
     }
 
-    /// Applies the user's rate limits to a frame: sends count against the send rate, every
-    /// other request (`ping` included) against the request rate.
     /// The answer to a frame that is not a request: `bad_frame`, or `rate_limited` (with a
     /// pause of reading) when they come faster than the request rate, so that garbage costs a
     /// flooder as much allowance as requests do.
-    fn refuse_bad_frame(&mut self, message: String) -> ServerMsg {
-        match self.state.limits.request(self.user.id) {
-            Ok(()) => error(ErrorCode::BadFrame, message),
-            Err(wait) => {
-                self.paused_until = Some(Instant::now() + wait.0.min(MAX_PAUSE));
-                rate_limited(wait, None, None)
-            }
+    fn refuse_bad_frame(&mut self, req: Option<u64>, message: String) -> ServerMsg {
+        match self.state.chat.request(&self.actor) {
+            Ok(()) => ServerMsg::Error {
+                req,
+                code: ErrorCode::BadFrame,
+                message,
+                client_id: None,
+                room: None,
+                retry_after_ms: None,
+            },
+            Err(e) => self.refuse(&e, req, None, None),
         }
     }
 
-    fn check_rate(&mut self, msg: &ClientMsg) -> Result<(), ServerMsg> {
-        let refused = self.rate_refusal(msg);
-        if let Err(ServerMsg::Error {
-            retry_after_ms: Some(ms),
-            ..
-        }) = &refused
-        {
-            let pause = Duration::from_millis(*ms).min(MAX_PAUSE);
-            self.paused_until = Some(Instant::now() + pause);
-        }
-        refused
-    }
-
-    fn rate_refusal(&self, msg: &ClientMsg) -> Result<(), ServerMsg> {
-        let limits = &self.state.limits;
-        match msg {
-            ClientMsg::Send {
-                room, client_id, ..
-            } => limits
-                .send(self.user.id)
-                .map_err(|w| rate_limited(w, Some(room.clone()), Some(client_id.clone()))),
-            ClientMsg::Join { room, .. }
-            | ClientMsg::Leave { room }
-            | ClientMsg::History { room, .. } => limits
-                .request(self.user.id)
-                .map_err(|w| rate_limited(w, Some(room.clone()), None)),
-            ClientMsg::Ping { .. } => limits
-                .request(self.user.id)
-                .map_err(|w| rate_limited(w, None, None)),
-        }
-    }
-
-    /// Checks a `send` and returns the future that stores it and yields the acknowledgement.
-    async fn prepare_send(
-        &self,
-        room: RoomName,
+    /// Checks a `send` through the service and returns the future that stores it and yields
+    /// the acknowledgement.
+    fn start_send(
+        &mut self,
+        req: Option<u64>,
+        room: RoomId,
         client_id: ClientId,
         text: String,
     ) -> Result<BoxFuture<'static, ServerMsg>, ServerMsg> {
         let Some(joined) = self.rooms.get(&room) else {
-            return Err(match self.state.store.find_room(room.clone()).await {
-                Ok(Some(_)) => send_error(
-                    ErrorCode::NotJoined,
-                    "Join the room before sending to it.",
-                    &room,
-                    &client_id,
-                ),
-                Ok(None) => send_error(ErrorCode::NoSuchRoom, "No such room.", &room, &client_id),
-                Err(e) => {
-                    tracing::error!(error = %e, "room lookup failed");
-                    send_error(ErrorCode::Internal, "Try again.", &room, &client_id)
-                }
-            });
+            return Err(refusal(
+                &ChatError::NotJoined,
+                req,
+                Some(room),
+                Some(client_id),
+            ));
         };
-        let text = match MessageText::parse(text) {
-            Ok(text) => text,
-            Err(e) => {
-                let code = match e {
-                    ValueError::MessageTooLong(_) => ErrorCode::TooLong,
-                    _ => ErrorCode::Invalid,
-                };
-                return Err(send_error(code, e.to_string(), &room, &client_id));
-            }
+        let outcome = self
+            .state
+            .chat
+            .send(&self.actor, &joined.membership, client_id.clone(), text);
+        let stored = match outcome {
+            Ok(stored) => stored,
+            Err(e) => return Err(self.refuse(&e, req, Some(room), Some(client_id))),
         };
-        let append = self.state.store.append(NewMessage {
-            room_id: joined.id,
-            author_id: self.user.id,
-            author: self.user.username.clone(),
-            client_id: client_id.clone(),
-            text: text.into_inner(),
-        });
         Ok(async move {
-            match append.await {
+            match stored.await {
                 Ok(done) => ServerMsg::Ack {
+                    req,
                     room: done.event.room,
                     client_id,
                     id: done.event.id,
                     seq: done.event.seq,
                     ts: done.event.ts,
                 },
-                Err(e) => {
-                    tracing::error!(error = %e, "append failed");
-                    send_error(
-                        ErrorCode::Internal,
-                        "The message was not stored; send it again.",
-                        &room,
-                        &client_id,
-                    )
-                }
+                Err(e) => refusal(&e, req, Some(room), Some(client_id)),
             }
         }
         .boxed())
     }
 
     /// Serves `history`.
-    async fn history(&self, room: RoomName, before: u64, limit: Option<u32>) -> ServerMsg {
+    async fn history(
+        &mut self,
+        req: Option<u64>,
+        room: RoomId,
+        before: u64,
+        limit: Option<u32>,
+    ) -> ServerMsg {
         let Some(joined) = self.rooms.get(&room) else {
-            return room_error(ErrorCode::NotJoined, "Join the room first.", &room);
+            return match self.state.chat.request(&self.actor) {
+                Ok(()) => refusal(&ChatError::NotJoined, req, Some(room), None),
+                Err(e) => self.refuse(&e, req, Some(room), None),
+            };
         };
-        let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
-        match self
+        let page = self
             .state
-            .store
-            .messages_before(joined.id, before, limit)
-            .await
-        {
-            Ok(messages) => ServerMsg::History {
+            .chat
+            .history(&self.actor, &joined.membership, before, limit)
+            .await;
+        match page {
+            Ok(page) => ServerMsg::History {
+                req,
                 room,
-                has_more: has_more(&messages),
-                messages,
+                has_more: page.has_more,
+                messages: page.events,
             },
-            Err(e) => {
-                tracing::error!(error = %e, "history read failed");
-                room_error(ErrorCode::Internal, "Try again.", &room)
-            }
+            Err(e) => self.refuse(&e, req, Some(room), None),
         }
     }
 
-    /// Serves `join`: subscribe first, then read the store (see the module docs).
-    async fn join<S>(&mut self, room: RoomName, since: Option<u64>, sink: &mut S) -> WriteResult
+    /// Serves `join`: the service admits the user, then the connection subscribes to the hub,
+    /// then reads the store (see the module docs).
+    async fn join<S>(
+        &mut self,
+        req: Option<u64>,
+        room: RoomId,
+        since: Option<u64>,
+        sink: &mut S,
+    ) -> WriteResult
     where
         S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
-        let store = &self.state.store;
-        let record = match store.find_room(room.clone()).await {
-            Ok(Some(record)) => record,
-            Ok(None) => {
-                return send(
-                    sink,
-                    &room_error(ErrorCode::NoSuchRoom, "No such room.", &room),
-                )
-                .await;
-            }
+        let joined = match self.state.chat.join(&self.actor, room, since).await {
+            Ok(joined) => joined,
             Err(e) => {
-                tracing::error!(error = %e, "room lookup failed");
-                return send(sink, &room_error(ErrorCode::Internal, "Try again.", &room)).await;
+                let reply = self.refuse(&e, req, Some(room), None);
+                return send(sink, &reply).await;
             }
         };
-        // A long catch-up costs more than one request: one more token per CATCH_UP_COST
-        // messages it will replay, so that joins cannot turn a small allowance into a flood of
-        // frames.
-        if let Some(since) = since
-            && since <= record.last_seq
-        {
-            let extra = (record.last_seq - since).min(CATCH_UP_MAX) / CATCH_UP_COST;
-            if extra > 0
-                && let Err(wait) = self
-                    .state
-                    .limits
-                    .request_n(self.user.id, u32::try_from(extra).unwrap_or(u32::MAX))
-            {
-                self.paused_until = Some(Instant::now() + wait.0.min(MAX_PAUSE));
-                return send(sink, &rate_limited(wait, Some(room), None)).await;
-            }
-        }
-        if !self.rooms.contains_key(&room)
-            && let Err(e) = store.add_member(record.id, self.user.id).await
-        {
-            tracing::error!(error = %e, "membership write failed");
-            return send(sink, &room_error(ErrorCode::Internal, "Try again.", &room)).await;
-        }
+        let membership = joined.membership;
         let online = self.state.hub.join(
-            &room,
+            room,
             self.id,
-            &self.user.username,
+            &self.actor.username,
             self.tx.clone(),
             Arc::clone(&self.control),
         );
@@ -707,92 +631,91 @@ impl Conn {
         // the room (a `since` from another database), the join is answered as a fresh one: the
         // newest page, with older messages left to `history`. Either way one request yields a
         // bounded answer.
-        let since = match since {
-            Some(since) if since <= record.last_seq && record.last_seq - since <= CATCH_UP_MAX => {
-                Some(since)
-            }
-            _ => None,
-        };
-        let read = match since {
-            None => store
-                .messages_before(record.id, u64::MAX, HISTORY_PAGE)
+        let read = match joined.since {
+            None => self
+                .state
+                .chat
+                .newest(&membership)
                 .await
-                .map(|page| (page.last().map_or(0, |m| m.seq), Some(page))),
-            Some(since) => store
-                .find_room(room.clone())
+                .map(|page| (page.events.last().map_or(0, |m| m.seq), Some(page))),
+            Some(since) => self
+                .state
+                .chat
+                .last_seq(&membership)
                 .await
-                .map(|r| (r.map_or(since, |r| r.last_seq), None)),
+                .map(|last| (last.max(since), None)),
         };
         let (last_seq, page) = match read {
             Ok(read) => read,
             Err(e) => {
-                tracing::error!(error = %e, "join read failed");
-                self.state.hub.leave(&room, self.id);
+                self.state.hub.leave(room, self.id);
                 self.rooms.remove(&room);
-                return send(sink, &room_error(ErrorCode::Internal, "Try again.", &room)).await;
+                return send(sink, &refusal(&e, req, Some(room), None)).await;
             }
         };
-        let delivered = match (&page, since) {
+        let delivered = match (&page, joined.since) {
             (Some(_), _) => last_seq,
             (None, since) => since.unwrap_or(0),
         };
         self.rooms.insert(
-            room.clone(),
+            room,
             Joined {
-                id: record.id,
+                membership: membership.clone(),
                 delivered,
             },
         );
         send(
             sink,
             &ServerMsg::Joined {
-                room: room.clone(),
+                req,
+                room,
                 last_seq,
                 online,
             },
         )
         .await?;
         match page {
-            Some(messages) => {
+            Some(page) => {
                 let reply = ServerMsg::History {
+                    req,
                     room,
-                    has_more: has_more(&messages),
-                    messages,
+                    has_more: page.has_more,
+                    messages: page.events,
                 };
                 send(sink, &reply).await
             }
-            None => self.catch_up(room, record.id, last_seq, sink).await,
+            None => self.catch_up(req, &membership, last_seq, sink).await,
         }
     }
 
-    /// Writes every stored message of `room` above `delivered` up to `until` (the room's head
+    /// Writes every stored event of the room above `delivered` up to `until` (the room's head
     /// when the join was handled), in order; anything later is in the queue already.
     async fn catch_up<S>(
         &mut self,
-        room: RoomName,
-        room_id: RoomId,
+        req: Option<u64>,
+        membership: &Membership,
         until: u64,
         sink: &mut S,
     ) -> WriteResult
     where
         S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
+        let room = membership.room().id;
         loop {
             let after = self.rooms.get(&room).map_or(0, |j| j.delivered);
             let page = match self
                 .state
-                .store
-                .messages_after(room_id, after, CATCH_UP_PAGE)
+                .chat
+                .events_after(membership, after, CATCH_UP_PAGE)
                 .await
             {
                 Ok(page) => page,
                 Err(e) => {
-                    tracing::error!(error = %e, "catch-up read failed");
-                    return send(
-                        sink,
-                        &room_error(ErrorCode::Internal, "Catch-up failed; join again.", &room),
-                    )
-                    .await;
+                    let mut reply = refusal(&e, req, Some(room), None);
+                    if let ServerMsg::Error { message, .. } = &mut reply {
+                        *message = "Catch-up failed; join again.".into();
+                    }
+                    return send(sink, &reply).await;
                 }
             };
             let full = page.len() >= CATCH_UP_PAGE as usize;

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`values`]: newtypes that parse untrusted input once ([`Username`], [`Password`],
-//!   [`RoomName`], [`MessageText`], [`ClientId`]) with the limits both sides enforce: the client
+//!   [`RoomName`], [`DisplayName`], [`MessageText`], [`ClientId`], and the [`RoomId`]) with the limits both sides enforce: the client
 //!   for instant feedback, the server for enforcement.
 //! - [`ws`]: the WebSocket frames, [`ClientMsg`] (client to server) and [`ServerMsg`] (server to
 //!   client), internally tagged by a `"type"` field.
@@ -19,9 +19,17 @@ pub mod api;
 pub mod values;
 pub mod ws;
 
-pub use api::{ApiError, Credentials, MeResponse, NewRoom, RoomInfo, SessionResponse};
-pub use values::{ClientId, MessageText, Password, RoomName, Username, ValueError};
-pub use ws::{ClientMsg, ErrorCode, MessageEvent, ServerMsg, close_code};
+pub use api::{
+    ApiError, Credentials, HistoryPage, JoinedRoom, MeResponse, NewAccount, NewRoom, PostMessage,
+    Posted, RoomInfo, SessionResponse,
+};
+pub use values::{
+    ClientId, DisplayName, MessageText, Password, RoomId, RoomName, Username, ValueError,
+};
+pub use ws::{
+    ClientFrame, ClientMsg, ErrorCode, MessageEvent, PROTOCOL_VERSION, ReqOnly, ServerMsg,
+    close_code,
+};
 
 /// Longest message text, in characters (Unicode scalar values).
 pub const MAX_MESSAGE_CHARS: usize = 4_000;
@@ -41,8 +49,11 @@ pub const CATCH_UP_MAX: u64 = 1_000;
 /// The most rooms one `GET /api/rooms` page holds (and its default size).
 pub const ROOMS_PAGE_MAX: u32 = 200;
 
-/// The room every user can join from the start.
+/// The room every user can join from the start: its name, and its id (it is the first room of
+/// every database).
 pub const DEFAULT_ROOM: &str = "general";
+/// The id of [`DEFAULT_ROOM`].
+pub const DEFAULT_ROOM_ID: RoomId = RoomId(1);
 
 /// Name of the cookie that holds the session token in browsers.
 pub const SESSION_COOKIE: &str = "chat_session";

@@ -5,6 +5,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
+use unicode_segmentation::UnicodeSegmentation;
 
 use crate::MAX_MESSAGE_CHARS;
 
@@ -17,6 +18,8 @@ pub enum ValueError {
     Password(&'static str),
     /// A room name that breaks the rules in [`RoomName::parse`].
     RoomName(&'static str),
+    /// A display name that breaks the rules in [`DisplayName::parse`].
+    DisplayName(&'static str),
     /// A message that is empty or only whitespace.
     MessageText(&'static str),
     /// A message longer than [`MAX_MESSAGE_CHARS`] (kept apart: the server answers it with its
@@ -32,6 +35,7 @@ impl fmt::Display for ValueError {
             ValueError::Username(why)
             | ValueError::Password(why)
             | ValueError::RoomName(why)
+            | ValueError::DisplayName(why)
             | ValueError::MessageText(why)
             | ValueError::MessageTooLong(why)
             | ValueError::ClientId(why) => f.write_str(why),
@@ -167,37 +171,135 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A room name: 1 to 32 characters from `a-z 0-9 _ -` (lower case, so names are unique as shown).
+/// Checks a name people read (a room name, a display name) and gives back its stored form:
+/// trimmed, NFC-normalised (with the `nfc` feature, as on the server), 1 to `max` characters as a
+/// person counts them (grapheme clusters: `👨‍👩‍👧` is one, `é` is one however it is encoded).
+/// Control characters, line and paragraph separators, and the bidi embeddings, overrides and
+/// isolates that can make a name display as something else are refused, as is a name that shows
+/// nothing.
+fn parse_name(
+    raw: String,
+    max: usize,
+    wrap: fn(&'static str) -> ValueError,
+    messages: &NameMessages,
+) -> Result<String, ValueError> {
+    let trimmed = raw.trim();
+    if trimmed.chars().any(is_forbidden_in_name) {
+        return Err(wrap(messages.characters));
+    }
+    if trimmed.chars().all(is_invisible) {
+        return Err(wrap(messages.empty));
+    }
+    #[cfg(feature = "nfc")]
+    let name: String = {
+        use unicode_normalization::UnicodeNormalization;
+        trimmed.nfc().collect()
+    };
+    #[cfg(not(feature = "nfc"))]
+    let name: String = trimmed.to_owned();
+    // Counting stops early, so a hostile long string costs no more than the limit.
+    if name.graphemes(true).nth(max).is_some() {
+        return Err(wrap(messages.too_long));
+    }
+    Ok(name)
+}
+
+/// The messages [`parse_name`] answers with, per kind of name.
+struct NameMessages {
+    empty: &'static str,
+    too_long: &'static str,
+    characters: &'static str,
+}
+
+/// Characters a name may not hold (see [`parse_name`]).
+fn is_forbidden_in_name(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'                 // Arabic letter mark
+            | '\u{200E}' | '\u{200F}'  // LRM, RLM
+            | '\u{2028}' | '\u{2029}'  // line and paragraph separators
+            | '\u{202A}'..='\u{202E}'  // bidi embeddings and overrides
+            | '\u{2066}'..='\u{2069}'  // bidi isolates
+        )
+}
+
+/// A room's name, as people read it: 1 to 64 characters in any script (`技术讨论`, `rust-2024`,
+/// `Café ☕`). See [`parse_name`] for the rules. Rooms are addressed by their [`RoomId`]; public
+/// room names are unique without regard to case (the store enforces it with [`RoomName::key`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RoomName(String);
 
 impl RoomName {
-    /// Most characters in a room name.
-    pub const MAX: usize = 32;
+    /// Most characters (grapheme clusters) in a room name.
+    pub const MAX: usize = 64;
 
-    /// Checks the rules and wraps the name.
+    /// Checks the rules and gives back the name in its stored form.
     pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
-        let raw = raw.into();
-        if raw.is_empty() {
-            return Err(ValueError::RoomName("Room name must not be empty."));
-        }
-        if raw.chars().count() > Self::MAX {
-            return Err(ValueError::RoomName(
-                "Room name must be at most 32 characters.",
-            ));
-        }
-        if !raw
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-'))
-        {
-            return Err(ValueError::RoomName(
-                "Room name may only use lower-case letters, digits, '_' and '-'.",
-            ));
-        }
-        Ok(Self(raw))
+        parse_name(
+            raw.into(),
+            Self::MAX,
+            ValueError::RoomName,
+            &NameMessages {
+                empty: "Room name must not be empty.",
+                too_long: "Room name must be at most 64 characters.",
+                characters: "Room name may not contain control or text-direction characters.",
+            },
+        )
+        .map(Self)
+    }
+
+    /// The form in which two names that differ only in case are equal (Unicode lower case).
+    pub fn key(&self) -> String {
+        self.0.to_lowercase()
     }
 }
 string_newtype!(RoomName);
+
+/// The name a person is shown by, beside their login handle ([`Username`]): 1 to 64 characters in
+/// any script (`张三丰`, `Zoë`), with the rules of [`parse_name`]. Not unique.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// Most characters (grapheme clusters) in a display name.
+    pub const MAX: usize = 64;
+
+    /// Checks the rules and gives back the name in its stored form.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
+        parse_name(
+            raw.into(),
+            Self::MAX,
+            ValueError::DisplayName,
+            &NameMessages {
+                empty: "Display name must not be empty.",
+                too_long: "Display name must be at most 64 characters.",
+                characters: "Display name may not contain control or text-direction characters.",
+            },
+        )
+        .map(Self)
+    }
+}
+string_newtype!(DisplayName);
+
+impl From<&Username> for DisplayName {
+    /// A handle is always a valid display name: the default for accounts that chose none.
+    fn from(user: &Username) -> Self {
+        Self(user.as_str().to_owned())
+    }
+}
+
+/// A room's stable id. Every frame and endpoint addresses a room by it; its name may change and
+/// may be in any script. On the wire it is a JSON number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RoomId(pub u64);
+
+impl fmt::Display for RoomId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
 
 /// The text of a message: not blank, at most [`MAX_MESSAGE_CHARS`] characters. It is stored and
 /// delivered exactly as sent (no trimming), and clients render it as text, never as HTML.
@@ -316,13 +418,46 @@ mod tests {
     }
 
     #[test]
-    fn room_names_are_lower_case_slugs() {
-        assert!(RoomName::parse("general").is_ok());
-        assert!(RoomName::parse("rust-2024_q1").is_ok());
+    fn room_names_are_unicode_and_counted_as_people_see_them() {
+        assert_eq!(
+            RoomName::parse("  技术讨论 ").expect("valid").as_str(),
+            "技术讨论"
+        );
+        assert!(RoomName::parse("General Chat ☕").is_ok());
         assert!(RoomName::parse("").is_err());
-        assert!(RoomName::parse("General").is_err());
-        assert!(RoomName::parse("a b").is_err());
-        assert!(RoomName::parse("x".repeat(33)).is_err());
+        assert!(RoomName::parse("   ").is_err());
+        assert!(RoomName::parse("\u{200B}\u{2800}").is_err());
+        assert!(RoomName::parse("x".repeat(64)).is_ok());
+        assert!(RoomName::parse("x".repeat(65)).is_err());
+        // 64 family emoji of 5 scalar values each are 64 characters to a person.
+        assert!(RoomName::parse("👨\u{200D}👩\u{200D}👧".repeat(64)).is_ok());
+        assert!(RoomName::parse("e\u{301}".repeat(64)).is_ok());
+        for bad in ["a\nb", "a\tb", "evil\u{202E}gpj.exe", "a\u{2066}b", "x\u{0}", "a\u{2028}b"] {
+            assert!(RoomName::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            RoomName::parse("Café").expect("valid").key(),
+            RoomName::parse("CAFÉ").expect("valid").key()
+        );
+    }
+
+    #[cfg(feature = "nfc")]
+    #[test]
+    fn names_are_stored_in_nfc() {
+        let decomposed = RoomName::parse("Cafe\u{301}").expect("valid");
+        assert_eq!(decomposed.as_str(), "Caf\u{e9}");
+        let name = DisplayName::parse("Zoe\u{308}").expect("valid");
+        assert_eq!(name.as_str(), "Zo\u{eb}");
+    }
+
+    #[test]
+    fn display_names_follow_the_name_rules() {
+        assert_eq!(DisplayName::parse("张三丰").expect("valid").as_str(), "张三丰");
+        assert!(DisplayName::parse("").is_err());
+        assert!(DisplayName::parse("a\u{202D}b").is_err());
+        assert!(DisplayName::parse("名".repeat(65)).is_err());
+        let err = DisplayName::parse("").expect_err("empty").to_string();
+        assert!(err.contains("Display name"), "{err}");
     }
 
     #[test]

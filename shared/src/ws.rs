@@ -1,16 +1,56 @@
 //! WebSocket frames. Every frame is one JSON text message: an object whose `"type"` field names
 //! the variant (`snake_case`), with the variant's fields beside it.
 //!
-//! The ordering contract: within a room, the server assigns each stored message the next `seq`
+//! The ordering contract: within a room, the server assigns each stored event the next `seq`
 //! (1, 2, 3, ... with no holes) and delivers `message` frames to a connection in increasing `seq`
 //! order, without duplicates. A client that remembers the highest `seq` it has seen can ask for
 //! exactly what it missed with `join { since }`.
+//!
+//! Requests and answers: every client frame may carry a `req` number of the client's choosing,
+//! and the answer to it (`joined`, `left`, `history`, `ack`, `pong` or `error`) carries the same
+//! `req`, so a client never has to guess which request an answer belongs to.
+//!
+//! Growing the protocol: new frame types and error codes may appear in any release. A client
+//! reads an unknown `type` as [`ServerMsg::Unknown`] and an unknown code as
+//! [`ErrorCode::Unknown`], and must carry on (ignore the frame; treat the error as a generic
+//! failure of the request it answers). `hello` says which [`PROTOCOL_VERSION`] the server speaks.
 
 use serde::{Deserialize, Serialize};
 
-use crate::values::{ClientId, RoomName, Username};
+use crate::values::{ClientId, DisplayName, RoomId, Username};
 
-/// A frame from the client to the server.
+/// The version of this protocol, sent in `hello`. It grows when frames change in a way an older
+/// client should know about; additions that old clients can ignore do not need it.
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// A frame from the client: a request, and the optional `req` that its answer will carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    /// Any number the client chooses; echoed in the answer. Clients that send none get answers
+    /// without one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub req: Option<u64>,
+    /// The request itself (its `type` and fields sit beside `req` in the JSON object).
+    #[serde(flatten)]
+    pub msg: ClientMsg,
+}
+
+impl From<ClientMsg> for ClientFrame {
+    fn from(msg: ClientMsg) -> Self {
+        Self { req: None, msg }
+    }
+}
+
+/// The request id of a frame that could not be parsed as a [`ClientFrame`], if it has one, so
+/// that even the `bad_frame` error can be matched to its request.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReqOnly {
+    /// The frame's `req`, if it is a number.
+    #[serde(default)]
+    pub req: Option<u64>,
+}
+
+/// A request from the client to the server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientMsg {
@@ -21,7 +61,7 @@ pub enum ClientMsg {
     /// order: the catch-up after a reconnect.
     Join {
         /// The room to join.
-        room: RoomName,
+        room: RoomId,
         /// The highest `seq` this client already has for the room.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<u64>,
@@ -29,7 +69,7 @@ pub enum ClientMsg {
     /// Unsubscribe this connection from a room.
     Leave {
         /// The room to leave.
-        room: RoomName,
+        room: RoomId,
     },
     /// Post a message to a room this connection has joined.
     ///
@@ -37,7 +77,7 @@ pub enum ClientMsg {
     /// send idempotent: resending the same id never stores a second message.
     Send {
         /// The room to post to.
-        room: RoomName,
+        room: RoomId,
         /// The client's own id for this message.
         client_id: ClientId,
         /// The text, 1 to 4000 characters.
@@ -46,7 +86,7 @@ pub enum ClientMsg {
     /// Ask for a page of older messages: those with `seq < before`, newest last.
     History {
         /// The room to read.
-        room: RoomName,
+        room: RoomId,
         /// Only messages with a `seq` below this one.
         before: u64,
         /// How many at most (default and maximum: [`crate::HISTORY_PAGE`]).
@@ -65,13 +105,15 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageEvent {
     /// The room it was posted in.
-    pub room: RoomName,
-    /// Its position in the room: 1 for the first message, then +1 each, with no holes.
+    pub room: RoomId,
+    /// Its position in the room: 1 for the first event, then +1 each, with no holes.
     pub seq: u64,
     /// Its id, unique across the server.
     pub id: u64,
-    /// Who wrote it.
+    /// Who wrote it (their login handle).
     pub author: Username,
+    /// The author's display name (as it is now, or was when the message went out live).
+    pub author_name: DisplayName,
     /// The text, exactly as sent. Render it as text, never as HTML.
     pub text: String,
     /// When the server stored it, in milliseconds since the Unix epoch (UTC).
@@ -89,14 +131,21 @@ pub enum ServerMsg {
     Hello {
         /// Who the connection is authenticated as.
         user: Username,
+        /// Their display name.
+        display_name: DisplayName,
+        /// The [`PROTOCOL_VERSION`] the server speaks.
+        protocol: u32,
         /// The server pings at this interval; a client should treat this long plus a margin
         /// without any frame as a dead connection (send `ping` to provoke one).
         heartbeat_ms: u64,
     },
     /// The answer to `join`.
     Joined {
+        /// The request's `req`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
         /// The room joined.
-        room: RoomName,
+        room: RoomId,
         /// The room's highest `seq` when the join was handled.
         last_seq: u64,
         /// Users with at least one connection in the room, sorted.
@@ -104,15 +153,22 @@ pub enum ServerMsg {
     },
     /// The answer to `leave`.
     Left {
+        /// The request's `req`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
         /// The room left.
-        room: RoomName,
+        room: RoomId,
     },
     /// A message stored in a room this connection has joined (live, or during catch-up).
     Message(MessageEvent),
-    /// A page of older messages, sorted by `seq` ascending.
+    /// A page of older messages, sorted by `seq` ascending: the answer to `history`, and the
+    /// newest page after a `join` without `since`.
     History {
+        /// The request's `req`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
         /// The room read.
-        room: RoomName,
+        room: RoomId,
         /// The messages, oldest first.
         messages: Vec<MessageEvent>,
         /// Whether messages older than the first of this page exist.
@@ -120,8 +176,11 @@ pub enum ServerMsg {
     },
     /// The server stored (or had already stored) the message sent with this `client_id`.
     Ack {
+        /// The request's `req`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
         /// The room it was stored in.
-        room: RoomName,
+        room: RoomId,
         /// The client's id for the message.
         client_id: ClientId,
         /// The message's server id.
@@ -135,7 +194,7 @@ pub enum ServerMsg {
     /// last connection left it).
     Presence {
         /// The room.
-        room: RoomName,
+        room: RoomId,
         /// The user.
         user: Username,
         /// `true` when they arrived, `false` when they left.
@@ -143,12 +202,18 @@ pub enum ServerMsg {
     },
     /// The answer to `ping`.
     Pong {
+        /// The request's `req`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
         /// The `id` of the ping.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<u64>,
     },
     /// A request could not be served. The connection stays open.
     Error {
+        /// The request's `req`, when the failed request carried one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        req: Option<u64>,
         /// What went wrong, for programs.
         code: ErrorCode,
         /// What went wrong, for people.
@@ -158,15 +223,18 @@ pub enum ServerMsg {
         client_id: Option<ClientId>,
         /// The room concerned, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        room: Option<RoomName>,
+        room: Option<RoomId>,
         /// With `rate_limited`: how long to wait before sending the request again, in
         /// milliseconds. A client resends on its own after this long.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+    /// A frame of a type this client does not know (from a newer server). Ignore it.
+    #[serde(other)]
+    Unknown,
 }
 
-/// Machine-readable reasons in an `error` frame.
+/// Machine-readable reasons in an `error` frame (and, as `code`, in HTTP error bodies).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -176,14 +244,22 @@ pub enum ErrorCode {
     Invalid,
     /// The message text is longer than [`crate::MAX_MESSAGE_CHARS`].
     TooLong,
-    /// The room does not exist.
+    /// The room does not exist, or is not visible to this user.
     NoSuchRoom,
     /// The connection has not joined that room.
     NotJoined,
+    /// The user may not do this.
+    Forbidden,
+    /// A name is taken.
+    Conflict,
     /// Too many requests; slow down.
     RateLimited,
     /// The server failed; the request may be retried.
     Internal,
+    /// A code this client does not know (from a newer server): treat it as a failure of the
+    /// request it answers.
+    #[serde(other)]
+    Unknown,
 }
 
 /// WebSocket close codes the server uses, beside the standard ones (1000 normal, 1001 going away
@@ -202,43 +278,58 @@ pub mod close_code {
 mod tests {
     use super::*;
 
+    fn parse(json: &str) -> Result<ClientFrame, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
     #[test]
-    fn client_frames_are_tagged_by_type() {
-        let join: ClientMsg =
-            serde_json::from_str(r#"{"type":"join","room":"general"}"#).expect("join parses");
+    fn client_frames_are_tagged_by_type_and_may_carry_a_request_id() {
+        let join = parse(r#"{"type":"join","room":1}"#).expect("join parses");
         assert_eq!(
             join,
-            ClientMsg::Join {
-                room: RoomName::parse("general").expect("valid"),
-                since: None
+            ClientFrame {
+                req: None,
+                msg: ClientMsg::Join {
+                    room: RoomId(1),
+                    since: None
+                }
             }
         );
-        let send = ClientMsg::Send {
-            room: RoomName::parse("general").expect("valid"),
-            client_id: ClientId::parse("c1").expect("valid"),
-            text: "hi".into(),
+        let send = ClientFrame {
+            req: Some(7),
+            msg: ClientMsg::Send {
+                room: RoomId(3),
+                client_id: ClientId::parse("c1").expect("valid"),
+                text: "hi".into(),
+            },
         };
         let json = serde_json::to_string(&send).expect("serializes");
         assert_eq!(
             json,
-            r#"{"type":"send","room":"general","client_id":"c1","text":"hi"}"#
+            r#"{"req":7,"type":"send","room":3,"client_id":"c1","text":"hi"}"#
         );
+        assert_eq!(parse(&json).expect("parses back"), send);
     }
 
     #[test]
     fn unknown_types_and_invalid_values_are_rejected() {
-        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"nuke"}"#).is_err());
-        assert!(serde_json::from_str::<ClientMsg>(r#"{"type":"join","room":"No Caps"}"#).is_err());
-        assert!(serde_json::from_str::<ClientMsg>(r#"{"room":"general"}"#).is_err());
+        assert!(parse(r#"{"type":"nuke"}"#).is_err());
+        assert!(parse(r#"{"type":"join","room":"general"}"#).is_err());
+        assert!(parse(r#"{"type":"join","room":-1}"#).is_err());
+        assert!(parse(r#"{"room":1}"#).is_err());
+        // The request id of a broken frame can still be read, to answer it.
+        let req: ReqOnly = serde_json::from_str(r#"{"type":"nuke","req":9}"#).expect("object");
+        assert_eq!(req.req, Some(9));
     }
 
     #[test]
     fn message_frames_flatten_the_event() {
         let msg = ServerMsg::Message(MessageEvent {
-            room: RoomName::parse("general").expect("valid"),
+            room: RoomId(1),
             seq: 7,
             id: 42,
             author: Username::parse("alice").expect("valid"),
+            author_name: DisplayName::parse("爱丽丝").expect("valid"),
             text: "<b>hi</b>".into(),
             ts: 1_700_000_000_000,
             client_id: None,
@@ -246,15 +337,16 @@ mod tests {
         let json = serde_json::to_string(&msg).expect("serializes");
         assert_eq!(
             json,
-            r#"{"type":"message","room":"general","seq":7,"id":42,"author":"alice","text":"<b>hi</b>","ts":1700000000000}"#
+            r#"{"type":"message","room":1,"seq":7,"id":42,"author":"alice","author_name":"爱丽丝","text":"<b>hi</b>","ts":1700000000000}"#
         );
         let back: ServerMsg = serde_json::from_str(&json).expect("parses back");
         assert_eq!(back, msg);
     }
 
     #[test]
-    fn error_codes_are_snake_case() {
+    fn error_codes_are_snake_case_and_answers_carry_the_request_id() {
         let err = ServerMsg::Error {
+            req: Some(4),
             code: ErrorCode::NotJoined,
             message: "join first".into(),
             client_id: None,
@@ -263,7 +355,30 @@ mod tests {
         };
         assert_eq!(
             serde_json::to_string(&err).expect("serializes"),
-            r#"{"type":"error","code":"not_joined","message":"join first"}"#
+            r#"{"type":"error","req":4,"code":"not_joined","message":"join first"}"#
         );
+    }
+
+    #[test]
+    fn frames_and_codes_from_a_newer_server_are_read_as_unknown() {
+        let frame: ServerMsg =
+            serde_json::from_str(r#"{"type":"hologram","room":1,"depth":3}"#).expect("tolerated");
+        assert_eq!(frame, ServerMsg::Unknown);
+        let err: ServerMsg = serde_json::from_str(
+            r#"{"type":"error","req":2,"code":"quantum_flux","message":"?","future_field":true}"#,
+        )
+        .expect("tolerated");
+        assert!(matches!(
+            err,
+            ServerMsg::Error {
+                req: Some(2),
+                code: ErrorCode::Unknown,
+                ..
+            }
+        ));
+        // New fields on known frames are ignored too.
+        let pong: ServerMsg =
+            serde_json::from_str(r#"{"type":"pong","id":1,"later":[1,2]}"#).expect("tolerated");
+        assert_eq!(pong, ServerMsg::Pong { req: None, id: Some(1) });
     }
 }

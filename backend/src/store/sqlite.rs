@@ -16,13 +16,19 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
-use shared::{ClientId, MessageEvent, RoomName, Username};
+use shared::{ClientId, DisplayName, MessageEvent, RoomId, RoomName, Username};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Appended, CommitListener, MAX_BATCH, NewMessage, RoomId, RoomRecord, SessionRecord, Store,
-    StoreError, StoreResult, UserId, UserRecord, now_ms,
+    Appended, CommitListener, MAX_BATCH, NewMessage, RoomRecord, SessionRecord, Store, StoreError,
+    StoreResult, UserId, UserRecord, now_ms,
 };
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
 
 /// How many jobs may wait for the writer before callers wait to enqueue (backpressure).
 const WRITE_QUEUE: usize = 4096;
@@ -70,7 +76,30 @@ CREATE TABLE events (
 );
 CREATE UNIQUE INDEX events_by_client_id ON events(author_id, client_id) WHERE client_id IS NOT NULL;
 INSERT INTO rooms (name, created_at) VALUES ('general', CAST(unixepoch('subsec') * 1000 AS INTEGER));
-"#];
+"#,
+// 2: Unicode room names, unique ignoring case among public rooms (`name_key` is the name in
+// lower case, computed by the server: SQLite's NOCASE folds only ASCII); a room kind and topic;
+// display names. The rooms table is rebuilt (SQLite cannot drop the old UNIQUE(name)); foreign
+// keys are off while migrations run, so dropping the old table does not cascade.
+r#"
+CREATE TABLE rooms_v2 (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL,
+    name_key   TEXT NOT NULL,
+    kind       TEXT NOT NULL DEFAULT 'public',
+    topic      TEXT NOT NULL DEFAULT '',
+    created_by INTEGER REFERENCES users(id),
+    created_at INTEGER NOT NULL
+);
+INSERT INTO rooms_v2 (id, name, name_key, created_by, created_at)
+    SELECT id, name, lower(name), created_by, created_at FROM rooms;
+DROP TABLE rooms;
+ALTER TABLE rooms_v2 RENAME TO rooms;
+CREATE UNIQUE INDEX rooms_public_names ON rooms(name_key) WHERE kind = 'public';
+CREATE INDEX rooms_by_creator ON rooms(created_by);
+ALTER TABLE users ADD COLUMN display_name TEXT;
+"#,
+];
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -124,13 +153,14 @@ impl SqliteStore {
                 Synchronous::Full => "FULL",
             },
         )?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
         // Checkpoints copy the WAL back into the database file and fsync it. Left automatic, one
         // runs inside whichever commit crosses the threshold and stalls every append queued
         // behind it; the checkpoint thread does them instead (see `checkpoint_loop`).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         migrate(&mut conn)?;
+        // After the migrations: a rebuilt table must not cascade its old rows away.
+        conn.pragma_update(None, "foreign_keys", "ON")?;
 
         let alive = Arc::new(());
         let checkpointer = Connection::open(path)?;
@@ -237,6 +267,15 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        let broken: Option<String> = tx
+            .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
+            .optional()?;
+        if let Some(table) = broken {
+            return Err(StoreError::Task(format!(
+                "migration {} left a broken reference in {table}",
+                i + 1
+            )));
+        }
         tx.pragma_update(
             None,
             "user_version",
@@ -254,7 +293,7 @@ fn writer_loop(
     listener: Arc<dyn CommitListener>,
 ) {
     let mut next: Option<Job> = None;
-    let mut rooms = RoomHeads::default();
+    let mut heads = RoomHeads::default();
     loop {
         let job = match next.take() {
             Some(job) => job,
@@ -277,7 +316,7 @@ fn writer_loop(
                         Err(_) => break,
                     }
                 }
-                commit_batch(&mut conn, &mut rooms, batch, listener.as_ref());
+                commit_batch(&mut conn, &mut heads, batch, listener.as_ref());
             }
         }
     }
@@ -285,34 +324,45 @@ fn writer_loop(
 
 type AppendReply = oneshot::Sender<StoreResult<Appended>>;
 
-/// What the writer knows of each room it has appended to: its name and highest `seq`.
+/// The highest `seq` of each room the writer has appended to.
 ///
 /// The writer is the only one that appends, so it can keep each room's head in memory instead of
 /// updating a counter row in every commit (which would dirty one more page per message). A
-/// room's head is read once from the log (`max(seq)`), then advanced by committed appends only:
-/// a batch works on a copy that is kept only if its transaction commits, so a rollback can
-/// never leave a `seq` used or skipped.
-#[derive(Debug, Default, Clone)]
+/// room's head is read once from the log (`max(seq)`), then advanced by appends; a batch records
+/// the heads it moved, and puts them back if its transaction (or one append's savepoint) rolls
+/// back, so a rollback can never leave a `seq` used or skipped. The work per batch grows with
+/// the batch, never with the number of rooms.
+#[derive(Debug, Default)]
 struct RoomHeads {
-    heads: HashMap<RoomId, (RoomName, u64)>,
+    heads: HashMap<RoomId, u64>,
 }
 
 impl RoomHeads {
-    /// The room's name and highest `seq`, read from the database on first use.
-    fn get(&mut self, conn: &Connection, room_id: RoomId) -> StoreResult<&mut (RoomName, u64)> {
-        match self.heads.entry(room_id) {
+    /// The room's highest `seq`, read from the database on first use.
+    fn get(&mut self, conn: &Connection, room: RoomId) -> StoreResult<&mut u64> {
+        match self.heads.entry(room) {
             Entry::Occupied(head) => Ok(head.into_mut()),
             Entry::Vacant(slot) => {
-                let (name, last): (String, i64) = conn
+                let last: i64 = conn
                     .prepare_cached(
-                        "SELECT name, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
+                        "SELECT (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
                          FROM rooms WHERE id = ?1",
                     )?
-                    .query_row(params![room_id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row(params![to_i64(room.0)], |r| r.get(0))
                     .optional()?
                     .ok_or(StoreError::NotFound)?;
-                Ok(slot.insert((parse_room(name)?, to_u64(last))))
+                Ok(slot.insert(to_u64(last)))
             }
+        }
+    }
+
+    /// Puts back the heads recorded in `undo` (latest first).
+    fn restore(&mut self, undo: &mut Vec<(RoomId, Option<u64>)>) {
+        while let Some((room, head)) = undo.pop() {
+            match head {
+                Some(head) => self.heads.insert(room, head),
+                None => self.heads.remove(&room),
+            };
         }
     }
 }
@@ -320,26 +370,30 @@ impl RoomHeads {
 /// Stores a batch of appends in one transaction, publishes the new events, then answers each.
 fn commit_batch(
     conn: &mut Connection,
-    rooms: &mut RoomHeads,
+    heads: &mut RoomHeads,
     batch: Vec<(NewMessage, AppendReply)>,
     listener: &dyn CommitListener,
 ) {
     let mut outcomes: Vec<StoreResult<Appended>> = Vec::with_capacity(batch.len());
-    let mut heads = rooms.clone();
+    // Heads this batch moved, with their values before it, for a rollback.
+    let mut undo: Vec<(RoomId, Option<u64>)> = Vec::new();
     let committed = (|| -> StoreResult<()> {
         let mut tx = conn.transaction()?;
         if let [(message, _)] = batch.as_slice() {
             // Alone in its transaction, an append needs no savepoint: if it fails, the (empty)
             // transaction is simply committed with nothing in it.
-            outcomes.push(append_one(&tx, &mut heads, message));
+            outcomes.push(append_one(&tx, heads, &mut undo, message));
         } else {
             for (message, _) in &batch {
                 let mut sp = tx.savepoint()?;
-                let outcome = append_one(&sp, &mut heads, message);
+                let mark = undo.len();
+                let outcome = append_one(&sp, heads, &mut undo, message);
                 if outcome.is_ok() {
                     sp.commit()?;
                 } else {
                     sp.rollback()?;
+                    let mut mine = undo.split_off(mark);
+                    heads.restore(&mut mine);
                 }
                 outcomes.push(outcome);
             }
@@ -349,30 +403,38 @@ fn commit_batch(
     })();
 
     if let Err(e) = committed {
+        heads.restore(&mut undo);
         tracing::error!(error = %e, size = batch.len(), "group commit failed");
         for (_, reply) in batch {
             let _ = reply.send(Err(StoreError::Task(format!("commit failed: {e}"))));
         }
         return;
     }
-    *rooms = heads;
-    for outcome in outcomes.iter().flatten() {
-        if !outcome.duplicate {
-            listener.committed(&outcome.event);
-        }
+    let fresh: Vec<MessageEvent> = outcomes
+        .iter()
+        .flatten()
+        .filter(|outcome| !outcome.duplicate)
+        .map(|outcome| outcome.event.clone())
+        .collect();
+    if !fresh.is_empty() {
+        listener.committed(fresh);
     }
     for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
         let _ = reply.send(outcome);
     }
 }
 
-/// Appends one message inside the open transaction `conn`.
-fn append_one(conn: &Connection, heads: &mut RoomHeads, m: &NewMessage) -> StoreResult<Appended> {
+/// Appends one message inside the open transaction `conn`, recording in `undo` the head it moves.
+fn append_one(
+    conn: &Connection,
+    heads: &mut RoomHeads,
+    undo: &mut Vec<(RoomId, Option<u64>)>,
+    m: &NewMessage,
+) -> StoreResult<Appended> {
     let earlier = conn
         .prepare_cached(
-            "SELECT e.id, e.seq, e.body, e.created_at, r.name
-             FROM events e JOIN rooms r ON r.id = e.room_id
-             WHERE e.author_id = ?1 AND e.client_id = ?2",
+            "SELECT id, seq, body, created_at, room_id FROM events
+             WHERE author_id = ?1 AND client_id = ?2",
         )?
         .query_row(params![m.author_id, m.client_id.as_str()], |r| {
             Ok((
@@ -380,17 +442,18 @@ fn append_one(conn: &Connection, heads: &mut RoomHeads, m: &NewMessage) -> Store
                 r.get::<_, i64>(1)?,
                 r.get::<_, String>(2)?,
                 r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
+                r.get::<_, i64>(4)?,
             ))
         })
         .optional()?;
     if let Some((id, seq, text, ts, room)) = earlier {
         return Ok(Appended {
             event: MessageEvent {
-                room: parse_room(room)?,
+                room: RoomId(to_u64(room)),
                 seq: to_u64(seq),
                 id: to_u64(id),
                 author: m.author.clone(),
+                author_name: m.author_name.clone(),
                 text,
                 ts,
                 client_id: Some(m.client_id.clone()),
@@ -399,7 +462,8 @@ fn append_one(conn: &Connection, heads: &mut RoomHeads, m: &NewMessage) -> Store
         });
     }
 
-    let (room, last) = heads.get(conn, m.room_id)?;
+    let before = heads.heads.get(&m.room).copied();
+    let last = heads.get(conn, m.room)?;
     let seq = *last + 1;
     let ts = now_ms();
     conn.prepare_cached(
@@ -407,7 +471,7 @@ fn append_one(conn: &Connection, heads: &mut RoomHeads, m: &NewMessage) -> Store
          VALUES (?1, ?2, 'message', ?3, ?4, ?5, ?6)",
     )?
     .execute(params![
-        m.room_id,
+        to_i64(m.room.0),
         to_i64(seq),
         m.author_id,
         m.client_id.as_str(),
@@ -416,12 +480,14 @@ fn append_one(conn: &Connection, heads: &mut RoomHeads, m: &NewMessage) -> Store
     ])?;
     // Only now, with the row in place, does the room's head move.
     *last = seq;
+    undo.push((m.room, before));
     Ok(Appended {
         event: MessageEvent {
-            room: room.clone(),
+            room: m.room,
             seq,
             id: to_u64(conn.last_insert_rowid()),
             author: m.author.clone(),
+            author_name: m.author_name.clone(),
             text: m.text.clone(),
             ts,
             client_id: Some(m.client_id.clone()),
@@ -448,20 +514,35 @@ fn parse_user(raw: String) -> StoreResult<Username> {
     Username::parse(raw).map_err(|e| StoreError::Task(format!("corrupt username: {e}")))
 }
 
+/// A stored display name, or the handle when the account has none (accounts made before display
+/// names existed).
+fn display_name(raw: Option<String>, user: &Username) -> StoreResult<DisplayName> {
+    match raw {
+        Some(raw) => DisplayName::parse(raw)
+            .map_err(|e| StoreError::Task(format!("corrupt display name: {e}"))),
+        None => Ok(DisplayName::from(user)),
+    }
+}
+
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
 }
 
-/// Reads message rows `(id, seq, body, created_at, client_id, room, author)`.
-fn read_messages(
+/// The columns [`read_events`] expects, in order.
+const EVENT_COLUMNS: &str =
+    "e.id, e.seq, e.body, e.created_at, e.client_id, u.username, u.display_name";
+
+/// Reads event rows of `room` (columns [`EVENT_COLUMNS`]) with `sql` bound to
+/// `(room, bound, limit)`.
+fn read_events(
     conn: &Connection,
     sql: &str,
-    room_id: RoomId,
+    room: RoomId,
     bound: u64,
     limit: u32,
 ) -> StoreResult<Vec<MessageEvent>> {
     let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![room_id, to_i64(bound), limit], |r| {
+    let rows = stmt.query_map(params![to_i64(room.0), to_i64(bound), limit], |r| {
         Ok((
             r.get::<_, i64>(0)?,
             r.get::<_, i64>(1)?,
@@ -469,17 +550,19 @@ fn read_messages(
             r.get::<_, i64>(3)?,
             r.get::<_, Option<String>>(4)?,
             r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
+            r.get::<_, Option<String>>(6)?,
         ))
     })?;
     let mut out = Vec::new();
     for row in rows {
-        let (id, seq, text, ts, client_id, room, author) = row?;
+        let (id, seq, text, ts, client_id, author, author_name) = row?;
+        let author = parse_user(author)?;
         out.push(MessageEvent {
-            room: parse_room(room)?,
+            room,
             seq: to_u64(seq),
             id: to_u64(id),
-            author: parse_user(author)?,
+            author_name: display_name(author_name, &author)?,
+            author,
             text,
             ts,
             client_id: client_id.and_then(|c| ClientId::parse(c).ok()),
@@ -488,16 +571,26 @@ fn read_messages(
     Ok(out)
 }
 
+/// The highest `seq` of a room, as a subquery over `rooms`.
+const LAST_SEQ: &str = "(SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)";
+
 impl Store for SqliteStore {
     fn create_user(
         &self,
         username: Username,
+        display_name: DisplayName,
         password_hash: String,
     ) -> BoxFuture<'static, StoreResult<UserId>> {
         self.write(move |conn| {
             match conn.execute(
-                "INSERT INTO users (username, password_hash, created_at) VALUES (?1, ?2, ?3)",
-                params![username.as_str(), password_hash, now_ms()],
+                "INSERT INTO users (username, display_name, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    username.as_str(),
+                    display_name.as_str(),
+                    password_hash,
+                    now_ms()
+                ],
             ) {
                 Ok(_) => Ok(conn.last_insert_rowid()),
                 Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
@@ -510,16 +603,24 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let row = conn
                 .prepare_cached(
-                    "SELECT id, username, password_hash FROM users WHERE username = ?1",
+                    "SELECT id, username, password_hash, display_name FROM users
+                     WHERE username = ?1",
                 )?
                 .query_row(params![username.as_str()], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
                 })
                 .optional()?;
-            row.map(|(id, name, password_hash)| {
+            row.map(|(id, name, password_hash, shown)| {
+                let username = parse_user(name)?;
                 Ok(UserRecord {
                     id,
-                    username: parse_user(name)?,
+                    display_name: display_name(shown, &username)?,
+                    username,
                     password_hash,
                 })
             })
@@ -550,18 +651,25 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let row = conn
                 .prepare_cached(
-                    "SELECT s.user_id, u.username, s.expires_at
+                    "SELECT s.user_id, u.username, s.expires_at, u.display_name
                      FROM sessions s JOIN users u ON u.id = s.user_id
                      WHERE s.token_hash = ?1",
                 )?
                 .query_row(params![&token_hash[..]], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                    ))
                 })
                 .optional()?;
-            row.map(|(user_id, name, expires_at)| {
+            row.map(|(user_id, name, expires_at, shown)| {
+                let username = parse_user(name)?;
                 Ok(SessionRecord {
                     user_id,
-                    username: parse_user(name)?,
+                    display_name: display_name(shown, &username)?,
+                    username,
                     expires_at,
                 })
             })
@@ -588,15 +696,15 @@ impl Store for SqliteStore {
 
     fn list_rooms(
         &self,
-        after: Option<RoomName>,
+        after: Option<RoomId>,
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, name, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
-                 FROM rooms WHERE ?1 IS NULL OR name > ?1 ORDER BY name LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![after.as_ref().map(RoomName::as_str), limit], |r| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT id, name, {LAST_SEQ} FROM rooms WHERE id > ?1 ORDER BY id LIMIT ?2"
+            ))?;
+            let after = after.map_or(0, |r| to_i64(r.0));
+            let rows = stmt.query_map(params![after, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
@@ -607,7 +715,7 @@ impl Store for SqliteStore {
             for row in rows {
                 let (id, name, last_seq) = row?;
                 out.push(RoomRecord {
-                    id,
+                    id: RoomId(to_u64(id)),
                     name: parse_room(name)?,
                     last_seq: to_u64(last_seq),
                 });
@@ -632,11 +740,11 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'static, StoreResult<RoomRecord>> {
         self.write(move |conn| {
             match conn.execute(
-                "INSERT INTO rooms (name, created_by, created_at) VALUES (?1, ?2, ?3)",
-                params![name.as_str(), created_by, now_ms()],
+                "INSERT INTO rooms (name, name_key, created_by, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![name.as_str(), name.key(), created_by, now_ms()],
             ) {
                 Ok(_) => Ok(RoomRecord {
-                    id: conn.last_insert_rowid(),
+                    id: RoomId(to_u64(conn.last_insert_rowid())),
                     name,
                     last_seq: 0,
                 }),
@@ -646,32 +754,45 @@ impl Store for SqliteStore {
         })
     }
 
-    fn find_room(&self, name: RoomName) -> BoxFuture<'static, StoreResult<Option<RoomRecord>>> {
+    fn room(&self, room: RoomId) -> BoxFuture<'static, StoreResult<Option<RoomRecord>>> {
         self.read(move |conn| {
-            Ok(conn
-                .prepare_cached(
-                    "SELECT id, (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
-                     FROM rooms WHERE name = ?1",
-                )?
-                .query_row(params![name.as_str()], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            conn.prepare_cached(&format!("SELECT name, {LAST_SEQ} FROM rooms WHERE id = ?1"))?
+                .query_row(params![to_i64(room.0)], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
                 })
                 .optional()?
-                .map(|(id, last_seq)| RoomRecord {
-                    id,
-                    name,
-                    last_seq: to_u64(last_seq),
-                }))
+                .map(|(name, last_seq)| {
+                    Ok(RoomRecord {
+                        id: room,
+                        name: parse_room(name)?,
+                        last_seq: to_u64(last_seq),
+                    })
+                })
+                .transpose()
         })
     }
 
-    fn add_member(&self, room_id: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<()>> {
+    fn add_member(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<()>> {
         self.write(move |conn| {
-            conn.execute(
+            match conn.execute(
                 "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
-                params![room_id, user_id, now_ms()],
-            )?;
-            Ok(())
+                params![to_i64(room.0), user_id, now_ms()],
+            ) {
+                Ok(_) => Ok(()),
+                // The only constraint left to break is a reference: no such room (or user).
+                Err(e) if is_unique_violation(&e) => Err(StoreError::NotFound),
+                Err(e) => Err(e.into()),
+            }
+        })
+    }
+
+    fn is_member(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<bool>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT 1 FROM room_members WHERE room_id = ?1 AND user_id = ?2")?
+                .query_row(params![to_i64(room.0), user_id], |_| Ok(()))
+                .optional()?
+                .is_some())
         })
     }
 
@@ -687,20 +808,22 @@ impl Store for SqliteStore {
         .boxed()
     }
 
-    fn messages_before(
+    fn events_before(
         &self,
-        room_id: RoomId,
+        room: RoomId,
         before: u64,
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>> {
         self.read(move |conn| {
-            let mut page = read_messages(
+            let mut page = read_events(
                 conn,
-                "SELECT e.id, e.seq, e.body, e.created_at, e.client_id, r.name, u.username
-                 FROM events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.author_id
-                 WHERE e.room_id = ?1 AND e.seq < ?2 AND e.kind = 'message'
-                 ORDER BY e.seq DESC LIMIT ?3",
-                room_id,
+                &format!(
+                    "SELECT {EVENT_COLUMNS}
+                     FROM events e JOIN users u ON u.id = e.author_id
+                     WHERE e.room_id = ?1 AND e.seq < ?2
+                     ORDER BY e.seq DESC LIMIT ?3"
+                ),
+                room,
                 before,
                 limit,
             )?;
@@ -709,20 +832,22 @@ impl Store for SqliteStore {
         })
     }
 
-    fn messages_after(
+    fn events_after(
         &self,
-        room_id: RoomId,
+        room: RoomId,
         after: u64,
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>> {
         self.read(move |conn| {
-            read_messages(
+            read_events(
                 conn,
-                "SELECT e.id, e.seq, e.body, e.created_at, e.client_id, r.name, u.username
-                 FROM events e JOIN rooms r ON r.id = e.room_id JOIN users u ON u.id = e.author_id
-                 WHERE e.room_id = ?1 AND e.seq > ?2 AND e.kind = 'message'
-                 ORDER BY e.seq ASC LIMIT ?3",
-                room_id,
+                &format!(
+                    "SELECT {EVENT_COLUMNS}
+                     FROM events e JOIN users u ON u.id = e.author_id
+                     WHERE e.room_id = ?1 AND e.seq > ?2
+                     ORDER BY e.seq ASC LIMIT ?3"
+                ),
+                room,
                 after,
                 limit,
             )
@@ -733,17 +858,32 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::conformance;
 
-    struct Ignore;
-    impl CommitListener for Ignore {
-        fn committed(&self, _: &MessageEvent) {}
+    #[tokio::test]
+    async fn the_sqlite_store_passes_the_conformance_suite() {
+        let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let next = std::sync::atomic::AtomicU32::new(0);
+        conformance::run(Box::new(move |recorder| {
+            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let path = dir.path().join(format!("store-{n}.db"));
+            async move {
+                let store: Arc<dyn Store> = Arc::new(
+                    SqliteStore::open(&path, Synchronous::Normal, recorder).expect("open"),
+                );
+                store
+            }
+            .boxed()
+        }))
+        .await;
     }
 
-    fn message(room_id: RoomId, author_id: UserId, client_id: &str) -> NewMessage {
+    fn message(room: RoomId, author_id: UserId, client_id: &str) -> NewMessage {
         NewMessage {
-            room_id,
+            room,
             author_id,
             author: Username::parse("alice").expect("valid"),
+            author_name: DisplayName::parse("alice").expect("valid"),
             client_id: ClientId::parse(client_id).expect("valid"),
             text: format!("text of {client_id}"),
         }
@@ -753,21 +893,22 @@ mod tests {
     async fn a_failed_append_in_a_batch_neither_uses_nor_skips_a_seq() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("t.db");
-        let store = SqliteStore::open(&path, Synchronous::Normal, Arc::new(Ignore)).expect("open");
+        let ignore = Arc::new(conformance::Recorder::default());
+        let store = SqliteStore::open(&path, Synchronous::Normal, ignore.clone()).expect("open");
         let user = store
-            .create_user(Username::parse("alice").expect("valid"), "hash".into())
+            .create_user(
+                Username::parse("alice").expect("valid"),
+                DisplayName::parse("Alice").expect("valid"),
+                "hash".into(),
+            )
             .await
             .expect("user");
-        let general = store
-            .find_room(RoomName::parse("general").expect("valid"))
-            .await
-            .expect("read")
-            .expect("general exists");
+        let general = shared::DEFAULT_ROOM_ID;
         // Queued together, so they share one group commit; the middle one names no room.
         let appends = [
-            store.append(message(general.id, user, "a")),
-            store.append(message(9_999, user, "b")),
-            store.append(message(general.id, user, "c")),
+            store.append(message(general, user, "a")),
+            store.append(message(RoomId(9_999), user, "b")),
+            store.append(message(general, user, "c")),
         ];
         let [a, b, c] = appends;
         let (a, b, c) = tokio::join!(a, b, c);
@@ -777,24 +918,19 @@ mod tests {
         drop(store);
 
         // A new writer reads the head back from the log.
-        let store =
-            SqliteStore::open(&path, Synchronous::Normal, Arc::new(Ignore)).expect("reopen");
+        let store = SqliteStore::open(&path, Synchronous::Normal, ignore).expect("reopen");
         let d = store
-            .append(message(general.id, user, "d"))
+            .append(message(general, user, "d"))
             .await
             .expect("d stored");
         assert_eq!(d.event.seq, 3);
         let again = store
-            .append(message(general.id, user, "a"))
+            .append(message(general, user, "a"))
             .await
             .expect("dedup");
         assert!(again.duplicate);
         assert_eq!(again.event.seq, 1);
-        let found = store
-            .find_room(RoomName::parse("general").expect("valid"))
-            .await
-            .expect("read")
-            .expect("exists");
+        let found = store.room(general).await.expect("read").expect("exists");
         assert_eq!(found.last_seq, 3);
     }
 }

@@ -1,0 +1,285 @@
+//! The seam between the store and live delivery.
+//!
+//! The store hands each commit's events to a [`Seam`] on its writer thread; the seam only queues
+//! them. A [`Dispatcher`] task takes them from the queue, puts each room's events in `seq` order,
+//! and hands them to the [`Hub`] for fan-out, so fan-out never runs on the writer thread.
+//!
+//! The dispatcher does not trust its input to be complete or ordered. That is what lets a
+//! multi-node bus replace the local queue later: an event that arrives early waits for the ones
+//! before it, and a hole that stays open is filled from the store (the log is the source of
+//! truth), so a lost or late notification delays a delivery but never drops it.
+//!
+//! A room's order starts at the first event the dispatcher sees for it. On one node every event
+//! passes through here, so nothing comes before that; with several nodes, the bus must start a
+//! room's order from the store.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use shared::{MessageEvent, RoomId};
+use tokio::sync::mpsc;
+
+use crate::hub::Hub;
+use crate::store::{CommitListener, Store};
+
+/// How long a hole may stay open before the dispatcher reads the store for it: long enough for
+/// an event that is merely late to arrive on its own.
+const REPAIR_DELAY: Duration = Duration::from_millis(100);
+/// The most events one repair reads.
+const REPAIR_PAGE: u32 = 500;
+
+/// What reaches the dispatcher.
+enum Input {
+    /// The events of one commit (or of one bus message).
+    Committed(Vec<MessageEvent>),
+    /// The answer of a repair read for `room`.
+    Repaired(RoomId, Vec<MessageEvent>),
+}
+
+/// The store's [`CommitListener`]: queues committed events for the dispatcher. The queue is
+/// unbounded so that the writer never waits on fan-out; it stays short because the dispatcher
+/// only encodes and `try_send`s (see [`crate::hub`]).
+pub struct Seam {
+    tx: mpsc::UnboundedSender<Input>,
+}
+
+/// Where the dispatcher reads from; made with its [`Seam`] by [`seam`].
+pub struct Inbox {
+    /// For repairs to feed their reads back in. Weak, so that the queue closes (and the
+    /// dispatcher stops) when the seam goes away with the store.
+    tx: mpsc::WeakUnboundedSender<Input>,
+    rx: mpsc::UnboundedReceiver<Input>,
+}
+
+/// A connected [`Seam`] and [`Inbox`].
+pub fn seam() -> (Arc<Seam>, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let weak = tx.downgrade();
+    (Arc::new(Seam { tx }), Inbox { tx: weak, rx })
+}
+
+impl CommitListener for Seam {
+    fn committed(&self, events: Vec<MessageEvent>) {
+        // Fails only once the dispatcher has stopped, when the server is going down.
+        let _ = self.tx.send(Input::Committed(events));
+    }
+}
+
+/// One room's place in the order.
+struct RoomOrder {
+    /// The `seq` to deliver next.
+    next: u64,
+    /// Events that came before their turn.
+    waiting: BTreeMap<u64, MessageEvent>,
+    /// A repair read for this room is under way.
+    repairing: bool,
+}
+
+/// Delivers committed events to the hub in `seq` order per room, filling holes from the store.
+pub struct Dispatcher {
+    inbox: Inbox,
+    hub: Arc<Hub>,
+    /// Weak: the store holds the seam, and the dispatcher must not keep the store alive.
+    store: Weak<dyn Store>,
+    rooms: HashMap<RoomId, RoomOrder>,
+}
+
+impl Dispatcher {
+    /// A dispatcher reading `inbox`, delivering to `hub`, repairing from `store`.
+    pub fn new(inbox: Inbox, hub: Arc<Hub>, store: &Arc<dyn Store>) -> Self {
+        Self {
+            inbox,
+            hub,
+            store: Arc::downgrade(store),
+            rooms: HashMap::new(),
+        }
+    }
+
+    /// Runs until the [`Seam`] is gone (the store shut down).
+    pub async fn run(mut self) {
+        while let Some(input) = self.inbox.rx.recv().await {
+            match input {
+                Input::Committed(events) => {
+                    for event in events {
+                        self.accept(event);
+                    }
+                }
+                Input::Repaired(room, events) => {
+                    if let Some(order) = self.rooms.get_mut(&room) {
+                        order.repairing = false;
+                    }
+                    for event in events {
+                        self.accept(event);
+                    }
+                    self.repair_if_needed(room);
+                }
+            }
+        }
+    }
+
+    /// Takes one event: delivers it and whatever waited behind it, keeps it for later, or drops
+    /// it as already delivered.
+    fn accept(&mut self, event: MessageEvent) {
+        let room = event.room;
+        let order = self.rooms.entry(room).or_insert_with(|| RoomOrder {
+            next: event.seq,
+            waiting: BTreeMap::new(),
+            repairing: false,
+        });
+        if event.seq < order.next {
+            return;
+        }
+        if event.seq > order.next {
+            order.waiting.insert(event.seq, event);
+            self.repair_if_needed(room);
+            return;
+        }
+        self.hub.deliver(&event);
+        order.next += 1;
+        while let Some(event) = order.waiting.remove(&order.next) {
+            self.hub.deliver(&event);
+            order.next += 1;
+        }
+    }
+
+    /// Starts a repair read for `room` if it has a hole and none is under way.
+    fn repair_if_needed(&mut self, room: RoomId) {
+        let Some(order) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let Some(&first_waiting) = order.waiting.keys().next() else {
+            return;
+        };
+        if order.repairing {
+            return;
+        }
+        order.repairing = true;
+        let after = order.next - 1;
+        let missing = u32::try_from(first_waiting - order.next).unwrap_or(u32::MAX);
+        let store = Weak::clone(&self.store);
+        let tx = self.inbox.tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(REPAIR_DELAY).await;
+            // Gone means the server is stopping: nobody is left to deliver to.
+            let Some(store) = store.upgrade() else { return };
+            let read = store.events_after(room, after, missing.min(REPAIR_PAGE));
+            drop(store);
+            let events = match read.await {
+                Ok(events) => {
+                    tracing::warn!(%room, after, found = events.len(), "filled a hole in the event stream from the store");
+                    events
+                }
+                Err(e) => {
+                    tracing::error!(%room, error = %e, "cannot read the store to fill a hole; will retry");
+                    Vec::new()
+                }
+            };
+            if let Some(tx) = tx.upgrade() {
+                let _ = tx.send(Input::Repaired(room, events));
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewMessage, SqliteStore, Synchronous};
+    use shared::{ClientId, DisplayName, Username};
+    use tokio_util::sync::CancellationToken;
+
+    fn event(seq: u64) -> MessageEvent {
+        MessageEvent {
+            room: shared::DEFAULT_ROOM_ID,
+            seq,
+            id: seq,
+            author: Username::parse("alice").expect("valid"),
+            author_name: DisplayName::parse("alice").expect("valid"),
+            text: format!("m{seq}"),
+            ts: 0,
+            client_id: None,
+        }
+    }
+
+    /// A hub with one member in the default room, and what that member receives.
+    fn watched_hub() -> (Arc<Hub>, mpsc::Receiver<crate::hub::Outbound>) {
+        let hub = Arc::new(Hub::new());
+        let (id, control) = hub.connect([1; 32], &CancellationToken::new());
+        let (tx, rx) = mpsc::channel(64);
+        hub.join(
+            shared::DEFAULT_ROOM_ID,
+            id,
+            &Username::parse("bob").expect("valid"),
+            tx,
+            control,
+        );
+        (hub, rx)
+    }
+
+    async fn seqs(rx: &mut mpsc::Receiver<crate::hub::Outbound>, n: usize) -> Vec<u64> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            let frame = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("delivered in time")
+                .expect("open");
+            out.extend(frame.event.map(|(_, seq)| seq));
+        }
+        out
+    }
+
+    async fn store_with_three_messages(dir: &tempfile::TempDir) -> Arc<dyn Store> {
+        let (ignore, _inbox) = seam();
+        let store =
+            SqliteStore::open(&dir.path().join("t.db"), Synchronous::Normal, ignore).expect("open");
+        let user = store
+            .create_user(
+                Username::parse("alice").expect("valid"),
+                DisplayName::parse("alice").expect("valid"),
+                "hash".into(),
+            )
+            .await
+            .expect("user");
+        for i in 1..=3 {
+            store
+                .append(NewMessage {
+                    room: shared::DEFAULT_ROOM_ID,
+                    author_id: user,
+                    author: Username::parse("alice").expect("valid"),
+                    author_name: DisplayName::parse("alice").expect("valid"),
+                    client_id: ClientId::parse(format!("c{i}")).expect("valid"),
+                    text: format!("m{i}"),
+                })
+                .await
+                .expect("stored");
+        }
+        Arc::new(store)
+    }
+
+    #[tokio::test]
+    async fn events_that_arrive_out_of_order_are_delivered_in_seq_order_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_three_messages(&dir).await;
+        let (hub, mut rx) = watched_hub();
+        let (seam, inbox) = seam();
+        tokio::spawn(Dispatcher::new(inbox, hub, &store).run());
+        seam.committed(vec![event(1)]);
+        seam.committed(vec![event(3)]);
+        seam.committed(vec![event(2), event(1)]);
+        assert_eq!(seqs(&mut rx, 3).await, vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn a_hole_that_stays_open_is_filled_from_the_store() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_three_messages(&dir).await;
+        let (hub, mut rx) = watched_hub();
+        let (seam, inbox) = seam();
+        tokio::spawn(Dispatcher::new(inbox, hub, &store).run());
+        // Event 2 never comes through the seam: it is lost on the way.
+        seam.committed(vec![event(1)]);
+        seam.committed(vec![event(3)]);
+        assert_eq!(seqs(&mut rx, 3).await, vec![1, 2, 3]);
+    }
+}
