@@ -264,6 +264,15 @@ impl Chat {
         })
     }
 
+    /// The refusal for a command on a room the user (or connection) has not joined: the room
+    /// is said not to exist when it does not, or when the user may not see it.
+    pub async fn not_joined(&self, room: RoomId) -> ChatError {
+        match self.visible_room(room).await {
+            Ok(_) => ChatError::NotJoined,
+            Err(e) => e,
+        }
+    }
+
     /// The membership of a user who joined earlier (over any transport).
     pub async fn membership(&self, actor: &Actor, room: RoomId) -> Result<Membership, ChatError> {
         let record = self.visible_room(room).await?;

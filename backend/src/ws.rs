@@ -483,7 +483,7 @@ impl Conn {
                 room,
                 client_id,
                 text,
-            } => match self.start_send(req, room, client_id, text) {
+            } => match self.start_send(req, room, client_id, text).await {
                 Ok(append) => {
                     pending.push(append);
                     Ok(())
@@ -528,7 +528,7 @@ impl Conn {
 
     /// Checks a `send` through the service and returns the future that stores it and yields
     /// the acknowledgement.
-    fn start_send(
+    async fn start_send(
         &mut self,
         req: Option<u64>,
         room: RoomId,
@@ -536,12 +536,11 @@ impl Conn {
         text: String,
     ) -> Result<BoxFuture<'static, ServerMsg>, ServerMsg> {
         let Some(joined) = self.rooms.get(&room) else {
-            return Err(refusal(
-                &ChatError::NotJoined,
-                req,
-                Some(room),
-                Some(client_id),
-            ));
+            let refused = match self.state.chat.request(&self.actor) {
+                Ok(()) => self.state.chat.not_joined(room).await,
+                Err(e) => e,
+            };
+            return Err(self.refuse(&refused, req, Some(room), Some(client_id)));
         };
         let outcome = self
             .state
@@ -576,10 +575,11 @@ impl Conn {
         limit: Option<u32>,
     ) -> ServerMsg {
         let Some(joined) = self.rooms.get(&room) else {
-            return match self.state.chat.request(&self.actor) {
-                Ok(()) => refusal(&ChatError::NotJoined, req, Some(room), None),
-                Err(e) => self.refuse(&e, req, Some(room), None),
+            let refused = match self.state.chat.request(&self.actor) {
+                Ok(()) => self.state.chat.not_joined(room).await,
+                Err(e) => e,
             };
+            return self.refuse(&refused, req, Some(room), None);
         };
         let page = self
             .state

@@ -154,6 +154,10 @@ impl SqliteStore {
             },
         )?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
+        // Off while the migrations run (the bundled SQLite turns them on by default): a migration
+        // that rebuilds a table drops the old one, and with them on that would delete every row
+        // that refers to it. Each migration checks the references it leaves (see `migrate`).
+        conn.pragma_update(None, "foreign_keys", "OFF")?;
         // Checkpoints copy the WAL back into the database file and fsync it. Left automatic, one
         // runs inside whichever commit crosses the threshold and stalls every append queued
         // behind it; the checkpoint thread does them instead (see `checkpoint_loop`).

@@ -4,7 +4,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use shared::{ApiError, MeResponse};
 
-use crate::helpers::{refused_status, spawn_app, spawn_app_with};
+use crate::helpers::{GENERAL, refused_status, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn register_returns_a_token_and_sets_an_httponly_strict_cookie() {
@@ -139,7 +139,7 @@ async fn login_returns_a_fresh_working_token() {
     let me = app.get_with_token("/api/me", &second.token).await;
     assert_eq!(me.status(), StatusCode::OK);
     let mut ws = app.ws(&second).await;
-    ws.join("general").await;
+    ws.join(GENERAL).await;
 }
 
 #[tokio::test]
@@ -147,8 +147,8 @@ async fn logout_ends_the_session_and_closes_its_websockets() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let other = app.login("alice").await;
-    let (mut ws, _) = app.joined(&alice, "general").await;
-    let (mut other_ws, _) = app.joined(&other, "general").await;
+    let (mut ws, _) = app.joined(&alice, GENERAL).await;
+    let (mut other_ws, _) = app.joined(&other, GENERAL).await;
 
     let res = app
         .http
@@ -174,7 +174,7 @@ async fn logout_ends_the_session_and_closes_its_websockets() {
     assert_eq!(refused_status(upgrade), 401);
 
     // The other session of the same user is untouched.
-    other_ws.say("general", "still here").await;
+    other_ws.say(GENERAL, "still here").await;
 }
 
 #[tokio::test]

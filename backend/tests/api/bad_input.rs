@@ -1,8 +1,8 @@
 //! Bad input gets a clear error and loses nothing.
 
-use shared::{ClientMsg, ErrorCode, MAX_FRAME_BYTES, MAX_MESSAGE_CHARS, ServerMsg};
+use shared::{ClientMsg, ErrorCode, MAX_FRAME_BYTES, MAX_MESSAGE_CHARS, RoomId, ServerMsg};
 
-use crate::helpers::{cid, refused_status, room, spawn_app};
+use crate::helpers::{GENERAL, cid, refused_status, spawn_app};
 
 fn error_code(msg: &ServerMsg) -> Option<ErrorCode> {
     match msg {
@@ -82,7 +82,7 @@ async fn a_cookie_without_an_origin_is_not_enough() {
 async fn malformed_and_unknown_frames_get_an_error_and_the_connection_stays_open() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    let (mut ws, _) = app.joined(&alice, "general").await;
+    let (mut ws, _) = app.joined(&alice, GENERAL).await;
     for bad in [
         "not json",
         "{\"type\":\"nuke\"}",
@@ -107,7 +107,7 @@ async fn malformed_and_unknown_frames_get_an_error_and_the_connection_stays_open
         .expect("sent");
     assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::BadFrame));
     // Still open, and nothing was stored.
-    assert_eq!(ws.say("general", "still works").await, 1);
+    assert_eq!(ws.say(GENERAL, "still works").await, 1);
 }
 
 use futures::SinkExt;
@@ -116,13 +116,13 @@ use futures::SinkExt;
 async fn text_over_the_limit_gets_too_long_and_nothing_is_stored() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    let (mut ws, _) = app.joined(&alice, "general").await;
+    let (mut ws, _) = app.joined(&alice, GENERAL).await;
     for (text, code) in [
         ("x".repeat(MAX_MESSAGE_CHARS + 1), ErrorCode::TooLong),
         ("   ".to_owned(), ErrorCode::Invalid),
     ] {
         ws.send(&ClientMsg::Send {
-            room: room("general"),
+            room: GENERAL,
             client_id: cid("big"),
             text,
         })
@@ -140,14 +140,14 @@ async fn text_over_the_limit_gets_too_long_and_nothing_is_stored() {
         }
     }
     // Exactly at the limit is fine, and it is the first message stored.
-    assert_eq!(ws.say("general", &"é".repeat(MAX_MESSAGE_CHARS)).await, 1);
+    assert_eq!(ws.say(GENERAL, &"é".repeat(MAX_MESSAGE_CHARS)).await, 1);
 }
 
 #[tokio::test]
 async fn a_frame_over_64_kib_closes_the_connection_with_1009() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    let (mut ws, _) = app.joined(&alice, "general").await;
+    let (mut ws, _) = app.joined(&alice, GENERAL).await;
     let huge = format!(
         "{{\"type\":\"send\",\"room\":\"general\",\"client_id\":\"h\",\"text\":\"{}\"}}",
         "x".repeat(MAX_FRAME_BYTES)
@@ -156,9 +156,9 @@ async fn a_frame_over_64_kib_closes_the_connection_with_1009() {
     assert_eq!(ws.closed().await, Some(1009));
 
     // Nothing was stored.
-    let (mut again, history) = app.joined(&alice, "general").await;
+    let (mut again, history) = app.joined(&alice, GENERAL).await;
     assert!(history.is_empty());
-    assert_eq!(again.say("general", "next").await, 1);
+    assert_eq!(again.say(GENERAL, "next").await, 1);
 }
 
 #[tokio::test]
@@ -166,33 +166,33 @@ async fn sending_to_a_room_not_joined_or_missing_is_an_error_and_stores_nothing(
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let mut ws = app.ws(&alice).await;
-    for (name, code) in [
-        ("general", ErrorCode::NotJoined),
-        ("nowhere", ErrorCode::NoSuchRoom),
+    for (room, code) in [
+        (GENERAL, ErrorCode::NotJoined),
+        (RoomId(9_999), ErrorCode::NoSuchRoom),
     ] {
         ws.send(&ClientMsg::Send {
-            room: room(name),
+            room,
             client_id: cid("x1"),
             text: "hello?".into(),
         })
         .await;
         let reply = ws.recv().await;
-        assert_eq!(error_code(&reply), Some(code), "{name}: {reply:?}");
+        assert_eq!(error_code(&reply), Some(code), "{room}: {reply:?}");
     }
     ws.send(&ClientMsg::History {
-        room: room("general"),
+        room: GENERAL,
         before: 10,
         limit: None,
     })
     .await;
     assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::NotJoined));
     ws.send(&ClientMsg::Join {
-        room: room("nowhere"),
+        room: RoomId(9_999),
         since: None,
     })
     .await;
     assert_eq!(error_code(&ws.recv().await), Some(ErrorCode::NoSuchRoom));
 
-    let history = ws.join("general").await;
+    let history = ws.join(GENERAL).await;
     assert!(history.is_empty(), "nothing was stored: {history:?}");
 }

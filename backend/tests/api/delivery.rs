@@ -14,14 +14,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use shared::{ClientMsg, MessageEvent, ServerMsg};
+use shared::{ClientMsg, MessageEvent, RoomId, ServerMsg};
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use crate::chaos::{ChaosProxy, Rng};
-use crate::helpers::{cid, room, spawn_app};
+use crate::helpers::{GENERAL, cid, spawn_app};
 
 /// Unacknowledged sends a client keeps in flight.
 const WINDOW: usize = 8;
@@ -32,6 +32,8 @@ struct Resilient {
     name: String,
     token: String,
     room: String,
+    /// The id of `room`.
+    room_id: u64,
     /// What it received, in order, after catch-up: must be seq 1, 2, 3, ... exactly.
     received: Vec<MessageEvent>,
     /// Sent, not yet acknowledged: client_id -> text.
@@ -72,7 +74,7 @@ impl Resilient {
         let last = self.last_seq();
         self.held.retain(|seq, _| *seq > last);
         self.held.keys().next().map(|&before| ClientMsg::History {
-            room: room(&self.room),
+            room: RoomId(self.room_id),
             before,
             limit: None,
         })
@@ -83,14 +85,14 @@ impl Resilient {
         match msg {
             ServerMsg::History {
                 room: r, messages, ..
-            } if r.as_str() == self.room => {
+            } if r == RoomId(self.room_id) => {
                 let last = self.last_seq();
                 for m in messages.into_iter().filter(|m| m.seq > last) {
                     self.held.insert(m.seq, m);
                 }
                 return self.drain_held();
             }
-            ServerMsg::Message(m) if m.room.as_str() == self.room => {
+            ServerMsg::Message(m) if m.room == RoomId(self.room_id) => {
                 let last = self.last_seq();
                 if m.seq == last + 1 {
                     self.received.push(m);
@@ -151,12 +153,12 @@ impl Resilient {
         self.connections += 1;
         self.held.clear();
         let join = ClientMsg::Join {
-            room: room(&self.room),
+            room: RoomId(self.room_id),
             since: Some(self.last_seq()),
         };
         let mut out = vec![join];
         for (id, text) in &self.pending {
-            out.push(send_msg(&self.room, id, text));
+            out.push(send_msg(RoomId(self.room_id), id, text));
         }
         for msg in out {
             if ws.send(encode(&msg)).await.is_err() {
@@ -168,7 +170,7 @@ impl Resilient {
                 let Some((id, text)) = self.queue.pop_front() else {
                     break;
                 };
-                let msg = send_msg(&self.room, &id, &text);
+                let msg = send_msg(RoomId(self.room_id), &id, &text);
                 self.pending.insert(id, text);
                 if ws.send(encode(&msg)).await.is_err() {
                     return;
@@ -221,9 +223,9 @@ impl Resilient {
     }
 }
 
-fn send_msg(room_name: &str, id: &str, text: &str) -> ClientMsg {
+fn send_msg(room: RoomId, id: &str, text: &str) -> ClientMsg {
     ClientMsg::Send {
-        room: room(room_name),
+        room,
         client_id: cid(id),
         text: text.to_owned(),
     }
@@ -321,6 +323,7 @@ async fn make_clients(
     per_client: usize,
 ) -> Vec<Resilient> {
     let first = register_at(http, base, "owner").await;
+    let mut ids = Vec::new();
     for r in rooms {
         let res = http
             .post(format!("{base}/api/rooms"))
@@ -330,6 +333,8 @@ async fn make_clients(
             .await
             .expect("create room");
         assert!(res.status().is_success());
+        let info: shared::RoomInfo = res.json().await.expect("room body");
+        ids.push(info.id.0);
     }
     let progress = Arc::new(AtomicU64::new(0));
     let mut clients = Vec::new();
@@ -346,6 +351,7 @@ async fn make_clients(
                 .get(i % rooms.len().max(1))
                 .cloned()
                 .unwrap_or_default(),
+            room_id: ids.get(i % ids.len().max(1)).copied().unwrap_or_default(),
             progress: Arc::clone(&progress),
             ..Default::default()
         });
@@ -488,17 +494,17 @@ async fn a_server_killed_with_sigkill_loses_nothing_acknowledged() {
 async fn a_repeated_client_id_is_stored_once_across_a_restart() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    let (mut ws, _) = app.joined(&alice, "general").await;
-    let first = ws.say_with_id("general", "retry-me", "once").await;
-    assert_eq!(ws.say_with_id("general", "retry-me", "once").await, first);
+    let (mut ws, _) = app.joined(&alice, GENERAL).await;
+    let first = ws.say_with_id(GENERAL, "retry-me", "once").await;
+    assert_eq!(ws.say_with_id(GENERAL, "retry-me", "once").await, first);
     let dir = app.stop().await;
     let app = crate::helpers::spawn_app_in(dir, |_| {}).await;
-    let (mut ws, history) = app.joined(&alice, "general").await;
+    let (mut ws, history) = app.joined(&alice, GENERAL).await;
     for _ in 0..3 {
-        assert_eq!(ws.say_with_id("general", "retry-me", "once").await, first);
+        assert_eq!(ws.say_with_id(GENERAL, "retry-me", "once").await, first);
     }
     assert_eq!(history.len(), 1);
-    assert_eq!(ws.say("general", "next").await, first.1 + 1);
+    assert_eq!(ws.say(GENERAL, "next").await, first.1 + 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -522,14 +528,14 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others_and_catches_up_af
         .expect("upgrade");
     slow_ws
         .send(encode(&ClientMsg::Join {
-            room: room("general"),
+            room: GENERAL,
             since: None,
         }))
         .await
         .expect("join sent");
 
-    let (mut fast_ws, _) = app.joined(&fast, "general").await;
-    let (send_ws, _) = app.joined(&sender, "general").await;
+    let (mut fast_ws, _) = app.joined(&fast, GENERAL).await;
+    let (send_ws, _) = app.joined(&sender, GENERAL).await;
     let (mut sink, mut stream) = send_ws.stream.split();
 
     // 4,000 messages of ~4 KB (16 MB): far more than the socket buffers (a few MB) and the
@@ -538,7 +544,7 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others_and_catches_up_af
     let text = "x".repeat(3900);
     let writer = tokio::spawn(async move {
         for n in 0..total {
-            let msg = send_msg("general", &format!("s{n}"), &text);
+            let msg = send_msg(GENERAL, &format!("s{n}"), &text);
             sink.send(encode(&msg)).await.expect("send");
         }
         sink
@@ -606,7 +612,7 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others_and_catches_up_af
     let mut again = app.ws(&slow).await;
     again
         .send(&ClientMsg::Join {
-            room: room("general"),
+            room: GENERAL,
             since: Some(got),
         })
         .await;
@@ -636,7 +642,7 @@ async fn a_slow_consumer_is_cut_off_without_slowing_the_others_and_catches_up_af
             }
             again
                 .send(&ClientMsg::History {
-                    room: room("general"),
+                    room: GENERAL,
                     before,
                     limit: None,
                 })
@@ -669,7 +675,7 @@ async fn sigterm_closes_every_websocket_with_1001_and_exits_cleanly() {
             .await
             .expect("upgrade");
         ws.send(encode(&ClientMsg::Join {
-            room: room("general"),
+            room: GENERAL,
             since: None,
         }))
         .await

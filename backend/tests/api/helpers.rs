@@ -8,7 +8,7 @@ use std::time::Duration;
 use backend::{Application, Config, telemetry};
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
-use shared::{ClientId, ClientMsg, MessageEvent, RoomName, ServerMsg, SessionResponse};
+use shared::{ClientId, ClientMsg, MessageEvent, RoomId, RoomInfo, ServerMsg, SessionResponse};
 use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
@@ -186,8 +186,37 @@ impl TestApp {
         Ok(Ws { stream })
     }
 
+    /// Creates a public room named `name` as `session` and returns its id.
+    pub async fn create_room(&self, session: &Session, name: &str) -> RoomId {
+        let res = self
+            .http
+            .post(self.url("/api/rooms"))
+            .bearer_auth(&session.token)
+            .json(&serde_json::json!({ "name": name }))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(res.status(), StatusCode::CREATED, "room {name} created");
+        res.json::<RoomInfo>().await.expect("room body").id
+    }
+
+    /// The id of the room called `name`, from the room list.
+    pub async fn room_named(&self, session: &Session, name: &str) -> RoomId {
+        let rooms: Vec<RoomInfo> = self
+            .get_with_token("/api/rooms", &session.token)
+            .await
+            .json()
+            .await
+            .expect("rooms");
+        rooms
+            .into_iter()
+            .find(|r| r.name.as_str() == name)
+            .unwrap_or_else(|| panic!("room {name} is listed"))
+            .id
+    }
+
     /// Opens a connection as `session`, joins `room`, and returns it with the initial history.
-    pub async fn joined(&self, session: &Session, room: &str) -> (Ws, Vec<MessageEvent>) {
+    pub async fn joined(&self, session: &Session, room: RoomId) -> (Ws, Vec<MessageEvent>) {
         let mut ws = self.ws(session).await;
         let history = ws.join(room).await;
         (ws, history)
@@ -203,9 +232,8 @@ pub fn refused_status(result: Result<Ws, tungstenite::Error>) -> u16 {
     }
 }
 
-pub fn room(name: &str) -> RoomName {
-    RoomName::parse(name).expect("valid room")
-}
+/// The room every database starts with.
+pub const GENERAL: RoomId = shared::DEFAULT_ROOM_ID;
 
 pub fn cid(id: &str) -> ClientId {
     ClientId::parse(id).expect("valid client id")
@@ -286,18 +314,14 @@ impl Ws {
     }
 
     /// Joins `room` and returns the initial history page.
-    pub async fn join(&mut self, name: &str) -> Vec<MessageEvent> {
-        self.send(&ClientMsg::Join {
-            room: room(name),
-            since: None,
-        })
-        .await;
+    pub async fn join(&mut self, room: RoomId) -> Vec<MessageEvent> {
+        self.send(&ClientMsg::Join { room, since: None }).await;
         match self
-            .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+            .recv_until(|m| matches!(m, ServerMsg::Joined { .. } | ServerMsg::Error { .. }))
             .await
         {
-            ServerMsg::Joined { room: r, .. } => assert_eq!(r.as_str(), name),
-            _ => unreachable!(),
+            ServerMsg::Joined { room: r, .. } => assert_eq!(r, room),
+            other => panic!("expected joined, got {other:?}"),
         }
         match self
             .recv_until(|m| matches!(m, ServerMsg::History { .. }))
@@ -309,9 +333,9 @@ impl Ws {
     }
 
     /// Sends `text` to `room` with `client_id` and waits for its ack; returns (id, seq).
-    pub async fn say_with_id(&mut self, name: &str, client_id: &str, text: &str) -> (u64, u64) {
+    pub async fn say_with_id(&mut self, room: RoomId, client_id: &str, text: &str) -> (u64, u64) {
         self.send(&ClientMsg::Send {
-            room: room(name),
+            room,
             client_id: cid(client_id),
             text: text.into(),
         })
@@ -329,12 +353,12 @@ impl Ws {
     }
 
     /// Sends `text` with a fresh client id and waits for its ack; returns its seq.
-    pub async fn say(&mut self, name: &str, text: &str) -> u64 {
+    pub async fn say(&mut self, room: RoomId, text: &str) -> u64 {
         let client_id = format!(
             "c{}",
             NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        self.say_with_id(name, &client_id, text).await.1
+        self.say_with_id(room, &client_id, text).await.1
     }
 
     /// The next `message` frame's event.

@@ -10,7 +10,7 @@ use shared::{ApiError, ClientMsg, ErrorCode, RoomInfo, ServerMsg};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, cid, refused_status, room, spawn_app, spawn_app_with};
+use crate::helpers::{GENERAL, TestApp, cid, refused_status, spawn_app, spawn_app_with};
 
 /// Asserts a 429 or 503 that says when to come back, in the header and the body.
 async fn assert_retry_later(res: reqwest::Response, status: StatusCode) {
@@ -92,18 +92,18 @@ async fn one_username_cannot_be_guessed_from_many_addresses() {
 async fn sends_over_the_rate_are_refused_with_a_wait_and_the_resend_is_stored_once() {
     let app = spawn_app_with(|c| c.sends_per_second = 2).await;
     let alice = app.register("alice").await;
-    let (mut ws, _) = app.joined(&alice, "general").await;
+    let (mut ws, _) = app.joined(&alice, GENERAL).await;
     // Five seconds' worth at once, and one more, without waiting for any ack.
     for i in 0..10 {
         ws.send(&ClientMsg::Send {
-            room: room("general"),
+            room: GENERAL,
             client_id: cid(&format!("burst{i}")),
             text: format!("burst {i}"),
         })
         .await;
     }
     ws.send(&ClientMsg::Send {
-        room: room("general"),
+        room: GENERAL,
         client_id: cid("over"),
         text: "one too many".into(),
     })
@@ -128,7 +128,7 @@ async fn sends_over_the_rate_are_refused_with_a_wait_and_the_resend_is_stored_on
         other => panic!("expected rate_limited, got {other:?}"),
     };
     tokio::time::sleep(Duration::from_millis(wait)).await;
-    let (_, seq) = ws.say_with_id("general", "over", "one too many").await;
+    let (_, seq) = ws.say_with_id(GENERAL, "over", "one too many").await;
     assert_eq!(seq, 11, "stored after the wait, once");
 }
 
@@ -140,7 +140,7 @@ async fn joins_and_history_requests_are_rate_limited_per_user() {
     let mut limited = None;
     for _ in 0..10 {
         ws.send(&ClientMsg::History {
-            room: room("general"),
+            room: GENERAL,
             before: 10,
             limit: None,
         })
@@ -319,7 +319,7 @@ async fn a_user_can_create_only_so_many_rooms() {
 }
 
 #[tokio::test]
-async fn the_room_list_comes_in_pages_linked_by_name() {
+async fn the_room_list_comes_in_pages_linked_by_id() {
     let app = spawn_app().await;
     let gus = app.register("gus").await;
     for name in ["aa", "bb", "cc", "dd"] {
@@ -360,7 +360,7 @@ async fn the_room_list_comes_in_pages_linked_by_name() {
             None => break,
         }
     }
-    assert_eq!(names, ["aa", "bb", "cc", "dd", "general"]);
+    assert_eq!(names, ["general", "aa", "bb", "cc", "dd"], "in id order");
     assert_eq!(pages, 3);
     let res = app
         .get_with_token("/api/rooms?after=No%20Such", &gus.token)
@@ -372,11 +372,11 @@ async fn the_room_list_comes_in_pages_linked_by_name() {
 async fn a_catch_up_from_far_behind_or_ahead_is_answered_with_the_newest_page() {
     let app = spawn_app().await;
     let hal = app.register("hal").await;
-    let (mut ws, _) = app.joined(&hal, "general").await;
+    let (mut ws, _) = app.joined(&hal, GENERAL).await;
     let total = shared::CATCH_UP_MAX + 20;
     for i in 0..total {
         ws.send(&ClientMsg::Send {
-            room: room("general"),
+            room: GENERAL,
             client_id: cid(&format!("m{i}")),
             text: format!("message {i}"),
         })
@@ -389,7 +389,7 @@ async fn a_catch_up_from_far_behind_or_ahead_is_answered_with_the_newest_page() 
         let mut other = app.ws(&hal).await;
         other
             .send(&ClientMsg::Join {
-                room: room("general"),
+                room: GENERAL,
                 since: Some(since),
             })
             .await;
@@ -411,7 +411,7 @@ async fn a_catch_up_from_far_behind_or_ahead_is_answered_with_the_newest_page() 
     // Within the bound, the catch-up is exact.
     let mut near = app.ws(&hal).await;
     near.send(&ClientMsg::Join {
-        room: room("general"),
+        room: GENERAL,
         since: Some(total - 3),
     })
     .await;
@@ -497,13 +497,13 @@ async fn the_app_and_the_api_carry_security_headers() {
 async fn messages_of_only_invisible_characters_are_refused_as_blank() {
     let app = spawn_app().await;
     let jo = app.register("joe").await;
-    let (mut ws, _) = app.joined(&jo, "general").await;
+    let (mut ws, _) = app.joined(&jo, GENERAL).await;
     for (i, text) in ["\u{0}", "\u{200B}\u{200B}", "\u{2800}", "\u{FEFF} \u{3164}"]
         .into_iter()
         .enumerate()
     {
         ws.send(&ClientMsg::Send {
-            room: room("general"),
+            room: GENERAL,
             client_id: cid(&format!("blank{i}")),
             text: text.into(),
         })
@@ -535,10 +535,10 @@ async fn a_flood_of_malformed_frames_is_rate_limited_like_requests() {
 async fn a_long_catch_up_costs_more_than_one_request() {
     let app = spawn_app_with(|c| c.requests_per_second = 2).await;
     let lee = app.register("lee").await;
-    let (mut ws, _) = app.joined(&lee, "general").await;
+    let (mut ws, _) = app.joined(&lee, GENERAL).await;
     for i in 0..950u64 {
         ws.send(&ClientMsg::Send {
-            room: room("general"),
+            room: GENERAL,
             client_id: cid(&format!("c{i}")),
             text: format!("message {i}"),
         })
@@ -549,7 +549,7 @@ async fn a_long_catch_up_costs_more_than_one_request() {
     // Two tokens of the burst of ten are spent; replaying 950 messages costs 1 + 9.
     let mut other = app.ws(&lee).await;
     let join = ClientMsg::Join {
-        room: room("general"),
+        room: GENERAL,
         since: Some(0),
     };
     other.send(&join).await;
@@ -560,7 +560,7 @@ async fn a_long_catch_up_costs_more_than_one_request() {
             retry_after_ms: Some(ms),
             ..
         } => {
-            assert_eq!(r.as_str(), "general");
+            assert_eq!(r, GENERAL);
             ms
         }
         m => panic!("expected the long catch-up to be refused for now, got {m:?}"),

@@ -10,5 +10,6 @@ mod helpers;
 mod limits;
 mod messages;
 mod persistence;
+mod protocol;
 mod rooms;
 mod sessions;

@@ -2,7 +2,7 @@
 
 use shared::{ClientMsg, ServerMsg};
 
-use crate::helpers::{cid, room, spawn_app};
+use crate::helpers::{GENERAL, cid, spawn_app};
 
 #[tokio::test]
 async fn message_is_delivered_to_every_member_of_the_room() {
@@ -10,12 +10,12 @@ async fn message_is_delivered_to_every_member_of_the_room() {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let carol = app.register("carol").await;
-    let (mut a, _) = app.joined(&alice, "general").await;
-    let (mut b, _) = app.joined(&bob, "general").await;
-    let (mut c, _) = app.joined(&carol, "general").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
+    let (mut c, _) = app.joined(&carol, GENERAL).await;
 
     a.send(&ClientMsg::Send {
-        room: room("general"),
+        room: GENERAL,
         client_id: cid("a-1"),
         text: "hello, room".into(),
     })
@@ -44,7 +44,7 @@ async fn message_is_delivered_to_every_member_of_the_room() {
     }
 
     // And the reply goes the other way.
-    let seq = b.say("general", "hi alice").await;
+    let seq = b.say(GENERAL, "hi alice").await;
     assert_eq!(seq, 2);
     let m = a.next_message().await;
     assert_eq!(
@@ -57,17 +57,17 @@ async fn message_is_delivered_to_every_member_of_the_room() {
 async fn messages_from_concurrent_senders_arrive_in_seq_order_without_gaps() {
     let app = spawn_app().await;
     let reader = app.register("reader").await;
-    let (mut r, _) = app.joined(&reader, "general").await;
+    let (mut r, _) = app.joined(&reader, GENERAL).await;
 
     let per_sender = 40;
     let mut senders = Vec::new();
     for i in 0..4 {
         let session = app.register(&format!("sender{i}")).await;
-        let (mut ws, _) = app.joined(&session, "general").await;
+        let (mut ws, _) = app.joined(&session, GENERAL).await;
         senders.push(tokio::spawn(async move {
             for n in 0..per_sender {
                 ws.send(&ClientMsg::Send {
-                    room: room("general"),
+                    room: GENERAL,
                     client_id: cid(&format!("s{i}-{n}")),
                     text: format!("{i}:{n}"),
                 })
@@ -102,10 +102,10 @@ async fn messages_from_concurrent_senders_arrive_in_seq_order_without_gaps() {
 async fn join_shows_the_last_50_and_history_pages_back_to_the_beginning() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    let (mut a, _) = app.joined(&alice, "general").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
     for n in 1..=120 {
         a.send(&ClientMsg::Send {
-            room: room("general"),
+            room: GENERAL,
             client_id: cid(&format!("m{n}")),
             text: format!("message {n}"),
         })
@@ -121,7 +121,7 @@ async fn join_shows_the_last_50_and_history_pages_back_to_the_beginning() {
     let bob = app.register("bob").await;
     let mut b = app.ws(&bob).await;
     b.send(&ClientMsg::Join {
-        room: room("general"),
+        room: GENERAL,
         since: None,
     })
     .await;
@@ -150,7 +150,7 @@ async fn join_shows_the_last_50_and_history_pages_back_to_the_beginning() {
     let mut pages = vec![];
     loop {
         b.send(&ClientMsg::History {
-            room: room("general"),
+            room: GENERAL,
             before,
             limit: None,
         })
@@ -178,13 +178,13 @@ async fn join_with_since_catches_up_exactly_what_was_missed() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
-    let (mut a, _) = app.joined(&alice, "general").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
     for n in 1..=5 {
-        a.say("general", &format!("m{n}")).await;
+        a.say(GENERAL, &format!("m{n}")).await;
     }
     let mut b = app.ws(&bob).await;
     b.send(&ClientMsg::Join {
-        room: room("general"),
+        room: GENERAL,
         since: Some(2),
     })
     .await;
@@ -196,7 +196,7 @@ async fn join_with_since_catches_up_exactly_what_was_missed() {
         assert_eq!(b.next_message().await.seq, seq);
     }
     // Then live, with nothing repeated at the seam.
-    a.say("general", "m6").await;
+    a.say(GENERAL, "m6").await;
     assert_eq!(b.next_message().await.seq, 6);
 }
 
@@ -205,13 +205,13 @@ async fn a_repeated_client_id_is_stored_once_and_acked_with_the_original() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
-    let (mut a, _) = app.joined(&alice, "general").await;
-    let (mut b, _) = app.joined(&bob, "general").await;
-    let first = a.say_with_id("general", "same-id", "once").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
+    let first = a.say_with_id(GENERAL, "same-id", "once").await;
     for _ in 0..4 {
-        assert_eq!(a.say_with_id("general", "same-id", "once").await, first);
+        assert_eq!(a.say_with_id(GENERAL, "same-id", "once").await, first);
     }
-    let next = a.say("general", "after").await;
+    let next = a.say(GENERAL, "after").await;
     assert_eq!(next, first.1 + 1, "no seq was used by the repeats");
     assert_eq!(b.next_message().await.text, "once");
     assert_eq!(b.next_message().await.text, "after");
@@ -222,8 +222,8 @@ async fn presence_is_announced_when_users_arrive_and_leave() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
-    let (mut a, _) = app.joined(&alice, "general").await;
-    let (b, _) = app.joined(&bob, "general").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let (b, _) = app.joined(&bob, GENERAL).await;
     match a.recv().await {
         ServerMsg::Presence { user, online, .. } => {
             assert_eq!((user.as_str(), online), ("bob", true));
@@ -244,15 +244,18 @@ async fn leaving_a_room_stops_its_messages() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
-    let (mut a, _) = app.joined(&alice, "general").await;
-    let (mut b, _) = app.joined(&bob, "general").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
     b.send(&ClientMsg::Leave {
-        room: room("general"),
+        room: GENERAL,
     })
     .await;
     assert!(matches!(b.recv().await, ServerMsg::Left { .. }));
-    a.say("general", "bob should not see this").await;
+    a.say(GENERAL, "bob should not see this").await;
     b.send(&ClientMsg::Ping { id: Some(9) }).await;
     // The pong is the next frame: the message was not delivered.
-    assert_eq!(b.recv().await, ServerMsg::Pong { id: Some(9) });
+    assert_eq!(b.recv().await, ServerMsg::Pong {
+            req: None,
+            id: Some(9)
+        });
 }

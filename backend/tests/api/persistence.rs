@@ -1,27 +1,27 @@
 //! What survives a restart, and how the server stops.
 
-use crate::helpers::{spawn_app, spawn_app_in};
+use crate::helpers::{GENERAL, spawn_app, spawn_app_in};
 
 #[tokio::test]
 async fn messages_and_sessions_survive_a_server_restart_on_the_same_file() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    let (mut a, _) = app.joined(&alice, "general").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
     for n in 1..=3 {
-        a.say("general", &format!("before restart {n}")).await;
+        a.say(GENERAL, &format!("before restart {n}")).await;
     }
     let dir = app.stop().await;
     assert_eq!(a.closed().await, Some(1001), "shutdown says going away");
 
     let app = spawn_app_in(dir, |_| {}).await;
     // The old token still works, and so does a new login.
-    let (mut a, history) = app.joined(&alice, "general").await;
+    let (mut a, history) = app.joined(&alice, GENERAL).await;
     let texts: Vec<_> = history.iter().map(|m| m.text.as_str()).collect();
     assert_eq!(
         texts,
         ["before restart 1", "before restart 2", "before restart 3"]
     );
-    assert_eq!(a.say("general", "after restart").await, 4, "seq continues");
+    assert_eq!(a.say(GENERAL, "after restart").await, 4, "seq continues");
     app.login("alice").await;
 }
 
@@ -30,7 +30,7 @@ async fn shutdown_closes_every_websocket_with_1001() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
-    let (mut a, _) = app.joined(&alice, "general").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
     let mut b = app.ws(&bob).await;
     app.stop().await;
     assert_eq!(a.closed().await, Some(1001));
@@ -58,8 +58,8 @@ async fn a_peer_that_answers_pings_is_kept() {
     while tokio::time::Instant::now() < until {
         let _ = tokio::time::timeout(std::time::Duration::from_millis(200), ws.next()).await;
     }
-    ws.join("general").await;
-    assert_eq!(ws.say("general", "alive").await, 1);
+    ws.join(GENERAL).await;
+    assert_eq!(ws.say(GENERAL, "alive").await, 1);
 }
 
 #[tokio::test]
@@ -70,7 +70,7 @@ async fn a_database_written_by_the_first_release_opens_with_its_messages() {
     std::fs::copy(&fixture, dir.path().join("chat.db")).expect("fixture copied");
     let app = crate::helpers::spawn_app_in(dir, |_| {}).await;
     let alice = app.login("alice").await;
-    let (mut ws, general) = app.joined(&alice, "general").await;
+    let (mut ws, general) = app.joined(&alice, GENERAL).await;
     let texts: Vec<(u64, &str, &str)> = general
         .iter()
         .map(|m| (m.seq, m.author.as_str(), m.text.as_str()))
@@ -84,13 +84,13 @@ async fn a_database_written_by_the_first_release_opens_with_its_messages() {
             (4, "bob", "bob here 你好"),
         ]
     );
-    let rust = ws.join("rust").await;
+    let rust = ws.join(app.room_named(&alice, "rust").await).await;
     assert_eq!(rust.len(), 1);
     assert_eq!(rust[0].text, "rust room message");
     // The log goes on from where the old server left it, and old client ids still deduplicate.
-    assert_eq!(ws.say("general", "from the new release").await, 5);
+    assert_eq!(ws.say(GENERAL, "from the new release").await, 5);
     let (_, seq) = ws
-        .say_with_id("general", "a0", "hello from the first release")
+        .say_with_id(GENERAL, "a0", "hello from the first release")
         .await;
     assert_eq!(
         seq, 1,

@@ -2,9 +2,9 @@
 
 use reqwest::StatusCode;
 use serde_json::json;
-use shared::{ApiError, RoomInfo};
+use shared::{ApiError, ErrorCode, RoomInfo};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{GENERAL, spawn_app};
 
 #[tokio::test]
 async fn general_exists_and_new_rooms_can_be_created_listed_and_joined() {
@@ -14,23 +14,18 @@ async fn general_exists_and_new_rooms_can_be_created_listed_and_joined() {
     assert_eq!(list.status(), StatusCode::OK);
     let rooms: Vec<RoomInfo> = list.json().await.expect("rooms");
     assert_eq!(
-        rooms.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
-        ["general"]
+        rooms
+            .iter()
+            .map(|r| (r.id, r.name.as_str()))
+            .collect::<Vec<_>>(),
+        [(GENERAL, "general")]
     );
 
-    let created = app
-        .http
-        .post(app.url("/api/rooms"))
-        .bearer_auth(&alice.token)
-        .json(&json!({"name": "rust"}))
-        .send()
-        .await
-        .expect("sent");
-    assert_eq!(created.status(), StatusCode::CREATED);
-
-    let (mut ws, history) = app.joined(&alice, "rust").await;
+    let rust = app.create_room(&alice, "rust").await;
+    assert_ne!(rust, GENERAL);
+    let (mut ws, history) = app.joined(&alice, rust).await;
     assert!(history.is_empty());
-    assert_eq!(ws.say("rust", "first!").await, 1);
+    assert_eq!(ws.say(rust, "first!").await, 1);
 
     let rooms: Vec<RoomInfo> = app
         .get_with_token("/api/rooms", &alice.token)
@@ -38,22 +33,58 @@ async fn general_exists_and_new_rooms_can_be_created_listed_and_joined() {
         .json()
         .await
         .expect("rooms");
-    let rust = rooms
-        .iter()
-        .find(|r| r.name.as_str() == "rust")
-        .expect("listed");
-    assert_eq!(rust.last_seq, 1);
-    assert_eq!(rust.online, 1);
+    let listed = rooms.iter().find(|r| r.id == rust).expect("listed");
+    assert_eq!(listed.name.as_str(), "rust");
+    assert_eq!(listed.last_seq, 1);
+    assert_eq!(listed.online, 1);
+}
+
+#[tokio::test]
+async fn room_names_are_unicode_normalised_and_unique_ignoring_case() {
+    let app = spawn_app().await;
+    let zhang = app.register("zhang").await;
+    let tech = app.create_room(&zhang, "技术讨论").await;
+    // Sent decomposed (e + combining acute), stored composed.
+    let cafe = app.create_room(&zhang, "  Cafe\u{301} ☕ ").await;
+    let res = app.get_with_token(&format!("/api/rooms/{cafe}"), &zhang.token).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let info: RoomInfo = res.json().await.expect("room");
+    assert_eq!(info.name.as_str(), "Caf\u{e9} ☕");
+    let shown: RoomInfo = app
+        .get_with_token(&format!("/api/rooms/{tech}"), &zhang.token)
+        .await
+        .json()
+        .await
+        .expect("room");
+    assert_eq!(shown.name.as_str(), "技术讨论");
+    for taken in ["技术讨论", "CAFÉ ☕", "General"] {
+        let res = app
+            .http
+            .post(app.url("/api/rooms"))
+            .bearer_auth(&zhang.token)
+            .json(&json!({ "name": taken }))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), StatusCode::CONFLICT, "{taken}");
+        let body: ApiError = res.json().await.expect("error body");
+        assert_eq!(body.code, Some(ErrorCode::Conflict));
+    }
 }
 
 #[tokio::test]
 async fn duplicate_or_invalid_room_names_are_refused() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
+    let too_long = "名".repeat(65);
     for (name, status) in [
         ("general", StatusCode::CONFLICT),
-        ("Not Valid", StatusCode::BAD_REQUEST),
         ("", StatusCode::BAD_REQUEST),
+        ("   ", StatusCode::BAD_REQUEST),
+        ("\u{200B}", StatusCode::BAD_REQUEST),
+        ("evil\u{202E}gpj.exe", StatusCode::BAD_REQUEST),
+        ("two\nlines", StatusCode::BAD_REQUEST),
+        (too_long.as_str(), StatusCode::BAD_REQUEST),
     ] {
         let res = app
             .http
@@ -66,6 +97,18 @@ async fn duplicate_or_invalid_room_names_are_refused() {
         assert_eq!(res.status(), status, "{name:?}");
         let _: ApiError = res.json().await.expect("error body");
     }
+}
+
+#[tokio::test]
+async fn a_missing_room_is_404_and_a_malformed_id_is_400() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let res = app.get_with_token("/api/rooms/9999", &alice.token).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body: ApiError = res.json().await.expect("error body");
+    assert_eq!(body.code, Some(ErrorCode::NoSuchRoom));
+    let res = app.get_with_token("/api/rooms/general", &alice.token).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

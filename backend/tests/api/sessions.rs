@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use shared::close_code;
 
-use crate::helpers::{Next, spawn_app, spawn_app_with};
+use crate::helpers::{GENERAL, Next, spawn_app, spawn_app_with};
 
 /// Logs `session` out over HTTP and expects 204.
 async fn logout(app: &crate::helpers::TestApp, token: &str) {
@@ -120,8 +120,8 @@ async fn an_idle_socket_is_closed_with_4001_within_a_heartbeat_of_its_session_ex
     })
     .await;
     let carol = app.register("carol").await;
-    let (mut ws, _) = app.joined(&carol, "general").await;
-    ws.say("general", "before expiry").await;
+    let (mut ws, _) = app.joined(&carol, GENERAL).await;
+    ws.say(GENERAL, "before expiry").await;
     // No request needed: the socket looks at the session's end on every heartbeat.
     assert_eq!(ws.closed().await, Some(close_code::SESSION_ENDED));
 }
@@ -130,10 +130,10 @@ async fn an_idle_socket_is_closed_with_4001_within_a_heartbeat_of_its_session_ex
 async fn a_frame_after_the_session_expired_is_not_served_and_closes_the_socket() {
     let app = spawn_app_with(|c| c.session_ttl_secs = 2).await;
     let dan = app.register("dan").await;
-    let (mut ws, _) = app.joined(&dan, "general").await;
+    let (mut ws, _) = app.joined(&dan, GENERAL).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     ws.send(&shared::ClientMsg::Send {
-        room: crate::helpers::room("general"),
+        room: crate::helpers::GENERAL,
         client_id: crate::helpers::cid("late"),
         text: "after expiry".into(),
     })
