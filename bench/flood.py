@@ -131,7 +131,7 @@ async def message_flood(port, token, seconds):
             max_size=None,
         )
         await ws.recv()  # hello
-        await ws.send(json.dumps({"type": "join", "room": "general"}))
+        await ws.send(json.dumps({"type": "join", "room": 1}))
 
         async def drain():
             nonlocal refused
@@ -145,7 +145,7 @@ async def message_flood(port, token, seconds):
             while True:
                 i += 1
                 await ws.send(json.dumps({
-                    "type": "send", "room": "general",
+                    "type": "send", "room": 1,
                     "client_id": f"flood-{k}-{i}", "text": "spam " * 20,
                 }))
                 sent += 1
@@ -193,7 +193,7 @@ async def victims(port, tokens, seconds, rate):
             f"ws://127.0.0.1:{port}/ws",
             additional_headers={"Authorization": f"Bearer {t}"}, max_size=None)
         await ws.recv()
-        await ws.send(json.dumps({"type": "join", "room": "general"}))
+        await ws.send(json.dumps({"type": "join", "room": 1}))
         conns.append(ws)
 
     async def listen(ws, measure):
@@ -211,7 +211,7 @@ async def victims(port, tokens, seconds, rate):
             i += 1
             cid = f"v{k}-{i}-{time.monotonic_ns()}"
             sent_at[cid] = time.monotonic()
-            await ws.send(json.dumps({"type": "send", "room": "general",
+            await ws.send(json.dumps({"type": "send", "room": 1,
                                       "client_id": cid, "text": f"hello {i}"}))
             await asyncio.sleep(1 / rate)
 

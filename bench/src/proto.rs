@@ -130,10 +130,21 @@ pub fn classify(target: Target, text: &str) -> Frame {
     }
 }
 
-/// The frame that joins `room`.
+/// How a target names the room with this index: our server addresses rooms by id (a JSON
+/// number; `prepare_ours` creates them so that room `i` has id `i + 2`, after `general`), the
+/// peers by a name.
+pub fn room_key(target: Target, index: usize) -> String {
+    match target {
+        Target::Ours => (index + 2).to_string(),
+        _ => format!("b{index}"),
+    }
+}
+
+/// The frame that joins `room` (a [`room_key`]).
 pub fn join_frame(target: Target, room: &str) -> String {
     match target {
-        Target::Ours | Target::Ws => format!("{{\"type\":\"join\",\"room\":\"{room}\"}}"),
+        Target::Ours => format!("{{\"type\":\"join\",\"room\":{room}}}"),
+        Target::Ws => format!("{{\"type\":\"join\",\"room\":\"{room}\"}}"),
         Target::Socketio => format!("42[\"join\",\"{room}\"]"),
         Target::Raw => format!("J{room}"),
     }
@@ -143,7 +154,7 @@ pub fn join_frame(target: Target, room: &str) -> String {
 pub fn send_frame(target: Target, room: &str, client_id: &str, text: &str) -> String {
     match target {
         Target::Ours => format!(
-            "{{\"type\":\"send\",\"room\":\"{room}\",\"client_id\":\"{client_id}\",\"text\":\"{text}\"}}"
+            "{{\"type\":\"send\",\"room\":{room},\"client_id\":\"{client_id}\",\"text\":\"{text}\"}}"
         ),
         Target::Ws => format!("{{\"type\":\"send\",\"room\":\"{room}\",\"text\":\"{text}\"}}"),
         Target::Socketio => format!("42[\"send\",{{\"room\":\"{room}\",\"text\":\"{text}\"}}]"),
@@ -256,7 +267,10 @@ mod tests {
         let text = payload(17, 42);
         for target in Target::ALL {
             let frame = match target {
-                Target::Ours | Target::Ws => format!(
+                Target::Ours => format!(
+                    "{{\"type\":\"message\",\"room\":2,\"seq\":1,\"id\":1,\"author\":\"x\",\"author_name\":\"x\",\"text\":\"{text}\",\"ts\":1}}"
+                ),
+                Target::Ws => format!(
                     "{{\"type\":\"message\",\"room\":\"b0\",\"author\":\"x\",\"text\":\"{text}\",\"ts\":1}}"
                 ),
                 Target::Socketio => {
@@ -274,7 +288,7 @@ mod tests {
         }
         assert_eq!(classify(Target::Socketio, "2"), Frame::EnginePing);
         assert_eq!(
-            classify(Target::Ours, "{\"type\":\"ack\",\"room\":\"b\"}"),
+            classify(Target::Ours, "{\"type\":\"ack\",\"room\":2}"),
             Frame::Ack
         );
     }

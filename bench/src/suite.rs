@@ -220,6 +220,12 @@ async fn prepare_ours(addr: SocketAddr, dir: &Path, rooms: usize, users: usize) 
         if !res.status().is_success() {
             return Err(format!("room b{r}: {}", res.status()));
         }
+        // The workers address room `r` by the id `proto::room_key` gives it.
+        let room: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
+        let want = crate::proto::room_key(crate::proto::Target::Ours, r);
+        if room["id"].to_string() != want {
+            return Err(format!("room b{r} has id {} where {want} was expected", room["id"]));
+        }
     }
     let path = dir.join("tokens");
     std::fs::write(&path, tokens.join("\n")).map_err(|e| e.to_string())?;

@@ -179,7 +179,7 @@ async fn main(args: WorkerArgs) -> Result<(), String> {
             let source = args.sources[local_index % args.sources.len().max(1)];
             let token = (!tokens.is_empty()).then(|| tokens[i % tokens.len()].as_str());
             let mut ws = proto::connect(args.target, args.addr, source, token).await?;
-            let room = format!("b{}", i / args.room_size.max(1));
+            let room = proto::room_key(args.target, i / args.room_size.max(1));
             proto::join(args.target, &mut ws, &room).await?;
             Ok::<_, String>((ws, i, room))
         }));
