@@ -38,6 +38,8 @@ pub struct AuthUser {
     pub username: Username,
     /// The name others see.
     pub display_name: DisplayName,
+    /// Whether they administer the server.
+    pub is_admin: bool,
     /// The SHA-256 of the session token: identifies the session without holding the secret.
     pub session: [u8; 32],
     /// When the session ends (ms since the Unix epoch): open sockets close then.
@@ -277,6 +279,7 @@ pub async fn resolve(state: &AppState, session: [u8; 32]) -> Result<AuthUser, Ap
         id: record.user_id,
         username: record.username,
         display_name: record.display_name,
+        is_admin: record.is_admin,
         session,
         expires_at: record.expires_at,
     })

@@ -12,21 +12,42 @@
 //!
 //! Holding a [`Membership`] is the proof that the service admitted a user to a room: sending
 //! and reading history take one, and only the service makes them.
+//!
+//! # Who may do what
+//! - A **public** room is listed for everyone and anyone may join it; a **private** room is seen
+//!   only by its members (and, while invited, by the invitee, who may join); a **direct** room
+//!   only by its people. To anyone else a room they may not see does not exist: every command
+//!   answers `no_such_room`, exactly as for an id that was never used.
+//! - Roles rank member < moderator < owner (the creator) < server admin. Moderators kick, ban,
+//!   mute, set slow mode, the topic and the room's filters, and read the audit log; only the
+//!   owner or an admin appoints moderators. Nobody acts on someone of equal or higher rank.
+//! - A banned user cannot join (or be invited); a muted one cannot post; slow mode lets a
+//!   member post once per so many seconds (moderators are exempt). Every moderation action is
+//!   written to the room's audit log with who, what, when and why.
+//! - Every message passes the server-wide filter rules, then the room's, over every transport.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use shared::{
-    CATCH_UP_MAX, ClientId, DisplayName, ErrorCode, HISTORY_PAGE, MessageEvent, MessageText,
-    ROOMS_PAGE_MAX, RoomId, RoomInfo, RoomName, Username, ValueError,
+    AuditEntry, CATCH_UP_MAX, ClientId, DIRECT_MAX_MEMBERS, DisplayName, ErrorCode, FilterAction,
+    FilterKind, FilterRule, HISTORY_PAGE, InviteInfo, MemberInfo, MessageEvent, MessageText,
+    ModAction, NewFilter, ROOMS_PAGE_MAX, Removal, Role, RoomId, RoomInfo, RoomKind, RoomName,
+    RoomSettings, ServerMsg, TOPIC_MAX_CHARS, UserInfo, Username, ValueError,
 };
 
 use crate::auth::AuthUser;
 use crate::config::Config;
+use crate::filter::{self, RuleSet, Verdict};
 use crate::hub::Hub;
 use crate::limits::{RateLimits, RetryAfter};
-use crate::store::{Appended, NewMessage, RoomRecord, Store, StoreError, UserId};
+use crate::store::{
+    AccessRecord, Appended, AuditRecord, FilterRecord, NewAudit, NewFilterRecord, NewMessage,
+    NewRoomRecord, RoomRecord, Store, StoreError, UserId, UserSummary, now_ms,
+};
 
 /// Who is asking.
 #[derive(Debug, Clone)]
@@ -37,6 +58,8 @@ pub struct Actor {
     pub username: Username,
     /// Their display name.
     pub display_name: DisplayName,
+    /// Whether they administer the server.
+    pub is_admin: bool,
 }
 
 impl From<&AuthUser> for Actor {
@@ -45,6 +68,7 @@ impl From<&AuthUser> for Actor {
             id: user.id,
             username: user.username.clone(),
             display_name: user.display_name.clone(),
+            is_admin: user.is_admin,
         }
     }
 }
@@ -62,9 +86,27 @@ pub enum ChatError {
     /// The room does not exist, or this user may not see it (the two are not told apart).
     #[error("No such room.")]
     NoSuchRoom,
+    /// No user has that handle.
+    #[error("No user is called {0}.")]
+    NoSuchUser(String),
     /// The user (or this connection) has not joined the room.
     #[error("Join the room first.")]
     NotJoined,
+    /// The user may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The user is banned from the room.
+    #[error("{0}")]
+    Banned(String),
+    /// The user is muted in the room.
+    #[error("{0}")]
+    Muted(String),
+    /// Slow mode: wait before posting again.
+    #[error("Slow mode is on: you can post again in {} s.", .0.secs())]
+    SlowMode(RetryAfter),
+    /// A filter rule refused the message.
+    #[error("{0}")]
+    Filtered(String),
     /// The name is taken.
     #[error("{0}")]
     Conflict(String),
@@ -86,17 +128,23 @@ impl ChatError {
             ChatError::Invalid(_) => ErrorCode::Invalid,
             ChatError::TooLong(_) => ErrorCode::TooLong,
             ChatError::NoSuchRoom => ErrorCode::NoSuchRoom,
+            ChatError::NoSuchUser(_) => ErrorCode::NoSuchUser,
             ChatError::NotJoined => ErrorCode::NotJoined,
+            ChatError::Forbidden(_) => ErrorCode::Forbidden,
+            ChatError::Banned(_) => ErrorCode::Banned,
+            ChatError::Muted(_) => ErrorCode::Muted,
+            ChatError::SlowMode(_) => ErrorCode::SlowMode,
+            ChatError::Filtered(_) => ErrorCode::Filtered,
             ChatError::Conflict(_) => ErrorCode::Conflict,
             ChatError::RateLimited(_) | ChatError::Quota(_) => ErrorCode::RateLimited,
             ChatError::Internal(_) => ErrorCode::Internal,
         }
     }
 
-    /// How long to wait before retrying, for a rate limit.
+    /// How long to wait before retrying, for a rate limit or slow mode.
     pub fn retry_after(&self) -> Option<RetryAfter> {
         match self {
-            ChatError::RateLimited(wait) => Some(*wait),
+            ChatError::RateLimited(wait) | ChatError::SlowMode(wait) => Some(*wait),
             _ => None,
         }
     }
@@ -156,6 +204,62 @@ pub struct Page {
 
 /// A catch-up costs one more request token per this many events it replays.
 const CATCH_UP_COST: u64 = 100;
+/// The longest mute, and the slowest slow mode: a day.
+const MAX_WAIT_SECS: u32 = 86_400;
+/// The most people a search for the people picker returns.
+const USER_SEARCH_MAX: u32 = 20;
+/// The longest reason a moderator may give, in characters.
+const REASON_MAX_CHARS: usize = 500;
+
+/// A member's rank, to decide who may act on whom.
+fn rank(role: Option<Role>, admin: bool) -> u8 {
+    if admin {
+        return 4;
+    }
+    match role {
+        Some(Role::Owner) => 3,
+        Some(Role::Moderator) => 2,
+        Some(Role::Member) => 1,
+        None => 0,
+    }
+}
+
+/// A user and a room, as the rules see them.
+struct Access {
+    record: AccessRecord,
+    admin: bool,
+}
+
+impl Access {
+    fn role(&self) -> Option<Role> {
+        self.record.member.as_ref().map(|m| m.role)
+    }
+
+    fn rank(&self) -> u8 {
+        rank(self.role(), self.admin)
+    }
+
+    /// Whether the user may see the room at all (its name; not its contents).
+    fn visible(&self) -> bool {
+        self.record.room.kind == RoomKind::Public
+            || self.record.member.is_some()
+            || self.record.invited
+    }
+
+    fn moderates(&self) -> bool {
+        self.rank() >= 2
+    }
+
+    fn require_moderator(&self) -> Result<(), ChatError> {
+        if self.moderates() {
+            Ok(())
+        } else {
+            Err(ChatError::Forbidden(
+                "Only the room's moderators may do that.".into(),
+            ))
+        }
+    }
+}
 
 /// The chat service. Cheap to clone: every field is a handle.
 #[derive(Clone)]
@@ -164,6 +268,10 @@ pub struct Chat {
     hub: Arc<Hub>,
     limits: Arc<RateLimits>,
     config: Arc<Config>,
+    /// Compiled filter rules per scope (`None`: server-wide), dropped when a rule changes.
+    filters: Arc<Mutex<HashMap<Option<RoomId>, Arc<RuleSet>>>>,
+    /// When each member last posted in a room with slow mode. Per node (see `docs/ops.md`).
+    last_post: Arc<Mutex<HashMap<(RoomId, UserId), Instant>>>,
 }
 
 impl Chat {
@@ -179,6 +287,8 @@ impl Chat {
             hub,
             limits,
             config,
+            filters: Arc::default(),
+            last_post: Arc::default(),
         }
     }
 
@@ -186,8 +296,21 @@ impl Chat {
     /// also call it for what is not a command (pings, malformed frames), so that those cost a
     /// flooder as much as requests do.
     pub fn request(&self, actor: &Actor) -> Result<(), ChatError> {
-        self.limits.request(actor.id).map_err(ChatError::RateLimited)
+        self.limits
+            .request(actor.id)
+            .map_err(ChatError::RateLimited)
     }
+
+    /// Drops slow-mode marks older than the slowest slow mode (called by housekeeping).
+    pub fn prune(&self) {
+        let horizon = Duration::from_secs(u64::from(MAX_WAIT_SECS));
+        self.last_post
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, at| at.elapsed() < horizon);
+    }
+
+    // ----- reading rooms -----
 
     /// A page of the rooms `actor` may see, in id order after `after`.
     pub async fn list_rooms(
@@ -198,41 +321,180 @@ impl Chat {
     ) -> Result<Vec<RoomInfo>, ChatError> {
         self.request(actor)?;
         let limit = limit.unwrap_or(ROOMS_PAGE_MAX).clamp(1, ROOMS_PAGE_MAX);
-        let rooms = self.store.list_rooms(after, limit).await?;
-        Ok(rooms.into_iter().map(|r| self.info(r)).collect())
+        let rooms = self.store.list_rooms(actor.id, after, limit).await?;
+        Ok(rooms
+            .into_iter()
+            .map(|(room, role)| self.info(room, role))
+            .collect())
     }
 
     /// One room, if `actor` may see it.
     pub async fn room(&self, actor: &Actor, room: RoomId) -> Result<RoomInfo, ChatError> {
         self.request(actor)?;
-        Ok(self.info(self.visible_room(room).await?))
+        let access = self.visible(actor, room).await?;
+        let role = access.role();
+        Ok(self.info(access.record.room, role))
     }
 
-    /// Creates a public room, within the creator's quota.
-    pub async fn create_room(&self, actor: &Actor, name: String) -> Result<RoomInfo, ChatError> {
+    /// The members of a room, with their roles and whether they are online. Public rooms show
+    /// theirs to anyone; other rooms only to their members.
+    pub async fn members(&self, actor: &Actor, room: RoomId) -> Result<Vec<MemberInfo>, ChatError> {
+        self.request(actor)?;
+        let access = self.visible(actor, room).await?;
+        if access.record.room.kind != RoomKind::Public && access.record.member.is_none() {
+            return Err(ChatError::NotJoined);
+        }
+        let members = self.store.members(room).await?;
+        Ok(members
+            .into_iter()
+            .map(|m| MemberInfo {
+                online: self.hub.is_online(room, &m.user.username),
+                user: m.user.username,
+                display_name: m.user.display_name,
+                role: m.role,
+                muted_until: m.muted_until.filter(|&until| until > now_ms()),
+            })
+            .collect())
+    }
+
+    /// People whose handle or display name starts with `query`, for the people picker.
+    pub async fn search_users(
+        &self,
+        actor: &Actor,
+        query: &str,
+    ) -> Result<Vec<UserInfo>, ChatError> {
+        self.request(actor)?;
+        let query = query.trim();
+        if query.is_empty() || query.chars().count() > DisplayName::MAX {
+            return Ok(Vec::new());
+        }
+        let found = self
+            .store
+            .search_users(query.into(), USER_SEARCH_MAX)
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(|u| UserInfo {
+                user: u.username,
+                display_name: u.display_name,
+            })
+            .collect())
+    }
+
+    // ----- making rooms -----
+
+    /// Creates a public or private room, within the creator's quota. Everyone is told of a new
+    /// public room; a private one is known only to its creator.
+    pub async fn create_room(
+        &self,
+        actor: &Actor,
+        name: String,
+        kind: RoomKind,
+        topic: Option<String>,
+    ) -> Result<RoomInfo, ChatError> {
         self.request(actor)?;
         let name = RoomName::parse(name)?;
+        if !matches!(kind, RoomKind::Public | RoomKind::Private) {
+            return Err(ChatError::Invalid(
+                "A room is public or private; direct conversations are opened with people.".into(),
+            ));
+        }
+        let topic = parse_topic(topic.unwrap_or_default())?;
         let quota = self.config.max_rooms_per_user;
         if quota > 0 && self.store.rooms_created_by(actor.id).await? >= u64::from(quota) {
             return Err(ChatError::Quota(format!(
                 "You have created {quota} rooms, the most allowed."
             )));
         }
-        match self.store.create_room(name.clone(), Some(actor.id)).await {
+        let created = self
+            .store
+            .create_room(NewRoomRecord {
+                name: name.clone(),
+                kind,
+                topic,
+                created_by: Some(actor.id),
+            })
+            .await;
+        match created {
             Ok(room) => {
-                tracing::info!(user = %actor.username, room = %room.id, "room created");
-                Ok(self.info(room))
+                tracing::info!(user = %actor.username, room = %room.id, ?kind, "room created");
+                if kind == RoomKind::Public {
+                    self.hub.to_all(&ServerMsg::Room {
+                        room: self.info(room.clone(), None),
+                    });
+                }
+                let mine = self.info(room, Some(Role::Owner));
+                self.hub
+                    .to_user(actor.id, &ServerMsg::Room { room: mine.clone() });
+                Ok(mine)
             }
-            Err(StoreError::Conflict) => Err(ChatError::Conflict(format!(
-                "A room named {name} exists."
-            ))),
+            Err(StoreError::Conflict) => {
+                Err(ChatError::Conflict(format!("A room named {name} exists.")))
+            }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// Makes `actor` a member of a room. `since` is the highest `seq` the client has; a long
-    /// catch-up costs one more request token per [`CATCH_UP_COST`] events it will replay, so
-    /// that joins cannot turn a small allowance into a flood of frames.
+    /// Opens the direct conversation of `actor` and the people named (1 to 9 handles), or
+    /// reopens the one they already have.
+    pub async fn open_direct(
+        &self,
+        actor: &Actor,
+        handles: Vec<String>,
+    ) -> Result<RoomInfo, ChatError> {
+        self.request(actor)?;
+        let mut people = vec![UserSummary {
+            id: actor.id,
+            username: actor.username.clone(),
+            display_name: actor.display_name.clone(),
+        }];
+        for raw in handles {
+            let handle =
+                Username::parse(raw.trim()).map_err(|_| ChatError::NoSuchUser(raw.clone()))?;
+            let found = self
+                .store
+                .find_user(handle)
+                .await?
+                .ok_or_else(|| ChatError::NoSuchUser(raw.clone()))?;
+            if !people.iter().any(|p| p.id == found.id) {
+                people.push(UserSummary {
+                    id: found.id,
+                    username: found.username,
+                    display_name: found.display_name,
+                });
+            }
+        }
+        if people.len() < 2 {
+            return Err(ChatError::Invalid("Name at least one other person.".into()));
+        }
+        if people.len() > DIRECT_MAX_MEMBERS {
+            return Err(ChatError::Invalid(format!(
+                "A direct conversation has at most {DIRECT_MAX_MEMBERS} people."
+            )));
+        }
+        let mut shown: Vec<&str> = people.iter().map(|p| p.display_name.as_str()).collect();
+        shown.sort_unstable();
+        let name = RoomName::parse(truncate(&shown.join(", "), RoomName::MAX))?;
+        let (room, created) = self.store.open_direct(people.clone(), name).await?;
+        if created {
+            for person in &people {
+                self.hub.to_user(
+                    person.id,
+                    &ServerMsg::Room {
+                        room: self.info(room.clone(), Some(Role::Member)),
+                    },
+                );
+            }
+        }
+        Ok(self.info(room, Some(Role::Member)))
+    }
+
+    // ----- membership -----
+
+    /// Makes `actor` a member of a room they may join: a public room, or one they are invited
+    /// to (or already in). `since` is the highest `seq` the client has; a long catch-up costs
+    /// one more request token per [`CATCH_UP_COST`] events it will replay, so that joins cannot
+    /// turn a small allowance into a flood of frames.
     pub async fn join(
         &self,
         actor: &Actor,
@@ -240,7 +502,11 @@ impl Chat {
         since: Option<u64>,
     ) -> Result<Joined, ChatError> {
         self.request(actor)?;
-        let record = self.visible_room(room).await?;
+        let access = self.visible(actor, room).await?;
+        if let Some(reason) = &access.record.ban {
+            return Err(banned(reason.as_deref()));
+        }
+        let record = access.record.room.clone();
         let since = since.filter(|&s| s <= record.last_seq && record.last_seq - s <= CATCH_UP_MAX);
         if let Some(since) = since {
             let extra = (record.last_seq - since) / CATCH_UP_COST;
@@ -250,10 +516,22 @@ impl Chat {
                     .map_err(ChatError::RateLimited)?;
             }
         }
-        match self.store.add_member(room, actor.id).await {
-            Ok(()) => {}
-            Err(StoreError::NotFound) => return Err(ChatError::NoSuchRoom),
-            Err(e) => return Err(e.into()),
+        if access.record.member.is_none() {
+            // Public, or invited (`visible` let nothing else through).
+            match self.store.add_member(room, actor.id, Role::Member).await {
+                Ok(()) => {}
+                Err(StoreError::NotFound) => return Err(ChatError::NoSuchRoom),
+                Err(e) => return Err(e.into()),
+            }
+            self.hub.to_room(room, &ServerMsg::Members { room });
+            if access.record.invited {
+                self.hub.to_user(
+                    actor.id,
+                    &ServerMsg::Room {
+                        room: self.info(record.clone(), Some(Role::Member)),
+                    },
+                );
+            }
         }
         Ok(Joined {
             membership: Membership {
@@ -264,10 +542,34 @@ impl Chat {
         })
     }
 
+    /// Ends `actor`'s membership of a room. Their connections leave it at once; a private room
+    /// needs a new invitation to come back.
+    pub async fn leave(&self, actor: &Actor, room: RoomId) -> Result<(), ChatError> {
+        self.request(actor)?;
+        let access = self.visible(actor, room).await?;
+        if access.record.member.is_none() {
+            return Err(ChatError::NotJoined);
+        }
+        self.store.remove_member(room, actor.id).await?;
+        self.hub.remove_from_room(
+            room,
+            actor.id,
+            &actor.username,
+            &ServerMsg::Removed {
+                room,
+                reason: Removal::Left,
+                by: None,
+                message: None,
+            },
+        );
+        self.hub.to_room(room, &ServerMsg::Members { room });
+        Ok(())
+    }
+
     /// The refusal for a command on a room the user (or connection) has not joined: the room
     /// is said not to exist when it does not, or when the user may not see it.
-    pub async fn not_joined(&self, room: RoomId) -> ChatError {
-        match self.visible_room(room).await {
+    pub async fn not_joined(&self, actor: &Actor, room: RoomId) -> ChatError {
+        match self.visible(actor, room).await {
             Ok(_) => ChatError::NotJoined,
             Err(e) => e,
         }
@@ -275,19 +577,22 @@ impl Chat {
 
     /// The membership of a user who joined earlier (over any transport).
     pub async fn membership(&self, actor: &Actor, room: RoomId) -> Result<Membership, ChatError> {
-        let record = self.visible_room(room).await?;
-        if !self.store.is_member(room, actor.id).await? {
+        let access = self.visible(actor, room).await?;
+        if access.record.member.is_none() {
             return Err(ChatError::NotJoined);
         }
         Ok(Membership {
-            room: record,
+            room: access.record.room,
             user: actor.id,
         })
     }
 
-    /// Checks a message and starts storing it; the returned future resolves once it is
-    /// committed (or was stored before under the same `client_id`).
-    pub fn send(
+    // ----- messages -----
+
+    /// Checks a message against the room's rules (membership, mute, slow mode, filters) and
+    /// starts storing it; the returned future resolves once it is committed (or was stored
+    /// before under the same `client_id`).
+    pub async fn send(
         &self,
         actor: &Actor,
         membership: &Membership,
@@ -299,13 +604,33 @@ impl Chat {
         }
         self.limits.send(actor.id).map_err(ChatError::RateLimited)?;
         let text = MessageText::parse(text)?;
+        let room = membership.room.id;
+        // Read now, not when the connection joined: a kick, ban or mute since then counts.
+        let access = self.access(actor, room).await?;
+        let Some(member) = &access.record.member else {
+            return Err(match access.record.ban {
+                Some(reason) => banned(reason.as_deref()),
+                None => ChatError::NotJoined,
+            });
+        };
+        if let Some(until) = member.muted_until.filter(|&until| until > now_ms()) {
+            return Err(ChatError::Muted(format!(
+                "You are muted in this room for {} more s.",
+                (until - now_ms() + 999) / 1000
+            )));
+        }
+        let slow = access.record.room.slow_mode_secs;
+        if slow > 0 && !access.moderates() {
+            self.slow_mode(room, actor.id, slow)?;
+        }
+        let text = self.apply_filters(room, text.into_inner()).await?;
         let append = self.store.append(NewMessage {
-            room: membership.room.id,
+            room,
             author_id: actor.id,
             author: actor.username.clone(),
             author_name: actor.display_name.clone(),
             client_id,
-            text: text.into_inner(),
+            text,
         });
         Ok(async move {
             match append.await {
@@ -315,6 +640,68 @@ impl Chat {
             }
         }
         .boxed())
+    }
+
+    /// Refuses a post that comes sooner than slow mode allows; otherwise records it.
+    fn slow_mode(&self, room: RoomId, user: UserId, secs: u32) -> Result<(), ChatError> {
+        let gap = Duration::from_secs(u64::from(secs));
+        let mut last = self
+            .last_post
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if let Some(at) = last.get(&(room, user)) {
+            let since = now.duration_since(*at);
+            if since < gap {
+                return Err(ChatError::SlowMode(RetryAfter(gap - since)));
+            }
+        }
+        last.insert((room, user), now);
+        Ok(())
+    }
+
+    /// Applies the server-wide rules, then the room's: a refusal names the rule; masks change
+    /// the text.
+    async fn apply_filters(&self, room: RoomId, text: String) -> Result<String, ChatError> {
+        let server = self.rules(None).await?;
+        let local = self.rules(Some(room)).await?;
+        if server.is_empty() && local.is_empty() {
+            return Ok(text);
+        }
+        match filter::check_all(&[&server, &local], &text) {
+            Verdict::Allowed(std::borrow::Cow::Borrowed(_)) => Ok(text),
+            Verdict::Allowed(std::borrow::Cow::Owned(masked)) => Ok(masked),
+            Verdict::Refused { pattern, .. } => Err(ChatError::Filtered(format!(
+                "The message was refused by the filter rule \"{pattern}\"."
+            ))),
+        }
+    }
+
+    /// The compiled rules of a scope, compiled from the store on first use.
+    async fn rules(&self, scope: Option<RoomId>) -> Result<Arc<RuleSet>, ChatError> {
+        if let Some(set) = self
+            .filters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&scope)
+        {
+            return Ok(Arc::clone(set));
+        }
+        let rules = self.store.filters(scope).await?;
+        let compiled =
+            RuleSet::compile(rules.into_iter().map(to_rule).collect()).unwrap_or_else(|e| {
+                // Every stored rule was validated when it was added; one that no longer compiles
+                // (a newer regex crate?) is logged and the scope runs without rules rather than
+                // refusing every message.
+                tracing::error!(error = %e, ?scope, "stored filter rules do not compile");
+                RuleSet::empty()
+            });
+        let compiled = Arc::new(compiled);
+        self.filters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(scope, Arc::clone(&compiled));
+        Ok(compiled)
     }
 
     /// Up to `limit` events of the room with `seq < before`, oldest first.
@@ -372,17 +759,580 @@ impl Chat {
             .map_or(membership.room.last_seq, |r| r.last_seq))
     }
 
-    /// A room that exists and that `actor` may see; every room is public so far.
-    async fn visible_room(&self, room: RoomId) -> Result<RoomRecord, ChatError> {
-        self.store.room(room).await?.ok_or(ChatError::NoSuchRoom)
+    // ----- invitations -----
+
+    /// Invites someone to a room. Any member may invite; a banned user cannot be invited.
+    pub async fn invite(&self, actor: &Actor, room: RoomId, handle: &str) -> Result<(), ChatError> {
+        self.request(actor)?;
+        let access = self.visible(actor, room).await?;
+        if access.record.member.is_none() {
+            return Err(ChatError::NotJoined);
+        }
+        if access.record.room.kind == RoomKind::Direct {
+            return Err(ChatError::Invalid(
+                "A direct conversation keeps its people; open a new one with everyone.".into(),
+            ));
+        }
+        let target = self.user(handle).await?;
+        let theirs = self
+            .store
+            .access(room, target.id)
+            .await?
+            .ok_or(ChatError::NoSuchRoom)?;
+        if let Some(reason) = theirs.ban {
+            let _ = reason;
+            return Err(ChatError::Banned(format!(
+                "{} is banned from this room.",
+                target.username
+            )));
+        }
+        if theirs.member.is_some() {
+            return Err(ChatError::Conflict(format!(
+                "{} is already a member.",
+                target.username
+            )));
+        }
+        self.store.invite(room, target.id, actor.id).await?;
+        self.audit(actor, Some(room), "invite", Some(target.id), None, None)
+            .await;
+        self.hub.to_user(
+            target.id,
+            &ServerMsg::Invited {
+                invite: InviteInfo {
+                    room: self.info(access.record.room, None),
+                    by: actor.username.clone(),
+                    by_name: actor.display_name.clone(),
+                    ts: now_ms(),
+                },
+            },
+        );
+        Ok(())
     }
 
-    fn info(&self, room: RoomRecord) -> RoomInfo {
+    /// The invitations waiting for `actor`.
+    pub async fn invites(&self, actor: &Actor) -> Result<Vec<InviteInfo>, ChatError> {
+        self.request(actor)?;
+        let invites = self.store.invites_for(actor.id).await?;
+        Ok(invites
+            .into_iter()
+            .map(|i| InviteInfo {
+                room: self.info(i.room, None),
+                by: i.by.username,
+                by_name: i.by.display_name,
+                ts: i.at,
+            })
+            .collect())
+    }
+
+    /// Declines an invitation.
+    pub async fn decline(&self, actor: &Actor, room: RoomId) -> Result<(), ChatError> {
+        self.request(actor)?;
+        if self.store.delete_invite(room, actor.id).await? {
+            Ok(())
+        } else {
+            Err(ChatError::NoSuchRoom)
+        }
+    }
+
+    // ----- moderation -----
+
+    /// Kicks, bans, unbans, mutes, unmutes, or changes the role of someone in a room.
+    pub async fn moderate(
+        &self,
+        actor: &Actor,
+        room: RoomId,
+        what: Moderation,
+        action: ModAction,
+    ) -> Result<(), ChatError> {
+        self.request(actor)?;
+        let access = self.visible(actor, room).await?;
+        if access.record.room.kind == RoomKind::Direct {
+            return Err(ChatError::Forbidden(
+                "Direct conversations have no moderators.".into(),
+            ));
+        }
+        access.require_moderator()?;
+        let reason = parse_reason(action.reason)?;
+        let target = self.user(&action.user).await?;
+        let theirs = self
+            .store
+            .access(room, target.id)
+            .await?
+            .ok_or(ChatError::NoSuchRoom)?;
+        let their_rank = rank(theirs.member.as_ref().map(|m| m.role), false);
+        if target.id == actor.id {
+            return Err(ChatError::Forbidden(
+                "You cannot do that to yourself.".into(),
+            ));
+        }
+        if their_rank >= access.rank() {
+            return Err(ChatError::Forbidden(format!(
+                "{} has a role at least as high as yours.",
+                target.username
+            )));
+        }
+        let member_or = |e: ChatError| theirs.member.as_ref().map(|_| ()).ok_or(e);
+        let (label, detail) = match what {
+            Moderation::Kick => {
+                member_or(ChatError::Invalid(format!(
+                    "{} is not a member.",
+                    target.username
+                )))?;
+                self.store.remove_member(room, target.id).await?;
+                self.hub.remove_from_room(
+                    room,
+                    target.id,
+                    &target.username,
+                    &ServerMsg::Removed {
+                        room,
+                        reason: Removal::Kicked,
+                        by: Some(actor.username.clone()),
+                        message: reason.clone(),
+                    },
+                );
+                ("kick", None)
+            }
+            Moderation::Ban => {
+                self.store
+                    .ban(room, target.id, actor.id, reason.clone())
+                    .await?;
+                self.hub.remove_from_room(
+                    room,
+                    target.id,
+                    &target.username,
+                    &ServerMsg::Removed {
+                        room,
+                        reason: Removal::Banned,
+                        by: Some(actor.username.clone()),
+                        message: reason.clone(),
+                    },
+                );
+                ("ban", None)
+            }
+            Moderation::Unban => {
+                if !self.store.unban(room, target.id).await? {
+                    return Err(ChatError::Invalid(format!(
+                        "{} is not banned.",
+                        target.username
+                    )));
+                }
+                ("unban", None)
+            }
+            Moderation::Mute => {
+                member_or(ChatError::Invalid(format!(
+                    "{} is not a member.",
+                    target.username
+                )))?;
+                let secs = action.seconds.unwrap_or(600).clamp(1, MAX_WAIT_SECS);
+                let until = now_ms() + i64::from(secs) * 1000;
+                self.store.set_muted(room, target.id, Some(until)).await?;
+                self.hub.to_user(
+                    target.id,
+                    &ServerMsg::Muted {
+                        room,
+                        until: Some(until),
+                        reason: reason.clone(),
+                    },
+                );
+                ("mute", Some(format!("{secs} s")))
+            }
+            Moderation::Unmute => {
+                member_or(ChatError::Invalid(format!(
+                    "{} is not a member.",
+                    target.username
+                )))?;
+                self.store.set_muted(room, target.id, None).await?;
+                self.hub.to_user(
+                    target.id,
+                    &ServerMsg::Muted {
+                        room,
+                        until: None,
+                        reason: None,
+                    },
+                );
+                ("unmute", None)
+            }
+            Moderation::Role => {
+                member_or(ChatError::Invalid(format!(
+                    "{} is not a member.",
+                    target.username
+                )))?;
+                if access.rank() < 3 {
+                    return Err(ChatError::Forbidden(
+                        "Only the room's owner appoints moderators.".into(),
+                    ));
+                }
+                let role = match action.role {
+                    Some(role @ (Role::Moderator | Role::Member)) => role,
+                    _ => {
+                        return Err(ChatError::Invalid(
+                            "The role must be moderator or member.".into(),
+                        ));
+                    }
+                };
+                self.store.set_role(room, target.id, role).await?;
+                let record = self.store.room(room).await?.ok_or(ChatError::NoSuchRoom)?;
+                self.hub.to_user(
+                    target.id,
+                    &ServerMsg::Room {
+                        room: self.info(record, Some(role)),
+                    },
+                );
+                ("role", Some(role_name(role).into()))
+            }
+        };
+        self.hub.to_room(room, &ServerMsg::Members { room });
+        tracing::info!(actor = %actor.username, %room, target = %target.username, action = label, "moderation");
+        self.audit(actor, Some(room), label, Some(target.id), reason, detail)
+            .await;
+        Ok(())
+    }
+
+    /// Changes a room's topic or slow mode (moderators).
+    pub async fn update_room(
+        &self,
+        actor: &Actor,
+        room: RoomId,
+        settings: RoomSettings,
+    ) -> Result<RoomInfo, ChatError> {
+        self.request(actor)?;
+        let access = self.visible(actor, room).await?;
+        if access.record.room.kind != RoomKind::Direct || settings.slow_mode_secs.is_some() {
+            access.require_moderator()?;
+        } else if access.record.member.is_none() {
+            return Err(ChatError::NotJoined);
+        }
+        let topic = settings.topic.map(parse_topic).transpose()?;
+        let slow = settings.slow_mode_secs;
+        if slow.is_some_and(|s| s > MAX_WAIT_SECS) {
+            return Err(ChatError::Invalid(format!(
+                "Slow mode is at most {MAX_WAIT_SECS} seconds."
+            )));
+        }
+        self.store.update_room(room, topic.clone(), slow).await?;
+        if let Some(topic) = topic {
+            self.audit(actor, Some(room), "topic", None, None, Some(topic))
+                .await;
+        }
+        if let Some(slow) = slow {
+            self.audit(
+                actor,
+                Some(room),
+                "slow_mode",
+                None,
+                None,
+                Some(format!("{slow} s")),
+            )
+            .await;
+        }
+        let record = self.store.room(room).await?.ok_or(ChatError::NoSuchRoom)?;
+        self.hub.to_room(
+            room,
+            &ServerMsg::Room {
+                room: self.info(record.clone(), None),
+            },
+        );
+        Ok(self.info(record, access.role()))
+    }
+
+    /// A page of the room's audit log, newest first (moderators).
+    pub async fn audit_log(
+        &self,
+        actor: &Actor,
+        room: RoomId,
+        before: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<Vec<AuditEntry>, ChatError> {
+        self.request(actor)?;
+        self.visible(actor, room).await?.require_moderator()?;
+        let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
+        let log = self.store.audit_log(room, before, limit).await?;
+        Ok(log.into_iter().map(|a| audit_entry(room, a)).collect())
+    }
+
+    // ----- filters -----
+
+    /// The filter rules of a room (its moderators) or the server (admins).
+    pub async fn filters(
+        &self,
+        actor: &Actor,
+        scope: Option<RoomId>,
+    ) -> Result<Vec<FilterRule>, ChatError> {
+        self.request(actor)?;
+        self.require_filter_rights(actor, scope).await?;
+        let rules = self.store.filters(scope).await?;
+        Ok(rules.into_iter().map(filter_rule).collect())
+    }
+
+    /// Adds a filter rule; it applies to every message written from now on.
+    pub async fn add_filter(
+        &self,
+        actor: &Actor,
+        scope: Option<RoomId>,
+        rule: NewFilter,
+    ) -> Result<FilterRule, ChatError> {
+        self.request(actor)?;
+        self.require_filter_rights(actor, scope).await?;
+        let pattern = rule.pattern.trim().to_owned();
+        filter::validate(filter_kind(rule.kind), &pattern)
+            .map_err(|e| ChatError::Invalid(e.to_string()))?;
+        let existing = self.store.filters(scope).await?;
+        if existing.len() >= filter::MAX_RULES {
+            return Err(ChatError::Invalid(format!(
+                "A room has at most {} filter rules.",
+                filter::MAX_RULES
+            )));
+        }
+        let stored = self
+            .store
+            .add_filter(NewFilterRecord {
+                room: scope,
+                kind: rule.kind,
+                pattern: pattern.clone(),
+                action: rule.action,
+                created_by: actor.id,
+            })
+            .await?;
+        self.forget_rules(scope);
+        self.audit(actor, scope, "filter_add", None, None, Some(pattern))
+            .await;
+        Ok(filter_rule(stored))
+    }
+
+    /// Removes a filter rule.
+    pub async fn delete_filter(
+        &self,
+        actor: &Actor,
+        scope: Option<RoomId>,
+        id: i64,
+    ) -> Result<(), ChatError> {
+        self.request(actor)?;
+        self.require_filter_rights(actor, scope).await?;
+        if !self.store.delete_filter(scope, id).await? {
+            return Err(ChatError::Invalid("No such filter rule.".into()));
+        }
+        self.forget_rules(scope);
+        self.audit(
+            actor,
+            scope,
+            "filter_remove",
+            None,
+            None,
+            Some(id.to_string()),
+        )
+        .await;
+        Ok(())
+    }
+
+    fn forget_rules(&self, scope: Option<RoomId>) {
+        self.filters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&scope);
+    }
+
+    async fn require_filter_rights(
+        &self,
+        actor: &Actor,
+        scope: Option<RoomId>,
+    ) -> Result<(), ChatError> {
+        match scope {
+            Some(room) => self.visible(actor, room).await?.require_moderator(),
+            None if actor.is_admin => Ok(()),
+            None => Err(ChatError::Forbidden(
+                "Only server admins manage the server-wide filters.".into(),
+            )),
+        }
+    }
+
+    // ----- helpers -----
+
+    async fn access(&self, actor: &Actor, room: RoomId) -> Result<Access, ChatError> {
+        let record = self
+            .store
+            .access(room, actor.id)
+            .await?
+            .ok_or(ChatError::NoSuchRoom)?;
+        Ok(Access {
+            record,
+            admin: actor.is_admin,
+        })
+    }
+
+    /// The room and the actor's place in it, if they may see it; `no_such_room` otherwise.
+    async fn visible(&self, actor: &Actor, room: RoomId) -> Result<Access, ChatError> {
+        let access = self.access(actor, room).await?;
+        if access.visible() {
+            Ok(access)
+        } else {
+            Err(ChatError::NoSuchRoom)
+        }
+    }
+
+    async fn user(&self, handle: &str) -> Result<UserSummary, ChatError> {
+        let name =
+            Username::parse(handle.trim()).map_err(|_| ChatError::NoSuchUser(handle.into()))?;
+        let found = self
+            .store
+            .find_user(name)
+            .await?
+            .ok_or_else(|| ChatError::NoSuchUser(handle.into()))?;
+        Ok(UserSummary {
+            id: found.id,
+            username: found.username,
+            display_name: found.display_name,
+        })
+    }
+
+    /// Writes a line to the audit log; a failure is logged, not returned (the action is done).
+    async fn audit(
+        &self,
+        actor: &Actor,
+        room: Option<RoomId>,
+        action: &'static str,
+        target: Option<UserId>,
+        reason: Option<String>,
+        detail: Option<String>,
+    ) {
+        let entry = NewAudit {
+            room,
+            actor: actor.id,
+            action,
+            target,
+            reason,
+            detail,
+        };
+        if let Err(e) = self.store.audit(entry).await {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
+    }
+
+    fn info(&self, room: RoomRecord, role: Option<Role>) -> RoomInfo {
         RoomInfo {
             online: self.hub.online_count(room.id),
             id: room.id,
             name: room.name,
+            kind: room.kind,
+            topic: room.topic,
+            slow_mode_secs: room.slow_mode_secs,
+            role,
+            direct: room.direct,
             last_seq: room.last_seq,
         }
+    }
+}
+
+/// A moderation action on a person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moderation {
+    /// Remove from the room now; may rejoin a public room.
+    Kick,
+    /// Remove and keep out.
+    Ban,
+    /// Let back in.
+    Unban,
+    /// Keep from posting for a time.
+    Mute,
+    /// Let post again.
+    Unmute,
+    /// Appoint or demote a moderator.
+    Role,
+}
+
+fn banned(reason: Option<&str>) -> ChatError {
+    ChatError::Banned(match reason {
+        Some(reason) => format!("You are banned from this room: {reason}"),
+        None => "You are banned from this room.".into(),
+    })
+}
+
+fn role_name(role: Role) -> &'static str {
+    match role {
+        Role::Member => "member",
+        Role::Moderator => "moderator",
+        Role::Owner => "owner",
+    }
+}
+
+/// At most `max` characters of `s`, with an ellipsis when cut.
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+fn parse_topic(raw: String) -> Result<String, ChatError> {
+    let topic = raw.trim();
+    if topic.chars().count() > TOPIC_MAX_CHARS {
+        return Err(ChatError::Invalid(format!(
+            "A topic is at most {TOPIC_MAX_CHARS} characters."
+        )));
+    }
+    if topic.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ChatError::Invalid(
+            "A topic may not contain control characters.".into(),
+        ));
+    }
+    Ok(topic.to_owned())
+}
+
+fn parse_reason(raw: Option<String>) -> Result<Option<String>, ChatError> {
+    let Some(raw) = raw else { return Ok(None) };
+    let reason = raw.trim();
+    if reason.is_empty() {
+        return Ok(None);
+    }
+    if reason.chars().count() > REASON_MAX_CHARS || reason.chars().any(char::is_control) {
+        return Err(ChatError::Invalid(format!(
+            "A reason is one line of at most {REASON_MAX_CHARS} characters."
+        )));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+fn filter_kind(kind: FilterKind) -> filter::RuleKind {
+    match kind {
+        FilterKind::Keyword => filter::RuleKind::Keyword,
+        FilterKind::Regex => filter::RuleKind::Regex,
+    }
+}
+
+fn to_rule(record: FilterRecord) -> filter::Rule {
+    filter::Rule {
+        id: record.id,
+        kind: filter_kind(record.kind),
+        pattern: record.pattern,
+        action: match record.action {
+            FilterAction::Refuse => filter::Action::Refuse,
+            FilterAction::Mask => filter::Action::Mask,
+        },
+    }
+}
+
+fn filter_rule(record: FilterRecord) -> FilterRule {
+    FilterRule {
+        id: record.id,
+        room: record.room,
+        kind: record.kind,
+        pattern: record.pattern,
+        action: record.action,
+        created_by: record.created_by,
+        ts: record.at,
+    }
+}
+
+fn audit_entry(room: RoomId, record: AuditRecord) -> AuditEntry {
+    AuditEntry {
+        id: record.id,
+        room: record.room.unwrap_or(room),
+        actor: record.actor,
+        action: record.action,
+        target: record.target,
+        reason: record.reason,
+        detail: record.detail,
+        ts: record.at,
     }
 }

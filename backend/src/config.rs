@@ -68,6 +68,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_REQUESTS_PER_SECOND", default_value_t = 10)]
     pub requests_per_second: u32,
 
+    /// Handles of server admins, comma-separated (e.g. `--admin alice`); marked at start if
+    /// the accounts exist. The first account registered is an admin too.
+    #[arg(long = "admin", env = "CHAT_ADMINS", value_delimiter = ',')]
+    pub admins: Vec<shared::Username>,
+
     /// Rooms one user may create (0: no limit).
     #[arg(long, env = "CHAT_MAX_ROOMS_PER_USER", default_value_t = 50)]
     pub max_rooms_per_user: u32,

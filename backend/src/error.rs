@@ -22,6 +22,9 @@ pub enum ApiError {
     /// 403: authenticated or not, this is not allowed (e.g. a foreign Origin).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 404: no such endpoint.
+    #[error("Not found.")]
+    NotFound,
     /// 409: the name is taken.
     #[error("{0}")]
     Conflict(String),
@@ -62,10 +65,16 @@ impl IntoResponse for ApiError {
                 ChatError::Invalid(_) | ChatError::TooLong(_) => {
                     (StatusCode::BAD_REQUEST, "bad_request")
                 }
-                ChatError::NoSuchRoom => (StatusCode::NOT_FOUND, "not_found"),
-                ChatError::NotJoined => (StatusCode::FORBIDDEN, "forbidden"),
+                ChatError::Filtered(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_request"),
+                ChatError::NoSuchRoom | ChatError::NoSuchUser(_) => {
+                    (StatusCode::NOT_FOUND, "not_found")
+                }
+                ChatError::NotJoined
+                | ChatError::Forbidden(_)
+                | ChatError::Banned(_)
+                | ChatError::Muted(_) => (StatusCode::FORBIDDEN, "forbidden"),
                 ChatError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-                ChatError::RateLimited(_) | ChatError::Quota(_) => {
+                ChatError::RateLimited(_) | ChatError::Quota(_) | ChatError::SlowMode(_) => {
                     (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
                 }
                 ChatError::Internal(details) => {
@@ -77,6 +86,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::RateLimited(_) | ApiError::Quota(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }

@@ -205,8 +205,8 @@ mod tests {
     /// A hub with one member in the default room, and what that member receives.
     fn watched_hub() -> (Arc<Hub>, mpsc::Receiver<crate::hub::Outbound>) {
         let hub = Arc::new(Hub::new());
-        let (id, control) = hub.connect([1; 32], &CancellationToken::new());
         let (tx, rx) = mpsc::channel(64);
+        let (id, control) = hub.connect([1; 32], 1, tx.clone(), &CancellationToken::new());
         hub.join(
             shared::DEFAULT_ROOM_ID,
             id,

@@ -15,6 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
 use shared::{MessageEvent, RoomId, ServerMsg, Username, close_code};
+
+use crate::store::UserId;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +34,8 @@ pub struct Encoded {
     /// For a stored room event, its room and `seq`, so that a connection can drop what it
     /// already delivered; `None` for frames outside the log (presence).
     pub event: Option<(RoomId, u64)>,
+    /// Set on the `removed` frame: the connection forgets the room as it writes it.
+    pub leave: Option<RoomId>,
     /// The JSON frame.
     pub frame: Utf8Bytes,
 }
@@ -42,7 +46,11 @@ pub type Outbound = Arc<Encoded>;
 
 /// A frame outside the log.
 fn plain(frame: Utf8Bytes) -> Outbound {
-    Arc::new(Encoded { event: None, frame })
+    Arc::new(Encoded {
+        event: None,
+        leave: None,
+        frame,
+    })
 }
 
 /// Why a connection is being closed from outside its own task.
@@ -126,6 +134,9 @@ pub struct Hub {
     rooms: RwLock<HashMap<RoomId, Arc<Mutex<RoomState>>>>,
     /// Open connections per session, so that logging out closes them.
     sessions: Mutex<HashMap<SessionKey, SessionConns>>,
+    /// Open connections per user, for the frames addressed to a person (invitations, removals)
+    /// or to everyone (a new public room).
+    users: Mutex<HashMap<UserId, HashMap<ConnId, mpsc::Sender<Outbound>>>>,
     /// Source of [`ConnId`]s.
     next_id: AtomicU64,
 }
@@ -168,9 +179,17 @@ impl Hub {
     pub fn connect(
         &self,
         session: [u8; 32],
+        user: UserId,
+        tx: mpsc::Sender<Outbound>,
         shutdown: &CancellationToken,
     ) -> (ConnId, Arc<ConnControl>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(user)
+            .or_default()
+            .insert(id, tx);
         let control = Arc::new(ConnControl {
             token: shutdown.child_token(),
             kick: OnceLock::new(),
@@ -185,7 +204,16 @@ impl Hub {
     }
 
     /// Forgets a closed connection.
-    pub fn disconnect(&self, session: [u8; 32], id: ConnId) {
+    pub fn disconnect(&self, session: [u8; 32], user: UserId, id: ConnId) {
+        {
+            let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(conns) = users.get_mut(&user) {
+                conns.remove(&id);
+                if conns.is_empty() {
+                    users.remove(&user);
+                }
+            }
+        }
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(conns) = sessions.get_mut(&session) {
             conns.remove(&id);
@@ -285,11 +313,98 @@ impl Hub {
         })
     }
 
+    /// Sends a frame to every connection of a user. A full queue drops it for that connection:
+    /// these frames are notices, and the state they announce is also read on demand.
+    pub fn to_user(&self, user: UserId, msg: &ServerMsg) {
+        self.to_user_outbound(user, &plain(encode(msg)));
+    }
+
+    fn to_user_outbound(&self, user: UserId, out: &Outbound) {
+        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        for tx in users.get(&user).into_iter().flat_map(HashMap::values) {
+            let _ = tx.try_send(Arc::clone(out));
+        }
+    }
+
+    /// Sends a frame to every open connection (a new public room).
+    pub fn to_all(&self, msg: &ServerMsg) {
+        let out = plain(encode(msg));
+        let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        for tx in users.values().flat_map(HashMap::values) {
+            let _ = tx.try_send(Arc::clone(&out));
+        }
+    }
+
+    /// Sends a frame to every connection that joined a room.
+    pub fn to_room(&self, room: RoomId, msg: &ServerMsg) {
+        let state = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&room)
+            .cloned();
+        if let Some(state) = state {
+            state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .broadcast(&plain(encode(msg)), None);
+        }
+    }
+
+    /// Ends a user's presence in a room at once (they left, or were kicked or banned): their
+    /// connections stop receiving its frames, the others see them go offline, and each of their
+    /// connections gets `notice` (a `removed` frame), on which it forgets the room.
+    pub fn remove_from_room(
+        &self,
+        room: RoomId,
+        user: UserId,
+        name: &Username,
+        notice: &ServerMsg,
+    ) {
+        let state = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&room)
+            .cloned();
+        if let Some(state) = state {
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            let before = state.members.len();
+            state.members.retain(|_, m| &m.user != name);
+            if state.members.len() != before && state.online.remove(name).is_some() {
+                let frame = plain(encode(&ServerMsg::Presence {
+                    room,
+                    user: name.clone(),
+                    online: false,
+                }));
+                state.broadcast(&frame, None);
+            }
+        }
+        let out = Arc::new(Encoded {
+            event: None,
+            leave: Some(room),
+            frame: encode(notice),
+        });
+        self.to_user_outbound(user, &out);
+    }
+
+    /// Whether a user has a connection in a room.
+    pub fn is_online(&self, room: RoomId, name: &Username) -> bool {
+        let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
+        rooms.get(&room).is_some_and(|r| {
+            r.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .online
+                .contains_key(name)
+        })
+    }
+
     /// Fans a committed event out to the room's connections. Called by the
     /// [`crate::events::Dispatcher`] in `seq` order per room.
     pub fn deliver(&self, event: &MessageEvent) {
         let out = Arc::new(Encoded {
             event: Some((event.room, event.seq)),
+            leave: None,
             frame: encode(&ServerMsg::Message(event.clone())),
         });
         // Rooms nobody has joined since start have no state, and need none.
@@ -332,7 +447,7 @@ mod tests {
     fn a_full_queue_kicks_the_connection_instead_of_skipping_it() {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
-        let (id, control) = hub.connect([1; 32], &shutdown);
+        let (id, control) = hub.connect([1; 32], 1, mpsc::channel(1).0, &shutdown);
         let (tx, mut rx) = mpsc::channel(2);
         hub.join(GENERAL, id, &user("bob"), tx, Arc::clone(&control));
         for seq in 1..=3 {
@@ -352,12 +467,12 @@ mod tests {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
         let room = GENERAL;
-        let (watcher, wc) = hub.connect([1; 32], &shutdown);
+        let (watcher, wc) = hub.connect([1; 32], 1, mpsc::channel(1).0, &shutdown);
         let (wtx, mut wrx) = mpsc::channel(16);
         hub.join(room, watcher, &user("watcher"), wtx, wc);
 
-        let (a, ac) = hub.connect([2; 32], &shutdown);
-        let (b, bc) = hub.connect([2; 32], &shutdown);
+        let (a, ac) = hub.connect([2; 32], 1, mpsc::channel(1).0, &shutdown);
+        let (b, bc) = hub.connect([2; 32], 1, mpsc::channel(1).0, &shutdown);
         let (atx, _arx) = mpsc::channel(16);
         let (btx, _brx) = mpsc::channel(16);
         let online = hub.join(room, a, &user("alice"), atx, ac);
@@ -381,9 +496,9 @@ mod tests {
     fn ending_a_session_kicks_all_its_connections() {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
-        let (_, c1) = hub.connect([7; 32], &shutdown);
-        let (_, c2) = hub.connect([7; 32], &shutdown);
-        let (_, other) = hub.connect([8; 32], &shutdown);
+        let (_, c1) = hub.connect([7; 32], 1, mpsc::channel(1).0, &shutdown);
+        let (_, c2) = hub.connect([7; 32], 1, mpsc::channel(1).0, &shutdown);
+        let (_, other) = hub.connect([8; 32], 1, mpsc::channel(1).0, &shutdown);
         hub.end_session([7; 32]);
         assert_eq!(c1.kick.get(), Some(&Kick::SessionEnded));
         assert!(c2.token.is_cancelled());

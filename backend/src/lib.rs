@@ -8,6 +8,7 @@
 //!   same commands over HTTP), [`auth`] (accounts, sessions).
 //! - Delivery: [`events`] (the seam from the store's commits to live delivery: `seq` order per
 //!   room, holes filled from the store), [`hub`] (live membership, presence and fan-out).
+//! - Moderation: [`filter`] (keyword and regular-expression rules that refuse or mask text).
 //! - Protection: [`limits`] (rate limits, socket caps), [`password`] (a bounded pool of
 //!   argon2id hashers), [`guard`] (security headers, cross-site write refusal).
 //! - Infrastructure: [`config`] (command line and environment), [`startup`] (state, routes,
@@ -22,6 +23,7 @@ pub mod chat;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod filter;
 pub mod guard;
 pub mod hub;
 pub mod limits;

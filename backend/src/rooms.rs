@@ -7,10 +7,13 @@ use axum::extract::{Path, Query, State};
 use axum::http::header::LINK;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
-use shared::{HistoryPage, JoinedRoom, NewRoom, PostMessage, Posted, RoomId, RoomInfo};
+use shared::{
+    AuditEntry, FilterRule, HistoryPage, InviteInfo, JoinedRoom, MemberInfo, ModAction, NewDirect,
+    NewFilter, NewRoom, PostMessage, Posted, RoomId, RoomInfo, RoomSettings, UserInfo,
+};
 
 use crate::auth::AuthUser;
-use crate::chat::Actor;
+use crate::chat::{Actor, Moderation};
 use crate::error::{ApiError, AppJson};
 use crate::startup::AppState;
 
@@ -76,7 +79,7 @@ pub async fn create(
 ) -> Result<(StatusCode, AppJson<RoomInfo>), ApiError> {
     let room = state
         .chat
-        .create_room(&Actor::from(&user), body.name)
+        .create_room(&Actor::from(&user), body.name, body.kind, body.topic)
         .await?;
     Ok((StatusCode::CREATED, AppJson(room)))
 }
@@ -146,7 +149,8 @@ pub async fn post(
     let membership = state.chat.membership(&actor, room).await?;
     let done = state
         .chat
-        .send(&actor, &membership, body.client_id.clone(), body.text)?
+        .send(&actor, &membership, body.client_id.clone(), body.text)
+        .await?
         .await?;
     let status = if done.duplicate {
         StatusCode::OK
@@ -163,4 +167,242 @@ pub async fn post(
             ts: done.event.ts,
         }),
     ))
+}
+
+/// `POST /api/rooms/{id}/leave`: ends the membership (a private room then needs a new
+/// invitation).
+pub async fn leave(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let room = room_id(path)?;
+    state.chat.leave(&Actor::from(&user), room).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/rooms/{id}/members`: the members, with roles and online state.
+pub async fn members(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+) -> Result<AppJson<Vec<MemberInfo>>, ApiError> {
+    let room = room_id(path)?;
+    Ok(AppJson(
+        state.chat.members(&Actor::from(&user), room).await?,
+    ))
+}
+
+/// `PATCH /api/rooms/{id}`: the topic and slow mode (moderators).
+pub async fn update(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+    AppJson(body): AppJson<RoomSettings>,
+) -> Result<AppJson<RoomInfo>, ApiError> {
+    let room = room_id(path)?;
+    Ok(AppJson(
+        state
+            .chat
+            .update_room(&Actor::from(&user), room, body)
+            .await?,
+    ))
+}
+
+/// `POST /api/rooms/{id}/invite`: invites someone (any member).
+pub async fn invite(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+    AppJson(body): AppJson<ModAction>,
+) -> Result<StatusCode, ApiError> {
+    let room = room_id(path)?;
+    state
+        .chat
+        .invite(&Actor::from(&user), room, &body.user)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/rooms/{id}/decline`: declines an invitation.
+pub async fn decline(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let room = room_id(path)?;
+    state.chat.decline(&Actor::from(&user), room).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/invites`: the invitations waiting for the user.
+pub async fn invites(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<AppJson<Vec<InviteInfo>>, ApiError> {
+    Ok(AppJson(state.chat.invites(&Actor::from(&user)).await?))
+}
+
+/// `POST /api/direct`: opens (or reopens) a direct conversation with the people named.
+pub async fn direct(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<NewDirect>,
+) -> Result<AppJson<RoomInfo>, ApiError> {
+    Ok(AppJson(
+        state
+            .chat
+            .open_direct(&Actor::from(&user), body.users)
+            .await?,
+    ))
+}
+
+/// The query of `GET /api/users`.
+#[derive(Debug, Deserialize)]
+pub struct UserQuery {
+    /// The start of a handle or display name.
+    q: String,
+}
+
+/// `GET /api/users?q=<prefix>`: people, for the people picker.
+pub async fn users(
+    State(state): State<AppState>,
+    user: AuthUser,
+    query: Result<Query<UserQuery>, QueryRejection>,
+) -> Result<AppJson<Vec<UserInfo>>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok(AppJson(
+        state
+            .chat
+            .search_users(&Actor::from(&user), &query.q)
+            .await?,
+    ))
+}
+
+/// `POST /api/rooms/{id}/{kick,ban,unban,mute,unmute,role}`: moderation of one person.
+pub async fn moderate(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<(u64, String)>, PathRejection>,
+    AppJson(body): AppJson<ModAction>,
+) -> Result<StatusCode, ApiError> {
+    let Path((room, what)) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let what = match what.as_str() {
+        "kick" => Moderation::Kick,
+        "ban" => Moderation::Ban,
+        "unban" => Moderation::Unban,
+        "mute" => Moderation::Mute,
+        "unmute" => Moderation::Unmute,
+        "role" => Moderation::Role,
+        _ => return Err(ApiError::NotFound),
+    };
+    state
+        .chat
+        .moderate(&Actor::from(&user), RoomId(room), what, body)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The query of `GET /api/rooms/{id}/audit`.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    /// Only entries with an id below this one.
+    before: Option<i64>,
+    /// How many at most (default and maximum 50).
+    limit: Option<u32>,
+}
+
+/// `GET /api/rooms/{id}/audit?before=&limit=`: the moderation log, newest first.
+pub async fn audit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+    query: Result<Query<AuditQuery>, QueryRejection>,
+) -> Result<AppJson<Vec<AuditEntry>>, ApiError> {
+    let room = room_id(path)?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok(AppJson(
+        state
+            .chat
+            .audit_log(&Actor::from(&user), room, query.before, query.limit)
+            .await?,
+    ))
+}
+
+/// `GET /api/rooms/{id}/filters`: the room's filter rules (moderators).
+pub async fn room_filters(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+) -> Result<AppJson<Vec<FilterRule>>, ApiError> {
+    let room = room_id(path)?;
+    Ok(AppJson(
+        state.chat.filters(&Actor::from(&user), Some(room)).await?,
+    ))
+}
+
+/// `POST /api/rooms/{id}/filters`: adds a rule to the room (moderators).
+pub async fn add_room_filter(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+    AppJson(body): AppJson<NewFilter>,
+) -> Result<(StatusCode, AppJson<FilterRule>), ApiError> {
+    let room = room_id(path)?;
+    let rule = state
+        .chat
+        .add_filter(&Actor::from(&user), Some(room), body)
+        .await?;
+    Ok((StatusCode::CREATED, AppJson(rule)))
+}
+
+/// `DELETE /api/rooms/{id}/filters/{rule}`: removes a rule of the room (moderators).
+pub async fn delete_room_filter(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<(u64, i64)>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path((room, rule)) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    state
+        .chat
+        .delete_filter(&Actor::from(&user), Some(RoomId(room)), rule)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/filters`: the server-wide rules (admins).
+pub async fn server_filters(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<AppJson<Vec<FilterRule>>, ApiError> {
+    Ok(AppJson(
+        state.chat.filters(&Actor::from(&user), None).await?,
+    ))
+}
+
+/// `POST /api/filters`: adds a server-wide rule (admins).
+pub async fn add_server_filter(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(body): AppJson<NewFilter>,
+) -> Result<(StatusCode, AppJson<FilterRule>), ApiError> {
+    let rule = state
+        .chat
+        .add_filter(&Actor::from(&user), None, body)
+        .await?;
+    Ok((StatusCode::CREATED, AppJson(rule)))
+}
+
+/// `DELETE /api/filters/{rule}`: removes a server-wide rule (admins).
+pub async fn delete_server_filter(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<i64>, PathRejection>,
+) -> Result<StatusCode, ApiError> {
+    let Path(rule) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    state
+        .chat
+        .delete_filter(&Actor::from(&user), None, rule)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -13,7 +13,7 @@ use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,8 +24,8 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::SessionCache;
 use crate::chat::Chat;
-use crate::events::{self, Dispatcher};
 use crate::config::Config;
+use crate::events::{self, Dispatcher};
 use crate::guard::{self, Csp};
 use crate::hub::Hub;
 use crate::limits::{RateLimits, SocketSlots};
@@ -99,6 +99,11 @@ impl Application {
         let listener = TcpListener::bind(config.bind).await?;
         let origins = config.origins_for(listener.local_addr()?);
         let hasher = Hasher::start(config.hasher_threads(), config.hasher_threads() * 8)?;
+        for admin in &config.admins {
+            if !store.set_admin(admin.clone(), true).await? {
+                tracing::warn!(%admin, "--admin names no account (yet); register it, then restart");
+            }
+        }
         // Runs until the store, which holds the seam, is dropped.
         tokio::spawn(Dispatcher::new(inbox, Arc::clone(&hub), &store).run());
         let limits = Arc::new(RateLimits::new(&config));
@@ -193,9 +198,34 @@ pub fn router(state: AppState) -> Router {
         .route("/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/rooms", get(rooms::list).post(rooms::create))
-        .route("/rooms/{id}", get(rooms::show))
+        .route("/rooms/{id}", get(rooms::show).patch(rooms::update))
         .route("/rooms/{id}/join", post(rooms::join))
-        .route("/rooms/{id}/messages", get(rooms::history).post(rooms::post))
+        .route("/rooms/{id}/leave", post(rooms::leave))
+        .route("/rooms/{id}/members", get(rooms::members))
+        .route("/rooms/{id}/invite", post(rooms::invite))
+        .route("/rooms/{id}/decline", post(rooms::decline))
+        .route("/rooms/{id}/audit", get(rooms::audit))
+        .route(
+            "/rooms/{id}/filters",
+            get(rooms::room_filters).post(rooms::add_room_filter),
+        )
+        .route(
+            "/rooms/{id}/filters/{rule}",
+            delete(rooms::delete_room_filter),
+        )
+        .route(
+            "/rooms/{id}/messages",
+            get(rooms::history).post(rooms::post),
+        )
+        .route("/rooms/{id}/{action}", post(rooms::moderate))
+        .route("/invites", get(rooms::invites))
+        .route("/direct", post(rooms::direct))
+        .route("/users", get(rooms::users))
+        .route(
+            "/filters",
+            get(rooms::server_filters).post(rooms::add_server_filter),
+        )
+        .route("/filters/{rule}", delete(rooms::delete_server_filter))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::same_origin_writes,
@@ -230,6 +260,7 @@ async fn housekeeping(state: AppState) {
         tokio::select! {
             _ = prune.tick() => {
                 state.limits.prune();
+                state.chat.prune();
                 state.sessions.prune();
             }
             _ = sweep.tick() => match state.store.delete_expired_sessions(now_ms()).await {

@@ -35,8 +35,8 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use shared::{
-    ClientFrame, ClientId, ClientMsg, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ReqOnly, RoomId,
-    ServerMsg, close_code,
+    ClientFrame, ClientId, ClientMsg, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ReqOnly,
+    RoomId, ServerMsg, close_code,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
@@ -166,15 +166,17 @@ where
     S: Sink<Message, Error = axum::Error> + Unpin + Send,
     R: Stream<Item = Result<Message, axum::Error>> + Unpin + Send,
 {
-    let (id, control) = state.hub.connect(user.session, &state.shutdown);
+    // One group commit delivers up to MAX_BATCH events at once: a smaller queue would count
+    // even a prompt reader as lagging.
+    let (tx, mut rx) = mpsc::channel(state.config.queue.max(MAX_BATCH));
+    let (id, control) = state
+        .hub
+        .connect(user.session, user.id, tx.clone(), &state.shutdown);
     // A logout between the upgrade's check and the line above missed this connection when it
     // closed the session's sockets; it marked the session revoked first, so look again now.
     if state.sessions.is_revoked(&user.session) {
         control.kick(Kick::SessionEnded);
     }
-    // One group commit delivers up to MAX_BATCH events at once: a smaller queue would count
-    // even a prompt reader as lagging.
-    let (tx, mut rx) = mpsc::channel(state.config.queue.max(MAX_BATCH));
     let heartbeat = state.config.heartbeat();
     let mut conn = Conn {
         state,
@@ -312,7 +314,9 @@ where
     for room in conn.rooms.keys() {
         conn.state.hub.leave(*room, id);
     }
-    conn.state.hub.disconnect(conn.user.session, id);
+    conn.state
+        .hub
+        .disconnect(conn.user.session, conn.user.id, id);
     tracing::debug!(conn = id, "disconnected");
 }
 
@@ -422,6 +426,9 @@ impl Conn {
     /// Decides whether a queued frame goes out: room events only for joined rooms, and only
     /// above what was already delivered (see the module docs on the join seam).
     fn admit(&mut self, out: Outbound) -> Option<Utf8Bytes> {
+        if let Some(room) = out.leave {
+            self.rooms.remove(&room);
+        }
         if let Some((room, seq)) = &out.event {
             let joined = self.rooms.get_mut(room)?;
             if *seq <= joined.delivered {
@@ -460,7 +467,9 @@ impl Conn {
         let ClientFrame { req, msg } = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
             Err(e) => {
-                let req = serde_json::from_str::<ReqOnly>(text).unwrap_or_default().req;
+                let req = serde_json::from_str::<ReqOnly>(text)
+                    .unwrap_or_default()
+                    .req;
                 let reply = self.refuse_bad_frame(req, format!("Malformed frame: {e}"));
                 return flow(send(sink, &reply).await);
             }
@@ -537,15 +546,17 @@ impl Conn {
     ) -> Result<BoxFuture<'static, ServerMsg>, ServerMsg> {
         let Some(joined) = self.rooms.get(&room) else {
             let refused = match self.state.chat.request(&self.actor) {
-                Ok(()) => self.state.chat.not_joined(room).await,
+                Ok(()) => self.state.chat.not_joined(&self.actor, room).await,
                 Err(e) => e,
             };
             return Err(self.refuse(&refused, req, Some(room), Some(client_id)));
         };
+        let membership = joined.membership.clone();
         let outcome = self
             .state
             .chat
-            .send(&self.actor, &joined.membership, client_id.clone(), text);
+            .send(&self.actor, &membership, client_id.clone(), text)
+            .await;
         let stored = match outcome {
             Ok(stored) => stored,
             Err(e) => return Err(self.refuse(&e, req, Some(room), Some(client_id))),
@@ -576,7 +587,7 @@ impl Conn {
     ) -> ServerMsg {
         let Some(joined) = self.rooms.get(&room) else {
             let refused = match self.state.chat.request(&self.actor) {
-                Ok(()) => self.state.chat.not_joined(room).await,
+                Ok(()) => self.state.chat.not_joined(&self.actor, room).await,
                 Err(e) => e,
             };
             return self.refuse(&refused, req, Some(room), None);

@@ -224,7 +224,10 @@ async fn prepare_ours(addr: SocketAddr, dir: &Path, rooms: usize, users: usize) 
         let room: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
         let want = crate::proto::room_key(crate::proto::Target::Ours, r);
         if room["id"].to_string() != want {
-            return Err(format!("room b{r} has id {} where {want} was expected", room["id"]));
+            return Err(format!(
+                "room b{r} has id {} where {want} was expected",
+                room["id"]
+            ));
         }
     }
     let path = dir.join("tokens");

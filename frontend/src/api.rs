@@ -10,7 +10,7 @@ use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::{
-    ApiError, Credentials, MeResponse, NewRoom, ROOMS_PAGE_MAX, RoomInfo, SessionResponse, Username,
+    ApiError, Credentials, MeResponse, NewAccount, ROOMS_PAGE_MAX, RoomInfo, SessionResponse,
 };
 
 /// Why a call failed.
@@ -106,8 +106,8 @@ async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<
 }
 
 /// `POST /api/register`: creates the account and logs in.
-pub async fn register(creds: &Credentials) -> Result<SessionResponse, Failure> {
-    post("/api/register", creds).await
+pub async fn register(account: &NewAccount) -> Result<SessionResponse, Failure> {
+    post("/api/register", account).await
 }
 
 /// `POST /api/login`.
@@ -125,26 +125,33 @@ pub async fn logout() -> Result<(), Failure> {
     }
 }
 
-/// `GET /api/me`: who is logged in, or `None` without a valid session.
-pub async fn me() -> Result<Option<Username>, Failure> {
+/// `GET /api/me`: who is logged in (and their display name), or `None` without a valid
+/// session.
+pub async fn me() -> Result<Option<MeResponse>, Failure> {
     let resp = Request::get("/api/me").send().await.map_err(network)?;
     if resp.status() == 401 {
         return Ok(None);
     }
-    read::<MeResponse>(resp).await.map(|m| Some(m.username))
+    read::<MeResponse>(resp).await.map(Some)
 }
 
 /// Pages of `GET /api/rooms` read at most: enough for the sidebar of anyone who is not a bot.
 const ROOM_PAGES: usize = 10;
 
-/// `GET /api/rooms`, every page (up to [`ROOM_PAGES`]), in name order.
+/// The URL of the `GET /api/rooms` page after the room `after` (the first page for `None`):
+/// pages go by room id.
+pub fn rooms_page_url(after: Option<&RoomInfo>) -> String {
+    match after {
+        None => format!("/api/rooms?limit={ROOMS_PAGE_MAX}"),
+        Some(last) => format!("/api/rooms?limit={ROOMS_PAGE_MAX}&after={}", last.id),
+    }
+}
+
+/// `GET /api/rooms`, every page (up to [`ROOM_PAGES`]), in id order.
 pub async fn rooms() -> Result<Vec<RoomInfo>, Failure> {
     let mut all: Vec<RoomInfo> = Vec::new();
     for _ in 0..ROOM_PAGES {
-        let url = match all.last() {
-            None => format!("/api/rooms?limit={ROOMS_PAGE_MAX}"),
-            Some(last) => format!("/api/rooms?limit={ROOMS_PAGE_MAX}&after={}", last.name),
-        };
+        let url = rooms_page_url(all.last());
         let resp = Request::get(&url).send().await.map_err(network)?;
         let page: Vec<RoomInfo> = read(resp).await?;
         let full = page.len() >= ROOMS_PAGE_MAX as usize;
@@ -156,9 +163,12 @@ pub async fn rooms() -> Result<Vec<RoomInfo>, Failure> {
     Ok(all)
 }
 
-/// `POST /api/rooms`: creates a room.
+/// `POST /api/rooms`: creates a room (the server answers with its id and its name as stored,
+/// NFC-normalised).
 pub async fn create_room(name: &str) -> Result<RoomInfo, Failure> {
-    post("/api/rooms", &NewRoom { name: name.into() }).await
+    // The body of `shared::NewRoom` with only its name: the server gives every other field (if
+    // any) its default.
+    post("/api/rooms", &serde_json::json!({ "name": name })).await
 }
 
 #[cfg(test)]
@@ -179,5 +189,14 @@ mod tests {
             Failure::Network("x".into()).auth_text(),
             "Cannot reach the server. Check your connection."
         );
+    }
+
+    #[test]
+    fn room_pages_go_by_id() {
+        assert_eq!(rooms_page_url(None), "/api/rooms?limit=200");
+        let last: RoomInfo =
+            serde_json::from_str(r#"{"id":42,"name":"Café ☕","last_seq":0,"online":0}"#)
+                .expect("a valid room");
+        assert_eq!(rooms_page_url(Some(&last)), "/api/rooms?limit=200&after=42");
     }
 }

@@ -1,32 +1,49 @@
 //! The chat model: every room this client follows, as plain data, and the reducer that turns
 //! server frames and user actions into changes plus the frames to send.
 //!
-//! Each method returns the [`ClientMsg`]s it wants sent instead of sending them, so the model
+//! Each method returns the [`ClientFrame`]s it wants sent instead of sending them, so the model
 //! needs no socket and is tested natively; [`crate::client`] keeps it in a signal, feeds it
 //! frames from the connection task, and forwards what it returns.
 //!
-//! Rooms stay joined once opened (switching rooms does not leave the old one), so their
-//! timelines keep up and unread counts can be shown for them.
+//! Rooms are keyed by their [`RoomId`]; their names (for people) come from the room list and
+//! are kept beside. Rooms stay joined once opened (switching rooms does not leave the old one),
+//! so their timelines keep up and unread counts can be shown for them.
 //!
 //! # Refused messages
 //! A `send` refused for a transient reason ([`retryable`]) stays pending and is resent after a
 //! pause, up to [`crate::timeline::MAX_TRANSIENT_ERRORS`] refusals in a row; then it shows as
-//! failed with a retry, which makes it pending again with the same `client_id`. A refusal for a
-//! reason that would recur (the text breaks a rule) shows as failed with a discard only.
+//! failed with a retry, which makes it pending again with the same `client_id`. A refusal for
+//! any other reason (the text breaks a rule, or a code this client does not know) shows as
+//! failed with a discard only. A join refused for good (the room is gone, forbidden, or an
+//! unknown code) fails the room's pending messages with a retry, so none waits forever.
 //!
-//! # Answers without a request id
-//! `history` answers and `error` frames without a `client_id` do not say which request they
-//! answer. The server handles one connection's frames in order and writes a join's catch-up
-//! before it reads the next frame, so an `error` for a joined room while its catch-up is still
-//! expected is the catch-up's, and any other one answers a `history` request.
+//! # Request ids
+//! Every frame this model sends carries a fresh `req`, and the model remembers what each one
+//! asked for until it is answered (or the connection drops). The server echoes it in the
+//! answer, so a `history` page is known to be a join's first page or the answer to a `history`
+//! request, and an `error` is known to refuse a given join, catch-up, `history` or `send` (even
+//! without a `client_id`). Answers without a `req` (or with one this model does not know) fall
+//! back to the ordering rules: the server handles one connection's frames in order and writes a
+//! join's catch-up before it reads the next frame, so an `error` for a joined room while its
+//! catch-up is still expected is the catch-up's, and any other one answers a `history` request.
+//!
+//! # Messages from the previous release
+//! Outbox entries stored by the previous release name their room instead of giving its id
+//! ([`OutboxRoom::Name`]). `general` is [`DEFAULT_ROOM_ID`]; any other name is resolved by exact
+//! name once the room list is known ([`Chat::set_room_list`]), then sent as usual. Entries whose
+//! room is not in the list are kept ([`Chat::unresolved`]): still in the outbox, shown apart,
+//! resolved again with every new room list, and dropped only when the user discards them.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use shared::{ClientId, ClientMsg, ErrorCode, MessageText, RoomName, ServerMsg, Username};
+use shared::{
+    ClientFrame, ClientId, ClientMsg, DEFAULT_ROOM, DEFAULT_ROOM_ID, DisplayName, ErrorCode,
+    MessageText, RoomId, RoomInfo, RoomName, ServerMsg, Username,
+};
 
-use crate::outbox::OutboxEntry;
-use crate::timeline::{Entry, HistoryRange, HistoryState, Outgoing, Timeline};
+use crate::outbox::{OutboxEntry, OutboxRoom};
+use crate::timeline::{Entry, HistoryRange, HistoryState, Me, Outgoing, Timeline};
 
 /// Where this connection stands with a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -53,15 +70,70 @@ pub struct Room {
     pub unread: u32,
 }
 
+/// What a request still waiting for its answer asked for, by its `req`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `join`: answered by `joined` and then a `history` page, a catch-up or an `error`.
+    Join {
+        /// The room.
+        room: RoomId,
+    },
+    /// `leave`.
+    Leave {
+        /// The room.
+        room: RoomId,
+    },
+    /// `send`.
+    Send {
+        /// The room.
+        room: RoomId,
+        /// The message.
+        client_id: ClientId,
+    },
+    /// `history` (an older page, or a gap fill).
+    History {
+        /// The room.
+        room: RoomId,
+    },
+}
+
+impl Request {
+    /// What `msg` asks for; `None` for frames whose answers need no bookkeeping (`ping`).
+    pub fn of(msg: &ClientMsg) -> Option<Self> {
+        match msg {
+            ClientMsg::Join { room, .. } => Some(Request::Join { room: *room }),
+            ClientMsg::Leave { room } => Some(Request::Leave { room: *room }),
+            ClientMsg::Send {
+                room, client_id, ..
+            } => Some(Request::Send {
+                room: *room,
+                client_id: client_id.clone(),
+            }),
+            ClientMsg::History { room, .. } => Some(Request::History { room: *room }),
+            ClientMsg::Ping { .. } => None,
+        }
+    }
+}
+
 /// Everything the chat screen shows, for one logged-in user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chat {
     /// The logged-in user.
-    me: Username,
+    me: Me,
     /// The room on screen.
-    current: RoomName,
+    current: RoomId,
     /// Every followed room; always holds `current`.
-    rooms: BTreeMap<RoomName, Room>,
+    rooms: BTreeMap<RoomId, Room>,
+    /// The names of the rooms known (from the room list).
+    names: BTreeMap<RoomId, RoomName>,
+    /// The display names of the users seen (authors of messages).
+    people: BTreeMap<Username, DisplayName>,
+    /// Outbox entries of the previous release whose room name is not (yet) in the room list.
+    unresolved: Vec<OutboxEntry>,
+    /// The last `req` given out.
+    last_req: u64,
+    /// The requests sent on this connection whose answer has not arrived, by `req`.
+    in_flight: BTreeMap<u64, Request>,
     /// A connection is up (after `hello`, until it drops).
     connected: bool,
     /// The latest problem to show above the composer.
@@ -70,36 +142,79 @@ pub struct Chat {
 
 impl Chat {
     /// A model with `current` open and nothing loaded yet.
-    pub fn new(me: Username, current: RoomName) -> Self {
+    pub fn new(me: Me, current: RoomId) -> Self {
         let mut rooms = BTreeMap::new();
-        rooms.insert(current.clone(), Room::default());
+        rooms.insert(current, Room::default());
+        let mut names = BTreeMap::new();
+        if let Ok(general) = RoomName::parse(DEFAULT_ROOM) {
+            names.insert(DEFAULT_ROOM_ID, general);
+        }
         Self {
             me,
             current,
             rooms,
+            names,
+            people: BTreeMap::new(),
+            unresolved: Vec::new(),
+            last_req: 0,
+            in_flight: BTreeMap::new(),
             connected: false,
             error: None,
         }
     }
 
-    /// The logged-in user.
+    /// The logged-in user's handle.
     pub fn me(&self) -> &Username {
-        &self.me
+        &self.me.user
+    }
+
+    /// The logged-in user's display name.
+    pub fn my_name(&self) -> &DisplayName {
+        &self.me.name
+    }
+
+    /// Records the logged-in user's display name (as `hello` says it now).
+    pub fn set_my_name(&mut self, name: DisplayName) {
+        self.me.name = name;
+    }
+
+    /// The name a user is shown by: the own display name, the one their latest message carried,
+    /// or else their handle.
+    pub fn display_name(&self, user: &Username) -> DisplayName {
+        if user == &self.me.user {
+            return self.me.name.clone();
+        }
+        self.people
+            .get(user)
+            .cloned()
+            .unwrap_or_else(|| DisplayName::from(user))
     }
 
     /// The room on screen.
-    pub fn current(&self) -> &RoomName {
-        &self.current
+    pub fn current(&self) -> RoomId {
+        self.current
     }
 
     /// A followed room.
-    pub fn room(&self, name: &RoomName) -> Option<&Room> {
-        self.rooms.get(name)
+    pub fn room(&self, id: RoomId) -> Option<&Room> {
+        self.rooms.get(&id)
     }
 
-    /// The followed rooms' names.
-    pub fn room_names(&self) -> impl Iterator<Item = &RoomName> {
-        self.rooms.keys()
+    /// The followed rooms' ids.
+    pub fn room_ids(&self) -> impl Iterator<Item = RoomId> + '_ {
+        self.rooms.keys().copied()
+    }
+
+    /// A room's name, when the room list (or the default room) told it.
+    pub fn room_name(&self, id: RoomId) -> Option<&RoomName> {
+        self.names.get(&id)
+    }
+
+    /// What the screen calls a room: its name, or `room <id>` while its name is unknown.
+    pub fn room_label(&self, id: RoomId) -> String {
+        self.names
+            .get(&id)
+            .map_or_else(|| format!("room {id}"), |n| n.to_string())
     }
 
     /// The rows of the room on screen.
@@ -127,8 +242,8 @@ impl Chat {
     }
 
     /// Unread count of a room (0 for rooms not followed).
-    pub fn unread(&self, name: &RoomName) -> u32 {
-        self.rooms.get(name).map_or(0, |r| r.unread)
+    pub fn unread(&self, id: RoomId) -> u32 {
+        self.rooms.get(&id).map_or(0, |r| r.unread)
     }
 
     /// The latest problem to show, if any.
@@ -146,49 +261,132 @@ impl Chat {
         self.error = Some(message.into());
     }
 
+    /// Outbox entries of the previous release whose room was not found in the room list: kept
+    /// (in the outbox too), not sent, until their room shows up or the user discards them.
+    pub fn unresolved(&self) -> &[OutboxEntry] {
+        &self.unresolved
+    }
+
+    /// The requests sent on this connection and not answered yet, by `req`.
+    pub fn in_flight(&self) -> &BTreeMap<u64, Request> {
+        &self.in_flight
+    }
+
+    /// A fresh request id, for a frame sent outside this model (the connection's `ping`s).
+    pub fn take_req(&mut self) -> u64 {
+        self.last_req = self.last_req.wrapping_add(1);
+        self.last_req
+    }
+
     /// Every unconfirmed message that may still be sent (pending, or failed with a retry), as
-    /// the outbox stores it. A stored message comes back pending after a reload, which resends
-    /// it: harmless even if it was stored, since the server deduplicates by `client_id`.
+    /// the outbox stores it, and the unresolved ones of the previous release. A stored message
+    /// comes back pending after a reload, which resends it: harmless even if it was stored,
+    /// since the server deduplicates by `client_id`.
     pub fn outbox(&self) -> Vec<OutboxEntry> {
         self.rooms
             .iter()
-            .flat_map(|(name, room)| {
+            .flat_map(|(id, room)| {
                 room.timeline.resendable().map(move |o| OutboxEntry {
-                    room: name.clone(),
+                    room: OutboxRoom::Id(*id),
                     client_id: o.client_id.clone(),
                     text: o.text.to_string(),
                     created_ms: o.created_ms,
                 })
             })
+            .chain(self.unresolved.iter().cloned())
             .collect()
     }
 
     /// Puts messages from a stored outbox back as pending; their rooms are followed (and so
-    /// joined, which resends them) from now on.
+    /// joined, which resends them) from now on. An entry of the previous release goes to the
+    /// room of its name if that is known (`general` always is), else waits in
+    /// [`Chat::unresolved`] for [`Chat::set_room_list`].
     pub fn restore(&mut self, entries: Vec<OutboxEntry>) {
         for e in entries {
-            self.rooms
-                .entry(e.room)
-                .or_default()
-                .timeline
-                .push_outgoing(Outgoing::new(e.client_id, e.text.into(), e.created_ms));
+            match self.resolve(&e.room) {
+                Some(id) => {
+                    self.push_restored(id, e);
+                }
+                None => self.unresolved.push(e),
+            }
         }
+    }
+
+    /// The room an outbox entry goes to, if known.
+    fn resolve(&self, room: &OutboxRoom) -> Option<RoomId> {
+        match room {
+            OutboxRoom::Id(id) => Some(*id),
+            OutboxRoom::Name(name) if name == DEFAULT_ROOM => Some(DEFAULT_ROOM_ID),
+            OutboxRoom::Name(name) => self
+                .names
+                .iter()
+                .find(|(_, n)| n.as_str() == name)
+                .map(|(id, _)| *id),
+        }
+    }
+
+    /// Adds a restored entry to its room (followed from now on); returns the frames that send
+    /// it now that it is known (a join, or the send itself in a joined room).
+    fn push_restored(&mut self, id: RoomId, e: OutboxEntry) -> Vec<ClientMsg> {
+        let connected = self.connected;
+        let room = self.rooms.entry(id).or_default();
+        let text: Arc<str> = e.text.into();
+        room.timeline.push_outgoing(Outgoing::new(
+            e.client_id.clone(),
+            Arc::clone(&text),
+            e.created_ms,
+        ));
+        match room.join {
+            JoinState::Idle if connected => vec![join(id, room)],
+            JoinState::Joined => vec![ClientMsg::Send {
+                room: id,
+                client_id: e.client_id,
+                text: text.to_string(),
+            }],
+            JoinState::Idle | JoinState::Joining => Vec::new(),
+        }
+    }
+
+    /// Records the rooms that exist (`GET /api/rooms`): their names, for the screen; and the
+    /// rooms of the previous release's outbox entries, found by exact name, which are sent from
+    /// now on (returned: the joins or sends that does).
+    pub fn set_room_list(&mut self, list: &[RoomInfo]) -> Vec<ClientFrame> {
+        for info in list {
+            self.names.insert(info.id, info.name.clone());
+        }
+        let mut out = Vec::new();
+        for e in std::mem::take(&mut self.unresolved) {
+            match self.resolve(&e.room) {
+                Some(id) => out.extend(self.push_restored(id, e)),
+                None => self.unresolved.push(e),
+            }
+        }
+        self.stamp(out)
+    }
+
+    /// Records one room (just created).
+    pub fn add_room(&mut self, info: &RoomInfo) {
+        self.names.insert(info.id, info.name.clone());
     }
 
     /// A connection is up (its `hello` arrived): join every followed room, catching up from
     /// where each one stands.
-    pub fn connected(&mut self) -> Vec<ClientMsg> {
+    pub fn connected(&mut self) -> Vec<ClientFrame> {
         self.connected = true;
         self.error = None;
-        self.rooms
+        let out = self
+            .rooms
             .iter_mut()
-            .map(|(name, room)| join(name, room))
-            .collect()
+            .map(|(id, room)| join(*id, room))
+            .collect();
+        self.stamp(out)
     }
 
-    /// The connection dropped: nothing is joined, nobody is known to be online.
+    /// The connection dropped: nothing is joined, nobody is known to be online, no request
+    /// will be answered.
     pub fn disconnected(&mut self) {
         self.connected = false;
+        self.in_flight.clear();
         for room in self.rooms.values_mut() {
             room.join = JoinState::Idle;
             room.online.clear();
@@ -196,17 +394,18 @@ impl Chat {
         }
     }
 
-    /// Puts `name` on screen, following (and joining) it if it is new.
-    pub fn open(&mut self, name: RoomName) -> Vec<ClientMsg> {
-        self.current = name.clone();
+    /// Puts room `id` on screen, following (and joining) it if it is new.
+    pub fn open(&mut self, id: RoomId) -> Vec<ClientFrame> {
+        self.current = id;
         let connected = self.connected;
-        let room = self.rooms.entry(name.clone()).or_default();
+        let room = self.rooms.entry(id).or_default();
         room.unread = 0;
-        if connected && room.join == JoinState::Idle {
-            vec![join(&name, room)]
+        let out = if connected && room.join == JoinState::Idle {
+            vec![join(id, room)]
         } else {
             Vec::new()
-        }
+        };
+        self.stamp(out)
     }
 
     /// Adds a message written by the user to the room on screen, pending. It is sent at once if
@@ -216,76 +415,90 @@ impl Chat {
         text: MessageText,
         client_id: ClientId,
         now_ms: i64,
-    ) -> Vec<ClientMsg> {
-        let Some(room) = self.rooms.get_mut(&self.current) else {
+    ) -> Vec<ClientFrame> {
+        let current = self.current;
+        let Some(room) = self.rooms.get_mut(&current) else {
             return Vec::new();
         };
         let text: Arc<str> = text.into_inner().into();
         room.timeline
             .push_outgoing(Outgoing::new(client_id.clone(), Arc::clone(&text), now_ms));
-        if room.join == JoinState::Joined {
+        let out = if room.join == JoinState::Joined {
             vec![ClientMsg::Send {
-                room: self.current.clone(),
+                room: current,
                 client_id,
                 text: text.to_string(),
             }]
         } else {
             Vec::new()
-        }
+        };
+        self.stamp(out)
     }
 
     /// Asks for the page before the oldest message of the room on screen, if there is one and
     /// none is on its way.
-    pub fn load_older(&mut self) -> Vec<ClientMsg> {
-        let Some(room) = self.rooms.get_mut(&self.current) else {
+    pub fn load_older(&mut self) -> Vec<ClientFrame> {
+        let current = self.current;
+        let Some(room) = self.rooms.get_mut(&current) else {
             return Vec::new();
         };
         if room.join != JoinState::Joined {
             return Vec::new();
         }
-        match room.timeline.request_older() {
+        let out = match room.timeline.request_older() {
             Some(before) => vec![ClientMsg::History {
-                room: self.current.clone(),
+                room: current,
                 before,
                 limit: Some(shared::HISTORY_PAGE),
             }],
             None => Vec::new(),
-        }
+        };
+        self.stamp(out)
     }
 
     /// Makes a failed, retryable message pending again with the same `client_id`: sent at once
-    /// if its room is joined, else after the next join (it stays in the outbox meanwhile).
-    pub fn retry(&mut self, client_id: &ClientId) -> Vec<ClientMsg> {
-        for (name, room) in &mut self.rooms {
+    /// if its room is joined, else after the next join (it stays in the outbox meanwhile; a
+    /// room whose join was refused is joined again).
+    pub fn retry(&mut self, client_id: &ClientId) -> Vec<ClientFrame> {
+        let connected = self.connected;
+        let mut out = Vec::new();
+        for (id, room) in &mut self.rooms {
             if let Some(o) = room.timeline.retry(client_id) {
-                return if room.join == JoinState::Joined {
-                    vec![ClientMsg::Send {
-                        room: name.clone(),
+                match room.join {
+                    JoinState::Joined => out.push(ClientMsg::Send {
+                        room: *id,
                         client_id: o.client_id.clone(),
                         text: o.text.to_string(),
-                    }]
-                } else {
-                    Vec::new()
-                };
+                    }),
+                    JoinState::Idle if connected => out.push(join(*id, room)),
+                    JoinState::Idle | JoinState::Joining => {}
+                }
+                break;
             }
         }
-        Vec::new()
+        self.stamp(out)
     }
 
     /// Asks again for the missing messages of a gap of the room on screen (overlapping
     /// `from..=to`). Offline this does nothing: every gap is asked for after the next join.
-    pub fn retry_gap(&mut self, from: u64, to: u64) -> Vec<ClientMsg> {
-        let name = self.current.clone();
-        match self.rooms.get_mut(&name) {
+    pub fn retry_gap(&mut self, from: u64, to: u64) -> Vec<ClientFrame> {
+        let id = self.current;
+        let out = match self.rooms.get_mut(&id) {
             Some(r) if r.join == JoinState::Joined => {
-                history_frames(&name, r.timeline.refill(from, to))
+                history_frames(id, r.timeline.refill(from, to))
             }
             _ => Vec::new(),
-        }
+        };
+        self.stamp(out)
     }
 
-    /// Drops a failed message from its room.
+    /// Drops a failed message (or an unresolved one of the previous release).
     pub fn discard(&mut self, client_id: &ClientId) {
+        let before = self.unresolved.len();
+        self.unresolved.retain(|e| &e.client_id != client_id);
+        if self.unresolved.len() != before {
+            return;
+        }
         for room in self.rooms.values_mut() {
             if room.timeline.discard(client_id) {
                 return;
@@ -294,85 +507,169 @@ impl Chat {
     }
 
     /// The `send` frames of every pending message in joined rooms (after a rate limit).
-    pub fn resend_pending(&self) -> Vec<ClientMsg> {
+    pub fn resend_pending(&mut self) -> Vec<ClientFrame> {
+        let out = self.pending_sends();
+        self.stamp(out)
+    }
+
+    fn pending_sends(&self) -> Vec<ClientMsg> {
         self.rooms
             .iter()
             .filter(|(_, r)| r.join == JoinState::Joined)
-            .flat_map(|(name, r)| sends(name, &r.timeline))
+            .flat_map(|(id, r)| sends(*id, &r.timeline))
             .collect()
     }
 
     /// What to send again once a rate limit's wait is over: the pending messages of joined
     /// rooms, and the joins that were refused while joining.
-    pub fn after_rate_limit(&mut self) -> Vec<ClientMsg> {
-        let mut out = self.resend_pending();
+    pub fn after_rate_limit(&mut self) -> Vec<ClientFrame> {
+        let mut out = self.pending_sends();
         if self.connected {
-            for (name, r) in &mut self.rooms {
+            for (id, r) in &mut self.rooms {
                 if r.join == JoinState::Joining {
-                    out.push(join(name, r));
+                    out.push(join(*id, r));
                 }
             }
         }
-        out
+        self.stamp(out)
+    }
+
+    /// How long to wait before [`Chat::after_rate_limit`] after this frame (read before it is
+    /// applied), if it asks for a resend: any `rate_limited` (after its `retry_after_ms`, or
+    /// `default_ms`), and an `internal` refusal of a `send`.
+    pub fn resend_after(&self, msg: &ServerMsg, default_ms: u64) -> Option<u64> {
+        match msg {
+            ServerMsg::Error {
+                code: ErrorCode::RateLimited,
+                retry_after_ms,
+                ..
+            } => Some(retry_after_ms.unwrap_or(default_ms)),
+            ServerMsg::Error {
+                code: ErrorCode::Internal,
+                client_id,
+                req,
+                ..
+            } => {
+                let a_send = client_id.is_some()
+                    || req
+                        .and_then(|q| self.in_flight.get(&q))
+                        .is_some_and(|r| matches!(r, Request::Send { .. }));
+                a_send.then_some(default_ms)
+            }
+            _ => None,
+        }
+    }
+
+    /// Gives every frame a fresh `req` and remembers what it asks for.
+    fn stamp(&mut self, msgs: Vec<ClientMsg>) -> Vec<ClientFrame> {
+        msgs.into_iter()
+            .map(|msg| {
+                let req = self.take_req();
+                if let Some(r) = Request::of(&msg) {
+                    self.in_flight.insert(req, r);
+                }
+                ClientFrame {
+                    req: Some(req),
+                    msg,
+                }
+            })
+            .collect()
     }
 
     /// Applies one server frame; returns the frames to send in answer.
-    pub fn apply(&mut self, msg: ServerMsg) -> Vec<ClientMsg> {
+    pub fn apply(&mut self, msg: ServerMsg) -> Vec<ClientFrame> {
+        let out = self.apply_msg(msg);
+        self.stamp(out)
+    }
+
+    fn apply_msg(&mut self, msg: ServerMsg) -> Vec<ClientMsg> {
         match msg {
-            ServerMsg::Hello { .. } | ServerMsg::Pong { .. } => Vec::new(),
+            ServerMsg::Hello { .. } => Vec::new(),
+            ServerMsg::Pong { req, .. } => {
+                if let Some(req) = req {
+                    self.in_flight.remove(&req);
+                }
+                Vec::new()
+            }
             ServerMsg::Joined {
                 room,
                 online,
                 last_seq,
+                ..
             } => {
-                let r = self.rooms.entry(room.clone()).or_default();
+                // The join's request stays in flight: its page, catch-up error or `history`
+                // page follows with the same `req`.
+                let r = self.rooms.entry(room).or_default();
                 r.join = JoinState::Joined;
                 r.online = online;
                 r.online.sort_by(|a, b| a.as_str().cmp(b.as_str()));
                 // The room is joined on this connection only now: resend what waits for it, and
                 // ask again for the messages still missing.
-                let mut out = sends(&room, &r.timeline);
-                out.extend(history_frames(&room, r.timeline.joined(last_seq)));
+                let mut out = sends(room, &r.timeline);
+                out.extend(history_frames(room, r.timeline.joined(last_seq)));
                 out
             }
-            ServerMsg::Left { room } => {
+            ServerMsg::Left { req, room } => {
+                if let Some(req) = req {
+                    self.in_flight.remove(&req);
+                }
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.join = JoinState::Idle;
                 }
                 Vec::new()
             }
             ServerMsg::Message(ev) => {
-                let name = ev.room.clone();
-                let by_other = ev.author != self.me;
-                let is_current = name == self.current;
-                let r = self.rooms.entry(name.clone()).or_default();
+                let id = ev.room;
+                let by_other = ev.author != self.me.user;
+                let is_current = id == self.current;
+                if by_other {
+                    self.people
+                        .insert(ev.author.clone(), ev.author_name.clone());
+                }
+                let r = self.rooms.entry(id).or_default();
                 let inserted = r.timeline.insert_live(ev, &self.me);
                 if inserted.is_new && by_other && !is_current {
                     r.unread += 1;
                 }
-                history_frames(&name, inserted.gaps)
+                history_frames(id, inserted.gaps)
             }
             ServerMsg::History {
+                req,
                 room,
                 messages,
                 has_more,
             } => {
+                // Known by its `req`: the answer to a join (first page, or the newest page
+                // instead of a catch-up) or to a `history` request.
+                let answers_join = match req.and_then(|q| self.in_flight.remove(&q)) {
+                    Some(Request::Join { .. }) => Some(true),
+                    Some(Request::History { .. }) => Some(false),
+                    _ => None,
+                };
+                for m in &messages {
+                    if m.author != self.me.user {
+                        self.people.insert(m.author.clone(), m.author_name.clone());
+                    }
+                }
                 let me = &self.me;
-                let fills = self
-                    .rooms
-                    .entry(room.clone())
-                    .or_default()
-                    .timeline
-                    .apply_history(messages, has_more, me);
-                history_frames(&room, fills)
+                let timeline = &mut self.rooms.entry(room).or_default().timeline;
+                let fills = match answers_join {
+                    Some(answers_join) => timeline.apply_page(messages, has_more, answers_join, me),
+                    None => timeline.apply_history(messages, has_more, me),
+                };
+                history_frames(room, fills)
             }
             ServerMsg::Ack {
+                req,
                 room,
                 client_id,
                 id,
                 seq,
                 ts,
             } => {
+                if let Some(req) = req {
+                    self.in_flight.remove(&req);
+                }
                 let me = &self.me;
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.timeline.ack(&client_id, seq, id, ts, me);
@@ -380,7 +677,7 @@ impl Chat {
                 Vec::new()
             }
             ServerMsg::Presence { room, user, online } => {
-                let is_me = user == self.me;
+                let is_me = user == self.me.user;
                 let r = self.rooms.entry(room).or_default();
                 let pos = r.online.binary_search_by(|u| u.as_str().cmp(user.as_str()));
                 let changed = match (pos, online) {
@@ -400,51 +697,54 @@ impl Chat {
                 Vec::new()
             }
             ServerMsg::Error {
+                req,
                 code,
                 message,
                 client_id,
                 room,
                 ..
-            } => self.apply_error(code, message, client_id, room),
+            } => match req.and_then(|q| self.in_flight.remove(&q)) {
+                Some(Request::Send {
+                    room: sent_to,
+                    client_id: sent,
+                }) => self.send_refused(code, message, client_id.unwrap_or(sent), Some(sent_to)),
+                Some(Request::Join { room: joined }) => self.join_refused(code, message, joined),
+                Some(Request::History { room: read }) => self.history_refused(code, message, read),
+                Some(Request::Leave { .. }) => {
+                    self.error = Some(message);
+                    Vec::new()
+                }
+                None => self.apply_error(code, message, client_id, room),
+            },
+            // `Unknown` (a frame type from a newer server), and any type this client does not
+            // handle: ignored, as the protocol asks.
+            _ => Vec::new(),
         }
     }
 
-    fn apply_error(
+    /// A `send` was refused.
+    fn send_refused(
         &mut self,
         code: ErrorCode,
         message: String,
-        client_id: Option<ClientId>,
-        room: Option<RoomName>,
+        cid: ClientId,
+        room: Option<RoomId>,
     ) -> Vec<ClientMsg> {
-        match (code, client_id) {
+        match code {
             // Asked to slow down, with a time: the message stays pending and is sent again after
             // the wait (see `Client::schedule_resend`). Not a failure: waiting is all it takes.
-            (ErrorCode::RateLimited, Some(_)) => {
+            ErrorCode::RateLimited => {
                 self.error = Some(message);
                 Vec::new()
             }
             // Not joined (for example the join raced a server restart): join again, which
             // resends the pending messages and asks for the missing ones when it completes.
-            (ErrorCode::NotJoined, client_id) => {
-                let mut out = Vec::new();
-                if let Some(name) = room
-                    && let Some(r) = self.rooms.get_mut(&name)
-                {
-                    if r.join != JoinState::Joining && self.connected {
-                        out.push(join(&name, r));
-                    }
-                    if client_id.is_none() {
-                        // The answer to a `history` request.
-                        r.timeline.history_failed();
-                    }
-                }
-                out
-            }
+            ErrorCode::NotJoined => self.rejoin(room),
             // Transient: the message stays pending and the caller resends it later, until it
             // has been refused too often; then it fails, with a retry.
-            (code, Some(cid)) if retryable(code) => {
+            code if retryable(code) => {
                 let reason = message.as_str();
-                match room.as_ref().and_then(|n| self.rooms.get_mut(n)) {
+                match room.and_then(|id| self.rooms.get_mut(&id)) {
                     Some(r) => {
                         r.timeline.transient_error(&cid, reason);
                     }
@@ -458,45 +758,112 @@ impl Chat {
                 self.error = Some(message);
                 Vec::new()
             }
-            // The server will never take this message: show it as failed, stop resending it.
-            (_, Some(cid)) => {
+            // The server will never take this message (or refused it for a reason this client
+            // does not know): show it as failed, stop resending it.
+            _ => {
                 let reason = message.as_str();
-                let failed = match room.as_ref().and_then(|n| self.rooms.get_mut(n)) {
-                    Some(r) => r.timeline.fail(&cid, reason, false),
-                    None => self
+                let in_room = room
+                    .and_then(|id| self.rooms.get_mut(&id))
+                    .is_some_and(|r| r.timeline.fail(&cid, reason, false));
+                let failed = in_room
+                    || self
                         .rooms
                         .values_mut()
-                        .any(|r| r.timeline.fail(&cid, reason, false)),
-                };
+                        .any(|r| r.timeline.fail(&cid, reason, false));
                 if !failed {
                     self.error = Some(message);
                 }
                 Vec::new()
             }
-            (_, None) => {
-                self.error = Some(message);
-                let Some(name) = room else {
-                    return Vec::new();
-                };
-                let Some(r) = self.rooms.get_mut(&name) else {
-                    return Vec::new();
-                };
-                match r.join {
-                    // The join itself was refused.
-                    JoinState::Joining | JoinState::Idle => {
-                        if code == ErrorCode::NoSuchRoom {
-                            r.join = JoinState::Idle;
-                        }
-                        Vec::new()
-                    }
-                    JoinState::Joined if r.timeline.is_catching_up() => {
-                        history_frames(&name, r.timeline.catch_up_failed())
-                    }
-                    JoinState::Joined => {
-                        r.timeline.history_failed();
-                        Vec::new()
-                    }
+        }
+    }
+
+    /// Joins a room again after `not_joined`, unless a join is on its way.
+    fn rejoin(&mut self, room: Option<RoomId>) -> Vec<ClientMsg> {
+        let connected = self.connected;
+        match room.and_then(|id| self.rooms.get_mut(&id).map(|r| (id, r))) {
+            Some((id, r)) if r.join != JoinState::Joining && connected => vec![join(id, r)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// A `join` was refused, or (after its `joined`) its catch-up failed.
+    fn join_refused(&mut self, code: ErrorCode, message: String, id: RoomId) -> Vec<ClientMsg> {
+        self.error = Some(message.clone());
+        let Some(r) = self.rooms.get_mut(&id) else {
+            return Vec::new();
+        };
+        match r.join {
+            JoinState::Joined => history_frames(id, r.timeline.catch_up_failed()),
+            // Asked to slow down, or the server failed: joined again after the wait.
+            JoinState::Joining if retryable(code) => Vec::new(),
+            JoinState::Joining | JoinState::Idle => {
+                // Refused for good (the room is gone, forbidden, or a reason this client does
+                // not know): nothing waits for this join any more. Pending messages fail with
+                // a retry, which joins again; they stay in the outbox.
+                r.join = JoinState::Idle;
+                let pending: Vec<ClientId> =
+                    r.timeline.pending().map(|o| o.client_id.clone()).collect();
+                for cid in pending {
+                    r.timeline.fail(&cid, &message, true);
                 }
+                Vec::new()
+            }
+        }
+    }
+
+    /// A `history` request was refused.
+    fn history_refused(&mut self, code: ErrorCode, message: String, id: RoomId) -> Vec<ClientMsg> {
+        if let Some(r) = self.rooms.get_mut(&id) {
+            r.timeline.history_failed();
+        }
+        if code == ErrorCode::NotJoined {
+            return self.rejoin(Some(id));
+        }
+        self.error = Some(message);
+        Vec::new()
+    }
+
+    /// An `error` whose request is not known (no `req`): told apart by its fields and the
+    /// order in which the server answers.
+    fn apply_error(
+        &mut self,
+        code: ErrorCode,
+        message: String,
+        client_id: Option<ClientId>,
+        room: Option<RoomId>,
+    ) -> Vec<ClientMsg> {
+        if let Some(cid) = client_id {
+            return self.send_refused(code, message, cid, room);
+        }
+        if code == ErrorCode::NotJoined {
+            // The answer to a `history` request.
+            if let Some(r) = room.and_then(|id| self.rooms.get_mut(&id)) {
+                r.timeline.history_failed();
+            }
+            return self.rejoin(room);
+        }
+        self.error = Some(message);
+        let Some(id) = room else {
+            return Vec::new();
+        };
+        let Some(r) = self.rooms.get_mut(&id) else {
+            return Vec::new();
+        };
+        match r.join {
+            // The join itself was refused.
+            JoinState::Joining | JoinState::Idle => {
+                if code == ErrorCode::NoSuchRoom {
+                    r.join = JoinState::Idle;
+                }
+                Vec::new()
+            }
+            JoinState::Joined if r.timeline.is_catching_up() => {
+                history_frames(id, r.timeline.catch_up_failed())
+            }
+            JoinState::Joined => {
+                r.timeline.history_failed();
+                Vec::new()
             }
         }
     }
@@ -506,24 +873,24 @@ impl Chat {
 /// `client_id`: only when the server failed (`internal`) or asked to slow down
 /// (`rate_limited`). The other refusals would recur: `invalid` and `too_long` judge the text
 /// itself (which the composer already checked, so client and server disagree on the rules),
-/// `bad_frame` the frame, `no_such_room` the room. For those the message offers only "Discard";
-/// its text stays on screen, so it can be copied and rewritten. (`not_joined` is handled by
-/// joining again and never fails a message.)
+/// `bad_frame` the frame, `no_such_room` and `forbidden` the room, `conflict` a name; a code this
+/// client does not know is a failure it cannot reason about. For those the message offers only
+/// "Discard"; its text stays on screen, so it can be copied and rewritten. (`not_joined` is
+/// handled by joining again and never fails a message.)
 pub fn retryable(code: ErrorCode) -> bool {
-    match code {
-        ErrorCode::Internal | ErrorCode::RateLimited | ErrorCode::NotJoined => true,
-        ErrorCode::BadFrame | ErrorCode::Invalid | ErrorCode::TooLong | ErrorCode::NoSuchRoom => {
-            false
-        }
-    }
+    // Every other code, including those added after this client, is a failure.
+    matches!(
+        code,
+        ErrorCode::Internal | ErrorCode::RateLimited | ErrorCode::NotJoined
+    )
 }
 
 /// The `history` frames of gap-filling requests.
-fn history_frames(name: &RoomName, ranges: Vec<HistoryRange>) -> Vec<ClientMsg> {
+fn history_frames(id: RoomId, ranges: Vec<HistoryRange>) -> Vec<ClientMsg> {
     ranges
         .into_iter()
         .map(|g| ClientMsg::History {
-            room: name.clone(),
+            room: id,
             before: g.before,
             limit: Some(g.limit),
         })
@@ -531,24 +898,21 @@ fn history_frames(name: &RoomName, ranges: Vec<HistoryRange>) -> Vec<ClientMsg> 
 }
 
 /// The `join` for a room, catching up from its timeline's position.
-fn join(name: &RoomName, room: &mut Room) -> ClientMsg {
+fn join(id: RoomId, room: &mut Room) -> ClientMsg {
     room.join = JoinState::Joining;
     let since = room.timeline.since();
     if since.is_none() {
         room.timeline.expect_first_page();
     }
-    ClientMsg::Join {
-        room: name.clone(),
-        since,
-    }
+    ClientMsg::Join { room: id, since }
 }
 
 /// The `send` frames of a room's pending messages, oldest first, with their original ids.
-fn sends(name: &RoomName, timeline: &Timeline) -> Vec<ClientMsg> {
+fn sends(id: RoomId, timeline: &Timeline) -> Vec<ClientMsg> {
     timeline
         .pending()
         .map(|o| ClientMsg::Send {
-            room: name.clone(),
+            room: id,
             client_id: o.client_id.clone(),
             text: o.text.to_string(),
         })
@@ -560,12 +924,89 @@ mod tests {
     use super::*;
     use crate::timeline::Delivery;
     use shared::MessageEvent;
+    use std::ops::{Deref, DerefMut};
+
+    /// The model under test, its answers stripped of their `req`: most tests check what is
+    /// sent; the request ids have tests of their own (which use `.0`).
+    #[derive(Debug)]
+    struct M(Chat);
+
+    impl Deref for M {
+        type Target = Chat;
+        fn deref(&self) -> &Chat {
+            &self.0
+        }
+    }
+
+    impl DerefMut for M {
+        fn deref_mut(&mut self) -> &mut Chat {
+            &mut self.0
+        }
+    }
+
+    fn strip(frames: Vec<ClientFrame>) -> Vec<ClientMsg> {
+        frames.into_iter().map(|f| f.msg).collect()
+    }
+
+    impl M {
+        fn new(me: Username, current: RoomId) -> Self {
+            M(Chat::new(Me::from(me), current))
+        }
+        fn apply(&mut self, msg: ServerMsg) -> Vec<ClientMsg> {
+            strip(self.0.apply(msg))
+        }
+        fn connected(&mut self) -> Vec<ClientMsg> {
+            strip(self.0.connected())
+        }
+        fn open(&mut self, id: RoomId) -> Vec<ClientMsg> {
+            strip(self.0.open(id))
+        }
+        fn compose(&mut self, text: MessageText, client_id: ClientId, now: i64) -> Vec<ClientMsg> {
+            strip(self.0.compose(text, client_id, now))
+        }
+        fn load_older(&mut self) -> Vec<ClientMsg> {
+            strip(self.0.load_older())
+        }
+        fn retry(&mut self, client_id: &ClientId) -> Vec<ClientMsg> {
+            strip(self.0.retry(client_id))
+        }
+        fn retry_gap(&mut self, from: u64, to: u64) -> Vec<ClientMsg> {
+            strip(self.0.retry_gap(from, to))
+        }
+        fn resend_pending(&mut self) -> Vec<ClientMsg> {
+            strip(self.0.resend_pending())
+        }
+        fn after_rate_limit(&mut self) -> Vec<ClientMsg> {
+            strip(self.0.after_rate_limit())
+        }
+        fn set_room_list(&mut self, list: &[RoomInfo]) -> Vec<ClientMsg> {
+            strip(self.0.set_room_list(list))
+        }
+    }
 
     fn user(n: &str) -> Username {
         Username::parse(n).expect("valid")
     }
-    fn room(n: &str) -> RoomName {
-        RoomName::parse(n).expect("valid")
+    /// The test rooms' ids.
+    fn room(n: &str) -> RoomId {
+        match n {
+            "general" => DEFAULT_ROOM_ID,
+            "random" => RoomId(2),
+            "rust-2024" => RoomId(7),
+            "技术讨论" => RoomId(8),
+            other => panic!("no test room {other}"),
+        }
+    }
+    /// A room as `GET /api/rooms` lists it (built from JSON: fields the client does not read
+    /// keep their defaults).
+    fn info(n: &str) -> RoomInfo {
+        serde_json::from_value(serde_json::json!({
+            "id": room(n),
+            "name": n,
+            "last_seq": 0,
+            "online": 0,
+        }))
+        .expect("a valid room")
     }
     fn cid(n: &str) -> ClientId {
         ClientId::parse(n).expect("valid")
@@ -576,6 +1017,7 @@ mod tests {
             seq,
             id: seq,
             author: user(author),
+            author_name: DisplayName::parse(format!("{author} name")).expect("valid"),
             text: format!("m{seq}"),
             ts: 0,
             client_id: client_id.map(cid),
@@ -583,6 +1025,7 @@ mod tests {
     }
     fn joined(r: &str, online: &[&str]) -> ServerMsg {
         ServerMsg::Joined {
+            req: None,
             room: room(r),
             last_seq: 0,
             online: online.iter().map(|u| user(u)).collect(),
@@ -590,6 +1033,7 @@ mod tests {
     }
     fn history(r: &str, seqs: std::ops::RangeInclusive<u64>, has_more: bool) -> ServerMsg {
         ServerMsg::History {
+            req: None,
             room: room(r),
             messages: seqs
                 .map(|s| match msg(r, s, "bob", None) {
@@ -603,6 +1047,7 @@ mod tests {
     /// The first page of an empty room.
     fn no_history(r: &str) -> ServerMsg {
         ServerMsg::History {
+            req: None,
             room: room(r),
             messages: Vec::new(),
             has_more: false,
@@ -613,8 +1058,8 @@ mod tests {
     }
 
     /// A model connected, with `general` joined and `upto` messages loaded.
-    fn ready(upto: u64) -> Chat {
-        let mut c = Chat::new(user("alice"), room("general"));
+    fn ready(upto: u64) -> M {
+        let mut c = M::new(user("alice"), room("general"));
         let joins = c.connected();
         assert_eq!(
             joins,
@@ -655,7 +1100,7 @@ mod tests {
 
     #[test]
     fn composing_while_offline_sends_after_the_join_with_the_same_id() {
-        let mut c = Chat::new(user("alice"), room("general"));
+        let mut c = M::new(user("alice"), room("general"));
         assert!(c.compose(text("hi"), cid("c1"), 1).is_empty());
         assert_eq!(c.outbox().len(), 1);
         c.connected();
@@ -684,9 +1129,9 @@ mod tests {
 
     #[test]
     fn a_restored_outbox_is_pending_and_its_rooms_are_joined() {
-        let mut c = Chat::new(user("alice"), room("general"));
+        let mut c = M::new(user("alice"), room("general"));
         c.restore(vec![OutboxEntry {
-            room: room("random"),
+            room: OutboxRoom::Id(room("random")),
             client_id: cid("c9"),
             text: "later".into(),
             created_ms: 3,
@@ -735,6 +1180,7 @@ mod tests {
         let mut c = ready(0);
         c.compose(text("bad"), cid("c1"), 1);
         c.apply(ServerMsg::Error {
+            req: None,
             code: ErrorCode::Invalid,
             message: "nope".into(),
             client_id: Some(cid("c1")),
@@ -755,6 +1201,7 @@ mod tests {
         let mut c = ready(0);
         c.compose(text("fast"), cid("c1"), 1);
         c.apply(ServerMsg::Error {
+            req: None,
             code: ErrorCode::RateLimited,
             message: "slow down".into(),
             client_id: Some(cid("c1")),
@@ -767,6 +1214,7 @@ mod tests {
         // However often the server says "wait", the message waits; it never turns failed.
         for _ in 0..(crate::timeline::MAX_TRANSIENT_ERRORS * 3) {
             c.apply(ServerMsg::Error {
+                req: None,
                 code: ErrorCode::RateLimited,
                 message: "slow down".into(),
                 client_id: Some(cid("c1")),
@@ -787,9 +1235,9 @@ mod tests {
         c.apply(msg("random", 1, "bob", None));
         c.apply(msg("random", 1, "bob", None));
         c.apply(msg("random", 2, "alice", None));
-        assert_eq!(c.unread(&room("random")), 1);
+        assert_eq!(c.unread(room("random")), 1);
         assert!(c.open(room("random")).is_empty(), "already joined");
-        assert_eq!(c.unread(&room("random")), 0);
+        assert_eq!(c.unread(room("random")), 0);
     }
 
     #[test]
@@ -808,7 +1256,7 @@ mod tests {
 
     #[test]
     fn loading_older_asks_before_the_lowest_seq() {
-        let mut c = Chat::new(user("alice"), room("general"));
+        let mut c = M::new(user("alice"), room("general"));
         c.connected();
         c.apply(joined("general", &[]));
         c.apply(history("general", 51..=100, true));
@@ -828,6 +1276,7 @@ mod tests {
     fn not_joined_errors_rejoin_once() {
         let mut c = ready(1);
         let err = ServerMsg::Error {
+            req: None,
             code: ErrorCode::NotJoined,
             message: "join first".into(),
             client_id: None,
@@ -840,6 +1289,7 @@ mod tests {
 
     fn joined_at(r: &str, last_seq: u64) -> ServerMsg {
         ServerMsg::Joined {
+            req: None,
             room: room(r),
             last_seq,
             online: vec![user("alice")],
@@ -856,6 +1306,7 @@ mod tests {
 
     fn internal(client_id: Option<&str>) -> ServerMsg {
         ServerMsg::Error {
+            req: None,
             code: ErrorCode::Internal,
             message: "Try again.".into(),
             client_id: client_id.map(cid),
@@ -933,7 +1384,7 @@ mod tests {
     }
 
     /// A model with `c1` ("x") refused for a transient reason until it failed.
-    fn failed_transiently() -> Chat {
+    fn failed_transiently() -> M {
         let mut c = ready(0);
         c.compose(text("x"), cid("c1"), 1);
         for _ in 0..crate::timeline::MAX_TRANSIENT_ERRORS {
@@ -981,6 +1432,7 @@ mod tests {
         assert_eq!(states(&c), vec!["pending"]);
         // The first attempt had been stored after all: the server acks the original.
         c.apply(ServerMsg::Ack {
+            req: None,
             room: room("general"),
             client_id: cid("c1"),
             id: 1,
@@ -1011,6 +1463,7 @@ mod tests {
         let mut c = ready(0);
         c.compose(text("x"), cid("c1"), 1);
         c.apply(ServerMsg::Error {
+            req: None,
             code: ErrorCode::TooLong,
             message: "too long".into(),
             client_id: Some(cid("c1")),
@@ -1076,6 +1529,7 @@ mod tests {
         c.apply(msg("general", 6, "bob", None));
         // Older messages were asked for; the answer comes after the (short) catch-up.
         c.apply(ServerMsg::History {
+            req: None,
             room: room("general"),
             messages: Vec::new(),
             has_more: false,
@@ -1085,7 +1539,7 @@ mod tests {
 
     #[test]
     fn a_first_page_short_of_last_seq_asks_for_the_rest() {
-        let mut c = Chat::new(user("alice"), room("general"));
+        let mut c = M::new(user("alice"), room("general"));
         c.connected();
         assert!(c.apply(joined_at("general", 5)).is_empty());
         assert_eq!(
@@ -1093,5 +1547,441 @@ mod tests {
             vec![history_req(6, 2)]
         );
         assert_eq!(gaps(&c), vec![(4, 5, true)]);
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Upgrades, newer servers, request ids
+
+    /// An outbox exactly as the previous release stored it (its `OutboxEntry` held a
+    /// `RoomName`), under `chat.outbox.v1.alice`.
+    const PREVIOUS_RELEASE_OUTBOX: &str = r#"[{"room":"general","client_id":"0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69","text":"hello from before","created_ms":1700000000000},{"room":"rust-2024","client_id":"a1","text":"in rust","created_ms":1700000000001},{"room":"gone","client_id":"a2","text":"nowhere","created_ms":1700000000002}]"#;
+
+    fn send(r: &str, client_id: &str, text: &str) -> ClientMsg {
+        ClientMsg::Send {
+            room: room(r),
+            client_id: cid(client_id),
+            text: text.into(),
+        }
+    }
+
+    fn ids(entries: &[OutboxEntry]) -> Vec<&str> {
+        entries.iter().map(|e| e.client_id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_previous_releases_outbox_is_resent_to_the_rooms_it_names() {
+        let mut c = M::new(user("alice"), room("general"));
+        c.restore(crate::outbox::decode(PREVIOUS_RELEASE_OUTBOX));
+        // `general` is known from the start; the other names wait for the room list.
+        assert_eq!(ids(c.unresolved()), vec!["a1", "a2"]);
+        assert_eq!(c.outbox().len(), 3, "all of them stay in the outbox");
+        assert_eq!(
+            c.connected(),
+            vec![ClientMsg::Join {
+                room: DEFAULT_ROOM_ID,
+                since: None
+            }]
+        );
+        assert_eq!(
+            c.apply(joined("general", &["alice"])),
+            vec![send(
+                "general",
+                "0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69",
+                "hello from before"
+            )]
+        );
+
+        // The room list names `rust-2024`: its message goes there, by id.
+        let out = c.set_room_list(&[info("general"), info("random"), info("rust-2024")]);
+        assert_eq!(
+            out,
+            vec![ClientMsg::Join {
+                room: RoomId(7),
+                since: None
+            }]
+        );
+        assert_eq!(
+            c.apply(joined("rust-2024", &["alice"])),
+            vec![send("rust-2024", "a1", "in rust")]
+        );
+        assert_eq!(c.room_label(RoomId(7)), "rust-2024");
+
+        // `gone` is in no list: kept (in the outbox too), not sent, not dropped.
+        assert_eq!(c.unresolved().len(), 1);
+        assert_eq!(c.unresolved()[0].room, OutboxRoom::Name("gone".into()));
+        assert!(ids(&c.outbox()).contains(&"a2"));
+        assert!(c.resend_pending().iter().all(|m| !matches!(
+            m,
+            ClientMsg::Send { client_id, .. } if client_id.as_str() == "a2"
+        )));
+        // Confirmations empty the outbox of the resolved ones only.
+        c.apply(ServerMsg::Ack {
+            req: None,
+            room: RoomId(7),
+            client_id: cid("a1"),
+            id: 9,
+            seq: 1,
+            ts: 1,
+        });
+        c.apply(ServerMsg::Message(MessageEvent {
+            room: DEFAULT_ROOM_ID,
+            seq: 1,
+            id: 8,
+            author: user("alice"),
+            author_name: DisplayName::parse("Alice").expect("valid"),
+            text: "hello from before".into(),
+            ts: 1,
+            client_id: Some(cid("0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69")),
+        }));
+        assert_eq!(ids(&c.outbox()), vec!["a2"]);
+        // Discarding is the user's call.
+        c.discard(&cid("a2"));
+        assert!(c.outbox().is_empty());
+    }
+
+    #[test]
+    fn a_legacy_entry_resolved_before_the_connection_is_joined_with_the_rest() {
+        let mut c = M::new(user("alice"), room("general"));
+        c.restore(crate::outbox::decode(PREVIOUS_RELEASE_OUTBOX));
+        assert!(
+            c.set_room_list(&[info("rust-2024"), info("技术讨论")])
+                .is_empty()
+        );
+        assert_eq!(ids(c.unresolved()), vec!["a2"]);
+        let joins: Vec<RoomId> = c
+            .connected()
+            .into_iter()
+            .filter_map(|m| match m {
+                ClientMsg::Join { room, .. } => Some(room),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(joins, vec![DEFAULT_ROOM_ID, RoomId(7)]);
+        // Names match exactly, as stored: a later list holding it resolves the last one.
+        let mut gone = info("random");
+        gone.id = RoomId(99);
+        gone.name = RoomName::parse("Gone").expect("valid");
+        assert!(c.set_room_list(&[gone.clone()]).is_empty());
+        gone.name = RoomName::parse("gone").expect("valid");
+        assert_eq!(
+            c.set_room_list(&[gone]),
+            vec![ClientMsg::Join {
+                room: RoomId(99),
+                since: None
+            }]
+        );
+        assert!(c.unresolved().is_empty());
+    }
+
+    #[test]
+    fn new_entries_are_stored_by_room_id() {
+        let mut c = ready(0);
+        c.open(room("random"));
+        c.compose(text("hi"), cid("c1"), 5);
+        assert_eq!(
+            c.outbox(),
+            vec![OutboxEntry {
+                room: OutboxRoom::Id(RoomId(2)),
+                client_id: cid("c1"),
+                text: "hi".into(),
+                created_ms: 5,
+            }]
+        );
+    }
+
+    #[test]
+    fn a_frame_of_an_unknown_type_is_ignored() {
+        let mut c = ready(2);
+        c.compose(text("waiting"), cid("c1"), 1);
+        let before = c.0.clone();
+        let frame: ServerMsg =
+            serde_json::from_str(r#"{"type":"typing","room":1,"user":"bob","until":5}"#)
+                .expect("tolerated");
+        assert_eq!(frame, ServerMsg::Unknown);
+        assert!(c.0.apply(frame).is_empty());
+        assert_eq!(c.0, before, "nothing changed");
+    }
+
+    #[test]
+    fn an_unknown_error_code_on_a_send_fails_the_message_instead_of_leaving_it_pending() {
+        for with_client_id in [true, false] {
+            let mut c = ready(0);
+            let sent = c.0.compose(text("x"), cid("c1"), 1);
+            let [ClientFrame { req: Some(req), .. }] = sent[..] else {
+                panic!("one send with a req: {sent:?}");
+            };
+            let cid_field = if with_client_id {
+                r#","client_id":"c1""#
+            } else {
+                ""
+            };
+            let frame: ServerMsg = serde_json::from_str(&format!(
+                r#"{{"type":"error","req":{req},"code":"quota_exceeded","message":"Over quota."{cid_field},"room":1}}"#
+            ))
+            .expect("tolerated");
+            assert!(matches!(
+                frame,
+                ServerMsg::Error {
+                    code: ErrorCode::Unknown,
+                    ..
+                }
+            ));
+            assert_eq!(c.0.resend_after(&frame, 3_000), None, "not a transient one");
+            assert!(c.apply(frame).is_empty());
+            assert_eq!(
+                states(&c),
+                vec!["failed"],
+                "client_id given: {with_client_id}"
+            );
+            assert!(c.resend_pending().is_empty());
+            assert!(c.after_rate_limit().is_empty());
+            assert!(c.outbox().is_empty(), "refused like an invalid message");
+            assert!(!c.in_flight().contains_key(&req), "answered");
+        }
+    }
+
+    #[test]
+    fn new_error_codes_are_failures_and_internal_ones_are_still_retried() {
+        for code in [
+            ErrorCode::Forbidden,
+            ErrorCode::Conflict,
+            ErrorCode::Unknown,
+        ] {
+            assert!(!retryable(code));
+            let mut c = ready(0);
+            c.compose(text("x"), cid("c1"), 1);
+            c.apply(ServerMsg::Error {
+                req: None,
+                code,
+                message: "no".into(),
+                client_id: Some(cid("c1")),
+                room: Some(room("general")),
+                retry_after_ms: None,
+            });
+            assert_eq!(states(&c), vec!["failed"], "{code:?}");
+        }
+        // `internal` without a client_id, known as a send's answer by its req: resent later.
+        let mut c = ready(0);
+        let sent = c.0.compose(text("x"), cid("c1"), 1);
+        let err = ServerMsg::Error {
+            req: sent[0].req,
+            code: ErrorCode::Internal,
+            message: "Try again.".into(),
+            client_id: None,
+            room: None,
+            retry_after_ms: None,
+        };
+        assert_eq!(c.0.resend_after(&err, 3_000), Some(3_000));
+        c.apply(err);
+        assert_eq!(states(&c), vec!["pending"]);
+        assert_eq!(c.after_rate_limit(), vec![send("general", "c1", "x")]);
+    }
+
+    #[test]
+    fn every_frame_gets_a_fresh_req_and_answers_settle_it() {
+        let mut c = M::new(user("alice"), room("general"));
+        c.0.open(room("random"));
+        let joins = c.0.connected();
+        let reqs: Vec<Option<u64>> = joins.iter().map(|f| f.req).collect();
+        assert_eq!(reqs.len(), 2);
+        assert!(reqs.iter().all(Option::is_some));
+        assert_ne!(reqs[0], reqs[1]);
+        let ping = c.0.take_req();
+        assert!(
+            reqs.iter().all(|r| *r != Some(ping)),
+            "pings share the counter"
+        );
+        assert_eq!(c.in_flight().len(), 2);
+        // The JSON carries it beside the type.
+        let json = serde_json::to_string(&joins[0]).expect("serializes");
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"req":{},"type":"join","room":1}}"#,
+                reqs[0].expect("req")
+            )
+        );
+        // A join is settled by its page; a send by its ack; a dropped connection forgets all.
+        c.apply(ServerMsg::Joined {
+            req: reqs[0],
+            room: room("general"),
+            last_seq: 0,
+            online: vec![user("alice")],
+        });
+        assert_eq!(c.in_flight().len(), 2, "its page is still to come");
+        c.apply(ServerMsg::History {
+            req: reqs[0],
+            room: room("general"),
+            messages: Vec::new(),
+            has_more: false,
+        });
+        assert_eq!(c.in_flight().len(), 1);
+        assert!(c.0.open(room("general")).is_empty(), "joined already");
+        let sent = c.0.compose(text("x"), cid("c1"), 1);
+        assert_eq!(c.in_flight().len(), 2);
+        c.apply(ServerMsg::Ack {
+            req: sent[0].req,
+            room: room("general"),
+            client_id: cid("c1"),
+            id: 1,
+            seq: 1,
+            ts: 1,
+        });
+        assert_eq!(c.in_flight().len(), 1);
+        c.disconnected();
+        assert!(c.in_flight().is_empty());
+    }
+
+    /// `general` loaded up to 3, then seq 6 arrived live on a new connection: the request for
+    /// 4..=5 (returned) is on its way, and so is the join (its req, returned).
+    fn gap_in_flight_after_a_rejoin() -> (M, Option<u64>, Option<u64>) {
+        let mut c = ready(3);
+        c.disconnected();
+        let join = c.0.connected();
+        assert_eq!(join.len(), 1);
+        assert!(c.0.apply(joined_at("general", 3)).is_empty());
+        let fill = c.0.apply(msg("general", 6, "bob", None));
+        assert_eq!(strip(fill.clone()), vec![history_req(6, 2)]);
+        assert_eq!(gaps(&c), vec![(4, 5, true)]);
+        (c, join[0].req, fill[0].req)
+    }
+
+    #[test]
+    fn a_page_answering_the_join_is_told_from_a_gap_fill_by_its_req() {
+        let (mut c, join_req, fill_req) = gap_in_flight_after_a_rejoin();
+        // The server answers the join with its newest page (as it does for a client too far
+        // behind): it is the join's, so the gap's own request is still unanswered.
+        c.apply(ServerMsg::History {
+            req: join_req,
+            room: room("general"),
+            messages: Vec::new(),
+            has_more: true,
+        });
+        assert_eq!(gaps(&c), vec![(4, 5, true)], "still loading");
+        // Then the fill fails: now the gap shows, with its retry.
+        assert!(
+            c.apply(ServerMsg::Error {
+                req: fill_req,
+                code: ErrorCode::Internal,
+                message: "Try again.".into(),
+                client_id: None,
+                room: Some(room("general")),
+                retry_after_ms: None,
+            })
+            .is_empty()
+        );
+        assert_eq!(gaps(&c), vec![(4, 5, false)]);
+
+        // Without req the page would have been taken for the fill's answer.
+        let (mut c, _, _) = gap_in_flight_after_a_rejoin();
+        c.apply(ServerMsg::History {
+            req: None,
+            room: room("general"),
+            messages: Vec::new(),
+            has_more: true,
+        });
+        assert_eq!(gaps(&c), vec![(4, 5, false)]);
+    }
+
+    #[test]
+    fn an_error_answering_a_gap_fill_during_a_catch_up_is_not_taken_for_the_catch_ups() {
+        let mut c = ready(3);
+        c.apply(msg("general", 6, "bob", None));
+        c.apply(history("general", 4..=4, true));
+        assert_eq!(gaps(&c), vec![(5, 5, false)]);
+        c.disconnected();
+        c.0.connected();
+        // The join asks for the gap again while the catch-up (7..=9) is on its way.
+        let fill = c.0.apply(joined_at("general", 9));
+        assert_eq!(strip(fill.clone()), vec![history_req(6, 1)]);
+        let err = |req| ServerMsg::Error {
+            req,
+            code: ErrorCode::Internal,
+            message: "Try again.".into(),
+            client_id: None,
+            room: Some(room("general")),
+            retry_after_ms: None,
+        };
+        // Known by its req: the fill failed, the catch-up goes on.
+        assert!(c.apply(err(fill[0].req)).is_empty());
+        assert!(
+            c.room(room("general"))
+                .expect("followed")
+                .timeline
+                .is_catching_up()
+        );
+        assert_eq!(gaps(&c), vec![(5, 5, false)]);
+        // Without req, the same error reads as the catch-up's and asks history for 7..=9.
+        let mut c = ready(3);
+        c.apply(msg("general", 6, "bob", None));
+        c.apply(history("general", 4..=4, true));
+        c.disconnected();
+        c.connected();
+        c.apply(joined_at("general", 9));
+        assert_eq!(c.apply(err(None)), vec![history_req(10, 3)]);
+    }
+
+    #[test]
+    fn a_join_refused_for_good_fails_its_pending_messages_with_a_retry() {
+        let mut c = M::new(user("alice"), room("general"));
+        c.0.open(room("random"));
+        c.compose(text("hi"), cid("c1"), 1);
+        let joins = c.0.connected();
+        let random_join = joins
+            .iter()
+            .find(|f| matches!(f.msg, ClientMsg::Join { room: r, .. } if r == room("random")))
+            .and_then(|f| f.req);
+        c.apply(ServerMsg::Error {
+            req: random_join,
+            code: ErrorCode::Forbidden,
+            message: "Not allowed here.".into(),
+            client_id: None,
+            room: None,
+            retry_after_ms: None,
+        });
+        assert_eq!(states(&c), vec!["failed"]);
+        assert_eq!(c.outbox().len(), 1, "kept for a retry");
+        assert_eq!(c.error(), Some("Not allowed here."));
+        // Retry joins again; the join sends it.
+        assert_eq!(
+            c.retry(&cid("c1")),
+            vec![ClientMsg::Join {
+                room: room("random"),
+                since: None
+            }]
+        );
+        assert_eq!(
+            c.apply(joined("random", &["alice"])),
+            vec![send("random", "c1", "hi")]
+        );
+    }
+
+    #[test]
+    fn authors_are_shown_by_display_name() {
+        let mut c = ready(0);
+        c.apply(msg("general", 1, "bob", None));
+        c.set_my_name(DisplayName::parse("Alice A.").expect("valid"));
+        c.compose(text("mine"), cid("c1"), 1);
+        let authors: Vec<(String, String)> = c
+            .current_entries()
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Message {
+                    author,
+                    author_name,
+                    ..
+                } => Some((author.to_string(), author_name.to_string())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            authors,
+            vec![
+                ("bob".into(), "bob name".into()),
+                ("alice".into(), "Alice A.".into())
+            ]
+        );
+        assert_eq!(c.display_name(&user("bob")).as_str(), "bob name");
+        assert_eq!(c.display_name(&user("carol")).as_str(), "carol");
     }
 }

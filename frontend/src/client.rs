@@ -11,17 +11,19 @@ use futures::channel::mpsc::{self, UnboundedSender};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{
-    ClientId, ClientMsg, ErrorCode, MessageText, RoomInfo, RoomName, ServerMsg, Username,
+    ClientFrame, ClientId, DisplayName, MessageText, RoomId, RoomInfo, RoomName, ServerMsg,
+    Username,
 };
 
 use crate::chat::Chat;
 use crate::conn::{self, Command, ConnEvent, ConnState};
 use crate::outbox::{self, OutboxEntry};
+use crate::timeline::Me;
 use crate::{api, browser};
 
 /// How long to wait before resending after an `internal` refusal, or a `rate_limited` one that
 /// says no time.
-const RATE_LIMIT_RETRY_MS: u32 = 3_000;
+const RATE_LIMIT_RETRY_MS: u64 = 3_000;
 
 /// The logged-in chat session as the views see it.
 #[derive(Debug, Clone, Copy)]
@@ -40,11 +42,10 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for `me` with `general` open and `outbox` restored as pending; not connected.
-    pub fn new(me: Username, outbox: Vec<OutboxEntry>) -> Self {
-        let general =
-            RoomName::parse(shared::DEFAULT_ROOM).expect("the default room name is valid");
-        let mut chat = Chat::new(me, general);
+    /// A client for `me` (shown as `display_name`) with `general` open and `outbox` restored as
+    /// pending; not connected.
+    pub fn new(me: Username, display_name: DisplayName, outbox: Vec<OutboxEntry>) -> Self {
+        let mut chat = Chat::new(Me::new(me, display_name), shared::DEFAULT_ROOM_ID);
         chat.restore(outbox);
         Self {
             chat: RwSignal::new(chat),
@@ -66,9 +67,14 @@ impl Client {
         };
         let (tx, rx) = mpsc::unbounded();
         self.cmds.set_value(Some(tx));
-        spawn_local(conn::run(url, rx, move |ev| {
-            self.handle(ev, on_session_end)
-        }));
+        // Untracked: a new `req` changes nothing on screen.
+        let next_req = move || self.chat.try_update_untracked(Chat::take_req).unwrap_or(0);
+        spawn_local(conn::run(
+            url,
+            rx,
+            move |ev| self.handle(ev, on_session_end),
+            next_req,
+        ));
     }
 
     /// Ends the connection task (logout, or leaving the chat screen).
@@ -81,14 +87,12 @@ impl Client {
         self.command(Command::ReconnectNow);
     }
 
-    /// Reads `GET /api/rooms` into [`Client::rooms`].
+    /// Reads `GET /api/rooms` into [`Client::rooms`], and gives the model the rooms' names
+    /// (which sends the previous release's outbox entries whose room it names).
     pub fn refresh_rooms(self) {
         spawn_local(async move {
             match api::rooms().await {
-                Ok(mut list) => {
-                    list.sort_by(|a, b| a.name.cmp(&b.name));
-                    self.rooms.try_set(list);
-                }
+                Ok(list) => self.set_rooms(list),
                 Err(err) => {
                     self.chat
                         .try_update(|c| c.set_error(format!("Could not load the rooms: {err}")));
@@ -97,31 +101,48 @@ impl Client {
         });
     }
 
-    /// Creates a room and opens it. The error text is for the new-room form.
-    pub async fn create_room(self, name: RoomName) -> Result<(), String> {
+    /// Puts a room list in [`Client::rooms`] (sorted by name) and in the model.
+    pub fn set_rooms(self, mut list: Vec<RoomInfo>) {
+        sort_rooms(&mut list);
+        self.change(|c| c.set_room_list(&list));
+        self.rooms.try_set(list);
+    }
+
+    /// Creates a room and opens it; returns it. The error text is for the new-room form.
+    pub async fn create_room(self, name: RoomName) -> Result<RoomInfo, String> {
         match api::create_room(name.as_str()).await {
             Ok(info) => {
                 self.rooms.try_update(|list| {
-                    if !list.iter().any(|r| r.name == info.name) {
-                        list.push(info);
-                        list.sort_by(|a, b| a.name.cmp(&b.name));
+                    if !list.iter().any(|r| r.id == info.id) {
+                        list.push(info.clone());
+                        sort_rooms(list);
                     }
                 });
-                self.open_room(name);
-                Ok(())
+                self.chat.try_update(|c| c.add_room(&info));
+                self.open_room(info.id);
+                Ok(info)
             }
             Err(api::Failure::Http { status: 409, .. }) => {
-                // It exists already: just go there.
-                self.open_room(name);
-                Ok(())
+                // It exists already (names are unique without regard to case): find it in a
+                // fresh list and go there.
+                let list = api::rooms().await.map_err(|e| e.to_string())?;
+                let found = list.iter().find(|r| r.name.key() == name.key()).cloned();
+                self.set_rooms(list);
+                match found {
+                    Some(info) => {
+                        self.open_room(info.id);
+                        Ok(info)
+                    }
+                    None => Err(format!("A room named #{name} exists but is not visible.")),
+                }
             }
             Err(err) => Err(err.to_string()),
         }
     }
 
     /// Puts a room on screen (joining it if new).
-    pub fn open_room(self, name: RoomName) {
-        self.change(|c| c.open(name));
+    pub fn open_room(self, id: RoomId) {
+        self.change(|c| c.open(id));
     }
 
     /// Sends a message to the room on screen: shown at once as pending, kept in the outbox until
@@ -167,8 +188,11 @@ impl Client {
             ConnEvent::State(state) => {
                 self.conn.try_set(state);
             }
-            ConnEvent::Frame(ServerMsg::Pong { .. }) => {}
-            ConnEvent::Frame(ServerMsg::Hello { user, .. }) => {
+            // Nothing to do for a pong, nor for a frame type from a newer server.
+            ConnEvent::Frame(ServerMsg::Pong { .. } | ServerMsg::Unknown) => {}
+            ConnEvent::Frame(ServerMsg::Hello {
+                user, display_name, ..
+            }) => {
                 let me = self.chat.try_with_untracked(|c| c.me().clone());
                 if me.is_some_and(|me| !me.as_str().eq_ignore_ascii_case(user.as_str())) {
                     // The cookie now belongs to someone else (a login in another tab): this
@@ -179,24 +203,17 @@ impl Client {
                     ));
                     return;
                 }
-                self.change(Chat::connected);
+                self.change(|c| {
+                    c.set_my_name(display_name);
+                    c.connected()
+                });
             }
             ConnEvent::Frame(msg) => {
-                let wait = match &msg {
-                    ServerMsg::Error {
-                        code: ErrorCode::RateLimited,
-                        retry_after_ms,
-                        ..
-                    } => Some(retry_after_ms.map_or(RATE_LIMIT_RETRY_MS, |ms| {
-                        u32::try_from(ms).unwrap_or(u32::MAX)
-                    })),
-                    ServerMsg::Error {
-                        code: ErrorCode::Internal,
-                        client_id: Some(_),
-                        ..
-                    } => Some(RATE_LIMIT_RETRY_MS),
-                    _ => None,
-                };
+                let wait = self
+                    .chat
+                    .try_with_untracked(|c| c.resend_after(&msg, RATE_LIMIT_RETRY_MS))
+                    .flatten()
+                    .map(|ms| u32::try_from(ms).unwrap_or(u32::MAX));
                 self.change(|c| c.apply(msg));
                 if let Some(wait) = wait {
                     self.schedule_resend(wait);
@@ -222,7 +239,7 @@ impl Client {
     }
 
     /// Runs a model change, persists the outbox difference, sends what the change asks for.
-    pub fn change(self, f: impl FnOnce(&mut Chat) -> Vec<ClientMsg>) {
+    pub fn change(self, f: impl FnOnce(&mut Chat) -> Vec<ClientFrame>) {
         let Some((me, out, added, removed)) = self.chat.try_update(|c| {
             let before = c.outbox();
             let out = f(c);
@@ -244,8 +261,8 @@ impl Client {
             return;
         };
         outbox::update(&me, &added, &removed);
-        for msg in out {
-            self.command(Command::Send(msg));
+        for frame in out {
+            self.command(Command::Send(frame));
         }
     }
 
@@ -266,6 +283,17 @@ impl Client {
         });
     }
 
+    /// Drops every unsent message of the previous release whose room was not found.
+    pub fn discard_unresolved(self) {
+        self.change(|c| {
+            let ids: Vec<ClientId> = c.unresolved().iter().map(|e| e.client_id.clone()).collect();
+            for id in &ids {
+                c.discard(id);
+            }
+            Vec::new()
+        });
+    }
+
     fn command(self, cmd: Command) {
         // `try_`: this also runs from cleanup, when the handles may already be disposed.
         self.cmds.try_with_value(|tx| {
@@ -275,4 +303,14 @@ impl Client {
             }
         });
     }
+}
+
+/// Sorts rooms for the sidebar: by name as people read it (case folded), then by id.
+fn sort_rooms(list: &mut [RoomInfo]) {
+    list.sort_by(|a, b| {
+        a.name
+            .key()
+            .cmp(&b.name.key())
+            .then_with(|| a.id.cmp(&b.id))
+    });
 }

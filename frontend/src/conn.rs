@@ -17,7 +17,7 @@ use futures::channel::mpsc::UnboundedReceiver;
 use futures::{FutureExt, SinkExt, StreamExt, select};
 use gloo_net::websocket::{Message, WebSocketError, futures::WebSocket};
 use gloo_timers::future::TimeoutFuture;
-use shared::{ClientMsg, ServerMsg, close_code};
+use shared::{ClientFrame, ClientMsg, PROTOCOL_VERSION, ServerMsg, close_code};
 
 /// Interval between application `ping`s while online.
 pub const PING_EVERY_MS: f64 = 20_000.0;
@@ -81,7 +81,7 @@ impl ConnState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Send a frame now if online; dropped otherwise (the chat model resends what matters).
-    Send(ClientMsg),
+    Send(ClientFrame),
     /// The network came back: skip the backoff wait; when a socket is up, probe it.
     ReconnectNow,
     /// Close the socket and end the task.
@@ -202,12 +202,19 @@ enum Ended {
 }
 
 /// Owns the connection until [`Command::Stop`] or the end of the session. Spawn it once with
-/// `spawn_local`; `emit` is called for every [`ConnEvent`], on this task.
-pub async fn run(url: String, mut cmds: UnboundedReceiver<Command>, emit: impl Fn(ConnEvent)) {
+/// `spawn_local`; `emit` is called for every [`ConnEvent`], on this task; `next_req` gives the
+/// `req` of each `ping` (from the same counter as the app's other requests, so that no two
+/// requests share one).
+pub async fn run(
+    url: String,
+    mut cmds: UnboundedReceiver<Command>,
+    emit: impl Fn(ConnEvent),
+    next_req: impl Fn() -> u64,
+) {
     let mut backoff = Backoff::default();
     loop {
         emit(ConnEvent::State(ConnState::Connecting));
-        let (code, online_ms) = match serve(&url, &mut cmds, &emit).await {
+        let (code, online_ms) = match serve(&url, &mut cmds, &emit, &next_req).await {
             Ended::Stop => break,
             Ended::Closed { code, online_ms } => (code, online_ms),
         };
@@ -287,6 +294,7 @@ async fn serve(
     url: &str,
     cmds: &mut UnboundedReceiver<Command>,
     emit: &impl Fn(ConnEvent),
+    next_req: &impl Fn() -> u64,
 ) -> Ended {
     let ws = match WebSocket::open(url) {
         Ok(ws) => ws,
@@ -329,7 +337,12 @@ async fn serve(
                     probe_deadline = None;
                     match serde_json::from_str::<ServerMsg>(&text) {
                         Ok(msg) => {
-                            if let ServerMsg::Hello { heartbeat_ms, .. } = &msg {
+                            if let ServerMsg::Hello { heartbeat_ms, protocol, .. } = &msg {
+                                if *protocol != PROTOCOL_VERSION {
+                                    leptos::logging::warn!(
+                                        "the server speaks protocol {protocol}, this client {PROTOCOL_VERSION}"
+                                    );
+                                }
                                 online_since = Some(last_frame);
                                 next_ping = last_frame + PING_EVERY_MS;
                                 // Never declare a socket dead faster than the server pings.
@@ -365,7 +378,7 @@ async fn serve(
                     // A ping must be answered soon, or the socket is given up.
                     if online_since.is_some() && probe_deadline.is_none() {
                         ping_id += 1;
-                        if send(&mut tx, &ClientMsg::Ping { id: Some(ping_id) }).await.is_err() {
+                        if send(&mut tx, &ping(ping_id, next_req())).await.is_err() {
                             return closed(None, online_since);
                         }
                         probe_deadline = Some(now_ms() + PROBE_TIMEOUT_MS);
@@ -384,7 +397,7 @@ async fn serve(
                 }
                 if now >= next_ping {
                     ping_id += 1;
-                    if send(&mut tx, &ClientMsg::Ping { id: Some(ping_id) }).await.is_err() {
+                    if send(&mut tx, &ping(ping_id, next_req())).await.is_err() {
                         return closed(None, online_since);
                     }
                     next_ping = now + PING_EVERY_MS;
@@ -394,12 +407,20 @@ async fn serve(
     }
 }
 
+/// A heartbeat `ping` numbered `id`, as request `req`.
+pub fn ping(id: u64, req: u64) -> ClientFrame {
+    ClientFrame {
+        req: Some(req),
+        msg: ClientMsg::Ping { id: Some(id) },
+    }
+}
+
 async fn send(
     tx: &mut futures::stream::SplitSink<WebSocket, Message>,
-    msg: &ClientMsg,
+    frame: &ClientFrame,
 ) -> Result<(), WebSocketError> {
     // Serializing the protocol's own types cannot fail.
-    let text = serde_json::to_string(msg).unwrap_or_default();
+    let text = serde_json::to_string(frame).unwrap_or_default();
     tx.send(Message::Text(text)).await
 }
 
@@ -452,6 +473,14 @@ mod tests {
         assert_eq!(after_close(Some(1006)), AfterClose::Retry);
         assert_eq!(after_close(Some(1009)), AfterClose::Retry);
         assert_eq!(after_close(None), AfterClose::Retry);
+    }
+
+    #[test]
+    fn pings_carry_a_request_id_beside_their_own() {
+        assert_eq!(
+            serde_json::to_string(&ping(3, 41)).expect("serializes"),
+            r#"{"req":41,"type":"ping","id":3}"#
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //!   dedupe, ordering, gap detection. Pure data, tested natively.
 //! - [`chat`]: the model of every followed room and the reducer from server frames and user
 //!   actions to changes plus frames to send. Pure data, tested natively.
-//! - [`outbox`]: unconfirmed messages in `localStorage`, so they survive a reload.
+//! - [`outbox`]: unconfirmed messages in `localStorage`, so they survive a reload (and the
+//!   previous release's entries, which named their room, survive the upgrade).
 //! - [`conn`]: the connection owner task: one socket at a time, backoff with jitter, heartbeat,
 //!   close-code handling.
 //! - [`api`]: the HTTP calls.
@@ -26,6 +27,11 @@
 //! the `last_seq` its `joined` announced, triggers `history` requests for the hole. A hole that
 //! the answers do not fill is shown as a gap row with a retry, never skipped, and is asked for
 //! again after every (re)join.
+//!
+//! Every frame sent carries a fresh `req`, which the server echoes in its answer: the model
+//! knows which join a `history` page answers and which request an `error` refuses. Frame types
+//! and error codes from a newer server are ignored, or treated as a failure of the request they
+//! answer.
 //!
 //! A `send` refused for a transient reason (`internal`, `rate_limited`) is resent after a pause
 //! a few times, then shown as failed with a retry that makes it pending again under the same

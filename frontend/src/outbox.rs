@@ -6,15 +6,36 @@
 //! Storage is changed by adding and removing single entries (read, change, write) rather than by
 //! writing this tab's whole list: two tabs of the same user then do not erase each other's
 //! entries. The encoding is plain JSON; anything unreadable is skipped, never fatal.
+//!
+//! # Upgrades
+//! The first release stored entries under [`legacy_storage_key`] with the room's *name*
+//! (`{"room":"general",...}`); rooms are now addressed by id (`{"room":1,...}`). Both shapes
+//! decode ([`OutboxRoom`]). New entries go to [`storage_key`] only, so that a tab still running
+//! the previous release (which would drop entries it cannot read when it rewrites its key) never
+//! touches them; entries are removed from both keys once confirmed or discarded. A legacy
+//! entry stays stored, in its old shape, until it is confirmed: the chat model resolves its room
+//! name to an id once the room list is known (see [`crate::chat::Chat::set_room_list`]), and one
+//! whose room cannot be found is kept (and shown) rather than dropped.
 
 use serde::{Deserialize, Serialize};
-use shared::{ClientId, MessageText, RoomName, Username};
+use shared::{ClientId, MessageText, RoomId, Username};
+
+/// The room an outbox entry goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OutboxRoom {
+    /// Its id (JSON number): what this release writes.
+    Id(RoomId),
+    /// Its name (JSON string), as the first release wrote it: to be resolved to an id by exact
+    /// name once the room list is known. Kept as the raw string: it is only ever compared.
+    Name(String),
+}
 
 /// One unconfirmed message as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// The room it goes to.
-    pub room: RoomName,
+    pub room: OutboxRoom,
     /// Its client id (the deduplication key on the server).
     pub client_id: ClientId,
     /// Its text.
@@ -26,6 +47,12 @@ pub struct OutboxEntry {
 /// The `localStorage` key of a user's outbox. Usernames are unique without regard to ASCII case,
 /// so the key is lower-cased.
 pub fn storage_key(user: &Username) -> String {
+    format!("chat.outbox.v2.{}", user.as_str().to_ascii_lowercase())
+}
+
+/// The key the first release stored the outbox under (entries addressed by room name). Read on
+/// load, pruned as its entries are confirmed, never added to.
+pub fn legacy_storage_key(user: &Username) -> String {
     format!("chat.outbox.v1.{}", user.as_str().to_ascii_lowercase())
 }
 
@@ -69,16 +96,28 @@ fn local_storage() -> Option<web_sys::Storage> {
 }
 
 /// Loads a user's outbox (empty when storage is unavailable, for example in a private window
-/// that forbids it).
+/// that forbids it): this release's entries, then those the previous release left (an entry in
+/// both is taken once).
 pub fn load(user: &Username) -> Vec<OutboxEntry> {
-    local_storage()
-        .and_then(|s| s.get_item(&storage_key(user)).ok().flatten())
-        .map(|raw| decode(&raw))
-        .unwrap_or_default()
+    let Some(storage) = local_storage() else {
+        return Vec::new();
+    };
+    let read = |key: String| {
+        storage
+            .get_item(&key)
+            .ok()
+            .flatten()
+            .map(|raw| decode(&raw))
+            .unwrap_or_default()
+    };
+    let current = read(storage_key(user));
+    let legacy = read(legacy_storage_key(user));
+    merge(current, &legacy, &[])
 }
 
-/// Records added and removed entries of a user's outbox. Failing to write (quota, no storage)
-/// only loses the reload-survival of those messages, so it is not reported further.
+/// Records added and removed entries of a user's outbox: added ones under [`storage_key`],
+/// removed ones from both keys. Failing to write (quota, no storage) only loses the
+/// reload-survival of those messages, so it is not reported further.
 pub fn update(user: &Username, added: &[OutboxEntry], removed: &[ClientId]) {
     if added.is_empty() && removed.is_empty() {
         return;
@@ -86,18 +125,26 @@ pub fn update(user: &Username, added: &[OutboxEntry], removed: &[ClientId]) {
     let Some(storage) = local_storage() else {
         return;
     };
-    let key = storage_key(user);
-    let stored = storage
-        .get_item(&key)
-        .ok()
-        .flatten()
-        .map(|raw| decode(&raw))
-        .unwrap_or_default();
+    write(&storage, &storage_key(user), added, removed);
+    if !removed.is_empty() {
+        write(&storage, &legacy_storage_key(user), &[], removed);
+    }
+}
+
+/// Read, change, write one key (removed when it ends up empty).
+fn write(storage: &web_sys::Storage, key: &str, added: &[OutboxEntry], removed: &[ClientId]) {
+    let Ok(raw) = storage.get_item(key) else {
+        return;
+    };
+    if raw.is_none() && added.is_empty() {
+        return;
+    }
+    let stored = raw.map(|raw| decode(&raw)).unwrap_or_default();
     let next = merge(stored, added, removed);
     let result = if next.is_empty() {
-        storage.remove_item(&key)
+        storage.remove_item(key)
     } else {
-        storage.set_item(&key, &encode(&next))
+        storage.set_item(key, &encode(&next))
     };
     if result.is_err() {
         leptos::logging::warn!("could not write the outbox to localStorage");
@@ -110,17 +157,50 @@ mod tests {
 
     fn entry(id: &str) -> OutboxEntry {
         OutboxEntry {
-            room: RoomName::parse("general").expect("valid"),
+            room: OutboxRoom::Id(shared::DEFAULT_ROOM_ID),
             client_id: ClientId::parse(id).expect("valid"),
             text: format!("text {id}"),
             created_ms: 1,
         }
     }
 
+    /// An outbox exactly as the previous release wrote it (`serde_json` of its `OutboxEntry`,
+    /// whose room was a `RoomName`).
+    const PREVIOUS_RELEASE: &str = r#"[{"room":"general","client_id":"0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69","text":"hello from before","created_ms":1700000000000},{"room":"rust-2024","client_id":"a1","text":"in rust","created_ms":1700000000001},{"room":"gone","client_id":"a2","text":"nowhere","created_ms":1700000000002}]"#;
+
     #[test]
     fn entries_round_trip() {
         let entries = vec![entry("a"), entry("b")];
         assert_eq!(decode(&encode(&entries)), entries);
+        assert_eq!(
+            encode(&[entry("a")]),
+            r#"[{"room":1,"client_id":"a","text":"text a","created_ms":1}]"#
+        );
+    }
+
+    #[test]
+    fn the_previous_releases_entries_decode_with_their_room_names() {
+        let got = decode(PREVIOUS_RELEASE);
+        assert_eq!(got.len(), 3);
+        assert_eq!(got[0].room, OutboxRoom::Name("general".into()));
+        assert_eq!(
+            got[0].client_id.as_str(),
+            "0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69"
+        );
+        assert_eq!(got[0].text, "hello from before");
+        assert_eq!(got[0].created_ms, 1_700_000_000_000);
+        assert_eq!(got[1].room, OutboxRoom::Name("rust-2024".into()));
+        // Rewritten (another entry removed), a legacy entry keeps its shape.
+        let kept = merge(
+            got,
+            &[entry("new")],
+            &[ClientId::parse("a1").expect("valid")],
+        );
+        let raw = encode(&kept);
+        assert!(raw.contains(r#""room":"general""#), "{raw}");
+        assert!(raw.contains(r#""room":"gone""#), "{raw}");
+        assert!(raw.contains(r#""room":1,"client_id":"new""#), "{raw}");
+        assert_eq!(decode(&raw), kept);
     }
 
     #[test]
@@ -128,14 +208,17 @@ mod tests {
         assert!(decode("not json").is_empty());
         assert!(decode("{}").is_empty());
         let raw = r#"[
-            {"room":"general","client_id":"ok","text":"hi","created_ms":1},
-            {"room":"Bad Room","client_id":"x","text":"hi","created_ms":1},
-            {"room":"general","client_id":"y","text":"   ","created_ms":1},
+            {"room":1,"client_id":"ok","text":"hi","created_ms":1},
+            {"room":"general","client_id":"legacy","text":"hi","created_ms":1},
+            {"room":-1,"client_id":"x","text":"hi","created_ms":1},
+            {"room":null,"client_id":"x","text":"hi","created_ms":1},
+            {"room":1,"client_id":"bad id","text":"hi","created_ms":1},
+            {"room":1,"client_id":"y","text":"   ","created_ms":1},
             42
         ]"#;
         let got = decode(raw);
-        assert_eq!(got.len(), 1);
-        assert_eq!(got[0].client_id.as_str(), "ok");
+        let ids: Vec<_> = got.iter().map(|e| e.client_id.as_str()).collect();
+        assert_eq!(ids, vec!["ok", "legacy"]);
     }
 
     #[test]
@@ -151,9 +234,11 @@ mod tests {
     }
 
     #[test]
-    fn keys_ignore_username_case() {
+    fn keys_ignore_username_case_and_the_new_key_is_not_the_old_one() {
         let a = Username::parse("Alice").expect("valid");
         let b = Username::parse("alice").expect("valid");
         assert_eq!(storage_key(&a), storage_key(&b));
+        assert_eq!(legacy_storage_key(&a), "chat.outbox.v1.alice");
+        assert_ne!(storage_key(&a), legacy_storage_key(&a));
     }
 }

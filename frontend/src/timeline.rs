@@ -23,7 +23,32 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use shared::{ClientId, HISTORY_PAGE, MessageEvent, Username};
+use shared::{ClientId, DisplayName, HISTORY_PAGE, MessageEvent, Username};
+
+/// The logged-in user as the timeline needs them: their handle (which decides whose messages
+/// confirm outgoing ones) and the display name shown on their rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Me {
+    /// The login handle.
+    pub user: Username,
+    /// The name shown to others.
+    pub name: DisplayName,
+}
+
+impl Me {
+    /// A user shown by `name`.
+    pub fn new(user: Username, name: DisplayName) -> Self {
+        Self { user, name }
+    }
+}
+
+impl From<Username> for Me {
+    /// A user whose display name is their handle (the default for accounts that chose none).
+    fn from(user: Username) -> Self {
+        let name = DisplayName::from(&user);
+        Self { user, name }
+    }
+}
 
 /// A message the server stored, as the timeline keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +57,10 @@ pub struct Message {
     pub seq: u64,
     /// Its server-wide id.
     pub id: u64,
-    /// Who wrote it.
+    /// Who wrote it (their handle).
     pub author: Username,
+    /// Their display name.
+    pub author_name: DisplayName,
     /// The text exactly as sent; shared so that rebuilding the rendered list copies no text.
     pub text: Arc<str>,
     /// When the server stored it (ms since the Unix epoch).
@@ -48,6 +75,7 @@ impl From<MessageEvent> for Message {
             seq: ev.seq,
             id: ev.id,
             author: ev.author,
+            author_name: ev.author_name,
             text: ev.text.into(),
             ts: ev.ts,
             client_id: ev.client_id,
@@ -146,8 +174,10 @@ pub enum Entry {
     Message {
         /// Its `seq`, once the server stored it.
         seq: Option<u64>,
-        /// Who wrote it.
+        /// Who wrote it (their handle).
         author: Username,
+        /// Their display name (what the list shows).
+        author_name: DisplayName,
         /// Its text (render as text, never as HTML).
         text: Arc<str>,
         /// Server time, or the local send time while pending (ms since the Unix epoch).
@@ -491,7 +521,7 @@ impl Timeline {
 
     /// Adds a live (or catch-up) `message` frame. `me` is this client's user: only a message by
     /// `me` can confirm an outgoing one, since other users can see (and could reuse) client ids.
-    pub fn insert_live(&mut self, ev: MessageEvent, me: &Username) -> Inserted {
+    pub fn insert_live(&mut self, ev: MessageEvent, me: &Me) -> Inserted {
         let seq = ev.seq;
         // Messages up to `known_high` are held, asked for, or shown as a gap already.
         let high = self.known_high();
@@ -509,21 +539,35 @@ impl Timeline {
         Inserted { is_new, gaps }
     }
 
-    /// Adds a `history` page (messages in ascending `seq`). Returns the requests for what a
-    /// catch-up it ends did not deliver, if anything.
+    /// Adds a `history` page (messages in ascending `seq`) whose request is not known: the first
+    /// page answers the join, any later one a `history` request. See [`Timeline::apply_page`].
+    pub fn apply_history(
+        &mut self,
+        page: Vec<MessageEvent>,
+        has_more: bool,
+        me: &Me,
+    ) -> Vec<HistoryRange> {
+        let answers_join = !self.loaded;
+        self.apply_page(page, has_more, answers_join, me)
+    }
+
+    /// Adds a `history` page (messages in ascending `seq`); `answers_join` says whether it is the
+    /// answer to a `join` (the first page, or the newest page instead of a catch-up) rather than
+    /// to a `history` request. Returns the requests for what a catch-up it ends did not deliver,
+    /// if anything.
     ///
     /// A page that reaches below the oldest message held (or the first page) says whether older
     /// messages exist; a page that fills a gap between held messages says nothing about that.
     /// A page also ends any catch-up, which the server writes before it answers later requests
     /// (the first page is the join's own answer).
-    pub fn apply_history(
+    pub fn apply_page(
         &mut self,
         page: Vec<MessageEvent>,
         has_more: bool,
-        me: &Username,
+        answers_join: bool,
+        me: &Me,
     ) -> Vec<HistoryRange> {
-        let first_page = !self.loaded;
-        if !first_page {
+        if !answers_join {
             self.history_in_flight = self.history_in_flight.saturating_sub(1);
         }
         let page_low = page.first().map(|m| m.seq);
@@ -568,7 +612,7 @@ impl Timeline {
 
     /// Records the server's `ack` for an outgoing message: it becomes a confirmed message at
     /// `seq` (unless the `message` frame got there first). Returns whether it was outgoing here.
-    pub fn ack(&mut self, client_id: &ClientId, seq: u64, id: u64, ts: i64, me: &Username) -> bool {
+    pub fn ack(&mut self, client_id: &ClientId, seq: u64, id: u64, ts: i64, me: &Me) -> bool {
         let Some(pos) = self.outgoing.iter().position(|o| &o.client_id == client_id) else {
             return false;
         };
@@ -577,7 +621,8 @@ impl Timeline {
             Arc::new(Message {
                 seq,
                 id,
-                author: me.clone(),
+                author: me.user.clone(),
+                author_name: me.name.clone(),
                 text: out.text,
                 ts,
                 client_id: Some(out.client_id),
@@ -676,7 +721,7 @@ impl Timeline {
 
     /// The rows to render, in order: confirmed messages by `seq` with the gaps and notices
     /// between them, then the outgoing messages. `me` is the author shown on outgoing rows.
-    pub fn entries(&self, me: &Username) -> Vec<Entry> {
+    pub fn entries(&self, me: &Me) -> Vec<Entry> {
         let gaps = self.gaps();
         let mut out = Vec::with_capacity(
             self.messages.len() + self.notices.len() + self.outgoing.len() + gaps.len(),
@@ -696,6 +741,7 @@ impl Timeline {
             out.push(Entry::Message {
                 seq: Some(msg.seq),
                 author: msg.author.clone(),
+                author_name: msg.author_name.clone(),
                 text: Arc::clone(&msg.text),
                 ts: msg.ts,
                 client_id: msg.client_id.clone(),
@@ -711,7 +757,8 @@ impl Timeline {
         out.extend(notices.cloned().map(Entry::Notice));
         out.extend(self.outgoing.iter().map(|o| Entry::Message {
             seq: None,
-            author: me.clone(),
+            author: me.user.clone(),
+            author_name: me.name.clone(),
             text: Arc::clone(&o.text),
             ts: o.created_ms,
             client_id: Some(o.client_id.clone()),
@@ -728,8 +775,8 @@ impl Timeline {
 
     /// Stores a confirmed message once; confirms an outgoing message of `me` with the same
     /// `client_id`. Returns whether the `seq` was new.
-    fn insert(&mut self, msg: Message, me: &Username) -> bool {
-        if &msg.author == me
+    fn insert(&mut self, msg: Message, me: &Me) -> bool {
+        if msg.author == me.user
             && let Some(cid) = &msg.client_id
         {
             self.outgoing.retain(|o| &o.client_id != cid);
@@ -745,10 +792,13 @@ impl Timeline {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::RoomName;
 
     fn user(name: &str) -> Username {
         Username::parse(name).expect("valid test username")
+    }
+
+    fn me(name: &str) -> Me {
+        Me::from(user(name))
     }
 
     fn cid(s: &str) -> ClientId {
@@ -757,10 +807,11 @@ mod tests {
 
     fn ev(seq: u64, author: &str, text: &str, client_id: Option<&str>) -> MessageEvent {
         MessageEvent {
-            room: RoomName::parse("general").expect("valid room"),
+            room: shared::DEFAULT_ROOM_ID,
             seq,
             id: 1000 + seq,
             author: user(author),
+            author_name: DisplayName::parse(format!("{author} name")).expect("valid name"),
             text: text.into(),
             ts: 1_700_000_000_000 + i64::try_from(seq).expect("small"),
             client_id: client_id.map(cid),
@@ -771,7 +822,7 @@ mod tests {
         Outgoing::new(cid(id), text.into(), 5)
     }
 
-    fn seqs(t: &Timeline, me: &Username) -> Vec<Option<u64>> {
+    fn seqs(t: &Timeline, me: &Me) -> Vec<Option<u64>> {
         t.entries(me)
             .into_iter()
             .filter_map(|e| match e {
@@ -781,7 +832,7 @@ mod tests {
             .collect()
     }
 
-    fn loaded(me: &Username, upto: u64) -> Timeline {
+    fn loaded(me: &Me, upto: u64) -> Timeline {
         let mut t = Timeline::default();
         t.expect_first_page();
         let page = (1..=upto).map(|s| ev(s, "bob", "x", None)).collect();
@@ -791,7 +842,7 @@ mod tests {
 
     #[test]
     fn messages_are_ordered_by_seq_whatever_order_they_arrive_in() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = Timeline::default();
         t.insert_live(ev(3, "bob", "c", None), &me);
         t.insert_live(ev(1, "bob", "a", None), &me);
@@ -801,7 +852,7 @@ mod tests {
 
     #[test]
     fn a_message_delivered_twice_is_shown_once() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 2);
         let first = t.insert_live(ev(3, "bob", "c", None), &me);
         let again = t.insert_live(ev(3, "bob", "c", None), &me);
@@ -817,7 +868,7 @@ mod tests {
 
     #[test]
     fn an_outgoing_message_is_confirmed_once_by_ack_then_message() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 1);
         t.push_outgoing(outgoing("c1", "hello"));
         assert_eq!(seqs(&t, &me), vec![Some(1), None]);
@@ -833,7 +884,7 @@ mod tests {
 
     #[test]
     fn an_outgoing_message_is_confirmed_once_by_message_then_ack() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 1);
         t.push_outgoing(outgoing("c1", "hello"));
         t.insert_live(ev(2, "alice", "hello", Some("c1")), &me);
@@ -843,7 +894,7 @@ mod tests {
 
     #[test]
     fn another_users_message_cannot_confirm_my_outgoing_one() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 1);
         t.push_outgoing(outgoing("c1", "mine"));
         t.insert_live(ev(2, "mallory", "spoof", Some("c1")), &me);
@@ -852,7 +903,7 @@ mod tests {
 
     #[test]
     fn acks_do_not_move_the_catch_up_position() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 5);
         t.push_outgoing(outgoing("c1", "hi"));
         // Our ack for seq 7 overtakes somebody's seq 6.
@@ -869,7 +920,7 @@ mod tests {
 
     #[test]
     fn a_skipped_seq_asks_for_the_missing_range() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 10);
         let ins = t.insert_live(ev(14, "bob", "x", None), &me);
         assert_eq!(
@@ -931,7 +982,7 @@ mod tests {
 
     #[test]
     fn a_hole_larger_than_the_fill_limit_leaves_the_rest_shown() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 1);
         let far = 2 + u64::from(HISTORY_PAGE) * (MAX_FILL_PAGES as u64 + 1);
         let ins = t.insert_live(ev(far, "bob", "x", None), &me);
@@ -951,7 +1002,7 @@ mod tests {
 
     #[test]
     fn older_pages_load_until_the_beginning() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = Timeline::default();
         assert_eq!(t.history_state(), HistoryState::NotLoaded);
         t.expect_first_page();
@@ -977,7 +1028,7 @@ mod tests {
 
     #[test]
     fn an_empty_room_is_at_its_beginning() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = Timeline::default();
         t.expect_first_page();
         t.apply_history(Vec::new(), false, &me);
@@ -987,7 +1038,7 @@ mod tests {
 
     #[test]
     fn failed_messages_are_not_pending_and_can_be_discarded() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 0);
         t.push_outgoing(outgoing("c1", "a"));
         t.push_outgoing(outgoing("c2", "b"));
@@ -1014,7 +1065,7 @@ mod tests {
 
     #[test]
     fn notices_stay_where_they_happened() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 2);
         t.push_notice(user("carol"), true);
         t.insert_live(ev(3, "bob", "x", None), &me);
@@ -1025,7 +1076,7 @@ mod tests {
 
     #[test]
     fn keys_change_when_a_pending_row_fails_or_is_confirmed() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 0);
         t.push_outgoing(outgoing("c1", "a"));
         let k1 = t.entries(&me)[0].key();
@@ -1050,7 +1101,7 @@ mod tests {
 
     #[test]
     fn a_gap_the_history_answer_does_not_fill_is_shown_and_can_be_asked_again() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 3);
         let ins = t.insert_live(ev(7, "bob", "x", None), &me);
         assert_eq!(ins.gaps, vec![range(7, 3)]);
@@ -1076,7 +1127,7 @@ mod tests {
 
     #[test]
     fn an_error_answering_a_gap_request_leaves_the_gap_shown() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 3);
         t.insert_live(ev(6, "bob", "x", None), &me);
         assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
@@ -1087,7 +1138,7 @@ mod tests {
 
     #[test]
     fn a_gap_stays_loading_until_every_request_is_answered() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 3);
         t.insert_live(ev(5, "bob", "x", None), &me);
         t.insert_live(ev(8, "bob", "x", None), &me);
@@ -1100,7 +1151,7 @@ mod tests {
 
     #[test]
     fn a_catch_up_is_not_a_gap_while_it_arrives() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 5);
         t.connection_lost();
         assert!(t.joined(10).is_empty());
@@ -1117,7 +1168,7 @@ mod tests {
 
     #[test]
     fn a_catch_up_that_stops_short_is_a_gap_once_a_page_shows_it() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 5);
         t.connection_lost();
         t.joined(10);
@@ -1135,7 +1186,7 @@ mod tests {
 
     #[test]
     fn a_live_message_past_a_short_catch_up_asks_for_the_rest_once() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 5);
         t.connection_lost();
         t.joined(10);
@@ -1149,7 +1200,7 @@ mod tests {
 
     #[test]
     fn a_catch_up_error_asks_history_for_the_rest() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 5);
         t.connection_lost();
         t.joined(10);
@@ -1163,7 +1214,7 @@ mod tests {
 
     #[test]
     fn a_first_page_short_of_last_seq_leaves_a_gap() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = Timeline::default();
         t.expect_first_page();
         assert!(t.joined(10).is_empty());
@@ -1175,7 +1226,7 @@ mod tests {
 
     #[test]
     fn gaps_are_asked_for_again_after_a_reconnect() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 3);
         t.insert_live(ev(6, "bob", "x", None), &me);
         t.connection_lost();
@@ -1186,7 +1237,7 @@ mod tests {
 
     #[test]
     fn a_refused_older_page_can_be_asked_again() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = Timeline::default();
         t.expect_first_page();
         t.apply_history(page(51..=100), true, &me);
@@ -1200,7 +1251,7 @@ mod tests {
 
     #[test]
     fn a_page_with_holes_shows_them_as_gaps() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = Timeline::default();
         t.expect_first_page();
         t.apply_history(page([1, 2, 5, 6]), false, &me);
@@ -1209,7 +1260,7 @@ mod tests {
 
     #[test]
     fn notices_and_gaps_keep_their_places() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 2);
         t.push_notice(user("carol"), true);
         t.insert_live(ev(5, "bob", "x", None), &me);
@@ -1220,7 +1271,7 @@ mod tests {
 
     #[test]
     fn transient_refusals_fail_a_message_after_a_few_and_retry_makes_it_pending() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 0);
         t.push_outgoing(outgoing("c1", "a"));
         for _ in 1..MAX_TRANSIENT_ERRORS {
@@ -1259,7 +1310,7 @@ mod tests {
 
     #[test]
     fn a_permanent_refusal_cannot_be_retried_and_leaves_the_outbox() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 0);
         t.push_outgoing(outgoing("c1", "a"));
         t.fail(&cid("c1"), "too long", false);
@@ -1279,7 +1330,7 @@ mod tests {
 
     #[test]
     fn a_failed_message_the_server_did_store_is_shown_once() {
-        let me = user("alice");
+        let me = me("alice");
         let mut t = loaded(&me, 0);
         t.push_outgoing(outgoing("c1", "a"));
         t.fail(&cid("c1"), "Try again.", true);
@@ -1287,5 +1338,44 @@ mod tests {
         t.insert_live(ev(1, "alice", "a", Some("c1")), &me);
         assert_eq!(seqs(&t, &me), vec![Some(1)]);
         assert!(t.retry(&cid("c1")).is_none());
+    }
+
+    #[test]
+    fn a_page_answering_a_join_does_not_count_as_a_history_answer() {
+        let me = me("alice");
+        let mut t = loaded(&me, 3);
+        t.connection_lost();
+        assert!(t.joined(3).is_empty());
+        assert_eq!(
+            t.insert_live(ev(6, "bob", "x", None), &me).gaps,
+            vec![range(6, 2)]
+        );
+        // The join's own page: the gap's request is still unanswered.
+        assert!(t.apply_page(page(1..=3), false, true, &me).is_empty());
+        assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
+        // Its answer, a `history` page.
+        t.apply_page(page([4]), true, false, &me);
+        assert_eq!(t.gaps(), vec![gap(5, 5, false)]);
+    }
+
+    #[test]
+    fn rows_carry_the_authors_display_name_and_mine_for_my_rows() {
+        let me = Me::new(user("alice"), DisplayName::parse("Alice").expect("valid"));
+        let mut t = loaded(&me, 1);
+        t.push_outgoing(outgoing("c1", "a"));
+        let names: Vec<String> = t
+            .entries(&me)
+            .into_iter()
+            .filter_map(|e| match e {
+                Entry::Message { author_name, .. } => Some(author_name.into_inner()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(names, vec!["bob name", "Alice"]);
+        t.ack(&cid("c1"), 2, 2, 2, &me);
+        assert!(matches!(
+            &t.entries(&me)[1],
+            Entry::Message { author_name, .. } if author_name.as_str() == "Alice"
+        ));
     }
 }

@@ -16,7 +16,10 @@ use frontend::conn::ConnState;
 use frontend::outbox;
 use leptos::mount::mount_to;
 use leptos::prelude::*;
-use shared::{ClientId, Credentials, MessageEvent, MessageText, RoomName, ServerMsg, Username};
+use shared::{
+    ClientId, DisplayName, MessageEvent, MessageText, NewAccount, RoomId, RoomInfo, ServerMsg,
+    Username,
+};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
 
@@ -101,8 +104,25 @@ fn user(name: &str) -> Username {
     Username::parse(name).expect("valid username")
 }
 
-fn room(name: &str) -> RoomName {
-    RoomName::parse(name).expect("valid room")
+/// The test rooms' ids.
+fn room(name: &str) -> RoomId {
+    match name {
+        "general" => shared::DEFAULT_ROOM_ID,
+        "random" => RoomId(2),
+        other => panic!("no test room {other}"),
+    }
+}
+
+/// A room as `GET /api/rooms` lists it (built from JSON: fields the client does not read keep
+/// their defaults).
+fn info(name: &str) -> RoomInfo {
+    serde_json::from_value(serde_json::json!({
+        "id": room(name),
+        "name": name,
+        "last_seq": 0,
+        "online": 0,
+    }))
+    .expect("a valid room")
 }
 
 fn cid(s: &str) -> ClientId {
@@ -115,6 +135,7 @@ fn message(seq: u64, author: &str, text: &str, client_id: Option<&str>) -> Serve
         seq,
         id: 100 + seq,
         author: user(author),
+        author_name: DisplayName::from(&user(author)),
         text: text.into(),
         ts: 1_700_000_000_000,
         client_id: client_id.map(cid),
@@ -128,12 +149,14 @@ fn mount_chat(me: &str) -> (web_sys::HtmlElement, Client) {
     // Start from an empty outbox whatever an earlier run left behind.
     if let Some(storage) = window().local_storage().ok().flatten() {
         let _ = storage.remove_item(&outbox::storage_key(&me));
+        let _ = storage.remove_item(&outbox::legacy_storage_key(&me));
     }
     let el = container();
     let slot: Rc<Cell<Option<Client>>> = Rc::new(Cell::new(None));
     let out = Rc::clone(&slot);
     let handle = mount_to(el.clone(), move || {
-        let client = Client::new(me, Vec::new());
+        let name = DisplayName::from(&me);
+        let client = Client::new(me, name, Vec::new());
         provide_context(client);
         out.set(Some(client));
         view! { <ChatLayout on_logout=Callback::new(|()| ()) /> }
@@ -150,6 +173,7 @@ fn join_general(client: Client, online: &[&str], history: Vec<ServerMsg>) {
     client.change(Chat::connected);
     client.change(|c| {
         c.apply(ServerMsg::Joined {
+            req: None,
             room: room("general"),
             last_seq: 0,
             online: online.iter().map(|u| user(u)).collect(),
@@ -164,6 +188,7 @@ fn join_general(client: Client, online: &[&str], history: Vec<ServerMsg>) {
         .collect();
     client.change(|c| {
         c.apply(ServerMsg::History {
+            req: None,
             room: room("general"),
             messages,
             has_more: false,
@@ -211,7 +236,7 @@ async fn markup_in_a_message_is_shown_as_text_and_creates_no_elements() {
 #[wasm_bindgen_test]
 async fn the_login_form_shows_the_username_rule_without_any_request() {
     let el = container();
-    let calls = RwSignal::new(Vec::<(AuthMode, Credentials)>::new());
+    let calls = RwSignal::new(Vec::<(AuthMode, NewAccount)>::new());
     let handle = mount_to(el.clone(), move || {
         let on_submit = Callback::new(move |c| calls.update(|v| v.push(c)));
         view! { <AuthForm on_submit error=Signal::stored(None::<String>) busy=Signal::stored(false) /> }
@@ -318,12 +343,19 @@ async fn a_sent_message_is_pending_then_confirmed_once_by_ack_then_message() {
     assert_eq!(mine.get_attribute("data-state").as_deref(), Some("pending"));
     assert_eq!(mine.get_attribute("data-seq"), None);
     assert_eq!(text_of(&one(mine, &testid("message-author"))), "ack_first");
+    assert_eq!(
+        one(mine, &testid("message-author"))
+            .get_attribute("title")
+            .as_deref(),
+        Some("@ack_first")
+    );
     let client_id = mine
         .get_attribute("data-client-id")
         .expect("pending rows carry their id");
 
     client.change(|c| {
         c.apply(ServerMsg::Ack {
+            req: None,
             room: room("general"),
             client_id: cid(&client_id),
             id: 102,
@@ -360,6 +392,7 @@ async fn a_sent_message_is_confirmed_once_by_message_then_ack() {
 
     client.change(|c| {
         c.apply(ServerMsg::Ack {
+            req: None,
             room: room("general"),
             client_id: cid(&client_id),
             id: 101,
@@ -404,7 +437,7 @@ async fn the_composer_refuses_text_over_the_limit_and_sends_on_enter() {
     let sent = RwSignal::new(Vec::<String>::new());
     let handle = mount_to(el.clone(), move || {
         let on_send = Callback::new(move |t: MessageText| sent.update(|v| v.push(t.into_inner())));
-        view! { <Composer on_send room=Signal::stored(room("general")) /> }
+        view! { <Composer on_send room=Signal::stored("general".to_owned()) /> }
     });
     let area = one(&el, &testid("composer"));
 
@@ -519,6 +552,7 @@ async fn a_refused_message_is_marked_failed_and_can_be_discarded() {
         .expect("id");
     client.change(|c| {
         c.apply(ServerMsg::Error {
+            req: None,
             code: shared::ErrorCode::Invalid,
             message: "Message must not be empty.".into(),
             client_id: Some(cid(&id)),
@@ -543,20 +577,26 @@ async fn a_refused_message_is_marked_failed_and_can_be_discarded() {
 async fn the_new_room_form_checks_the_name_as_typed() {
     let (el, _client) = mount_chat("roomie");
     let input = one(&el, &testid("new-room-input"));
-    type_into(&input, "Bad Name");
+    type_into(&input, &"x".repeat(65));
     settle().await;
     assert_eq!(
         text_of(&one(&el, &testid("new-room-error"))),
-        "Room name may only use lower-case letters, digits, '_' and '-'."
+        "Room name must be at most 64 characters."
     );
     assert!(
         one(&el, &testid("new-room-button")).has_attribute("disabled"),
         "an invalid name cannot be submitted"
     );
-    type_into(&input, "good-name");
+    type_into(&input, "evil\u{202E}gpj");
     settle().await;
-    assert!(all(&el, &testid("new-room-error")).is_empty());
-    assert!(!one(&el, &testid("new-room-button")).has_attribute("disabled"));
+    assert!(text_of(&one(&el, &testid("new-room-error"))).contains("text-direction"));
+    // Any script, spaces and emoji are fine.
+    for good in ["技术讨论", "Café ☕", "good-name"] {
+        type_into(&input, good);
+        settle().await;
+        assert!(all(&el, &testid("new-room-error")).is_empty(), "{good}");
+        assert!(!one(&el, &testid("new-room-button")).has_attribute("disabled"));
+    }
 }
 
 #[wasm_bindgen_test]
@@ -567,9 +607,11 @@ async fn switching_rooms_joins_the_new_room_and_shows_its_messages() {
         &["switcher"],
         vec![message(1, "bob", "in general", None)],
     );
+    client.set_rooms(vec![info("random"), info("general")]);
     client.open_room(room("random"));
     client.change(|c| {
         c.apply(ServerMsg::Joined {
+            req: None,
             room: room("random"),
             last_seq: 1,
             online: vec![user("switcher")],
@@ -577,12 +619,14 @@ async fn switching_rooms_joins_the_new_room_and_shows_its_messages() {
     });
     client.change(|c| {
         c.apply(ServerMsg::History {
+            req: None,
             room: room("random"),
             messages: vec![MessageEvent {
                 room: room("random"),
                 seq: 1,
                 id: 7,
                 author: user("dora"),
+                author_name: DisplayName::parse("Dora ✨").expect("valid"),
                 text: "in random".into(),
                 ts: 1,
                 client_id: None,
@@ -639,6 +683,7 @@ async fn a_gap_history_cannot_fill_is_shown_and_can_be_asked_again() {
     // The answer holds only seq 4: 5 and 6 cannot be loaded.
     client.change(|c| {
         c.apply(ServerMsg::History {
+            req: None,
             room: room("general"),
             messages: vec![match message(4, "bob", "found", None) {
                 ServerMsg::Message(ev) => ev,
@@ -672,6 +717,7 @@ async fn a_gap_history_cannot_fill_is_shown_and_can_be_asked_again() {
     );
     client.change(|c| {
         c.apply(ServerMsg::History {
+            req: None,
             room: room("general"),
             messages: [5, 6]
                 .into_iter()
@@ -704,6 +750,7 @@ async fn a_failed_message_is_retried_as_pending_with_its_id_then_sent_on_ack() {
     for _ in 0..frontend::timeline::MAX_TRANSIENT_ERRORS {
         client.change(|c| {
             c.apply(ServerMsg::Error {
+                req: None,
                 code: shared::ErrorCode::Internal,
                 message: "The message was not stored; send it again.".into(),
                 client_id: Some(cid(&id)),
@@ -735,6 +782,7 @@ async fn a_failed_message_is_retried_as_pending_with_its_id_then_sent_on_ack() {
 
     client.change(|c| {
         c.apply(ServerMsg::Ack {
+            req: None,
             room: room("general"),
             client_id: cid(&id),
             id: 101,
@@ -748,4 +796,207 @@ async fn a_failed_message_is_retried_as_pending_with_its_id_then_sent_on_ack() {
     assert_eq!(rows[0].get_attribute("data-state").as_deref(), Some("sent"));
     assert_eq!(rows[0].get_attribute("data-seq").as_deref(), Some("1"));
     assert!(outbox::load(&user("retrier")).is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn authors_show_by_display_name_with_their_handle_in_the_title() {
+    let (el, client) = mount_chat("named_viewer");
+    join_general(client, &["named_viewer", "bob"], Vec::new());
+    client.change(|c| {
+        c.apply(ServerMsg::Message(MessageEvent {
+            room: room("general"),
+            seq: 1,
+            id: 1,
+            author: user("bob"),
+            author_name: DisplayName::parse("Bob Ö 🎸").expect("valid"),
+            text: "hi".into(),
+            ts: 1,
+            client_id: None,
+        }))
+    });
+    // `hello` tells the own display name.
+    client.change(|c| {
+        c.set_my_name(DisplayName::parse("张三丰").expect("valid"));
+        Vec::new()
+    });
+    settle().await;
+    let row = one(&el, &testid("message"));
+    assert_eq!(row.get_attribute("data-author").as_deref(), Some("bob"));
+    let author = one(&row, &testid("message-author"));
+    assert_eq!(text_of(&author), "Bob Ö 🎸");
+    assert_eq!(author.get_attribute("title").as_deref(), Some("@bob"));
+    let me = one(&el, &testid("current-user"));
+    assert_eq!(text_of(&me), "张三丰");
+    assert_eq!(me.get_attribute("title").as_deref(), Some("@named_viewer"));
+    let online: Vec<(String, String)> = all(&el, &testid("online-user"))
+        .iter()
+        .map(|u| (u.get_attribute("data-user").unwrap_or_default(), text_of(u)))
+        .collect();
+    assert_eq!(
+        online,
+        vec![
+            ("bob".to_owned(), "Bob Ö 🎸".to_owned()),
+            ("named_viewer".to_owned(), "张三丰 (you)".to_owned())
+        ]
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_registration_form_takes_an_optional_display_name() {
+    let el = container();
+    let calls = RwSignal::new(Vec::<(AuthMode, NewAccount)>::new());
+    let handle = mount_to(el.clone(), move || {
+        let on_submit = Callback::new(move |c| calls.update(|v| v.push(c)));
+        view! { <AuthForm on_submit error=Signal::stored(None::<String>) busy=Signal::stored(false) /> }
+    });
+    let name = one(&el, &testid("display-name-input"));
+    assert_eq!(
+        name.get_attribute("autocomplete").as_deref(),
+        Some("nickname")
+    );
+    assert_eq!(
+        name.get_attribute("placeholder").as_deref(),
+        Some("Display name (optional)")
+    );
+    let username = one(&el, &testid("username-input"));
+    assert_eq!(
+        username.get_attribute("autocomplete").as_deref(),
+        Some("username")
+    );
+    type_into(&username, "alice");
+    type_into(&one(&el, &testid("password-input")), "correct horse");
+
+    // Checked as typed.
+    type_into(&name, "evil\u{202E}gpj");
+    settle().await;
+    assert!(text_of(&one(&el, &testid("display-name-error"))).contains("Display name"));
+    assert_eq!(
+        one(&el, &testid("password-input"))
+            .get_attribute("autocomplete")
+            .as_deref(),
+        Some("new-password"),
+        "a display name means a new account"
+    );
+    click(&one(&el, &testid("register-button")));
+    settle().await;
+    assert!(
+        calls.with_untracked(Vec::is_empty),
+        "an invalid name was sent"
+    );
+
+    type_into(&name, "  Zoë 🦊 ");
+    settle().await;
+    assert!(all(&el, &testid("display-name-error")).is_empty());
+    click(&one(&el, &testid("register-button")));
+    settle().await;
+    // Blank: none is sent, and logging in never sends one.
+    type_into(&name, "");
+    settle().await;
+    assert_eq!(
+        one(&el, &testid("password-input"))
+            .get_attribute("autocomplete")
+            .as_deref(),
+        Some("current-password")
+    );
+    click(&one(&el, &testid("register-button")));
+    type_into(&name, "Zoë");
+    click(&one(&el, &testid("login-button")));
+    settle().await;
+    let got: Vec<(AuthMode, Option<String>)> = calls
+        .get_untracked()
+        .into_iter()
+        .map(|(mode, account)| (mode, account.display_name))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (AuthMode::Register, Some("Zoë 🦊".to_owned())),
+            (AuthMode::Register, None),
+            (AuthMode::Login, None),
+        ]
+    );
+    drop(handle);
+}
+
+#[wasm_bindgen_test]
+async fn an_outbox_stored_by_the_previous_release_is_sent_and_then_cleared() {
+    let me = user("upgrader");
+    let storage = window()
+        .local_storage()
+        .ok()
+        .flatten()
+        .expect("localStorage");
+    // Exactly what the previous release wrote: room names, under the v1 key.
+    let legacy = r#"[{"room":"general","client_id":"old-1","text":"from the old client","created_ms":1700000000000},{"room":"gone","client_id":"old-2","text":"nowhere","created_ms":1700000000001}]"#;
+    storage
+        .set_item(&outbox::legacy_storage_key(&me), legacy)
+        .expect("write");
+    let _ = storage.remove_item(&outbox::storage_key(&me));
+    let restored = outbox::load(&me);
+    assert_eq!(restored.len(), 2);
+
+    let el = container();
+    let slot: Rc<Cell<Option<Client>>> = Rc::new(Cell::new(None));
+    let out = Rc::clone(&slot);
+    let handle = mount_to(el.clone(), move || {
+        let name = DisplayName::from(&me);
+        let client = Client::new(me, name, restored);
+        provide_context(client);
+        out.set(Some(client));
+        view! { <ChatLayout on_logout=Callback::new(|()| ()) /> }
+    });
+    std::mem::forget(handle);
+    let client = slot.get().expect("mounted");
+    client.set_rooms(vec![info("general"), info("random")]);
+    settle().await;
+
+    // The `general` one is pending in general; the other is kept and shown apart.
+    let row = one(&el, &testid("message"));
+    assert_eq!(row.get_attribute("data-state").as_deref(), Some("pending"));
+    assert_eq!(
+        row.get_attribute("data-client-id").as_deref(),
+        Some("old-1")
+    );
+    let banner = one(&el, &testid("unresolved-outbox"));
+    assert_eq!(banner.get_attribute("data-count").as_deref(), Some("1"));
+    assert!(text_of(&banner).contains("#gone"), "{}", text_of(&banner));
+
+    // Confirmed: it leaves the old key; the unresolved one stays stored.
+    join_general(client, &["upgrader"], Vec::new());
+    client.change(|c| c.apply(message(1, "upgrader", "from the old client", Some("old-1"))));
+    settle().await;
+    let me = user("upgrader");
+    let left = storage
+        .get_item(&outbox::legacy_storage_key(&me))
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    assert!(!left.contains("old-1"), "{left}");
+    assert!(left.contains(r#""room":"gone""#), "{left}");
+    assert_eq!(outbox::load(&me).len(), 1);
+
+    // Discarding it is the user's call.
+    click(&one(&banner, &testid("unresolved-discard")));
+    settle().await;
+    assert!(outbox::load(&me).is_empty());
+    assert!(all(&el, &testid("unresolved-outbox")).is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn a_frame_of_an_unknown_type_changes_nothing_on_screen() {
+    let (el, client) = mount_chat("future_proof");
+    join_general(
+        client,
+        &["future_proof"],
+        vec![message(1, "bob", "hi", None)],
+    );
+    settle().await;
+    let before = el.inner_html();
+    let frame: ServerMsg =
+        serde_json::from_str(r#"{"type":"reaction","room":1,"seq":1,"emoji":"👍"}"#)
+            .expect("tolerated");
+    client.change(|c| c.apply(frame));
+    settle().await;
+    assert_eq!(el.inner_html(), before);
+    assert!(all(&el, &testid("chat-error")).is_empty());
 }

@@ -58,6 +58,12 @@ pub struct MeResponse {
 pub struct NewRoom {
     /// See [`crate::RoomName::parse`] for the rules.
     pub name: String,
+    /// `public` (the default) or `private`.
+    #[serde(default)]
+    pub kind: RoomKind,
+    /// Its topic, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 /// One room in `GET /api/rooms` (and the answer of `POST /api/rooms`).
@@ -65,8 +71,24 @@ pub struct NewRoom {
 pub struct RoomInfo {
     /// The room's stable id: what frames and endpoints address it by.
     pub id: RoomId,
-    /// The room's name, for people.
+    /// The room's name, for people. For a direct room, its people's names at its creation; show
+    /// `direct` (without yourself) instead.
     pub name: RoomName,
+    /// Public, private or direct.
+    #[serde(default)]
+    pub kind: RoomKind,
+    /// Its topic (empty when none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub topic: String,
+    /// Slow mode: members may post once per this many seconds (0: off).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub slow_mode_secs: u32,
+    /// Your role in it, if you are a member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+    /// For a direct room, its people (handles, you included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub direct: Vec<Username>,
     /// The room's highest message `seq` (0 when empty).
     pub last_seq: u64,
     /// How many users are online in it right now.
@@ -133,4 +155,187 @@ pub struct ApiError {
     /// milliseconds (the `Retry-After` header says the same in whole seconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_ms: Option<u64>,
+}
+
+/// What kind of room a room is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomKind {
+    /// Listed for everyone; anyone may join.
+    #[default]
+    Public,
+    /// Invisible to non-members; joined by invitation only.
+    Private,
+    /// A direct conversation between 2 to [`crate::DIRECT_MAX_MEMBERS`] people, reopened (not
+    /// duplicated) when the same people write again.
+    Direct,
+    /// A kind this client does not know (from a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+/// A member's role in a room. Server admins may do everything a room's owner may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// An ordinary member.
+    Member,
+    /// May kick, ban, mute, set slow mode, the topic and the room's filters, and read the audit
+    /// log.
+    Moderator,
+    /// The room's creator: a moderator who also appoints moderators.
+    Owner,
+}
+
+/// One member of a room, in `GET /api/rooms/{id}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    /// Their handle.
+    pub user: Username,
+    /// Their display name.
+    pub display_name: DisplayName,
+    /// Their role in the room.
+    pub role: Role,
+    /// Whether they have a connection in the room now.
+    pub online: bool,
+    /// Until when they may not post (ms since the Unix epoch), if muted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub muted_until: Option<i64>,
+}
+
+/// A person, in search results of `GET /api/users?q=`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// Their handle.
+    pub user: Username,
+    /// Their display name.
+    pub display_name: DisplayName,
+}
+
+/// Body of `POST /api/direct`: the other people of a direct conversation, by handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewDirect {
+    /// 1 to 9 handles (the caller is added).
+    pub users: Vec<String>,
+}
+
+/// Body of the moderation endpoints that name a person (invite, kick, ban, mute, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ModAction {
+    /// The person acted on, by handle.
+    pub user: String,
+    /// Why, for the audit log and the person concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For a mute: how long, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<u32>,
+    /// For a role change: the new role (`moderator` or `member`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<Role>,
+}
+
+/// Body of `PATCH /api/rooms/{id}`: what a moderator may change about a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct RoomSettings {
+    /// The topic (at most 500 characters; empty clears it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// Slow mode: members may post once per this many seconds (0 turns it off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slow_mode_secs: Option<u32>,
+}
+
+/// How a filter rule's pattern is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterKind {
+    /// A word or phrase, matched as a whole word ignoring case (in Chinese and Japanese text,
+    /// which has no spaces, wherever it occurs).
+    Keyword,
+    /// A regular expression (the syntax of Rust's `regex` crate; linear time).
+    Regex,
+}
+
+/// What a filter rule does to a message it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FilterAction {
+    /// Refuse the message, naming the rule.
+    Refuse,
+    /// Let it through with the matched text replaced by `*`.
+    Mask,
+}
+
+/// Body of `POST /api/rooms/{id}/filters` and `POST /api/filters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewFilter {
+    /// Keyword or regular expression.
+    pub kind: FilterKind,
+    /// The keyword or expression (at most 200 characters).
+    pub pattern: String,
+    /// Refuse or mask.
+    pub action: FilterAction,
+}
+
+/// A stored filter rule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilterRule {
+    /// Its id.
+    pub id: i64,
+    /// The room it applies to; none for a server-wide rule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<RoomId>,
+    /// Keyword or regular expression.
+    pub kind: FilterKind,
+    /// The pattern.
+    pub pattern: String,
+    /// Refuse or mask.
+    pub action: FilterAction,
+    /// Who added it.
+    pub created_by: Username,
+    /// When (ms since the Unix epoch).
+    pub ts: i64,
+}
+
+/// One line of a room's audit log (`GET /api/rooms/{id}/audit`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Its id; pages go backwards with `before=<id>`.
+    pub id: i64,
+    /// The room.
+    pub room: RoomId,
+    /// Who acted.
+    pub actor: Username,
+    /// What they did: `kick`, `ban`, `unban`, `mute`, `unmute`, `role`, `slow_mode`, `topic`,
+    /// `filter_add`, `filter_remove`, `invite`.
+    pub action: String,
+    /// Whom it concerned, if a person.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Username>,
+    /// The reason given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Details (the new role, the mute's length, the filter's pattern, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// When (ms since the Unix epoch).
+    pub ts: i64,
+}
+
+/// A pending invitation, in `GET /api/invites`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteInfo {
+    /// The room (visible to the invitee while the invitation stands).
+    pub room: RoomInfo,
+    /// Who invited.
+    pub by: Username,
+    /// Their display name.
+    pub by_name: DisplayName,
+    /// When (ms since the Unix epoch).
+    pub ts: i64,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }

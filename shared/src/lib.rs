@@ -20,14 +20,16 @@ pub mod values;
 pub mod ws;
 
 pub use api::{
-    ApiError, Credentials, HistoryPage, JoinedRoom, MeResponse, NewAccount, NewRoom, PostMessage,
-    Posted, RoomInfo, SessionResponse,
+    ApiError, AuditEntry, Credentials, FilterAction, FilterKind, FilterRule, HistoryPage,
+    InviteInfo, JoinedRoom, MeResponse, MemberInfo, ModAction, NewAccount, NewDirect, NewFilter,
+    NewRoom, PostMessage, Posted, Role, RoomInfo, RoomKind, RoomSettings, SessionResponse,
+    UserInfo,
 };
 pub use values::{
     ClientId, DisplayName, MessageText, Password, RoomId, RoomName, Username, ValueError,
 };
 pub use ws::{
-    ClientFrame, ClientMsg, ErrorCode, MessageEvent, PROTOCOL_VERSION, ReqOnly, ServerMsg,
+    ClientFrame, ClientMsg, ErrorCode, MessageEvent, PROTOCOL_VERSION, Removal, ReqOnly, ServerMsg,
     close_code,
 };
 
@@ -48,6 +50,12 @@ pub const CATCH_UP_MAX: u64 = 1_000;
 
 /// The most rooms one `GET /api/rooms` page holds (and its default size).
 pub const ROOMS_PAGE_MAX: u32 = 200;
+
+/// The most people in a direct conversation, its creator included.
+pub const DIRECT_MAX_MEMBERS: usize = 10;
+
+/// The longest room topic, in characters.
+pub const TOPIC_MAX_CHARS: usize = 500;
 
 /// The room every user can join from the start: its name, and its id (it is the first room of
 /// every database).

@@ -134,6 +134,15 @@ impl Username {
 }
 string_newtype!(Username);
 
+impl std::str::FromStr for Username {
+    type Err = ValueError;
+
+    /// The same as [`Username::parse`] (for command-line options).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
 /// A password: 8 to 128 characters. Anything else is up to the user.
 ///
 /// Its `Debug` output is redacted so that it never reaches a log by accident.
@@ -432,7 +441,14 @@ mod tests {
         // 64 family emoji of 5 scalar values each are 64 characters to a person.
         assert!(RoomName::parse("👨\u{200D}👩\u{200D}👧".repeat(64)).is_ok());
         assert!(RoomName::parse("e\u{301}".repeat(64)).is_ok());
-        for bad in ["a\nb", "a\tb", "evil\u{202E}gpj.exe", "a\u{2066}b", "x\u{0}", "a\u{2028}b"] {
+        for bad in [
+            "a\nb",
+            "a\tb",
+            "evil\u{202E}gpj.exe",
+            "a\u{2066}b",
+            "x\u{0}",
+            "a\u{2028}b",
+        ] {
             assert!(RoomName::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(
@@ -452,7 +468,10 @@ mod tests {
 
     #[test]
     fn display_names_follow_the_name_rules() {
-        assert_eq!(DisplayName::parse("张三丰").expect("valid").as_str(), "张三丰");
+        assert_eq!(
+            DisplayName::parse("张三丰").expect("valid").as_str(),
+            "张三丰"
+        );
         assert!(DisplayName::parse("").is_err());
         assert!(DisplayName::parse("a\u{202D}b").is_err());
         assert!(DisplayName::parse("名".repeat(65)).is_err());

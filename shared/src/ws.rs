@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::{InviteInfo, RoomInfo};
 use crate::values::{ClientId, DisplayName, RoomId, Username};
 
 /// The version of this protocol, sent in `hello`. It grows when frames change in a way an older
@@ -229,7 +230,63 @@ pub enum ServerMsg {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after_ms: Option<u64>,
     },
+    /// A room you may see appeared (created, or you were added to it) or changed (its topic,
+    /// slow mode, or your role): replace what you show of it.
+    Room {
+        /// The room as it is now, from your point of view.
+        room: RoomInfo,
+    },
+    /// You are no longer a member of a room (you left it elsewhere, or were kicked or banned).
+    /// Its frames stop at once; a private room disappears from your list.
+    Removed {
+        /// The room.
+        room: RoomId,
+        /// Why.
+        reason: Removal,
+        /// Who did it, for a kick or ban.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<Username>,
+        /// The reason they gave.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    /// You were invited to a room: accept by joining it, or decline.
+    Invited {
+        /// The invitation.
+        invite: InviteInfo,
+    },
+    /// You were muted in a room (`until` set) or unmuted (`until` absent).
+    Muted {
+        /// The room.
+        room: RoomId,
+        /// Until when you may not post (ms since the Unix epoch).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        until: Option<i64>,
+        /// The reason given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// A room's members or their roles changed: fetch `GET /api/rooms/{id}/members` again.
+    Members {
+        /// The room.
+        room: RoomId,
+    },
     /// A frame of a type this client does not know (from a newer server). Ignore it.
+    #[serde(other)]
+    Unknown,
+}
+
+/// Why a membership ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// You left.
+    Left,
+    /// A moderator removed you; you may join again if the room is public.
+    Kicked,
+    /// A moderator banned you; you cannot join again.
+    Banned,
+    /// A reason this client does not know.
     #[serde(other)]
     Unknown,
 }
@@ -252,6 +309,16 @@ pub enum ErrorCode {
     Forbidden,
     /// A name is taken.
     Conflict,
+    /// The user is banned from that room.
+    Banned,
+    /// The user is muted in that room (the message says until when).
+    Muted,
+    /// Slow mode: wait `retry_after_ms` before posting in that room again.
+    SlowMode,
+    /// A filter rule of the room or the server refused the message (the message names it).
+    Filtered,
+    /// No user has that handle.
+    NoSuchUser,
     /// Too many requests; slow down.
     RateLimited,
     /// The server failed; the request may be retried.
@@ -379,6 +446,12 @@ mod tests {
         // New fields on known frames are ignored too.
         let pong: ServerMsg =
             serde_json::from_str(r#"{"type":"pong","id":1,"later":[1,2]}"#).expect("tolerated");
-        assert_eq!(pong, ServerMsg::Pong { req: None, id: Some(1) });
+        assert_eq!(
+            pong,
+            ServerMsg::Pong {
+                req: None,
+                id: Some(1)
+            }
+        );
     }
 }

@@ -107,12 +107,12 @@ def test_a_python_websocket_client_chats_with_a_browser_user(server, browser):
                         return f
 
             assert frame("hello")["user"] == "pybot"
-            ws.send(json.dumps({"type": "join", "room": "general"}))
+            ws.send(json.dumps({"type": "join", "room": 1}))
             assert "alice" in frame("joined")["online"]
             frame("history")
             expect(alice.get_by_test_id("online-user")).to_have_count(2, timeout=WAIT)
 
-            ws.send(json.dumps({"type": "send", "room": "general", "client_id": "py-1",
+            ws.send(json.dumps({"type": "send", "room": 1, "client_id": "py-1",
                                 "text": "hello from Python"}))
             expect(texts(alice)).to_have_text(["hello from Python"], timeout=WAIT)
             expect(alice.get_by_test_id("message-author")).to_have_text(["pybot"])
@@ -191,7 +191,7 @@ def stored_texts(server):
     assert status in (200, 201), session
     headers = {"Authorization": f"Bearer {session['token']}"}
     with connect(server.ws_url, additional_headers=headers, open_timeout=10) as ws:
-        ws.send(json.dumps({"type": "join", "room": "general", "since": 0}))
+        ws.send(json.dumps({"type": "join", "room": 1, "since": 0}))
         out = []
         while True:
             f = json.loads(ws.recv(timeout=10))

@@ -6,9 +6,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::{BoxFuture, join_all};
-use shared::{ClientId, DisplayName, MessageEvent, RoomId, RoomName, Username};
+use shared::{
+    ClientId, DisplayName, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind,
+    RoomName, Username,
+};
 
-use super::{CommitListener, NewMessage, Store, StoreError, UserId, now_ms};
+use super::{
+    CommitListener, NewAudit, NewFilterRecord, NewMessage, NewRoomRecord, Store, StoreError,
+    UserId, UserSummary, now_ms,
+};
 
 /// Records every event the store publishes.
 #[derive(Default)]
@@ -44,6 +50,8 @@ pub async fn run(factory: Factory) {
     sessions(&*new_store(&factory).await.0).await;
     rooms(&*new_store(&factory).await.0).await;
     membership(&*new_store(&factory).await.0).await;
+    private_and_direct_rooms(&*new_store(&factory).await.0).await;
+    moderation(&*new_store(&factory).await.0).await;
     let (store, recorder) = new_store(&factory).await;
     appends(&*store, &recorder).await;
     let (store, recorder) = new_store(&factory).await;
@@ -72,6 +80,15 @@ async fn new_user(store: &dyn Store, name: &str) -> UserId {
         .create_user(user(name), shown(name), "hash".into())
         .await
         .expect("user created")
+}
+
+fn public(name: &str, by: Option<UserId>) -> NewRoomRecord {
+    NewRoomRecord {
+        name: room_name(name),
+        kind: RoomKind::Public,
+        topic: String::new(),
+        created_by: by,
+    }
 }
 
 fn message(room: RoomId, author_id: UserId, client_id: &str) -> NewMessage {
@@ -103,7 +120,50 @@ async fn users(store: &dyn Store) {
     assert_eq!(found.username.as_str(), "Zhang", "the registered spelling");
     assert_eq!(found.display_name.as_str(), "张三丰");
     assert_eq!(found.password_hash, "phc");
-    assert!(store.find_user(user("nobody")).await.expect("read").is_none());
+    assert!(found.is_admin, "the first account administers the server");
+    assert!(
+        store
+            .find_user(user("nobody"))
+            .await
+            .expect("read")
+            .is_none()
+    );
+    let second = new_user(store, "lee").await;
+    let lee = store
+        .find_user(user("lee"))
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!(lee.id, second);
+    assert!(!lee.is_admin, "later accounts do not");
+    assert!(store.set_admin(user("lee"), true).await.expect("set"));
+    assert!(
+        store
+            .find_user(user("lee"))
+            .await
+            .expect("read")
+            .expect("found")
+            .is_admin
+    );
+    assert!(!store.set_admin(user("nobody"), true).await.expect("set"));
+    let found: Vec<String> = store
+        .search_users("z".into(), 10)
+        .await
+        .expect("search")
+        .into_iter()
+        .map(|u| u.username.to_string())
+        .collect();
+    assert_eq!(found, ["Zhang"], "by handle, ignoring case");
+    let found = store.search_users("张".into(), 10).await.expect("search");
+    assert_eq!(found.len(), 1, "by display name");
+    assert!(
+        store
+            .search_users("%".into(), 10)
+            .await
+            .expect("search")
+            .is_empty(),
+        "wildcards are literal"
+    );
 }
 
 async fn sessions(store: &dyn Store) {
@@ -129,7 +189,10 @@ async fn sessions(store: &dyn Store) {
     assert_eq!(store.delete_expired_sessions(now).await.expect("swept"), 1);
     assert!(store.find_session([2; 32]).await.expect("read").is_none());
     store.delete_session([1; 32]).await.expect("deleted");
-    store.delete_session([1; 32]).await.expect("deleting twice is fine");
+    store
+        .delete_session([1; 32])
+        .await
+        .expect("deleting twice is fine");
     assert!(store.find_session([1; 32]).await.expect("read").is_none());
 }
 
@@ -144,53 +207,397 @@ async fn rooms(store: &dyn Store) {
 
     let alice = new_user(store, "alice").await;
     let tech = store
-        .create_room(room_name("技术讨论"), Some(alice))
+        .create_room(public("技术讨论", Some(alice)))
         .await
         .expect("created");
+    let owner = store
+        .member(tech.id, alice)
+        .await
+        .expect("read")
+        .expect("member");
+    assert_eq!(owner.role, Role::Owner, "the creator owns the room");
     assert_eq!(tech.name.as_str(), "技术讨论");
     assert_ne!(tech.id, general.id);
     for taken in ["技术讨论", "GENERAL", "General"] {
-        let again = store.create_room(room_name(taken), Some(alice)).await;
-        assert!(matches!(again, Err(StoreError::Conflict)), "{taken}: {again:?}");
+        let again = store.create_room(public(taken, Some(alice))).await;
+        assert!(
+            matches!(again, Err(StoreError::Conflict)),
+            "{taken}: {again:?}"
+        );
     }
     let cafe = store
-        .create_room(room_name("Café"), Some(alice))
+        .create_room(public("Café", Some(alice)))
         .await
         .expect("created");
-    let shouted = store.create_room(room_name("CAFÉ"), None).await;
+    let shouted = store.create_room(public("CAFÉ", None)).await;
     assert!(matches!(shouted, Err(StoreError::Conflict)), "{shouted:?}");
     assert_eq!(store.rooms_created_by(alice).await.expect("count"), 2);
 
-    let all = store.list_rooms(None, 10).await.expect("listed");
-    let ids: Vec<RoomId> = all.iter().map(|r| r.id).collect();
-    assert_eq!(ids, vec![general.id, tech.id, cafe.id], "in id order");
-    let page = store.list_rooms(Some(general.id), 1).await.expect("listed");
-    assert_eq!(page, vec![tech.clone()], "a page after an id");
+    let all = store.list_rooms(alice, None, 10).await.expect("listed");
+    let ids: Vec<(RoomId, Option<Role>)> = all.iter().map(|(r, role)| (r.id, *role)).collect();
+    assert_eq!(
+        ids,
+        vec![
+            (general.id, None),
+            (tech.id, Some(Role::Owner)),
+            (cafe.id, Some(Role::Owner))
+        ],
+        "in id order, with the viewer's role"
+    );
+    let page = store
+        .list_rooms(alice, Some(general.id), 1)
+        .await
+        .expect("listed");
+    assert_eq!(
+        page,
+        vec![(tech.clone(), Some(Role::Owner))],
+        "a page after an id"
+    );
     assert!(store.room(RoomId(9_999)).await.expect("read").is_none());
 }
 
 async fn membership(store: &dyn Store) {
     let alice = new_user(store, "alice").await;
     let room = shared::DEFAULT_ROOM_ID;
-    assert!(!store.is_member(room, alice).await.expect("read"));
-    store.add_member(room, alice).await.expect("added");
-    store.add_member(room, alice).await.expect("adding twice is fine");
-    assert!(store.is_member(room, alice).await.expect("read"));
-    let missing = store.add_member(RoomId(9_999), alice).await;
+    assert!(store.member(room, alice).await.expect("read").is_none());
+    store
+        .add_member(room, alice, Role::Moderator)
+        .await
+        .expect("added");
+    store
+        .add_member(room, alice, Role::Member)
+        .await
+        .expect("adding twice is fine");
+    let member = store
+        .member(room, alice)
+        .await
+        .expect("read")
+        .expect("member");
+    assert_eq!(member.role, Role::Moderator, "a member keeps their role");
+    assert_eq!(member.user.username.as_str(), "alice");
+    let missing = store.add_member(RoomId(9_999), alice, Role::Member).await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+
+    let bob = new_user(store, "bob").await;
+    store
+        .add_member(room, bob, Role::Member)
+        .await
+        .expect("added");
+    let names: Vec<String> = store
+        .members(room)
+        .await
+        .expect("read")
+        .into_iter()
+        .map(|m| m.user.username.to_string())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    assert!(
+        store
+            .set_role(room, bob, Role::Moderator)
+            .await
+            .expect("set")
+    );
+    let until = now_ms() + 60_000;
+    assert!(
+        store
+            .set_muted(room, bob, Some(until))
+            .await
+            .expect("muted")
+    );
+    let bob_there = store
+        .member(room, bob)
+        .await
+        .expect("read")
+        .expect("member");
+    assert_eq!(
+        (bob_there.role, bob_there.muted_until),
+        (Role::Moderator, Some(until))
+    );
+    assert!(store.remove_member(room, bob).await.expect("removed"));
+    assert!(!store.remove_member(room, bob).await.expect("removed twice"));
+    assert!(
+        !store
+            .set_role(room, bob, Role::Member)
+            .await
+            .expect("not a member")
+    );
+}
+
+async fn private_and_direct_rooms(store: &dyn Store) {
+    let alice = new_user(store, "alice").await;
+    let bob = new_user(store, "bob").await;
+    let carol = new_user(store, "carol").await;
+    let secret = store
+        .create_room(NewRoomRecord {
+            name: room_name("secret"),
+            kind: RoomKind::Private,
+            topic: "shh".into(),
+            created_by: Some(alice),
+        })
+        .await
+        .expect("created");
+    assert_eq!(
+        (secret.kind, secret.topic.as_str()),
+        (RoomKind::Private, "shh")
+    );
+    // Private names need not be unique.
+    store
+        .create_room(NewRoomRecord {
+            name: room_name("secret"),
+            kind: RoomKind::Private,
+            topic: String::new(),
+            created_by: Some(bob),
+        })
+        .await
+        .expect("a second private room of that name");
+    let seen_by = async |user| -> Vec<RoomId> {
+        store
+            .list_rooms(user, None, 100)
+            .await
+            .expect("listed")
+            .into_iter()
+            .map(|(r, _)| r.id)
+            .collect()
+    };
+    assert!(seen_by(alice).await.contains(&secret.id));
+    assert!(
+        !seen_by(bob).await.contains(&secret.id),
+        "invisible to non-members"
+    );
+
+    store.invite(secret.id, bob, alice).await.expect("invited");
+    store
+        .invite(secret.id, bob, alice)
+        .await
+        .expect("invited twice");
+    assert!(store.is_invited(secret.id, bob).await.expect("read"));
+    let invites = store.invites_for(bob).await.expect("read");
+    assert_eq!(invites.len(), 1);
+    assert_eq!((invites[0].room.id, invites[0].by.id), (secret.id, alice));
+    store
+        .add_member(secret.id, bob, Role::Member)
+        .await
+        .expect("accepted");
+    assert!(
+        !store.is_invited(secret.id, bob).await.expect("read"),
+        "joining uses the invitation"
+    );
+    assert!(seen_by(bob).await.contains(&secret.id));
+    store
+        .invite(secret.id, carol, alice)
+        .await
+        .expect("invited");
+    assert!(
+        store
+            .delete_invite(secret.id, carol)
+            .await
+            .expect("declined")
+    );
+    assert!(store.invites_for(carol).await.expect("read").is_empty());
+
+    let summary = async |name: &str| {
+        let u = store
+            .find_user(user(name))
+            .await
+            .expect("read")
+            .expect("found");
+        UserSummary {
+            id: u.id,
+            username: u.username,
+            display_name: u.display_name,
+        }
+    };
+    let (a, b, c) = (
+        summary("alice").await,
+        summary("bob").await,
+        summary("carol").await,
+    );
+    let (dm, created) = store
+        .open_direct(vec![b.clone(), a.clone()], room_name("alice, bob"))
+        .await
+        .expect("opened");
+    assert!(created);
+    assert_eq!(dm.kind, RoomKind::Direct);
+    assert_eq!(
+        dm.direct,
+        vec![user("alice"), user("bob")],
+        "its people, sorted"
+    );
+    let (again, created) = store
+        .open_direct(vec![a.clone(), b.clone()], room_name("alice, bob"))
+        .await
+        .expect("reopened");
+    assert_eq!(
+        (again.id, created),
+        (dm.id, false),
+        "the same people reopen the same room"
+    );
+    let (group, created) = store
+        .open_direct(vec![a, b, c], room_name("alice, bob, carol"))
+        .await
+        .expect("opened");
+    assert!(created && group.id != dm.id);
+    assert_eq!(store.members(dm.id).await.expect("read").len(), 2);
+    assert!(!seen_by(carol).await.contains(&dm.id));
+    assert!(seen_by(carol).await.contains(&group.id));
+    assert_eq!(
+        store.rooms_created_by(alice).await.expect("count"),
+        1,
+        "direct rooms are not counted"
+    );
+    let access = store
+        .access(secret.id, bob)
+        .await
+        .expect("read")
+        .expect("room");
+    assert_eq!(access.member.map(|m| m.role), Some(Role::Member));
+    assert!(!access.invited && access.ban.is_none());
+    let access = store
+        .access(secret.id, carol)
+        .await
+        .expect("read")
+        .expect("room");
+    assert!(access.member.is_none() && !access.invited);
+    assert!(
+        store
+            .access(RoomId(9_999), carol)
+            .await
+            .expect("read")
+            .is_none()
+    );
+}
+
+async fn moderation(store: &dyn Store) {
+    let alice = new_user(store, "alice").await;
+    let bob = new_user(store, "bob").await;
+    let room = shared::DEFAULT_ROOM_ID;
+    store
+        .add_member(room, bob, Role::Member)
+        .await
+        .expect("added");
+    store.invite(room, bob, alice).await.expect("invited");
+    store
+        .ban(room, bob, alice, Some("spam".into()))
+        .await
+        .expect("banned");
+    assert_eq!(
+        store.ban_of(room, bob).await.expect("read"),
+        Some(Some("spam".into()))
+    );
+    assert!(
+        store.member(room, bob).await.expect("read").is_none(),
+        "a ban ends the membership"
+    );
+    assert!(
+        !store.is_invited(room, bob).await.expect("read"),
+        "and the invitation"
+    );
+    assert!(store.unban(room, bob).await.expect("unbanned"));
+    assert_eq!(store.ban_of(room, bob).await.expect("read"), None);
+
+    store
+        .update_room(room, Some("the topic".into()), Some(30))
+        .await
+        .expect("updated");
+    let updated = store.room(room).await.expect("read").expect("room");
+    assert_eq!(
+        (updated.topic.as_str(), updated.slow_mode_secs),
+        ("the topic", 30)
+    );
+    store
+        .update_room(room, None, Some(0))
+        .await
+        .expect("updated");
+    let updated = store.room(room).await.expect("read").expect("room");
+    assert_eq!(
+        (updated.topic.as_str(), updated.slow_mode_secs),
+        ("the topic", 0),
+        "only what was given"
+    );
+
+    let rule = store
+        .add_filter(NewFilterRecord {
+            room: Some(room),
+            kind: FilterKind::Regex,
+            pattern: r"\d{3}".into(),
+            action: FilterAction::Mask,
+            created_by: alice,
+        })
+        .await
+        .expect("stored");
+    let wide = store
+        .add_filter(NewFilterRecord {
+            room: None,
+            kind: FilterKind::Keyword,
+            pattern: "坏蛋".into(),
+            action: FilterAction::Refuse,
+            created_by: alice,
+        })
+        .await
+        .expect("stored");
+    assert_eq!(
+        store.filters(Some(room)).await.expect("read"),
+        vec![rule.clone()]
+    );
+    assert_eq!(store.filters(None).await.expect("read"), vec![wide.clone()]);
+    assert!(
+        !store
+            .delete_filter(None, rule.id)
+            .await
+            .expect("other scope"),
+        "scoped deletes"
+    );
+    assert!(
+        store
+            .delete_filter(Some(room), rule.id)
+            .await
+            .expect("deleted")
+    );
+    assert!(store.filters(Some(room)).await.expect("read").is_empty());
+
+    for (action, target) in [
+        ("ban", Some(bob)),
+        ("slow_mode", None),
+        ("unban", Some(bob)),
+    ] {
+        store
+            .audit(NewAudit {
+                room: Some(room),
+                actor: alice,
+                action,
+                target,
+                reason: Some("why".into()),
+                detail: None,
+            })
+            .await
+            .expect("audited");
+    }
+    let log = store.audit_log(room, None, 2).await.expect("read");
+    let actions: Vec<&str> = log.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["unban", "slow_mode"], "newest first");
+    assert_eq!(log[0].target.as_ref().map(Username::as_str), Some("bob"));
+    let older = store
+        .audit_log(room, Some(log[1].id), 10)
+        .await
+        .expect("read");
+    assert_eq!(older.len(), 1);
+    assert_eq!(older[0].actor.as_str(), "alice");
 }
 
 async fn appends(store: &dyn Store, recorder: &Recorder) {
     let alice = new_user(store, "alice").await;
     let general = shared::DEFAULT_ROOM_ID;
     let other = store
-        .create_room(room_name("other"), None)
+        .create_room(public("other", None))
         .await
         .expect("created")
         .id;
     let mut seqs = Vec::new();
     for (room, id) in [(general, "a"), (other, "b"), (general, "c"), (other, "d")] {
-        let done = store.append(message(room, alice, id)).await.expect("stored");
+        let done = store
+            .append(message(room, alice, id))
+            .await
+            .expect("stored");
         assert!(!done.duplicate);
         assert_eq!(done.event.room, room);
         assert_eq!(done.event.author_name.as_str(), "作者");
@@ -198,14 +605,20 @@ async fn appends(store: &dyn Store, recorder: &Recorder) {
     }
     assert_eq!(seqs, vec![1, 1, 2, 2], "seq is dense per room");
 
-    let again = store.append(message(other, alice, "a")).await.expect("deduplicated");
+    let again = store
+        .append(message(other, alice, "a"))
+        .await
+        .expect("deduplicated");
     assert!(again.duplicate);
-    assert_eq!((again.event.room, again.event.seq), (general, 1), "the original");
+    assert_eq!(
+        (again.event.room, again.event.seq),
+        (general, 1),
+        "the original"
+    );
     let missing = store.append(message(RoomId(9_999), alice, "e")).await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
 
-    let published: Vec<(RoomId, u64)> =
-        recorder.events().iter().map(|e| (e.room, e.seq)).collect();
+    let published: Vec<(RoomId, u64)> = recorder.events().iter().map(|e| (e.room, e.seq)).collect();
     assert_eq!(
         published,
         vec![(general, 1), (other, 1), (general, 2), (other, 2)],
@@ -218,24 +631,58 @@ async fn appends(store: &dyn Store, recorder: &Recorder) {
             .await
             .expect("stored");
     }
-    assert_eq!(store.room(general).await.expect("read").expect("room").last_seq, 9);
+    assert_eq!(
+        store
+            .room(general)
+            .await
+            .expect("read")
+            .expect("room")
+            .last_seq,
+        9
+    );
     let before = store.events_before(general, 9, 3).await.expect("read");
-    assert_eq!(before.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![6, 7, 8]);
+    assert_eq!(
+        before.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![6, 7, 8]
+    );
     let after = store.events_after(general, 6, 100).await.expect("read");
-    assert_eq!(after.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![7, 8, 9]);
+    assert_eq!(
+        after.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![7, 8, 9]
+    );
     let first = &store.events_after(general, 0, 1).await.expect("read")[0];
     assert_eq!(first.text, "text of a");
-    assert_eq!(first.author.as_str(), "alice", "read back with the author's handle");
-    assert_eq!(first.author_name.as_str(), "alice", "and their current display name");
+    assert_eq!(
+        first.author.as_str(),
+        "alice",
+        "read back with the author's handle"
+    );
+    assert_eq!(
+        first.author_name.as_str(),
+        "alice",
+        "and their current display name"
+    );
     assert_eq!(first.client_id.as_ref().map(ClientId::as_str), Some("a"));
-    assert!(store.events_before(other, 1, 10).await.expect("read").is_empty());
+    assert!(
+        store
+            .events_before(other, 1, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
 }
 
 async fn concurrent_appends(store: Arc<dyn Store>, recorder: &Recorder) {
     let alice = new_user(&*store, "alice").await;
     let mut rooms = vec![shared::DEFAULT_ROOM_ID];
     for name in ["two", "three"] {
-        rooms.push(store.create_room(room_name(name), None).await.expect("created").id);
+        rooms.push(
+            store
+                .create_room(public(name, None))
+                .await
+                .expect("created")
+                .id,
+        );
     }
     // Every append twice, all at once: each client id is stored once, and every room's log is
     // dense.
@@ -244,7 +691,10 @@ async fn concurrent_appends(store: Arc<dyn Store>, recorder: &Recorder) {
         let room = rooms[i % 3];
         async move {
             let id = format!("m{}", i / 2);
-            store.append(message(room, alice, &id)).await.expect("stored")
+            store
+                .append(message(room, alice, &id))
+                .await
+                .expect("stored")
         }
     });
     let done = join_all(appends).await;
@@ -257,6 +707,10 @@ async fn concurrent_appends(store: Arc<dyn Store>, recorder: &Recorder) {
         let expected: Vec<u64> = (1..=seqs.len() as u64).collect();
         assert_eq!(seqs, expected, "room {room}: published densely, in order");
         let stored = store.events_after(room, 0, 1_000).await.expect("read");
-        assert_eq!(stored.len(), expected.len(), "room {room}: stored once each");
+        assert_eq!(
+            stored.len(),
+            expected.len(),
+            "room {room}: stored once each"
+        );
     }
 }

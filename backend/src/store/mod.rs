@@ -14,12 +14,15 @@
 //! them in `seq` order per room, fills any hole from the store, and hands them to the hub, which
 //! fans them out off the writer thread.
 
-mod sqlite;
 #[cfg(test)]
 pub mod conformance;
+mod sqlite;
 
 use futures::future::BoxFuture;
-use shared::{ClientId, DisplayName, MessageEvent, RoomId, RoomName, Username};
+use shared::{
+    ClientId, DisplayName, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind,
+    RoomName, Username,
+};
 
 pub use sqlite::{SqliteStore, Synchronous};
 
@@ -70,6 +73,19 @@ pub struct UserRecord {
     pub display_name: DisplayName,
     /// The argon2 PHC string.
     pub password_hash: String,
+    /// Whether they administer the server.
+    pub is_admin: bool,
+}
+
+/// A person, without secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSummary {
+    /// Row id.
+    pub id: UserId,
+    /// Their handle.
+    pub username: Username,
+    /// Their display name.
+    pub display_name: DisplayName,
 }
 
 /// A live session: what a token resolves to.
@@ -81,6 +97,8 @@ pub struct SessionRecord {
     pub username: Username,
     /// Their display name.
     pub display_name: DisplayName,
+    /// Whether they administer the server.
+    pub is_admin: bool,
     /// When it stops being valid (ms since the Unix epoch).
     pub expires_at: i64,
 }
@@ -92,8 +110,138 @@ pub struct RoomRecord {
     pub id: RoomId,
     /// Its name.
     pub name: RoomName,
+    /// Public, private or direct.
+    pub kind: RoomKind,
+    /// Its topic (empty when none).
+    pub topic: String,
+    /// Slow mode: members may post once per this many seconds (0: off).
+    pub slow_mode_secs: u32,
+    /// Who created it (none for `general`).
+    pub created_by: Option<UserId>,
+    /// For a direct room, its members' handles (sorted ignoring case); empty otherwise.
+    pub direct: Vec<Username>,
     /// Its highest `seq` (0 when empty).
     pub last_seq: u64,
+}
+
+/// What the chat's rules need to know about one user and one room, read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecord {
+    /// The room.
+    pub room: RoomRecord,
+    /// The user's membership, if any.
+    pub member: Option<MemberRecord>,
+    /// Whether the user has an invitation to it.
+    pub invited: bool,
+    /// The user's ban from it, with its reason, if banned.
+    pub ban: Option<Option<String>>,
+}
+
+/// A room to create.
+#[derive(Debug, Clone)]
+pub struct NewRoomRecord {
+    /// Its name.
+    pub name: RoomName,
+    /// Public or private (direct rooms are made by [`Store::open_direct`]).
+    pub kind: RoomKind,
+    /// Its topic.
+    pub topic: String,
+    /// The creator, who becomes its owner.
+    pub created_by: Option<UserId>,
+}
+
+/// A user's membership of a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRecord {
+    /// The member.
+    pub user: UserSummary,
+    /// Their role.
+    pub role: Role,
+    /// Until when they may not post (ms since the Unix epoch).
+    pub muted_until: Option<i64>,
+}
+
+/// A pending invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InviteRecord {
+    /// The room.
+    pub room: RoomRecord,
+    /// Who invited.
+    pub by: UserSummary,
+    /// When (ms since the Unix epoch).
+    pub at: i64,
+}
+
+/// A stored filter rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterRecord {
+    /// Its id.
+    pub id: i64,
+    /// Its room; none for a server-wide rule.
+    pub room: Option<RoomId>,
+    /// Keyword or regular expression.
+    pub kind: FilterKind,
+    /// The pattern.
+    pub pattern: String,
+    /// Refuse or mask.
+    pub action: FilterAction,
+    /// Who added it.
+    pub created_by: Username,
+    /// When.
+    pub at: i64,
+}
+
+/// A filter rule to store.
+#[derive(Debug, Clone)]
+pub struct NewFilterRecord {
+    /// Its room; none for a server-wide rule.
+    pub room: Option<RoomId>,
+    /// Keyword or regular expression.
+    pub kind: FilterKind,
+    /// The (validated) pattern.
+    pub pattern: String,
+    /// Refuse or mask.
+    pub action: FilterAction,
+    /// Who adds it.
+    pub created_by: UserId,
+}
+
+/// A line of the audit log to store.
+#[derive(Debug, Clone)]
+pub struct NewAudit {
+    /// The room; none for server-wide actions.
+    pub room: Option<RoomId>,
+    /// Who acted.
+    pub actor: UserId,
+    /// What they did (see [`shared::AuditEntry::action`]).
+    pub action: &'static str,
+    /// Whom it concerned.
+    pub target: Option<UserId>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// Details.
+    pub detail: Option<String>,
+}
+
+/// A stored line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// Its id.
+    pub id: i64,
+    /// The room, if any.
+    pub room: Option<RoomId>,
+    /// Who acted.
+    pub actor: Username,
+    /// What they did.
+    pub action: String,
+    /// Whom it concerned.
+    pub target: Option<Username>,
+    /// The reason given.
+    pub reason: Option<String>,
+    /// Details.
+    pub detail: Option<String>,
+    /// When.
+    pub at: i64,
 }
 
 /// A message to append to a room's log.
@@ -172,33 +320,158 @@ pub trait Store: Send + Sync + 'static {
     /// many.
     fn delete_expired_sessions(&self, now: i64) -> BoxFuture<'static, StoreResult<u64>>;
 
-    /// Up to `limit` rooms in id order, those after `after` (exclusive) when given.
+    /// Up to `limit` rooms that `viewer` may see (public ones, and those they are a member of),
+    /// in id order, after `after` (exclusive) when given, each with the viewer's role if a
+    /// member.
     fn list_rooms(
         &self,
+        viewer: UserId,
         after: Option<RoomId>,
         limit: u32,
-    ) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>>;
+    ) -> BoxFuture<'static, StoreResult<Vec<(RoomRecord, Option<Role>)>>>;
+
+    /// Marks a user as a server admin or not; `false` if there is no such user.
+    fn set_admin(&self, username: Username, admin: bool) -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Up to `limit` users whose handle or display name starts with `prefix` (ignoring case),
+    /// by handle.
+    fn search_users(
+        &self,
+        prefix: String,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<Vec<UserSummary>>>;
 
     /// How many rooms `user` has created.
     fn rooms_created_by(&self, user: UserId) -> BoxFuture<'static, StoreResult<u64>>;
 
-    /// Creates a room. [`StoreError::Conflict`] if a room's name equals it ignoring case
-    /// ([`RoomName::key`]).
-    fn create_room(
+    /// Creates a room, with its creator as owner. [`StoreError::Conflict`] if it is public and
+    /// a public room's name equals its name ignoring case ([`RoomName::key`]).
+    fn create_room(&self, room: NewRoomRecord) -> BoxFuture<'static, StoreResult<RoomRecord>>;
+
+    /// The direct room of exactly these people (distinct), created with all of them as members
+    /// if it does not exist; `true` when it was created.
+    fn open_direct(
         &self,
+        members: Vec<UserSummary>,
         name: RoomName,
-        created_by: Option<UserId>,
-    ) -> BoxFuture<'static, StoreResult<RoomRecord>>;
+    ) -> BoxFuture<'static, StoreResult<(RoomRecord, bool)>>;
+
+    /// A room and what one user is to it (see [`AccessRecord`]), or `None` if no such room.
+    fn access(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<Option<AccessRecord>>>;
 
     /// Finds a room by id.
     fn room(&self, room: RoomId) -> BoxFuture<'static, StoreResult<Option<RoomRecord>>>;
 
-    /// Records that a user is a member of a room (idempotent). [`StoreError::NotFound`] if the
-    /// room does not exist.
-    fn add_member(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<()>>;
+    /// Makes a user a member of a room with `role` (a member already keeps their role), and
+    /// drops any invitation of theirs to it. [`StoreError::NotFound`] if the room does not
+    /// exist.
+    fn add_member(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> BoxFuture<'static, StoreResult<()>>;
 
-    /// Whether a user is a member of a room.
-    fn is_member(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<bool>>;
+    /// A user's membership of a room, if any.
+    fn member(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<Option<MemberRecord>>>;
+
+    /// Every member of a room, by handle.
+    fn members(&self, room: RoomId) -> BoxFuture<'static, StoreResult<Vec<MemberRecord>>>;
+
+    /// Ends a membership; `false` if there was none.
+    fn remove_member(&self, room: RoomId, user_id: UserId)
+    -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Changes a member's role; `false` if they are not a member.
+    fn set_role(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Mutes a member until `until` (or unmutes with `None`); `false` if they are not a member.
+    fn set_muted(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        until: Option<i64>,
+    ) -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Bans a user from a room: records the ban with its reason, ends their membership and
+    /// drops their invitation.
+    fn ban(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        by: UserId,
+        reason: Option<String>,
+    ) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Lifts a ban; `false` if there was none.
+    fn unban(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// The reason of a user's ban from a room (`Some(None)`: banned without a reason).
+    fn ban_of(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<Option<Option<String>>>>;
+
+    /// Records an invitation (idempotent).
+    fn invite(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        by: UserId,
+    ) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Whether a user has an invitation to a room.
+    fn is_invited(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// A user's pending invitations, newest first.
+    fn invites_for(&self, user_id: UserId) -> BoxFuture<'static, StoreResult<Vec<InviteRecord>>>;
+
+    /// Drops an invitation (declined); `false` if there was none.
+    fn delete_invite(&self, room: RoomId, user_id: UserId)
+    -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Changes a room's topic and/or slow mode.
+    fn update_room(
+        &self,
+        room: RoomId,
+        topic: Option<String>,
+        slow_mode_secs: Option<u32>,
+    ) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// The filter rules of a room, or the server-wide ones (`None`), oldest first.
+    fn filters(&self, room: Option<RoomId>) -> BoxFuture<'static, StoreResult<Vec<FilterRecord>>>;
+
+    /// Stores a filter rule.
+    fn add_filter(&self, rule: NewFilterRecord) -> BoxFuture<'static, StoreResult<FilterRecord>>;
+
+    /// Deletes a filter rule of that scope; `false` if it has no such rule.
+    fn delete_filter(&self, room: Option<RoomId>, id: i64)
+    -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Appends a line to the audit log.
+    fn audit(&self, entry: NewAudit) -> BoxFuture<'static, StoreResult<()>>;
+
+    /// Up to `limit` lines of a room's audit log with ids below `before`, newest first.
+    fn audit_log(
+        &self,
+        room: RoomId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<Vec<AuditRecord>>>;
 
     /// Appends a message to its room's log with the next `seq`, durably, unless (author,
     /// `client_id`) was stored before, in which case the earlier event comes back with

@@ -15,13 +15,17 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
-use shared::{ClientId, DisplayName, MessageEvent, RoomId, RoomName, Username};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
+use shared::{
+    ClientId, DisplayName, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind,
+    RoomName, Username,
+};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    Appended, CommitListener, MAX_BATCH, NewMessage, RoomRecord, SessionRecord, Store, StoreError,
-    StoreResult, UserId, UserRecord, now_ms,
+    AccessRecord, Appended, AuditRecord, CommitListener, FilterRecord, InviteRecord, MAX_BATCH,
+    MemberRecord, NewAudit, NewFilterRecord, NewMessage, NewRoomRecord, RoomRecord, SessionRecord,
+    Store, StoreError, StoreResult, UserId, UserRecord, UserSummary, now_ms,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -36,7 +40,8 @@ const WRITE_QUEUE: usize = 4096;
 const READ_POOL: usize = 8;
 
 /// The schema, applied in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users (
     id            INTEGER PRIMARY KEY,
     username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -77,11 +82,11 @@ CREATE TABLE events (
 CREATE UNIQUE INDEX events_by_client_id ON events(author_id, client_id) WHERE client_id IS NOT NULL;
 INSERT INTO rooms (name, created_at) VALUES ('general', CAST(unixepoch('subsec') * 1000 AS INTEGER));
 "#,
-// 2: Unicode room names, unique ignoring case among public rooms (`name_key` is the name in
-// lower case, computed by the server: SQLite's NOCASE folds only ASCII); a room kind and topic;
-// display names. The rooms table is rebuilt (SQLite cannot drop the old UNIQUE(name)); foreign
-// keys are off while migrations run, so dropping the old table does not cascade.
-r#"
+    // 2: Unicode room names, unique ignoring case among public rooms (`name_key` is the name in
+    // lower case, computed by the server: SQLite's NOCASE folds only ASCII); a room kind and topic;
+    // display names. The rooms table is rebuilt (SQLite cannot drop the old UNIQUE(name)); foreign
+    // keys are off while migrations run, so dropping the old table does not cascade.
+    r#"
 CREATE TABLE rooms_v2 (
     id         INTEGER PRIMARY KEY,
     name       TEXT NOT NULL,
@@ -98,6 +103,59 @@ ALTER TABLE rooms_v2 RENAME TO rooms;
 CREATE UNIQUE INDEX rooms_public_names ON rooms(name_key) WHERE kind = 'public';
 CREATE INDEX rooms_by_creator ON rooms(created_by);
 ALTER TABLE users ADD COLUMN display_name TEXT;
+"#,
+    // 3: rooms and people: private and direct rooms, roles, mutes, bans, invitations, filters, the
+    // audit log, server admins (the first account is one).
+    r#"
+ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET is_admin = 1 WHERE id = (SELECT min(id) FROM users);
+ALTER TABLE rooms ADD COLUMN slow_mode_secs INTEGER NOT NULL DEFAULT 0;
+-- For direct rooms: the members' handles, sorted ignoring case and joined with commas, so the
+-- same people reopen one room (handles never change and cannot hold a comma).
+ALTER TABLE rooms ADD COLUMN direct_key TEXT;
+CREATE UNIQUE INDEX rooms_direct ON rooms(direct_key) WHERE direct_key IS NOT NULL;
+ALTER TABLE room_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
+ALTER TABLE room_members ADD COLUMN muted_until INTEGER;
+CREATE INDEX room_members_by_user ON room_members(user_id);
+UPDATE room_members SET role = 'owner'
+    WHERE user_id = (SELECT created_by FROM rooms WHERE rooms.id = room_members.room_id);
+CREATE TABLE bans (
+    room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    by_id      INTEGER NOT NULL REFERENCES users(id),
+    reason     TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+) WITHOUT ROWID;
+CREATE TABLE invites (
+    room_id    INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    by_id      INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX invites_by_user ON invites(user_id);
+CREATE TABLE filters (
+    id         INTEGER PRIMARY KEY,
+    room_id    INTEGER REFERENCES rooms(id) ON DELETE CASCADE, -- NULL: server-wide
+    kind       TEXT NOT NULL,
+    pattern    TEXT NOT NULL,
+    action     TEXT NOT NULL,
+    created_by INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX filters_by_room ON filters(room_id);
+CREATE TABLE audit (
+    id         INTEGER PRIMARY KEY,
+    room_id    INTEGER REFERENCES rooms(id) ON DELETE CASCADE, -- NULL: server-wide
+    actor_id   INTEGER NOT NULL REFERENCES users(id),
+    action     TEXT NOT NULL,
+    target_id  INTEGER REFERENCES users(id),
+    reason     TEXT,
+    detail     TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX audit_by_room ON audit(room_id, id);
 "#,
 ];
 
@@ -575,8 +633,178 @@ fn read_events(
     Ok(out)
 }
 
-/// The highest `seq` of a room, as a subquery over `rooms`.
-const LAST_SEQ: &str = "(SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)";
+/// The columns [`room_at`] reads, in order ([`ROOM_WIDTH`] of them).
+const ROOM_COLUMNS: &str = "rooms.id, rooms.name, rooms.kind, rooms.topic, rooms.slow_mode_secs, \
+     rooms.created_by, rooms.direct_key, \
+     (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)";
+/// How many columns [`ROOM_COLUMNS`] holds.
+const ROOM_WIDTH: usize = 8;
+
+/// The raw values of a room row (parsed after the statement, so parse errors are ours).
+type RawRoom = (
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    Option<i64>,
+    Option<String>,
+    i64,
+);
+
+/// Reads the [`ROOM_COLUMNS`] starting at column `at`.
+fn room_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RawRoom> {
+    Ok((
+        r.get(at)?,
+        r.get(at + 1)?,
+        r.get(at + 2)?,
+        r.get(at + 3)?,
+        r.get(at + 4)?,
+        r.get(at + 5)?,
+        r.get(at + 6)?,
+        r.get(at + 7)?,
+    ))
+}
+
+fn room_record(raw: RawRoom) -> StoreResult<RoomRecord> {
+    let (id, name, kind, topic, slow, created_by, direct, last_seq) = raw;
+    Ok(RoomRecord {
+        id: RoomId(to_u64(id)),
+        name: parse_room(name)?,
+        kind: parse_kind(&kind)?,
+        topic,
+        slow_mode_secs: u32::try_from(slow).unwrap_or(0),
+        created_by,
+        direct: direct
+            .as_deref()
+            .map(|key| key.split(',').map(|h| parse_user(h.to_owned())).collect())
+            .transpose()?
+            .unwrap_or_default(),
+        last_seq: to_u64(last_seq),
+    })
+}
+
+/// The key of a direct room of these people (see migration 3).
+fn direct_key(members: &[UserSummary]) -> String {
+    let mut handles: Vec<&str> = members.iter().map(|m| m.username.as_str()).collect();
+    handles.sort_by_key(|h| h.to_ascii_lowercase());
+    handles.dedup();
+    handles.join(",")
+}
+
+/// The raw values of a user summary: id, handle, display name.
+type RawUser = (i64, String, Option<String>);
+
+fn user_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RawUser> {
+    Ok((r.get(at)?, r.get(at + 1)?, r.get(at + 2)?))
+}
+
+fn user_summary(raw: RawUser) -> StoreResult<UserSummary> {
+    let (id, name, shown) = raw;
+    let username = parse_user(name)?;
+    Ok(UserSummary {
+        id,
+        display_name: display_name(shown, &username)?,
+        username,
+    })
+}
+
+fn kind_str(kind: RoomKind) -> &'static str {
+    match kind {
+        RoomKind::Public | RoomKind::Unknown => "public",
+        RoomKind::Private => "private",
+        RoomKind::Direct => "direct",
+    }
+}
+
+fn parse_kind(raw: &str) -> StoreResult<RoomKind> {
+    match raw {
+        "public" => Ok(RoomKind::Public),
+        "private" => Ok(RoomKind::Private),
+        "direct" => Ok(RoomKind::Direct),
+        other => Err(StoreError::Task(format!("corrupt room kind: {other}"))),
+    }
+}
+
+fn role_str(role: Role) -> &'static str {
+    match role {
+        Role::Member => "member",
+        Role::Moderator => "moderator",
+        Role::Owner => "owner",
+    }
+}
+
+fn parse_role(raw: &str) -> StoreResult<Role> {
+    match raw {
+        "member" => Ok(Role::Member),
+        "moderator" => Ok(Role::Moderator),
+        "owner" => Ok(Role::Owner),
+        other => Err(StoreError::Task(format!("corrupt role: {other}"))),
+    }
+}
+
+fn filter_kind_str(kind: FilterKind) -> &'static str {
+    match kind {
+        FilterKind::Keyword => "keyword",
+        FilterKind::Regex => "regex",
+    }
+}
+
+fn filter_action_str(action: FilterAction) -> &'static str {
+    match action {
+        FilterAction::Refuse => "refuse",
+        FilterAction::Mask => "mask",
+    }
+}
+
+fn parse_filter(kind: &str, action: &str) -> StoreResult<(FilterKind, FilterAction)> {
+    let kind = match kind {
+        "keyword" => FilterKind::Keyword,
+        "regex" => FilterKind::Regex,
+        other => return Err(StoreError::Task(format!("corrupt filter kind: {other}"))),
+    };
+    let action = match action {
+        "refuse" => FilterAction::Refuse,
+        "mask" => FilterAction::Mask,
+        other => return Err(StoreError::Task(format!("corrupt filter action: {other}"))),
+    };
+    Ok((kind, action))
+}
+
+/// A room by id, on any connection.
+fn room_by_id(conn: &Connection, room: RoomId) -> StoreResult<Option<RoomRecord>> {
+    conn.prepare_cached(&format!("SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?1"))?
+        .query_row(params![to_i64(room.0)], |r| room_at(r, 0))
+        .optional()?
+        .map(room_record)
+        .transpose()
+}
+
+/// The rows of a members query: user summary (3), role, muted_until.
+fn read_members(
+    conn: &Connection,
+    sql: &str,
+    args: impl rusqlite::Params,
+) -> StoreResult<Vec<MemberRecord>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt.query_map(args, |r| {
+        Ok((
+            user_at(r, 0)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (user, role, muted_until) = row?;
+        out.push(MemberRecord {
+            user: user_summary(user)?,
+            role: parse_role(&role)?,
+            muted_until,
+        });
+    }
+    Ok(out)
+}
 
 impl Store for SqliteStore {
     fn create_user(
@@ -587,8 +815,9 @@ impl Store for SqliteStore {
     ) -> BoxFuture<'static, StoreResult<UserId>> {
         self.write(move |conn| {
             match conn.execute(
-                "INSERT INTO users (username, display_name, password_hash, created_at)
-                 VALUES (?1, ?2, ?3, ?4)",
+                // The first account administers the server.
+                "INSERT INTO users (username, display_name, password_hash, created_at, is_admin)
+                 VALUES (?1, ?2, ?3, ?4, NOT EXISTS (SELECT 1 FROM users))",
                 params![
                     username.as_str(),
                     display_name.as_str(),
@@ -607,7 +836,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let row = conn
                 .prepare_cached(
-                    "SELECT id, username, password_hash, display_name FROM users
+                    "SELECT id, username, password_hash, display_name, is_admin FROM users
                      WHERE username = ?1",
                 )?
                 .query_row(params![username.as_str()], |r| {
@@ -616,16 +845,18 @@ impl Store for SqliteStore {
                         r.get::<_, String>(1)?,
                         r.get(2)?,
                         r.get::<_, Option<String>>(3)?,
+                        r.get::<_, bool>(4)?,
                     ))
                 })
                 .optional()?;
-            row.map(|(id, name, password_hash, shown)| {
+            row.map(|(id, name, password_hash, shown, is_admin)| {
                 let username = parse_user(name)?;
                 Ok(UserRecord {
                     id,
                     display_name: display_name(shown, &username)?,
                     username,
                     password_hash,
+                    is_admin,
                 })
             })
             .transpose()
@@ -655,7 +886,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             let row = conn
                 .prepare_cached(
-                    "SELECT s.user_id, u.username, s.expires_at, u.display_name
+                    "SELECT s.user_id, u.username, s.expires_at, u.display_name, u.is_admin
                      FROM sessions s JOIN users u ON u.id = s.user_id
                      WHERE s.token_hash = ?1",
                 )?
@@ -665,15 +896,17 @@ impl Store for SqliteStore {
                         r.get::<_, String>(1)?,
                         r.get(2)?,
                         r.get::<_, Option<String>>(3)?,
+                        r.get::<_, bool>(4)?,
                     ))
                 })
                 .optional()?;
-            row.map(|(user_id, name, expires_at, shown)| {
+            row.map(|(user_id, name, expires_at, shown, is_admin)| {
                 let username = parse_user(name)?;
                 Ok(SessionRecord {
                     user_id,
                     display_name: display_name(shown, &username)?,
                     username,
+                    is_admin,
                     expires_at,
                 })
             })
@@ -700,29 +933,66 @@ impl Store for SqliteStore {
 
     fn list_rooms(
         &self,
+        viewer: UserId,
         after: Option<RoomId>,
         limit: u32,
-    ) -> BoxFuture<'static, StoreResult<Vec<RoomRecord>>> {
+    ) -> BoxFuture<'static, StoreResult<Vec<(RoomRecord, Option<Role>)>>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
-                "SELECT id, name, {LAST_SEQ} FROM rooms WHERE id > ?1 ORDER BY id LIMIT ?2"
+                "SELECT {ROOM_COLUMNS}, m.role FROM rooms
+                 LEFT JOIN room_members m ON m.room_id = rooms.id AND m.user_id = ?1
+                 WHERE rooms.id > ?2 AND (rooms.kind = 'public' OR m.user_id IS NOT NULL)
+                 ORDER BY rooms.id LIMIT ?3"
             ))?;
             let after = after.map_or(0, |r| to_i64(r.0));
-            let rows = stmt.query_map(params![after, limit], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
+            let rows = stmt.query_map(params![viewer, after, limit], |r| {
+                Ok((room_at(r, 0)?, r.get::<_, Option<String>>(ROOM_WIDTH)?))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, name, last_seq) = row?;
-                out.push(RoomRecord {
-                    id: RoomId(to_u64(id)),
-                    name: parse_room(name)?,
-                    last_seq: to_u64(last_seq),
-                });
+                let (raw, role) = row?;
+                let role = role.as_deref().map(parse_role).transpose()?;
+                out.push((room_record(raw)?, role));
+            }
+            Ok(out)
+        })
+    }
+
+    fn set_admin(&self, username: Username, admin: bool) -> BoxFuture<'static, StoreResult<bool>> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE users SET is_admin = ?2 WHERE username = ?1",
+                params![username.as_str(), admin],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn search_users(
+        &self,
+        prefix: String,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<Vec<UserSummary>>> {
+        self.read(move |conn| {
+            // LIKE with the wildcards of the prefix escaped; NOCASE folds ASCII, lower() the
+            // display name's other letters.
+            let escaped: String = prefix
+                .chars()
+                .flat_map(|c| match c {
+                    '%' | '_' | '\\' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect();
+            let pattern = format!("{}%", escaped.to_lowercase());
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, username, display_name FROM users
+                 WHERE username LIKE ?1 ESCAPE '\\' OR lower(display_name) LIKE ?1 ESCAPE '\\'
+                 ORDER BY username LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![pattern, limit], |r| user_at(r, 0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(user_summary(row?)?);
             }
             Ok(out)
         })
@@ -731,72 +1001,531 @@ impl Store for SqliteStore {
     fn rooms_created_by(&self, user: UserId) -> BoxFuture<'static, StoreResult<u64>> {
         self.read(move |conn| {
             let n: i64 = conn
-                .prepare_cached("SELECT count(*) FROM rooms WHERE created_by = ?1")?
+                .prepare_cached(
+                    "SELECT count(*) FROM rooms WHERE created_by = ?1 AND kind != 'direct'",
+                )?
                 .query_row(params![user], |r| r.get(0))?;
             Ok(to_u64(n))
         })
     }
 
-    fn create_room(
-        &self,
-        name: RoomName,
-        created_by: Option<UserId>,
-    ) -> BoxFuture<'static, StoreResult<RoomRecord>> {
+    fn create_room(&self, room: NewRoomRecord) -> BoxFuture<'static, StoreResult<RoomRecord>> {
         self.write(move |conn| {
-            match conn.execute(
-                "INSERT INTO rooms (name, name_key, created_by, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![name.as_str(), name.key(), created_by, now_ms()],
+            let tx = conn.transaction()?;
+            match tx.execute(
+                "INSERT INTO rooms (name, name_key, kind, topic, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    room.name.as_str(),
+                    room.name.key(),
+                    kind_str(room.kind),
+                    room.topic,
+                    room.created_by,
+                    now_ms()
+                ],
             ) {
-                Ok(_) => Ok(RoomRecord {
-                    id: RoomId(to_u64(conn.last_insert_rowid())),
-                    name,
-                    last_seq: 0,
-                }),
-                Err(e) if is_unique_violation(&e) => Err(StoreError::Conflict),
-                Err(e) => Err(e.into()),
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict),
+                Err(e) => return Err(e.into()),
             }
+            let id = tx.last_insert_rowid();
+            if let Some(owner) = room.created_by {
+                tx.execute(
+                    "INSERT INTO room_members (room_id, user_id, joined_at, role)
+                     VALUES (?1, ?2, ?3, 'owner')",
+                    params![id, owner, now_ms()],
+                )?;
+            }
+            tx.commit()?;
+            Ok(RoomRecord {
+                id: RoomId(to_u64(id)),
+                name: room.name,
+                kind: room.kind,
+                topic: room.topic,
+                slow_mode_secs: 0,
+                created_by: room.created_by,
+                direct: Vec::new(),
+                last_seq: 0,
+            })
+        })
+    }
+
+    fn access(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<Option<AccessRecord>>> {
+        self.read(move |conn| {
+            let Some(record) = room_by_id(conn, room)? else {
+                return Ok(None);
+            };
+            let id = to_i64(room.0);
+            let member = read_members(
+                conn,
+                "SELECT u.id, u.username, u.display_name, m.role, m.muted_until
+                 FROM room_members m JOIN users u ON u.id = m.user_id
+                 WHERE m.room_id = ?1 AND m.user_id = ?2",
+                params![id, user_id],
+            )?
+            .pop();
+            let invited = conn
+                .prepare_cached("SELECT 1 FROM invites WHERE room_id = ?1 AND user_id = ?2")?
+                .query_row(params![id, user_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            let ban = conn
+                .prepare_cached("SELECT reason FROM bans WHERE room_id = ?1 AND user_id = ?2")?
+                .query_row(params![id, user_id], |r| r.get(0))
+                .optional()?;
+            Ok(Some(AccessRecord {
+                room: record,
+                member,
+                invited,
+                ban,
+            }))
+        })
+    }
+
+    fn open_direct(
+        &self,
+        members: Vec<UserSummary>,
+        name: RoomName,
+    ) -> BoxFuture<'static, StoreResult<(RoomRecord, bool)>> {
+        self.write(move |conn| {
+            let key = direct_key(&members);
+            let existing: Option<i64> = conn
+                .prepare_cached("SELECT id FROM rooms WHERE direct_key = ?1")?
+                .query_row(params![key], |r| r.get(0))
+                .optional()?;
+            if let Some(id) = existing {
+                let room = room_by_id(conn, RoomId(to_u64(id)))?.ok_or(StoreError::NotFound)?;
+                return Ok((room, false));
+            }
+            let tx = conn.transaction()?;
+            let now = now_ms();
+            tx.execute(
+                "INSERT INTO rooms (name, name_key, kind, created_by, created_at, direct_key)
+                 VALUES (?1, ?2, 'direct', ?3, ?4, ?5)",
+                params![
+                    name.as_str(),
+                    name.key(),
+                    members.first().map(|m| m.id),
+                    now,
+                    key
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            for member in &members {
+                match tx.execute(
+                    "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at, role)
+                     VALUES (?1, ?2, ?3, 'member')",
+                    params![id, member.id, now],
+                ) {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => return Err(StoreError::NotFound),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let room = room_by_id(&tx, RoomId(to_u64(id)))?.ok_or(StoreError::NotFound)?;
+            tx.commit()?;
+            Ok((room, true))
         })
     }
 
     fn room(&self, room: RoomId) -> BoxFuture<'static, StoreResult<Option<RoomRecord>>> {
-        self.read(move |conn| {
-            conn.prepare_cached(&format!("SELECT name, {LAST_SEQ} FROM rooms WHERE id = ?1"))?
-                .query_row(params![to_i64(room.0)], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                })
-                .optional()?
-                .map(|(name, last_seq)| {
-                    Ok(RoomRecord {
-                        id: room,
-                        name: parse_room(name)?,
-                        last_seq: to_u64(last_seq),
-                    })
-                })
-                .transpose()
+        self.read(move |conn| room_by_id(conn, room))
+    }
+
+    fn add_member(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> BoxFuture<'static, StoreResult<()>> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            match tx.execute(
+                "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at, role)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![to_i64(room.0), user_id, now_ms(), role_str(role)],
+            ) {
+                Ok(_) => {}
+                // The only constraint left to break is a reference: no such room (or user).
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::NotFound),
+                Err(e) => return Err(e.into()),
+            }
+            tx.execute(
+                "DELETE FROM invites WHERE room_id = ?1 AND user_id = ?2",
+                params![to_i64(room.0), user_id],
+            )?;
+            tx.commit()?;
+            Ok(())
         })
     }
 
-    fn add_member(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<()>> {
+    fn member(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<Option<MemberRecord>>> {
+        self.read(move |conn| {
+            Ok(read_members(
+                conn,
+                "SELECT u.id, u.username, u.display_name, m.role, m.muted_until
+                 FROM room_members m JOIN users u ON u.id = m.user_id
+                 WHERE m.room_id = ?1 AND m.user_id = ?2",
+                params![to_i64(room.0), user_id],
+            )?
+            .pop())
+        })
+    }
+
+    fn members(&self, room: RoomId) -> BoxFuture<'static, StoreResult<Vec<MemberRecord>>> {
+        self.read(move |conn| {
+            read_members(
+                conn,
+                "SELECT u.id, u.username, u.display_name, m.role, m.muted_until
+                 FROM room_members m JOIN users u ON u.id = m.user_id
+                 WHERE m.room_id = ?1 ORDER BY u.username",
+                params![to_i64(room.0)],
+            )
+        })
+    }
+
+    fn remove_member(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2",
+                params![to_i64(room.0), user_id],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn set_role(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        role: Role,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE room_members SET role = ?3 WHERE room_id = ?1 AND user_id = ?2",
+                params![to_i64(room.0), user_id, role_str(role)],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn set_muted(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        until: Option<i64>,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE room_members SET muted_until = ?3 WHERE room_id = ?1 AND user_id = ?2",
+                params![to_i64(room.0), user_id, until],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn ban(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        by: UserId,
+        reason: Option<String>,
+    ) -> BoxFuture<'static, StoreResult<()>> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let room = to_i64(room.0);
+            match tx.execute(
+                "INSERT INTO bans (room_id, user_id, by_id, reason, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (room_id, user_id) DO UPDATE SET reason = excluded.reason",
+                params![room, user_id, by, reason, now_ms()],
+            ) {
+                Ok(_) => {}
+                Err(e) if is_unique_violation(&e) => return Err(StoreError::NotFound),
+                Err(e) => return Err(e.into()),
+            }
+            tx.execute(
+                "DELETE FROM room_members WHERE room_id = ?1 AND user_id = ?2",
+                params![room, user_id],
+            )?;
+            tx.execute(
+                "DELETE FROM invites WHERE room_id = ?1 AND user_id = ?2",
+                params![room, user_id],
+            )?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn unban(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<bool>> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "DELETE FROM bans WHERE room_id = ?1 AND user_id = ?2",
+                params![to_i64(room.0), user_id],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn ban_of(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<Option<Option<String>>>> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached("SELECT reason FROM bans WHERE room_id = ?1 AND user_id = ?2")?
+                .query_row(params![to_i64(room.0), user_id], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
+    fn invite(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+        by: UserId,
+    ) -> BoxFuture<'static, StoreResult<()>> {
         self.write(move |conn| {
             match conn.execute(
-                "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at) VALUES (?1, ?2, ?3)",
-                params![to_i64(room.0), user_id, now_ms()],
+                "INSERT OR IGNORE INTO invites (room_id, user_id, by_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![to_i64(room.0), user_id, by, now_ms()],
             ) {
                 Ok(_) => Ok(()),
-                // The only constraint left to break is a reference: no such room (or user).
                 Err(e) if is_unique_violation(&e) => Err(StoreError::NotFound),
                 Err(e) => Err(e.into()),
             }
         })
     }
 
-    fn is_member(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<bool>> {
+    fn is_invited(&self, room: RoomId, user_id: UserId) -> BoxFuture<'static, StoreResult<bool>> {
         self.read(move |conn| {
             Ok(conn
-                .prepare_cached("SELECT 1 FROM room_members WHERE room_id = ?1 AND user_id = ?2")?
+                .prepare_cached("SELECT 1 FROM invites WHERE room_id = ?1 AND user_id = ?2")?
                 .query_row(params![to_i64(room.0), user_id], |_| Ok(()))
                 .optional()?
                 .is_some())
+        })
+    }
+
+    fn invites_for(&self, user_id: UserId) -> BoxFuture<'static, StoreResult<Vec<InviteRecord>>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {ROOM_COLUMNS}, u.id, u.username, u.display_name, i.created_at
+                 FROM invites i JOIN rooms ON rooms.id = i.room_id JOIN users u ON u.id = i.by_id
+                 WHERE i.user_id = ?1 ORDER BY i.created_at DESC"
+            ))?;
+            let rows = stmt.query_map(params![user_id], |r| {
+                Ok((
+                    room_at(r, 0)?,
+                    user_at(r, ROOM_WIDTH)?,
+                    r.get::<_, i64>(ROOM_WIDTH + 3)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (room, by, at) = row?;
+                out.push(InviteRecord {
+                    room: room_record(room)?,
+                    by: user_summary(by)?,
+                    at,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn delete_invite(
+        &self,
+        room: RoomId,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "DELETE FROM invites WHERE room_id = ?1 AND user_id = ?2",
+                params![to_i64(room.0), user_id],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn update_room(
+        &self,
+        room: RoomId,
+        topic: Option<String>,
+        slow_mode_secs: Option<u32>,
+    ) -> BoxFuture<'static, StoreResult<()>> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "UPDATE rooms SET topic = coalesce(?2, topic),
+                                  slow_mode_secs = coalesce(?3, slow_mode_secs)
+                 WHERE id = ?1",
+                params![to_i64(room.0), topic, slow_mode_secs],
+            )?;
+            if n == 0 {
+                return Err(StoreError::NotFound);
+            }
+            Ok(())
+        })
+    }
+
+    fn filters(&self, room: Option<RoomId>) -> BoxFuture<'static, StoreResult<Vec<FilterRecord>>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT f.id, f.room_id, f.kind, f.pattern, f.action, u.username, f.created_at
+                 FROM filters f JOIN users u ON u.id = f.created_by
+                 WHERE f.room_id IS ?1 ORDER BY f.id",
+            )?;
+            let rows = stmt.query_map(params![room.map(|r| to_i64(r.0))], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, i64>(6)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, room, kind, pattern, action, by, at) = row?;
+                let (kind, action) = parse_filter(&kind, &action)?;
+                out.push(FilterRecord {
+                    id,
+                    room: room.map(|r| RoomId(to_u64(r))),
+                    kind,
+                    pattern,
+                    action,
+                    created_by: parse_user(by)?,
+                    at,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    fn add_filter(&self, rule: NewFilterRecord) -> BoxFuture<'static, StoreResult<FilterRecord>> {
+        self.write(move |conn| {
+            let at = now_ms();
+            conn.execute(
+                "INSERT INTO filters (room_id, kind, pattern, action, created_by, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    rule.room.map(|r| to_i64(r.0)),
+                    filter_kind_str(rule.kind),
+                    rule.pattern,
+                    filter_action_str(rule.action),
+                    rule.created_by,
+                    at
+                ],
+            )?;
+            let id = conn.last_insert_rowid();
+            let by: String = conn
+                .prepare_cached("SELECT username FROM users WHERE id = ?1")?
+                .query_row(params![rule.created_by], |r| r.get(0))?;
+            Ok(FilterRecord {
+                id,
+                room: rule.room,
+                kind: rule.kind,
+                pattern: rule.pattern,
+                action: rule.action,
+                created_by: parse_user(by)?,
+                at,
+            })
+        })
+    }
+
+    fn delete_filter(
+        &self,
+        room: Option<RoomId>,
+        id: i64,
+    ) -> BoxFuture<'static, StoreResult<bool>> {
+        self.write(move |conn| {
+            let n = conn.execute(
+                "DELETE FROM filters WHERE id = ?1 AND room_id IS ?2",
+                params![id, room.map(|r| to_i64(r.0))],
+            )?;
+            Ok(n > 0)
+        })
+    }
+
+    fn audit(&self, entry: NewAudit) -> BoxFuture<'static, StoreResult<()>> {
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO audit (room_id, actor_id, action, target_id, reason, detail, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    entry.room.map(|r| to_i64(r.0)),
+                    entry.actor,
+                    entry.action,
+                    entry.target,
+                    entry.reason,
+                    entry.detail,
+                    now_ms()
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn audit_log(
+        &self,
+        room: RoomId,
+        before: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<Vec<AuditRecord>>> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT a.id, a.room_id, actor.username, a.action, target.username, a.reason,
+                        a.detail, a.created_at
+                 FROM audit a JOIN users actor ON actor.id = a.actor_id
+                 LEFT JOIN users target ON target.id = a.target_id
+                 WHERE a.room_id = ?1 AND a.id < ?2 ORDER BY a.id DESC LIMIT ?3",
+            )?;
+            let rows = stmt.query_map(
+                params![to_i64(room.0), before.unwrap_or(i64::MAX), limit],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, i64>(7)?,
+                    ))
+                },
+            )?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, room, actor, action, target, reason, detail, at) = row?;
+                out.push(AuditRecord {
+                    id,
+                    room: room.map(|r| RoomId(to_u64(r))),
+                    actor: parse_user(actor)?,
+                    action,
+                    target: target.map(parse_user).transpose()?,
+                    reason,
+                    detail,
+                    at,
+                });
+            }
+            Ok(out)
         })
     }
 

@@ -82,40 +82,102 @@ async fn every_answer_carries_the_request_id_it_answers() {
         ws.recv().await
     };
     let answer = ask(json!({"req": 1, "type": "join", "room": GENERAL})).await;
-    assert!(matches!(answer, ServerMsg::Joined { req: Some(1), .. }), "{answer:?}");
+    assert!(
+        matches!(answer, ServerMsg::Joined { req: Some(1), .. }),
+        "{answer:?}"
+    );
     let answer = ws.recv().await;
-    assert!(matches!(answer, ServerMsg::History { req: Some(1), .. }), "{answer:?}");
+    assert!(
+        matches!(answer, ServerMsg::History { req: Some(1), .. }),
+        "{answer:?}"
+    );
 
     let mut ask = async |frame: serde_json::Value| {
         ws.send_raw(&frame.to_string()).await;
         ws.recv_until(|m| !matches!(m, ServerMsg::Message(_))).await
     };
-    let answer = ask(json!({"req": 2, "type": "send", "room": GENERAL, "client_id": "c1", "text": "hi"})).await;
-    assert!(matches!(answer, ServerMsg::Ack { req: Some(2), seq: 1, .. }), "{answer:?}");
-    let answer = ask(json!({"req": 3, "type": "history", "room": GENERAL, "before": 5})).await;
-    assert!(matches!(answer, ServerMsg::History { req: Some(3), .. }), "{answer:?}");
-    let answer = ask(json!({"req": 4, "type": "send", "room": GENERAL, "client_id": "c2", "text": " "})).await;
+    let answer =
+        ask(json!({"req": 2, "type": "send", "room": GENERAL, "client_id": "c1", "text": "hi"}))
+            .await;
     assert!(
-        matches!(answer, ServerMsg::Error { req: Some(4), code: ErrorCode::Invalid, .. }),
+        matches!(
+            answer,
+            ServerMsg::Ack {
+                req: Some(2),
+                seq: 1,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+    let answer = ask(json!({"req": 3, "type": "history", "room": GENERAL, "before": 5})).await;
+    assert!(
+        matches!(answer, ServerMsg::History { req: Some(3), .. }),
+        "{answer:?}"
+    );
+    let answer =
+        ask(json!({"req": 4, "type": "send", "room": GENERAL, "client_id": "c2", "text": " "}))
+            .await;
+    assert!(
+        matches!(
+            answer,
+            ServerMsg::Error {
+                req: Some(4),
+                code: ErrorCode::Invalid,
+                ..
+            }
+        ),
         "{answer:?}"
     );
     let answer = ask(json!({"req": 5, "type": "history", "room": 9999, "before": 5})).await;
     assert!(
-        matches!(answer, ServerMsg::Error { req: Some(5), code: ErrorCode::NoSuchRoom, .. }),
+        matches!(
+            answer,
+            ServerMsg::Error {
+                req: Some(5),
+                code: ErrorCode::NoSuchRoom,
+                ..
+            }
+        ),
         "{answer:?}"
     );
     let answer = ask(json!({"req": 6, "type": "warp", "room": GENERAL})).await;
     assert!(
-        matches!(answer, ServerMsg::Error { req: Some(6), code: ErrorCode::BadFrame, .. }),
+        matches!(
+            answer,
+            ServerMsg::Error {
+                req: Some(6),
+                code: ErrorCode::BadFrame,
+                ..
+            }
+        ),
         "{answer:?}"
     );
     let answer = ask(json!({"req": 7, "type": "ping", "id": 70})).await;
-    assert_eq!(answer, ServerMsg::Pong { req: Some(7), id: Some(70) });
+    assert_eq!(
+        answer,
+        ServerMsg::Pong {
+            req: Some(7),
+            id: Some(70)
+        }
+    );
     let answer = ask(json!({"req": 8, "type": "leave", "room": GENERAL})).await;
-    assert_eq!(answer, ServerMsg::Left { req: Some(8), room: GENERAL });
+    assert_eq!(
+        answer,
+        ServerMsg::Left {
+            req: Some(8),
+            room: GENERAL
+        }
+    );
     // A frame without `req` is answered without one, as before.
     let answer = ask(json!({"type": "ping"})).await;
-    assert_eq!(answer, ServerMsg::Pong { req: None, id: None });
+    assert_eq!(
+        answer,
+        ServerMsg::Pong {
+            req: None,
+            id: None
+        }
+    );
 }
 
 #[tokio::test]
@@ -157,7 +219,10 @@ async fn a_bot_can_do_over_http_what_a_browser_does_over_the_socket() {
     assert_eq!((posted.room, posted.seq), (GENERAL, 1));
     // Delivered live to the socket, like any message.
     let live = watcher.next_message().await;
-    assert_eq!((live.seq, live.author.as_str(), live.text.as_str()), (1, "bot", "beep"));
+    assert_eq!(
+        (live.seq, live.author.as_str(), live.text.as_str()),
+        (1, "bot", "beep")
+    );
 
     // Idempotent like `send`: the same client id is the same message.
     let res = post(json!({"client_id": "b1", "text": "beep"})).await;
@@ -168,7 +233,10 @@ async fn a_bot_can_do_over_http_what_a_browser_does_over_the_socket() {
     // The same validation errors, with the same codes.
     for (body, code) in [
         (json!({"client_id": "b2", "text": "  "}), ErrorCode::Invalid),
-        (json!({"client_id": "b3", "text": "x".repeat(4001)}), ErrorCode::TooLong),
+        (
+            json!({"client_id": "b3", "text": "x".repeat(4001)}),
+            ErrorCode::TooLong,
+        ),
     ] {
         let res = post(body).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -179,14 +247,19 @@ async fn a_bot_can_do_over_http_what_a_browser_does_over_the_socket() {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
     let page: HistoryPage = app
-        .get_with_token(&format!("/api/rooms/{GENERAL}/messages?limit=10"), &bot.token)
+        .get_with_token(
+            &format!("/api/rooms/{GENERAL}/messages?limit=10"),
+            &bot.token,
+        )
         .await
         .json()
         .await
         .expect("history");
     assert_eq!(page.messages.len(), 1);
     assert!(!page.has_more);
-    let res = app.get_with_token("/api/rooms/9999/messages", &bot.token).await;
+    let res = app
+        .get_with_token("/api/rooms/9999/messages", &bot.token)
+        .await;
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 

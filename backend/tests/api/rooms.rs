@@ -46,7 +46,9 @@ async fn room_names_are_unicode_normalised_and_unique_ignoring_case() {
     let tech = app.create_room(&zhang, "技术讨论").await;
     // Sent decomposed (e + combining acute), stored composed.
     let cafe = app.create_room(&zhang, "  Cafe\u{301} ☕ ").await;
-    let res = app.get_with_token(&format!("/api/rooms/{cafe}"), &zhang.token).await;
+    let res = app
+        .get_with_token(&format!("/api/rooms/{cafe}"), &zhang.token)
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     let info: RoomInfo = res.json().await.expect("room");
     assert_eq!(info.name.as_str(), "Caf\u{e9} ☕");

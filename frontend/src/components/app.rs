@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::{Credentials, Username};
+use shared::{Credentials, MeResponse, NewAccount};
 
 use crate::api;
 use crate::components::{AuthForm, AuthMode, ChatPage};
@@ -16,8 +16,8 @@ enum Auth {
     Checking,
     /// Nobody: the login form, with an optional notice (for example "session ended").
     LoggedOut(Option<String>),
-    /// A session exists for this user.
-    LoggedIn(Username),
+    /// A session exists for this user (with their display name).
+    LoggedIn(MeResponse),
 }
 
 /// The whole app.
@@ -35,8 +35,8 @@ pub fn App() -> impl IntoView {
     let on_session_end = Callback::new(move |notice: Option<String>| {
         auth.try_set(Auth::LoggedOut(notice));
     });
-    let on_logged_in = Callback::new(move |user: Username| {
-        auth.try_set(Auth::LoggedIn(user));
+    let on_logged_in = Callback::new(move |me: MeResponse| {
+        auth.try_set(Auth::LoggedIn(me));
     });
 
     view! {
@@ -45,7 +45,12 @@ pub fn App() -> impl IntoView {
                 view! { <p class="splash" data-testid="splash">"Loading…"</p> }.into_any()
             }
             Auth::LoggedOut(notice) => view! { <AuthPage notice on_logged_in /> }.into_any(),
-            Auth::LoggedIn(user) => view! { <ChatPage user on_session_end /> }.into_any(),
+            Auth::LoggedIn(me) => {
+                view! {
+                    <ChatPage user=me.username display_name=me.display_name on_session_end />
+                }
+                    .into_any()
+            }
         }}
     }
 }
@@ -56,21 +61,30 @@ fn AuthPage(
     /// Shown in the error slot until the first attempt.
     notice: Option<String>,
     /// Called with the user once logged in.
-    on_logged_in: Callback<Username>,
+    on_logged_in: Callback<MeResponse>,
 ) -> impl IntoView {
     let error = RwSignal::new(notice);
     let busy = RwSignal::new(false);
-    let on_submit = Callback::new(move |(mode, creds): (AuthMode, Credentials)| {
+    let on_submit = Callback::new(move |(mode, account): (AuthMode, NewAccount)| {
         busy.set(true);
         error.set(None);
         spawn_local(async move {
             let result = match mode {
-                AuthMode::Login => api::login(&creds).await,
-                AuthMode::Register => api::register(&creds).await,
+                AuthMode::Login => {
+                    api::login(&Credentials {
+                        username: account.username,
+                        password: account.password,
+                    })
+                    .await
+                }
+                AuthMode::Register => api::register(&account).await,
             };
             busy.try_set(false);
             match result {
-                Ok(session) => on_logged_in.run(session.username),
+                Ok(session) => on_logged_in.run(MeResponse {
+                    username: session.username,
+                    display_name: session.display_name,
+                }),
                 Err(err) => {
                     error.try_set(Some(err.auth_text()));
                 }

@@ -1,11 +1,12 @@
 //! The login / registration form.
 //!
-//! Test ids: `auth-form`, `username-input`, `password-input`, `login-button`,
-//! `register-button`, `username-error`, `password-error` (client-side rule errors) and
-//! `auth-error` (the server's answer, or a notice such as "session ended").
+//! Test ids: `auth-form`, `username-input`, `password-input`, `display-name-input` (optional,
+//! used when registering), `login-button`, `register-button`, `username-error`,
+//! `password-error`, `display-name-error` (client-side rule errors) and `auth-error` (the
+//! server's answer, or a notice such as "session ended").
 
 use leptos::prelude::*;
-use shared::{Credentials, Password, Username};
+use shared::{DisplayName, NewAccount, Password, Username};
 
 /// Which button was pressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,13 +17,19 @@ pub enum AuthMode {
     Register,
 }
 
-/// Username and password fields with a "Log in" and a "Register" button. Input is checked
-/// with the protocol's own rules as the user goes (after leaving a field, or on a submit), and
-/// `on_submit` only ever sees credentials that pass them.
+/// Username and password fields, an optional display name (for a new account), and a "Log in"
+/// and a "Register" button. Input is checked with the protocol's own rules as the user goes
+/// (after leaving a field, or on a submit), and `on_submit` only ever sees values that pass
+/// them. The display name is sent only when registering, and only when not blank; logging in
+/// ignores it.
+///
+/// One form serves both buttons, so the password's `autocomplete` follows what the user is
+/// doing: `current-password` (a password manager fills the saved one) until a display name is
+/// typed, which only a new account has, then `new-password`.
 #[component]
 pub fn AuthForm(
-    /// Called with the pressed button and valid credentials.
-    on_submit: Callback<(AuthMode, Credentials)>,
+    /// Called with the pressed button and valid values (`display_name` is `None` for a login).
+    on_submit: Callback<(AuthMode, NewAccount)>,
     /// The server's answer to the last attempt (or a notice), shown under the buttons.
     #[prop(into)]
     error: Signal<Option<String>>,
@@ -32,9 +39,22 @@ pub fn AuthForm(
 ) -> impl IntoView {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    let display_name = RwSignal::new(String::new());
     // Errors show once a field was left or a submit was tried, not on the first keystroke.
     let user_touched = RwSignal::new(false);
     let pass_touched = RwSignal::new(false);
+    let name_touched = RwSignal::new(false);
+    // Blank means "none" (the handle is shown); anything else must pass the rules.
+    let parsed_name = move || {
+        display_name.with(|n| {
+            if n.trim().is_empty() {
+                Ok(None)
+            } else {
+                DisplayName::parse(n.as_str()).map(Some)
+            }
+        })
+    };
+    let registering = Memo::new(move |_| display_name.with(|n| !n.trim().is_empty()));
 
     let user_error = move || {
         if !user_touched.get() {
@@ -48,18 +68,39 @@ pub fn AuthForm(
         }
         password.with(|p| Password::parse(p.as_str()).err().map(|e| e.to_string()))
     };
+    // Checked live: an optional field has no "left it empty" error to wait for.
+    let name_error = move || {
+        if !name_touched.get() && !registering.get() {
+            return None;
+        }
+        parsed_name().err().map(|e| e.to_string())
+    };
 
     let submit = move |mode: AuthMode| {
         user_touched.set(true);
         pass_touched.set(true);
         let user = Username::parse(username.get_untracked());
         let pass = Password::parse(password.get_untracked());
-        if let (Ok(user), Ok(pass)) = (user, pass) {
+        let name = match mode {
+            AuthMode::Login => Ok(None),
+            AuthMode::Register => {
+                name_touched.set(true);
+                display_name.with_untracked(|n| {
+                    if n.trim().is_empty() {
+                        Ok(None)
+                    } else {
+                        DisplayName::parse(n.as_str()).map(Some)
+                    }
+                })
+            }
+        };
+        if let (Ok(user), Ok(pass), Ok(name)) = (user, pass, name) {
             on_submit.run((
                 mode,
-                Credentials {
+                NewAccount {
                     username: user.into_inner(),
                     password: pass.into_inner(),
+                    display_name: name.map(DisplayName::into_inner),
                 },
             ));
         }
@@ -108,7 +149,9 @@ pub fn AuthForm(
                 data-testid="password-input"
                 name="password"
                 type="password"
-                autocomplete="current-password"
+                autocomplete=move || {
+                    if registering.get() { "new-password" } else { "current-password" }
+                }
                 prop:value=move || password.get()
                 on:input=move |ev| password.set(event_target_value(&ev))
                 on:blur=move |_| pass_touched.set(true)
@@ -118,6 +161,31 @@ pub fn AuthForm(
                     .map(|e| {
                         view! {
                             <p class="field-error" data-testid="password-error" role="alert">
+                                {e}
+                            </p>
+                        }
+                    })
+            }}
+            <label for="auth-display-name">"Display name"</label>
+            <input
+                id="auth-display-name"
+                data-testid="display-name-input"
+                name="display_name"
+                autocomplete="nickname"
+                placeholder="Display name (optional)"
+                aria-describedby="auth-display-name-hint"
+                prop:value=move || display_name.get()
+                on:input=move |ev| display_name.set(event_target_value(&ev))
+                on:blur=move |_| name_touched.set(true)
+            />
+            <p class="hint" id="auth-display-name-hint">
+                "For a new account: the name others see (your username if left empty)."
+            </p>
+            {move || {
+                name_error()
+                    .map(|e| {
+                        view! {
+                            <p class="field-error" data-testid="display-name-error" role="alert">
                                 {e}
                             </p>
                         }

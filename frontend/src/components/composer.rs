@@ -4,7 +4,7 @@
 //! text over 4000 characters), `char-count` (shown near the limit).
 
 use leptos::prelude::*;
-use shared::{MAX_MESSAGE_CHARS, MessageText, RoomName};
+use shared::{MAX_MESSAGE_CHARS, MessageText};
 
 /// From this many characters on, the count is shown.
 const SHOW_COUNT_FROM: usize = MAX_MESSAGE_CHARS - 500;
@@ -16,9 +16,9 @@ const SHOW_COUNT_FROM: usize = MAX_MESSAGE_CHARS - 500;
 pub fn Composer(
     /// Called with the checked text; the box is cleared after.
     on_send: Callback<MessageText>,
-    /// The room on screen (for the placeholder).
+    /// The name of the room on screen (for the placeholder).
     #[prop(into)]
-    room: Signal<RoomName>,
+    room: Signal<String>,
 ) -> impl IntoView {
     let text = RwSignal::new(String::new());
     let submit_error = RwSignal::new(None::<String>);

@@ -3,12 +3,13 @@
 //! tests can mount the layout with a client that has no connection.
 //!
 //! Test ids: `chat`, `sidebar-toggle` (menu button on narrow screens), `room-title`,
-//! `chat-error` (banner) with `chat-error-close`.
+//! `chat-error` (banner) with `chat-error-close`, `unresolved-outbox` (messages written with the
+//! previous release for a room that was not found: `data-count`) with `unresolved-discard`.
 
 use leptos::ev;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::{ClientId, MessageText, Username};
+use shared::{ClientId, DisplayName, MessageText, Username};
 
 use crate::client::Client;
 use crate::components::{Composer, ConnBadge, MessageList, Sidebar};
@@ -19,10 +20,12 @@ use crate::{api, outbox};
 pub fn ChatPage(
     /// Who is logged in.
     user: Username,
+    /// Their display name.
+    display_name: DisplayName,
     /// Called when the session ends (logout: `None`; expiry: a notice for the login screen).
     on_session_end: Callback<Option<String>>,
 ) -> impl IntoView {
-    let client = Client::new(user.clone(), outbox::load(&user));
+    let client = Client::new(user.clone(), display_name, outbox::load(&user));
     provide_context(client);
     client.connect(on_session_end);
     client.refresh_rooms();
@@ -52,7 +55,23 @@ pub fn ChatLayout(
 ) -> impl IntoView {
     let client = expect_context::<Client>();
     let sidebar_open = RwSignal::new(false);
-    let current = Memo::new(move |_| client.chat.with(|c| c.current().clone()));
+    let current = Memo::new(move |_| client.chat.with(|c| c.current()));
+    let label = Memo::new(move |_| client.chat.with(|c| c.room_label(c.current())));
+    let unresolved = Memo::new(move |_| {
+        client.chat.with(|c| {
+            let mut rooms: Vec<String> = c
+                .unresolved()
+                .iter()
+                .filter_map(|e| match &e.room {
+                    crate::outbox::OutboxRoom::Name(n) => Some(format!("#{n}")),
+                    crate::outbox::OutboxRoom::Id(_) => None,
+                })
+                .collect();
+            rooms.sort();
+            rooms.dedup();
+            (c.unresolved().len(), rooms.join(", "))
+        })
+    });
     let entries = Memo::new(move |_| client.chat.with(|c| c.current_entries()));
     let history = Memo::new(move |_| client.chat.with(|c| c.current_history()));
     let error = Memo::new(move |_| client.chat.with(|c| c.error().map(str::to_owned)));
@@ -81,7 +100,9 @@ pub fn ChatLayout(
                     >
                         "☰"
                     </button>
-                    <h1 data-testid="room-title">{move || format!("#{}", current.get())}</h1>
+                    <h1 data-testid="room-title" data-room-id=move || current.get().to_string()>
+                        {move || format!("#{}", label.get())}
+                    </h1>
                     <ConnBadge state=client.conn />
                 </header>
                 {move || {
@@ -103,9 +124,38 @@ pub fn ChatLayout(
                             }
                         })
                 }}
+                {move || {
+                    let (n, rooms) = unresolved.get();
+                    (n > 0)
+                        .then(|| {
+                            let plural = if n == 1 { "message" } else { "messages" };
+                            view! {
+                                <div
+                                    class="banner"
+                                    data-testid="unresolved-outbox"
+                                    data-count=n.to_string()
+                                    role="status"
+                                >
+                                    <span>
+                                        {format!(
+                                            "{n} unsent {plural} for {rooms}: that room was not found. Kept in this browser until it is.",
+                                        )}
+                                    </span>
+                                    <button
+                                        class="link"
+                                        data-testid="unresolved-discard"
+                                        on:click=move |_| client.discard_unresolved()
+                                    >
+                                        "Discard"
+                                    </button>
+                                </div>
+                            }
+                        })
+                }}
                 // One list per room: switching rooms starts with fresh scroll state.
                 {move || {
-                    let room = current.get();
+                    current.track();
+                    let room = label.get();
                     view! {
                         <MessageList
                             room
@@ -118,7 +168,7 @@ pub fn ChatLayout(
                         />
                     }
                 }}
-                <Composer on_send room=current />
+                <Composer on_send room=label />
             </section>
         </div>
     }

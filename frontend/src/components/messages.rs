@@ -3,7 +3,8 @@
 //! Test ids: `message-list` (the scrolling container), `load-older` (button, while older
 //! messages exist), `history-loading`, `history-start` ("This is the beginning of #room."),
 //! `message` (one per message: `data-seq` once stored, `data-state` = `sent` | `pending` |
-//! `failed`, `data-client-id`, `data-author`), inside it `message-author`, `message-time`
+//! `failed`, `data-client-id`, `data-author` = the author's handle), inside it `message-author`
+//! (the author's display name, with `title` = `@handle`), `message-time`
 //! (`datetime` attribute in ISO 8601), `message-text`, and for failed ones `message-error`,
 //! `message-discard` and, when sending it again may succeed, `message-retry` (back to pending,
 //! same client id); `notice` (a join/leave line, `data-user`, `data-kind` = `joined`|`left`);
@@ -14,7 +15,7 @@
 
 use leptos::html;
 use leptos::prelude::*;
-use shared::{ClientId, RoomName};
+use shared::ClientId;
 
 use crate::browser;
 use crate::timeline::{Delivery, Entry, HistoryState};
@@ -41,8 +42,8 @@ struct ScrollSnapshot {
 /// that page is prepended the visible rows do not move.
 #[component]
 pub fn MessageList(
-    /// The room shown (for the "beginning of" line).
-    room: RoomName,
+    /// The name of the room shown (for the "beginning of" line).
+    room: String,
     /// The rows to show.
     #[prop(into)]
     entries: Signal<Vec<Entry>>,
@@ -236,6 +237,7 @@ pub fn EntryRow(
         Entry::Message {
             seq,
             author,
+            author_name,
             text,
             ts,
             client_id,
@@ -300,8 +302,12 @@ pub fn EntryRow(
                     data-author=author.to_string()
                 >
                     <div class="meta">
-                        <span class="author" data-testid="message-author">
-                            {author.to_string()}
+                        <span
+                            class="author"
+                            data-testid="message-author"
+                            title=format!("@{author}")
+                        >
+                            {author_name.to_string()}
                         </span>
                         <time data-testid="message-time" datetime=time.iso title=time.full>
                             {time.short}

@@ -1,21 +1,25 @@
 //! The sidebar: who is logged in, the rooms, a form to create one, who is online.
 //!
-//! Test ids: `sidebar` (class `open` when shown on a narrow screen), `current-user`,
-//! `logout-button`, `room-list`, `room-item` (a button per room: `data-room`, `aria-current`
-//! on the open one), `room-unread`, `new-room-input`, `new-room-button`, `new-room-error`,
-//! `online-list`, `online-user` (`data-user`).
+//! Test ids: `sidebar` (class `open` when shown on a narrow screen), `current-user` (the own
+//! display name, `title` = `@handle`, `data-user` = handle), `logout-button`, `room-list`,
+//! `room-item` (a button per room: `data-room` = its name, `data-room-id` = its id,
+//! `aria-current` on the open one), `room-unread`, `new-room-input`, `new-room-button`,
+//! `new-room-error`, `online-list`, `online-user` (`data-user` = handle; shows the display name
+//! when known, `title` = `@handle`).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::{RoomName, Username};
+use shared::{DisplayName, RoomId, RoomName, Username};
 
 use crate::client::Client;
 
 /// One room in the list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct RoomRow {
-    /// Its name.
-    pub name: RoomName,
+    /// Its id.
+    pub id: RoomId,
+    /// Its name as shown (`room <id>` while the room list has not told it).
+    pub name: String,
     /// Unread messages by others.
     pub unread: u32,
     /// It is on screen.
@@ -32,31 +36,38 @@ pub fn Sidebar(
 ) -> impl IntoView {
     let client = expect_context::<Client>();
     let me = client.chat.with_untracked(|c| c.me().clone());
+    let my_name = Memo::new(move |_| client.chat.with(|c| c.my_name().clone()));
     let rows = Memo::new(move |_| {
-        let mut names: Vec<RoomName> = client
-            .rooms
-            .with(|r| r.iter().map(|i| i.name.clone()).collect());
+        // The listed rooms (sorted by name), then followed rooms the list does not hold.
+        let mut ids: Vec<RoomId> = client.rooms.with(|r| r.iter().map(|i| i.id).collect());
         client.chat.with(|c| {
-            for n in c.room_names() {
-                if !names.contains(n) {
-                    names.push(n.clone());
-                }
-            }
-            names.sort();
-            names
-                .into_iter()
-                .map(|name| RoomRow {
-                    unread: c.unread(&name),
-                    current: &name == c.current(),
-                    name,
+            let mut extra: Vec<RoomId> = c.room_ids().filter(|id| !ids.contains(id)).collect();
+            extra.sort_by_key(|id| (c.room_label(*id).to_lowercase(), *id));
+            ids.extend(extra);
+            ids.into_iter()
+                .map(|id| RoomRow {
+                    id,
+                    name: c.room_label(id),
+                    unread: c.unread(id),
+                    current: id == c.current(),
                 })
                 .collect::<Vec<_>>()
         })
     });
-    let online = Memo::new(move |_| client.chat.with(|c| c.current_online()));
-    let current = Memo::new(move |_| client.chat.with(|c| c.current().clone()));
-    let on_open = Callback::new(move |name: RoomName| {
-        client.open_room(name);
+    let online = Memo::new(move |_| {
+        client.chat.with(|c| {
+            c.current_online()
+                .into_iter()
+                .map(|u| {
+                    let name = c.display_name(&u);
+                    (u, name)
+                })
+                .collect::<Vec<_>>()
+        })
+    });
+    let current = Memo::new(move |_| client.chat.with(|c| c.room_label(c.current())));
+    let on_open = Callback::new(move |id: RoomId| {
+        client.open_room(id);
         open.set(false);
     });
 
@@ -64,7 +75,14 @@ pub fn Sidebar(
         <aside class="sidebar" class:open=move || open.get() data-testid="sidebar">
             <div class="me">
                 <span>
-                    "Signed in as " <strong data-testid="current-user">{me.to_string()}</strong>
+                    "Signed in as "
+                    <strong
+                        data-testid="current-user"
+                        data-user=me.to_string()
+                        title=format!("@{me}")
+                    >
+                        {move || my_name.get().to_string()}
+                    </strong>
                 </span>
                 <button
                     class="secondary small"
@@ -90,7 +108,7 @@ pub fn RoomList(
     #[prop(into)]
     rooms: Signal<Vec<RoomRow>>,
     /// Called with the room the user picked.
-    on_open: Callback<RoomName>,
+    on_open: Callback<RoomId>,
 ) -> impl IntoView {
     view! {
         <ul class="rooms" data-testid="room-list">
@@ -98,16 +116,17 @@ pub fn RoomList(
                 each=move || rooms.get()
                 key=|r| r.clone()
                 children=move |r| {
-                    let name = r.name.clone();
+                    let id = r.id;
                     view! {
                         <li>
                             <button
                                 class="room"
                                 class:current=r.current
                                 data-testid="room-item"
-                                data-room=r.name.to_string()
+                                data-room=r.name.clone()
+                                data-room-id=r.id.to_string()
                                 aria-current=r.current.then_some("true")
-                                on:click=move |_| on_open.run(name.clone())
+                                on:click=move |_| on_open.run(id)
                             >
                                 <span>{format!("#{}", r.name)}</span>
                                 {(r.unread > 0)
@@ -127,8 +146,9 @@ pub fn RoomList(
     }
 }
 
-/// A field and button that create a room (and open it). The name is checked with
-/// [`RoomName::parse`] as the user types.
+/// A field and button that create a room (and open it). The name, in any script (`技术讨论`,
+/// `Café ☕`), is checked with [`RoomName::parse`] as the user types; the server stores it
+/// NFC-normalised.
 #[component]
 pub fn NewRoomForm() -> impl IntoView {
     let client = expect_context::<Client>();
@@ -154,7 +174,7 @@ pub fn NewRoomForm() -> impl IntoView {
             let result = client.create_room(room).await;
             busy.try_set(false);
             match result {
-                Ok(()) => {
+                Ok(_) => {
                     name.try_set(String::new());
                 }
                 Err(e) => {
@@ -210,9 +230,9 @@ pub fn NewRoomForm() -> impl IntoView {
 /// Who is online in the room on screen.
 #[component]
 pub fn OnlineList(
-    /// The users, sorted.
+    /// The users (sorted by handle), each with the name they are shown by.
     #[prop(into)]
-    users: Signal<Vec<Username>>,
+    users: Signal<Vec<(Username, DisplayName)>>,
     /// The logged-in user (marked "you").
     me: Username,
 ) -> impl IntoView {
@@ -221,12 +241,12 @@ pub fn OnlineList(
             <For
                 each=move || users.get()
                 key=|u| u.clone()
-                children=move |u| {
+                children=move |(u, name)| {
                     let is_me = u == me;
                     view! {
-                        <li data-testid="online-user" data-user=u.to_string()>
+                        <li data-testid="online-user" data-user=u.to_string() title=format!("@{u}")>
                             <span class="dot" aria-hidden="true"></span>
-                            {u.to_string()}
+                            {name.to_string()}
                             {is_me.then(|| view! { <span class="you">" (you)"</span> })}
                         </li>
                     }
