@@ -852,6 +852,11 @@ impl Chat {
             ));
         }
         access.require_moderator()?;
+        if what == Moderation::Role && access.rank() < 3 {
+            return Err(ChatError::Forbidden(
+                "Only the room's owner appoints moderators.".into(),
+            ));
+        }
         let reason = parse_reason(action.reason)?;
         let target = self.user(&action.user).await?;
         let theirs = self

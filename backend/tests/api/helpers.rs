@@ -186,6 +186,62 @@ impl TestApp {
         Ok(Ws { stream })
     }
 
+    /// Calls the API as `session` with an optional JSON body; returns the status and the body
+    /// (`null` when empty).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        session: &Session,
+        body: Option<serde_json::Value>,
+    ) -> (StatusCode, serde_json::Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(&session.token);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status();
+        let text = res.text().await.expect("body");
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+        };
+        (status, body)
+    }
+
+    /// `POST path` with a JSON body as `session`.
+    pub async fn post_as(
+        &self,
+        session: &Session,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, session, Some(body))
+            .await
+    }
+
+    /// `GET path` as `session`.
+    pub async fn get_as(&self, session: &Session, path: &str) -> (StatusCode, serde_json::Value) {
+        self.call(reqwest::Method::GET, path, session, None).await
+    }
+
+    /// Creates a room of `kind` (`public` or `private`) named `name` as `session`.
+    pub async fn create_room_of(&self, session: &Session, name: &str, kind: &str) -> RoomId {
+        let (status, body) = self
+            .post_as(
+                session,
+                "/api/rooms",
+                serde_json::json!({ "name": name, "kind": kind }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "room {name}: {body}");
+        RoomId(body["id"].as_u64().expect("an id"))
+    }
+
     /// Creates a public room named `name` as `session` and returns its id.
     pub async fn create_room(&self, session: &Session, name: &str) -> RoomId {
         let res = self

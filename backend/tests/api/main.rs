@@ -9,6 +9,7 @@ mod hashing;
 mod helpers;
 mod limits;
 mod messages;
+mod moderation;
 mod persistence;
 mod protocol;
 mod rooms;
