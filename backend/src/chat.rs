@@ -901,17 +901,21 @@ impl Chat {
                 self.store
                     .ban(room, target.id, actor.id, reason.clone())
                     .await?;
-                self.hub.remove_from_room(
-                    room,
-                    target.id,
-                    &target.username,
-                    &ServerMsg::Removed {
+                // Only a member hears of it: telling anyone else would show them a room they
+                // may not see (a private one), and who moderates it.
+                if theirs.member.is_some() {
+                    self.hub.remove_from_room(
                         room,
-                        reason: Removal::Banned,
-                        by: Some(actor.username.clone()),
-                        message: reason.clone(),
-                    },
-                );
+                        target.id,
+                        &target.username,
+                        &ServerMsg::Removed {
+                            room,
+                            reason: Removal::Banned,
+                            by: Some(actor.username.clone()),
+                            message: reason.clone(),
+                        },
+                    );
+                }
                 ("ban", None)
             }
             Moderation::Unban => {

@@ -11,6 +11,7 @@ mod limits;
 mod messages;
 mod moderation;
 mod persistence;
+mod property;
 mod protocol;
 mod rooms;
 mod sessions;
