@@ -599,7 +599,7 @@ mod tests {
 
     #[test]
     fn invalid_regex_carries_parser_message() {
-        let err = validate(Re, "(unclosed").unwrap_err();
+        let err = validate(Re, "(unclosed").expect_err("refused");
         assert_eq!(err.pattern, "(unclosed");
         assert!(err.message.contains("unclosed group"), "{}", err.message);
         let shown = err.to_string();
@@ -611,7 +611,7 @@ mod tests {
             rule(1, Keyword, "fine", Mask),
             rule(2, Re, "(unclosed", Refuse),
         ])
-        .unwrap_err();
+        .expect_err("refused");
         assert!(err.message.contains("unclosed group"), "{}", err.message);
     }
 
@@ -619,12 +619,12 @@ mod tests {
     fn regex_too_big_when_compiled_is_refused() {
         // Accepted by the regex crate's default 10 MiB limit, not by ours.
         assert!(regex::Regex::new(r"\w{30}").is_ok());
-        let err = validate(Re, r"\w{30}").unwrap_err();
+        let err = validate(Re, r"\w{30}").expect_err("refused");
         assert!(err.message.contains("size limit"), "{}", err.message);
         assert!(err.message.contains(r"\w+"), "{}", err.message);
         assert_eq!(validate(Re, r"\w{1,20}"), Ok(()));
         let deep = format!("{}a{}", "(".repeat(60), ")".repeat(60));
-        let err = validate(Re, &deep).unwrap_err();
+        let err = validate(Re, &deep).expect_err("refused");
         assert!(err.message.contains("nest"), "{}", err.message);
     }
 
@@ -635,7 +635,7 @@ mod tests {
         assert_eq!(validate(Re, &ok), Ok(()));
         let long = "好".repeat(MAX_PATTERN_CHARS + 1);
         for kind in [Keyword, Re] {
-            let err = validate(kind, &long).unwrap_err();
+            let err = validate(kind, &long).expect_err("refused");
             assert!(err.message.contains("at most 200"), "{}", err.message);
         }
         assert!(RuleSet::compile(vec![rule(1, Keyword, &long, Mask)]).is_err());
@@ -649,7 +649,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert!(RuleSet::compile(rules(MAX_RULES)).is_ok());
-        let err = RuleSet::compile(rules(MAX_RULES + 1)).unwrap_err();
+        let err = RuleSet::compile(rules(MAX_RULES + 1)).expect_err("refused");
         assert!(err.message.contains("too many rules"), "{}", err.message);
         assert_eq!(err.pattern, "word100");
     }
@@ -657,7 +657,7 @@ mod tests {
     #[test]
     fn blank_keyword_is_invalid() {
         for blank in ["", "   ", "\t\n", "\u{3000}"] {
-            let err = validate(Keyword, blank).unwrap_err();
+            let err = validate(Keyword, blank).expect_err("refused");
             assert!(err.message.contains("empty"), "{}", err.message);
         }
         assert!(validate(Re, "").is_err());
@@ -722,7 +722,7 @@ mod tests {
             rule(20, Re, "[0-9]+", Refuse),
             rule(30, Keyword, "bad", Refuse),
         ])
-        .unwrap();
+        .expect("valid");
         // "bad" comes first in the text, but rule 20 comes first in the list.
         assert_eq!(s.check("bad nice 42"), refused(20, "[0-9]+"));
         assert_eq!(s.check("bad nice"), refused(30, "bad"));
@@ -737,7 +737,7 @@ mod tests {
             rule(8, Keyword, "ham", Refuse),
             rule(9, Re, r"\*+", Refuse),
         ])
-        .unwrap();
+        .expect("valid");
         let both = [&server, &room];
         assert_eq!(check_all(&both, "spam 123 eggs"), masked("**** *** eggs"));
         // A refusal by either set wins over masks.
@@ -781,7 +781,7 @@ mod tests {
             .map(|i| rule(i, Keyword, &format!("badword{i}"), Mask))
             .collect();
         rules.extend((90..100).map(|i| rule(i, Re, &format!(r"x{i}\d+y"), Mask)));
-        let s = RuleSet::compile(rules).unwrap();
+        let s = RuleSet::compile(rules).expect("valid");
         let mut text = "lorem ipsum 你好世界 dolor sit amet ".repeat(130);
         text.push_str("BADWORD42 x95123y");
         assert!(text.chars().count() > 4000);

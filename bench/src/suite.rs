@@ -223,7 +223,7 @@ async fn prepare_ours(addr: SocketAddr, dir: &Path, rooms: usize, users: usize) 
         // The workers address room `r` by the id `proto::room_key` gives it.
         let room: serde_json::Value = res.json().await.map_err(|e| e.to_string())?;
         let want = crate::proto::room_key(crate::proto::Target::Ours, r);
-        if room["id"].to_string() != want {
+        if room["id"].as_u64().map(|id| id.to_string()).as_deref() != Some(want.as_str()) {
             return Err(format!(
                 "room b{r} has id {} where {want} was expected",
                 room["id"]

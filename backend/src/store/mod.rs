@@ -124,6 +124,9 @@ pub struct RoomRecord {
     pub last_seq: u64,
 }
 
+/// A room, and the viewer's role in it if they are a member.
+pub type RoomAndRole = (RoomRecord, Option<Role>);
+
 /// What the chat's rules need to know about one user and one room, read together.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessRecord {
@@ -328,7 +331,7 @@ pub trait Store: Send + Sync + 'static {
         viewer: UserId,
         after: Option<RoomId>,
         limit: u32,
-    ) -> BoxFuture<'static, StoreResult<Vec<(RoomRecord, Option<Role>)>>>;
+    ) -> BoxFuture<'static, StoreResult<Vec<RoomAndRole>>>;
 
     /// Marks a user as a server admin or not; `false` if there is no such user.
     fn set_admin(&self, username: Username, admin: bool) -> BoxFuture<'static, StoreResult<bool>>;

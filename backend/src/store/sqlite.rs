@@ -24,8 +24,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AccessRecord, Appended, AuditRecord, CommitListener, FilterRecord, InviteRecord, MAX_BATCH,
-    MemberRecord, NewAudit, NewFilterRecord, NewMessage, NewRoomRecord, RoomRecord, SessionRecord,
-    Store, StoreError, StoreResult, UserId, UserRecord, UserSummary, now_ms,
+    MemberRecord, NewAudit, NewFilterRecord, NewMessage, NewRoomRecord, RoomAndRole, RoomRecord,
+    SessionRecord, Store, StoreError, StoreResult, UserId, UserRecord, UserSummary, now_ms,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -936,7 +936,7 @@ impl Store for SqliteStore {
         viewer: UserId,
         after: Option<RoomId>,
         limit: u32,
-    ) -> BoxFuture<'static, StoreResult<Vec<(RoomRecord, Option<Role>)>>> {
+    ) -> BoxFuture<'static, StoreResult<Vec<RoomAndRole>>> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {ROOM_COLUMNS}, m.role FROM rooms
