@@ -45,8 +45,8 @@ use crate::filter::{self, RuleSet, Verdict};
 use crate::hub::Hub;
 use crate::limits::{RateLimits, RetryAfter};
 use crate::store::{
-    AccessRecord, Appended, AuditRecord, FilterRecord, NewAudit, NewFilterRecord, NewMessage,
-    NewRoomRecord, RoomRecord, Store, StoreError, UserId, UserSummary, now_ms,
+    AccessRecord, Appended, AuditRecord, FilterRecord, MemberRecord, NewAudit, NewFilterRecord,
+    NewMessage, NewRoomRecord, RoomRecord, Store, StoreError, UserId, UserSummary, now_ms,
 };
 
 /// Who is asking.
@@ -166,11 +166,18 @@ impl From<ValueError> for ChatError {
     }
 }
 
-/// Proof that the service admitted a user to a room (see the module docs).
+/// Proof that the service admitted a user to a room (see the module docs), with what the rules
+/// read about the user and the room at the time.
+///
+/// A send checks the snapshot instead of reading the store again, as long as the room's epoch
+/// has not moved: every change of who may post there or how (a kick, ban, mute, role, slow mode,
+/// leave) bumps it, after its write, so a stale snapshot is always noticed and read again.
 #[derive(Debug, Clone)]
 pub struct Membership {
     room: RoomRecord,
     user: UserId,
+    access: AccessRecord,
+    epoch: u64,
 }
 
 impl Membership {
@@ -270,8 +277,11 @@ pub struct Chat {
     config: Arc<Config>,
     /// Compiled filter rules per scope (`None`: server-wide), dropped when a rule changes.
     filters: Arc<Mutex<HashMap<Option<RoomId>, Arc<RuleSet>>>>,
-    /// When each member last posted in a room with slow mode. Per node (see `docs/ops.md`).
+    /// When each member last posted in a room with slow mode. Kept per process.
     last_post: Arc<Mutex<HashMap<(RoomId, UserId), Instant>>>,
+    /// Per room, a counter of changes to who may post there and how (see [`Membership`]).
+    /// Kept per process: with several nodes the bus must carry the bumps.
+    epochs: Arc<Mutex<HashMap<RoomId, u64>>>,
 }
 
 impl Chat {
@@ -289,7 +299,28 @@ impl Chat {
             config,
             filters: Arc::default(),
             last_post: Arc::default(),
+            epochs: Arc::default(),
         }
+    }
+
+    /// The room's epoch now.
+    fn epoch(&self, room: RoomId) -> u64 {
+        self.epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&room)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Marks every [`Membership`] snapshot of the room as stale. Called after the write.
+    fn bump(&self, room: RoomId) {
+        *self
+            .epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(room)
+            .or_default() += 1;
     }
 
     /// Counts one request against the user's request rate. Every command does this; transports
@@ -502,7 +533,8 @@ impl Chat {
         since: Option<u64>,
     ) -> Result<Joined, ChatError> {
         self.request(actor)?;
-        let access = self.visible(actor, room).await?;
+        let epoch = self.epoch(room);
+        let mut access = self.visible(actor, room).await?;
         if let Some(reason) = &access.record.ban {
             return Err(banned(reason.as_deref()));
         }
@@ -532,11 +564,23 @@ impl Chat {
                     },
                 );
             }
+            access.record.member = Some(MemberRecord {
+                user: UserSummary {
+                    id: actor.id,
+                    username: actor.username.clone(),
+                    display_name: actor.display_name.clone(),
+                },
+                role: Role::Member,
+                muted_until: None,
+            });
+            access.record.invited = false;
         }
         Ok(Joined {
             membership: Membership {
                 room: record,
                 user: actor.id,
+                access: access.record,
+                epoch,
             },
             since,
         })
@@ -551,6 +595,7 @@ impl Chat {
             return Err(ChatError::NotJoined);
         }
         self.store.remove_member(room, actor.id).await?;
+        self.bump(room);
         self.hub.remove_from_room(
             room,
             actor.id,
@@ -577,13 +622,16 @@ impl Chat {
 
     /// The membership of a user who joined earlier (over any transport).
     pub async fn membership(&self, actor: &Actor, room: RoomId) -> Result<Membership, ChatError> {
+        let epoch = self.epoch(room);
         let access = self.visible(actor, room).await?;
         if access.record.member.is_none() {
             return Err(ChatError::NotJoined);
         }
         Ok(Membership {
-            room: access.record.room,
+            room: access.record.room.clone(),
             user: actor.id,
+            access: access.record,
+            epoch,
         })
     }
 
@@ -595,7 +643,7 @@ impl Chat {
     pub async fn send(
         &self,
         actor: &Actor,
-        membership: &Membership,
+        membership: &mut Membership,
         client_id: ClientId,
         text: String,
     ) -> Result<SendOutcome, ChatError> {
@@ -605,8 +653,16 @@ impl Chat {
         self.limits.send(actor.id).map_err(ChatError::RateLimited)?;
         let text = MessageText::parse(text)?;
         let room = membership.room.id;
-        // Read now, not when the connection joined: a kick, ban or mute since then counts.
-        let access = self.access(actor, room).await?;
+        // A kick, ban, mute or new slow mode since the snapshot counts: read it again then.
+        let epoch = self.epoch(room);
+        if epoch != membership.epoch {
+            membership.access = self.access(actor, room).await?.record;
+            membership.epoch = epoch;
+        }
+        let access = Access {
+            record: membership.access.clone(),
+            admin: actor.is_admin,
+        };
         let Some(member) = &access.record.member else {
             return Err(match access.record.ban {
                 Some(reason) => banned(reason.as_deref()),
@@ -990,6 +1046,7 @@ impl Chat {
                 ("role", Some(role_name(role).into()))
             }
         };
+        self.bump(room);
         self.hub.to_room(room, &ServerMsg::Members { room });
         tracing::info!(actor = %actor.username, %room, target = %target.username, action = label, "moderation");
         self.audit(actor, Some(room), label, Some(target.id), reason, detail)
@@ -1019,6 +1076,7 @@ impl Chat {
             )));
         }
         self.store.update_room(room, topic.clone(), slow).await?;
+        self.bump(room);
         if let Some(topic) = topic {
             self.audit(actor, Some(room), "topic", None, None, Some(topic))
                 .await;

@@ -146,10 +146,10 @@ pub async fn post(
 ) -> Result<(StatusCode, AppJson<Posted>), ApiError> {
     let room = room_id(path)?;
     let actor = Actor::from(&user);
-    let membership = state.chat.membership(&actor, room).await?;
+    let mut membership = state.chat.membership(&actor, room).await?;
     let done = state
         .chat
-        .send(&actor, &membership, body.client_id.clone(), body.text)
+        .send(&actor, &mut membership, body.client_id.clone(), body.text)
         .await?
         .await?;
     let status = if done.duplicate {

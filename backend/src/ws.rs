@@ -544,18 +544,17 @@ impl Conn {
         client_id: ClientId,
         text: String,
     ) -> Result<BoxFuture<'static, ServerMsg>, ServerMsg> {
-        let Some(joined) = self.rooms.get(&room) else {
+        let Some(joined) = self.rooms.get_mut(&room) else {
             let refused = match self.state.chat.request(&self.actor) {
                 Ok(()) => self.state.chat.not_joined(&self.actor, room).await,
                 Err(e) => e,
             };
             return Err(self.refuse(&refused, req, Some(room), Some(client_id)));
         };
-        let membership = joined.membership.clone();
         let outcome = self
             .state
             .chat
-            .send(&self.actor, &membership, client_id.clone(), text)
+            .send(&self.actor, &mut joined.membership, client_id.clone(), text)
             .await;
         let stored = match outcome {
             Ok(stored) => stored,
