@@ -799,3 +799,49 @@ async fn filters_refuse_or_mask_in_english_and_chinese_over_every_transport() {
         ServerMsg::Ack { .. }
     ));
 }
+
+#[tokio::test]
+async fn admins_are_the_first_account_and_those_named_with_the_admin_option() {
+    let app = spawn_app().await;
+    let first = app.register("first").await;
+    let zoe = app.register("zoe").await;
+    let rule = json!({"kind": "keyword", "pattern": "x", "action": "refuse"});
+    let (status, _) = app.post_as(&first, "/api/filters", rule.clone()).await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the first account administers the server"
+    );
+    let (status, _) = app.post_as(&zoe, "/api/filters", rule.clone()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let dir = app.stop().await;
+    let app = crate::helpers::spawn_app_in(dir, |c| {
+        c.admins = vec![shared::Username::parse("zoe").expect("valid")];
+    })
+    .await;
+    let zoe = app.login("zoe").await;
+    let (status, body) = app.post_as(&zoe, "/api/filters", rule).await;
+    assert_eq!(status, StatusCode::CREATED, "--admin zoe: {body}");
+}
+
+#[tokio::test]
+async fn the_request_rate_applies_to_the_new_commands() {
+    let app = crate::helpers::spawn_app_with(|c| c.requests_per_second = 1).await;
+    let alice = app.register("alice").await;
+    app.register("bob").await;
+    let mut refused = None;
+    for _ in 0..20 {
+        let (status, body) = app
+            .post_as(&alice, "/api/direct", json!({"users": ["bob"]}))
+            .await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(body);
+            break;
+        }
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let body = refused.expect("a flood of commands is refused");
+    assert_eq!(body["code"], "rate_limited");
+    assert!(body["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0));
+}
