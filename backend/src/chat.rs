@@ -653,12 +653,7 @@ impl Chat {
         self.limits.send(actor.id).map_err(ChatError::RateLimited)?;
         let text = MessageText::parse(text)?;
         let room = membership.room.id;
-        // A kick, ban, mute or new slow mode since the snapshot counts: read it again then.
-        let epoch = self.epoch(room);
-        if epoch != membership.epoch {
-            membership.access = self.access(actor, room).await?.record;
-            membership.epoch = epoch;
-        }
+        self.refresh(actor, membership).await?;
         let access = Access {
             record: membership.access.clone(),
             admin: actor.is_admin,
@@ -760,15 +755,32 @@ impl Chat {
         Ok(compiled)
     }
 
-    /// Up to `limit` events of the room with `seq < before`, oldest first.
+    /// Reads the membership's snapshot again if the room's epoch moved since it was taken (a
+    /// kick, ban, mute or new slow mode since then counts).
+    async fn refresh(&self, actor: &Actor, membership: &mut Membership) -> Result<(), ChatError> {
+        let room = membership.room.id;
+        let epoch = self.epoch(room);
+        if epoch != membership.epoch {
+            membership.access = self.access(actor, room).await?.record;
+            membership.epoch = epoch;
+        }
+        Ok(())
+    }
+
+    /// Up to `limit` events of the room with `seq < before`, oldest first, for a member (checked
+    /// again if anything changed in the room since the membership was read).
     pub async fn history(
         &self,
         actor: &Actor,
-        membership: &Membership,
+        membership: &mut Membership,
         before: u64,
         limit: Option<u32>,
     ) -> Result<Page, ChatError> {
         self.request(actor)?;
+        self.refresh(actor, membership).await?;
+        if membership.access.member.is_none() {
+            return Err(ChatError::NotJoined);
+        }
         let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
         let events = self
             .store

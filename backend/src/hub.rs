@@ -90,6 +90,12 @@ impl ConnControl {
     }
 }
 
+/// A connection as its user's.
+struct UserConn {
+    tx: mpsc::Sender<Outbound>,
+    control: Arc<ConnControl>,
+}
+
 /// A connection as a room member.
 struct Member {
     user: Username,
@@ -136,9 +142,16 @@ pub struct Hub {
     sessions: Mutex<HashMap<SessionKey, SessionConns>>,
     /// Open connections per user, for the frames addressed to a person (invitations, removals)
     /// or to everyone (a new public room).
-    users: Mutex<HashMap<UserId, HashMap<ConnId, mpsc::Sender<Outbound>>>>,
+    users: Mutex<HashMap<UserId, HashMap<ConnId, UserConn>>>,
     /// Source of [`ConnId`]s.
     next_id: AtomicU64,
+}
+
+/// Queues a frame for a connection; a full queue closes it as lagging.
+fn offer(conn: &UserConn, out: &Outbound) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = conn.tx.try_send(Arc::clone(out)) {
+        conn.control.kick(Kick::Lagging);
+    }
 }
 
 /// Encodes a server frame. Serializing these types cannot fail (no maps with non-string keys,
@@ -184,16 +197,22 @@ impl Hub {
         shutdown: &CancellationToken,
     ) -> (ConnId, Arc<ConnControl>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let control = Arc::new(ConnControl {
+            token: shutdown.child_token(),
+            kick: OnceLock::new(),
+        });
         self.users
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(user)
             .or_default()
-            .insert(id, tx);
-        let control = Arc::new(ConnControl {
-            token: shutdown.child_token(),
-            kick: OnceLock::new(),
-        });
+            .insert(
+                id,
+                UserConn {
+                    tx,
+                    control: Arc::clone(&control),
+                },
+            );
         self.sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -313,16 +332,17 @@ impl Hub {
         })
     }
 
-    /// Sends a frame to every connection of a user. A full queue drops it for that connection:
-    /// these frames are notices, and the state they announce is also read on demand.
+    /// Sends a frame to every connection of a user. A connection whose queue is full is closed
+    /// as lagging, as for room events: it reconnects and reads the state again, so a notice is
+    /// never silently lost (a missed `removed` would leave it thinking it is still in a room).
     pub fn to_user(&self, user: UserId, msg: &ServerMsg) {
         self.to_user_outbound(user, &plain(encode(msg)));
     }
 
     fn to_user_outbound(&self, user: UserId, out: &Outbound) {
         let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        for tx in users.get(&user).into_iter().flat_map(HashMap::values) {
-            let _ = tx.try_send(Arc::clone(out));
+        for conn in users.get(&user).into_iter().flat_map(HashMap::values) {
+            offer(conn, out);
         }
     }
 
@@ -330,8 +350,8 @@ impl Hub {
     pub fn to_all(&self, msg: &ServerMsg) {
         let out = plain(encode(msg));
         let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        for tx in users.values().flat_map(HashMap::values) {
-            let _ = tx.try_send(Arc::clone(&out));
+        for conn in users.values().flat_map(HashMap::values) {
+            offer(conn, &out);
         }
     }
 

@@ -119,12 +119,12 @@ pub async fn history(
     let room = room_id(path)?;
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let actor = Actor::from(&user);
-    let membership = state.chat.membership(&actor, room).await?;
+    let mut membership = state.chat.membership(&actor, room).await?;
     let page = state
         .chat
         .history(
             &actor,
-            &membership,
+            &mut membership,
             query.before.unwrap_or(u64::MAX),
             query.limit,
         )

@@ -584,7 +584,7 @@ impl Conn {
         before: u64,
         limit: Option<u32>,
     ) -> ServerMsg {
-        let Some(joined) = self.rooms.get(&room) else {
+        let Some(joined) = self.rooms.get_mut(&room) else {
             let refused = match self.state.chat.request(&self.actor) {
                 Ok(()) => self.state.chat.not_joined(&self.actor, room).await,
                 Err(e) => e,
@@ -594,7 +594,7 @@ impl Conn {
         let page = self
             .state
             .chat
-            .history(&self.actor, &joined.membership, before, limit)
+            .history(&self.actor, &mut joined.membership, before, limit)
             .await;
         match page {
             Ok(page) => ServerMsg::History {

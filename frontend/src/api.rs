@@ -10,7 +10,9 @@ use gloo_net::http::{Request, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::{
-    ApiError, Credentials, MeResponse, NewAccount, ROOMS_PAGE_MAX, RoomInfo, SessionResponse,
+    ApiError, AuditEntry, Credentials, FilterRule, InviteInfo, MeResponse, MemberInfo, ModAction,
+    NewAccount, NewDirect, NewFilter, ROOMS_PAGE_MAX, RoomId, RoomInfo, RoomKind, RoomSettings,
+    SessionResponse, UserInfo,
 };
 
 /// Why a call failed.
@@ -163,12 +165,169 @@ pub async fn rooms() -> Result<Vec<RoomInfo>, Failure> {
     Ok(all)
 }
 
-/// `POST /api/rooms`: creates a room (the server answers with its id and its name as stored,
-/// NFC-normalised).
-pub async fn create_room(name: &str) -> Result<RoomInfo, Failure> {
-    // The body of `shared::NewRoom` with only its name: the server gives every other field (if
-    // any) its default.
-    post("/api/rooms", &serde_json::json!({ "name": name })).await
+/// `POST /api/rooms`: creates a public or private room (the server answers with its id and its
+/// name as stored, NFC-normalised).
+pub async fn create_room(name: &str, kind: RoomKind) -> Result<RoomInfo, Failure> {
+    post(
+        "/api/rooms",
+        &serde_json::json!({ "name": name, "kind": kind }),
+    )
+    .await
+}
+
+/// Reads an answer without a body (204) or fails with the server's message.
+async fn empty(resp: Response) -> Result<(), Failure> {
+    if resp.ok() {
+        Ok(())
+    } else {
+        Err(error_of(resp).await)
+    }
+}
+
+async fn get<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
+    let resp = Request::get(url).send().await.map_err(network)?;
+    read(resp).await
+}
+
+async fn post_empty<B: Serialize>(url: &str, body: Option<&B>) -> Result<(), Failure> {
+    let req = Request::post(url);
+    let resp = match body {
+        Some(b) => req.json(b).map_err(network)?.send().await,
+        None => req.send().await,
+    }
+    .map_err(network)?;
+    empty(resp).await
+}
+
+/// `GET /api/rooms/{id}`.
+pub async fn room(id: RoomId) -> Result<RoomInfo, Failure> {
+    get(&format!("/api/rooms/{id}")).await
+}
+
+/// `PATCH /api/rooms/{id}`: topic and slow mode (moderators).
+pub async fn update_room(id: RoomId, settings: &RoomSettings) -> Result<RoomInfo, Failure> {
+    let resp = Request::patch(&format!("/api/rooms/{id}"))
+        .json(settings)
+        .map_err(network)?
+        .send()
+        .await
+        .map_err(network)?;
+    read(resp).await
+}
+
+/// `POST /api/rooms/{id}/leave`: ends the membership.
+pub async fn leave_room(id: RoomId) -> Result<(), Failure> {
+    post_empty::<()>(&format!("/api/rooms/{id}/leave"), None).await
+}
+
+/// `GET /api/rooms/{id}/members`.
+pub async fn members(id: RoomId) -> Result<Vec<MemberInfo>, Failure> {
+    get(&format!("/api/rooms/{id}/members")).await
+}
+
+/// `POST /api/rooms/{id}/invite`.
+pub async fn invite(id: RoomId, user: &str) -> Result<(), Failure> {
+    let body = ModAction {
+        user: user.to_owned(),
+        ..ModAction::default()
+    };
+    post_empty(&format!("/api/rooms/{id}/invite"), Some(&body)).await
+}
+
+/// `GET /api/invites`.
+pub async fn invites() -> Result<Vec<InviteInfo>, Failure> {
+    get("/api/invites").await
+}
+
+/// `POST /api/rooms/{id}/decline`.
+pub async fn decline(id: RoomId) -> Result<(), Failure> {
+    post_empty::<()>(&format!("/api/rooms/{id}/decline"), None).await
+}
+
+/// `POST /api/direct`: opens (or reopens) the direct conversation with these people.
+pub async fn direct(users: Vec<String>) -> Result<RoomInfo, Failure> {
+    post("/api/direct", &NewDirect { users }).await
+}
+
+/// The URL of a people search.
+pub fn users_url(query: &str) -> String {
+    let q = String::from(js_sys::encode_uri_component(query));
+    format!("/api/users?q={q}")
+}
+
+/// `GET /api/users?q=`: people whose handle or display name starts with `query`.
+pub async fn users(query: &str) -> Result<Vec<UserInfo>, Failure> {
+    get(&users_url(query)).await
+}
+
+/// A moderation action's path segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moderation {
+    /// Removes the person (they may come back to a public room).
+    Kick,
+    /// Removes the person for good.
+    Ban,
+    /// Lifts a ban.
+    Unban,
+    /// Stops the person posting for a while.
+    Mute,
+    /// Lifts a mute.
+    Unmute,
+    /// Makes the person a moderator or a member.
+    Role,
+}
+
+impl Moderation {
+    /// The path segment.
+    pub fn path(self) -> &'static str {
+        match self {
+            Moderation::Kick => "kick",
+            Moderation::Ban => "ban",
+            Moderation::Unban => "unban",
+            Moderation::Mute => "mute",
+            Moderation::Unmute => "unmute",
+            Moderation::Role => "role",
+        }
+    }
+}
+
+/// `POST /api/rooms/{id}/{kick|ban|unban|mute|unmute|role}`.
+pub async fn moderate(id: RoomId, what: Moderation, action: &ModAction) -> Result<(), Failure> {
+    post_empty(&format!("/api/rooms/{id}/{}", what.path()), Some(action)).await
+}
+
+/// `GET /api/rooms/{id}/audit`: the newest entries of the moderation log.
+pub async fn audit(id: RoomId) -> Result<Vec<AuditEntry>, Failure> {
+    get(&format!("/api/rooms/{id}/audit?limit=50")).await
+}
+
+/// `GET /api/rooms/{id}/filters`.
+pub async fn filters(id: RoomId) -> Result<Vec<FilterRule>, Failure> {
+    get(&format!("/api/rooms/{id}/filters")).await
+}
+
+/// `POST /api/rooms/{id}/filters`: adds a rule (an invalid pattern fails with the parser's
+/// message).
+pub async fn add_filter(id: RoomId, rule: &NewFilter) -> Result<FilterRule, Failure> {
+    post(&format!("/api/rooms/{id}/filters"), rule).await
+}
+
+/// `DELETE /api/rooms/{id}/filters/{rule}`.
+pub async fn delete_filter(id: RoomId, rule: i64) -> Result<(), Failure> {
+    let resp = Request::delete(&format!("/api/rooms/{id}/filters/{rule}"))
+        .send()
+        .await
+        .map_err(network)?;
+    empty(resp).await
+}
+
+/// Whether the server answers at all (any HTTP status below 500 to `GET /api/me`): the probe
+/// that ends a reconnect wait early.
+pub async fn server_answers() -> bool {
+    match Request::get("/api/me").send().await {
+        Ok(resp) => resp.status() < 500,
+        Err(_) => false,
+    }
 }
 
 #[cfg(test)]

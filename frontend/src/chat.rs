@@ -39,7 +39,8 @@ use std::sync::Arc;
 
 use shared::{
     ClientFrame, ClientId, ClientMsg, DEFAULT_ROOM, DEFAULT_ROOM_ID, DisplayName, ErrorCode,
-    MessageText, RoomId, RoomInfo, RoomName, ServerMsg, Username,
+    InviteInfo, MessageText, Removal, Role, RoomId, RoomInfo, RoomKind, RoomName, ServerMsg,
+    Username,
 };
 
 use crate::outbox::{OutboxEntry, OutboxRoom};
@@ -68,6 +69,45 @@ pub struct Room {
     pub join: JoinState,
     /// Messages by others that arrived while another room was open.
     pub unread: u32,
+    /// The user is no longer a member (left elsewhere, kicked or banned): not joined again after
+    /// a reconnect, until the user opens it again.
+    pub removed: bool,
+}
+
+/// Something that happened to the user in a room, shown as a notice until dismissed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// Local counter: keys the notice.
+    pub n: u64,
+    /// The room.
+    pub room: RoomId,
+    /// What the screen called the room when it happened.
+    pub room_title: String,
+    /// What happened.
+    pub kind: AlertKind,
+}
+
+/// What an [`Alert`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertKind {
+    /// The membership ended.
+    Removed {
+        /// Why.
+        reason: Removal,
+        /// Who did it (kick, ban).
+        by: Option<Username>,
+        /// The reason they gave.
+        message: Option<String>,
+    },
+    /// The user may not post until `until` (ms since the Unix epoch).
+    Muted {
+        /// Until when.
+        until: i64,
+        /// The reason given.
+        reason: Option<String>,
+    },
+    /// The mute was lifted.
+    Unmuted,
 }
 
 /// What a request still waiting for its answer asked for, by its `req`.
@@ -138,7 +178,25 @@ pub struct Chat {
     connected: bool,
     /// The latest problem to show above the composer.
     error: Option<String>,
+    /// What the server said about each room the user may see (room list, `room` frames).
+    infos: BTreeMap<RoomId, RoomInfo>,
+    /// Invitations waiting for an answer.
+    invites: Vec<InviteInfo>,
+    /// Rooms the user is muted in: until when (ms since the Unix epoch).
+    muted: BTreeMap<RoomId, i64>,
+    /// Slow mode: the last wait the server asked for in a room (ms), until a message there is
+    /// confirmed.
+    slow_wait: BTreeMap<RoomId, u64>,
+    /// Notices about the user's memberships, oldest first.
+    alerts: Vec<Alert>,
+    /// Counter for [`Alert::n`].
+    next_alert: u64,
+    /// Grows with each `members` frame, by room: a member list on screen reads the list again.
+    members_rev: BTreeMap<RoomId, u64>,
 }
+
+/// Rooms joined automatically (the user's memberships) at most, beside the ones opened.
+pub const AUTO_FOLLOW_MAX: usize = 30;
 
 impl Chat {
     /// A model with `current` open and nothing loaded yet.
@@ -160,6 +218,13 @@ impl Chat {
             in_flight: BTreeMap::new(),
             connected: false,
             error: None,
+            infos: BTreeMap::new(),
+            invites: Vec::new(),
+            muted: BTreeMap::new(),
+            slow_wait: BTreeMap::new(),
+            alerts: Vec::new(),
+            next_alert: 0,
+            members_rev: BTreeMap::new(),
         }
     }
 
@@ -210,11 +275,152 @@ impl Chat {
         self.names.get(&id)
     }
 
-    /// What the screen calls a room: its name, or `room <id>` while its name is unknown.
+    /// What the screen calls a room: its name, or `room <id>` while its name is unknown; for a
+    /// direct conversation, the other people's names.
     pub fn room_label(&self, id: RoomId) -> String {
+        if let Some(info) = self.infos.get(&id)
+            && info.kind == RoomKind::Direct
+        {
+            return self.direct_label(info);
+        }
         self.names
             .get(&id)
             .map_or_else(|| format!("room {id}"), |n| n.to_string())
+    }
+
+    /// The title of a room: `#name`, or the people of a direct conversation.
+    pub fn room_title(&self, id: RoomId) -> String {
+        if self.is_direct(id) {
+            self.room_label(id)
+        } else {
+            format!("#{}", self.room_label(id))
+        }
+    }
+
+    /// Whether a room is a direct conversation.
+    pub fn is_direct(&self, id: RoomId) -> bool {
+        self.infos
+            .get(&id)
+            .is_some_and(|i| i.kind == RoomKind::Direct)
+    }
+
+    /// The other people of a direct conversation, by the names they are known by: the display
+    /// names seen (messages, searches, member lists), else read from the room's name (the
+    /// people's display names at its creation, sorted, joined by ", "), else their handles.
+    pub fn direct_label(&self, info: &RoomInfo) -> String {
+        let others: Vec<&Username> = info.direct.iter().filter(|u| **u != self.me.user).collect();
+        if others.is_empty() {
+            return info.name.to_string();
+        }
+        if others.iter().all(|u| self.people.contains_key(*u)) {
+            let names: Vec<String> = others
+                .iter()
+                .map(|u| self.display_name(u).to_string())
+                .collect();
+            return names.join(", ");
+        }
+        let mut parts: Vec<&str> = info.name.as_str().split(", ").collect();
+        if parts.len() == info.direct.len()
+            && let Some(at) = parts.iter().position(|p| *p == self.me.name.as_str())
+        {
+            parts.remove(at);
+            return parts.join(", ");
+        }
+        let names: Vec<String> = others
+            .iter()
+            .map(|u| self.display_name(u).to_string())
+            .collect();
+        names.join(", ")
+    }
+
+    /// Records the display names of people seen outside messages (searches, member lists).
+    pub fn learn_people(&mut self, people: impl IntoIterator<Item = (Username, DisplayName)>) {
+        for (user, name) in people {
+            if user != self.me.user {
+                self.people.insert(user, name);
+            }
+        }
+    }
+
+    /// What the server said about a room, if it is known.
+    pub fn info(&self, id: RoomId) -> Option<&RoomInfo> {
+        self.infos.get(&id)
+    }
+
+    /// Every room known from the room list and `room` frames.
+    pub fn infos(&self) -> impl Iterator<Item = &RoomInfo> {
+        self.infos.values()
+    }
+
+    /// The user's role in a room, if a member.
+    pub fn role(&self, id: RoomId) -> Option<Role> {
+        self.infos.get(&id).and_then(|i| i.role)
+    }
+
+    /// Invitations waiting for an answer.
+    pub fn invites(&self) -> &[InviteInfo] {
+        &self.invites
+    }
+
+    /// Replaces the invitations (from `GET /api/invites`), dropping those for rooms joined.
+    pub fn set_invites(&mut self, invites: Vec<InviteInfo>) {
+        self.invites = invites;
+        let member: Vec<RoomId> = self
+            .infos
+            .values()
+            .filter(|i| i.role.is_some())
+            .map(|i| i.id)
+            .collect();
+        self.invites.retain(|i| !member.contains(&i.room.id));
+    }
+
+    /// Forgets an invitation (declined).
+    pub fn drop_invite(&mut self, room: RoomId) {
+        self.invites.retain(|i| i.room.id != room);
+    }
+
+    /// Until when the user is muted in a room (ms since the Unix epoch), if they are.
+    pub fn muted_until(&self, id: RoomId) -> Option<i64> {
+        self.muted.get(&id).copied()
+    }
+
+    /// Records the user's own mute (as a member list tells it).
+    pub fn set_muted(&mut self, id: RoomId, until: Option<i64>) {
+        match until {
+            Some(until) => self.muted.insert(id, until),
+            None => self.muted.remove(&id),
+        };
+    }
+
+    /// The last slow-mode wait the server asked for in a room, in ms.
+    pub fn slow_wait(&self, id: RoomId) -> Option<u64> {
+        self.slow_wait.get(&id).copied()
+    }
+
+    /// Notices about the user's memberships.
+    pub fn alerts(&self) -> &[Alert] {
+        &self.alerts
+    }
+
+    /// Hides a notice.
+    pub fn dismiss_alert(&mut self, n: u64) {
+        self.alerts.retain(|a| a.n != n);
+    }
+
+    fn push_alert(&mut self, room: RoomId, kind: AlertKind) {
+        self.next_alert += 1;
+        let room_title = self.room_title(room);
+        self.alerts.push(Alert {
+            n: self.next_alert,
+            room,
+            room_title,
+            kind,
+        });
+    }
+
+    /// How many `members` frames arrived for a room.
+    pub fn members_rev(&self, id: RoomId) -> u64 {
+        self.members_rev.get(&id).copied().unwrap_or(0)
     }
 
     /// The rows of the room on screen.
@@ -353,8 +559,9 @@ impl Chat {
     pub fn set_room_list(&mut self, list: &[RoomInfo]) -> Vec<ClientFrame> {
         for info in list {
             self.names.insert(info.id, info.name.clone());
+            self.infos.insert(info.id, info.clone());
         }
-        let mut out = Vec::new();
+        let mut out = self.follow_memberships();
         for e in std::mem::take(&mut self.unresolved) {
             match self.resolve(&e.room) {
                 Some(id) => out.extend(self.push_restored(id, e)),
@@ -364,9 +571,50 @@ impl Chat {
         self.stamp(out)
     }
 
-    /// Records one room (just created).
-    pub fn add_room(&mut self, info: &RoomInfo) {
+    /// Records one room (just created, or as a `room` frame tells it now); a room the user is
+    /// a member of is followed (joined) from now on. Returns the frames that joins it.
+    pub fn add_room(&mut self, info: &RoomInfo) -> Vec<ClientFrame> {
+        let out = self.record_room(info);
+        self.stamp(out)
+    }
+
+    fn record_room(&mut self, info: &RoomInfo) -> Vec<ClientMsg> {
         self.names.insert(info.id, info.name.clone());
+        let mut info = info.clone();
+        // A `room` frame sent to a whole room (a topic or slow mode change) carries no role: it
+        // does not end a membership (`removed` does), so the role known stays.
+        if info.role.is_none() {
+            info.role = self.infos.get(&info.id).and_then(|i| i.role);
+        }
+        let info = &info;
+        self.infos.insert(info.id, info.clone());
+        if info.role.is_some() {
+            self.invites.retain(|i| i.room.id != info.id);
+        }
+        self.follow_memberships()
+    }
+
+    /// Follows the rooms the user is a member of and does not follow yet (up to
+    /// [`AUTO_FOLLOW_MAX`] in all), so that their messages and unread counts keep up.
+    fn follow_memberships(&mut self) -> Vec<ClientMsg> {
+        let connected = self.connected;
+        let mut out = Vec::new();
+        let members: Vec<RoomId> = self
+            .infos
+            .values()
+            .filter(|i| i.role.is_some() && !self.rooms.contains_key(&i.id))
+            .map(|i| i.id)
+            .collect();
+        for id in members {
+            if self.rooms.len() >= AUTO_FOLLOW_MAX {
+                break;
+            }
+            let room = self.rooms.entry(id).or_default();
+            if connected {
+                out.push(join(id, room));
+            }
+        }
+        out
     }
 
     /// A connection is up (its `hello` arrived): join every followed room, catching up from
@@ -377,6 +625,7 @@ impl Chat {
         let out = self
             .rooms
             .iter_mut()
+            .filter(|(_, room)| !room.removed)
             .map(|(id, room)| join(*id, room))
             .collect();
         self.stamp(out)
@@ -400,6 +649,7 @@ impl Chat {
         let connected = self.connected;
         let room = self.rooms.entry(id).or_default();
         room.unread = 0;
+        room.removed = false;
         let out = if connected && room.join == JoinState::Idle {
             vec![join(id, room)]
         } else {
@@ -540,7 +790,7 @@ impl Chat {
     pub fn resend_after(&self, msg: &ServerMsg, default_ms: u64) -> Option<u64> {
         match msg {
             ServerMsg::Error {
-                code: ErrorCode::RateLimited,
+                code: ErrorCode::RateLimited | ErrorCode::SlowMode,
                 retry_after_ms,
                 ..
             } => Some(retry_after_ms.unwrap_or(default_ms)),
@@ -599,8 +849,15 @@ impl Chat {
             } => {
                 // The join's request stays in flight: its page, catch-up error or `history`
                 // page follows with the same `req`.
+                if let Some(info) = self.infos.get_mut(&room)
+                    && info.role.is_none()
+                {
+                    info.role = Some(Role::Member);
+                }
+                self.invites.retain(|i| i.room.id != room);
                 let r = self.rooms.entry(room).or_default();
                 r.join = JoinState::Joined;
+                r.removed = false;
                 r.online = online;
                 r.online.sort_by(|a, b| a.as_str().cmp(b.as_str()));
                 // The room is joined on this connection only now: resend what waits for it, and
@@ -674,25 +931,22 @@ impl Chat {
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.timeline.ack(&client_id, seq, id, ts, me);
                 }
+                self.slow_wait.remove(&room);
                 Vec::new()
             }
+            // Presence changes the online list only: arrivals and departures are not timeline
+            // events (a few reloads would fill everyone's timeline with them).
             ServerMsg::Presence { room, user, online } => {
-                let is_me = user == self.me.user;
-                let r = self.rooms.entry(room).or_default();
+                let Some(r) = self.rooms.get_mut(&room) else {
+                    return Vec::new();
+                };
                 let pos = r.online.binary_search_by(|u| u.as_str().cmp(user.as_str()));
-                let changed = match (pos, online) {
-                    (Err(at), true) => {
-                        r.online.insert(at, user.clone());
-                        true
-                    }
+                match (pos, online) {
+                    (Err(at), true) => r.online.insert(at, user),
                     (Ok(at), false) => {
                         r.online.remove(at);
-                        true
                     }
-                    _ => false,
-                };
-                if changed && !is_me {
-                    r.timeline.push_notice(user, online);
+                    _ => {}
                 }
                 Vec::new()
             }
@@ -702,23 +956,143 @@ impl Chat {
                 message,
                 client_id,
                 room,
-                ..
-            } => match req.and_then(|q| self.in_flight.remove(&q)) {
-                Some(Request::Send {
-                    room: sent_to,
-                    client_id: sent,
-                }) => self.send_refused(code, message, client_id.unwrap_or(sent), Some(sent_to)),
-                Some(Request::Join { room: joined }) => self.join_refused(code, message, joined),
-                Some(Request::History { room: read }) => self.history_refused(code, message, read),
-                Some(Request::Leave { .. }) => {
-                    self.error = Some(message);
-                    Vec::new()
+                retry_after_ms,
+            } => {
+                if code == ErrorCode::SlowMode {
+                    let in_room = room.or_else(|| {
+                        req.and_then(|q| match self.in_flight.get(&q) {
+                            Some(Request::Send { room, .. }) => Some(*room),
+                            _ => None,
+                        })
+                    });
+                    if let Some(id) = in_room {
+                        self.slow_wait.insert(id, retry_after_ms.unwrap_or(1_000));
+                    }
                 }
-                None => self.apply_error(code, message, client_id, room),
-            },
+                self.apply_error_frame(req, code, message, client_id, room)
+            }
+            ServerMsg::Room { room } => self.record_room(&room),
+            ServerMsg::Removed {
+                room,
+                reason,
+                by,
+                message,
+            } => self.removed(room, reason, by, message),
+            ServerMsg::Invited { invite } => {
+                let id = invite.room.id;
+                self.names.insert(id, invite.room.name.clone());
+                self.invites.retain(|i| i.room.id != id);
+                self.invites.push(invite);
+                Vec::new()
+            }
+            ServerMsg::Muted {
+                room,
+                until,
+                reason,
+            } => {
+                match until {
+                    Some(until) => {
+                        self.muted.insert(room, until);
+                        self.push_alert(room, AlertKind::Muted { until, reason });
+                    }
+                    None => {
+                        self.muted.remove(&room);
+                        self.push_alert(room, AlertKind::Unmuted);
+                    }
+                }
+                Vec::new()
+            }
+            ServerMsg::Members { room } => {
+                *self.members_rev.entry(room).or_default() += 1;
+                Vec::new()
+            }
             // `Unknown` (a frame type from a newer server), and any type this client does not
             // handle: ignored, as the protocol asks.
             _ => Vec::new(),
+        }
+    }
+
+    /// The user is no longer a member of a room: it is not joined again, its unsent messages
+    /// fail (kept for a retry), a private or direct room leaves the list, and a notice says why.
+    /// When it was on screen, `general` opens instead.
+    fn removed(
+        &mut self,
+        room: RoomId,
+        reason: Removal,
+        by: Option<Username>,
+        message: Option<String>,
+    ) -> Vec<ClientMsg> {
+        let kind = AlertKind::Removed {
+            reason,
+            by,
+            message,
+        };
+        self.push_alert(room, kind);
+        let why = match reason {
+            Removal::Banned => "You were banned from this room.",
+            Removal::Kicked => "You were removed from this room.",
+            Removal::Left | Removal::Unknown => "You are no longer a member of this room.",
+        };
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.join = JoinState::Idle;
+            r.removed = true;
+            r.online.clear();
+            let pending: Vec<ClientId> =
+                r.timeline.pending().map(|o| o.client_id.clone()).collect();
+            for cid in pending {
+                r.timeline.fail(&cid, why, true);
+            }
+        }
+        self.muted.remove(&room);
+        match self.infos.get_mut(&room) {
+            Some(info) if info.kind == RoomKind::Public => info.role = None,
+            Some(_) => {
+                self.infos.remove(&room);
+            }
+            None => {}
+        }
+        let mut out = Vec::new();
+        if self.current == room && room != DEFAULT_ROOM_ID {
+            self.current = DEFAULT_ROOM_ID;
+            let connected = self.connected;
+            let general = self.rooms.entry(DEFAULT_ROOM_ID).or_default();
+            if connected && general.join == JoinState::Idle && !general.removed {
+                out.push(join(DEFAULT_ROOM_ID, general));
+            }
+        }
+        // A room the user was removed from and that is not on screen is no longer followed
+        // (unless messages written there wait for a retry).
+        if self.current != room
+            && self
+                .rooms
+                .get(&room)
+                .is_some_and(|r| r.timeline.resendable().next().is_none())
+        {
+            self.rooms.remove(&room);
+        }
+        out
+    }
+
+    fn apply_error_frame(
+        &mut self,
+        req: Option<u64>,
+        code: ErrorCode,
+        message: String,
+        client_id: Option<ClientId>,
+        room: Option<RoomId>,
+    ) -> Vec<ClientMsg> {
+        match req.and_then(|q| self.in_flight.remove(&q)) {
+            Some(Request::Send {
+                room: sent_to,
+                client_id: sent,
+            }) => self.send_refused(code, message, client_id.unwrap_or(sent), Some(sent_to)),
+            Some(Request::Join { room: joined }) => self.join_refused(code, message, joined),
+            Some(Request::History { room: read }) => self.history_refused(code, message, read),
+            Some(Request::Leave { .. }) => {
+                self.error = Some(message);
+                Vec::new()
+            }
+            None => self.apply_error(code, message, client_id, room),
         }
     }
 
@@ -737,6 +1111,8 @@ impl Chat {
                 self.error = Some(message);
                 Vec::new()
             }
+            // Slow mode: the same, with a hint by the composer instead of an error.
+            ErrorCode::SlowMode => Vec::new(),
             // Not joined (for example the join raced a server restart): join again, which
             // resends the pending messages and asks for the missing ones when it completes.
             ErrorCode::NotJoined => self.rejoin(room),
@@ -881,7 +1257,7 @@ pub fn retryable(code: ErrorCode) -> bool {
     // Every other code, including those added after this client, is a failure.
     matches!(
         code,
-        ErrorCode::Internal | ErrorCode::RateLimited | ErrorCode::NotJoined
+        ErrorCode::Internal | ErrorCode::RateLimited | ErrorCode::SlowMode | ErrorCode::NotJoined
     )
 }
 
@@ -1145,7 +1521,7 @@ mod tests {
     }
 
     #[test]
-    fn presence_updates_the_online_list_and_adds_notices_once() {
+    fn presence_updates_the_online_list_and_never_the_timeline() {
         let mut c = ready(2);
         c.apply(ServerMsg::Presence {
             room: room("general"),
@@ -1172,7 +1548,10 @@ mod tests {
             .into_iter()
             .filter(|e| matches!(e, Entry::Notice(_)))
             .count();
-        assert_eq!(notices, 2);
+        assert_eq!(
+            notices, 0,
+            "arrivals and departures stay out of the timeline"
+        );
     }
 
     #[test]
@@ -1983,5 +2362,268 @@ mod tests {
         );
         assert_eq!(c.display_name(&user("bob")).as_str(), "bob name");
         assert_eq!(c.display_name(&user("carol")).as_str(), "carol");
+    }
+
+    /// A room as a `room` frame tells it, with the user's role and, for a direct room, people.
+    fn room_info(id: u64, name: &str, kind: &str, role: Option<&str>, direct: &[&str]) -> RoomInfo {
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "name": name,
+            "kind": kind,
+            "role": role,
+            "direct": direct,
+            "last_seq": 0,
+            "online": 0,
+        }))
+        .expect("a valid room")
+    }
+
+    #[test]
+    fn a_room_frame_adds_the_room_and_a_membership_is_followed_at_once() {
+        let mut c = ready(0);
+        // Someone else's public room: listed, not joined.
+        assert!(
+            c.apply(ServerMsg::Room {
+                room: room_info(5, "plaza", "public", None, &[]),
+            })
+            .is_empty()
+        );
+        assert_eq!(c.room_label(RoomId(5)), "plaza");
+        assert!(c.room(RoomId(5)).is_none(), "not followed");
+        // A direct conversation someone opened with alice: followed (joined) at once, and named
+        // after the other people.
+        let out = c.apply(ServerMsg::Room {
+            room: room_info(
+                6,
+                "alice, Bob B.",
+                "direct",
+                Some("member"),
+                &["alice", "bob"],
+            ),
+        });
+        assert_eq!(
+            out,
+            vec![ClientMsg::Join {
+                room: RoomId(6),
+                since: None
+            }]
+        );
+        assert_eq!(c.room_label(RoomId(6)), "Bob B.");
+        assert_eq!(c.room_title(RoomId(6)), "Bob B.");
+        assert_eq!(c.room_title(RoomId(5)), "#plaza");
+        c.learn_people([(user("bob"), DisplayName::parse("鲍勃").expect("valid"))]);
+        assert_eq!(c.room_label(RoomId(6)), "鲍勃");
+        // A frame sent to a whole room (a topic change) carries no role: the role known stays.
+        c.apply(ServerMsg::Room {
+            room: room_info(7, "rust-2024", "public", Some("owner"), &[]),
+        });
+        let mut topic = room_info(7, "rust-2024", "public", None, &[]);
+        topic.topic = "Editions".into();
+        c.apply(ServerMsg::Room { room: topic });
+        assert_eq!(c.role(RoomId(7)), Some(Role::Owner));
+        assert_eq!(
+            c.info(RoomId(7)).map(|i| i.topic.as_str()),
+            Some("Editions")
+        );
+    }
+
+    #[test]
+    fn a_ban_fails_what_waits_drops_a_private_room_and_goes_back_to_general() {
+        let mut c = ready(0);
+        c.apply(ServerMsg::Room {
+            room: room_info(9, "inner", "private", Some("member"), &[]),
+        });
+        c.open(RoomId(9));
+        c.apply(ServerMsg::Joined {
+            req: None,
+            room: RoomId(9),
+            last_seq: 0,
+            online: vec![user("alice")],
+        });
+        c.compose(text("one more"), cid("c1"), 1);
+        c.apply(ServerMsg::Removed {
+            room: RoomId(9),
+            reason: Removal::Banned,
+            by: Some(user("bob")),
+            message: Some("spam".into()),
+        });
+        assert_eq!(c.current(), DEFAULT_ROOM_ID);
+        assert!(
+            c.info(RoomId(9)).is_none(),
+            "a private room leaves the list"
+        );
+        let [alert] = c.alerts() else {
+            panic!("one notice: {:?}", c.alerts());
+        };
+        let alert = alert.clone();
+        assert_eq!(alert.room_title, "#inner");
+        assert_eq!(
+            alert.kind,
+            AlertKind::Removed {
+                reason: Removal::Banned,
+                by: Some(user("bob")),
+                message: Some("spam".into()),
+            }
+        );
+        // Its unsent message is kept, failed; the room is not joined again on a reconnect.
+        assert_eq!(c.outbox().len(), 1);
+        c.disconnected();
+        let joins = c.connected();
+        assert_eq!(
+            joins,
+            vec![ClientMsg::Join {
+                room: DEFAULT_ROOM_ID,
+                since: Some(0)
+            }]
+        );
+        c.dismiss_alert(alert.n);
+        assert!(c.alerts().is_empty());
+    }
+
+    #[test]
+    fn a_kick_from_a_public_room_keeps_it_listed_but_not_joined() {
+        let mut c = ready(0);
+        c.apply(ServerMsg::Room {
+            room: room_info(5, "plaza", "public", Some("member"), &[]),
+        });
+        c.apply(ServerMsg::Removed {
+            room: RoomId(5),
+            reason: Removal::Kicked,
+            by: Some(user("bob")),
+            message: None,
+        });
+        assert_eq!(c.info(RoomId(5)).map(|i| i.role), Some(None));
+        assert!(c.room(RoomId(5)).is_none(), "no longer followed");
+        // Opening it again joins again.
+        assert_eq!(
+            c.open(RoomId(5)),
+            vec![ClientMsg::Join {
+                room: RoomId(5),
+                since: None
+            }]
+        );
+    }
+
+    #[test]
+    fn an_invitation_is_listed_until_the_room_is_joined() {
+        let mut c = ready(0);
+        let invite: InviteInfo = serde_json::from_value(serde_json::json!({
+            "room": {"id": 9, "name": "inner", "kind": "private", "last_seq": 0, "online": 1},
+            "by": "bob",
+            "by_name": "Bob",
+            "ts": 1,
+        }))
+        .expect("valid");
+        c.apply(ServerMsg::Invited { invite });
+        assert_eq!(c.invites().len(), 1);
+        assert_eq!(c.room_label(RoomId(9)), "inner");
+        c.open(RoomId(9));
+        c.apply(ServerMsg::Joined {
+            req: None,
+            room: RoomId(9),
+            last_seq: 0,
+            online: vec![user("alice")],
+        });
+        assert!(c.invites().is_empty());
+    }
+
+    #[test]
+    fn members_frames_are_counted_per_room() {
+        let mut c = ready(0);
+        assert_eq!(c.members_rev(RoomId(2)), 0);
+        c.apply(ServerMsg::Members { room: RoomId(2) });
+        assert_eq!(c.members_rev(RoomId(2)), 1);
+        assert_eq!(c.members_rev(DEFAULT_ROOM_ID), 0);
+    }
+
+    #[test]
+    fn a_mute_is_known_and_announced_and_lifted() {
+        let mut c = ready(0);
+        c.apply(ServerMsg::Muted {
+            room: DEFAULT_ROOM_ID,
+            until: Some(5_000),
+            reason: Some("calm down".into()),
+        });
+        assert_eq!(c.muted_until(DEFAULT_ROOM_ID), Some(5_000));
+        c.apply(ServerMsg::Muted {
+            room: DEFAULT_ROOM_ID,
+            until: None,
+            reason: None,
+        });
+        assert_eq!(c.muted_until(DEFAULT_ROOM_ID), None);
+        let kinds: Vec<&AlertKind> = c.alerts().iter().map(|a| &a.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                &AlertKind::Muted {
+                    until: 5_000,
+                    reason: Some("calm down".into())
+                },
+                &AlertKind::Unmuted
+            ]
+        );
+    }
+
+    #[test]
+    fn slow_mode_keeps_the_message_pending_and_resends_it_after_the_wait() {
+        let mut c = ready(0);
+        let sent = c.0.compose(text("hi"), cid("c1"), 1);
+        let err = ServerMsg::Error {
+            req: sent[0].req,
+            code: ErrorCode::SlowMode,
+            message: "Slow mode: wait 4 s.".into(),
+            client_id: Some(cid("c1")),
+            room: Some(DEFAULT_ROOM_ID),
+            retry_after_ms: Some(3_500),
+        };
+        assert_eq!(c.0.resend_after(&err, 3_000), Some(3_500));
+        c.apply(err);
+        assert_eq!(states(&c), vec!["pending"]);
+        assert_eq!(c.slow_wait(DEFAULT_ROOM_ID), Some(3_500));
+        assert_eq!(c.error(), None, "a hint, not an error");
+        assert_eq!(c.after_rate_limit(), vec![send("general", "c1", "hi")]);
+        c.apply(ServerMsg::Ack {
+            req: None,
+            room: DEFAULT_ROOM_ID,
+            client_id: cid("c1"),
+            id: 1,
+            seq: 1,
+            ts: 1,
+        });
+        assert_eq!(c.slow_wait(DEFAULT_ROOM_ID), None);
+    }
+
+    #[test]
+    fn refusals_by_the_rules_of_a_room_fail_the_message_with_the_servers_words() {
+        for code in [ErrorCode::Filtered, ErrorCode::Muted, ErrorCode::Banned] {
+            let mut c = ready(0);
+            c.compose(text("rhubarb"), cid("c1"), 1);
+            c.apply(ServerMsg::Error {
+                req: None,
+                code,
+                message: "The message was refused by the filter rule \"rhubarb\".".into(),
+                client_id: Some(cid("c1")),
+                room: Some(DEFAULT_ROOM_ID),
+                retry_after_ms: None,
+            });
+            assert_eq!(states(&c), vec!["failed"], "{code:?}");
+            assert!(c.outbox().is_empty());
+        }
+    }
+
+    #[test]
+    fn the_room_list_follows_the_rooms_the_user_is_a_member_of() {
+        let mut c = ready(0);
+        let mut joined = info("random");
+        joined.role = Some(Role::Member);
+        let out = c.set_room_list(&[info("general"), joined, info("rust-2024")]);
+        assert_eq!(
+            out,
+            vec![ClientMsg::Join {
+                room: room("random"),
+                since: None
+            }]
+        );
+        assert_eq!(c.current(), DEFAULT_ROOM_ID, "the room on screen stays");
     }
 }

@@ -11,8 +11,8 @@ use futures::channel::mpsc::{self, UnboundedSender};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{
-    ClientFrame, ClientId, DisplayName, MessageText, RoomId, RoomInfo, RoomName, ServerMsg,
-    Username,
+    ClientFrame, ClientId, DisplayName, MessageText, RoomId, RoomInfo, RoomKind, RoomName,
+    ServerMsg, Username,
 };
 
 use crate::chat::Chat;
@@ -32,8 +32,6 @@ pub struct Client {
     pub chat: RwSignal<Chat>,
     /// The connection badge state.
     pub conn: RwSignal<ConnState>,
-    /// The rooms that exist (from `GET /api/rooms`), sorted by name.
-    pub rooms: RwSignal<Vec<RoomInfo>>,
     /// The connection task's inbox; `None` until [`Client::connect`] (and in component tests,
     /// which drive the model directly).
     cmds: StoredValue<Option<UnboundedSender<Command>>>,
@@ -50,7 +48,6 @@ impl Client {
         Self {
             chat: RwSignal::new(chat),
             conn: RwSignal::new(ConnState::Connecting),
-            rooms: RwSignal::new(Vec::new()),
             cmds: StoredValue::new(None),
             retry_scheduled: StoredValue::new(false),
         }
@@ -82,13 +79,14 @@ impl Client {
         self.command(Command::Stop);
     }
 
-    /// Skips the reconnect wait (the window's `online` event).
+    /// Skips the reconnect wait (the window's `online` event, the "Reconnect now" button).
     pub fn reconnect_now(self) {
         self.command(Command::ReconnectNow);
     }
 
-    /// Reads `GET /api/rooms` into [`Client::rooms`], and gives the model the rooms' names
-    /// (which sends the previous release's outbox entries whose room it names).
+    /// Reads `GET /api/rooms` into the model (which follows the rooms the user is a member of,
+    /// and sends the previous release's outbox entries whose room it names), then the
+    /// invitations.
     pub fn refresh_rooms(self) {
         spawn_local(async move {
             match api::rooms().await {
@@ -98,27 +96,28 @@ impl Client {
                         .try_update(|c| c.set_error(format!("Could not load the rooms: {err}")));
                 }
             }
+            if let Ok(invites) = api::invites().await {
+                self.chat.try_update(|c| c.set_invites(invites));
+            }
         });
     }
 
-    /// Puts a room list in [`Client::rooms`] (sorted by name) and in the model.
-    pub fn set_rooms(self, mut list: Vec<RoomInfo>) {
-        sort_rooms(&mut list);
+    /// Puts a room list in the model.
+    pub fn set_rooms(self, list: Vec<RoomInfo>) {
         self.change(|c| c.set_room_list(&list));
-        self.rooms.try_set(list);
     }
 
-    /// Creates a room and opens it; returns it. The error text is for the new-room form.
-    pub async fn create_room(self, name: RoomName) -> Result<RoomInfo, String> {
-        match api::create_room(name.as_str()).await {
+    /// Records a room the server told about (and follows it if the user is a member).
+    pub fn add_room(self, info: &RoomInfo) {
+        self.change(|c| c.add_room(info));
+    }
+
+    /// Creates a room (public or private) and opens it; returns it. The error text is for the
+    /// new-room form.
+    pub async fn create_room(self, name: RoomName, kind: RoomKind) -> Result<RoomInfo, String> {
+        match api::create_room(name.as_str(), kind).await {
             Ok(info) => {
-                self.rooms.try_update(|list| {
-                    if !list.iter().any(|r| r.id == info.id) {
-                        list.push(info.clone());
-                        sort_rooms(list);
-                    }
-                });
-                self.chat.try_update(|c| c.add_room(&info));
+                self.add_room(&info);
                 self.open_room(info.id);
                 Ok(info)
             }
@@ -143,6 +142,40 @@ impl Client {
     /// Puts a room on screen (joining it if new).
     pub fn open_room(self, id: RoomId) {
         self.change(|c| c.open(id));
+    }
+
+    /// Opens (or reopens) the direct conversation with these people and puts it on screen.
+    pub async fn open_direct(
+        self,
+        people: Vec<(Username, DisplayName)>,
+    ) -> Result<RoomInfo, String> {
+        let handles = people.iter().map(|(u, _)| u.to_string()).collect();
+        self.chat.try_update(|c| c.learn_people(people));
+        let info = api::direct(handles).await.map_err(|e| e.to_string())?;
+        self.add_room(&info);
+        self.open_room(info.id);
+        Ok(info)
+    }
+
+    /// Accepts an invitation: joins the room and opens it.
+    pub fn accept_invite(self, room: RoomId) {
+        self.open_room(room);
+    }
+
+    /// Declines an invitation.
+    pub fn decline_invite(self, room: RoomId) {
+        self.chat.try_update(|c| c.drop_invite(room));
+        spawn_local(async move {
+            if let Err(err) = api::decline(room).await {
+                self.chat
+                    .try_update(|c| c.set_error(format!("Could not decline: {err}")));
+            }
+        });
+    }
+
+    /// Hides a membership notice.
+    pub fn dismiss_alert(self, n: u64) {
+        self.chat.try_update(|c| c.dismiss_alert(n));
     }
 
     /// Sends a message to the room on screen: shown at once as pending, kept in the outbox until
@@ -303,14 +336,4 @@ impl Client {
             }
         });
     }
-}
-
-/// Sorts rooms for the sidebar: by name as people read it (case folded), then by id.
-fn sort_rooms(list: &mut [RoomInfo]) {
-    list.sort_by(|a, b| {
-        a.name
-            .key()
-            .cmp(&b.name.key())
-            .then_with(|| a.id.cmp(&b.id))
-    });
 }

@@ -10,7 +10,9 @@ mod auth;
 mod badge;
 mod composer;
 mod layout;
+mod members;
 mod messages;
+mod people;
 mod sidebar;
 
 pub use app::App;
@@ -18,5 +20,7 @@ pub use auth::{AuthForm, AuthMode};
 pub use badge::ConnBadge;
 pub use composer::Composer;
 pub use layout::{ChatLayout, ChatPage};
+pub use members::MemberPanel;
 pub use messages::{EntryRow, MessageList};
-pub use sidebar::{NewRoomForm, OnlineList, RoomList, RoomRow, Sidebar};
+pub use people::PeoplePicker;
+pub use sidebar::{InviteList, NewRoomForm, OnlineList, RoomList, RoomRow, Sidebar, room_rows};

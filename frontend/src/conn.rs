@@ -8,7 +8,12 @@
 //! the old socket is dropped (and closed) before the wait starts, and nothing else opens one.
 //!
 //! Reconnects use exponential backoff with full jitter ([`Backoff`]), capped at 30 s; the window
-//! `online` event ([`Command::ReconnectNow`]) skips the wait. An application heartbeat (`ping`
+//! `online` event and the "Reconnect now" button ([`Command::ReconnectNow`]) skip the wait. While
+//! waiting, the server is probed with a cheap `GET /api/me` every [`PROBE_EVERY_MS`] (a little
+//! jittered): as soon as it answers, the wait ends, so a server back from an outage is reached
+//! within a couple of seconds instead of at the end of a long backoff. A probe that answered but
+//! whose connection then failed doubles the probe interval (up to the backoff cap), so a server
+//! that answers HTTP but refuses sockets is not hammered. An application heartbeat (`ping`
 //! every 20 s) keeps frames flowing; a socket that delivers nothing for 45 s is treated as dead.
 //! Frames the app sends while no socket is up are dropped here on purpose: the chat model keeps
 //! pending messages and resends them after the next `joined`, so nothing is lost.
@@ -34,6 +39,18 @@ pub const PROBE_TIMEOUT_MS: f64 = 5_000.0;
 pub const BACKOFF_BASE_MS: u32 = 500;
 /// Largest backoff ceiling.
 pub const BACKOFF_CAP_MS: u32 = 30_000;
+/// While waiting to reconnect, the server is probed this often.
+pub const PROBE_EVERY_MS: u32 = 2_000;
+/// A probe that takes longer than this counts as no answer.
+pub const PROBE_ANSWER_MS: u32 = 3_000;
+
+/// The probe interval after `failures` connections that a probe started and that failed before
+/// `hello`: [`PROBE_EVERY_MS`], doubled each time, capped at [`BACKOFF_CAP_MS`].
+pub fn probe_interval_ms(failures: u32) -> u32 {
+    PROBE_EVERY_MS
+        .saturating_mul(1u32.checked_shl(failures).unwrap_or(u32::MAX))
+        .min(BACKOFF_CAP_MS)
+}
 
 /// What the connection badge shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -212,12 +229,20 @@ pub async fn run(
     next_req: impl Fn() -> u64,
 ) {
     let mut backoff = Backoff::default();
+    // Connections started by a probe that failed before `hello`, in a row.
+    let mut probe_failures: u32 = 0;
+    let mut after_probe = false;
     loop {
         emit(ConnEvent::State(ConnState::Connecting));
         let (code, online_ms) = match serve(&url, &mut cmds, &emit, &next_req).await {
             Ended::Stop => break,
             Ended::Closed { code, online_ms } => (code, online_ms),
         };
+        if online_ms.is_some() {
+            probe_failures = 0;
+        } else if after_probe {
+            probe_failures = probe_failures.saturating_add(1);
+        }
         emit(ConnEvent::Disconnected {
             code,
             reached_hello: online_ms.is_some(),
@@ -239,9 +264,12 @@ pub async fn run(
                 backoff.next_delay_ms(js_sys::Math::random())
             }
         };
-        match wait(f64::from(delay), &mut cmds, &emit).await {
+        let probe_ms = probe_interval_ms(probe_failures);
+        after_probe = false;
+        match wait(f64::from(delay), probe_ms, &mut cmds, &emit).await {
             Waited::Stop => break,
             Waited::Now => backoff.reset(),
+            Waited::ServerUp => after_probe = true,
             Waited::Elapsed => {}
         }
     }
@@ -250,17 +278,42 @@ pub async fn run(
 
 enum Waited {
     Elapsed,
+    /// Asked to reconnect now (network back, or the button).
     Now,
+    /// A probe found the server answering.
+    ServerUp,
     Stop,
 }
 
-/// Waits `delay_ms`, updating the countdown every second; the `online` event cuts it short.
+/// Sleeps `after_ms` (plus up to a quarter more, so that a crowd of clients spreads out), then
+/// asks the server whether it answers.
+async fn probe(after_ms: u32) -> bool {
+    let jitter = (f64::from(after_ms) * 0.25 * js_sys::Math::random()) as u32;
+    TimeoutFuture::new(after_ms.saturating_add(jitter)).await;
+    let mut answer = crate::api::server_answers().boxed_local().fuse();
+    let mut give_up = TimeoutFuture::new(PROBE_ANSWER_MS).fuse();
+    select! {
+        up = answer => up,
+        () = give_up => false,
+    }
+}
+
+/// Waits `delay_ms`, updating the countdown every second; the `online` event or the button
+/// cuts it short, and so does a probe (every `probe_ms`) that finds the server answering.
 async fn wait(
     delay_ms: f64,
+    probe_ms: u32,
     cmds: &mut UnboundedReceiver<Command>,
     emit: &impl Fn(ConnEvent),
 ) -> Waited {
     let until = now_ms() + delay_ms;
+    // Probing is worth it only when the wait is longer than a probe.
+    let mut prober = if delay_ms > f64::from(probe_ms) {
+        probe(probe_ms).boxed_local()
+    } else {
+        futures::future::pending().boxed_local()
+    }
+    .fuse();
     loop {
         let left = until - now_ms();
         if left <= 0.0 {
@@ -284,6 +337,12 @@ async fn wait(
                     // No socket: the model resends pending messages after the next join.
                     Some(Command::Send(_)) => {}
                 },
+                up = prober => {
+                    if up {
+                        return Waited::ServerUp;
+                    }
+                    prober = probe(probe_ms).boxed_local().fuse();
+                }
             }
         }
     }
@@ -463,6 +522,15 @@ mod tests {
         assert_eq!(b.attempts(), 2);
         b.reset();
         assert_eq!(b.next_delay_ms(0.5), 250);
+    }
+
+    #[test]
+    fn probes_back_off_only_after_failed_probe_started_connections() {
+        assert_eq!(probe_interval_ms(0), 2_000);
+        assert_eq!(probe_interval_ms(1), 4_000);
+        assert_eq!(probe_interval_ms(3), 16_000);
+        assert_eq!(probe_interval_ms(4), 30_000);
+        assert_eq!(probe_interval_ms(u32::MAX), 30_000);
     }
 
     #[test]

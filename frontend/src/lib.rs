@@ -13,6 +13,7 @@
 //!   previous release's entries, which named their room, survive the upgrade).
 //! - [`conn`]: the connection owner task: one socket at a time, backoff with jitter, heartbeat,
 //!   close-code handling.
+//! - [`drafts`]: half-typed messages per room in `localStorage`.
 //! - [`api`]: the HTTP calls.
 //! - [`client`]: the glue between the model (in a signal), the connection task and the outbox.
 //! - [`components`]: the views.
@@ -44,6 +45,7 @@ pub mod chat;
 pub mod client;
 pub mod components;
 pub mod conn;
+pub mod drafts;
 pub mod outbox;
 pub mod timeline;
 

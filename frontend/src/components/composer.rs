@@ -1,10 +1,17 @@
 //! The message box.
 //!
 //! Test ids: `composer` (the textarea), `send-button`, `composer-error` (a rule error, such as
-//! text over 4000 characters), `char-count` (shown near the limit).
+//! text over 4000 characters), `char-count` (shown near the limit), `composer-blocked` (why
+//! posting is not possible now, e.g. a mute; the box is disabled), `composer-hint` (e.g. slow
+//! mode).
+//!
+//! With `room_id` and `drafts_for`, the text is a draft per room: switching rooms swaps it, and
+//! it is kept in `localStorage` ([`crate::drafts`]) so that a reload finds it.
 
 use leptos::prelude::*;
-use shared::{MAX_MESSAGE_CHARS, MessageText};
+use shared::{MAX_MESSAGE_CHARS, MessageText, RoomId, Username};
+
+use crate::drafts;
 
 /// From this many characters on, the count is shown.
 const SHOW_COUNT_FROM: usize = MAX_MESSAGE_CHARS - 500;
@@ -19,13 +26,47 @@ pub fn Composer(
     /// The name of the room on screen (for the placeholder).
     #[prop(into)]
     room: Signal<String>,
+    /// The room on screen, whose draft the box holds.
+    #[prop(optional, into)]
+    room_id: Option<Signal<RoomId>>,
+    /// Whose drafts are kept (with `room_id`).
+    #[prop(optional)]
+    drafts_for: Option<Username>,
+    /// Why posting is not possible now (the box is disabled and says so).
+    #[prop(optional, into)]
+    blocked: Option<Signal<Option<String>>>,
+    /// A short hint below the box.
+    #[prop(optional, into)]
+    hint: Option<Signal<Option<String>>>,
 ) -> impl IntoView {
     let text = RwSignal::new(String::new());
+    let draft_of = room_id.zip(drafts_for);
+    // Each room's draft comes back when the room does (and after a reload).
+    if let Some((room_id, user)) = draft_of.clone() {
+        Effect::new(move |_| {
+            let id = room_id.get();
+            text.set(drafts::load(&user, id));
+        });
+    }
+    let draft_of = StoredValue::new(draft_of);
+    let save_draft = move |value: &str| {
+        draft_of.with_value(|d| {
+            if let Some((room_id, user)) = d {
+                drafts::save(user, room_id.get_untracked(), value);
+            }
+        });
+    };
+    let save_on_send = save_draft;
+    let blocked = move || blocked.and_then(|b| b.get());
+    let hint = move || hint.and_then(|h| h.get());
     let submit_error = RwSignal::new(None::<String>);
     let count = Memo::new(move |_| text.with(|t| t.chars().count()));
     let over = Memo::new(move |_| count.get() > MAX_MESSAGE_CHARS);
 
     let submit = move || {
+        if blocked().is_some() {
+            return;
+        }
         let raw = text.get_untracked();
         if raw.trim().is_empty() {
             return;
@@ -34,6 +75,7 @@ pub fn Composer(
             Ok(valid) => {
                 on_send.run(valid);
                 text.set(String::new());
+                save_on_send("");
                 submit_error.set(None);
             }
             Err(e) => submit_error.set(Some(e.to_string())),
@@ -63,8 +105,11 @@ pub fn Composer(
                 aria-invalid=move || over.get().then_some("true")
                 placeholder=move || format!("Message #{}", room.get())
                 prop:value=move || text.get()
+                disabled=move || blocked().is_some()
                 on:input=move |ev| {
-                    text.set(event_target_value(&ev));
+                    let value = event_target_value(&ev);
+                    save_draft(&value);
+                    text.set(value);
                     submit_error.set(None);
                 }
                 on:keydown=move |ev| {
@@ -74,7 +119,7 @@ pub fn Composer(
                     }
                 }
             ></textarea>
-            <button type="submit" data-testid="send-button">
+            <button type="submit" data-testid="send-button" disabled=move || blocked().is_some()>
                 "Send"
             </button>
             {move || {
@@ -88,6 +133,26 @@ pub fn Composer(
                             >
                                 {move || format!("{}/{MAX_MESSAGE_CHARS}", count.get())}
                             </span>
+                        }
+                    })
+            }}
+            {move || {
+                blocked()
+                    .map(|b| {
+                        view! {
+                            <p class="field-note blocked" data-testid="composer-blocked" role="status">
+                                {b}
+                            </p>
+                        }
+                    })
+            }}
+            {move || {
+                hint()
+                    .map(|h| {
+                        view! {
+                            <p class="field-note" data-testid="composer-hint" role="status">
+                                {h}
+                            </p>
                         }
                     })
             }}

@@ -3,17 +3,101 @@
 //! tests can mount the layout with a client that has no connection.
 //!
 //! Test ids: `chat`, `sidebar-toggle` (menu button on narrow screens), `room-title`,
-//! `chat-error` (banner) with `chat-error-close`, `unresolved-outbox` (messages written with the
+//! `room-topic`, `room-slow-mode`, `members-toggle` (shows the member panel, see
+//! [`crate::components::MemberPanel`]), `chat-error` (banner) with `chat-error-close`,
+//! `room-notice` (what happened to the user's membership: `data-kind` = `banned` | `kicked` |
+//! `left` | `muted` | `unmuted`, `data-room-id`) with `room-notice-text` and `room-notice-close`, `conn-banner` (while
+//! waiting to reconnect) with `reconnect-now`, `unresolved-outbox` (messages written with the
 //! previous release for a room that was not found: `data-count`) with `unresolved-discard`.
+
+use std::time::Duration;
 
 use leptos::ev;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::{ClientId, DisplayName, MessageText, Username};
+use shared::{ClientId, DisplayName, MessageText, Removal, Username};
 
+use crate::browser;
+use crate::chat::{Alert, AlertKind};
 use crate::client::Client;
-use crate::components::{Composer, ConnBadge, MessageList, Sidebar};
+use crate::components::{Composer, ConnBadge, MemberPanel, MessageList, Sidebar};
+use crate::conn::ConnState;
 use crate::{api, outbox};
+
+/// The screen's words.
+mod text {
+    pub const PEOPLE: &str = "People";
+    pub const DISMISS: &str = "Dismiss";
+    pub const RECONNECT_NOW: &str = "Reconnect now";
+    pub fn slow_mode(secs: u32) -> String {
+        format!("Slow mode: one message per {secs} s")
+    }
+    pub fn slow_wait(secs: u64) -> String {
+        format!("Slow mode: {secs} s before your next message is sent")
+    }
+    pub fn muted(room: &str, time: &str) -> String {
+        format!("You are muted in {room} until {time}.")
+    }
+    pub fn disconnected(in_secs: Option<u32>, offline: bool) -> String {
+        let base = if offline {
+            "You are offline."
+        } else {
+            "Disconnected from the server."
+        };
+        match in_secs {
+            Some(s) => format!("{base} Trying again in {s} s."),
+            None => format!("{base} Reconnecting…"),
+        }
+    }
+    pub fn removed(reason: shared::Removal, room: &str, by: Option<&str>) -> String {
+        use shared::Removal;
+        let by = by.map(|b| format!(" by {b}")).unwrap_or_default();
+        match reason {
+            Removal::Banned => format!("You were banned from {room}{by}"),
+            Removal::Kicked => format!("You were removed from {room}{by}"),
+            Removal::Left => format!("You left {room}"),
+            Removal::Unknown => format!("You are no longer a member of {room}{by}"),
+        }
+    }
+    pub fn muted_notice(room: &str, time: &str) -> String {
+        format!("You are muted in {room} until {time}")
+    }
+    pub fn unmuted(room: &str) -> String {
+        format!("You may post in {room} again.")
+    }
+    /// A notice with the reason given, if any.
+    pub fn with_reason(line: String, reason: Option<&str>) -> String {
+        match reason {
+            Some(r) if !r.is_empty() => format!("{line}: {r}"),
+            _ => format!("{line}."),
+        }
+    }
+}
+
+/// The words and kind of a membership notice.
+fn alert_text(a: &Alert, now: i64) -> (&'static str, String) {
+    match &a.kind {
+        AlertKind::Removed {
+            reason,
+            by,
+            message,
+        } => {
+            let kind = match reason {
+                Removal::Banned => "banned",
+                Removal::Kicked => "kicked",
+                Removal::Left | Removal::Unknown => "left",
+            };
+            let line = text::removed(*reason, &a.room_title, by.as_ref().map(Username::as_str));
+            (kind, text::with_reason(line, message.as_deref()))
+        }
+        AlertKind::Muted { until, reason } => {
+            let time = browser::local_time(*until, now).short;
+            let line = text::muted_notice(&a.room_title, &time);
+            ("muted", text::with_reason(line, reason.as_deref()))
+        }
+        AlertKind::Unmuted => ("unmuted", text::unmuted(&a.room_title)),
+    }
+}
 
 /// The chat screen for a logged-in user, connected to the server.
 #[component]
@@ -54,9 +138,54 @@ pub fn ChatLayout(
     on_logout: Callback<()>,
 ) -> impl IntoView {
     let client = expect_context::<Client>();
+    let me = client.chat.with_untracked(|c| c.me().clone());
     let sidebar_open = RwSignal::new(false);
+    let members_open = RwSignal::new(false);
     let current = Memo::new(move |_| client.chat.with(|c| c.current()));
     let label = Memo::new(move |_| client.chat.with(|c| c.room_label(c.current())));
+    let title = Memo::new(move |_| client.chat.with(|c| c.room_title(c.current())));
+    let topic = Memo::new(move |_| {
+        client.chat.with(|c| {
+            c.info(c.current())
+                .map(|i| (i.topic.clone(), i.slow_mode_secs))
+                .unwrap_or_default()
+        })
+    });
+    // A clock for what expires (mutes), good to a few seconds.
+    let now = RwSignal::new(browser::now_ms());
+    if let Ok(tick) = set_interval_with_handle(
+        move || {
+            now.try_set(browser::now_ms());
+        },
+        Duration::from_secs(5),
+    ) {
+        on_cleanup(move || tick.clear());
+    }
+    let muted = Memo::new(move |_| {
+        let now = now.get();
+        client.chat.with(|c| {
+            c.muted_until(c.current())
+                .filter(|&until| until > now)
+                .map(|until| {
+                    text::muted(
+                        &c.room_title(c.current()),
+                        &browser::local_time(until, now).short,
+                    )
+                })
+        })
+    });
+    let slow_hint = Memo::new(move |_| {
+        client.chat.with(|c| {
+            c.slow_wait(c.current())
+                .map(|ms| text::slow_wait(ms.div_ceil(1000)))
+        })
+    });
+    let alerts = Memo::new(move |_| client.chat.with(|c| c.alerts().to_vec()));
+    let waiting = Memo::new(move |_| match client.conn.get() {
+        ConnState::Reconnecting { in_secs } => Some((Some(in_secs), false)),
+        ConnState::Offline { in_secs } => Some((Some(in_secs), true)),
+        _ => None,
+    });
     let unresolved = Memo::new(move |_| {
         client.chat.with(|c| {
             let mut rooms: Vec<String> = c
@@ -100,11 +229,88 @@ pub fn ChatLayout(
                     >
                         "☰"
                     </button>
-                    <h1 data-testid="room-title" data-room-id=move || current.get().to_string()>
-                        {move || format!("#{}", label.get())}
-                    </h1>
+                    <div class="title">
+                        <h1 data-testid="room-title" data-room-id=move || current.get().to_string()>
+                            {move || title.get()}
+                        </h1>
+                        {move || {
+                            let (topic, _) = topic.get();
+                            (!topic.is_empty())
+                                .then(|| {
+                                    view! {
+                                        <p class="topic" data-testid="room-topic">
+                                            {topic}
+                                        </p>
+                                    }
+                                })
+                        }}
+                    </div>
+                    {move || {
+                        let (_, slow) = topic.get();
+                        (slow > 0)
+                            .then(|| {
+                                view! {
+                                    <span class="tag" data-testid="room-slow-mode">
+                                        {text::slow_mode(slow)}
+                                    </span>
+                                }
+                            })
+                    }}
+                    <button
+                        class="secondary small"
+                        data-testid="members-toggle"
+                        aria-expanded=move || members_open.get().to_string()
+                        on:click=move |_| members_open.update(|o| *o = !*o)
+                    >
+                        {text::PEOPLE}
+                    </button>
                     <ConnBadge state=client.conn />
                 </header>
+                {move || {
+                    waiting
+                        .get()
+                        .map(|(in_secs, offline)| {
+                            view! {
+                                <div class="banner" data-testid="conn-banner" role="status">
+                                    <span>{text::disconnected(in_secs, offline)}</span>
+                                    <button
+                                        class="small"
+                                        data-testid="reconnect-now"
+                                        on:click=move |_| client.reconnect_now()
+                                    >
+                                        {text::RECONNECT_NOW}
+                                    </button>
+                                </div>
+                            }
+                        })
+                }}
+                <For
+                    each=move || alerts.get()
+                    key=|a| a.n
+                    children=move |a| {
+                        let (kind, line) = alert_text(&a, browser::now_ms());
+                        let n = a.n;
+                        view! {
+                            <div
+                                class="banner notice-banner"
+                                data-testid="room-notice"
+                                data-kind=kind
+                                data-room-id=a.room.to_string()
+                                role="alert"
+                            >
+                                <span data-testid="room-notice-text">{line}</span>
+                                <button
+                                    class="link"
+                                    data-testid="room-notice-close"
+                                    aria-label=text::DISMISS
+                                    on:click=move |_| client.dismiss_alert(n)
+                                >
+                                    "×"
+                                </button>
+                            </div>
+                        }
+                    }
+                />
                 {move || {
                     error
                         .get()
@@ -168,8 +374,23 @@ pub fn ChatLayout(
                         />
                     }
                 }}
-                <Composer on_send room=label />
+                <Composer
+                    on_send
+                    room=label
+                    room_id=current
+                    drafts_for=me
+                    blocked=muted
+                    hint=slow_hint
+                />
             </section>
+            {move || {
+                members_open
+                    .get()
+                    .then(|| {
+                        let room = current.get();
+                        view! { <MemberPanel room /> }
+                    })
+            }}
         </div>
     }
 }

@@ -1,17 +1,49 @@
-//! The sidebar: who is logged in, the rooms, a form to create one, who is online.
+//! The sidebar: who is logged in, the rooms (joined first), direct conversations, invitations,
+//! a form to create a room, who is online.
 //!
 //! Test ids: `sidebar` (class `open` when shown on a narrow screen), `current-user` (the own
-//! display name, `title` = `@handle`, `data-user` = handle), `logout-button`, `room-list`,
-//! `room-item` (a button per room: `data-room` = its name, `data-room-id` = its id,
-//! `aria-current` on the open one), `room-unread`, `new-room-input`, `new-room-button`,
-//! `new-room-error`, `online-list`, `online-user` (`data-user` = handle; shows the display name
-//! when known, `title` = `@handle`).
+//! display name, `title` = `@handle`, `data-user` = handle), `logout-button`, `room-list` (public
+//! and private rooms), `dm-list` (direct conversations), `room-item` (a button per room in
+//! either list: `data-room` = its name as shown, `data-room-id` = its id, `data-kind` =
+//! `public` | `private` | `direct`, `data-joined` = `true` | `false`, `aria-current` on the open
+//! one), `room-unread`, `new-room-input`, `new-room-kind` (select: `public` | `private`),
+//! `new-room-button`, `new-room-error`, `new-dm-button` (opens the people picker, see
+//! [`crate::components::PeoplePicker`], inside `new-dm`), `invite-list`, `invite-item`
+//! (`data-room-id`) with `invite-accept` and `invite-decline`, `online-list`, `online-user`
+//! (`data-user` = handle; shows the display name when known, `title` = `@handle`).
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use shared::{DisplayName, RoomId, RoomName, Username};
+use shared::{DisplayName, InviteInfo, RoomId, RoomKind, RoomName, Username};
 
+use crate::chat::Chat;
 use crate::client::Client;
+use crate::components::PeoplePicker;
+
+/// The sidebar's words.
+mod text {
+    pub const SIGNED_IN_AS: &str = "Signed in as ";
+    pub const LOG_OUT: &str = "Log out";
+    pub const ROOMS: &str = "Rooms";
+    pub const DIRECT: &str = "Direct messages";
+    pub const NEW_DM: &str = "New message";
+    pub const NEW_DM_CLOSE: &str = "Close";
+    pub const MESSAGE: &str = "Message";
+    pub const INVITES: &str = "Invites";
+    pub const ACCEPT: &str = "Join";
+    pub const DECLINE: &str = "Decline";
+    pub const NO_DIRECT: &str = "No conversations yet.";
+    pub const PUBLIC: &str = "Public";
+    pub const PRIVATE: &str = "Private";
+    pub const CREATE: &str = "Create";
+    pub const PRIVATE_MARK: &str = "private";
+    pub fn invited_by(name: &str) -> String {
+        format!("invited by {name}")
+    }
+    pub fn online_in(room: &str) -> String {
+        format!("Online in {room}")
+    }
+}
 
 /// One room in the list.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24,6 +56,47 @@ pub struct RoomRow {
     pub unread: u32,
     /// It is on screen.
     pub current: bool,
+    /// The user is a member.
+    pub joined: bool,
+    /// Public, private or direct.
+    pub kind: RoomKind,
+}
+
+impl RoomRow {
+    fn kind_name(&self) -> &'static str {
+        match self.kind {
+            RoomKind::Private => "private",
+            RoomKind::Direct => "direct",
+            RoomKind::Public | RoomKind::Unknown => "public",
+        }
+    }
+}
+
+/// The rows of the sidebar's two lists: rooms (joined first, then by name) and direct
+/// conversations (by name). Followed rooms the list does not hold yet count as joined rooms.
+pub fn room_rows(c: &Chat) -> (Vec<RoomRow>, Vec<RoomRow>) {
+    let row = |id: RoomId| {
+        let info = c.info(id);
+        RoomRow {
+            id,
+            name: c.room_label(id),
+            unread: c.unread(id),
+            current: id == c.current(),
+            joined: info.is_none_or(|i| i.role.is_some()),
+            kind: info.map_or(RoomKind::Public, |i| i.kind),
+        }
+    };
+    let mut rooms: Vec<RoomRow> = c.infos().map(|i| row(i.id)).collect();
+    for id in c.room_ids() {
+        if c.info(id).is_none() && !c.room(id).is_some_and(|r| r.removed) {
+            rooms.push(row(id));
+        }
+    }
+    let (mut direct, mut rooms): (Vec<RoomRow>, Vec<RoomRow>) =
+        rooms.into_iter().partition(|r| r.kind == RoomKind::Direct);
+    rooms.sort_by_key(|r| (!r.joined, r.name.to_lowercase(), r.id));
+    direct.sort_by_key(|r| (r.name.to_lowercase(), r.id));
+    (rooms, direct)
 }
 
 /// The sidebar, wired to the [`Client`] in context.
@@ -37,22 +110,25 @@ pub fn Sidebar(
     let client = expect_context::<Client>();
     let me = client.chat.with_untracked(|c| c.me().clone());
     let my_name = Memo::new(move |_| client.chat.with(|c| c.my_name().clone()));
-    let rows = Memo::new(move |_| {
-        // The listed rooms (sorted by name), then followed rooms the list does not hold.
-        let mut ids: Vec<RoomId> = client.rooms.with(|r| r.iter().map(|i| i.id).collect());
-        client.chat.with(|c| {
-            let mut extra: Vec<RoomId> = c.room_ids().filter(|id| !ids.contains(id)).collect();
-            extra.sort_by_key(|id| (c.room_label(*id).to_lowercase(), *id));
-            ids.extend(extra);
-            ids.into_iter()
-                .map(|id| RoomRow {
-                    id,
-                    name: c.room_label(id),
-                    unread: c.unread(id),
-                    current: id == c.current(),
-                })
-                .collect::<Vec<_>>()
-        })
+    let rows = Memo::new(move |_| client.chat.with(room_rows));
+    let room_list = Memo::new(move |_| rows.get().0);
+    let dm_list = Memo::new(move |_| rows.get().1);
+    let invites = Memo::new(move |_| client.chat.with(|c| c.invites().to_vec()));
+    let picking = RwSignal::new(false);
+    let dm_error = RwSignal::new(None::<String>);
+    let on_message = Callback::new(move |people: Vec<(Username, DisplayName)>| {
+        dm_error.set(None);
+        spawn_local(async move {
+            match client.open_direct(people).await {
+                Ok(_) => {
+                    picking.try_set(false);
+                    open.try_set(false);
+                }
+                Err(e) => {
+                    dm_error.try_set(Some(e));
+                }
+            }
+        });
     });
     let online = Memo::new(move |_| {
         client.chat.with(|c| {
@@ -65,7 +141,7 @@ pub fn Sidebar(
                 .collect::<Vec<_>>()
         })
     });
-    let current = Memo::new(move |_| client.chat.with(|c| c.room_label(c.current())));
+    let current = Memo::new(move |_| client.chat.with(|c| c.room_title(c.current())));
     let on_open = Callback::new(move |id: RoomId| {
         client.open_room(id);
         open.set(false);
@@ -75,7 +151,7 @@ pub fn Sidebar(
         <aside class="sidebar" class:open=move || open.get() data-testid="sidebar">
             <div class="me">
                 <span>
-                    "Signed in as "
+                    {text::SIGNED_IN_AS}
                     <strong
                         data-testid="current-user"
                         data-user=me.to_string()
@@ -89,13 +165,56 @@ pub fn Sidebar(
                     data-testid="logout-button"
                     on:click=move |_| on_logout.run(())
                 >
-                    "Log out"
+                    {text::LOG_OUT}
                 </button>
             </div>
-            <h2>"Rooms"</h2>
-            <RoomList rooms=rows on_open />
+            {move || {
+                let list = invites.get();
+                (!list.is_empty())
+                    .then(|| {
+                        view! {
+                            <h2>{text::INVITES}</h2>
+                            <InviteList invites=list />
+                        }
+                    })
+            }}
+            <h2>{text::ROOMS}</h2>
+            <RoomList rooms=room_list on_open />
             <NewRoomForm />
-            <h2>{move || format!("Online in #{}", current.get())}</h2>
+            <div class="section-head">
+                <h2>{text::DIRECT}</h2>
+                <button
+                    class="secondary small"
+                    data-testid="new-dm-button"
+                    aria-expanded=move || picking.get().to_string()
+                    on:click=move |_| picking.update(|p| *p = !*p)
+                >
+                    {move || if picking.get() { text::NEW_DM_CLOSE } else { text::NEW_DM }}
+                </button>
+            </div>
+            {move || {
+                picking
+                    .get()
+                    .then(|| {
+                        view! {
+                            <div class="picker-box" data-testid="new-dm">
+                                <PeoplePicker
+                                    max=shared::DIRECT_MAX_MEMBERS - 1
+                                    action=text::MESSAGE
+                                    on_submit=on_message
+                                    error=dm_error
+                                />
+                            </div>
+                        }
+                    })
+            }}
+            {move || {
+                dm_list
+                    .with(Vec::is_empty)
+                    .then(|| view! { <p class="empty">{text::NO_DIRECT}</p> })
+            }}
+            <RoomList rooms=dm_list on_open testid="dm-list" />
+            <h2>{move || text::online_in(&current.get())}</h2>
             <OnlineList users=online me=me.clone() />
         </aside>
     }
@@ -109,26 +228,41 @@ pub fn RoomList(
     rooms: Signal<Vec<RoomRow>>,
     /// Called with the room the user picked.
     on_open: Callback<RoomId>,
+    /// The list's test id (`room-list` unless told).
+    #[prop(optional)]
+    testid: Option<&'static str>,
 ) -> impl IntoView {
     view! {
-        <ul class="rooms" data-testid="room-list">
+        <ul class="rooms" data-testid=testid.unwrap_or("room-list")>
             <For
                 each=move || rooms.get()
                 key=|r| r.clone()
                 children=move |r| {
                     let id = r.id;
+                    let shown = if r.kind == RoomKind::Direct {
+                        r.name.clone()
+                    } else {
+                        format!("#{}", r.name)
+                    };
                     view! {
                         <li>
                             <button
                                 class="room"
                                 class:current=r.current
+                                class:not-joined=!r.joined
                                 data-testid="room-item"
                                 data-room=r.name.clone()
                                 data-room-id=r.id.to_string()
+                                data-kind=r.kind_name()
+                                data-joined=r.joined.to_string()
                                 aria-current=r.current.then_some("true")
                                 on:click=move |_| on_open.run(id)
                             >
-                                <span>{format!("#{}", r.name)}</span>
+                                <span class="room-name">{shown}</span>
+                                {(r.kind == RoomKind::Private)
+                                    .then(|| {
+                                        view! { <span class="tag">{text::PRIVATE_MARK}</span> }
+                                    })}
                                 {(r.unread > 0)
                                     .then(|| {
                                         view! {
@@ -153,6 +287,7 @@ pub fn RoomList(
 pub fn NewRoomForm() -> impl IntoView {
     let client = expect_context::<Client>();
     let name = RwSignal::new(String::new());
+    let kind = RwSignal::new(RoomKind::Public);
     let server_error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let rule_error = move || {
@@ -171,7 +306,7 @@ pub fn NewRoomForm() -> impl IntoView {
         busy.set(true);
         server_error.set(None);
         spawn_local(async move {
-            let result = client.create_room(room).await;
+            let result = client.create_room(room, kind.get_untracked()).await;
             busy.try_set(false);
             match result {
                 Ok(_) => {
@@ -204,13 +339,31 @@ pub fn NewRoomForm() -> impl IntoView {
                     server_error.set(None);
                 }
             />
+            <select
+                data-testid="new-room-kind"
+                aria-label="Who may join"
+                on:change=move |ev| {
+                    kind.set(
+                        if event_target_value(&ev) == "private" {
+                            RoomKind::Private
+                        } else {
+                            RoomKind::Public
+                        },
+                    );
+                }
+            >
+                <option value="public" selected=true>
+                    {text::PUBLIC}
+                </option>
+                <option value="private">{text::PRIVATE}</option>
+            </select>
             <button
                 type="submit"
                 class="small"
                 data-testid="new-room-button"
                 disabled=move || busy.get() || rule_error().is_some() || name.with(String::is_empty)
             >
-                "Create"
+                {text::CREATE}
             </button>
             {move || {
                 rule_error()
@@ -252,6 +405,47 @@ pub fn OnlineList(
                     }
                 }
             />
+        </ul>
+    }
+}
+
+/// Invitations: join (opens the room) or decline.
+#[component]
+pub fn InviteList(
+    /// The invitations.
+    invites: Vec<InviteInfo>,
+) -> impl IntoView {
+    let client = expect_context::<Client>();
+    view! {
+        <ul class="invites" data-testid="invite-list">
+            {invites
+                .into_iter()
+                .map(|i| {
+                    let id = i.room.id;
+                    view! {
+                        <li data-testid="invite-item" data-room-id=id.to_string()>
+                            <span class="room-name">{format!("#{}", i.room.name)}</span>
+                            <span class="by">{text::invited_by(i.by_name.as_str())}</span>
+                            <span class="actions">
+                                <button
+                                    class="small"
+                                    data-testid="invite-accept"
+                                    on:click=move |_| client.accept_invite(id)
+                                >
+                                    {text::ACCEPT}
+                                </button>
+                                <button
+                                    class="secondary small"
+                                    data-testid="invite-decline"
+                                    on:click=move |_| client.decline_invite(id)
+                                >
+                                    {text::DECLINE}
+                                </button>
+                            </span>
+                        </li>
+                    }
+                })
+                .collect_view()}
         </ul>
     }
 }
