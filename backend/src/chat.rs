@@ -45,8 +45,8 @@ use crate::filter::{self, RuleSet, Verdict};
 use crate::hub::Hub;
 use crate::limits::{RateLimits, RetryAfter};
 use crate::store::{
-    AccessRecord, Appended, AuditRecord, FilterRecord, MemberRecord, NewAudit, NewFilterRecord,
-    NewMessage, NewRoomRecord, RoomRecord, Store, StoreError, UserId, UserSummary, now_ms,
+    AccessRecord, Appended, AuditRecord, FilterRecord, NewAudit, NewFilterRecord, NewMessage,
+    NewRoomRecord, RoomRecord, Store, StoreError, UserId, UserSummary, now_ms,
 };
 
 /// Who is asking.
@@ -215,6 +215,11 @@ const CATCH_UP_COST: u64 = 100;
 const MAX_WAIT_SECS: u32 = 86_400;
 /// The most people a search for the people picker returns.
 const USER_SEARCH_MAX: u32 = 20;
+/// The most regular-expression rules per scope: each may compile to up to 1 MiB, so this bounds
+/// what one room's rules can hold in memory (keywords are cheap and may fill the rest).
+const MAX_REGEX_RULES: usize = 20;
+/// Direct conversations one user may start: this many times `--max-rooms-per-user`.
+const DIRECT_PER_ROOM_QUOTA: u32 = 10;
 /// The longest reason a moderator may give, in characters.
 const REASON_MAX_CHARS: usize = 500;
 
@@ -226,7 +231,7 @@ fn rank(role: Option<Role>, admin: bool) -> u8 {
     match role {
         Some(Role::Owner) => 3,
         Some(Role::Moderator) => 2,
-        Some(Role::Member) => 1,
+        Some(Role::Member | Role::Unknown) => 1,
         None => 0,
     }
 }
@@ -277,6 +282,9 @@ pub struct Chat {
     config: Arc<Config>,
     /// Compiled filter rules per scope (`None`: server-wide), dropped when a rule changes.
     filters: Arc<Mutex<HashMap<Option<RoomId>, Arc<RuleSet>>>>,
+    /// Bumped whenever a rule changes: a compilation that started before a change is not
+    /// cached, so a new rule can never be left out of the cache.
+    filters_generation: Arc<std::sync::atomic::AtomicU64>,
     /// When each member last posted in a room with slow mode. Kept per process.
     last_post: Arc<Mutex<HashMap<(RoomId, UserId), Instant>>>,
     /// Per room, a counter of changes to who may post there and how (see [`Membership`]).
@@ -298,6 +306,7 @@ impl Chat {
             limits,
             config,
             filters: Arc::default(),
+            filters_generation: Arc::default(),
             last_post: Arc::default(),
             epochs: Arc::default(),
         }
@@ -313,7 +322,9 @@ impl Chat {
             .unwrap_or(0)
     }
 
-    /// Marks every [`Membership`] snapshot of the room as stale. Called after the write.
+    /// Marks every [`Membership`] snapshot of the room as stale. Called before a change's write
+    /// and again after it, so that no send can pass on a snapshot older than the change once the
+    /// change is done.
     fn bump(&self, room: RoomId) {
         *self
             .epochs
@@ -432,7 +443,7 @@ impl Chat {
         }
         let topic = parse_topic(topic.unwrap_or_default())?;
         let quota = self.config.max_rooms_per_user;
-        if quota > 0 && self.store.rooms_created_by(actor.id).await? >= u64::from(quota) {
+        if quota > 0 && self.store.rooms_created_by(actor.id, false).await? >= u64::from(quota) {
             return Err(ChatError::Quota(format!(
                 "You have created {quota} rooms, the most allowed."
             )));
@@ -506,8 +517,18 @@ impl Chat {
         let mut shown: Vec<&str> = people.iter().map(|p| p.display_name.as_str()).collect();
         shown.sort_unstable();
         let name = RoomName::parse(truncate(&shown.join(", "), RoomName::MAX))?;
-        let (room, created) = self.store.open_direct(people.clone(), name).await?;
-        if created {
+        let quota = self
+            .config
+            .max_rooms_per_user
+            .saturating_mul(DIRECT_PER_ROOM_QUOTA);
+        if quota > 0 && self.store.rooms_created_by(actor.id, true).await? >= u64::from(quota) {
+            return Err(ChatError::Quota(format!(
+                "You have started {quota} direct conversations, the most allowed."
+            )));
+        }
+        let (room, added) = self.store.open_direct(people.clone(), name).await?;
+        // Everyone hears of a new room, or of one they were added back to.
+        if added {
             for person in &people {
                 self.hub.to_user(
                     person.id,
@@ -551,7 +572,9 @@ impl Chat {
         if access.record.member.is_none() {
             // Public, or invited (`visible` let nothing else through).
             match self.store.add_member(room, actor.id, Role::Member).await {
-                Ok(()) => {}
+                Ok(true) => {}
+                // Banned between our read and the write.
+                Ok(false) => return Err(banned(None)),
                 Err(StoreError::NotFound) => return Err(ChatError::NoSuchRoom),
                 Err(e) => return Err(e.into()),
             }
@@ -564,16 +587,12 @@ impl Chat {
                     },
                 );
             }
-            access.record.member = Some(MemberRecord {
-                user: UserSummary {
-                    id: actor.id,
-                    username: actor.username.clone(),
-                    display_name: actor.display_name.clone(),
-                },
-                role: Role::Member,
-                muted_until: None,
-            });
-            access.record.invited = false;
+            // Read again: the new membership, with any mute that outlived an earlier one.
+            access.record = self
+                .store
+                .access(room, actor.id)
+                .await?
+                .ok_or(ChatError::NoSuchRoom)?;
         }
         Ok(Joined {
             membership: Membership {
@@ -594,6 +613,9 @@ impl Chat {
         if access.record.member.is_none() {
             return Err(ChatError::NotJoined);
         }
+        // Before the write as well as after it: a send that read its snapshot before this write
+        // must not pass on it once the write is done (see `Membership`).
+        self.bump(room);
         self.store.remove_member(room, actor.id).await?;
         self.bump(room);
         self.hub.remove_from_room(
@@ -658,11 +680,11 @@ impl Chat {
             record: membership.access.clone(),
             admin: actor.is_admin,
         };
+        if let Some(reason) = &access.record.ban {
+            return Err(banned(reason.as_deref()));
+        }
         let Some(member) = &access.record.member else {
-            return Err(match access.record.ban {
-                Some(reason) => banned(reason.as_deref()),
-                None => ChatError::NotJoined,
-            });
+            return Err(ChatError::NotJoined);
         };
         if let Some(until) = member.muted_until.filter(|&until| until > now_ms()) {
             return Err(ChatError::Muted(format!(
@@ -738,20 +760,30 @@ impl Chat {
         {
             return Ok(Arc::clone(set));
         }
+        let generation = self
+            .filters_generation
+            .load(std::sync::atomic::Ordering::Acquire);
         let rules = self.store.filters(scope).await?;
-        let compiled =
-            RuleSet::compile(rules.into_iter().map(to_rule).collect()).unwrap_or_else(|e| {
-                // Every stored rule was validated when it was added; one that no longer compiles
-                // (a newer regex crate?) is logged and the scope runs without rules rather than
-                // refusing every message.
-                tracing::error!(error = %e, ?scope, "stored filter rules do not compile");
-                RuleSet::empty()
-            });
+        // Compiling regular expressions is CPU work: off the async threads.
+        let (compiled, skipped) = tokio::task::spawn_blocking(move || {
+            RuleSet::compile_stored(rules.into_iter().map(to_rule).collect())
+        })
+        .await
+        .map_err(|e| ChatError::Internal(e.to_string()))?;
+        for e in skipped {
+            // Every stored rule was validated when it was added; one that no longer compiles is
+            // left out (and said so), and the others still apply.
+            tracing::error!(error = %e, ?scope, "a stored filter rule does not compile");
+        }
         let compiled = Arc::new(compiled);
-        self.filters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(scope, Arc::clone(&compiled));
+        let mut cache = self.filters.lock().unwrap_or_else(PoisonError::into_inner);
+        if self
+            .filters_generation
+            .load(std::sync::atomic::Ordering::Acquire)
+            == generation
+        {
+            cache.insert(scope, Arc::clone(&compiled));
+        }
         Ok(compiled)
     }
 
@@ -763,6 +795,23 @@ impl Chat {
         if epoch != membership.epoch {
             membership.access = self.access(actor, room).await?.record;
             membership.epoch = epoch;
+        }
+        Ok(())
+    }
+
+    /// Checks, after a connection subscribed to a room, that the membership it joined with
+    /// still holds (nothing changed in the room, or a fresh read says it does).
+    pub async fn still_member(
+        &self,
+        actor: &Actor,
+        membership: &mut Membership,
+    ) -> Result<(), ChatError> {
+        self.refresh(actor, membership).await?;
+        if let Some(reason) = &membership.access.ban {
+            return Err(banned(reason.as_deref()));
+        }
+        if membership.access.member.is_none() {
+            return Err(ChatError::NotJoined);
         }
         Ok(())
     }
@@ -926,13 +975,13 @@ impl Chat {
             ));
         }
         let reason = parse_reason(action.reason)?;
-        let target = self.user(&action.user).await?;
+        let (target, target_admin) = self.user_and_rank(&action.user).await?;
         let theirs = self
             .store
             .access(room, target.id)
             .await?
             .ok_or(ChatError::NoSuchRoom)?;
-        let their_rank = rank(theirs.member.as_ref().map(|m| m.role), false);
+        let their_rank = rank(theirs.member.as_ref().map(|m| m.role), target_admin);
         if target.id == actor.id {
             return Err(ChatError::Forbidden(
                 "You cannot do that to yourself.".into(),
@@ -945,6 +994,8 @@ impl Chat {
             )));
         }
         let member_or = |e: ChatError| theirs.member.as_ref().map(|_| ()).ok_or(e);
+        // Bumped before the write as well as after (see `leave`).
+        self.bump(room);
         let (label, detail) = match what {
             Moderation::Kick => {
                 member_or(ChatError::Invalid(format!(
@@ -1087,6 +1138,7 @@ impl Chat {
                 "Slow mode is at most {MAX_WAIT_SECS} seconds."
             )));
         }
+        self.bump(room);
         self.store.update_room(room, topic.clone(), slow).await?;
         self.bump(room);
         if let Some(topic) = topic {
@@ -1152,14 +1204,31 @@ impl Chat {
     ) -> Result<FilterRule, ChatError> {
         self.request(actor)?;
         self.require_filter_rights(actor, scope).await?;
+        if rule.kind == FilterKind::Unknown || rule.action == FilterAction::Unknown {
+            return Err(ChatError::Invalid(
+                "A rule is a keyword or a regex, and refuses or masks.".into(),
+            ));
+        }
         let pattern = rule.pattern.trim().to_owned();
-        filter::validate(filter_kind(rule.kind), &pattern)
+        let (kind, checked) = (filter_kind(rule.kind), pattern.clone());
+        tokio::task::spawn_blocking(move || filter::validate(kind, &checked))
+            .await
+            .map_err(|e| ChatError::Internal(e.to_string()))?
             .map_err(|e| ChatError::Invalid(e.to_string()))?;
         let existing = self.store.filters(scope).await?;
         if existing.len() >= filter::MAX_RULES {
             return Err(ChatError::Invalid(format!(
                 "A room has at most {} filter rules.",
                 filter::MAX_RULES
+            )));
+        }
+        let regexes = existing
+            .iter()
+            .filter(|r| r.kind == FilterKind::Regex)
+            .count();
+        if rule.kind == FilterKind::Regex && regexes >= MAX_REGEX_RULES {
+            return Err(ChatError::Invalid(format!(
+                "A room has at most {MAX_REGEX_RULES} regular-expression rules; use keywords."
             )));
         }
         let stored = self
@@ -1204,10 +1273,10 @@ impl Chat {
     }
 
     fn forget_rules(&self, scope: Option<RoomId>) {
-        self.filters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&scope);
+        let mut cache = self.filters.lock().unwrap_or_else(PoisonError::into_inner);
+        self.filters_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        cache.remove(&scope);
     }
 
     async fn require_filter_rights(
@@ -1249,6 +1318,11 @@ impl Chat {
     }
 
     async fn user(&self, handle: &str) -> Result<UserSummary, ChatError> {
+        Ok(self.user_and_rank(handle).await?.0)
+    }
+
+    /// A user by handle, and whether they administer the server.
+    async fn user_and_rank(&self, handle: &str) -> Result<(UserSummary, bool), ChatError> {
         let name =
             Username::parse(handle.trim()).map_err(|_| ChatError::NoSuchUser(handle.into()))?;
         let found = self
@@ -1256,11 +1330,14 @@ impl Chat {
             .find_user(name)
             .await?
             .ok_or_else(|| ChatError::NoSuchUser(handle.into()))?;
-        Ok(UserSummary {
-            id: found.id,
-            username: found.username,
-            display_name: found.display_name,
-        })
+        Ok((
+            UserSummary {
+                id: found.id,
+                username: found.username,
+                display_name: found.display_name,
+            },
+            found.is_admin,
+        ))
     }
 
     /// Writes a line to the audit log; a failure is logged, not returned (the action is done).
@@ -1327,7 +1404,7 @@ fn banned(reason: Option<&str>) -> ChatError {
 
 fn role_name(role: Role) -> &'static str {
     match role {
-        Role::Member => "member",
+        Role::Member | Role::Unknown => "member",
         Role::Moderator => "moderator",
         Role::Owner => "owner",
     }
@@ -1374,7 +1451,8 @@ fn parse_reason(raw: Option<String>) -> Result<Option<String>, ChatError> {
 
 fn filter_kind(kind: FilterKind) -> filter::RuleKind {
     match kind {
-        FilterKind::Keyword => filter::RuleKind::Keyword,
+        // `add_filter` refuses an unknown kind; nothing else can hold one.
+        FilterKind::Keyword | FilterKind::Unknown => filter::RuleKind::Keyword,
         FilterKind::Regex => filter::RuleKind::Regex,
     }
 }
@@ -1385,7 +1463,7 @@ fn to_rule(record: FilterRecord) -> filter::Rule {
         kind: filter_kind(record.kind),
         pattern: record.pattern,
         action: match record.action {
-            FilterAction::Refuse => filter::Action::Refuse,
+            FilterAction::Refuse | FilterAction::Unknown => filter::Action::Refuse,
             FilterAction::Mask => filter::Action::Mask,
         },
     }

@@ -174,6 +174,32 @@ impl RuleSet {
         Ok(set)
     }
 
+    /// Compiles rules that were validated when they were stored: a rule that
+    /// no longer compiles (a newer `regex` crate, a hand-edited database) is
+    /// skipped and reported, and the count is not capped (two concurrent
+    /// additions may pass it by one), so one bad rule never turns off the others.
+    pub fn compile_stored(rules: Vec<Rule>) -> (RuleSet, Vec<RuleError>) {
+        let mut set = RuleSet::empty();
+        let mut skipped = Vec::new();
+        for rule in rules {
+            match Matcher::new(rule.kind, &rule.pattern) {
+                Ok(matcher) => {
+                    let compiled = CompiledRule {
+                        id: rule.id,
+                        pattern: rule.pattern,
+                        matcher,
+                    };
+                    match rule.action {
+                        Action::Refuse => set.refusing.push(compiled),
+                        Action::Mask => set.masking.push(compiled),
+                    }
+                }
+                Err(e) => skipped.push(e),
+            }
+        }
+        (set, skipped)
+    }
+
     /// A set with no rules, for scopes that have none: it allows every
     /// message unchanged.
     pub fn empty() -> RuleSet {
@@ -639,6 +665,21 @@ mod tests {
             assert!(err.message.contains("at most 200"), "{}", err.message);
         }
         assert!(RuleSet::compile(vec![rule(1, Keyword, &long, Mask)]).is_err());
+    }
+
+    #[test]
+    fn stored_rules_skip_a_bad_one_and_keep_the_others() {
+        let mut stored: Vec<Rule> = (0..=MAX_RULES)
+            .map(|i| rule(i as i64, Keyword, &format!("word{i}"), Mask))
+            .collect();
+        stored.push(rule(999, Re, "(unclosed", Refuse));
+        stored.push(rule(1000, Keyword, "zebra", Refuse));
+        let (set, skipped) = RuleSet::compile_stored(stored);
+        assert_eq!(skipped.len(), 1);
+        assert!(matches!(
+            set.check("a zebra"),
+            Verdict::Refused { rule_id: 1000, .. }
+        ));
     }
 
     #[test]

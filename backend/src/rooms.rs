@@ -71,7 +71,7 @@ pub async fn list(
     Ok((headers, AppJson(rooms)))
 }
 
-/// `POST /api/rooms`: creates a public room, within the creator's quota.
+/// `POST /api/rooms`: creates a public or private room, within the creator's quota.
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,

@@ -427,7 +427,10 @@ impl Conn {
     /// above what was already delivered (see the module docs on the join seam).
     fn admit(&mut self, out: Outbound) -> Option<Utf8Bytes> {
         if let Some(room) = out.leave {
+            // The hub dropped this connection from the room already, unless it subscribed again
+            // after the removal (a join racing it): leave for certain.
             self.rooms.remove(&room);
+            self.state.hub.leave(room, self.id);
         }
         if let Some((room, seq)) = &out.event {
             let joined = self.rooms.get_mut(room)?;
@@ -626,7 +629,7 @@ impl Conn {
                 return send(sink, &reply).await;
             }
         };
-        let membership = joined.membership;
+        let mut membership = joined.membership;
         let online = self.state.hub.join(
             room,
             self.id,
@@ -634,6 +637,17 @@ impl Conn {
             self.tx.clone(),
             Arc::clone(&self.control),
         );
+        // A kick, ban or leave between the service's check and the subscription above found
+        // nothing to remove here: look again now that the subscription is in place.
+        if let Err(e) = self
+            .state
+            .chat
+            .still_member(&self.actor, &mut membership)
+            .await
+        {
+            self.state.hub.leave(room, self.id);
+            return send(sink, &refusal(&e, req, Some(room), None)).await;
+        }
 
         // From here on, every new event of the room is also in our queue.
         //

@@ -185,6 +185,9 @@ pub enum Role {
     Moderator,
     /// The room's creator: a moderator who also appoints moderators.
     Owner,
+    /// A role this client does not know (from a newer server): treat it as a member's.
+    #[serde(other)]
+    Unknown,
 }
 
 /// One member of a room, in `GET /api/rooms/{id}/members`.
@@ -255,6 +258,9 @@ pub enum FilterKind {
     Keyword,
     /// A regular expression (the syntax of Rust's `regex` crate; linear time).
     Regex,
+    /// A kind this client does not know (from a newer server).
+    #[serde(other)]
+    Unknown,
 }
 
 /// What a filter rule does to a message it matches.
@@ -265,6 +271,9 @@ pub enum FilterAction {
     Refuse,
     /// Let it through with the matched text replaced by `*`.
     Mask,
+    /// An action this client does not know (from a newer server).
+    #[serde(other)]
+    Unknown,
 }
 
 /// Body of `POST /api/rooms/{id}/filters` and `POST /api/filters`.

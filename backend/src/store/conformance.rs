@@ -231,7 +231,10 @@ async fn rooms(store: &dyn Store) {
         .expect("created");
     let shouted = store.create_room(public("CAFÉ", None)).await;
     assert!(matches!(shouted, Err(StoreError::Conflict)), "{shouted:?}");
-    assert_eq!(store.rooms_created_by(alice).await.expect("count"), 2);
+    assert_eq!(
+        store.rooms_created_by(alice, false).await.expect("count"),
+        2
+    );
 
     let all = store.list_rooms(alice, None, 10).await.expect("listed");
     let ids: Vec<(RoomId, Option<Role>)> = all.iter().map(|(r, role)| (r.id, *role)).collect();
@@ -298,12 +301,10 @@ async fn membership(store: &dyn Store) {
             .expect("set")
     );
     let until = now_ms() + 60_000;
-    assert!(
-        store
-            .set_muted(room, bob, Some(until))
-            .await
-            .expect("muted")
-    );
+    store
+        .set_muted(room, bob, Some(until))
+        .await
+        .expect("muted");
     let bob_there = store
         .member(room, bob)
         .await
@@ -313,6 +314,31 @@ async fn membership(store: &dyn Store) {
         (bob_there.role, bob_there.muted_until),
         (Role::Moderator, Some(until))
     );
+    assert!(store.remove_member(room, bob).await.expect("removed"));
+    // A mute outlives the membership.
+    assert!(
+        store
+            .add_member(room, bob, Role::Member)
+            .await
+            .expect("back")
+    );
+    let back = store
+        .member(room, bob)
+        .await
+        .expect("read")
+        .expect("member");
+    assert_eq!(
+        back.muted_until,
+        Some(until),
+        "leaving does not lift a mute"
+    );
+    store.set_muted(room, bob, None).await.expect("unmuted");
+    let back = store
+        .member(room, bob)
+        .await
+        .expect("read")
+        .expect("member");
+    assert_eq!(back.muted_until, None);
     assert!(store.remove_member(room, bob).await.expect("removed"));
     assert!(!store.remove_member(room, bob).await.expect("removed twice"));
     assert!(
@@ -433,7 +459,10 @@ async fn private_and_direct_rooms(store: &dyn Store) {
         "the same people reopen the same room"
     );
     let (group, created) = store
-        .open_direct(vec![a, b, c], room_name("alice, bob, carol"))
+        .open_direct(
+            vec![a.clone(), b.clone(), c],
+            room_name("alice, bob, carol"),
+        )
         .await
         .expect("opened");
     assert!(created && group.id != dm.id);
@@ -441,9 +470,40 @@ async fn private_and_direct_rooms(store: &dyn Store) {
     assert!(!seen_by(carol).await.contains(&dm.id));
     assert!(seen_by(carol).await.contains(&group.id));
     assert_eq!(
-        store.rooms_created_by(alice).await.expect("count"),
+        store.rooms_created_by(alice, false).await.expect("count"),
         1,
-        "direct rooms are not counted"
+        "direct rooms are counted apart"
+    );
+    assert_eq!(
+        store.rooms_created_by(alice, true).await.expect("count"),
+        1,
+        "the group, started by alice (the first of its people)"
+    );
+    // Someone who left a direct room is added back when the same people open it again.
+    assert!(store.remove_member(dm.id, b.id).await.expect("left"));
+    let (back, added) = store
+        .open_direct(vec![a.clone(), b.clone()], room_name("alice, bob"))
+        .await
+        .expect("reopened");
+    assert_eq!((back.id, added), (dm.id, true));
+    assert!(store.member(dm.id, b.id).await.expect("read").is_some());
+    // A ban keeps a user out even when the caller did not see it.
+    store
+        .ban(secret.id, carol, alice, None)
+        .await
+        .expect("banned");
+    assert!(
+        !store
+            .add_member(secret.id, carol, Role::Member)
+            .await
+            .expect("refused")
+    );
+    assert!(
+        store
+            .member(secret.id, carol)
+            .await
+            .expect("read")
+            .is_none()
     );
     let access = store
         .access(secret.id, bob)

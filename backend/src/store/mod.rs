@@ -344,15 +344,17 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<UserSummary>>>;
 
-    /// How many rooms `user` has created.
-    fn rooms_created_by(&self, user: UserId) -> BoxFuture<'static, StoreResult<u64>>;
+    /// How many rooms `user` has created: direct ones when `direct`, public and private ones
+    /// otherwise.
+    fn rooms_created_by(&self, user: UserId, direct: bool) -> BoxFuture<'static, StoreResult<u64>>;
 
     /// Creates a room, with its creator as owner. [`StoreError::Conflict`] if it is public and
     /// a public room's name equals its name ignoring case ([`RoomName::key`]).
     fn create_room(&self, room: NewRoomRecord) -> BoxFuture<'static, StoreResult<RoomRecord>>;
 
     /// The direct room of exactly these people (distinct), created with all of them as members
-    /// if it does not exist; `true` when it was created.
+    /// if it does not exist, or with those who had left it added back; `true` when anyone was
+    /// added.
     fn open_direct(
         &self,
         members: Vec<UserSummary>,
@@ -370,14 +372,14 @@ pub trait Store: Send + Sync + 'static {
     fn room(&self, room: RoomId) -> BoxFuture<'static, StoreResult<Option<RoomRecord>>>;
 
     /// Makes a user a member of a room with `role` (a member already keeps their role), and
-    /// drops any invitation of theirs to it. [`StoreError::NotFound`] if the room does not
-    /// exist.
+    /// drops any invitation of theirs to it; `false` (and nothing done) if they are banned from
+    /// it, checked in the same write. [`StoreError::NotFound`] if the room does not exist.
     fn add_member(
         &self,
         room: RoomId,
         user_id: UserId,
         role: Role,
-    ) -> BoxFuture<'static, StoreResult<()>>;
+    ) -> BoxFuture<'static, StoreResult<bool>>;
 
     /// A user's membership of a room, if any.
     fn member(
@@ -401,13 +403,14 @@ pub trait Store: Send + Sync + 'static {
         role: Role,
     ) -> BoxFuture<'static, StoreResult<bool>>;
 
-    /// Mutes a member until `until` (or unmutes with `None`); `false` if they are not a member.
+    /// Mutes a user in a room until `until` (or unmutes with `None`). A mute outlives the
+    /// membership: leaving and coming back does not lift it.
     fn set_muted(
         &self,
         room: RoomId,
         user_id: UserId,
         until: Option<i64>,
-    ) -> BoxFuture<'static, StoreResult<bool>>;
+    ) -> BoxFuture<'static, StoreResult<()>>;
 
     /// Bans a user from a room: records the ban with its reason, ends their membership and
     /// drops their invitation.

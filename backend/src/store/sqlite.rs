@@ -104,18 +104,21 @@ CREATE UNIQUE INDEX rooms_public_names ON rooms(name_key) WHERE kind = 'public';
 CREATE INDEX rooms_by_creator ON rooms(created_by);
 ALTER TABLE users ADD COLUMN display_name TEXT;
 "#,
-    // 3: rooms and people: private and direct rooms, roles, mutes, bans, invitations, filters, the
-    // audit log, server admins (the first account is one).
+    // 3: rooms and people: private and direct rooms, roles, mutes, bans, invitations, filters,
+    // the audit log, server admins. The first account of a new database is an admin; an existing
+    // database gets none from this migration (its oldest account need not be its operator's):
+    // `--admin` names them. `name_key` is the display name in lower case (computed by the server
+    // for new accounts; accounts of version 1 have only ASCII handles), for the people search.
     r#"
 ALTER TABLE users ADD COLUMN is_admin INTEGER NOT NULL DEFAULT 0;
-UPDATE users SET is_admin = 1 WHERE id = (SELECT min(id) FROM users);
+ALTER TABLE users ADD COLUMN name_key TEXT;
+UPDATE users SET name_key = lower(coalesce(display_name, username));
 ALTER TABLE rooms ADD COLUMN slow_mode_secs INTEGER NOT NULL DEFAULT 0;
 -- For direct rooms: the members' handles, sorted ignoring case and joined with commas, so the
 -- same people reopen one room (handles never change and cannot hold a comma).
 ALTER TABLE rooms ADD COLUMN direct_key TEXT;
 CREATE UNIQUE INDEX rooms_direct ON rooms(direct_key) WHERE direct_key IS NOT NULL;
 ALTER TABLE room_members ADD COLUMN role TEXT NOT NULL DEFAULT 'member';
-ALTER TABLE room_members ADD COLUMN muted_until INTEGER;
 CREATE INDEX room_members_by_user ON room_members(user_id);
 UPDATE room_members SET role = 'owner'
     WHERE user_id = (SELECT created_by FROM rooms WHERE rooms.id = room_members.room_id);
@@ -125,6 +128,13 @@ CREATE TABLE bans (
     by_id      INTEGER NOT NULL REFERENCES users(id),
     reason     TEXT,
     created_at INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+) WITHOUT ROWID;
+-- Mutes outlive a membership: leaving and coming back does not lift one.
+CREATE TABLE mutes (
+    room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    until   INTEGER NOT NULL,
     PRIMARY KEY (room_id, user_id)
 ) WITHOUT ROWID;
 CREATE TABLE invites (
@@ -728,7 +738,7 @@ fn parse_kind(raw: &str) -> StoreResult<RoomKind> {
 
 fn role_str(role: Role) -> &'static str {
     match role {
-        Role::Member => "member",
+        Role::Member | Role::Unknown => "member",
         Role::Moderator => "moderator",
         Role::Owner => "owner",
     }
@@ -745,14 +755,14 @@ fn parse_role(raw: &str) -> StoreResult<Role> {
 
 fn filter_kind_str(kind: FilterKind) -> &'static str {
     match kind {
-        FilterKind::Keyword => "keyword",
+        FilterKind::Keyword | FilterKind::Unknown => "keyword",
         FilterKind::Regex => "regex",
     }
 }
 
 fn filter_action_str(action: FilterAction) -> &'static str {
     match action {
-        FilterAction::Refuse => "refuse",
+        FilterAction::Refuse | FilterAction::Unknown => "refuse",
         FilterAction::Mask => "mask",
     }
 }
@@ -816,13 +826,15 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             match conn.execute(
                 // The first account administers the server.
-                "INSERT INTO users (username, display_name, password_hash, created_at, is_admin)
-                 VALUES (?1, ?2, ?3, ?4, NOT EXISTS (SELECT 1 FROM users))",
+                "INSERT INTO users (username, display_name, password_hash, created_at, is_admin,
+                                    name_key)
+                 VALUES (?1, ?2, ?3, ?4, NOT EXISTS (SELECT 1 FROM users), ?5)",
                 params![
                     username.as_str(),
                     display_name.as_str(),
                     password_hash,
-                    now_ms()
+                    now_ms(),
+                    display_name.as_str().to_lowercase()
                 ],
             ) {
                 Ok(_) => Ok(conn.last_insert_rowid()),
@@ -974,8 +986,8 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<UserSummary>>> {
         self.read(move |conn| {
-            // LIKE with the wildcards of the prefix escaped; NOCASE folds ASCII, lower() the
-            // display name's other letters.
+            // LIKE with the wildcards of the prefix escaped: the handle ignoring ASCII case
+            // (NOCASE), the display name by its lower-case key (any script).
             let escaped: String = prefix
                 .chars()
                 .flat_map(|c| match c {
@@ -986,7 +998,7 @@ impl Store for SqliteStore {
             let pattern = format!("{}%", escaped.to_lowercase());
             let mut stmt = conn.prepare_cached(
                 "SELECT id, username, display_name FROM users
-                 WHERE username LIKE ?1 ESCAPE '\\' OR lower(display_name) LIKE ?1 ESCAPE '\\'
+                 WHERE username LIKE ?1 ESCAPE '\\' OR name_key LIKE ?1 ESCAPE '\\'
                  ORDER BY username LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![pattern, limit], |r| user_at(r, 0))?;
@@ -998,13 +1010,13 @@ impl Store for SqliteStore {
         })
     }
 
-    fn rooms_created_by(&self, user: UserId) -> BoxFuture<'static, StoreResult<u64>> {
+    fn rooms_created_by(&self, user: UserId, direct: bool) -> BoxFuture<'static, StoreResult<u64>> {
         self.read(move |conn| {
             let n: i64 = conn
                 .prepare_cached(
-                    "SELECT count(*) FROM rooms WHERE created_by = ?1 AND kind != 'direct'",
+                    "SELECT count(*) FROM rooms WHERE created_by = ?1 AND (kind = 'direct') = ?2",
                 )?
-                .query_row(params![user], |r| r.get(0))?;
+                .query_row(params![user, direct], |r| r.get(0))?;
             Ok(to_u64(n))
         })
     }
@@ -1062,8 +1074,9 @@ impl Store for SqliteStore {
             let id = to_i64(room.0);
             let member = read_members(
                 conn,
-                "SELECT u.id, u.username, u.display_name, m.role, m.muted_until
+                "SELECT u.id, u.username, u.display_name, m.role, mu.until
                  FROM room_members m JOIN users u ON u.id = m.user_id
+                 LEFT JOIN mutes mu ON mu.room_id = m.room_id AND mu.user_id = m.user_id
                  WHERE m.room_id = ?1 AND m.user_id = ?2",
                 params![id, user_id],
             )?
@@ -1098,8 +1111,17 @@ impl Store for SqliteStore {
                 .query_row(params![key], |r| r.get(0))
                 .optional()?;
             if let Some(id) = existing {
+                // The same people get the same room back, those who had left it included.
+                let mut added = 0;
+                for member in &members {
+                    added += conn.execute(
+                        "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at, role)
+                         VALUES (?1, ?2, ?3, 'member')",
+                        params![id, member.id, now_ms()],
+                    )?;
+                }
                 let room = room_by_id(conn, RoomId(to_u64(id)))?.ok_or(StoreError::NotFound)?;
-                return Ok((room, false));
+                return Ok((room, added > 0));
             }
             let tx = conn.transaction()?;
             let now = now_ms();
@@ -1141,9 +1163,19 @@ impl Store for SqliteStore {
         room: RoomId,
         user_id: UserId,
         role: Role,
-    ) -> BoxFuture<'static, StoreResult<()>> {
+    ) -> BoxFuture<'static, StoreResult<bool>> {
         self.write(move |conn| {
             let tx = conn.transaction()?;
+            // Checked here, on the writer, so that a ban between the caller's read and this write
+            // still keeps the user out.
+            let banned = tx
+                .prepare_cached("SELECT 1 FROM bans WHERE room_id = ?1 AND user_id = ?2")?
+                .query_row(params![to_i64(room.0), user_id], |_| Ok(()))
+                .optional()?
+                .is_some();
+            if banned {
+                return Ok(false);
+            }
             match tx.execute(
                 "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at, role)
                  VALUES (?1, ?2, ?3, ?4)",
@@ -1159,7 +1191,7 @@ impl Store for SqliteStore {
                 params![to_i64(room.0), user_id],
             )?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -1171,8 +1203,9 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             Ok(read_members(
                 conn,
-                "SELECT u.id, u.username, u.display_name, m.role, m.muted_until
+                "SELECT u.id, u.username, u.display_name, m.role, mu.until
                  FROM room_members m JOIN users u ON u.id = m.user_id
+                 LEFT JOIN mutes mu ON mu.room_id = m.room_id AND mu.user_id = m.user_id
                  WHERE m.room_id = ?1 AND m.user_id = ?2",
                 params![to_i64(room.0), user_id],
             )?
@@ -1184,8 +1217,9 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             read_members(
                 conn,
-                "SELECT u.id, u.username, u.display_name, m.role, m.muted_until
+                "SELECT u.id, u.username, u.display_name, m.role, mu.until
                  FROM room_members m JOIN users u ON u.id = m.user_id
+                 LEFT JOIN mutes mu ON mu.room_id = m.room_id AND mu.user_id = m.user_id
                  WHERE m.room_id = ?1 ORDER BY u.username",
                 params![to_i64(room.0)],
             )
@@ -1226,13 +1260,25 @@ impl Store for SqliteStore {
         room: RoomId,
         user_id: UserId,
         until: Option<i64>,
-    ) -> BoxFuture<'static, StoreResult<bool>> {
+    ) -> BoxFuture<'static, StoreResult<()>> {
         self.write(move |conn| {
-            let n = conn.execute(
-                "UPDATE room_members SET muted_until = ?3 WHERE room_id = ?1 AND user_id = ?2",
-                params![to_i64(room.0), user_id, until],
-            )?;
-            Ok(n > 0)
+            let room = to_i64(room.0);
+            let done = match until {
+                Some(until) => conn.execute(
+                    "INSERT INTO mutes (room_id, user_id, until) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (room_id, user_id) DO UPDATE SET until = excluded.until",
+                    params![room, user_id, until],
+                ),
+                None => conn.execute(
+                    "DELETE FROM mutes WHERE room_id = ?1 AND user_id = ?2",
+                    params![room, user_id],
+                ),
+            };
+            match done {
+                Ok(_) => Ok(()),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::NotFound),
+                Err(e) => Err(e.into()),
+            }
         })
     }
 

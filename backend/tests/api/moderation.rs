@@ -845,3 +845,90 @@ async fn the_request_rate_applies_to_the_new_commands() {
     assert_eq!(body["code"], "rate_limited");
     assert!(body["retry_after_ms"].as_u64().is_some_and(|ms| ms > 0));
 }
+
+#[tokio::test]
+async fn a_mute_survives_leaving_and_rejoining() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let room = app.create_room_of(&alice, "lobby", "public").await;
+    app.post_as(&bob, &format!("/api/rooms/{room}/join"), json!({}))
+        .await;
+    let (status, _) = moderate(
+        &app,
+        &alice,
+        room,
+        "mute",
+        json!({"user": "bob", "seconds": 600}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .post_as(&bob, &format!("/api/rooms/{room}/leave"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (mut bob_ws, _) = app.joined(&bob, room).await;
+    assert_eq!(
+        code(&try_send(&mut bob_ws, room, "m1", "free again?").await),
+        Some(ErrorCode::Muted),
+        "leaving and coming back does not lift a mute"
+    );
+}
+
+#[tokio::test]
+async fn a_moderator_cannot_act_on_a_server_admin() {
+    let app = spawn_app().await;
+    let admin = app.register("admin").await; // the first account
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let room = app.create_room_of(&alice, "lobby", "public").await;
+    for who in [&admin, &bob] {
+        app.post_as(who, &format!("/api/rooms/{room}/join"), json!({}))
+            .await;
+    }
+    moderate(
+        &app,
+        &alice,
+        room,
+        "role",
+        json!({"user": "bob", "role": "moderator"}),
+    )
+    .await;
+    for what in ["kick", "ban", "mute"] {
+        let (status, body) = moderate(&app, &bob, room, what, json!({"user": "admin"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{what}: {body}");
+        let (status, _) = moderate(&app, &alice, room, what, json!({"user": "admin"})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "even the owner: {what}");
+    }
+}
+
+#[tokio::test]
+async fn a_direct_conversation_left_comes_back_when_the_same_people_open_it() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (_, dm) = app
+        .post_as(&alice, "/api/direct", json!({"users": ["bob"]}))
+        .await;
+    let id = dm["id"].as_u64().expect("id");
+    let (status, _) = app
+        .post_as(&bob, &format!("/api/rooms/{id}/leave"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.get_as(&bob, &format!("/api/rooms/{id}")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "gone for bob");
+    let (mut bob_ws, _) = app.joined(&bob, GENERAL).await;
+    let (_, again) = app
+        .post_as(&alice, "/api/direct", json!({"users": ["bob"]}))
+        .await;
+    assert_eq!(again["id"], dm["id"]);
+    match bob_ws
+        .recv_until(|m| matches!(m, ServerMsg::Room { .. }))
+        .await
+    {
+        ServerMsg::Room { room } => assert_eq!(room.id.0, id, "bob hears he is back"),
+        _ => unreachable!(),
+    }
+    let (status, _) = app.get_as(&bob, &format!("/api/rooms/{id}/messages")).await;
+    assert_eq!(status, StatusCode::OK);
+}

@@ -272,13 +272,19 @@ async fn no_connection_ever_receives_a_frame_of_a_room_its_user_may_not_see() {
                     .await;
                 world.expect("direct", status, StatusCode::OK, &body);
                 let id = RoomId(body["id"].as_u64().expect("id"));
-                world.rooms.entry(id).or_insert(RoomModel {
-                    kind: Kind::Direct,
-                    owner: None,
-                    members: BTreeSet::from([who, other]),
-                    invited: BTreeSet::new(),
-                    banned: BTreeSet::new(),
-                });
+                // Created, or reopened with anyone who had left it added back.
+                world
+                    .rooms
+                    .entry(id)
+                    .or_insert(RoomModel {
+                        kind: Kind::Direct,
+                        owner: None,
+                        members: BTreeSet::new(),
+                        invited: BTreeSet::new(),
+                        banned: BTreeSet::new(),
+                    })
+                    .members
+                    .extend([who, other]);
                 world.allow(who, id);
                 world.allow(other, id);
             }

@@ -78,7 +78,7 @@ mod text {
 
     pub fn role(role: Role) -> &'static str {
         match role {
-            Role::Member => "member",
+            Role::Member | Role::Unknown => "member",
             Role::Moderator => "moderator",
             Role::Owner => "owner",
         }
@@ -121,6 +121,7 @@ mod text {
             (FilterKind::Keyword, FilterAction::Mask) => "keyword, masks",
             (FilterKind::Regex, FilterAction::Refuse) => "regex, refuses",
             (FilterKind::Regex, FilterAction::Mask) => "regex, masks",
+            _ => "a newer kind of rule",
         }
     }
 
