@@ -174,16 +174,58 @@ impl From<ValueError> for ChatError {
 /// leave) bumps it, after its write, so a stale snapshot is always noticed and read again.
 #[derive(Debug, Clone)]
 pub struct Membership {
-    room: RoomRecord,
     user: UserId,
-    access: AccessRecord,
+    room: RoomId,
+    /// The room's highest `seq` when the membership was read.
+    last_seq: u64,
+    /// The user's place in the room when last read.
+    snapshot: Snapshot,
     epoch: u64,
 }
 
 impl Membership {
-    /// The room, as it was when the membership was checked.
-    pub fn room(&self) -> &RoomRecord {
-        &self.room
+    /// The room.
+    pub fn room(&self) -> RoomId {
+        self.room
+    }
+
+    /// The room's highest `seq` when the membership was read.
+    pub fn last_seq(&self) -> u64 {
+        self.last_seq
+    }
+
+    fn new(user: UserId, access: &AccessRecord, epoch: u64) -> Self {
+        Self {
+            user,
+            room: access.room.id,
+            last_seq: access.room.last_seq,
+            snapshot: Snapshot::from(access),
+            epoch,
+        }
+    }
+}
+
+/// What the rules need to know of a member's place in a room, kept by every connection for each
+/// room it joined: small, and without heap allocations unless the user is banned.
+#[derive(Debug, Clone)]
+struct Snapshot {
+    slow_mode_secs: u32,
+    role: Option<Role>,
+    muted_until: Option<i64>,
+    ban: Option<Option<Box<str>>>,
+}
+
+impl From<&AccessRecord> for Snapshot {
+    fn from(access: &AccessRecord) -> Self {
+        Self {
+            slow_mode_secs: access.room.slow_mode_secs,
+            role: access.member.as_ref().map(|m| m.role),
+            muted_until: access.member.as_ref().and_then(|m| m.muted_until),
+            ban: access
+                .ban
+                .as_ref()
+                .map(|reason| reason.as_deref().map(Box::from)),
+        }
     }
 }
 
@@ -578,7 +620,9 @@ impl Chat {
                 Err(StoreError::NotFound) => return Err(ChatError::NoSuchRoom),
                 Err(e) => return Err(e.into()),
             }
-            self.hub.to_room(room, &ServerMsg::Members { room });
+            // No `members` notice for a join: the joiner's `presence` tells the room when they
+            // connect, and a notice per join would make every member refetch the list as a
+            // crowd arrives.
             if access.record.invited {
                 self.hub.to_user(
                     actor.id,
@@ -595,12 +639,7 @@ impl Chat {
                 .ok_or(ChatError::NoSuchRoom)?;
         }
         Ok(Joined {
-            membership: Membership {
-                room: record,
-                user: actor.id,
-                access: access.record,
-                epoch,
-            },
+            membership: Membership::new(actor.id, &access.record, epoch),
             since,
         })
     }
@@ -649,12 +688,7 @@ impl Chat {
         if access.record.member.is_none() {
             return Err(ChatError::NotJoined);
         }
-        Ok(Membership {
-            room: access.record.room.clone(),
-            user: actor.id,
-            access: access.record,
-            epoch,
-        })
+        Ok(Membership::new(actor.id, &access.record, epoch))
     }
 
     // ----- messages -----
@@ -674,26 +708,23 @@ impl Chat {
         }
         self.limits.send(actor.id).map_err(ChatError::RateLimited)?;
         let text = MessageText::parse(text)?;
-        let room = membership.room.id;
+        let room = membership.room;
         self.refresh(actor, membership).await?;
-        let access = Access {
-            record: membership.access.clone(),
-            admin: actor.is_admin,
-        };
-        if let Some(reason) = &access.record.ban {
+        let snapshot = &membership.snapshot;
+        if let Some(reason) = &snapshot.ban {
             return Err(banned(reason.as_deref()));
         }
-        let Some(member) = &access.record.member else {
+        if snapshot.role.is_none() {
             return Err(ChatError::NotJoined);
-        };
-        if let Some(until) = member.muted_until.filter(|&until| until > now_ms()) {
+        }
+        if let Some(until) = snapshot.muted_until.filter(|&until| until > now_ms()) {
             return Err(ChatError::Muted(format!(
                 "You are muted in this room for {} more s.",
                 (until - now_ms() + 999) / 1000
             )));
         }
-        let slow = access.record.room.slow_mode_secs;
-        if slow > 0 && !access.moderates() {
+        let slow = snapshot.slow_mode_secs;
+        if slow > 0 && rank(snapshot.role, actor.is_admin) < 2 {
             self.slow_mode(room, actor.id, slow)?;
         }
         let text = self.apply_filters(room, text.into_inner()).await?;
@@ -790,10 +821,10 @@ impl Chat {
     /// Reads the membership's snapshot again if the room's epoch moved since it was taken (a
     /// kick, ban, mute or new slow mode since then counts).
     async fn refresh(&self, actor: &Actor, membership: &mut Membership) -> Result<(), ChatError> {
-        let room = membership.room.id;
+        let room = membership.room;
         let epoch = self.epoch(room);
         if epoch != membership.epoch {
-            membership.access = self.access(actor, room).await?.record;
+            membership.snapshot = Snapshot::from(&self.access(actor, room).await?.record);
             membership.epoch = epoch;
         }
         Ok(())
@@ -807,10 +838,10 @@ impl Chat {
         membership: &mut Membership,
     ) -> Result<(), ChatError> {
         self.refresh(actor, membership).await?;
-        if let Some(reason) = &membership.access.ban {
+        if let Some(reason) = &membership.snapshot.ban {
             return Err(banned(reason.as_deref()));
         }
-        if membership.access.member.is_none() {
+        if membership.snapshot.role.is_none() {
             return Err(ChatError::NotJoined);
         }
         Ok(())
@@ -827,13 +858,13 @@ impl Chat {
     ) -> Result<Page, ChatError> {
         self.request(actor)?;
         self.refresh(actor, membership).await?;
-        if membership.access.member.is_none() {
+        if membership.snapshot.role.is_none() {
             return Err(ChatError::NotJoined);
         }
         let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
         let events = self
             .store
-            .events_before(membership.room.id, before, limit)
+            .events_before(membership.room, before, limit)
             .await?;
         Ok(Page {
             has_more: events.first().is_some_and(|e| e.seq > 1),
@@ -846,7 +877,7 @@ impl Chat {
     pub async fn newest(&self, membership: &Membership) -> Result<Page, ChatError> {
         let events = self
             .store
-            .events_before(membership.room.id, u64::MAX, HISTORY_PAGE)
+            .events_before(membership.room, u64::MAX, HISTORY_PAGE)
             .await?;
         Ok(Page {
             has_more: events.first().is_some_and(|e| e.seq > 1),
@@ -863,7 +894,7 @@ impl Chat {
     ) -> Result<Vec<MessageEvent>, ChatError> {
         Ok(self
             .store
-            .events_after(membership.room.id, after, limit)
+            .events_after(membership.room, after, limit)
             .await?)
     }
 
@@ -871,9 +902,9 @@ impl Chat {
     pub async fn last_seq(&self, membership: &Membership) -> Result<u64, ChatError> {
         Ok(self
             .store
-            .room(membership.room.id)
+            .room(membership.room)
             .await?
-            .map_or(membership.room.last_seq, |r| r.last_seq))
+            .map_or(membership.last_seq, |r| r.last_seq))
     }
 
     // ----- invitations -----

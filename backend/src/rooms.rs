@@ -104,7 +104,7 @@ pub async fn join(
     let joined = state.chat.join(&Actor::from(&user), room, None).await?;
     Ok(AppJson(JoinedRoom {
         room,
-        last_seq: joined.membership.room().last_seq,
+        last_seq: joined.membership.last_seq(),
     }))
 }
 

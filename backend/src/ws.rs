@@ -117,8 +117,9 @@ pub async fn upgrade(
 
 /// A joined room, as this connection sees it.
 struct Joined {
-    /// What the service admitted the user with.
-    membership: Membership,
+    /// What the service admitted the user with. Boxed: it is a few hundred bytes, and the map of
+    /// joined rooms allocates room for several entries even for one.
+    membership: Box<Membership>,
     /// Highest `seq` written to this connection: queue entries at or below it are dropped.
     delivered: u64,
 }
@@ -684,7 +685,7 @@ impl Conn {
         self.rooms.insert(
             room,
             Joined {
-                membership: membership.clone(),
+                membership: Box::new(membership.clone()),
                 delivered,
             },
         );
@@ -724,7 +725,7 @@ impl Conn {
     where
         S: Sink<Message, Error = axum::Error> + Unpin + Send,
     {
-        let room = membership.room().id;
+        let room = membership.room();
         loop {
             let after = self.rooms.get(&room).map_or(0, |j| j.delivered);
             let page = match self
