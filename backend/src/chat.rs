@@ -527,6 +527,20 @@ impl Chat {
         handles: Vec<String>,
     ) -> Result<RoomInfo, ChatError> {
         self.request(actor)?;
+        // Counted before any lookup: a list of ten thousand names costs one refusal, not ten
+        // thousand reads.
+        let mut distinct: Vec<String> = handles
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| *h != actor.username.as_str().to_ascii_lowercase())
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() >= DIRECT_MAX_MEMBERS {
+            return Err(ChatError::Invalid(format!(
+                "A direct conversation has at most {DIRECT_MAX_MEMBERS} people."
+            )));
+        }
         let mut people = vec![UserSummary {
             id: actor.id,
             username: actor.username.clone(),

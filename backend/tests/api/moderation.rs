@@ -289,10 +289,20 @@ async fn direct_conversations_are_reopened_not_duplicated_and_stay_between_their
     for (users, status, code) in [
         (json!(["nobody"]), StatusCode::NOT_FOUND, "no_such_user"),
         (json!(["alice"]), StatusCode::BAD_REQUEST, "invalid"),
+        // Too many is refused before any name is looked up, however many are sent.
         (
             json!((0..10).map(|i| format!("user{i}")).collect::<Vec<_>>()),
-            StatusCode::NOT_FOUND,
-            "no_such_user",
+            StatusCode::BAD_REQUEST,
+            "invalid",
+        ),
+        (
+            json!(
+                (0..10_000)
+                    .map(|i| format!("someone{i}"))
+                    .collect::<Vec<_>>()
+            ),
+            StatusCode::BAD_REQUEST,
+            "invalid",
         ),
     ] {
         let (got, body) = app
