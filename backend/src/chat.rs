@@ -941,8 +941,7 @@ impl Chat {
             .access(room, target.id)
             .await?
             .ok_or(ChatError::NoSuchRoom)?;
-        if let Some(reason) = theirs.ban {
-            let _ = reason;
+        if theirs.ban.is_some() {
             return Err(ChatError::Banned(format!(
                 "{} is banned from this room.",
                 target.username
