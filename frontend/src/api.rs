@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use gloo_net::http::{Request, Response};
+use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::{
@@ -73,38 +73,55 @@ pub fn auth_message(status: u16, server_message: &str) -> String {
     }
 }
 
-fn network(err: gloo_net::Error) -> Failure {
+fn network(err: impl fmt::Display) -> Failure {
     Failure::Network(err.to_string())
 }
 
 async fn error_of(resp: Response) -> Failure {
-    let message = resp
-        .json::<ApiError>()
-        .await
-        .map(|e| e.message)
-        .unwrap_or_default();
+    let message = match resp.text().await {
+        Ok(text) => serde_json::from_str::<ApiError>(&text)
+            .map(|e| e.message)
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
     Failure::Http {
         status: resp.status(),
         message,
     }
 }
 
-async fn read<T: DeserializeOwned>(resp: Response) -> Result<T, Failure> {
+/// A request's body as JSON (one non-generic path for every call: smaller code).
+fn with_json<B: Serialize + ?Sized>(req: RequestBuilder, body: &B) -> Result<Request, Failure> {
+    let json = serde_json::to_string(body).map_err(network)?;
+    req.header("Content-Type", "application/json")
+        .body(json)
+        .map_err(network)
+}
+
+/// Sends the request and reads the body of a success, or fails with the server's message.
+async fn send_text(req: Result<Request, Failure>) -> Result<String, Failure> {
+    let resp = req?.send().await.map_err(network)?;
+    text_of(resp).await
+}
+
+/// The body of a success, or the server's error.
+async fn text_of(resp: Response) -> Result<String, Failure> {
     if resp.ok() {
-        resp.json::<T>().await.map_err(network)
+        resp.text().await.map_err(network)
     } else {
         Err(error_of(resp).await)
     }
 }
 
-async fn post<B: Serialize, T: DeserializeOwned>(url: &str, body: &B) -> Result<T, Failure> {
-    let resp = Request::post(url)
-        .json(body)
-        .map_err(network)?
-        .send()
-        .await
-        .map_err(network)?;
-    read(resp).await
+fn parse<T: DeserializeOwned>(text: &str) -> Result<T, Failure> {
+    serde_json::from_str(text).map_err(network)
+}
+
+async fn post<B: Serialize + ?Sized, T: DeserializeOwned>(
+    url: &str,
+    body: &B,
+) -> Result<T, Failure> {
+    parse(&send_text(with_json(Request::post(url), body)).await?)
 }
 
 /// `POST /api/register`: creates the account and logs in.
@@ -119,12 +136,7 @@ pub async fn login(creds: &Credentials) -> Result<SessionResponse, Failure> {
 
 /// `POST /api/logout`: ends the session (the server also closes its sockets with 4001).
 pub async fn logout() -> Result<(), Failure> {
-    let resp = Request::post("/api/logout").send().await.map_err(network)?;
-    if resp.ok() {
-        Ok(())
-    } else {
-        Err(error_of(resp).await)
-    }
+    send_empty(Request::post("/api/logout").build().map_err(network)).await
 }
 
 /// `GET /api/me`: who is logged in (and their display name), or `None` without a valid
@@ -134,7 +146,7 @@ pub async fn me() -> Result<Option<MeResponse>, Failure> {
     if resp.status() == 401 {
         return Ok(None);
     }
-    read::<MeResponse>(resp).await.map(Some)
+    parse::<MeResponse>(&text_of(resp).await?).map(Some)
 }
 
 /// Pages of `GET /api/rooms` read at most: enough for the sidebar of anyone who is not a bot.
@@ -154,8 +166,7 @@ pub async fn rooms() -> Result<Vec<RoomInfo>, Failure> {
     let mut all: Vec<RoomInfo> = Vec::new();
     for _ in 0..ROOM_PAGES {
         let url = rooms_page_url(all.last());
-        let resp = Request::get(&url).send().await.map_err(network)?;
-        let page: Vec<RoomInfo> = read(resp).await?;
+        let page: Vec<RoomInfo> = get(&url).await?;
         let full = page.len() >= ROOMS_PAGE_MAX as usize;
         all.extend(page);
         if !full {
@@ -168,11 +179,12 @@ pub async fn rooms() -> Result<Vec<RoomInfo>, Failure> {
 /// `POST /api/rooms`: creates a public or private room (the server answers with its id and its
 /// name as stored, NFC-normalised).
 pub async fn create_room(name: &str, kind: RoomKind) -> Result<RoomInfo, Failure> {
-    post(
-        "/api/rooms",
-        &serde_json::json!({ "name": name, "kind": kind }),
-    )
-    .await
+    #[derive(Serialize)]
+    struct NewRoom<'a> {
+        name: &'a str,
+        kind: RoomKind,
+    }
+    post("/api/rooms", &NewRoom { name, kind }).await
 }
 
 /// Reads an answer without a body (204) or fails with the server's message.
@@ -185,18 +197,22 @@ async fn empty(resp: Response) -> Result<(), Failure> {
 }
 
 async fn get<T: DeserializeOwned>(url: &str) -> Result<T, Failure> {
-    let resp = Request::get(url).send().await.map_err(network)?;
-    read(resp).await
+    parse(&send_text(Request::get(url).build().map_err(network)).await?)
+}
+
+/// Sends the request and expects an answer without a body.
+async fn send_empty(req: Result<Request, Failure>) -> Result<(), Failure> {
+    let resp = req?.send().await.map_err(network)?;
+    empty(resp).await
 }
 
 async fn post_empty<B: Serialize>(url: &str, body: Option<&B>) -> Result<(), Failure> {
     let req = Request::post(url);
-    let resp = match body {
-        Some(b) => req.json(b).map_err(network)?.send().await,
-        None => req.send().await,
-    }
-    .map_err(network)?;
-    empty(resp).await
+    send_empty(match body {
+        Some(b) => with_json(req, b),
+        None => req.build().map_err(network),
+    })
+    .await
 }
 
 /// `GET /api/rooms/{id}`.
@@ -206,13 +222,13 @@ pub async fn room(id: RoomId) -> Result<RoomInfo, Failure> {
 
 /// `PATCH /api/rooms/{id}`: topic and slow mode (moderators).
 pub async fn update_room(id: RoomId, settings: &RoomSettings) -> Result<RoomInfo, Failure> {
-    let resp = Request::patch(&format!("/api/rooms/{id}"))
-        .json(settings)
-        .map_err(network)?
-        .send()
-        .await
-        .map_err(network)?;
-    read(resp).await
+    parse(
+        &send_text(with_json(
+            Request::patch(&format!("/api/rooms/{id}")),
+            settings,
+        ))
+        .await?,
+    )
 }
 
 /// `POST /api/rooms/{id}/leave`: ends the membership.
@@ -314,11 +330,12 @@ pub async fn add_filter(id: RoomId, rule: &NewFilter) -> Result<FilterRule, Fail
 
 /// `DELETE /api/rooms/{id}/filters/{rule}`.
 pub async fn delete_filter(id: RoomId, rule: i64) -> Result<(), Failure> {
-    let resp = Request::delete(&format!("/api/rooms/{id}/filters/{rule}"))
-        .send()
-        .await
-        .map_err(network)?;
-    empty(resp).await
+    send_empty(
+        Request::delete(&format!("/api/rooms/{id}/filters/{rule}"))
+            .build()
+            .map_err(network),
+    )
+    .await
 }
 
 /// Whether the server answers at all (any HTTP status below 500 to `GET /api/me`): the probe

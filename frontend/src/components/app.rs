@@ -7,7 +7,7 @@ use leptos::task::spawn_local;
 use shared::{Credentials, MeResponse, NewAccount};
 
 use crate::api;
-use crate::components::{AuthForm, AuthMode, ChatPage};
+use crate::components::{AuthForm, AuthMode, ChatPage, dyn_view};
 
 /// Who is using the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +40,7 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        {move || match auth.get() {
+        {dyn_view(move || match auth.get() {
             Auth::Checking => {
                 view! { <p class="splash" data-testid="splash">"Loading…"</p> }.into_any()
             }
@@ -51,7 +51,7 @@ pub fn App() -> impl IntoView {
                 }
                     .into_any()
             }
-        }}
+        })}
     }
 }
 

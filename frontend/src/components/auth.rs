@@ -6,6 +6,8 @@
 //! server's answer, or a notice such as "session ended").
 
 use leptos::prelude::*;
+
+use crate::components::{click, memo_fn, on_event, submit_handler, text_line};
 use shared::{DisplayName, NewAccount, Password, Username};
 
 /// Which button was pressed.
@@ -54,7 +56,9 @@ pub fn AuthForm(
             }
         })
     };
-    let registering = Memo::new(move |_| display_name.with(|n| !n.trim().is_empty()));
+    let registering = Memo::new(memo_fn(move |_| {
+        display_name.with(|n| !n.trim().is_empty())
+    }));
 
     let user_error = move || {
         if !user_touched.get() {
@@ -111,10 +115,10 @@ pub fn AuthForm(
             class="auth"
             data-testid="auth-form"
             novalidate
-            on:submit=move |ev| {
+            on:submit=submit_handler(move |ev| {
                 ev.prevent_default();
                 submit(AuthMode::Login);
-            }
+            })
         >
             <h1>"Chat"</h1>
             <label for="auth-username">"Username"</label>
@@ -127,22 +131,13 @@ pub fn AuthForm(
                 spellcheck="false"
                 aria-describedby="auth-username-hint"
                 prop:value=move || username.get()
-                on:input=move |ev| username.set(event_target_value(&ev))
+                on:input=on_event(move |ev| username.set(event_target_value(&ev)))
                 on:blur=move |_| user_touched.set(true)
             />
             <p class="hint" id="auth-username-hint">
                 "3 to 32 letters, digits, '_', '.' or '-'."
             </p>
-            {move || {
-                user_error()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="username-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {text_line("field-error", "username-error", "alert", Signal::derive(user_error))}
             <label for="auth-password">"Password"</label>
             <input
                 id="auth-password"
@@ -153,19 +148,10 @@ pub fn AuthForm(
                     if registering.get() { "new-password" } else { "current-password" }
                 }
                 prop:value=move || password.get()
-                on:input=move |ev| password.set(event_target_value(&ev))
+                on:input=on_event(move |ev| password.set(event_target_value(&ev)))
                 on:blur=move |_| pass_touched.set(true)
             />
-            {move || {
-                pass_error()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="password-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {text_line("field-error", "password-error", "alert", Signal::derive(pass_error))}
             <label for="auth-display-name">"Display name"</label>
             <input
                 id="auth-display-name"
@@ -175,22 +161,13 @@ pub fn AuthForm(
                 placeholder="Display name (optional)"
                 aria-describedby="auth-display-name-hint"
                 prop:value=move || display_name.get()
-                on:input=move |ev| display_name.set(event_target_value(&ev))
+                on:input=on_event(move |ev| display_name.set(event_target_value(&ev)))
                 on:blur=move |_| name_touched.set(true)
             />
             <p class="hint" id="auth-display-name-hint">
                 "For a new account: the name others see (your username if left empty)."
             </p>
-            {move || {
-                name_error()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="display-name-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {text_line("field-error", "display-name-error", "alert", Signal::derive(name_error))}
             <div class="auth-buttons">
                 <button type="submit" data-testid="login-button" disabled=move || busy.get()>
                     "Log in"
@@ -200,22 +177,12 @@ pub fn AuthForm(
                     class="secondary"
                     data-testid="register-button"
                     disabled=move || busy.get()
-                    on:click=move |_| submit(AuthMode::Register)
+                    on:click=click(move |_| submit(AuthMode::Register))
                 >
                     "Register"
                 </button>
             </div>
-            {move || {
-                error
-                    .get()
-                    .map(|e| {
-                        view! {
-                            <p class="auth-error" data-testid="auth-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {text_line("auth-error", "auth-error", "alert", error)}
         </form>
     }
 }

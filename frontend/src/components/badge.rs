@@ -5,6 +5,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::{dyn_fn, dyn_opt};
 use crate::conn::ConnState;
 
 /// Shows the connection state, with the seconds until the next attempt while waiting.
@@ -23,8 +24,8 @@ pub fn ConnBadge(
             aria-live="polite"
         >
             <span class="dot" aria-hidden="true"></span>
-            <span data-testid="conn-label">{move || state.get().label()}</span>
-            {move || {
+            <span data-testid="conn-label">{dyn_fn(move || state.get().label())}</span>
+            {dyn_opt(move || {
                 state
                     .get()
                     .countdown()
@@ -33,9 +34,9 @@ pub fn ConnBadge(
                             <span class="countdown" data-testid="conn-countdown">
                                 {format!(" in {s}s")}
                             </span>
-                        }
+                        }.into_any()
                     })
-            }}
+            })}
         </span>
     }
 }

@@ -9,6 +9,8 @@
 //! it is kept in `localStorage` ([`crate::drafts`]) so that a reload finds it.
 
 use leptos::prelude::*;
+
+use crate::components::{dyn_opt, dyn_text, memo_fn, on_event, submit_handler, text_line};
 use shared::{MAX_MESSAGE_CHARS, MessageText, RoomId, Username};
 
 use crate::drafts;
@@ -60,8 +62,8 @@ pub fn Composer(
     let blocked = move || blocked.and_then(|b| b.get());
     let hint = move || hint.and_then(|h| h.get());
     let submit_error = RwSignal::new(None::<String>);
-    let count = Memo::new(move |_| text.with(|t| t.chars().count()));
-    let over = Memo::new(move |_| count.get() > MAX_MESSAGE_CHARS);
+    let count = Memo::new(memo_fn(move |_| text.with(|t| t.chars().count())));
+    let over = Memo::new(memo_fn(move |_| count.get() > MAX_MESSAGE_CHARS));
 
     let submit = move || {
         if blocked().is_some() {
@@ -93,10 +95,10 @@ pub fn Composer(
     view! {
         <form
             class="composer"
-            on:submit=move |ev| {
+            on:submit=submit_handler(move |ev| {
                 ev.prevent_default();
                 submit();
-            }
+            })
         >
             <textarea
                 data-testid="composer"
@@ -106,12 +108,12 @@ pub fn Composer(
                 placeholder=move || format!("Message #{}", room.get())
                 prop:value=move || text.get()
                 disabled=move || blocked().is_some()
-                on:input=move |ev| {
+                on:input=on_event(move |ev| {
                     let value = event_target_value(&ev);
                     save_draft(&value);
                     text.set(value);
                     submit_error.set(None);
-                }
+                })
                 on:keydown=move |ev| {
                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                         ev.prevent_default();
@@ -122,7 +124,7 @@ pub fn Composer(
             <button type="submit" data-testid="send-button" disabled=move || blocked().is_some()>
                 "Send"
             </button>
-            {move || {
+            {dyn_opt(move || {
                 (count.get() >= SHOW_COUNT_FROM)
                     .then(move || {
                         view! {
@@ -131,41 +133,14 @@ pub fn Composer(
                                 class:over=over
                                 data-testid="char-count"
                             >
-                                {move || format!("{}/{MAX_MESSAGE_CHARS}", count.get())}
+                                {dyn_text(move || format!("{}/{MAX_MESSAGE_CHARS}", count.get()))}
                             </span>
-                        }
+                        }.into_any()
                     })
-            }}
-            {move || {
-                blocked()
-                    .map(|b| {
-                        view! {
-                            <p class="field-note blocked" data-testid="composer-blocked" role="status">
-                                {b}
-                            </p>
-                        }
-                    })
-            }}
-            {move || {
-                hint()
-                    .map(|h| {
-                        view! {
-                            <p class="field-note" data-testid="composer-hint" role="status">
-                                {h}
-                            </p>
-                        }
-                    })
-            }}
-            {move || {
-                error()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="composer-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            })}
+            {text_line("field-note blocked", "composer-blocked", "status", Signal::derive(blocked))}
+            {text_line("field-note", "composer-hint", "status", Signal::derive(hint))}
+            {text_line("field-error", "composer-error", "alert", Signal::derive(error))}
         </form>
     }
 }

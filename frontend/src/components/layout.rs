@@ -20,7 +20,10 @@ use shared::{ClientId, DisplayName, MessageText, Removal, Username};
 use crate::browser;
 use crate::chat::{Alert, AlertKind};
 use crate::client::Client;
-use crate::components::{Composer, ConnBadge, MemberPanel, MessageList, Sidebar};
+use crate::components::{
+    Composer, ConnBadge, MemberPanel, MessageList, Sidebar, click, dyn_opt, dyn_text, dyn_view,
+    memo_fn,
+};
 use crate::conn::ConnState;
 use crate::{api, outbox};
 
@@ -141,16 +144,20 @@ pub fn ChatLayout(
     let me = client.chat.with_untracked(|c| c.me().clone());
     let sidebar_open = RwSignal::new(false);
     let members_open = RwSignal::new(false);
-    let current = Memo::new(move |_| client.chat.with(|c| c.current()));
-    let label = Memo::new(move |_| client.chat.with(|c| c.room_label(c.current())));
-    let title = Memo::new(move |_| client.chat.with(|c| c.room_title(c.current())));
-    let topic = Memo::new(move |_| {
+    let current = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current())));
+    let label = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| c.room_label(c.current()))
+    }));
+    let title = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| c.room_title(c.current()))
+    }));
+    let topic = Memo::new(memo_fn(move |_| {
         client.chat.with(|c| {
             c.info(c.current())
                 .map(|i| (i.topic.clone(), i.slow_mode_secs))
                 .unwrap_or_default()
         })
-    });
+    }));
     // A clock for what expires (mutes), good to a few seconds.
     let now = RwSignal::new(browser::now_ms());
     if let Ok(tick) = set_interval_with_handle(
@@ -161,7 +168,7 @@ pub fn ChatLayout(
     ) {
         on_cleanup(move || tick.clear());
     }
-    let muted = Memo::new(move |_| {
+    let muted = Memo::new(memo_fn(move |_| {
         let now = now.get();
         client.chat.with(|c| {
             c.muted_until(c.current())
@@ -173,20 +180,20 @@ pub fn ChatLayout(
                     )
                 })
         })
-    });
-    let slow_hint = Memo::new(move |_| {
+    }));
+    let slow_hint = Memo::new(memo_fn(move |_| {
         client.chat.with(|c| {
             c.slow_wait(c.current())
                 .map(|ms| text::slow_wait(ms.div_ceil(1000)))
         })
-    });
-    let alerts = Memo::new(move |_| client.chat.with(|c| c.alerts().to_vec()));
-    let waiting = Memo::new(move |_| match client.conn.get() {
+    }));
+    let alerts = Memo::new(memo_fn(move |_| client.chat.with(|c| c.alerts().to_vec())));
+    let waiting = Memo::new(memo_fn(move |_| match client.conn.get() {
         ConnState::Reconnecting { in_secs } => Some((Some(in_secs), false)),
         ConnState::Offline { in_secs } => Some((Some(in_secs), true)),
         _ => None,
-    });
-    let unresolved = Memo::new(move |_| {
+    }));
+    let unresolved = Memo::new(memo_fn(move |_| {
         client.chat.with(|c| {
             let mut rooms: Vec<String> = c
                 .unresolved()
@@ -200,10 +207,12 @@ pub fn ChatLayout(
             rooms.dedup();
             (c.unresolved().len(), rooms.join(", "))
         })
-    });
-    let entries = Memo::new(move |_| client.chat.with(|c| c.current_entries()));
-    let history = Memo::new(move |_| client.chat.with(|c| c.current_history()));
-    let error = Memo::new(move |_| client.chat.with(|c| c.error().map(str::to_owned)));
+    }));
+    let entries = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current_entries())));
+    let history = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current_history())));
+    let error = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| c.error().map(str::to_owned))
+    }));
     let on_send = Callback::new(move |text: MessageText| client.send_text(text));
     let on_load_older = Callback::new(move |()| client.load_older());
     let on_discard = Callback::new(move |cid: ClientId| client.discard(cid));
@@ -216,7 +225,7 @@ pub fn ChatLayout(
             <div
                 class="scrim"
                 class:open=move || sidebar_open.get()
-                on:click=move |_| sidebar_open.set(false)
+                on:click=click(move |_| sidebar_open.set(false))
             ></div>
             <section class="main">
                 <header class="topbar">
@@ -225,15 +234,15 @@ pub fn ChatLayout(
                         data-testid="sidebar-toggle"
                         aria-label="Rooms and people"
                         aria-expanded=move || sidebar_open.get().to_string()
-                        on:click=move |_| sidebar_open.update(|o| *o = !*o)
+                        on:click=click(move |_| sidebar_open.update(|o| *o = !*o))
                     >
                         "☰"
                     </button>
                     <div class="title">
                         <h1 data-testid="room-title" data-room-id=move || current.get().to_string()>
-                            {move || title.get()}
+                            {dyn_text(move || title.get())}
                         </h1>
-                        {move || {
+                        {dyn_opt(move || {
                             let (topic, _) = topic.get();
                             (!topic.is_empty())
                                 .then(|| {
@@ -241,11 +250,11 @@ pub fn ChatLayout(
                                         <p class="topic" data-testid="room-topic">
                                             {topic}
                                         </p>
-                                    }
+                                    }.into_any()
                                 })
-                        }}
+                        })}
                     </div>
-                    {move || {
+                    {dyn_opt(move || {
                         let (_, slow) = topic.get();
                         (slow > 0)
                             .then(|| {
@@ -253,20 +262,20 @@ pub fn ChatLayout(
                                     <span class="tag" data-testid="room-slow-mode">
                                         {text::slow_mode(slow)}
                                     </span>
-                                }
+                                }.into_any()
                             })
-                    }}
+                    })}
                     <button
                         class="secondary small"
                         data-testid="members-toggle"
                         aria-expanded=move || members_open.get().to_string()
-                        on:click=move |_| members_open.update(|o| *o = !*o)
+                        on:click=click(move |_| members_open.update(|o| *o = !*o))
                     >
                         {text::PEOPLE}
                     </button>
                     <ConnBadge state=client.conn />
                 </header>
-                {move || {
+                {dyn_opt(move || {
                     waiting
                         .get()
                         .map(|(in_secs, offline)| {
@@ -276,18 +285,16 @@ pub fn ChatLayout(
                                     <button
                                         class="small"
                                         data-testid="reconnect-now"
-                                        on:click=move |_| client.reconnect_now()
+                                        on:click=click(move |_| client.reconnect_now())
                                     >
                                         {text::RECONNECT_NOW}
                                     </button>
                                 </div>
-                            }
+                            }.into_any()
                         })
-                }}
-                <For
-                    each=move || alerts.get()
-                    key=|a| a.n
-                    children=move |a| {
+                })}
+                {dyn_view(move || {
+                    alerts.get().into_iter().map(|a| {
                         let (kind, line) = alert_text(&a, browser::now_ms());
                         let n = a.n;
                         view! {
@@ -303,15 +310,17 @@ pub fn ChatLayout(
                                     class="link"
                                     data-testid="room-notice-close"
                                     aria-label=text::DISMISS
-                                    on:click=move |_| client.dismiss_alert(n)
+                                    on:click=click(move |_| client.dismiss_alert(n))
                                 >
                                     "×"
                                 </button>
                             </div>
                         }
-                    }
-                />
-                {move || {
+                    })
+                    .collect_view()
+                    .into_any()
+                })}
+                {dyn_opt(move || {
                     error
                         .get()
                         .map(|e| {
@@ -322,15 +331,15 @@ pub fn ChatLayout(
                                         class="link"
                                         data-testid="chat-error-close"
                                         aria-label="Dismiss"
-                                        on:click=move |_| client.clear_error()
+                                        on:click=click(move |_| client.clear_error())
                                     >
                                         "×"
                                     </button>
                                 </div>
-                            }
+                            }.into_any()
                         })
-                }}
-                {move || {
+                })}
+                {dyn_opt(move || {
                     let (n, rooms) = unresolved.get();
                     (n > 0)
                         .then(|| {
@@ -350,16 +359,16 @@ pub fn ChatLayout(
                                     <button
                                         class="link"
                                         data-testid="unresolved-discard"
-                                        on:click=move |_| client.discard_unresolved()
+                                        on:click=click(move |_| client.discard_unresolved())
                                     >
                                         "Discard"
                                     </button>
                                 </div>
-                            }
+                            }.into_any()
                         })
-                }}
+                })}
                 // One list per room: switching rooms starts with fresh scroll state.
-                {move || {
+                {dyn_view(move || {
                     current.track();
                     let room = label.get();
                     view! {
@@ -372,8 +381,8 @@ pub fn ChatLayout(
                             on_retry
                             on_retry_gap
                         />
-                    }
-                }}
+                    }.into_any()
+                })}
                 <Composer
                     on_send
                     room=label
@@ -383,14 +392,14 @@ pub fn ChatLayout(
                     hint=slow_hint
                 />
             </section>
-            {move || {
+            {dyn_opt(move || {
                 members_open
                     .get()
                     .then(|| {
                         let room = current.get();
-                        view! { <MemberPanel room /> }
+                        view! { <MemberPanel room /> }.into_any()
                     })
-            }}
+            })}
         </div>
     }
 }

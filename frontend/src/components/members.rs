@@ -25,7 +25,10 @@ use shared::{
 use crate::api::{self, Moderation};
 use crate::browser;
 use crate::client::Client;
-use crate::components::PeoplePicker;
+use crate::components::{
+    PeoplePicker, click, dyn_fn, dyn_opt, dyn_text, dyn_view, memo_fn, on_event, submit_handler,
+    text_line,
+};
 
 /// The panel's words.
 mod text {
@@ -151,12 +154,13 @@ pub fn MemberPanel(
 ) -> impl IntoView {
     let client = expect_context::<Client>();
     let me = client.chat.with_untracked(|c| c.me().clone());
-    let title = Memo::new(move |_| client.chat.with(|c| c.room_title(room)));
-    let my_role = Memo::new(move |_| client.chat.with(|c| c.role(room)));
-    let direct = Memo::new(move |_| client.chat.with(|c| c.is_direct(room)));
-    let moderates =
-        Memo::new(move |_| !direct.get() && my_role.get().is_some_and(|r| r >= Role::Moderator));
-    let rev = Memo::new(move |_| client.chat.with(|c| c.members_rev(room)));
+    let title = Memo::new(memo_fn(move |_| client.chat.with(|c| c.room_title(room))));
+    let my_role = Memo::new(memo_fn(move |_| client.chat.with(|c| c.role(room))));
+    let direct = Memo::new(memo_fn(move |_| client.chat.with(|c| c.is_direct(room))));
+    let moderates = Memo::new(memo_fn(move |_| {
+        !direct.get() && my_role.get().is_some_and(|r| r >= Role::Moderator)
+    }));
+    let rev = Memo::new(memo_fn(move |_| client.chat.with(|c| c.members_rev(room))));
     let members = RwSignal::new(None::<Vec<MemberInfo>>);
     let error = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0u64);
@@ -206,11 +210,11 @@ pub fn MemberPanel(
     };
     let load_again = load.clone();
     // Who is online changes the dots: read the list again then too.
-    let online = Memo::new(move |_| {
+    let online = Memo::new(memo_fn(move |_| {
         client
             .chat
             .with(|c| c.room(room).map(|r| r.online.clone()).unwrap_or_default())
-    });
+    }));
     Effect::new(move |_| {
         // Read, not only tracked: a memo recomputes when read.
         let _ = (rev.get(), online.get());
@@ -233,19 +237,9 @@ pub fn MemberPanel(
 
     view! {
         <aside class="member-panel" data-testid="member-panel" data-room-id=room.to_string()>
-            <h2>{move || text::people_in(&title.get())}</h2>
-            {move || {
-                error
-                    .get()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="members-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
-            {move || match members.get() {
+            <h2>{dyn_text(move || text::people_in(&title.get()))}</h2>
+            {text_line("field-error", "members-error", "alert", Signal::from(error))}
+            {dyn_view(move || match members.get() {
                 None => view! { <p class="empty">{text::LOADING}</p> }.into_any(),
                 Some(list) => {
                     let me = me.clone();
@@ -270,16 +264,16 @@ pub fn MemberPanel(
                     }
                         .into_any()
                 }
-            }}
-            {move || {
+            })}
+            {dyn_opt(move || {
                 confirm
                     .get()
                     .map(|p| {
-                        view! { <ConfirmDialog room title=title.get_untracked() pending=p confirm on_done /> }
+                        view! { <ConfirmDialog room title=title.get_untracked() pending=p confirm on_done /> }.into_any()
                     })
-            }}
-            {move || (!direct.get()).then(|| view! { <InviteBox room /> })}
-            {move || {
+            })}
+            {dyn_opt(move || (!direct.get()).then(|| view! { <InviteBox room /> }.into_any()))}
+            {dyn_opt(move || {
                 moderates
                     .get()
                     .then(|| {
@@ -287,9 +281,9 @@ pub fn MemberPanel(
                             <SettingsForm room />
                             <FilterEditor room />
                             <AuditLog room rev />
-                        }
+                        }.into_any()
                     })
-            }}
+            })}
         </aside>
     }
 }
@@ -350,7 +344,7 @@ fn MemberRow(
                 <button
                     class="link"
                     data-testid=id
-                    on:click=move |_| ask.run(p(Moderation::Role, Some(new_role)))
+                    on:click=click(move |_| ask.run(p(Moderation::Role, Some(new_role))))
                 >
                     {label}
                 </button>
@@ -358,13 +352,13 @@ fn MemberRow(
         });
         view! {
             <span class="member-actions">
-                <button class="link" data-testid="member-kick" on:click=kick>
+                <button class="link" data-testid="member-kick" on:click=click(kick)>
                     {text::KICK}
                 </button>
-                <button class="link" data-testid="member-ban" on:click=ban>
+                <button class="link" data-testid="member-ban" on:click=click(ban)>
                     {text::BAN}
                 </button>
-                <button class="link" data-testid=mute_id on:click=mute_or_unmute>
+                <button class="link" data-testid=mute_id on:click=click(mute_or_unmute)>
                     {mute_label}
                 </button>
                 {role}
@@ -400,7 +394,7 @@ fn MemberRow(
                 class="link member-name"
                 data-testid="member-name"
                 disabled=is_me
-                on:click=move |_| on_dm.run((dm_user.clone(), dm_name.clone()))
+                on:click=click(move |_| on_dm.run((dm_user.clone(), dm_name.clone())))
             >
                 {member.display_name.to_string()}
                 {is_me.then_some(text::YOU)}
@@ -480,7 +474,7 @@ fn ConfirmDialog(
                             placeholder=text::REASON
                             aria-label=text::REASON
                             prop:value=move || reason.get()
-                            on:input=move |ev| reason.set(event_target_value(&ev))
+                            on:input=on_event(move |ev| reason.set(event_target_value(&ev)))
                         />
                     }
                 })}
@@ -490,11 +484,11 @@ fn ConfirmDialog(
                         <select
                             data-testid="confirm-duration"
                             aria-label=text::DURATION
-                            on:change=move |ev| {
+                            on:change=on_event(move |ev| {
                                 if let Ok(s) = event_target_value(&ev).parse() {
                                     seconds.set(s);
                                 }
-                            }
+                            })
                         >
                             {text::MUTE_TIMES
                                 .iter()
@@ -517,29 +511,19 @@ fn ConfirmDialog(
                     class="danger"
                     data-testid="confirm-ok"
                     disabled=move || busy.get()
-                    on:click=move |_| run()
+                    on:click=click(move |_| run())
                 >
                     {text::CONFIRM}
                 </button>
                 <button
                     class="secondary"
                     data-testid="confirm-cancel"
-                    on:click=move |_| confirm.set(None)
+                    on:click=click(move |_| confirm.set(None))
                 >
                     {text::CANCEL}
                 </button>
             </div>
-            {move || {
-                error
-                    .get()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="confirm-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {text_line("field-error", "confirm-error", "alert", Signal::from(error))}
         </div>
     }
 }
@@ -575,11 +559,11 @@ fn InviteBox(room: RoomId) -> impl IntoView {
                 class="secondary small"
                 data-testid="invite-toggle"
                 aria-expanded=move || open.get().to_string()
-                on:click=move |_| open.update(|o| *o = !*o)
+                on:click=click(move |_| open.update(|o| *o = !*o))
             >
-                {move || if open.get() { text::INVITE_CLOSE } else { text::INVITE }}
+                {dyn_fn(move || if open.get() { text::INVITE_CLOSE } else { text::INVITE })}
             </button>
-            {move || {
+            {dyn_opt(move || {
                 open.get()
                     .then(|| {
                         view! {
@@ -589,12 +573,12 @@ fn InviteBox(room: RoomId) -> impl IntoView {
                                 on_submit
                                 error
                             />
-                        }
+                        }.into_any()
                     })
-            }}
-            {move || {
-                done.get().map(|d| view! { <p class="ok" data-testid="invite-done">{d}</p> })
-            }}
+            })}
+            {dyn_opt(move || {
+                done.get().map(|d| view! { <p class="ok" data-testid="invite-done">{d}</p> }.into_any())
+            })}
         </div>
     }
 }
@@ -639,10 +623,10 @@ fn SettingsForm(room: RoomId) -> impl IntoView {
         <form
             class="settings"
             data-testid="room-settings"
-            on:submit=move |ev| {
+            on:submit=submit_handler(move |ev| {
                 ev.prevent_default();
                 save();
-            }
+            })
         >
             <h3>{text::SETTINGS}</h3>
             <label>
@@ -650,10 +634,10 @@ fn SettingsForm(room: RoomId) -> impl IntoView {
                 <input
                     data-testid="topic-input"
                     prop:value=move || topic.get()
-                    on:input=move |ev| {
+                    on:input=on_event(move |ev| {
                         topic.set(event_target_value(&ev));
                         saved.set(false);
-                    }
+                    })
                 />
             </label>
             <label>
@@ -662,27 +646,17 @@ fn SettingsForm(room: RoomId) -> impl IntoView {
                     data-testid="slow-mode-input"
                     inputmode="numeric"
                     prop:value=move || slow.get()
-                    on:input=move |ev| {
+                    on:input=on_event(move |ev| {
                         slow.set(event_target_value(&ev));
                         saved.set(false);
-                    }
+                    })
                 />
             </label>
             <button type="submit" class="small" data-testid="settings-save">
                 {text::SAVE}
             </button>
-            {move || saved.get().then(|| view! { <span class="ok" data-testid="settings-saved">{text::SAVED}</span> })}
-            {move || {
-                error
-                    .get()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="settings-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {dyn_opt(move || saved.get().then(|| view! { <span class="ok" data-testid="settings-saved">{text::SAVED}</span> }.into_any()))}
+            {text_line("field-error", "settings-error", "alert", Signal::from(error))}
         </form>
     }
 }
@@ -745,14 +719,12 @@ fn FilterEditor(room: RoomId) -> impl IntoView {
     view! {
         <div class="filters" data-testid="filter-editor">
             <h3>{text::FILTERS}</h3>
-            {move || {
-                rules.with(Vec::is_empty).then(|| view! { <p class="empty">{text::NO_FILTERS}</p> })
-            }}
+            {dyn_opt(move || {
+                rules.with(Vec::is_empty).then(|| view! { <p class="empty">{text::NO_FILTERS}</p> }.into_any())
+            })}
             <ul>
-                <For
-                    each=move || rules.get()
-                    key=|r| r.id
-                    children=move |r| {
+                {dyn_view(move || {
+                    rules.get().into_iter().map(|r| {
                         let id = r.id;
                         view! {
                             <li data-testid="filter-item" data-rule-id=id.to_string()>
@@ -761,26 +733,28 @@ fn FilterEditor(room: RoomId) -> impl IntoView {
                                 <button
                                     class="link"
                                     data-testid="filter-delete"
-                                    on:click=move |_| delete(id)
+                                    on:click=click(move |_| delete(id))
                                 >
                                     {text::DELETE}
                                 </button>
                             </li>
                         }
-                    }
-                />
+                    })
+                    .collect_view()
+                    .into_any()
+                })}
             </ul>
             <form
                 class="filter-add"
-                on:submit=move |ev| {
+                on:submit=submit_handler(move |ev| {
                     ev.prevent_default();
                     add();
-                }
+                })
             >
                 <select
                     data-testid="filter-kind"
                     aria-label=text::PATTERN
-                    on:change=move |ev| {
+                    on:change=on_event(move |ev| {
                         kind.set(
                             if event_target_value(&ev) == "regex" {
                                 FilterKind::Regex
@@ -788,7 +762,7 @@ fn FilterEditor(room: RoomId) -> impl IntoView {
                                 FilterKind::Keyword
                             },
                         );
-                    }
+                    })
                 >
                     <option value="keyword" selected=true>
                         {text::KEYWORD}
@@ -800,14 +774,14 @@ fn FilterEditor(room: RoomId) -> impl IntoView {
                     placeholder=text::PATTERN
                     aria-label=text::PATTERN
                     prop:value=move || pattern.get()
-                    on:input=move |ev| {
+                    on:input=on_event(move |ev| {
                         pattern.set(event_target_value(&ev));
                         error.set(None);
-                    }
+                    })
                 />
                 <select
                     data-testid="filter-action"
-                    on:change=move |ev| {
+                    on:change=on_event(move |ev| {
                         action.set(
                             if event_target_value(&ev) == "mask" {
                                 FilterAction::Mask
@@ -815,7 +789,7 @@ fn FilterEditor(room: RoomId) -> impl IntoView {
                                 FilterAction::Refuse
                             },
                         );
-                    }
+                    })
                 >
                     <option value="refuse" selected=true>
                         {text::REFUSE}
@@ -826,17 +800,7 @@ fn FilterEditor(room: RoomId) -> impl IntoView {
                     {text::ADD}
                 </button>
             </form>
-            {move || {
-                error
-                    .get()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="filter-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {text_line("field-error", "filter-error", "alert", Signal::from(error))}
         </div>
     }
 }
@@ -868,19 +832,17 @@ fn AuditLog(room: RoomId, rev: Memo<u64>) -> impl IntoView {
             <h3>
                 {text::AUDIT}
                 " "
-                <button class="link" data-testid="audit-refresh" on:click=move |_| reload()>
+                <button class="link" data-testid="audit-refresh" on:click=click(move |_| reload())>
                     {text::REFRESH}
                 </button>
             </h3>
-            {move || error.get().map(|e| view! { <p class="field-error">{e}</p> })}
-            {move || {
-                entries.with(Vec::is_empty).then(|| view! { <p class="empty">{text::NO_AUDIT}</p> })
-            }}
+            {dyn_opt(move || error.get().map(|e| view! { <p class="field-error">{e}</p> }.into_any()))}
+            {dyn_opt(move || {
+                entries.with(Vec::is_empty).then(|| view! { <p class="empty">{text::NO_AUDIT}</p> }.into_any())
+            })}
             <ul>
-                <For
-                    each=move || entries.get()
-                    key=|e| e.id
-                    children=move |e| {
+                {dyn_view(move || {
+                    entries.get().into_iter().map(|e| {
                         let time = browser::local_time(e.ts, browser::now_ms());
                         let line = text::audit_line(
                             e.actor.as_str(),
@@ -904,8 +866,10 @@ fn AuditLog(room: RoomId, rev: Memo<u64>) -> impl IntoView {
                                     })}
                             </li>
                         }
-                    }
-                />
+                    })
+                    .collect_view()
+                    .into_any()
+                })}
             </ul>
         </div>
     }

@@ -18,6 +18,7 @@ use leptos::prelude::*;
 use shared::ClientId;
 
 use crate::browser;
+use crate::components::{click, dyn_view};
 use crate::timeline::{Delivery, Entry, HistoryState};
 
 /// Distance from the bottom (px) within which the list counts as "at the bottom" and follows
@@ -112,12 +113,12 @@ pub fn MessageList(
         });
     });
 
-    let top = move || match history.get() {
+    let top = dyn_view(move || match history.get() {
         HistoryState::More => view! {
             <button
                 class="load-older"
                 data-testid="load-older"
-                on:click=move |_| on_load_older.run(())
+                on:click=click(move |_| on_load_older.run(()))
             >
                 "Load older messages"
             </button>
@@ -135,7 +136,7 @@ pub fn MessageList(
             </p>
         }
         .into_any(),
-    };
+    });
 
     view! {
         <div
@@ -202,7 +203,7 @@ pub fn EntryRow(
                         <button
                             class="link"
                             data-testid="gap-retry"
-                            on:click=move |_| on_retry_gap.run((from, to))
+                            on:click=click(move |_| on_retry_gap.run((from, to)))
                         >
                             "Try again"
                         </button>
@@ -258,11 +259,11 @@ pub fn EntryRow(
                             <button
                                 class="link"
                                 data-testid="message-retry"
-                                on:click=move |_| {
+                                on:click=click(move |_| {
                                     if let Some(cid) = retry_id.clone() {
                                         on_retry.run(cid);
                                     }
-                                }
+                                })
                             >
                                 "Retry"
                             </button>
@@ -277,11 +278,11 @@ pub fn EntryRow(
                             <button
                                 class="link"
                                 data-testid="message-discard"
-                                on:click=move |_| {
+                                on:click=click(move |_| {
                                     if let Some(cid) = discard_id.clone() {
                                         on_discard.run(cid);
                                     }
-                                }
+                                })
                             >
                                 "Discard"
                             </button>

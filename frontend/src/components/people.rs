@@ -6,6 +6,8 @@
 //! unpicks), `people-submit` (the action), `people-error`, `people-none` (nothing found).
 
 use leptos::prelude::*;
+
+use crate::components::{click, dyn_opt, dyn_view, on_event, text_line};
 use leptos::task::spawn_local;
 use shared::{DisplayName, UserInfo, Username};
 
@@ -101,10 +103,8 @@ pub fn PeoplePicker(
     view! {
         <div class="people-picker" data-testid="people-picker">
             <ul class="picked">
-                <For
-                    each=move || picked.get()
-                    key=|p| p.0.clone()
-                    children=move |(user, name)| {
+                {dyn_view(move || {
+                    picked.get().into_iter().map(|(user, name)| {
                         let u = user.clone();
                         view! {
                             <li>
@@ -113,14 +113,16 @@ pub fn PeoplePicker(
                                     data-testid="people-selected"
                                     data-user=user.to_string()
                                     title=format!("@{user}")
-                                    on:click=move |_| picked.update(|p| p.retain(|(h, _)| *h != u))
+                                    on:click=click(move |_| picked.update(|p| p.retain(|(h, _)| *h != u)))
                                 >
                                     {format!("{name} ×")}
                                 </button>
                             </li>
                         }
-                    }
-                />
+                    })
+                    .collect_view()
+                    .into_any()
+                })}
             </ul>
             <input
                 data-testid="people-search"
@@ -129,17 +131,15 @@ pub fn PeoplePicker(
                 autocapitalize="none"
                 spellcheck="false"
                 prop:value=move || query.get()
-                on:input=move |ev| {
+                on:input=on_event(move |ev| {
                     let q = event_target_value(&ev);
                     query.set(q.clone());
                     search(q);
-                }
+                })
             />
             <ul class="results">
-                <For
-                    each=move || results.get()
-                    key=|u| u.user.clone()
-                    children=move |u| {
+                {dyn_view(move || {
+                    results.get().into_iter().map(|u| {
                         let chosen = u.clone();
                         view! {
                             <li>
@@ -147,39 +147,31 @@ pub fn PeoplePicker(
                                     class="person link"
                                     data-testid="people-result"
                                     data-user=u.user.to_string()
-                                    on:click=move |_| pick(chosen.clone())
+                                    on:click=click(move |_| pick(chosen.clone()))
                                 >
                                     <span class="name">{u.display_name.to_string()}</span>
                                     <span class="handle">{format!(" @{}", u.user)}</span>
                                 </button>
                             </li>
                         }
-                    }
-                />
+                    })
+                    .collect_view()
+                    .into_any()
+                })}
             </ul>
-            {move || {
+            {dyn_opt(move || {
                 (searched.get() && results.with(Vec::is_empty))
-                    .then(|| view! { <p class="empty" data-testid="people-none">{text::NONE}</p> })
-            }}
+                    .then(|| view! { <p class="empty" data-testid="people-none">{text::NONE}</p> }.into_any())
+            })}
             <button
                 class="small"
                 data-testid="people-submit"
                 disabled=move || picked.with(Vec::is_empty)
-                on:click=move |_| on_submit.run(picked.get_untracked())
+                on:click=click(move |_| on_submit.run(picked.get_untracked()))
             >
                 {action}
             </button>
-            {move || {
-                error
-                    .get()
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="people-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {text_line("field-error", "people-error", "alert", Signal::from(error))}
         </div>
     }
 }

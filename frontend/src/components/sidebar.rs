@@ -18,7 +18,10 @@ use shared::{DisplayName, InviteInfo, RoomId, RoomKind, RoomName, Username};
 
 use crate::chat::Chat;
 use crate::client::Client;
-use crate::components::PeoplePicker;
+use crate::components::{
+    PeoplePicker, click, dyn_fn, dyn_opt, dyn_text, dyn_view, memo_fn, on_event, submit_handler,
+    text_line,
+};
 
 /// The sidebar's words.
 mod text {
@@ -94,8 +97,17 @@ pub fn room_rows(c: &Chat) -> (Vec<RoomRow>, Vec<RoomRow>) {
     }
     let (mut direct, mut rooms): (Vec<RoomRow>, Vec<RoomRow>) =
         rooms.into_iter().partition(|r| r.kind == RoomKind::Direct);
-    rooms.sort_by_key(|r| (!r.joined, r.name.to_lowercase(), r.id));
-    direct.sort_by_key(|r| (r.name.to_lowercase(), r.id));
+    // One key for both lists (one sort in the bundle): direct conversations all count as
+    // joined, so they go by name alone.
+    let key = |r: &RoomRow| {
+        (
+            r.kind != RoomKind::Direct && !r.joined,
+            r.name.to_lowercase(),
+            r.id,
+        )
+    };
+    rooms.sort_by_key(key);
+    direct.sort_by_key(key);
     (rooms, direct)
 }
 
@@ -109,11 +121,11 @@ pub fn Sidebar(
 ) -> impl IntoView {
     let client = expect_context::<Client>();
     let me = client.chat.with_untracked(|c| c.me().clone());
-    let my_name = Memo::new(move |_| client.chat.with(|c| c.my_name().clone()));
-    let rows = Memo::new(move |_| client.chat.with(room_rows));
-    let room_list = Memo::new(move |_| rows.get().0);
-    let dm_list = Memo::new(move |_| rows.get().1);
-    let invites = Memo::new(move |_| client.chat.with(|c| c.invites().to_vec()));
+    let my_name = Memo::new(memo_fn(move |_| client.chat.with(|c| c.my_name().clone())));
+    let rows = Memo::new(memo_fn(move |_| client.chat.with(room_rows)));
+    let room_list = Memo::new(memo_fn(move |_| rows.get().0));
+    let dm_list = Memo::new(memo_fn(move |_| rows.get().1));
+    let invites = Memo::new(memo_fn(move |_| client.chat.with(|c| c.invites().to_vec())));
     let picking = RwSignal::new(false);
     let dm_error = RwSignal::new(None::<String>);
     let on_message = Callback::new(move |people: Vec<(Username, DisplayName)>| {
@@ -130,7 +142,7 @@ pub fn Sidebar(
             }
         });
     });
-    let online = Memo::new(move |_| {
+    let online = Memo::new(memo_fn(move |_| {
         client.chat.with(|c| {
             c.current_online()
                 .into_iter()
@@ -140,8 +152,10 @@ pub fn Sidebar(
                 })
                 .collect::<Vec<_>>()
         })
-    });
-    let current = Memo::new(move |_| client.chat.with(|c| c.room_title(c.current())));
+    }));
+    let current = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| c.room_title(c.current()))
+    }));
     let on_open = Callback::new(move |id: RoomId| {
         client.open_room(id);
         open.set(false);
@@ -157,27 +171,27 @@ pub fn Sidebar(
                         data-user=me.to_string()
                         title=format!("@{me}")
                     >
-                        {move || my_name.get().to_string()}
+                        {dyn_text(move || my_name.get().to_string())}
                     </strong>
                 </span>
                 <button
                     class="secondary small"
                     data-testid="logout-button"
-                    on:click=move |_| on_logout.run(())
+                    on:click=click(move |_| on_logout.run(()))
                 >
                     {text::LOG_OUT}
                 </button>
             </div>
-            {move || {
+            {dyn_opt(move || {
                 let list = invites.get();
                 (!list.is_empty())
                     .then(|| {
                         view! {
                             <h2>{text::INVITES}</h2>
                             <InviteList invites=list />
-                        }
+                        }.into_any()
                     })
-            }}
+            })}
             <h2>{text::ROOMS}</h2>
             <RoomList rooms=room_list on_open />
             <NewRoomForm />
@@ -187,12 +201,12 @@ pub fn Sidebar(
                     class="secondary small"
                     data-testid="new-dm-button"
                     aria-expanded=move || picking.get().to_string()
-                    on:click=move |_| picking.update(|p| *p = !*p)
+                    on:click=click(move |_| picking.update(|p| *p = !*p))
                 >
-                    {move || if picking.get() { text::NEW_DM_CLOSE } else { text::NEW_DM }}
+                    {dyn_fn(move || if picking.get() { text::NEW_DM_CLOSE } else { text::NEW_DM })}
                 </button>
             </div>
-            {move || {
+            {dyn_opt(move || {
                 picking
                     .get()
                     .then(|| {
@@ -205,16 +219,16 @@ pub fn Sidebar(
                                     error=dm_error
                                 />
                             </div>
-                        }
+                        }.into_any()
                     })
-            }}
-            {move || {
+            })}
+            {dyn_opt(move || {
                 dm_list
                     .with(Vec::is_empty)
-                    .then(|| view! { <p class="empty">{text::NO_DIRECT}</p> })
-            }}
+                    .then(|| view! { <p class="empty">{text::NO_DIRECT}</p> }.into_any())
+            })}
             <RoomList rooms=dm_list on_open testid="dm-list" />
-            <h2>{move || text::online_in(&current.get())}</h2>
+            <h2>{dyn_text(move || text::online_in(&current.get()))}</h2>
             <OnlineList users=online me=me.clone() />
         </aside>
     }
@@ -234,10 +248,8 @@ pub fn RoomList(
 ) -> impl IntoView {
     view! {
         <ul class="rooms" data-testid=testid.unwrap_or("room-list")>
-            <For
-                each=move || rooms.get()
-                key=|r| r.clone()
-                children=move |r| {
+            {dyn_view(move || {
+                rooms.get().into_iter().map(|r| {
                     let id = r.id;
                     let shown = if r.kind == RoomKind::Direct {
                         r.name.clone()
@@ -256,7 +268,7 @@ pub fn RoomList(
                                 data-kind=r.kind_name()
                                 data-joined=r.joined.to_string()
                                 aria-current=r.current.then_some("true")
-                                on:click=move |_| on_open.run(id)
+                                on:click=click(move |_| on_open.run(id))
                             >
                                 <span class="room-name">{shown}</span>
                                 {(r.kind == RoomKind::Private)
@@ -274,8 +286,10 @@ pub fn RoomList(
                             </button>
                         </li>
                     }
-                }
-            />
+                })
+                .collect_view()
+                .into_any()
+            })}
         </ul>
     }
 }
@@ -322,10 +336,10 @@ pub fn NewRoomForm() -> impl IntoView {
     view! {
         <form
             class="new-room"
-            on:submit=move |ev| {
+            on:submit=submit_handler(move |ev| {
                 ev.prevent_default();
                 submit();
-            }
+            })
         >
             <input
                 data-testid="new-room-input"
@@ -334,15 +348,15 @@ pub fn NewRoomForm() -> impl IntoView {
                 autocapitalize="none"
                 spellcheck="false"
                 prop:value=move || name.get()
-                on:input=move |ev| {
+                on:input=on_event(move |ev| {
                     name.set(event_target_value(&ev));
                     server_error.set(None);
-                }
+                })
             />
             <select
                 data-testid="new-room-kind"
                 aria-label="Who may join"
-                on:change=move |ev| {
+                on:change=on_event(move |ev| {
                     kind.set(
                         if event_target_value(&ev) == "private" {
                             RoomKind::Private
@@ -350,7 +364,7 @@ pub fn NewRoomForm() -> impl IntoView {
                             RoomKind::Public
                         },
                     );
-                }
+                })
             >
                 <option value="public" selected=true>
                     {text::PUBLIC}
@@ -365,17 +379,7 @@ pub fn NewRoomForm() -> impl IntoView {
             >
                 {text::CREATE}
             </button>
-            {move || {
-                rule_error()
-                    .or_else(|| server_error.get())
-                    .map(|e| {
-                        view! {
-                            <p class="field-error" data-testid="new-room-error" role="alert">
-                                {e}
-                            </p>
-                        }
-                    })
-            }}
+            {text_line("field-error", "new-room-error", "alert", Signal::derive(move || rule_error().or_else(|| server_error.get())))}
         </form>
     }
 }
@@ -391,10 +395,8 @@ pub fn OnlineList(
 ) -> impl IntoView {
     view! {
         <ul class="online" data-testid="online-list">
-            <For
-                each=move || users.get()
-                key=|u| u.clone()
-                children=move |(u, name)| {
+            {dyn_view(move || {
+                users.get().into_iter().map(|(u, name)| {
                     let is_me = u == me;
                     view! {
                         <li data-testid="online-user" data-user=u.to_string() title=format!("@{u}")>
@@ -403,8 +405,10 @@ pub fn OnlineList(
                             {is_me.then(|| view! { <span class="you">" (you)"</span> })}
                         </li>
                     }
-                }
-            />
+                })
+                .collect_view()
+                .into_any()
+            })}
         </ul>
     }
 }
@@ -430,14 +434,14 @@ pub fn InviteList(
                                 <button
                                     class="small"
                                     data-testid="invite-accept"
-                                    on:click=move |_| client.accept_invite(id)
+                                    on:click=click(move |_| client.accept_invite(id))
                                 >
                                     {text::ACCEPT}
                                 </button>
                                 <button
                                     class="secondary small"
                                     data-testid="invite-decline"
-                                    on:click=move |_| client.decline_invite(id)
+                                    on:click=click(move |_| client.decline_invite(id))
                                 >
                                     {text::DECLINE}
                                 </button>
