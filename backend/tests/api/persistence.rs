@@ -98,3 +98,56 @@ async fn a_database_written_by_the_first_release_opens_with_its_messages() {
     );
     app.login("bob").await;
 }
+
+#[tokio::test]
+async fn a_database_written_by_the_second_release_opens_with_its_rooms_and_people() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-2.db");
+    std::fs::copy(&fixture, dir.path().join("chat.db")).expect("fixture copied");
+    let app = crate::helpers::spawn_app_in(dir, |_| {}).await;
+    let alice = app.login("alice").await;
+    let carol = app.login("carol").await;
+    let (mut ws, general) = app.joined(&alice, GENERAL).await;
+    let texts: Vec<(&str, &str, &str)> = general
+        .iter()
+        .map(|m| (m.author.as_str(), m.author_name.as_str(), m.text.as_str()))
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            ("alice", "Alice 爱丽丝", "hello from release 2"),
+            ("bob", "bob", "bob here")
+        ]
+    );
+    let tech = app.room_named(&alice, "技术讨论").await;
+    let history = ws.join(tech).await;
+    assert_eq!(history[0].text, "你好，世界");
+    // Its people and rules came through: carol is banned from 技术讨论 and invited to the
+    // private room, which stays invisible to her otherwise; the direct room is alice and bob's.
+    let (status, body) = app
+        .post_as(
+            &carol,
+            &format!("/api/rooms/{tech}/join"),
+            serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(body["code"], "banned", "{status}: {body}");
+    let (_, invites) = app.get_as(&carol, "/api/invites").await;
+    assert_eq!(invites[0]["room"]["name"], "secret plans");
+    let (_, rooms) = app.get_as(&alice, "/api/rooms").await;
+    let direct = rooms
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|r| r["kind"] == "direct")
+        .cloned()
+        .expect("the direct room");
+    assert_eq!(direct["direct"], serde_json::json!(["alice", "bob"]));
+    let (_, filters) = app
+        .get_as(&alice, &format!("/api/rooms/{tech}/filters"))
+        .await;
+    assert_eq!(filters[0]["pattern"], "坏蛋");
+    // The log goes on from where it was.
+    assert_eq!(ws.say(GENERAL, "from the next release").await, 3);
+}
