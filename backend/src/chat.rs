@@ -33,21 +33,24 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use shared::{
-    AuditEntry, CATCH_UP_MAX, ClientId, DIRECT_MAX_MEMBERS, DisplayName, ErrorCode, FilterAction,
-    FilterKind, FilterRule, HISTORY_PAGE, InviteInfo, MemberInfo, MessageEvent, MessageText,
-    ModAction, NewFilter, ROOMS_PAGE_MAX, Removal, Role, RoomId, RoomInfo, RoomKind, RoomName,
-    RoomSettings, ServerMsg, TOPIC_MAX_CHARS, UserInfo, Username, ValueError,
+    AuditEntry, CATCH_UP_MAX, ClientId, DIRECT_MAX_MEMBERS, DisplayName, Emoji, ErrorCode,
+    EventsPage, FilterAction, FilterKind, FilterRule, HISTORY_PAGE, InviteInfo, LONG_POLL_MAX_SECS,
+    MemberInfo, MessageEvent, MessageText, ModAction, NewFilter, ROOMS_PAGE_MAX, ReadState,
+    Removal, Role, RoomId, RoomInfo, RoomKind, RoomName, RoomSettings, ServerMsg, TOPIC_MAX_CHARS,
+    UserInfo, Username, ValueError, mentioned_handles,
 };
 
 use crate::auth::AuthUser;
 use crate::config::Config;
 use crate::filter::{self, RuleSet, Verdict};
-use crate::hub::Hub;
+use crate::hub::{ConnId, Hub};
 use crate::limits::{RateLimits, RetryAfter};
 use crate::store::{
-    AccessRecord, Appended, AuditRecord, FilterRecord, NewAudit, NewFilterRecord, NewMessage,
-    NewRoomRecord, RoomRecord, Store, StoreError, UserId, UserSummary, now_ms,
+    AccessRecord, Appended, AuditRecord, Change, FilterRecord, NewAudit, NewEvent, NewFilterRecord,
+    NewRoomRecord, ReadCounts, Rejection, RoomRecord, Store, StoreError, UserId, UserSummary,
+    now_ms,
 };
+use crate::typing::{Typing, Typist};
 
 /// Who is asking.
 #[derive(Debug, Clone)]
@@ -86,6 +89,9 @@ pub enum ChatError {
     /// The room does not exist, or this user may not see it (the two are not told apart).
     #[error("No such room.")]
     NoSuchRoom,
+    /// No message of the room has that `seq` (or it was deleted).
+    #[error("No such message.")]
+    NoSuchMessage,
     /// No user has that handle.
     #[error("No user is called {0}.")]
     NoSuchUser(String),
@@ -128,6 +134,7 @@ impl ChatError {
             ChatError::Invalid(_) => ErrorCode::Invalid,
             ChatError::TooLong(_) => ErrorCode::TooLong,
             ChatError::NoSuchRoom => ErrorCode::NoSuchRoom,
+            ChatError::NoSuchMessage => ErrorCode::NoSuchMessage,
             ChatError::NoSuchUser(_) => ErrorCode::NoSuchUser,
             ChatError::NotJoined => ErrorCode::NotJoined,
             ChatError::Forbidden(_) => ErrorCode::Forbidden,
@@ -152,8 +159,21 @@ impl ChatError {
 
 impl From<StoreError> for ChatError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store call failed");
-        ChatError::Internal(e.to_string())
+        match e {
+            StoreError::Rejected(Rejection::NoSuchMessage) => ChatError::NoSuchMessage,
+            StoreError::Rejected(Rejection::NotAuthor) => {
+                ChatError::Forbidden("Only its author may change a message.".into())
+            }
+            StoreError::Rejected(Rejection::TooManyReactions) => ChatError::Invalid(format!(
+                "A message can carry at most {} different reactions.",
+                shared::MAX_REACTIONS
+            )),
+            StoreError::NotFound => ChatError::NoSuchRoom,
+            e => {
+                tracing::error!(error = %e, "store call failed");
+                ChatError::Internal(e.to_string())
+            }
+        }
     }
 }
 
@@ -242,14 +262,52 @@ pub struct Joined {
 /// The outcome of a send, once stored.
 pub type SendOutcome = BoxFuture<'static, Result<Appended, ChatError>>;
 
-/// A page of a room's log.
+/// A page of a room's messages, as they are now.
 #[derive(Debug)]
 pub struct Page {
-    /// The events, oldest first.
+    /// The messages, oldest first.
     pub events: Vec<MessageEvent>,
-    /// Whether older events exist.
+    /// Whether older messages exist.
     pub has_more: bool,
+    /// The room's highest `seq` when the page was read: every change up to it is applied.
+    pub head: u64,
 }
+
+/// What a member asks to write to a room's log.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new message, maybe answering another.
+    Post {
+        /// Its text.
+        text: String,
+        /// The `seq` of the message it answers.
+        reply_to: Option<u64>,
+    },
+    /// A new text for one's own message.
+    Edit {
+        /// The message.
+        target: u64,
+        /// The new text.
+        text: String,
+    },
+    /// Delete one's own message, or (moderators) anyone's.
+    Delete {
+        /// The message.
+        target: u64,
+    },
+    /// Add or take back a reaction.
+    React {
+        /// The message.
+        target: u64,
+        /// The reaction.
+        emoji: String,
+        /// Add or take back.
+        on: bool,
+    },
+}
+
+/// The most events one long poll returns.
+const POLL_PAGE: u32 = 100;
 
 /// A catch-up costs one more request token per this many events it replays.
 const CATCH_UP_COST: u64 = 100;
@@ -332,6 +390,8 @@ pub struct Chat {
     /// Per room, a counter of changes to who may post there and how (see [`Membership`]).
     /// Kept per process: with several nodes the bus must carry the bumps.
     epochs: Arc<Mutex<HashMap<RoomId, u64>>>,
+    /// Who is typing where.
+    typing: Arc<Typing>,
 }
 
 impl Chat {
@@ -351,6 +411,7 @@ impl Chat {
             filters_generation: Arc::default(),
             last_post: Arc::default(),
             epochs: Arc::default(),
+            typing: Arc::default(),
         }
     }
 
@@ -406,10 +467,38 @@ impl Chat {
         self.request(actor)?;
         let limit = limit.unwrap_or(ROOMS_PAGE_MAX).clamp(1, ROOMS_PAGE_MAX);
         let rooms = self.store.list_rooms(actor.id, after, limit).await?;
-        Ok(rooms
+        let mut infos: Vec<RoomInfo> = rooms
             .into_iter()
             .map(|(room, role)| self.info(room, role))
-            .collect())
+            .collect();
+        self.add_read_counts(actor, &mut infos).await?;
+        Ok(infos)
+    }
+
+    /// Fills in the read position and unread counts of the rooms `actor` is a member of.
+    async fn add_read_counts(
+        &self,
+        actor: &Actor,
+        infos: &mut [RoomInfo],
+    ) -> Result<(), ChatError> {
+        let mine: Vec<RoomId> = infos
+            .iter()
+            .filter(|i| i.role.is_some())
+            .map(|i| i.id)
+            .collect();
+        if mine.is_empty() {
+            return Ok(());
+        }
+        let counts = self.store.read_counts(actor.id, mine).await?;
+        let mut counts = counts.into_iter();
+        for info in infos.iter_mut().filter(|i| i.role.is_some()) {
+            if let Some(c) = counts.next() {
+                info.read_seq = c.seq;
+                info.unread = c.unread;
+                info.mentions = c.mentions;
+            }
+        }
+        Ok(())
     }
 
     /// One room, if `actor` may see it.
@@ -417,7 +506,10 @@ impl Chat {
         self.request(actor)?;
         let access = self.visible(actor, room).await?;
         let role = access.role();
-        Ok(self.info(access.record.room, role))
+        let mut info = [self.info(access.record.room, role)];
+        self.add_read_counts(actor, &mut info).await?;
+        let [info] = info;
+        Ok(info)
     }
 
     /// The members of a room, with their roles and whether they are online. Public rooms show
@@ -707,21 +799,37 @@ impl Chat {
 
     // ----- messages -----
 
-    /// Checks a message against the room's rules (membership, mute, slow mode, filters) and
-    /// starts storing it; the returned future resolves once it is committed (or was stored
-    /// before under the same `client_id`).
-    pub async fn send(
+    /// Checks a write to the room's log against the room's rules (membership, mute, slow mode,
+    /// filters, who may change what) and starts storing it; the returned future resolves once
+    /// it is committed (or was stored before under the same `client_id`, or had nothing to do).
+    ///
+    /// Posting and editing are refused while muted; deleting one's own message is not. Only a
+    /// message's author may edit it (a moderator may not rewrite others' words); its author or
+    /// a moderator may delete it. The checks that depend on the log itself (the target exists and
+    /// is not deleted, the editor wrote it) are made by the store in the write that appends.
+    pub async fn write(
         &self,
         actor: &Actor,
         membership: &mut Membership,
         client_id: ClientId,
-        text: String,
+        write: Write,
     ) -> Result<SendOutcome, ChatError> {
         if membership.user != actor.id {
             return Err(ChatError::NotJoined);
         }
         self.limits.send(actor.id).map_err(ChatError::RateLimited)?;
-        let text = MessageText::parse(text)?;
+        // Validate what needs no state first: a broken request is refused before any read.
+        let write = match write {
+            Write::Post { text, reply_to } => Write::Post {
+                text: MessageText::parse(text)?.into_inner(),
+                reply_to,
+            },
+            Write::Edit { target, text } => Write::Edit {
+                target,
+                text: MessageText::parse(text)?.into_inner(),
+            },
+            other => other,
+        };
         let room = membership.room;
         self.refresh(actor, membership).await?;
         let snapshot = &membership.snapshot;
@@ -731,33 +839,57 @@ impl Chat {
         if snapshot.role.is_none() {
             return Err(ChatError::NotJoined);
         }
-        if let Some(until) = snapshot.muted_until.filter(|&until| until > now_ms()) {
+        let moderator = rank(snapshot.role, actor.is_admin) >= 2;
+        let muted = snapshot.muted_until.filter(|&until| until > now_ms());
+        if let (Some(until), false) = (muted, matches!(write, Write::Delete { .. })) {
             return Err(ChatError::Muted(format!(
                 "You are muted in this room for {} more s.",
                 (until - now_ms() + 999) / 1000
             )));
         }
-        let slow = snapshot.slow_mode_secs;
-        if slow > 0 && rank(snapshot.role, actor.is_admin) < 2 {
-            self.slow_mode(room, actor.id, slow)?;
-        }
-        let text = self.apply_filters(room, text.into_inner()).await?;
-        let append = self.store.append(NewMessage {
+        let change = match write {
+            Write::Post { text, reply_to } => {
+                let slow = snapshot.slow_mode_secs;
+                if slow > 0 && !moderator {
+                    self.slow_mode(room, actor.id, slow)?;
+                }
+                let text = self.apply_filters(room, text).await?;
+                if let Some(typist) = self.typing.stop(room, actor.id) {
+                    self.typing_ended(&typist);
+                }
+                Change::Post {
+                    mentions: mentioned_handles(&text),
+                    text,
+                    reply_to,
+                }
+            }
+            Write::Edit { target, text } => {
+                let text = self.apply_filters(room, text).await?;
+                Change::Edit {
+                    target,
+                    mentions: mentioned_handles(&text),
+                    text,
+                }
+            }
+            Write::Delete { target } => Change::Delete {
+                target,
+                author_only: !moderator,
+            },
+            Write::React { target, emoji, on } => Change::React {
+                target,
+                emoji: Emoji::parse(emoji)?,
+                on,
+            },
+        };
+        let append = self.store.append(NewEvent {
             room,
             author_id: actor.id,
             author: actor.username.clone(),
             author_name: actor.display_name.clone(),
             client_id,
-            text,
+            change,
         });
-        Ok(async move {
-            match append.await {
-                Ok(done) => Ok(done),
-                Err(StoreError::NotFound) => Err(ChatError::NoSuchRoom),
-                Err(e) => Err(e.into()),
-            }
-        }
-        .boxed())
+        Ok(async move { Ok(append.await?) }.boxed())
     }
 
     /// Refuses a post that comes sooner than slow mode allows; otherwise records it.
@@ -861,8 +993,9 @@ impl Chat {
         Ok(())
     }
 
-    /// Up to `limit` events of the room with `seq < before`, oldest first, for a member (checked
-    /// again if anything changed in the room since the membership was read).
+    /// Up to `limit` messages of the room with `seq < before`, as they are now, oldest first,
+    /// for a member (checked again if anything changed in the room since the membership was
+    /// read).
     pub async fn history(
         &self,
         actor: &Actor,
@@ -876,27 +1009,75 @@ impl Chat {
             return Err(ChatError::NotJoined);
         }
         let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
-        let events = self
-            .store
-            .events_before(membership.room, before, limit)
-            .await?;
-        Ok(Page {
-            has_more: events.first().is_some_and(|e| e.seq > 1),
-            events,
-        })
+        self.page(membership.room, before, limit).await
     }
 
     /// The newest page of a room, for a join without a usable `since`: no rate cost of its own
     /// (the join paid).
     pub async fn newest(&self, membership: &Membership) -> Result<Page, ChatError> {
-        let events = self
-            .store
-            .events_before(membership.room, u64::MAX, HISTORY_PAGE)
-            .await?;
+        self.page(membership.room, u64::MAX, HISTORY_PAGE).await
+    }
+
+    async fn page(&self, room: RoomId, before: u64, limit: u32) -> Result<Page, ChatError> {
+        let page = self.store.messages_before(room, before, limit).await?;
         Ok(Page {
-            has_more: events.first().is_some_and(|e| e.seq > 1),
-            events,
+            events: page.messages,
+            has_more: page.has_more,
+            head: page.head,
         })
+    }
+
+    /// One message of the room as it is now, for a member.
+    pub async fn message(
+        &self,
+        actor: &Actor,
+        room: RoomId,
+        seq: u64,
+    ) -> Result<MessageEvent, ChatError> {
+        self.request(actor)?;
+        let membership = self.membership(actor, room).await?;
+        self.store
+            .message(membership.room, seq)
+            .await?
+            .ok_or(ChatError::NoSuchMessage)
+    }
+
+    /// The log of a room after `since`, for a member without a socket: at once if anything is
+    /// there, otherwise after waiting up to `wait` (at most [`LONG_POLL_MAX_SECS`]) for news.
+    pub async fn poll(
+        &self,
+        actor: &Actor,
+        room: RoomId,
+        since: u64,
+        wait: Duration,
+    ) -> Result<EventsPage, ChatError> {
+        self.request(actor)?;
+        let membership = self.membership(actor, room).await?;
+        let wait = wait.min(Duration::from_secs(LONG_POLL_MAX_SECS));
+        let deadline = tokio::time::Instant::now() + wait;
+        // Subscribed before the first read, so that news between the read and the wait is seen.
+        let mut news = self.hub.news();
+        loop {
+            let events = self.store.events_after(room, since, POLL_PAGE).await?;
+            if !events.is_empty() || tokio::time::Instant::now() >= deadline {
+                let more = events.len() >= POLL_PAGE as usize;
+                let next = events.last().map_or(since, |e| e.seq);
+                return Ok(EventsPage {
+                    room: membership.room,
+                    events,
+                    next,
+                    more,
+                });
+            }
+            // Wait for an event of this room (or a lag of the news channel, or the deadline),
+            // then read again: the store, not the news, is what is returned.
+            loop {
+                match tokio::time::timeout_at(deadline, news.recv()).await {
+                    Ok(Ok((r, _))) if r != room => continue,
+                    _ => break,
+                }
+            }
+        }
     }
 
     /// Events of the room after `after`, for a catch-up (paid for by the join).
@@ -919,6 +1100,105 @@ impl Chat {
             .room(membership.room)
             .await?
             .map_or(membership.last_seq, |r| r.last_seq))
+    }
+
+    // ----- read positions, typing -----
+
+    /// Moves `actor`'s read position in a room forward (`None`: to its newest event); every
+    /// connection of theirs is told, with the counts.
+    pub async fn read(
+        &self,
+        actor: &Actor,
+        room: RoomId,
+        seq: Option<u64>,
+    ) -> Result<ReadState, ChatError> {
+        self.request(actor)?;
+        let membership = self.membership(actor, room).await?;
+        let counts = self.store.mark_read(actor.id, membership.room, seq).await?;
+        let state = read_state(room, counts);
+        self.tell_read(actor, &state);
+        Ok(state)
+    }
+
+    /// Marks every room of `actor`'s read.
+    pub async fn read_all(&self, actor: &Actor) -> Result<Vec<ReadState>, ChatError> {
+        self.request(actor)?;
+        let all = self.store.mark_all_read(actor.id).await?;
+        let states: Vec<ReadState> = all
+            .into_iter()
+            .map(|(room, counts)| read_state(room, counts))
+            .collect();
+        for state in &states {
+            self.tell_read(actor, state);
+        }
+        Ok(states)
+    }
+
+    fn tell_read(&self, actor: &Actor, state: &ReadState) {
+        self.hub.to_user(
+            actor.id,
+            &ServerMsg::Read {
+                room: state.room,
+                seq: state.seq,
+                unread: state.unread,
+                mentions: state.mentions,
+            },
+        );
+    }
+
+    /// `actor` is typing in a room (or stopped), from connection `conn`.
+    pub async fn typing(
+        &self,
+        actor: &Actor,
+        membership: &mut Membership,
+        conn: ConnId,
+        on: bool,
+    ) -> Result<(), ChatError> {
+        self.request(actor)?;
+        self.still_member(actor, membership).await?;
+        let room = membership.room;
+        if on {
+            self.typing
+                .start(room, actor.id, &actor.username, &actor.display_name, conn);
+            self.hub.to_room(
+                room,
+                &ServerMsg::Typing {
+                    room,
+                    user: actor.username.clone(),
+                    display_name: actor.display_name.clone(),
+                    on: true,
+                },
+            );
+        } else if let Some(typist) = self.typing.stop(room, actor.id) {
+            self.typing_ended(&typist);
+        }
+        Ok(())
+    }
+
+    /// Ends the typing notices of a closed connection.
+    pub fn connection_closed(&self, conn: ConnId) {
+        for typist in self.typing.stop_conn(conn) {
+            self.typing_ended(&typist);
+        }
+    }
+
+    /// Ends the typing notices that lapsed (called every second by housekeeping).
+    pub fn expire_typing(&self) {
+        for typist in self.typing.expire(Instant::now()) {
+            self.typing_ended(&typist);
+        }
+    }
+
+    fn typing_ended(&self, typist: &Typist) {
+        self.hub.to_room(
+            typist.room,
+            &ServerMsg::Typing {
+                room: typist.room,
+                user: typist.user.clone(),
+                display_name: typist.display_name.clone(),
+                on: false,
+            },
+        );
     }
 
     // ----- invitations -----
@@ -1409,6 +1689,9 @@ impl Chat {
 
     fn info(&self, room: RoomRecord, role: Option<Role>) -> RoomInfo {
         RoomInfo {
+            read_seq: 0,
+            unread: 0,
+            mentions: 0,
             online: self.hub.online_count(room.id),
             id: room.id,
             name: room.name,
@@ -1535,5 +1818,14 @@ fn audit_entry(room: RoomId, record: AuditRecord) -> AuditEntry {
         reason: record.reason,
         detail: record.detail,
         ts: record.at,
+    }
+}
+
+fn read_state(room: RoomId, counts: ReadCounts) -> ReadState {
+    ReadState {
+        room,
+        seq: counts.seq,
+        unread: counts.unread,
+        mentions: counts.mentions,
     }
 }

@@ -66,7 +66,7 @@ impl IntoResponse for ApiError {
                     (StatusCode::BAD_REQUEST, "bad_request")
                 }
                 ChatError::Filtered(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_request"),
-                ChatError::NoSuchRoom | ChatError::NoSuchUser(_) => {
+                ChatError::NoSuchRoom | ChatError::NoSuchMessage | ChatError::NoSuchUser(_) => {
                     (StatusCode::NOT_FOUND, "not_found")
                 }
                 ChatError::NotJoined

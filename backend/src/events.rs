@@ -185,28 +185,33 @@ impl Dispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewMessage, SqliteStore, Synchronous};
+    use crate::store::{NewEvent, SqliteStore, Synchronous};
     use shared::{ClientId, DisplayName, Username};
     use tokio_util::sync::CancellationToken;
 
     fn event(seq: u64) -> MessageEvent {
-        MessageEvent {
-            room: shared::DEFAULT_ROOM_ID,
+        MessageEvent::message(
+            shared::DEFAULT_ROOM_ID,
             seq,
-            id: seq,
-            author: Username::parse("alice").expect("valid"),
-            author_name: DisplayName::parse("alice").expect("valid"),
-            text: format!("m{seq}"),
-            ts: 0,
-            client_id: None,
-        }
+            seq,
+            Username::parse("alice").expect("valid"),
+            DisplayName::parse("alice").expect("valid"),
+            format!("m{seq}"),
+            0,
+        )
     }
 
     /// A hub with one member in the default room, and what that member receives.
     fn watched_hub() -> (Arc<Hub>, mpsc::Receiver<crate::hub::Outbound>) {
         let hub = Arc::new(Hub::new());
         let (tx, rx) = mpsc::channel(64);
-        let (id, control) = hub.connect([1; 32], 1, tx.clone(), &CancellationToken::new());
+        let (id, control) = hub.connect(
+            [1; 32],
+            1,
+            &Username::parse("bob").expect("valid"),
+            tx.clone(),
+            &CancellationToken::new(),
+        );
         hub.join(
             shared::DEFAULT_ROOM_ID,
             id,
@@ -243,14 +248,14 @@ mod tests {
             .expect("user");
         for i in 1..=3 {
             store
-                .append(NewMessage {
-                    room: shared::DEFAULT_ROOM_ID,
-                    author_id: user,
-                    author: Username::parse("alice").expect("valid"),
-                    author_name: DisplayName::parse("alice").expect("valid"),
-                    client_id: ClientId::parse(format!("c{i}")).expect("valid"),
-                    text: format!("m{i}"),
-                })
+                .append(NewEvent::post(
+                    shared::DEFAULT_ROOM_ID,
+                    user,
+                    Username::parse("alice").expect("valid"),
+                    DisplayName::parse("alice").expect("valid"),
+                    ClientId::parse(format!("c{i}")).expect("valid"),
+                    format!("m{i}"),
+                ))
                 .await
                 .expect("stored");
         }

@@ -9,15 +9,15 @@
 //! Locks are `std` mutexes held for short, non-awaiting sections: one per room for membership
 //! and fan-out (rooms do not contend with each other), and one map lookup for the room itself.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 
 use axum::extract::ws::Utf8Bytes;
-use shared::{MessageEvent, RoomId, ServerMsg, Username, close_code};
+use shared::{MessageEvent, Presence, RoomId, ServerMsg, Username, close_code};
 
 use crate::store::UserId;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 /// Identifies one WebSocket connection for the life of the process.
@@ -94,6 +94,22 @@ impl ConnControl {
 struct UserConn {
     tx: mpsc::Sender<Outbound>,
     control: Arc<ConnControl>,
+    /// Its person is away (idle, or the app hidden), as this connection says.
+    away: bool,
+}
+
+/// The open connections of one user, and their handle.
+#[derive(Default)]
+struct UserConns {
+    name: Option<Username>,
+    conns: HashMap<ConnId, UserConn>,
+}
+
+impl UserConns {
+    /// Whether every connection says its person is away (and there is one).
+    fn away(&self) -> bool {
+        !self.conns.is_empty() && self.conns.values().all(|c| c.away)
+    }
 }
 
 /// A connection as a room member.
@@ -142,7 +158,11 @@ pub struct Hub {
     sessions: Mutex<HashMap<SessionKey, SessionConns>>,
     /// Open connections per user, for the frames addressed to a person (invitations, removals)
     /// or to everyone (a new public room).
-    users: Mutex<HashMap<UserId, HashMap<ConnId, UserConn>>>,
+    users: Mutex<HashMap<UserId, UserConns>>,
+    /// Users whose every connection says they are away.
+    away: Mutex<HashSet<Username>>,
+    /// Each delivered event's room and `seq`, for long polls waiting for news.
+    news: OnceLock<broadcast::Sender<(RoomId, u64)>>,
     /// Source of [`ConnId`]s.
     next_id: AtomicU64,
 }
@@ -187,12 +207,22 @@ impl Hub {
         Arc::clone(rooms.entry(id).or_default())
     }
 
+    /// A receiver of the news of delivered events: (room, `seq`).
+    pub fn news(&self) -> broadcast::Receiver<(RoomId, u64)> {
+        self.news_sender().subscribe()
+    }
+
+    fn news_sender(&self) -> &broadcast::Sender<(RoomId, u64)> {
+        self.news.get_or_init(|| broadcast::channel(1024).0)
+    }
+
     /// Registers a new connection of `session`, returning its id and control handle. The token
     /// is a child of `shutdown`, so stopping the server stops every connection.
     pub fn connect(
         &self,
         session: [u8; 32],
         user: UserId,
+        name: &Username,
         tx: mpsc::Sender<Outbound>,
         shutdown: &CancellationToken,
     ) -> (ConnId, Arc<ConnControl>) {
@@ -201,18 +231,24 @@ impl Hub {
             token: shutdown.child_token(),
             kick: OnceLock::new(),
         });
-        self.users
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(user)
-            .or_default()
-            .insert(
+        let back = {
+            let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+            let conns = users.entry(user).or_default();
+            conns.name.get_or_insert_with(|| name.clone());
+            let was_away = conns.away();
+            conns.conns.insert(
                 id,
                 UserConn {
                     tx,
                     control: Arc::clone(&control),
+                    away: false,
                 },
             );
+            was_away
+        };
+        if back {
+            self.set_away(name, false);
+        }
         self.sessions
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -224,14 +260,25 @@ impl Hub {
 
     /// Forgets a closed connection.
     pub fn disconnect(&self, session: [u8; 32], user: UserId, id: ConnId) {
-        {
+        let changed = {
             let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(conns) = users.get_mut(&user) {
-                conns.remove(&id);
-                if conns.is_empty() {
-                    users.remove(&user);
+            match users.get_mut(&user) {
+                Some(conns) => {
+                    let was_away = conns.away();
+                    conns.conns.remove(&id);
+                    let now_away = conns.away();
+                    let name = conns.name.clone();
+                    if conns.conns.is_empty() {
+                        users.remove(&user);
+                    }
+                    name.filter(|_| was_away != now_away)
+                        .map(|name| (name, now_away))
                 }
+                None => None,
             }
+        };
+        if let Some((name, away)) = changed {
+            self.set_away(&name, away);
         }
         let mut sessions = self.sessions.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(conns) = sessions.get_mut(&session) {
@@ -252,6 +299,79 @@ impl Hub {
         for control in conns.into_iter().flat_map(|c| c.into_values()) {
             control.kick(Kick::SessionEnded);
         }
+    }
+
+    /// Records what a connection says of its person (away or not). When that changes whether
+    /// the person is away (every connection of theirs says so), the rooms they are online in
+    /// are told.
+    pub fn set_status(&self, user: UserId, id: ConnId, away: bool) {
+        let changed = {
+            let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(conns) = users.get_mut(&user) else {
+                return;
+            };
+            let was_away = conns.away();
+            if let Some(conn) = conns.conns.get_mut(&id) {
+                conn.away = away;
+            }
+            let now_away = conns.away();
+            conns
+                .name
+                .clone()
+                .filter(|_| was_away != now_away)
+                .map(|name| (name, now_away))
+        };
+        if let Some((name, away)) = changed {
+            self.set_away(&name, away);
+        }
+    }
+
+    /// Records whether a person is away and tells every room they are online in.
+    fn set_away(&self, name: &Username, away: bool) {
+        {
+            let mut set = self.away.lock().unwrap_or_else(PoisonError::into_inner);
+            let changed = if away {
+                set.insert(name.clone())
+            } else {
+                set.remove(name)
+            };
+            if !changed {
+                return;
+            }
+        }
+        let rooms: Vec<(RoomId, Arc<Mutex<RoomState>>)> = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, state)| (*id, Arc::clone(state)))
+            .collect();
+        for (room, state) in rooms {
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            if state.online.contains_key(name) {
+                let frame = plain(encode(&ServerMsg::Presence {
+                    room,
+                    user: name.clone(),
+                    online: true,
+                    status: Some(if away {
+                        Presence::Away
+                    } else {
+                        Presence::Online
+                    }),
+                }));
+                state.broadcast(&frame, None);
+            }
+        }
+    }
+
+    /// Who of `online` is away.
+    pub fn away_among(&self, online: &[Username]) -> Vec<Username> {
+        let set = self.away.lock().unwrap_or_else(PoisonError::into_inner);
+        online
+            .iter()
+            .filter(|u| set.contains(*u))
+            .cloned()
+            .collect()
     }
 
     /// Adds a connection to a room's fan-out. Returns who is online there now (the joiner
@@ -284,6 +404,7 @@ impl Hub {
                     room,
                     user: user.clone(),
                     online: true,
+                    status: None,
                 }));
                 state.broadcast(&frame, Some(id));
             }
@@ -314,6 +435,7 @@ impl Hub {
                 room,
                 user: member.user,
                 online: false,
+                status: None,
             }));
             state.broadcast(&frame, None);
         }
@@ -341,7 +463,7 @@ impl Hub {
 
     fn to_user_outbound(&self, user: UserId, out: &Outbound) {
         let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        for conn in users.get(&user).into_iter().flat_map(HashMap::values) {
+        for conn in users.get(&user).into_iter().flat_map(|u| u.conns.values()) {
             offer(conn, out);
         }
     }
@@ -350,7 +472,7 @@ impl Hub {
     pub fn to_all(&self, msg: &ServerMsg) {
         let out = plain(encode(msg));
         let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        for conn in users.values().flat_map(HashMap::values) {
+        for conn in users.values().flat_map(|u| u.conns.values()) {
             offer(conn, &out);
         }
     }
@@ -396,6 +518,7 @@ impl Hub {
                     room,
                     user: name.clone(),
                     online: false,
+                    status: None,
                 }));
                 state.broadcast(&frame, None);
             }
@@ -439,6 +562,8 @@ impl Hub {
                 .unwrap_or_else(PoisonError::into_inner)
                 .broadcast(&out, None);
         }
+        // Nobody waiting is not an error.
+        let _ = self.news_sender().send((event.room, event.seq));
     }
 }
 
@@ -451,23 +576,22 @@ mod tests {
         Username::parse(s).expect("valid user")
     }
     fn event(seq: u64) -> MessageEvent {
-        MessageEvent {
-            room: GENERAL,
+        MessageEvent::message(
+            GENERAL,
             seq,
-            id: seq,
-            author: user("alice"),
-            author_name: shared::DisplayName::parse("alice").expect("valid"),
-            text: format!("m{seq}"),
-            ts: 0,
-            client_id: None,
-        }
+            seq,
+            user("alice"),
+            shared::DisplayName::parse("alice").expect("valid"),
+            format!("m{seq}"),
+            0,
+        )
     }
 
     #[test]
     fn a_full_queue_kicks_the_connection_instead_of_skipping_it() {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
-        let (id, control) = hub.connect([1; 32], 1, mpsc::channel(1).0, &shutdown);
+        let (id, control) = hub.connect([1; 32], 1, &user("tester"), mpsc::channel(1).0, &shutdown);
         let (tx, mut rx) = mpsc::channel(2);
         hub.join(GENERAL, id, &user("bob"), tx, Arc::clone(&control));
         for seq in 1..=3 {
@@ -487,12 +611,12 @@ mod tests {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
         let room = GENERAL;
-        let (watcher, wc) = hub.connect([1; 32], 1, mpsc::channel(1).0, &shutdown);
+        let (watcher, wc) = hub.connect([1; 32], 1, &user("tester"), mpsc::channel(1).0, &shutdown);
         let (wtx, mut wrx) = mpsc::channel(16);
         hub.join(room, watcher, &user("watcher"), wtx, wc);
 
-        let (a, ac) = hub.connect([2; 32], 1, mpsc::channel(1).0, &shutdown);
-        let (b, bc) = hub.connect([2; 32], 1, mpsc::channel(1).0, &shutdown);
+        let (a, ac) = hub.connect([2; 32], 1, &user("tester"), mpsc::channel(1).0, &shutdown);
+        let (b, bc) = hub.connect([2; 32], 1, &user("tester"), mpsc::channel(1).0, &shutdown);
         let (atx, _arx) = mpsc::channel(16);
         let (btx, _brx) = mpsc::channel(16);
         let online = hub.join(room, a, &user("alice"), atx, ac);
@@ -516,9 +640,9 @@ mod tests {
     fn ending_a_session_kicks_all_its_connections() {
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
-        let (_, c1) = hub.connect([7; 32], 1, mpsc::channel(1).0, &shutdown);
-        let (_, c2) = hub.connect([7; 32], 1, mpsc::channel(1).0, &shutdown);
-        let (_, other) = hub.connect([8; 32], 1, mpsc::channel(1).0, &shutdown);
+        let (_, c1) = hub.connect([7; 32], 1, &user("tester"), mpsc::channel(1).0, &shutdown);
+        let (_, c2) = hub.connect([7; 32], 1, &user("tester"), mpsc::channel(1).0, &shutdown);
+        let (_, other) = hub.connect([8; 32], 1, &user("tester"), mpsc::channel(1).0, &shutdown);
         hub.end_session([7; 32]);
         assert_eq!(c1.kick.get(), Some(&Kick::SessionEnded));
         assert!(c2.token.is_cancelled());

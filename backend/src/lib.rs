@@ -34,6 +34,7 @@ pub mod serve;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod typing;
 pub mod ws;
 
 pub use config::Config;

@@ -8,12 +8,13 @@ use axum::http::header::LINK;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 use shared::{
-    AuditEntry, FilterRule, HistoryPage, InviteInfo, JoinedRoom, MemberInfo, ModAction, NewDirect,
-    NewFilter, NewRoom, PostMessage, Posted, RoomId, RoomInfo, RoomSettings, UserInfo,
+    AuditEntry, ClientId, EditMessage, EventsPage, FilterRule, HistoryPage, InviteInfo, JoinedRoom,
+    MemberInfo, MessageEvent, ModAction, NewDirect, NewFilter, NewReaction, NewRoom, PostMessage,
+    Posted, ReadMarker, ReadState, RoomId, RoomInfo, RoomSettings, UserInfo,
 };
 
 use crate::auth::AuthUser;
-use crate::chat::{Actor, Moderation};
+use crate::chat::{Actor, Moderation, Write};
 use crate::error::{ApiError, AppJson};
 use crate::startup::AppState;
 
@@ -33,6 +34,83 @@ pub struct HistoryQuery {
     before: Option<u64>,
     /// How many at most: default and maximum [`shared::HISTORY_PAGE`].
     limit: Option<u32>,
+}
+
+/// The query of `GET /api/rooms/{id}/events`.
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    /// Events with a `seq` above this one (default 0: from the start).
+    #[serde(default)]
+    since: u64,
+    /// Seconds to wait for news when there is none yet (default 0: answer at once; at most
+    /// [`shared::LONG_POLL_MAX_SECS`]).
+    #[serde(default)]
+    wait: u64,
+}
+
+/// The header that makes an HTTP write idempotent, as `client_id` does on the socket.
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// The client id of a write: the `Idempotency-Key` header, else the body's `client_id`, else a
+/// fresh random one (the write is then not idempotent).
+fn client_id(headers: &HeaderMap, body: Option<ClientId>) -> Result<ClientId, ApiError> {
+    if let Some(key) = headers.get(IDEMPOTENCY_KEY) {
+        let key = key
+            .to_str()
+            .map_err(|_| ApiError::BadRequest("Idempotency-Key must be ASCII.".into()))?;
+        return ClientId::parse(key)
+            .map_err(|e| ApiError::BadRequest(format!("Idempotency-Key: {e}")));
+    }
+    if let Some(id) = body {
+        return Ok(id);
+    }
+    let mut bytes = [0u8; 16];
+    argon2::password_hash::rand_core::RngCore::fill_bytes(
+        &mut argon2::password_hash::rand_core::OsRng,
+        &mut bytes,
+    );
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    ClientId::parse(format!("http-{hex}")).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn message_path(path: Result<Path<(u64, u64)>, PathRejection>) -> Result<(RoomId, u64), ApiError> {
+    let Path((room, seq)) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok((RoomId(room), seq))
+}
+
+/// Runs a write through the service and answers what `ack` would say: 201 when stored, 200 when
+/// it was stored before under the same key or had nothing to do (`id` and `seq` 0).
+async fn write(
+    state: &AppState,
+    user: &AuthUser,
+    room: RoomId,
+    client_id: ClientId,
+    write: Write,
+) -> Result<(StatusCode, AppJson<Posted>), ApiError> {
+    let actor = Actor::from(user);
+    let mut membership = state.chat.membership(&actor, room).await?;
+    let done = state
+        .chat
+        .write(&actor, &mut membership, client_id.clone(), write)
+        .await?
+        .await?;
+    let status = match done {
+        crate::store::Appended::New(_) => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    let (id, seq, ts) = done
+        .event()
+        .map_or((0, 0, crate::store::now_ms()), |e| (e.id, e.seq, e.ts));
+    Ok((
+        status,
+        AppJson(Posted {
+            room,
+            client_id,
+            id,
+            seq,
+            ts,
+        }),
+    ))
 }
 
 fn room_id(path: Result<Path<u64>, PathRejection>) -> Result<RoomId, ApiError> {
@@ -137,35 +215,140 @@ pub async fn history(
 }
 
 /// `POST /api/rooms/{id}/messages`: posts a message, like the `send` frame. Answers 201 with
-/// what `ack` says, or 200 with the original when the `client_id` was stored before.
+/// what `ack` says, or 200 with the original when the key (`Idempotency-Key`, or the body's
+/// `client_id`) was stored before.
 pub async fn post(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     path: Result<Path<u64>, PathRejection>,
     AppJson(body): AppJson<PostMessage>,
 ) -> Result<(StatusCode, AppJson<Posted>), ApiError> {
     let room = room_id(path)?;
-    let actor = Actor::from(&user);
-    let mut membership = state.chat.membership(&actor, room).await?;
-    let done = state
-        .chat
-        .send(&actor, &mut membership, body.client_id.clone(), body.text)
-        .await?
-        .await?;
-    let status = if done.duplicate {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+    let client_id = client_id(&headers, body.client_id)?;
+    let post = Write::Post {
+        text: body.text,
+        reply_to: body.reply_to,
     };
-    Ok((
-        status,
-        AppJson(Posted {
-            room: done.event.room,
-            client_id: body.client_id,
-            id: done.event.id,
-            seq: done.event.seq,
-            ts: done.event.ts,
-        }),
+    write(&state, &user, room, client_id, post).await
+}
+
+/// `GET /api/rooms/{id}/messages/{seq}`: one message as it is now.
+pub async fn message(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<(u64, u64)>, PathRejection>,
+) -> Result<AppJson<MessageEvent>, ApiError> {
+    let (room, seq) = message_path(path)?;
+    Ok(AppJson(
+        state.chat.message(&Actor::from(&user), room, seq).await?,
+    ))
+}
+
+/// `PATCH /api/rooms/{id}/messages/{seq}`: edits your message, like the `edit` frame.
+pub async fn edit(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    path: Result<Path<(u64, u64)>, PathRejection>,
+    AppJson(body): AppJson<EditMessage>,
+) -> Result<(StatusCode, AppJson<Posted>), ApiError> {
+    let (room, target) = message_path(path)?;
+    let client_id = client_id(&headers, None)?;
+    let edit = Write::Edit {
+        target,
+        text: body.text,
+    };
+    write(&state, &user, room, client_id, edit).await
+}
+
+/// `DELETE /api/rooms/{id}/messages/{seq}`: deletes a message, like the `delete` frame.
+pub async fn delete_message(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    path: Result<Path<(u64, u64)>, PathRejection>,
+) -> Result<(StatusCode, AppJson<Posted>), ApiError> {
+    let (room, target) = message_path(path)?;
+    let client_id = client_id(&headers, None)?;
+    write(&state, &user, room, client_id, Write::Delete { target }).await
+}
+
+/// `POST /api/rooms/{id}/messages/{seq}/reactions`: adds your reaction.
+pub async fn react(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    path: Result<Path<(u64, u64)>, PathRejection>,
+    AppJson(body): AppJson<NewReaction>,
+) -> Result<(StatusCode, AppJson<Posted>), ApiError> {
+    let (room, target) = message_path(path)?;
+    let client_id = client_id(&headers, None)?;
+    let react = Write::React {
+        target,
+        emoji: body.emoji,
+        on: true,
+    };
+    write(&state, &user, room, client_id, react).await
+}
+
+/// `DELETE /api/rooms/{id}/messages/{seq}/reactions/{emoji}`: takes your reaction back (the
+/// emoji percent-encoded in the path).
+pub async fn unreact(
+    State(state): State<AppState>,
+    user: AuthUser,
+    headers: HeaderMap,
+    path: Result<Path<(u64, u64, String)>, PathRejection>,
+) -> Result<(StatusCode, AppJson<Posted>), ApiError> {
+    let Path((room, target, emoji)) = path.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let client_id = client_id(&headers, None)?;
+    let unreact = Write::React {
+        target,
+        emoji,
+        on: false,
+    };
+    write(&state, &user, RoomId(room), client_id, unreact).await
+}
+
+/// `POST /api/rooms/{id}/read`: moves your read position (body `{"seq": N}`, or `{}` for the
+/// newest), like the `read` frame.
+pub async fn read(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+    AppJson(body): AppJson<ReadMarker>,
+) -> Result<AppJson<ReadState>, ApiError> {
+    let room = room_id(path)?;
+    Ok(AppJson(
+        state.chat.read(&Actor::from(&user), room, body.seq).await?,
+    ))
+}
+
+/// `POST /api/read`: marks every room you are in as read.
+pub async fn read_all(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<AppJson<Vec<ReadState>>, ApiError> {
+    Ok(AppJson(state.chat.read_all(&Actor::from(&user)).await?))
+}
+
+/// `GET /api/rooms/{id}/events?since=<seq>&wait=<s>`: the log after `since`, every kind, in
+/// order: at once if there is any, else after waiting up to `wait` seconds for news (a long
+/// poll, for scripts that cannot open a WebSocket).
+pub async fn events(
+    State(state): State<AppState>,
+    user: AuthUser,
+    path: Result<Path<u64>, PathRejection>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<AppJson<EventsPage>, ApiError> {
+    let room = room_id(path)?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let wait = std::time::Duration::from_secs(query.wait);
+    Ok(AppJson(
+        state
+            .chat
+            .poll(&Actor::from(&user), room, query.since, wait)
+            .await?,
     ))
 }
 

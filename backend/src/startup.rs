@@ -217,6 +217,20 @@ pub fn router(state: AppState) -> Router {
             "/rooms/{id}/messages",
             get(rooms::history).post(rooms::post),
         )
+        .route(
+            "/rooms/{id}/messages/{seq}",
+            get(rooms::message)
+                .patch(rooms::edit)
+                .delete(rooms::delete_message),
+        )
+        .route("/rooms/{id}/messages/{seq}/reactions", post(rooms::react))
+        .route(
+            "/rooms/{id}/messages/{seq}/reactions/{emoji}",
+            delete(rooms::unreact),
+        )
+        .route("/rooms/{id}/read", post(rooms::read))
+        .route("/rooms/{id}/events", get(rooms::events))
+        .route("/read", post(rooms::read_all))
         .route("/rooms/{id}/{action}", post(rooms::moderate))
         .route("/invites", get(rooms::invites))
         .route("/direct", post(rooms::direct))
@@ -252,12 +266,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Periodic upkeep while the server runs: expired sessions are deleted (at start, then hourly),
-/// idle rate-limit state is dropped, and old revocation marks are forgotten.
+/// idle rate-limit state is dropped, old revocation marks are forgotten, and lapsed typing
+/// notices end (every second).
 async fn housekeeping(state: AppState) {
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
+    let mut typing = tokio::time::interval(std::time::Duration::from_secs(1));
+    typing.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
+            _ = typing.tick() => state.chat.expire_typing(),
             _ = prune.tick() => {
                 state.limits.prune();
                 state.chat.prune();

@@ -35,14 +35,14 @@ use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use futures::{FutureExt, Sink, SinkExt, Stream, StreamExt};
 use shared::{
-    ClientFrame, ClientId, ClientMsg, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, ReqOnly,
-    RoomId, ServerMsg, close_code,
+    ClientFrame, ClientId, ClientMsg, ErrorCode, MAX_FRAME_BYTES, PROTOCOL_VERSION, Presence,
+    ReqOnly, RoomId, ServerMsg, close_code,
 };
 use tokio::sync::mpsc;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 
 use crate::auth::{AuthUser, ClientIp, TokenSource, authenticate, request_token};
-use crate::chat::{Actor, ChatError, Membership};
+use crate::chat::{Actor, ChatError, Membership, Write};
 use crate::error::ApiError;
 use crate::guard::{loggable, origin_allowed};
 use crate::hub::{ConnControl, ConnId, Kick, Outbound, encode};
@@ -170,9 +170,13 @@ where
     // One group commit delivers up to MAX_BATCH events at once: a smaller queue would count
     // even a prompt reader as lagging.
     let (tx, mut rx) = mpsc::channel(state.config.queue.max(MAX_BATCH));
-    let (id, control) = state
-        .hub
-        .connect(user.session, user.id, tx.clone(), &state.shutdown);
+    let (id, control) = state.hub.connect(
+        user.session,
+        user.id,
+        &user.username,
+        tx.clone(),
+        &state.shutdown,
+    );
     // A logout between the upgrade's check and the line above missed this connection when it
     // closed the session's sockets; it marked the session revoked first, so look again now.
     if state.sessions.is_revoked(&user.session) {
@@ -315,6 +319,7 @@ where
     for room in conn.rooms.keys() {
         conn.state.hub.leave(*room, id);
     }
+    conn.state.chat.connection_closed(id);
     conn.state
         .hub
         .disconnect(conn.user.session, conn.user.id, id);
@@ -496,12 +501,76 @@ impl Conn {
                 room,
                 client_id,
                 text,
-            } => match self.start_send(req, room, client_id, text).await {
-                Ok(append) => {
-                    pending.push(append);
+                reply_to,
+            } => {
+                let write = Write::Post { text, reply_to };
+                self.write(req, room, client_id, write, sink, pending).await
+            }
+            ClientMsg::Edit {
+                room,
+                client_id,
+                target,
+                text,
+            } => {
+                let write = Write::Edit { target, text };
+                self.write(req, room, client_id, write, sink, pending).await
+            }
+            ClientMsg::Delete {
+                room,
+                client_id,
+                target,
+            } => {
+                let write = Write::Delete { target };
+                self.write(req, room, client_id, write, sink, pending).await
+            }
+            ClientMsg::React {
+                room,
+                client_id,
+                target,
+                emoji,
+                on,
+            } => {
+                let write = Write::React { target, emoji, on };
+                self.write(req, room, client_id, write, sink, pending).await
+            }
+            ClientMsg::Read { room, seq } => {
+                // The answer is the `read` frame every connection of the user gets.
+                match self.state.chat.read(&self.actor, room, Some(seq)).await {
+                    Ok(_) => Ok(()),
+                    Err(e) => {
+                        let reply = self.refuse(&e, req, Some(room), None);
+                        send(sink, &reply).await
+                    }
+                }
+            }
+            ClientMsg::Typing { room, on } => {
+                let outcome = match self.rooms.get_mut(&room) {
+                    Some(joined) => {
+                        self.state
+                            .chat
+                            .typing(&self.actor, &mut joined.membership, self.id, on)
+                            .await
+                    }
+                    None => Err(ChatError::NotJoined),
+                };
+                match outcome {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        let reply = self.refuse(&e, req, Some(room), None);
+                        send(sink, &reply).await
+                    }
+                }
+            }
+            ClientMsg::Presence { status } => match self.state.chat.request(&self.actor) {
+                Ok(()) => {
+                    let away = status == Presence::Away;
+                    self.state.hub.set_status(self.actor.id, self.id, away);
                     Ok(())
                 }
-                Err(reply) => send(sink, &reply).await,
+                Err(e) => {
+                    let reply = self.refuse(&e, req, None, None);
+                    send(sink, &reply).await
+                }
             },
             ClientMsg::History {
                 room,
@@ -539,14 +608,37 @@ impl Conn {
         }
     }
 
-    /// Checks a `send` through the service and returns the future that stores it and yields
-    /// the acknowledgement.
-    async fn start_send(
+    /// Starts a write to a room's log; its acknowledgement (or refusal) is written when the
+    /// store is done, without holding up the frames after it.
+    async fn write<S>(
         &mut self,
         req: Option<u64>,
         room: RoomId,
         client_id: ClientId,
-        text: String,
+        write: Write,
+        sink: &mut S,
+        pending: &mut FuturesUnordered<BoxFuture<'static, ServerMsg>>,
+    ) -> WriteResult
+    where
+        S: Sink<Message, Error = axum::Error> + Unpin + Send,
+    {
+        match self.start_write(req, room, client_id, write).await {
+            Ok(append) => {
+                pending.push(append);
+                Ok(())
+            }
+            Err(reply) => send(sink, &reply).await,
+        }
+    }
+
+    /// Checks a write through the service and returns the future that stores it and yields
+    /// the acknowledgement.
+    async fn start_write(
+        &mut self,
+        req: Option<u64>,
+        room: RoomId,
+        client_id: ClientId,
+        write: Write,
     ) -> Result<BoxFuture<'static, ServerMsg>, ServerMsg> {
         let Some(joined) = self.rooms.get_mut(&room) else {
             let refused = match self.state.chat.request(&self.actor) {
@@ -558,7 +650,12 @@ impl Conn {
         let outcome = self
             .state
             .chat
-            .send(&self.actor, &mut joined.membership, client_id.clone(), text)
+            .write(
+                &self.actor,
+                &mut joined.membership,
+                client_id.clone(),
+                write,
+            )
             .await;
         let stored = match outcome {
             Ok(stored) => stored,
@@ -566,14 +663,19 @@ impl Conn {
         };
         Ok(async move {
             match stored.await {
-                Ok(done) => ServerMsg::Ack {
-                    req,
-                    room: done.event.room,
-                    client_id,
-                    id: done.event.id,
-                    seq: done.event.seq,
-                    ts: done.event.ts,
-                },
+                Ok(done) => {
+                    let (id, seq, ts) = done
+                        .event()
+                        .map_or((0, 0, now_ms()), |e| (e.id, e.seq, e.ts));
+                    ServerMsg::Ack {
+                        req,
+                        room,
+                        client_id,
+                        id,
+                        seq,
+                        ts,
+                    }
+                }
                 Err(e) => refusal(&e, req, Some(room), Some(client_id)),
             }
         }
@@ -662,7 +764,7 @@ impl Conn {
                 .chat
                 .newest(&membership)
                 .await
-                .map(|page| (page.events.last().map_or(0, |m| m.seq), Some(page))),
+                .map(|page| (page.head, Some(page))),
             Some(since) => self
                 .state
                 .chat
@@ -695,6 +797,7 @@ impl Conn {
                 req,
                 room,
                 last_seq,
+                away: self.state.hub.away_among(&online),
                 online,
             },
         )

@@ -89,22 +89,92 @@ pub struct RoomInfo {
     /// For a direct room, its people (handles, you included).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub direct: Vec<Username>,
-    /// The room's highest message `seq` (0 when empty).
+    /// The room's highest `seq` (0 when empty).
     pub last_seq: u64,
     /// How many users are online in it right now.
     pub online: u32,
+    /// For a member: the highest `seq` they have read (see the `read` frame).
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub read_seq: u64,
+    /// For a member: messages by others above `read_seq`, deleted ones not counted (capped at
+    /// [`crate::UNREAD_CAP`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unread: u32,
+    /// For a member: how many of those mention them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub mentions: u32,
+}
+
+fn is_zero_u64(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Body of `POST /api/rooms/{id}/messages`: the HTTP twin of the `send` frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PostMessage {
-    /// The client's own id for the message; resending it never stores a second one.
-    pub client_id: ClientId,
+    /// The client's own id for the message; resending it never stores a second one. May be
+    /// given instead as the `Idempotency-Key` header; without either, a retry may store the
+    /// message twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
     /// The text, 1 to 4000 characters.
+    pub text: String,
+    /// The `seq` of the message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+}
+
+/// Body of `PATCH /api/rooms/{id}/messages/{seq}`: the HTTP twin of the `edit` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EditMessage {
+    /// The new text, 1 to 4000 characters.
     pub text: String,
 }
 
-/// Answer of `POST /api/rooms/{id}/messages`: what the `ack` frame says.
+/// Body of `POST /api/rooms/{id}/messages/{seq}/reactions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewReaction {
+    /// The emoji (see [`crate::Emoji::parse`]).
+    pub emoji: String,
+}
+
+/// Body of `POST /api/rooms/{id}/read`: the HTTP twin of the `read` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadMarker {
+    /// The highest `seq` read; absent: the room's newest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
+}
+
+/// Answer of `POST /api/rooms/{id}/read`: what the `read` frame says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadState {
+    /// The room.
+    pub room: RoomId,
+    /// The highest `seq` read.
+    pub seq: u64,
+    /// Unread messages by others.
+    pub unread: u32,
+    /// Of those, how many mention you.
+    pub mentions: u32,
+}
+
+/// Answer of `GET /api/rooms/{id}/events?since=N`: the log after `since`, every kind, in
+/// order (the long-poll twin of a socket's live events).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventsPage {
+    /// The room.
+    pub room: RoomId,
+    /// The events with `seq > since`, oldest first (none if the wait ran out).
+    pub events: Vec<MessageEvent>,
+    /// Ask again with this as `since`.
+    pub next: u64,
+    /// Whether more events are ready (ask again at once).
+    pub more: bool,
+}
+
+/// Answer of `POST /api/rooms/{id}/messages` and of the other changes to messages: what the
+/// `ack` frame says (`id` and `seq` 0 when the change had nothing to do).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Posted {
     /// The room it was stored in.

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`values`]: newtypes that parse untrusted input once ([`Username`], [`Password`],
-//!   [`RoomName`], [`DisplayName`], [`MessageText`], [`ClientId`], and the [`RoomId`]) with the limits both sides enforce: the client
+//!   [`RoomName`], [`DisplayName`], [`MessageText`], [`ClientId`], [`Emoji`], and the [`RoomId`]) with the limits both sides enforce: the client
 //!   for instant feedback, the server for enforcement.
 //! - [`ws`]: the WebSocket frames, [`ClientMsg`] (client to server) and [`ServerMsg`] (server to
 //!   client), internally tagged by a `"type"` field.
@@ -20,17 +20,18 @@ pub mod values;
 pub mod ws;
 
 pub use api::{
-    ApiError, AuditEntry, Credentials, FilterAction, FilterKind, FilterRule, HistoryPage,
-    InviteInfo, JoinedRoom, MeResponse, MemberInfo, ModAction, NewAccount, NewDirect, NewFilter,
-    NewRoom, PostMessage, Posted, Role, RoomInfo, RoomKind, RoomSettings, SessionResponse,
-    UserInfo,
+    ApiError, AuditEntry, Credentials, EditMessage, EventsPage, FilterAction, FilterKind,
+    FilterRule, HistoryPage, InviteInfo, JoinedRoom, MeResponse, MemberInfo, ModAction, NewAccount,
+    NewDirect, NewFilter, NewReaction, NewRoom, PostMessage, Posted, ReadMarker, ReadState, Role,
+    RoomInfo, RoomKind, RoomSettings, SessionResponse, UserInfo,
 };
 pub use values::{
-    ClientId, DisplayName, MessageText, Password, RoomId, RoomName, Username, ValueError,
+    ClientId, DisplayName, Emoji, MAX_MENTIONS, MessageText, Password, RoomId, RoomName, Username,
+    ValueError, mentioned_handles,
 };
 pub use ws::{
-    ClientFrame, ClientMsg, ErrorCode, MessageEvent, PROTOCOL_VERSION, Removal, ReqOnly, ServerMsg,
-    close_code,
+    ClientFrame, ClientMsg, ErrorCode, EventKind, MessageEvent, PROTOCOL_VERSION, Presence,
+    Reaction, Removal, ReqOnly, ServerMsg, close_code,
 };
 
 /// Longest message text, in characters (Unicode scalar values).
@@ -47,6 +48,24 @@ pub const HISTORY_PAGE: u32 = 50;
 /// the room's last `seq`) gets the newest page instead, as for a join without `since`, and loads
 /// older messages with `history`.
 pub const CATCH_UP_MAX: u64 = 1_000;
+
+/// The most different reactions one message can carry (a person may add any of them; a new
+/// one beyond this many is refused).
+pub const MAX_REACTIONS: usize = 20;
+
+/// How long a `typing` notice lasts, in milliseconds, unless renewed. A client that keeps typing
+/// renews it every [`TYPING_RENEW_MS`]; the server announces `typing` with `on: false` when it
+/// lapses (a client that vanished stops "typing" within this long).
+pub const TYPING_TTL_MS: u64 = 6_000;
+/// How often a client that keeps typing renews its notice, in milliseconds.
+pub const TYPING_RENEW_MS: u64 = 3_000;
+
+/// Unread and mention counts stop at this many (a client shows `999+`).
+pub const UNREAD_CAP: u32 = 1_000;
+
+/// The longest a `GET /api/rooms/{id}/events` long poll waits for news, in seconds (below the
+/// 30 s limit of every HTTP request, so that proxies with the common 30 s idle timeout pass it).
+pub const LONG_POLL_MAX_SECS: u64 = 25;
 
 /// The most rooms one `GET /api/rooms` page holds (and its default size).
 pub const ROOMS_PAGE_MAX: u32 = 200;

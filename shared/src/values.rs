@@ -26,6 +26,8 @@ pub enum ValueError {
     MessageTooLong(&'static str),
     /// A client id that is empty, too long, or has characters outside `[A-Za-z0-9_-]`.
     ClientId(&'static str),
+    /// A reaction that breaks the rules in [`Emoji::parse`].
+    Emoji(&'static str),
 }
 
 impl fmt::Display for ValueError {
@@ -37,7 +39,8 @@ impl fmt::Display for ValueError {
             | ValueError::DisplayName(why)
             | ValueError::MessageText(why)
             | ValueError::MessageTooLong(why)
-            | ValueError::ClientId(why) => f.write_str(why),
+            | ValueError::ClientId(why)
+            | ValueError::Emoji(why) => f.write_str(why),
         }
     }
 }
@@ -471,9 +474,119 @@ impl ClientId {
 }
 string_newtype!(ClientId);
 
+/// A reaction: any emoji (or other short symbol) a person picked. The server does not keep a
+/// list of emoji, which grows every year; it checks only that the reaction is short and shows
+/// something: 1 to [`Emoji::MAX_BYTES`] bytes of UTF-8, with no whitespace or control
+/// characters, and not only invisible ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Emoji(String);
+
+impl Emoji {
+    /// Most bytes in a reaction (a family emoji with skin tones takes about 35; flags 8).
+    pub const MAX_BYTES: usize = 48;
+
+    /// Checks the rules and wraps the reaction.
+    pub fn parse(raw: impl Into<String>) -> Result<Self, ValueError> {
+        let raw = raw.into();
+        if raw.is_empty() || raw.len() > Self::MAX_BYTES {
+            return Err(ValueError::Emoji("A reaction must be 1 to 48 bytes."));
+        }
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(ValueError::Emoji(
+                "A reaction must not hold spaces or control characters.",
+            ));
+        }
+        if raw.chars().all(is_invisible) {
+            return Err(ValueError::Emoji("A reaction must show something."));
+        }
+        Ok(Self(raw))
+    }
+}
+string_newtype!(Emoji);
+
+/// The most mentions one message records.
+pub const MAX_MENTIONS: usize = 20;
+
+/// The handles a text mentions: `@handle` at the start or after a character that cannot be part
+/// of an address (so `mail@example.org` mentions nobody, while `你好@bob` mentions bob), outside backtick code spans
+/// and fenced code blocks. A trailing `.` or `-` ends the sentence, not the handle. Each handle
+/// once, in order of first mention, at most [`MAX_MENTIONS`].
+pub fn mentioned_handles(text: &str) -> Vec<Username> {
+    let mut found: Vec<Username> = Vec::new();
+    let mut in_code = false;
+    let mut prev: Option<char> = None;
+    let mut chars = text.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        if c == '`' {
+            in_code = !in_code;
+            // A fence (```) toggles once, not three times.
+            while chars.peek().is_some_and(|&(_, n)| n == '`') {
+                chars.next();
+            }
+            prev = Some(c);
+            continue;
+        }
+        let starts = c == '@'
+            && !in_code
+            && !prev
+                .is_some_and(|p| p.is_ascii_alphanumeric() || matches!(p, '_' | '.' | '-' | '@'));
+        prev = Some(c);
+        if !starts {
+            continue;
+        }
+        let rest = &text[i + 1..];
+        let len = rest
+            .find(|ch: char| !(ch.is_ascii_alphanumeric() || matches!(ch, '_' | '.' | '-')))
+            .unwrap_or(rest.len());
+        let handle = rest[..len].trim_end_matches(['.', '-']);
+        if let Ok(user) = Username::parse(handle)
+            && !found
+                .iter()
+                .any(|f| f.as_str().eq_ignore_ascii_case(handle))
+        {
+            found.push(user);
+            if found.len() == MAX_MENTIONS {
+                break;
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mentions_are_found_outside_code_and_addresses() {
+        let names = |t: &str| -> Vec<String> {
+            mentioned_handles(t)
+                .into_iter()
+                .map(|u| u.as_str().to_owned())
+                .collect()
+        };
+        assert_eq!(names("@alice hi @bob."), ["alice", "bob"]);
+        assert_eq!(names("(@carol) and @alice, @ALICE"), ["carol", "alice"]);
+        assert_eq!(names("mail me: dave@example.org"), Vec::<String>::new());
+        assert_eq!(names("`@eve` and ```\n@mallory\n``` but @trent"), ["trent"]);
+        assert_eq!(names("你好@bob，@小明"), ["bob"]);
+        assert_eq!(names("@@x @ab"), Vec::<String>::new());
+        let many: String = (0..30).map(|i| format!("@user{i:02} ")).collect();
+        assert_eq!(names(&many).len(), MAX_MENTIONS);
+    }
+
+    #[test]
+    fn reactions_are_short_and_visible() {
+        assert!(Emoji::parse("👍").is_ok());
+        assert!(Emoji::parse("👨‍👩‍👧‍👦").is_ok());
+        assert!(Emoji::parse("🇨🇳").is_ok());
+        assert!(Emoji::parse("+1").is_ok());
+        assert!(Emoji::parse("").is_err());
+        assert!(Emoji::parse("a b").is_err());
+        assert!(Emoji::parse("\u{200B}").is_err());
+        assert!(Emoji::parse("x\n").is_err());
+        assert!(Emoji::parse("😀".repeat(13)).is_err());
+    }
 
     #[test]
     fn usernames_follow_the_rules() {

@@ -10,6 +10,12 @@
 //! and the answer to it (`joined`, `left`, `history`, `ack`, `pong` or `error`) carries the same
 //! `req`, so a client never has to guess which request an answer belongs to.
 //!
+//! The log holds every kind of change, not only messages: edits, deletions and reactions are
+//! events with their own `seq`, delivered as `message` frames whose `kind` says what they are
+//! (see [`EventKind`]), so that a client that was away gets every change exactly once, in order,
+//! by the same catch-up. A `history` page instead holds messages as they are now (edits applied,
+//! deleted ones blanked, reactions counted): see [`ServerMsg::History`].
+//!
 //! Growing the protocol: new frame types and error codes may appear in any release. A client
 //! reads an unknown `type` as [`ServerMsg::Unknown`] and an unknown code as
 //! [`ErrorCode::Unknown`], and must carry on (ignore the frame; treat the error as a generic
@@ -21,8 +27,9 @@ use crate::api::{InviteInfo, RoomInfo};
 use crate::values::{ClientId, DisplayName, RoomId, Username};
 
 /// The version of this protocol, sent in `hello`. It grows when frames change in a way an older
-/// client should know about; additions that old clients can ignore do not need it.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// client should know about; additions that old clients can ignore do not need it. Version 3
+/// added event kinds other than `message` to the log.
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// A frame from the client: a request, and the optional `req` that its answer will carry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -81,8 +88,73 @@ pub enum ClientMsg {
         room: RoomId,
         /// The client's own id for this message.
         client_id: ClientId,
-        /// The text, 1 to 4000 characters.
+        /// The text, 1 to 4000 characters (Markdown source, see docs/protocol.md).
         text: String,
+        /// The `seq` of the message this one answers, in the same room.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
+    },
+    /// Replace the text of your own message (by its `seq`). Answered by `ack`; the room sees an
+    /// `edit` event. The room's filters apply to the new text.
+    Edit {
+        /// The room.
+        room: RoomId,
+        /// The client's own id for this change; resending it never applies it twice.
+        client_id: ClientId,
+        /// The `seq` of the message to change.
+        target: u64,
+        /// The new text, 1 to 4000 characters.
+        text: String,
+    },
+    /// Delete a message: your own, or anyone's if you moderate the room. Its text is erased from
+    /// the server. Answered by `ack`; the room sees a `delete` event.
+    Delete {
+        /// The room.
+        room: RoomId,
+        /// The client's own id for this change.
+        client_id: ClientId,
+        /// The `seq` of the message to delete.
+        target: u64,
+    },
+    /// Add (`on: true`, the default) or remove your reaction to a message. Answered by `ack`
+    /// (with `seq` 0 when nothing changed: the reaction was already so); the room sees a `react`
+    /// or `unreact` event.
+    React {
+        /// The room.
+        room: RoomId,
+        /// The client's own id for this change.
+        client_id: ClientId,
+        /// The `seq` of the message.
+        target: u64,
+        /// The reaction (see [`crate::Emoji::parse`]).
+        emoji: String,
+        /// Add it (`true`) or take it back (`false`).
+        #[serde(default = "yes")]
+        on: bool,
+    },
+    /// You have read the room up to `seq`. The read position only moves forward; every
+    /// connection of yours gets a `read` frame with the new unread counts. No answer otherwise
+    /// (an `error` if refused).
+    Read {
+        /// The room.
+        room: RoomId,
+        /// The highest `seq` you have read.
+        seq: u64,
+    },
+    /// You are typing in a room (`on: true`, the default; renew every [`crate::TYPING_RENEW_MS`])
+    /// or stopped (`on: false`). Not stored; no answer.
+    Typing {
+        /// The room.
+        room: RoomId,
+        /// Typing or not.
+        #[serde(default = "yes")]
+        on: bool,
+    },
+    /// This connection's person is active (`online`) or away (idle, or the tab hidden). A person
+    /// is away when every connection of theirs says so. No answer.
+    Presence {
+        /// `online` or `away`.
+        status: Presence,
     },
     /// Ask for a page of older messages: those with `seq < before`, newest last.
     History {
@@ -102,26 +174,167 @@ pub enum ClientMsg {
     },
 }
 
-/// One stored chat message as delivered to clients.
+fn yes() -> bool {
+    true
+}
+
+/// One event of a room's log as delivered to clients: a message, or a change to one.
+///
+/// Which fields are set depends on the `kind`:
+/// - `message`: `text`, and `reply_to` and `mentions` when it has them. In a `history` page, or
+///   when read again later, it also says how it is now: `edited`, `deleted` (then `text` is
+///   empty), `reactions`.
+/// - `edit`: `target` (the message's `seq`), the new `text` and its `mentions`. `ts` is when it
+///   was edited.
+/// - `delete`: `target`. `author` is who deleted it (the author, or a moderator).
+/// - `react` and `unreact`: `target` and `emoji`; `author` is who reacted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MessageEvent {
     /// The room it was posted in.
     pub room: RoomId,
     /// Its position in the room: 1 for the first event, then +1 each, with no holes.
     pub seq: u64,
+    /// What it is (absent: `message`).
+    #[serde(default, skip_serializing_if = "EventKind::is_message")]
+    pub kind: EventKind,
     /// Its id, unique across the server.
     pub id: u64,
     /// Who wrote it (their login handle).
     pub author: Username,
     /// The author's display name (as it is now, or was when the message went out live).
     pub author_name: DisplayName,
-    /// The text, exactly as sent. Render it as text, never as HTML.
+    /// The text, exactly as sent (Markdown source): render it with the rules in
+    /// docs/protocol.md, never as HTML. Empty for kinds without text and deleted messages.
+    #[serde(default)]
     pub text: String,
     /// When the server stored it, in milliseconds since the Unix epoch (UTC).
     pub ts: i64,
     /// The id its author's client gave it, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<ClientId>,
+    /// For a change: the `seq` of the message it changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<u64>,
+    /// For a message: the `seq` of the message it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    /// For a reaction: the emoji.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    /// For a message or an edit: the room's members its text mentions (`@handle`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<Username>,
+    /// For a message read back: when it was last edited (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited: Option<i64>,
+    /// For a message read back: when it was deleted (its text is gone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted: Option<i64>,
+    /// For a message read back: its reactions, each with who reacted, in the order they first
+    /// appeared.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+}
+
+impl MessageEvent {
+    /// A plain message, as stored by a `send` (the other fields empty).
+    pub fn message(
+        room: RoomId,
+        seq: u64,
+        id: u64,
+        author: Username,
+        author_name: DisplayName,
+        text: String,
+        ts: i64,
+    ) -> Self {
+        Self {
+            room,
+            seq,
+            kind: EventKind::Message,
+            id,
+            author,
+            author_name,
+            text,
+            ts,
+            client_id: None,
+            target: None,
+            reply_to: None,
+            emoji: None,
+            mentions: Vec::new(),
+            edited: None,
+            deleted: None,
+            reactions: Vec::new(),
+        }
+    }
+
+    /// Whether it is a message (not a change to one).
+    pub fn is_message(&self) -> bool {
+        self.kind == EventKind::Message
+    }
+}
+
+/// What an event of the log is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// A message.
+    #[default]
+    Message,
+    /// A new text for the message `target`.
+    Edit,
+    /// The message `target` was deleted.
+    Delete,
+    /// `author` reacted to `target` with `emoji`.
+    React,
+    /// `author` took back their `emoji` reaction to `target`.
+    Unreact,
+    /// A kind this client does not know (from a newer server): skip it (its `seq` still counts).
+    #[serde(other)]
+    Unknown,
+}
+
+impl EventKind {
+    /// Whether it is [`EventKind::Message`].
+    pub fn is_message(&self) -> bool {
+        *self == EventKind::Message
+    }
+
+    /// Its name on the wire (and in the store).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Message => "message",
+            EventKind::Edit => "edit",
+            EventKind::Delete => "delete",
+            EventKind::React => "react",
+            EventKind::Unreact => "unreact",
+            EventKind::Unknown => "unknown",
+        }
+    }
+}
+
+/// One reaction on a message, and who reacted with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji.
+    pub emoji: String,
+    /// Who reacted, in the order they did.
+    pub users: Vec<Username>,
+}
+
+/// Whether a person is around.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// Connected and active.
+    #[default]
+    Online,
+    /// Connected, but idle or with the app hidden.
+    Away,
+    /// Not connected.
+    Offline,
+    /// A state this client does not know: treat it as online.
+    #[serde(other)]
+    Unknown,
 }
 
 /// A frame from the server to the client.
@@ -151,6 +364,9 @@ pub enum ServerMsg {
         last_seq: u64,
         /// Users with at least one connection in the room, sorted.
         online: Vec<Username>,
+        /// Those of `online` who are away, sorted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        away: Vec<Username>,
     },
     /// The answer to `leave`.
     Left {
@@ -164,6 +380,11 @@ pub enum ServerMsg {
     Message(MessageEvent),
     /// A page of older messages, sorted by `seq` ascending: the answer to `history`, and the
     /// newest page after a `join` without `since`.
+    ///
+    /// It holds messages only (`kind` `message`), each as it is now: changes made to them are
+    /// already applied, so a client need not load the edits, deletions and reactions between
+    /// them. Pages follow each other by message: ask for the next with `before` set to the
+    /// first `seq` of this one.
     History {
         /// The request's `req`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,7 +396,9 @@ pub enum ServerMsg {
         /// Whether messages older than the first of this page exist.
         has_more: bool,
     },
-    /// The server stored (or had already stored) the message sent with this `client_id`.
+    /// The server stored (or had already stored) the message or change sent with this
+    /// `client_id`. For a change that had nothing to do (a reaction already there, a message
+    /// already deleted, an edit to the same text), `id` and `seq` are 0.
     Ack {
         /// The request's `req`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,15 +414,43 @@ pub enum ServerMsg {
         /// When it was stored (ms since the Unix epoch).
         ts: i64,
     },
-    /// A user came online in a room (their first connection joined it) or went offline (their
-    /// last connection left it).
+    /// A user came online in a room (their first connection joined it), went offline (their
+    /// last connection left it), or went away or came back.
     Presence {
         /// The room.
         room: RoomId,
         /// The user.
         user: Username,
-        /// `true` when they arrived, `false` when they left.
+        /// `true` while they have a connection in the room, `false` when they left.
         online: bool,
+        /// `away` when online but idle; absent otherwise.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<Presence>,
+    },
+    /// Your read position in a room moved (from this or another of your connections), with the
+    /// counts that are now unread.
+    Read {
+        /// The room.
+        room: RoomId,
+        /// The highest `seq` you have read.
+        seq: u64,
+        /// Messages by others above `seq`, deleted ones not counted (capped at
+        /// [`crate::UNREAD_CAP`]).
+        unread: u32,
+        /// Of those, how many mention you.
+        mentions: u32,
+    },
+    /// Someone started (`on: true`) or stopped typing in a room. Ephemeral: never stored, and
+    /// a client forgets it after [`crate::TYPING_TTL_MS`] unless renewed.
+    Typing {
+        /// The room.
+        room: RoomId,
+        /// Who.
+        user: Username,
+        /// Their display name.
+        display_name: DisplayName,
+        /// Typing or stopped.
+        on: bool,
     },
     /// The answer to `ping`.
     Pong {
@@ -303,6 +554,8 @@ pub enum ErrorCode {
     TooLong,
     /// The room does not exist, or is not visible to this user.
     NoSuchRoom,
+    /// No message has that `seq` in the room (or it was deleted, or it is not a message).
+    NoSuchMessage,
     /// The connection has not joined that room.
     NotJoined,
     /// The user may not do this.
@@ -368,6 +621,7 @@ mod tests {
                 room: RoomId(3),
                 client_id: ClientId::parse("c1").expect("valid"),
                 text: "hi".into(),
+                reply_to: None,
             },
         };
         let json = serde_json::to_string(&send).expect("serializes");
@@ -391,16 +645,15 @@ mod tests {
 
     #[test]
     fn message_frames_flatten_the_event() {
-        let msg = ServerMsg::Message(MessageEvent {
-            room: RoomId(1),
-            seq: 7,
-            id: 42,
-            author: Username::parse("alice").expect("valid"),
-            author_name: DisplayName::parse("爱丽丝").expect("valid"),
-            text: "<b>hi</b>".into(),
-            ts: 1_700_000_000_000,
-            client_id: None,
-        });
+        let msg = ServerMsg::Message(MessageEvent::message(
+            RoomId(1),
+            7,
+            42,
+            Username::parse("alice").expect("valid"),
+            DisplayName::parse("爱丽丝").expect("valid"),
+            "<b>hi</b>".into(),
+            1_700_000_000_000,
+        ));
         let json = serde_json::to_string(&msg).expect("serializes");
         assert_eq!(
             json,
@@ -408,6 +661,47 @@ mod tests {
         );
         let back: ServerMsg = serde_json::from_str(&json).expect("parses back");
         assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn changes_ride_the_log_as_message_frames_with_a_kind() {
+        let mut edit = MessageEvent::message(
+            RoomId(1),
+            9,
+            50,
+            Username::parse("alice").expect("valid"),
+            DisplayName::parse("Alice").expect("valid"),
+            "fixed".into(),
+            1_700_000_000_500,
+        );
+        edit.kind = EventKind::Edit;
+        edit.target = Some(7);
+        let json = serde_json::to_string(&ServerMsg::Message(edit.clone())).expect("serializes");
+        assert_eq!(
+            json,
+            r#"{"type":"message","room":1,"seq":9,"kind":"edit","id":50,"author":"alice","author_name":"Alice","text":"fixed","ts":1700000000500,"target":7}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<ServerMsg>(&json).expect("parses"),
+            ServerMsg::Message(edit)
+        );
+        // A kind from a newer server still parses, so its seq is counted.
+        let future: ServerMsg = serde_json::from_str(
+            r#"{"type":"message","room":1,"seq":10,"kind":"pin","id":51,"author":"bob","author_name":"Bob","ts":1}"#,
+        )
+        .expect("tolerated");
+        assert!(matches!(
+            future,
+            ServerMsg::Message(MessageEvent {
+                kind: EventKind::Unknown,
+                seq: 10,
+                ..
+            })
+        ));
+        // A reaction is added unless it says otherwise.
+        let react = parse(r#"{"type":"react","room":1,"client_id":"r1","target":7,"emoji":"👍"}"#)
+            .expect("parses");
+        assert!(matches!(react.msg, ClientMsg::React { on: true, .. }));
     }
 
     #[test]

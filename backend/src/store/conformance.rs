@@ -7,13 +7,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::{BoxFuture, join_all};
 use shared::{
-    ClientId, DisplayName, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind,
-    RoomName, Username,
+    ClientId, DisplayName, EventKind, FilterAction, FilterKind, MessageEvent, Role, RoomId,
+    RoomKind, RoomName, Username,
 };
 
 use super::{
-    CommitListener, NewAudit, NewFilterRecord, NewMessage, NewRoomRecord, Store, StoreError,
-    UserId, UserSummary, now_ms,
+    Appended, Change, CommitListener, NewAudit, NewEvent, NewFilterRecord, NewRoomRecord,
+    ReadCounts, Rejection, Store, StoreError, UserId, UserSummary, now_ms,
 };
 
 /// Records every event the store publishes.
@@ -56,6 +56,9 @@ pub async fn run(factory: Factory) {
     appends(&*store, &recorder).await;
     let (store, recorder) = new_store(&factory).await;
     concurrent_appends(store, &recorder).await;
+    let (store, recorder) = new_store(&factory).await;
+    changes(&*store, &recorder).await;
+    read_positions(&*new_store(&factory).await.0).await;
 }
 
 async fn new_store(factory: &Factory) -> (Arc<dyn Store>, Arc<Recorder>) {
@@ -91,15 +94,27 @@ fn public(name: &str, by: Option<UserId>) -> NewRoomRecord {
     }
 }
 
-fn message(room: RoomId, author_id: UserId, client_id: &str) -> NewMessage {
-    NewMessage {
+fn message(room: RoomId, author_id: UserId, client_id: &str) -> NewEvent {
+    NewEvent::post(
         room,
         author_id,
-        author: user("author"),
-        author_name: shown("作者"),
-        client_id: ClientId::parse(client_id).expect("valid client id"),
-        text: format!("text of {client_id}"),
+        user("author"),
+        shown("作者"),
+        ClientId::parse(client_id).expect("valid client id"),
+        format!("text of {client_id}"),
+    )
+}
+
+/// A change by `author_id`.
+fn change(room: RoomId, author_id: UserId, client_id: &str, change: Change) -> NewEvent {
+    NewEvent {
+        change,
+        ..message(room, author_id, client_id)
     }
+}
+
+fn stored(done: &Appended) -> &MessageEvent {
+    done.event().expect("an event")
 }
 
 async fn users(store: &dyn Store) {
@@ -658,10 +673,10 @@ async fn appends(store: &dyn Store, recorder: &Recorder) {
             .append(message(room, alice, id))
             .await
             .expect("stored");
-        assert!(!done.duplicate);
-        assert_eq!(done.event.room, room);
-        assert_eq!(done.event.author_name.as_str(), "作者");
-        seqs.push(done.event.seq);
+        assert!(matches!(done, Appended::New(_)));
+        assert_eq!(stored(&done).room, room);
+        assert_eq!(stored(&done).author_name.as_str(), "作者");
+        seqs.push(stored(&done).seq);
     }
     assert_eq!(seqs, vec![1, 1, 2, 2], "seq is dense per room");
 
@@ -669,9 +684,9 @@ async fn appends(store: &dyn Store, recorder: &Recorder) {
         .append(message(other, alice, "a"))
         .await
         .expect("deduplicated");
-    assert!(again.duplicate);
+    assert!(again.is_duplicate());
     assert_eq!(
-        (again.event.room, again.event.seq),
+        (stored(&again).room, stored(&again).seq),
         (general, 1),
         "the original"
     );
@@ -700,11 +715,13 @@ async fn appends(store: &dyn Store, recorder: &Recorder) {
             .last_seq,
         9
     );
-    let before = store.events_before(general, 9, 3).await.expect("read");
+    let before = store.messages_before(general, 9, 3).await.expect("read");
     assert_eq!(
-        before.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        before.messages.iter().map(|e| e.seq).collect::<Vec<_>>(),
         vec![6, 7, 8]
     );
+    assert!(before.has_more);
+    assert_eq!(before.head, 9);
     let after = store.events_after(general, 6, 100).await.expect("read");
     assert_eq!(
         after.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -723,13 +740,8 @@ async fn appends(store: &dyn Store, recorder: &Recorder) {
         "and their current display name"
     );
     assert_eq!(first.client_id.as_ref().map(ClientId::as_str), Some("a"));
-    assert!(
-        store
-            .events_before(other, 1, 10)
-            .await
-            .expect("read")
-            .is_empty()
-    );
+    let none = store.messages_before(other, 1, 10).await.expect("read");
+    assert!(none.messages.is_empty() && !none.has_more);
 }
 
 async fn concurrent_appends(store: Arc<dyn Store>, recorder: &Recorder) {
@@ -758,7 +770,7 @@ async fn concurrent_appends(store: Arc<dyn Store>, recorder: &Recorder) {
         }
     });
     let done = join_all(appends).await;
-    assert_eq!(done.iter().filter(|d| !d.duplicate).count(), 150);
+    assert_eq!(done.iter().filter(|d| !d.is_duplicate()).count(), 150);
     let mut per_room: HashMap<RoomId, Vec<u64>> = HashMap::new();
     for event in recorder.events() {
         per_room.entry(event.room).or_default().push(event.seq);
@@ -773,4 +785,316 @@ async fn concurrent_appends(store: Arc<dyn Store>, recorder: &Recorder) {
             "room {room}: stored once each"
         );
     }
+}
+
+async fn changes(store: &dyn Store, recorder: &Recorder) {
+    let alice = new_user(store, "alice").await;
+    let bob = new_user(store, "bob").await;
+    let room = shared::DEFAULT_ROOM_ID;
+    for who in [alice, bob] {
+        assert!(
+            store
+                .add_member(room, who, Role::Member)
+                .await
+                .expect("added")
+        );
+    }
+    let append = |e: NewEvent| store.append(e);
+    let post = |id: &str, text: &str, reply_to: Option<u64>, mentions: &[&str]| {
+        change(
+            room,
+            alice,
+            id,
+            Change::Post {
+                text: text.into(),
+                reply_to,
+                mentions: mentions.iter().map(|m| user(m)).collect(),
+            },
+        )
+    };
+    // 1: a message that mentions bob (and a stranger, and its author, who are not recorded).
+    let first = append(post("p1", "hi @bob", None, &["bob", "nobody", "alice"]))
+        .await
+        .expect("stored");
+    assert_eq!(stored(&first).seq, 1);
+    assert_eq!(stored(&first).mentions, vec![user("bob")]);
+    // 2: a reply to it; a reply to a message that is not there is refused.
+    let reply = append(post("p2", "answer", Some(1), &[]))
+        .await
+        .expect("stored");
+    assert_eq!(stored(&reply).reply_to, Some(1));
+    let orphan = append(post("p3", "to nothing", Some(99), &[])).await;
+    assert!(
+        matches!(orphan, Err(StoreError::Rejected(Rejection::NoSuchMessage))),
+        "{orphan:?}"
+    );
+
+    // 3: an edit by its author; by anyone else it is refused; the same text changes nothing.
+    let edit = |id: &str, by: UserId, text: &str| {
+        change(
+            room,
+            by,
+            id,
+            Change::Edit {
+                target: 1,
+                text: text.into(),
+                mentions: Vec::new(),
+            },
+        )
+    };
+    let edited = append(edit("e1", alice, "hello everyone"))
+        .await
+        .expect("edited");
+    assert_eq!(
+        (
+            stored(&edited).seq,
+            stored(&edited).kind,
+            stored(&edited).target
+        ),
+        (3, EventKind::Edit, Some(1))
+    );
+    let again = append(edit("e1", alice, "hello everyone"))
+        .await
+        .expect("dedup");
+    assert!(again.is_duplicate(), "the same client id is applied once");
+    let same = append(edit("e2", alice, "hello everyone"))
+        .await
+        .expect("no-op");
+    assert!(matches!(same, Appended::Unchanged));
+    let forged = append(edit("e3", bob, "bob was here")).await;
+    assert!(
+        matches!(forged, Err(StoreError::Rejected(Rejection::NotAuthor))),
+        "{forged:?}"
+    );
+    // Reading back: the message as it is now; the edit took its mentions away.
+    let now = store.message(room, 1).await.expect("read").expect("there");
+    assert_eq!(now.text, "hello everyone");
+    assert!(now.edited.is_some());
+    assert!(now.mentions.is_empty());
+    assert!(
+        store.message(room, 3).await.expect("read").is_none(),
+        "an edit is not a message"
+    );
+
+    // 4, 5: reactions, with set semantics.
+    let react = |id: &str, by: UserId, emoji: &str, on: bool| {
+        change(
+            room,
+            by,
+            id,
+            Change::React {
+                target: 1,
+                emoji: shared::Emoji::parse(emoji).expect("valid"),
+                on,
+            },
+        )
+    };
+    let r1 = append(react("r1", bob, "👍", true)).await.expect("reacted");
+    assert_eq!(stored(&r1).kind, EventKind::React);
+    assert_eq!(stored(&r1).emoji.as_deref(), Some("👍"));
+    assert!(matches!(
+        append(react("r2", bob, "👍", true)).await.expect("no-op"),
+        Appended::Unchanged
+    ));
+    append(react("r3", alice, "👍", true))
+        .await
+        .expect("reacted");
+    let page = store
+        .messages_before(room, u64::MAX, 10)
+        .await
+        .expect("read");
+    assert_eq!(page.head, 5);
+    assert_eq!(
+        page.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        vec![1, 2],
+        "a history page holds messages only"
+    );
+    assert_eq!(page.messages[0].reactions.len(), 1);
+    assert_eq!(
+        page.messages[0].reactions[0].users,
+        vec![user("bob"), user("alice")]
+    );
+    // 6: taken back.
+    let off = append(react("r4", bob, "👍", false))
+        .await
+        .expect("unreacted");
+    assert_eq!(stored(&off).kind, EventKind::Unreact);
+    assert!(matches!(
+        append(react("r5", bob, "👍", false)).await.expect("no-op"),
+        Appended::Unchanged
+    ));
+
+    // 7: deleted by someone else only when they may (the service says so with `author_only`).
+    let delete = |id: &str, by: UserId, author_only: bool| {
+        change(
+            room,
+            by,
+            id,
+            Change::Delete {
+                target: 1,
+                author_only,
+            },
+        )
+    };
+    let refused = append(delete("d1", bob, true)).await;
+    assert!(
+        matches!(refused, Err(StoreError::Rejected(Rejection::NotAuthor))),
+        "{refused:?}"
+    );
+    let gone = append(delete("d2", bob, false)).await.expect("deleted");
+    assert_eq!(
+        (stored(&gone).seq, stored(&gone).kind),
+        (7, EventKind::Delete)
+    );
+    assert!(matches!(
+        append(delete("d3", alice, true)).await.expect("no-op"),
+        Appended::Unchanged
+    ));
+    let now = store
+        .message(room, 1)
+        .await
+        .expect("read")
+        .expect("still a row");
+    assert!(now.deleted.is_some());
+    assert!(now.text.is_empty() && now.reactions.is_empty());
+    // Changes to a deleted message are refused.
+    let late = append(react("r6", bob, "🎉", true)).await;
+    assert!(
+        matches!(late, Err(StoreError::Rejected(Rejection::NoSuchMessage))),
+        "{late:?}"
+    );
+
+    // The raw log holds every kind, in order, with the edit's text erased too.
+    let log = store.events_after(room, 0, 100).await.expect("read");
+    let kinds: Vec<(u64, EventKind)> = log.iter().map(|e| (e.seq, e.kind)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (1, EventKind::Message),
+            (2, EventKind::Message),
+            (3, EventKind::Edit),
+            (4, EventKind::React),
+            (5, EventKind::React),
+            (6, EventKind::Unreact),
+            (7, EventKind::Delete),
+        ]
+    );
+    assert!(
+        log[2].text.is_empty(),
+        "the edit's text went with the message"
+    );
+    let published: Vec<u64> = recorder.events().iter().map(|e| e.seq).collect();
+    assert_eq!(
+        published,
+        vec![1, 2, 3, 4, 5, 6, 7],
+        "each change published once"
+    );
+}
+
+async fn read_positions(store: &dyn Store) {
+    let alice = new_user(store, "alice").await;
+    let bob = new_user(store, "bob").await;
+    let room = shared::DEFAULT_ROOM_ID;
+    assert!(
+        store
+            .add_member(room, alice, Role::Member)
+            .await
+            .expect("added")
+    );
+    let post = |id: &str, mentions: &[&str]| NewEvent {
+        change: Change::Post {
+            text: format!("message {id}"),
+            reply_to: None,
+            mentions: mentions.iter().map(|m| user(m)).collect(),
+        },
+        ..message(room, alice, id)
+    };
+    store.append(post("before", &[])).await.expect("stored");
+    // Bob joins after one message: it is not unread for him.
+    assert!(
+        store
+            .add_member(room, bob, Role::Member)
+            .await
+            .expect("added")
+    );
+    let counts = store.read_counts(bob, vec![room]).await.expect("read");
+    assert_eq!(
+        counts[0],
+        ReadCounts {
+            seq: 1,
+            unread: 0,
+            mentions: 0
+        }
+    );
+    store.append(post("a", &["bob"])).await.expect("stored");
+    store.append(post("b", &[])).await.expect("stored");
+    store.append(post("c", &[])).await.expect("stored");
+    store
+        .append(change(
+            room,
+            alice,
+            "d",
+            Change::Delete {
+                target: 4,
+                author_only: true,
+            },
+        ))
+        .await
+        .expect("deleted");
+    store
+        .append(change(
+            room,
+            alice,
+            "e",
+            Change::React {
+                target: 2,
+                emoji: shared::Emoji::parse("👀").expect("valid"),
+                on: true,
+            },
+        ))
+        .await
+        .expect("reacted");
+    let counts = store.read_counts(bob, vec![room]).await.expect("read");
+    assert_eq!(
+        counts[0],
+        ReadCounts {
+            seq: 1,
+            unread: 2,
+            mentions: 1
+        },
+        "deleted messages, changes and one's own messages are not unread"
+    );
+    assert_eq!(
+        store.read_counts(alice, vec![room]).await.expect("read")[0].unread,
+        0,
+        "nobody's own messages are unread"
+    );
+    let moved = store.mark_read(bob, room, Some(2)).await.expect("marked");
+    assert_eq!(
+        moved,
+        ReadCounts {
+            seq: 2,
+            unread: 1,
+            mentions: 0
+        }
+    );
+    let back = store.mark_read(bob, room, Some(1)).await.expect("marked");
+    assert_eq!(back.seq, 2, "a read position never moves back");
+    let beyond = store
+        .mark_read(bob, room, Some(1_000))
+        .await
+        .expect("marked");
+    assert_eq!(beyond.seq, 6, "nor beyond the room's head");
+    let all = store.mark_all_read(alice).await.expect("marked");
+    assert_eq!(
+        all,
+        vec![(
+            room,
+            ReadCounts {
+                seq: 6,
+                unread: 0,
+                mentions: 0
+            }
+        )]
+    );
 }

@@ -6,8 +6,10 @@
 //! # The message log
 //! Every room has a log of events numbered by `seq`: 1, 2, 3, ... with no holes and no reuse. The
 //! next `seq` is taken inside the same transaction that stores the event, so a `seq` exists if
-//! and only if its event is durable. Events carry a `kind` (only `message` today) so that edits
-//! and deletions can later ride the same log and be caught up the same way.
+//! and only if its event is durable. Events carry a `kind`: messages, and the changes made to
+//! them (edits, deletions, reactions), which ride the same log and are caught up the same way.
+//! A message is also kept as it is now (its latest text, whether it was deleted, its
+//! reactions), for history pages.
 //!
 //! An implementation hands the events of each commit to its [`CommitListener`] in commit order,
 //! after the commit and before acknowledging the appends. The listener ([`crate::events`]) puts
@@ -20,7 +22,7 @@ mod sqlite;
 
 use futures::future::BoxFuture;
 use shared::{
-    ClientId, DisplayName, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind,
+    ClientId, DisplayName, Emoji, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind,
     RoomName, Username,
 };
 
@@ -60,6 +62,23 @@ pub enum StoreError {
     /// A background task failed, or a stored row no longer parses.
     #[error("store task failed: {0}")]
     Task(String),
+    /// A change to a message broke a rule checked in the same write.
+    #[error("{0}")]
+    Rejected(Rejection),
+}
+
+/// Why the store refused a change to a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The target is not a message of the room, or was deleted.
+    #[error("no such message")]
+    NoSuchMessage,
+    /// Only the message's author may do that.
+    #[error("not the author")]
+    NotAuthor,
+    /// The message has [`shared::MAX_REACTIONS`] different reactions already.
+    #[error("too many reactions")]
+    TooManyReactions,
 }
 
 /// A user as stored.
@@ -247,30 +266,137 @@ pub struct AuditRecord {
     pub at: i64,
 }
 
-/// A message to append to a room's log.
+/// An event to append to a room's log: a message, or a change to one.
 #[derive(Debug, Clone)]
-pub struct NewMessage {
+pub struct NewEvent {
     /// The room.
     pub room: RoomId,
-    /// The author, by id.
+    /// The author (of a change: who makes it), by id.
     pub author_id: UserId,
     /// The author's handle (copied into the event, saving a join).
     pub author: Username,
     /// The author's display name (likewise).
     pub author_name: DisplayName,
-    /// The client's id for the message: (author, `client_id`) is unique in the log.
+    /// The client's id for the event: (author, `client_id`) is unique in the log.
     pub client_id: ClientId,
-    /// The validated text.
-    pub text: String,
+    /// What it is.
+    pub change: Change,
+}
+
+/// What an appended event does. Every check that depends on the log (the target exists, is a
+/// message, is not deleted; the editor wrote it) is made in the write that appends it.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// A new message.
+    Post {
+        /// The validated text.
+        text: String,
+        /// The message it answers (must be a live message of the room).
+        reply_to: Option<u64>,
+        /// Handles its text mentions; those who are members (other than the author) are
+        /// recorded.
+        mentions: Vec<Username>,
+    },
+    /// A new text for the author's own message.
+    Edit {
+        /// The message.
+        target: u64,
+        /// The validated new text.
+        text: String,
+        /// Handles the new text mentions.
+        mentions: Vec<Username>,
+    },
+    /// Erase a message.
+    Delete {
+        /// The message.
+        target: u64,
+        /// Only if the author of the change wrote it (`false` for a moderator).
+        author_only: bool,
+    },
+    /// Add or take back a reaction.
+    React {
+        /// The message.
+        target: u64,
+        /// The reaction.
+        emoji: Emoji,
+        /// Add (`true`) or take back.
+        on: bool,
+    },
+}
+
+impl NewEvent {
+    /// A plain message with no reply and no mentions.
+    pub fn post(
+        room: RoomId,
+        author_id: UserId,
+        author: Username,
+        author_name: DisplayName,
+        client_id: ClientId,
+        text: String,
+    ) -> Self {
+        Self {
+            room,
+            author_id,
+            author,
+            author_name,
+            client_id,
+            change: Change::Post {
+                text,
+                reply_to: None,
+                mentions: Vec::new(),
+            },
+        }
+    }
 }
 
 /// The result of an append.
 #[derive(Debug, Clone)]
-pub struct Appended {
-    /// The stored event: new, or the one stored earlier under the same (author, `client_id`).
-    pub event: MessageEvent,
-    /// `true` when the `client_id` had been stored before and nothing new was written.
-    pub duplicate: bool,
+pub enum Appended {
+    /// Stored: the new event.
+    New(MessageEvent),
+    /// The `client_id` had been stored before: that event, and nothing new was written.
+    Duplicate(MessageEvent),
+    /// The change had nothing to do (the reaction was already so, the message already deleted,
+    /// the text the same), and nothing was written.
+    Unchanged,
+}
+
+impl Appended {
+    /// The stored event (new or earlier), if any.
+    pub fn event(&self) -> Option<&MessageEvent> {
+        match self {
+            Appended::New(e) | Appended::Duplicate(e) => Some(e),
+            Appended::Unchanged => None,
+        }
+    }
+
+    /// Whether the `client_id` had been stored before.
+    pub fn is_duplicate(&self) -> bool {
+        matches!(self, Appended::Duplicate(_))
+    }
+}
+
+/// A page of messages as they are now.
+#[derive(Debug, Clone)]
+pub struct MessagePage {
+    /// The messages, oldest first.
+    pub messages: Vec<MessageEvent>,
+    /// Whether older messages exist.
+    pub has_more: bool,
+    /// The room's highest `seq` when the page was read (the page includes every change up to
+    /// it).
+    pub head: u64,
+}
+
+/// A user's read position in a room, and what is unread above it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReadCounts {
+    /// The highest `seq` read.
+    pub seq: u64,
+    /// Live messages by others above it (capped at [`shared::UNREAD_CAP`]).
+    pub unread: u32,
+    /// Of those, the ones that mention the user.
+    pub mentions: u32,
 }
 
 /// Receives the events of every commit, in commit order, exactly once: the seam between the
@@ -479,25 +605,57 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<AuditRecord>>>;
 
-    /// Appends a message to its room's log with the next `seq`, durably, unless (author,
-    /// `client_id`) was stored before, in which case the earlier event comes back with
-    /// `duplicate: true`. Resolves only after the commit, and after the new event went to the
-    /// [`CommitListener`]. [`StoreError::NotFound`] if the room does not exist.
-    fn append(&self, message: NewMessage) -> BoxFuture<'static, StoreResult<Appended>>;
+    /// Appends an event to its room's log with the next `seq`, durably, unless (author,
+    /// `client_id`) was stored before, in which case the earlier event comes back as
+    /// [`Appended::Duplicate`], or the change has nothing to do ([`Appended::Unchanged`]).
+    /// Resolves only after the commit, and after the new event went to the
+    /// [`CommitListener`]. [`StoreError::NotFound`] if the room does not exist;
+    /// [`StoreError::Rejected`] if the change breaks a rule of the log.
+    fn append(&self, event: NewEvent) -> BoxFuture<'static, StoreResult<Appended>>;
 
-    /// Up to `limit` events of a room with `seq < before`, oldest first.
-    fn events_before(
+    /// Up to `limit` messages of a room with `seq < before`, as they are now (edits applied,
+    /// deleted ones blank, reactions gathered), oldest first.
+    fn messages_before(
         &self,
         room: RoomId,
         before: u64,
         limit: u32,
-    ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>>;
+    ) -> BoxFuture<'static, StoreResult<MessagePage>>;
 
-    /// Up to `limit` events of a room with `seq > after`, oldest first.
+    /// One message as it is now, if `seq` is a message of the room.
+    fn message(
+        &self,
+        room: RoomId,
+        seq: u64,
+    ) -> BoxFuture<'static, StoreResult<Option<MessageEvent>>>;
+
+    /// Up to `limit` events of every kind of a room with `seq > after`, oldest first.
     fn events_after(
         &self,
         room: RoomId,
         after: u64,
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>>;
+
+    /// A user's read positions and unread counts in these rooms, in the same order.
+    fn read_counts(
+        &self,
+        user_id: UserId,
+        rooms: Vec<RoomId>,
+    ) -> BoxFuture<'static, StoreResult<Vec<ReadCounts>>>;
+
+    /// Moves a user's read position in a room forward to `seq` (`None`: the room's newest),
+    /// never back, and returns it with the counts.
+    fn mark_read(
+        &self,
+        user_id: UserId,
+        room: RoomId,
+        seq: Option<u64>,
+    ) -> BoxFuture<'static, StoreResult<ReadCounts>>;
+
+    /// Marks every room the user is a member of read up to its newest event.
+    fn mark_all_read(
+        &self,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<Vec<(RoomId, ReadCounts)>>>;
 }

@@ -8,24 +8,25 @@
 //! - **Reads** run on tokio's blocking pool with connections from a small pool. WAL lets them run
 //!   beside the writer and see only committed data.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
+mod log;
+
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
 use shared::{
-    ClientId, DisplayName, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind,
-    RoomName, Username,
+    DisplayName, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind, RoomName, Username,
 };
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
     AccessRecord, Appended, AuditRecord, CommitListener, FilterRecord, InviteRecord, MAX_BATCH,
-    MemberRecord, NewAudit, NewFilterRecord, NewMessage, NewRoomRecord, RoomAndRole, RoomRecord,
-    SessionRecord, Store, StoreError, StoreResult, UserId, UserRecord, UserSummary, now_ms,
+    MemberRecord, MessagePage, NewAudit, NewEvent, NewFilterRecord, NewRoomRecord, ReadCounts,
+    RoomAndRole, RoomRecord, SessionRecord, Store, StoreError, StoreResult, UserId, UserRecord,
+    UserSummary, now_ms,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -167,6 +168,44 @@ CREATE TABLE audit (
 );
 CREATE INDEX audit_by_room ON audit(room_id, id);
 "#,
+    // 4: messages that change. Edits, deletions and reactions are events of the log (with a
+    // `target`); a message row is kept as the message is now (`body` rewritten by an edit and
+    // erased by a deletion). Reactions, mentions and read positions have tables of their own.
+    // Existing members start with everything read: an upgrade must not make a whole history
+    // unread.
+    r#"
+ALTER TABLE events ADD COLUMN target INTEGER;
+ALTER TABLE events ADD COLUMN reply_to INTEGER;
+ALTER TABLE events ADD COLUMN mentions TEXT;
+ALTER TABLE events ADD COLUMN edited_at INTEGER;
+ALTER TABLE events ADD COLUMN deleted_at INTEGER;
+CREATE INDEX events_by_target ON events(room_id, target) WHERE target IS NOT NULL;
+CREATE TABLE reactions (
+    room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    target  INTEGER NOT NULL,
+    emoji   TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (room_id, target, emoji, user_id)
+) WITHOUT ROWID;
+CREATE TABLE mentions (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (user_id, room_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX mentions_by_message ON mentions(room_id, seq);
+CREATE TABLE read_markers (
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    room_id INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    seq     INTEGER NOT NULL,
+    PRIMARY KEY (user_id, room_id)
+) WITHOUT ROWID;
+INSERT INTO read_markers (user_id, room_id, seq)
+    SELECT m.user_id, m.room_id,
+           (SELECT coalesce(max(e.seq), 0) FROM events e WHERE e.room_id = m.room_id)
+    FROM room_members m;
+"#,
 ];
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
@@ -182,7 +221,7 @@ pub enum Synchronous {
 /// A job for the writer thread.
 enum Job {
     /// An append, batched with its neighbours into one transaction.
-    Append(NewMessage, oneshot::Sender<StoreResult<Appended>>),
+    Append(NewEvent, oneshot::Sender<StoreResult<Appended>>),
     /// Any other write; runs alone, in order with the appends.
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
 }
@@ -230,6 +269,8 @@ impl SqliteStore {
         // runs inside whichever commit crosses the threshold and stalls every append queued
         // behind it; the checkpoint thread does them instead (see `checkpoint_loop`).
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        // A deleted message's text must leave the file, not linger in freed space.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         migrate(&mut conn)?;
         // After the migrations: a rebuilt table must not cascade its old rows away.
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -238,15 +279,17 @@ impl SqliteStore {
         let checkpointer = Connection::open(path)?;
         checkpointer.pragma_update(None, "busy_timeout", 5000)?;
         let watch = Arc::downgrade(&alive);
+        let erased = Arc::new(AtomicBool::new(false));
+        let erased_seen = Arc::clone(&erased);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpointer, &watch))
+            .spawn(move || checkpoint_loop(&checkpointer, &watch, &erased_seen))
             .map_err(|e| StoreError::Task(e.to_string()))?;
 
         let (jobs, rx) = mpsc::channel(WRITE_QUEUE);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, listener))
+            .spawn(move || writer_loop(conn, rx, listener, &erased))
             .map_err(|e| StoreError::Task(e.to_string()))?;
         Ok(Self {
             jobs,
@@ -311,12 +354,33 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(5
 /// checkpoint never blocks the writer or readers: it copies what it can and leaves the rest for
 /// the next round, so the WAL stays short without any commit waiting for an fsync of the
 /// database file. A last one runs when the store goes away.
-fn checkpoint_loop(conn: &Connection, alive: &std::sync::Weak<()>) {
+///
+/// After a deletion (`erased` set by the writer) it runs a `TRUNCATE` checkpoint instead, which
+/// waits for readers and empties the WAL file, so that the erased text does not linger in old
+/// frames of the log. Until one succeeds, it tries again each round.
+fn checkpoint_loop(conn: &Connection, alive: &std::sync::Weak<()>, erased: &AtomicBool) {
     loop {
         std::thread::sleep(CHECKPOINT_EVERY);
         let last = alive.strong_count() == 0;
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "checkpoint failed");
+        let truncate = erased.swap(false, Ordering::AcqRel);
+        let sql = if truncate {
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        } else {
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        };
+        // The first column is 1 when the checkpoint could not finish (busy).
+        match conn.query_row(sql, [], |r| r.get::<_, i64>(0)) {
+            Ok(busy) => {
+                if truncate && busy != 0 {
+                    erased.store(true, Ordering::Release);
+                }
+            }
+            Err(e) => {
+                if truncate {
+                    erased.store(true, Ordering::Release);
+                }
+                tracing::warn!(error = %e, "checkpoint failed");
+            }
         }
         if last {
             return;
@@ -363,9 +427,10 @@ fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     listener: Arc<dyn CommitListener>,
+    erased: &AtomicBool,
 ) {
     let mut next: Option<Job> = None;
-    let mut heads = RoomHeads::default();
+    let mut heads = log::RoomHeads::default();
     loop {
         let job = match next.take() {
             Some(job) => job,
@@ -388,184 +453,12 @@ fn writer_loop(
                         Err(_) => break,
                     }
                 }
-                commit_batch(&mut conn, &mut heads, batch, listener.as_ref());
-            }
-        }
-    }
-}
-
-type AppendReply = oneshot::Sender<StoreResult<Appended>>;
-
-/// The highest `seq` of each room the writer has appended to.
-///
-/// The writer is the only one that appends, so it can keep each room's head in memory instead of
-/// updating a counter row in every commit (which would dirty one more page per message). A
-/// room's head is read once from the log (`max(seq)`), then advanced by appends; a batch records
-/// the heads it moved, and puts them back if its transaction (or one append's savepoint) rolls
-/// back, so a rollback can never leave a `seq` used or skipped. The work per batch grows with
-/// the batch, never with the number of rooms.
-#[derive(Debug, Default)]
-struct RoomHeads {
-    heads: HashMap<RoomId, u64>,
-}
-
-impl RoomHeads {
-    /// The room's highest `seq`, read from the database on first use.
-    fn get(&mut self, conn: &Connection, room: RoomId) -> StoreResult<&mut u64> {
-        match self.heads.entry(room) {
-            Entry::Occupied(head) => Ok(head.into_mut()),
-            Entry::Vacant(slot) => {
-                let last: i64 = conn
-                    .prepare_cached(
-                        "SELECT (SELECT coalesce(max(seq), 0) FROM events WHERE room_id = rooms.id)
-                         FROM rooms WHERE id = ?1",
-                    )?
-                    .query_row(params![to_i64(room.0)], |r| r.get(0))
-                    .optional()?
-                    .ok_or(StoreError::NotFound)?;
-                Ok(slot.insert(to_u64(last)))
-            }
-        }
-    }
-
-    /// Puts back the heads recorded in `undo` (latest first).
-    fn restore(&mut self, undo: &mut Vec<(RoomId, Option<u64>)>) {
-        while let Some((room, head)) = undo.pop() {
-            match head {
-                Some(head) => self.heads.insert(room, head),
-                None => self.heads.remove(&room),
-            };
-        }
-    }
-}
-
-/// Stores a batch of appends in one transaction, publishes the new events, then answers each.
-fn commit_batch(
-    conn: &mut Connection,
-    heads: &mut RoomHeads,
-    batch: Vec<(NewMessage, AppendReply)>,
-    listener: &dyn CommitListener,
-) {
-    let mut outcomes: Vec<StoreResult<Appended>> = Vec::with_capacity(batch.len());
-    // Heads this batch moved, with their values before it, for a rollback.
-    let mut undo: Vec<(RoomId, Option<u64>)> = Vec::new();
-    let committed = (|| -> StoreResult<()> {
-        let mut tx = conn.transaction()?;
-        if let [(message, _)] = batch.as_slice() {
-            // Alone in its transaction, an append needs no savepoint: if it fails, the (empty)
-            // transaction is simply committed with nothing in it.
-            outcomes.push(append_one(&tx, heads, &mut undo, message));
-        } else {
-            for (message, _) in &batch {
-                let mut sp = tx.savepoint()?;
-                let mark = undo.len();
-                let outcome = append_one(&sp, heads, &mut undo, message);
-                if outcome.is_ok() {
-                    sp.commit()?;
-                } else {
-                    sp.rollback()?;
-                    let mut mine = undo.split_off(mark);
-                    heads.restore(&mut mine);
+                if log::commit_batch(&mut conn, &mut heads, batch, listener.as_ref()) {
+                    erased.store(true, Ordering::Release);
                 }
-                outcomes.push(outcome);
             }
         }
-        tx.commit()?;
-        Ok(())
-    })();
-
-    if let Err(e) = committed {
-        heads.restore(&mut undo);
-        tracing::error!(error = %e, size = batch.len(), "group commit failed");
-        for (_, reply) in batch {
-            let _ = reply.send(Err(StoreError::Task(format!("commit failed: {e}"))));
-        }
-        return;
     }
-    let fresh: Vec<MessageEvent> = outcomes
-        .iter()
-        .flatten()
-        .filter(|outcome| !outcome.duplicate)
-        .map(|outcome| outcome.event.clone())
-        .collect();
-    if !fresh.is_empty() {
-        listener.committed(fresh);
-    }
-    for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
-        let _ = reply.send(outcome);
-    }
-}
-
-/// Appends one message inside the open transaction `conn`, recording in `undo` the head it moves.
-fn append_one(
-    conn: &Connection,
-    heads: &mut RoomHeads,
-    undo: &mut Vec<(RoomId, Option<u64>)>,
-    m: &NewMessage,
-) -> StoreResult<Appended> {
-    let earlier = conn
-        .prepare_cached(
-            "SELECT id, seq, body, created_at, room_id FROM events
-             WHERE author_id = ?1 AND client_id = ?2",
-        )?
-        .query_row(params![m.author_id, m.client_id.as_str()], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        })
-        .optional()?;
-    if let Some((id, seq, text, ts, room)) = earlier {
-        return Ok(Appended {
-            event: MessageEvent {
-                room: RoomId(to_u64(room)),
-                seq: to_u64(seq),
-                id: to_u64(id),
-                author: m.author.clone(),
-                author_name: m.author_name.clone(),
-                text,
-                ts,
-                client_id: Some(m.client_id.clone()),
-            },
-            duplicate: true,
-        });
-    }
-
-    let before = heads.heads.get(&m.room).copied();
-    let last = heads.get(conn, m.room)?;
-    let seq = *last + 1;
-    let ts = now_ms();
-    conn.prepare_cached(
-        "INSERT INTO events (room_id, seq, kind, author_id, client_id, body, created_at)
-         VALUES (?1, ?2, 'message', ?3, ?4, ?5, ?6)",
-    )?
-    .execute(params![
-        to_i64(m.room.0),
-        to_i64(seq),
-        m.author_id,
-        m.client_id.as_str(),
-        m.text,
-        ts
-    ])?;
-    // Only now, with the row in place, does the room's head move.
-    *last = seq;
-    undo.push((m.room, before));
-    Ok(Appended {
-        event: MessageEvent {
-            room: m.room,
-            seq,
-            id: to_u64(conn.last_insert_rowid()),
-            author: m.author.clone(),
-            author_name: m.author_name.clone(),
-            text: m.text.clone(),
-            ts,
-            client_id: Some(m.client_id.clone()),
-        },
-        duplicate: false,
-    })
 }
 
 fn to_u64(v: i64) -> u64 {
@@ -598,49 +491,6 @@ fn display_name(raw: Option<String>, user: &Username) -> StoreResult<DisplayName
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
-}
-
-/// The columns [`read_events`] expects, in order.
-const EVENT_COLUMNS: &str =
-    "e.id, e.seq, e.body, e.created_at, e.client_id, u.username, u.display_name";
-
-/// Reads event rows of `room` (columns [`EVENT_COLUMNS`]) with `sql` bound to
-/// `(room, bound, limit)`.
-fn read_events(
-    conn: &Connection,
-    sql: &str,
-    room: RoomId,
-    bound: u64,
-    limit: u32,
-) -> StoreResult<Vec<MessageEvent>> {
-    let mut stmt = conn.prepare_cached(sql)?;
-    let rows = stmt.query_map(params![to_i64(room.0), to_i64(bound), limit], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, i64>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?,
-            r.get::<_, Option<String>>(4)?,
-            r.get::<_, String>(5)?,
-            r.get::<_, Option<String>>(6)?,
-        ))
-    })?;
-    let mut out = Vec::new();
-    for row in rows {
-        let (id, seq, text, ts, client_id, author, author_name) = row?;
-        let author = parse_user(author)?;
-        out.push(MessageEvent {
-            room,
-            seq: to_u64(seq),
-            id: to_u64(id),
-            author_name: display_name(author_name, &author)?,
-            author,
-            text,
-            ts,
-            client_id: client_id.and_then(|c| ClientId::parse(c).ok()),
-        });
-    }
-    Ok(out)
 }
 
 /// The columns [`room_at`] reads, in order ([`ROOM_WIDTH`] of them).
@@ -1114,11 +964,15 @@ impl Store for SqliteStore {
                 // The same people get the same room back, those who had left it included.
                 let mut added = 0;
                 for member in &members {
-                    added += conn.execute(
+                    let n = conn.execute(
                         "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at, role)
                          VALUES (?1, ?2, ?3, 'member')",
                         params![id, member.id, now_ms()],
                     )?;
+                    if n > 0 {
+                        log::mark_read(conn, member.id, RoomId(to_u64(id)), None)?;
+                    }
+                    added += n;
                 }
                 let room = room_by_id(conn, RoomId(to_u64(id)))?.ok_or(StoreError::NotFound)?;
                 return Ok((room, added > 0));
@@ -1176,20 +1030,24 @@ impl Store for SqliteStore {
             if banned {
                 return Ok(false);
             }
-            match tx.execute(
+            let added = match tx.execute(
                 "INSERT OR IGNORE INTO room_members (room_id, user_id, joined_at, role)
                  VALUES (?1, ?2, ?3, ?4)",
                 params![to_i64(room.0), user_id, now_ms(), role_str(role)],
             ) {
-                Ok(_) => {}
+                Ok(n) => n > 0,
                 // The only constraint left to break is a reference: no such room (or user).
                 Err(e) if is_unique_violation(&e) => return Err(StoreError::NotFound),
                 Err(e) => return Err(e.into()),
-            }
+            };
             tx.execute(
                 "DELETE FROM invites WHERE room_id = ?1 AND user_id = ?2",
                 params![to_i64(room.0), user_id],
             )?;
+            if added {
+                // A newcomer has read what was said before they came.
+                log::mark_read(&tx, user_id, room, None)?;
+            }
             tx.commit()?;
             Ok(true)
         })
@@ -1575,11 +1433,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn append(&self, message: NewMessage) -> BoxFuture<'static, StoreResult<Appended>> {
+    fn append(&self, event: NewEvent) -> BoxFuture<'static, StoreResult<Appended>> {
         let jobs = self.jobs.clone();
         async move {
             let (tx, rx) = oneshot::channel();
-            jobs.send(Job::Append(message, tx))
+            jobs.send(Job::Append(event, tx))
                 .await
                 .map_err(|_| StoreError::Closed)?;
             rx.await.map_err(|_| StoreError::Closed)?
@@ -1587,28 +1445,21 @@ impl Store for SqliteStore {
         .boxed()
     }
 
-    fn events_before(
+    fn messages_before(
         &self,
         room: RoomId,
         before: u64,
         limit: u32,
-    ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>> {
-        self.read(move |conn| {
-            let mut page = read_events(
-                conn,
-                &format!(
-                    "SELECT {EVENT_COLUMNS}
-                     FROM events e JOIN users u ON u.id = e.author_id
-                     WHERE e.room_id = ?1 AND e.seq < ?2
-                     ORDER BY e.seq DESC LIMIT ?3"
-                ),
-                room,
-                before,
-                limit,
-            )?;
-            page.reverse();
-            Ok(page)
-        })
+    ) -> BoxFuture<'static, StoreResult<MessagePage>> {
+        self.read(move |conn| log::messages_before(conn, room, before, limit))
+    }
+
+    fn message(
+        &self,
+        room: RoomId,
+        seq: u64,
+    ) -> BoxFuture<'static, StoreResult<Option<MessageEvent>>> {
+        self.read(move |conn| log::message(conn, room, seq))
     }
 
     fn events_after(
@@ -1617,19 +1468,51 @@ impl Store for SqliteStore {
         after: u64,
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>> {
+        self.read(move |conn| log::events_after(conn, room, after, limit))
+    }
+
+    fn read_counts(
+        &self,
+        user_id: UserId,
+        rooms: Vec<RoomId>,
+    ) -> BoxFuture<'static, StoreResult<Vec<ReadCounts>>> {
         self.read(move |conn| {
-            read_events(
-                conn,
-                &format!(
-                    "SELECT {EVENT_COLUMNS}
-                     FROM events e JOIN users u ON u.id = e.author_id
-                     WHERE e.room_id = ?1 AND e.seq > ?2
-                     ORDER BY e.seq ASC LIMIT ?3"
-                ),
-                room,
-                after,
-                limit,
-            )
+            let tx = conn.unchecked_transaction()?;
+            let counts = rooms
+                .into_iter()
+                .map(|room| log::read_counts(&tx, user_id, room))
+                .collect::<StoreResult<Vec<_>>>()?;
+            tx.finish()?;
+            Ok(counts)
+        })
+    }
+
+    fn mark_read(
+        &self,
+        user_id: UserId,
+        room: RoomId,
+        seq: Option<u64>,
+    ) -> BoxFuture<'static, StoreResult<ReadCounts>> {
+        self.write(move |conn| log::mark_read(conn, user_id, room, seq))
+    }
+
+    fn mark_all_read(
+        &self,
+        user_id: UserId,
+    ) -> BoxFuture<'static, StoreResult<Vec<(RoomId, ReadCounts)>>> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let rooms: Vec<i64> = tx
+                .prepare_cached("SELECT room_id FROM room_members WHERE user_id = ?1")?
+                .query_map(params![user_id], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut out = Vec::with_capacity(rooms.len());
+            for room in rooms {
+                let room = RoomId(to_u64(room));
+                out.push((room, log::mark_read(&tx, user_id, room, None)?));
+            }
+            tx.commit()?;
+            Ok(out)
         })
     }
 }
@@ -1657,15 +1540,15 @@ mod tests {
         .await;
     }
 
-    fn message(room: RoomId, author_id: UserId, client_id: &str) -> NewMessage {
-        NewMessage {
+    fn message(room: RoomId, author_id: UserId, client_id: &str) -> NewEvent {
+        NewEvent::post(
             room,
             author_id,
-            author: Username::parse("alice").expect("valid"),
-            author_name: DisplayName::parse("alice").expect("valid"),
-            client_id: ClientId::parse(client_id).expect("valid"),
-            text: format!("text of {client_id}"),
-        }
+            Username::parse("alice").expect("valid"),
+            DisplayName::parse("alice").expect("valid"),
+            shared::ClientId::parse(client_id).expect("valid"),
+            format!("text of {client_id}"),
+        )
     }
 
     #[tokio::test]
@@ -1691,9 +1574,10 @@ mod tests {
         ];
         let [a, b, c] = appends;
         let (a, b, c) = tokio::join!(a, b, c);
-        assert_eq!(a.expect("a stored").event.seq, 1);
+        let seq = |r: StoreResult<Appended>| r.expect("stored").event().map(|e| e.seq);
+        assert_eq!(seq(a), Some(1));
         assert!(matches!(b, Err(StoreError::NotFound)));
-        assert_eq!(c.expect("c stored").event.seq, 2);
+        assert_eq!(seq(c), Some(2));
         drop(store);
 
         // A new writer reads the head back from the log.
@@ -1702,13 +1586,13 @@ mod tests {
             .append(message(general, user, "d"))
             .await
             .expect("d stored");
-        assert_eq!(d.event.seq, 3);
+        assert_eq!(d.event().map(|e| e.seq), Some(3));
         let again = store
             .append(message(general, user, "a"))
             .await
             .expect("dedup");
-        assert!(again.duplicate);
-        assert_eq!(again.event.seq, 1);
+        assert!(again.is_duplicate());
+        assert_eq!(again.event().map(|e| e.seq), Some(1));
         let found = store.room(general).await.expect("read").expect("exists");
         assert_eq!(found.last_seq, 3);
     }

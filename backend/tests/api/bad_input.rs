@@ -122,6 +122,7 @@ async fn text_over_the_limit_gets_too_long_and_nothing_is_stored() {
         ("   ".to_owned(), ErrorCode::Invalid),
     ] {
         ws.send(&ClientMsg::Send {
+            reply_to: None,
             room: GENERAL,
             client_id: cid("big"),
             text,
@@ -171,6 +172,7 @@ async fn sending_to_a_room_not_joined_or_missing_is_an_error_and_stores_nothing(
         (RoomId(9_999), ErrorCode::NoSuchRoom),
     ] {
         ws.send(&ClientMsg::Send {
+            reply_to: None,
             room,
             client_id: cid("x1"),
             text: "hello?".into(),

@@ -225,6 +225,7 @@ impl Resilient {
 
 fn send_msg(room: RoomId, id: &str, text: &str) -> ClientMsg {
     ClientMsg::Send {
+        reply_to: None,
         room,
         client_id: cid(id),
         text: text.to_owned(),

@@ -300,8 +300,10 @@ pub struct Ws {
     pub stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
-/// What a connection saw last: a frame, or its close.
+/// What a connection saw last: a frame, or its close. (Short-lived, so the size of a frame
+/// does not matter.)
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 pub enum Next {
     Frame(ServerMsg),
     Closed(Option<u16>),
@@ -391,6 +393,7 @@ impl Ws {
     /// Sends `text` to `room` with `client_id` and waits for its ack; returns (id, seq).
     pub async fn say_with_id(&mut self, room: RoomId, client_id: &str, text: &str) -> (u64, u64) {
         self.send(&ClientMsg::Send {
+            reply_to: None,
             room,
             client_id: cid(client_id),
             text: text.into(),
@@ -405,6 +408,29 @@ impl Ws {
         match ack {
             ServerMsg::Ack { id, seq, .. } => (id, seq),
             other => panic!("expected an ack, got {other:?}"),
+        }
+    }
+
+    /// Sends a write (`send`, `edit`, `delete`, `react`) and waits for its answer: `Ok((id, seq))`
+    /// from the `ack` (0, 0 when nothing changed), or the `error` frame.
+    pub async fn write(&mut self, msg: ClientMsg) -> Result<(u64, u64), ServerMsg> {
+        let wanted = match &msg {
+            ClientMsg::Send { client_id, .. }
+            | ClientMsg::Edit { client_id, .. }
+            | ClientMsg::Delete { client_id, .. }
+            | ClientMsg::React { client_id, .. } => client_id.clone(),
+            other => panic!("not a write: {other:?}"),
+        };
+        self.send(&msg).await;
+        let answer = self
+            .recv_until(|m| {
+                matches!(m, ServerMsg::Ack { client_id, .. } if *client_id == wanted)
+                    || matches!(m, ServerMsg::Error { client_id: Some(c), .. } if *c == wanted)
+            })
+            .await;
+        match answer {
+            ServerMsg::Ack { id, seq, .. } => Ok((id, seq)),
+            other => Err(other),
         }
     }
 

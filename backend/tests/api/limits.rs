@@ -96,6 +96,7 @@ async fn sends_over_the_rate_are_refused_with_a_wait_and_the_resend_is_stored_on
     // Five seconds' worth at once, and one more, without waiting for any ack.
     for i in 0..10 {
         ws.send(&ClientMsg::Send {
+            reply_to: None,
             room: GENERAL,
             client_id: cid(&format!("burst{i}")),
             text: format!("burst {i}"),
@@ -103,6 +104,7 @@ async fn sends_over_the_rate_are_refused_with_a_wait_and_the_resend_is_stored_on
         .await;
     }
     ws.send(&ClientMsg::Send {
+        reply_to: None,
         room: GENERAL,
         client_id: cid("over"),
         text: "one too many".into(),
@@ -376,6 +378,7 @@ async fn a_catch_up_from_far_behind_or_ahead_is_answered_with_the_newest_page() 
     let total = shared::CATCH_UP_MAX + 20;
     for i in 0..total {
         ws.send(&ClientMsg::Send {
+            reply_to: None,
             room: GENERAL,
             client_id: cid(&format!("m{i}")),
             text: format!("message {i}"),
@@ -503,6 +506,7 @@ async fn messages_of_only_invisible_characters_are_refused_as_blank() {
         .enumerate()
     {
         ws.send(&ClientMsg::Send {
+            reply_to: None,
             room: GENERAL,
             client_id: cid(&format!("blank{i}")),
             text: text.into(),
@@ -538,6 +542,7 @@ async fn a_long_catch_up_costs_more_than_one_request() {
     let (mut ws, _) = app.joined(&lee, GENERAL).await;
     for i in 0..950u64 {
         ws.send(&ClientMsg::Send {
+            reply_to: None,
             room: GENERAL,
             client_id: cid(&format!("c{i}")),
             text: format!("message {i}"),

@@ -3,6 +3,7 @@
 
 mod auth;
 mod bad_input;
+mod changes;
 mod chaos;
 mod delivery;
 mod hashing;

@@ -15,6 +15,7 @@ async fn message_is_delivered_to_every_member_of_the_room() {
     let (mut c, _) = app.joined(&carol, GENERAL).await;
 
     a.send(&ClientMsg::Send {
+        reply_to: None,
         room: GENERAL,
         client_id: cid("a-1"),
         text: "hello, room".into(),
@@ -67,6 +68,7 @@ async fn messages_from_concurrent_senders_arrive_in_seq_order_without_gaps() {
         senders.push(tokio::spawn(async move {
             for n in 0..per_sender {
                 ws.send(&ClientMsg::Send {
+                    reply_to: None,
                     room: GENERAL,
                     client_id: cid(&format!("s{i}-{n}")),
                     text: format!("{i}:{n}"),
@@ -105,6 +107,7 @@ async fn join_shows_the_last_50_and_history_pages_back_to_the_beginning() {
     let (mut a, _) = app.joined(&alice, GENERAL).await;
     for n in 1..=120 {
         a.send(&ClientMsg::Send {
+            reply_to: None,
             room: GENERAL,
             client_id: cid(&format!("m{n}")),
             text: format!("message {n}"),

@@ -23,6 +23,7 @@ async fn try_join(ws: &mut Ws, room: RoomId) -> ServerMsg {
 /// Sends a message and returns the answer (`ack` or `error`).
 async fn try_send(ws: &mut Ws, room: RoomId, id: &str, text: &str) -> ServerMsg {
     ws.send(&ClientMsg::Send {
+        reply_to: None,
         room,
         client_id: cid(id),
         text: text.into(),

@@ -133,6 +133,7 @@ async fn a_frame_after_the_session_expired_is_not_served_and_closes_the_socket()
     let (mut ws, _) = app.joined(&dan, GENERAL).await;
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     ws.send(&shared::ClientMsg::Send {
+        reply_to: None,
         room: crate::helpers::GENERAL,
         client_id: crate::helpers::cid("late"),
         text: "after expiry".into(),

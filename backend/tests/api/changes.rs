@@ -1,0 +1,603 @@
+//! Messages that change: edits, deletions, reactions and replies ride the log like messages,
+//! live, in catch-up and in history; read positions and unread counts; typing; the HTTP
+//! interface for bots.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use shared::{ClientMsg, ErrorCode, EventKind, MessageEvent, Presence, RoomInfo, ServerMsg};
+
+use crate::helpers::{GENERAL, Ws, cid, spawn_app};
+
+fn edit(id: &str, target: u64, text: &str) -> ClientMsg {
+    ClientMsg::Edit {
+        room: GENERAL,
+        client_id: cid(id),
+        target,
+        text: text.into(),
+    }
+}
+
+fn delete(id: &str, target: u64) -> ClientMsg {
+    ClientMsg::Delete {
+        room: GENERAL,
+        client_id: cid(id),
+        target,
+    }
+}
+
+fn react(id: &str, target: u64, emoji: &str, on: bool) -> ClientMsg {
+    ClientMsg::React {
+        room: GENERAL,
+        client_id: cid(id),
+        target,
+        emoji: emoji.into(),
+        on,
+    }
+}
+
+fn reply(id: &str, to: u64, text: &str) -> ClientMsg {
+    ClientMsg::Send {
+        room: GENERAL,
+        client_id: cid(id),
+        text: text.into(),
+        reply_to: Some(to),
+    }
+}
+
+fn code(answer: Result<(u64, u64), ServerMsg>) -> ErrorCode {
+    match answer {
+        Err(ServerMsg::Error { code, .. }) => code,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// The next `message` frames, `n` of them.
+async fn events(ws: &mut Ws, n: usize) -> Vec<MessageEvent> {
+    let mut out = Vec::new();
+    while out.len() < n {
+        out.push(ws.next_message().await);
+    }
+    out
+}
+
+#[tokio::test]
+async fn every_kind_of_change_arrives_live_in_catch_up_and_in_history() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
+
+    let first = a.say(GENERAL, "hello wrld").await;
+    let second = a.say(GENERAL, "to be deleted").await;
+    // Bob saw both; now he goes away.
+    let seen = events(&mut b, 2).await;
+    let since = seen.last().expect("two").seq;
+    drop(b);
+
+    let (_, edited) = a
+        .write(edit("e1", first, "hello world"))
+        .await
+        .expect("edited");
+    assert_eq!(edited, 3);
+    let (_, reacted) = a
+        .write(react("r1", first, "👍", true))
+        .await
+        .expect("reacted");
+    let (_, replied) = a
+        .write(reply("p1", first, "answering"))
+        .await
+        .expect("posted");
+    let (_, deleted) = a.write(delete("d1", second)).await.expect("deleted");
+    assert_eq!((reacted, replied, deleted), (4, 5, 6));
+
+    // Catch-up: every change, exactly once, in order, each with its kind and target.
+    let mut b = app.ws(&bob).await;
+    b.send(&ClientMsg::Join {
+        room: GENERAL,
+        since: Some(since),
+    })
+    .await;
+    let caught = events(&mut b, 4).await;
+    let kinds: Vec<(u64, EventKind, Option<u64>)> =
+        caught.iter().map(|e| (e.seq, e.kind, e.target)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (3, EventKind::Edit, Some(first)),
+            (4, EventKind::React, Some(first)),
+            (5, EventKind::Message, None),
+            (6, EventKind::Delete, Some(second)),
+        ]
+    );
+    assert_eq!(caught[0].text, "hello world");
+    assert_eq!(caught[1].emoji.as_deref(), Some("👍"));
+    assert_eq!(caught[2].reply_to, Some(first));
+
+    // Live: bob sees alice take her reaction back.
+    a.write(react("r2", first, "👍", false))
+        .await
+        .expect("unreacted");
+    let live = b.next_message().await;
+    assert_eq!((live.seq, live.kind), (7, EventKind::Unreact));
+    a.write(react("r3", first, "🎉", true))
+        .await
+        .expect("reacted");
+    b.next_message().await;
+
+    // History: messages only, as they are now; has_more and paging are by message.
+    let carol = app.register("carol").await;
+    let (_, page) = app.joined(&carol, GENERAL).await;
+    let shown: Vec<(u64, &str)> = page.iter().map(|m| (m.seq, m.text.as_str())).collect();
+    assert_eq!(shown, vec![(1, "hello world"), (2, ""), (5, "answering")]);
+    assert!(page[0].edited.is_some());
+    assert_eq!(page[0].reactions.len(), 1);
+    assert_eq!(page[0].reactions[0].emoji, "🎉");
+    assert!(page[1].deleted.is_some());
+    assert_eq!(page[2].reply_to, Some(first));
+    let (status, older) = app
+        .get_as(&carol, "/api/rooms/1/messages?before=5&limit=1")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(older["messages"][0]["seq"], 2);
+    assert_eq!(older["has_more"], true);
+    // A join without `since` starts the live stream after every change, not after the last
+    // message: the next event is 9, with nothing before it repeated.
+    let (mut c, _) = app.joined(&carol, GENERAL).await;
+    a.say(GENERAL, "latest").await;
+    assert_eq!(c.next_message().await.seq, 9);
+}
+
+#[tokio::test]
+async fn only_the_author_edits_and_the_author_or_a_moderator_deletes() {
+    let app = spawn_app().await;
+    let owner = app.register("owner").await;
+    let alice = app.register("alice").await;
+    let mallory = app.register("mallory").await;
+    let room = app.create_room(&owner, "club").await;
+    let mut o = app.ws(&owner).await;
+    o.join(room).await;
+    let mut a = app.ws(&alice).await;
+    a.join(room).await;
+    let mut m = app.ws(&mallory).await;
+    m.join(room).await;
+    let in_room = |msg: ClientMsg| match msg {
+        ClientMsg::Edit {
+            client_id,
+            target,
+            text,
+            ..
+        } => ClientMsg::Edit {
+            room,
+            client_id,
+            target,
+            text,
+        },
+        ClientMsg::Delete {
+            client_id, target, ..
+        } => ClientMsg::Delete {
+            room,
+            client_id,
+            target,
+        },
+        other => other,
+    };
+    let said = a.say(room, "alice's words").await;
+    // Nobody rewrites someone else's words, not even the room's owner.
+    for (ws, id) in [(&mut m, "m1"), (&mut o, "o1")] {
+        let answer = ws.write(in_room(edit(id, said, "forged"))).await;
+        assert_eq!(code(answer), ErrorCode::Forbidden);
+    }
+    // A member cannot delete another's message; the owner (a moderator) can.
+    assert_eq!(
+        code(m.write(in_room(delete("m2", said))).await),
+        ErrorCode::Forbidden
+    );
+    // Changes to what is not a message are refused.
+    assert_eq!(
+        code(a.write(in_room(edit("a0", 999, "nothing"))).await),
+        ErrorCode::NoSuchMessage
+    );
+    a.write(in_room(edit("a1", said, "alice's better words")))
+        .await
+        .expect("the author edits");
+    let (_, seq) = o
+        .write(in_room(delete("o2", said)))
+        .await
+        .expect("the owner deletes");
+    assert!(seq > said);
+    // Deleted: no more edits or reactions; a second deletion changes nothing.
+    assert_eq!(
+        code(a.write(in_room(edit("a2", said, "again"))).await),
+        ErrorCode::NoSuchMessage
+    );
+    assert_eq!(a.write(in_room(delete("a3", said))).await, Ok((0, 0)));
+    // A member deletes their own.
+    let own = m.say(room, "oops").await;
+    m.write(in_room(delete("m3", own)))
+        .await
+        .expect("own message deleted");
+    // Every change above was refused or applied once: the log holds two edits/deletions
+    // beside the three messages.
+    let (_, log) = app
+        .get_as(&owner, &format!("/api/rooms/{room}/events?since=0"))
+        .await;
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("message"))
+        .collect();
+    assert_eq!(kinds, ["message", "edit", "delete", "message", "delete"]);
+}
+
+#[tokio::test]
+async fn a_deleted_message_is_gone_from_the_database_files() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let secret = "the launch code is ZX-81-SPECTRUM";
+    let seq = a.say(GENERAL, secret).await;
+    a.write(edit("e1", seq, "the launch code is ZX-81-SPECTRUM-2"))
+        .await
+        .expect("edited");
+    a.say(GENERAL, "other talk").await;
+    a.write(delete("d1", seq)).await.expect("deleted");
+
+    let files = ["chat.db", "chat.db-wal"].map(|f| app.dir.path().join(f));
+    let contains = |needle: &[u8]| {
+        files.iter().any(|path| {
+            std::fs::read(path).is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+        })
+    };
+    assert!(contains(b"other talk"), "the search can find what is there");
+    // The write-ahead log is emptied by a checkpoint shortly after the deletion.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while contains(b"ZX-81-SPECTRUM") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the deleted text is still in the database files"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_change_sent_twice_with_one_client_id_is_applied_once() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
+    let seq = a.say(GENERAL, "original").await;
+    let first = a
+        .write(edit("same-edit", seq, "changed"))
+        .await
+        .expect("edited");
+    // A retry with the same id (say, after a cut connection) gets the same answer.
+    assert_eq!(a.write(edit("same-edit", seq, "changed")).await, Ok(first));
+    let r = b
+        .write(react("same-react", seq, "❤️", true))
+        .await
+        .expect("reacted");
+    assert_eq!(b.write(react("same-react", seq, "❤️", true)).await, Ok(r));
+    // A new request that changes nothing stores nothing.
+    assert_eq!(
+        b.write(react("other-react", seq, "❤️", true)).await,
+        Ok((0, 0))
+    );
+    assert_eq!(
+        a.write(edit("other-edit", seq, "changed")).await,
+        Ok((0, 0))
+    );
+    // Invalid reactions are refused with the rule.
+    for bad in ["", "two words", "\u{200b}"] {
+        assert_eq!(
+            code(
+                b.write(react(&format!("bad{}", bad.len()), seq, bad, true))
+                    .await
+            ),
+            ErrorCode::Invalid
+        );
+    }
+    let (_, log) = app.get_as(&alice, "/api/rooms/1/events?since=0").await;
+    assert_eq!(log["events"].as_array().map(Vec::len), Some(3));
+}
+
+#[tokio::test]
+async fn unread_counts_follow_one_person_across_devices() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    // Bob on two devices.
+    let (mut phone, _) = app.joined(&bob, GENERAL).await;
+    let bob_again = app.login("bob").await;
+    let (mut laptop, _) = app.joined(&bob_again, GENERAL).await;
+
+    a.say(GENERAL, "one").await;
+    let two = a.say(GENERAL, "two, @bob").await;
+    let three = a.say(GENERAL, "three").await;
+    a.write(react("r", three, "👀", true))
+        .await
+        .expect("reacted");
+    let edited = a.write(edit("e", two, "two (edited), @bob")).await;
+    assert!(edited.is_ok());
+
+    let counts = |rooms: Vec<RoomInfo>| {
+        let general = rooms.into_iter().find(|r| r.id == GENERAL).expect("listed");
+        (general.read_seq, general.unread, general.mentions)
+    };
+    let rooms: Vec<RoomInfo> = app
+        .get_with_token("/api/rooms", &bob.token)
+        .await
+        .json()
+        .await
+        .expect("rooms");
+    assert_eq!(
+        counts(rooms),
+        (0, 3, 1),
+        "three messages unread, one mentions bob; the reaction and the edit do not count"
+    );
+
+    // Read on the phone: the laptop hears of it.
+    phone
+        .send(&ClientMsg::Read {
+            room: GENERAL,
+            seq: two,
+        })
+        .await;
+    for ws in [&mut phone, &mut laptop] {
+        let read = ws.recv_until(|m| matches!(m, ServerMsg::Read { .. })).await;
+        assert_eq!(
+            read,
+            ServerMsg::Read {
+                room: GENERAL,
+                seq: two,
+                unread: 1,
+                mentions: 0
+            }
+        );
+    }
+    // The counts survive a reload (a fresh read of the list), on any device.
+    let rooms: Vec<RoomInfo> = app
+        .get_with_token("/api/rooms", &bob_again.token)
+        .await
+        .json()
+        .await
+        .expect("rooms");
+    assert_eq!(counts(rooms), (two, 1, 0));
+    // Mark everything read over HTTP.
+    let (status, all) = app.post_as(&bob, "/api/read", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(all[0]["unread"], 0);
+    assert!(all[0]["seq"].as_u64() > Some(three));
+}
+
+#[tokio::test]
+async fn typing_is_announced_and_ends_when_the_typist_goes_quiet_or_away() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
+    let typing = |m: &ServerMsg| matches!(m, ServerMsg::Typing { .. });
+
+    a.send(&ClientMsg::Typing {
+        room: GENERAL,
+        on: true,
+    })
+    .await;
+    let started = tokio::time::Instant::now();
+    assert!(matches!(
+        b.recv_until(typing).await,
+        ServerMsg::Typing { on: true, ref user, .. } if user.as_str() == "alice"
+    ));
+    // Alice's client goes quiet without a word: the server ends the notice itself.
+    assert!(matches!(
+        b.recv_until(typing).await,
+        ServerMsg::Typing { on: false, .. }
+    ));
+    let lapsed = started.elapsed();
+    assert!(
+        lapsed >= Duration::from_millis(shared::TYPING_TTL_MS - 1_000),
+        "not before the notice lapses: {lapsed:?}"
+    );
+
+    // Posting ends it at once, and so does closing the connection.
+    a.send(&ClientMsg::Typing {
+        room: GENERAL,
+        on: true,
+    })
+    .await;
+    b.recv_until(typing).await;
+    a.say(GENERAL, "done typing").await;
+    assert!(matches!(
+        b.recv_until(typing).await,
+        ServerMsg::Typing { on: false, .. }
+    ));
+    a.send(&ClientMsg::Typing {
+        room: GENERAL,
+        on: true,
+    })
+    .await;
+    b.recv_until(typing).await;
+    drop(a);
+    let closed = tokio::time::Instant::now();
+    assert!(matches!(
+        b.recv_until(typing).await,
+        ServerMsg::Typing { on: false, .. }
+    ));
+    assert!(closed.elapsed() < Duration::from_millis(shared::TYPING_TTL_MS));
+}
+
+#[tokio::test]
+async fn a_person_is_away_only_when_every_connection_of_theirs_is() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
+    let (mut tab1, _) = app.joined(&alice, GENERAL).await;
+    let (mut tab2, _) = app.joined(&alice, GENERAL).await;
+    let presence = |m: &ServerMsg| {
+        matches!(
+            m,
+            ServerMsg::Presence {
+                status: Some(_),
+                ..
+            }
+        )
+    };
+    let away = ClientMsg::Presence {
+        status: Presence::Away,
+    };
+    tab1.send(&away).await;
+    tab2.send(&away).await;
+    assert!(matches!(
+        b.recv_until(presence).await,
+        ServerMsg::Presence { status: Some(Presence::Away), ref user, .. } if user.as_str() == "alice"
+    ));
+    // A newcomer learns it from `joined`.
+    let carol = app.register("carol").await;
+    let mut c = app.ws(&carol).await;
+    c.send(&ClientMsg::Join {
+        room: GENERAL,
+        since: None,
+    })
+    .await;
+    match c
+        .recv_until(|m| matches!(m, ServerMsg::Joined { .. }))
+        .await
+    {
+        ServerMsg::Joined { away, .. } => {
+            assert_eq!(away, vec![shared::Username::parse("alice").expect("valid")])
+        }
+        _ => unreachable!(),
+    }
+    // One tab comes back: alice is online again.
+    tab2.send(&ClientMsg::Presence {
+        status: Presence::Online,
+    })
+    .await;
+    assert!(matches!(
+        b.recv_until(presence).await,
+        ServerMsg::Presence {
+            status: Some(Presence::Online),
+            ..
+        }
+    ));
+    drop(tab1);
+}
+
+#[tokio::test]
+async fn a_bot_does_everything_over_plain_http() {
+    let app = spawn_app().await;
+    let bot = app.register("bot").await;
+    let human = app.register("human").await;
+    let (mut h, _) = app.joined(&human, GENERAL).await;
+    let (status, _) = app.post_as(&bot, "/api/rooms/1/join", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Send, with an Idempotency-Key: a retry stores nothing new.
+    let send = || {
+        app.http
+            .post(app.url("/api/rooms/1/messages"))
+            .bearer_auth(&bot.token)
+            .header("Idempotency-Key", "bot-msg-1")
+            .json(&json!({ "text": "beep **boop**" }))
+            .send()
+    };
+    let first = send().await.expect("sent");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let posted: serde_json::Value = first.json().await.expect("json");
+    let again = send().await.expect("sent");
+    assert_eq!(again.status(), StatusCode::OK);
+    let again: serde_json::Value = again.json().await.expect("json");
+    assert_eq!(again["seq"], posted["seq"]);
+    let seq = posted["seq"].as_u64().expect("seq");
+    let bad_key = app
+        .http
+        .post(app.url("/api/rooms/1/messages"))
+        .bearer_auth(&bot.token)
+        .header("Idempotency-Key", "not a valid key!")
+        .json(&json!({ "text": "x" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(bad_key.status(), StatusCode::BAD_REQUEST);
+
+    // Edit, react, read it back, take the reaction back, delete.
+    let path = format!("/api/rooms/1/messages/{seq}");
+    let (status, _) = app
+        .call(Method::PATCH, &path, &bot, Some(json!({ "text": "beep" })))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app
+        .post_as(&bot, &format!("{path}/reactions"), json!({ "emoji": "🤖" }))
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, now) = app.get_as(&bot, &path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(now["text"], "beep");
+    assert_eq!(now["reactions"][0]["emoji"], "🤖");
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("{path}/reactions/%F0%9F%A4%96"),
+            &bot,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = app.call(Method::DELETE, &path, &human, None).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "not the human's to delete");
+    let (status, _) = app.call(Method::DELETE, &path, &bot, None).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = app.get_as(&bot, "/api/rooms/1/messages/999").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["code"], "no_such_message");
+
+    // The long poll: everything so far at once, then a wait that ends with the next event.
+    let (_, log) = app.get_as(&bot, "/api/rooms/1/events?since=0").await;
+    assert_eq!(log["events"].as_array().map(Vec::len), Some(5));
+    let next = log["next"].as_u64().expect("next");
+    let poll = {
+        let url = app.url(&format!("/api/rooms/1/events?since={next}&wait=20"));
+        let http = app.http.clone();
+        let token = bot.token.clone();
+        tokio::spawn(async move {
+            let res = http
+                .get(url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("polled");
+            res.json::<serde_json::Value>().await.expect("json")
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    h.say(GENERAL, "anyone there?").await;
+    let woke = tokio::time::timeout(Duration::from_secs(10), poll)
+        .await
+        .expect("the poll answers with the news")
+        .expect("task");
+    assert_eq!(woke["events"][0]["text"], "anyone there?");
+    assert_eq!(woke["events"][0]["seq"], next + 1);
+    // A wait with no news ends empty.
+    let (_, quiet) = app
+        .get_as(
+            &bot,
+            &format!("/api/rooms/1/events?since={}&wait=1", next + 1),
+        )
+        .await;
+    assert_eq!(quiet["events"].as_array().map(Vec::len), Some(0));
+    assert_eq!(quiet["next"], next + 1);
+    // A stranger to a private room polls nothing.
+    let secret = app.create_room_of(&human, "secret", "private").await;
+    let (status, _) = app
+        .get_as(&bot, &format!("/api/rooms/{secret}/events?since=0"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
