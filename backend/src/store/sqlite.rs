@@ -274,6 +274,11 @@ impl SqliteStore {
         migrate(&mut conn)?;
         // After the migrations: a rebuilt table must not cascade its old rows away.
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Every write transaction takes the write lock when it begins. A deferred one that read
+        // first and then found the log changed under it (a `TRUNCATE` checkpoint after a
+        // deletion resets the WAL) could only fail with "database is locked", whereas waiting for
+        // the lock at `BEGIN` goes through the busy timeout.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
 
         let alive = Arc::new(());
         let checkpointer = Connection::open(path)?;

@@ -1,6 +1,7 @@
 //! The delivery guarantees under faults: connections cut mid-frame, a server killed with
 //! SIGKILL, a consumer that stops reading. Nothing acknowledged is lost, nothing is duplicated,
-//! order holds.
+//! order holds. The traffic mixes messages with edits, reactions and deletions of them, and every
+//! client must end with the same state of every message as the database.
 //!
 //! The clients here follow docs/protocol.md's recipe: remember the last `seq` per room, rejoin
 //! with `since` after any disconnect, and resend unacknowledged messages with the same
@@ -14,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use shared::{ClientMsg, MessageEvent, RoomId, ServerMsg};
+use shared::{ClientMsg, EventKind, MessageEvent, RoomId, ServerMsg};
 use tokio::process::{Child, Command};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -26,6 +27,100 @@ use crate::helpers::{GENERAL, cid, spawn_app};
 /// Unacknowledged sends a client keeps in flight.
 const WINDOW: usize = 8;
 
+/// One write a test client makes: a message, or a change to its `k`-th own message.
+#[derive(Debug, Clone)]
+enum Op {
+    Say(String),
+    Edit(usize, String),
+    React(usize, &'static str, bool),
+    Delete(usize),
+}
+
+/// The writes of a client that sends `messages` messages: each message, and after some of them
+/// edits, reactions (added, and some taken back) and deletions of its own earlier messages.
+fn ops(name: &str, messages: usize) -> VecDeque<(String, Op)> {
+    let mut out = Vec::new();
+    for k in 0..messages {
+        out.push(Op::Say(format!("{name} says {k}")));
+        if k >= 3 {
+            let t = k - 3;
+            match t % 5 {
+                0 => {
+                    out.push(Op::Edit(t, format!("{name} said {t}, edited")));
+                    out.push(Op::React(t, "👍", true));
+                    if t % 10 == 0 {
+                        out.push(Op::Delete(t));
+                    }
+                }
+                2 => {
+                    out.push(Op::React(t, "🎉", true));
+                    out.push(Op::React(t, "🎉", false));
+                }
+                _ => {}
+            }
+        }
+    }
+    // Zero-padded, so that the pending map resends in the order the writes were made.
+    out.into_iter()
+        .enumerate()
+        .map(|(i, op)| (format!("{name}-{i:05}"), op))
+        .collect()
+}
+
+/// A message as a client or the database sees it in the end.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Shown {
+    text: String,
+    deleted: bool,
+    reactions: std::collections::BTreeSet<(String, String)>,
+}
+
+/// Folds a room's events, in order, into the state of each message.
+fn fold(events: &[MessageEvent]) -> BTreeMap<u64, Shown> {
+    let mut state: BTreeMap<u64, Shown> = BTreeMap::new();
+    for e in events {
+        match e.kind {
+            EventKind::Message => {
+                state.insert(
+                    e.seq,
+                    Shown {
+                        text: e.text.clone(),
+                        deleted: e.deleted.is_some(),
+                        ..Shown::default()
+                    },
+                );
+            }
+            kind => {
+                let Some(m) = e.target.and_then(|t| state.get_mut(&t)) else {
+                    continue;
+                };
+                let reaction = || {
+                    (
+                        e.emoji.clone().unwrap_or_default(),
+                        e.author.as_str().to_owned(),
+                    )
+                };
+                match kind {
+                    EventKind::Edit => m.text.clone_from(&e.text),
+                    EventKind::Delete => {
+                        m.deleted = true;
+                        m.text.clear();
+                        m.reactions.clear();
+                    }
+                    EventKind::React => {
+                        m.reactions.insert(reaction());
+                    }
+                    EventKind::Unreact => {
+                        m.reactions.remove(&reaction());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    state
+}
+
 /// A client that survives disconnects.
 #[derive(Debug, Default)]
 struct Resilient {
@@ -36,12 +131,14 @@ struct Resilient {
     room_id: u64,
     /// What it received, in order, after catch-up: must be seq 1, 2, 3, ... exactly.
     received: Vec<MessageEvent>,
-    /// Sent, not yet acknowledged: client_id -> text.
-    pending: BTreeMap<String, String>,
+    /// Sent, not yet acknowledged: client_id -> the frame (resent as is).
+    pending: BTreeMap<String, ClientMsg>,
     /// Acknowledged: client_id -> seq.
     acked: HashMap<String, u64>,
     /// Not yet sent.
-    queue: VecDeque<(String, String)>,
+    queue: VecDeque<(String, Op)>,
+    /// For each message of its own sent so far: its client id, in order.
+    said: Vec<String>,
     /// Messages above a hole, held until `history` pages fill it (after a join from further
     /// behind than a catch-up replays, the server sends the newest page instead).
     held: BTreeMap<u64, MessageEvent>,
@@ -58,6 +155,44 @@ impl Resilient {
 
     fn finished(&self, target: u64) -> bool {
         self.queue.is_empty() && self.pending.is_empty() && self.last_seq() == target
+    }
+
+    /// The next write to send, if it can go now (a change waits for its message's ack).
+    fn next_write(&mut self) -> Option<(String, ClientMsg)> {
+        let room = RoomId(self.room_id);
+        let (id, op) = self.queue.front()?;
+        let target = |k: &usize| {
+            self.said
+                .get(*k)
+                .and_then(|said| self.acked.get(said))
+                .copied()
+        };
+        let msg = match op {
+            Op::Say(text) => send_msg(room, id, text),
+            Op::Edit(k, text) => ClientMsg::Edit {
+                room,
+                client_id: cid(id),
+                target: target(k)?,
+                text: text.clone(),
+            },
+            Op::React(k, emoji, on) => ClientMsg::React {
+                room,
+                client_id: cid(id),
+                target: target(k)?,
+                emoji: (*emoji).to_owned(),
+                on: *on,
+            },
+            Op::Delete(k) => ClientMsg::Delete {
+                room,
+                client_id: cid(id),
+                target: target(k)?,
+            },
+        };
+        let (id, op) = self.queue.pop_front()?;
+        if matches!(op, Op::Say(_)) {
+            self.said.push(id.clone());
+        }
+        Some((id, msg))
     }
 
     /// Moves held messages that now follow on into `received`; asks for the page below the
@@ -157,9 +292,7 @@ impl Resilient {
             since: Some(self.last_seq()),
         };
         let mut out = vec![join];
-        for (id, text) in &self.pending {
-            out.push(send_msg(RoomId(self.room_id), id, text));
-        }
+        out.extend(self.pending.values().cloned());
         for msg in out {
             if ws.send(encode(&msg)).await.is_err() {
                 return;
@@ -167,11 +300,10 @@ impl Resilient {
         }
         loop {
             while self.pending.len() < WINDOW {
-                let Some((id, text)) = self.queue.pop_front() else {
+                let Some((id, msg)) = self.next_write() else {
                     break;
                 };
-                let msg = send_msg(RoomId(self.room_id), &id, &text);
-                self.pending.insert(id, text);
+                self.pending.insert(id, msg.clone());
                 if ws.send(encode(&msg)).await.is_err() {
                     return;
                 }
@@ -237,6 +369,7 @@ fn encode(msg: &ClientMsg) -> Message {
 }
 
 /// Checks everything the clients saw against each other and against the database file.
+/// `per_client` is how many writes each client made.
 fn verify(clients: &[Resilient], rooms: &[String], per_client: usize, db: &Path) {
     let violations: Vec<_> = clients.iter().flat_map(|c| c.violations.iter()).collect();
     assert!(
@@ -283,8 +416,67 @@ fn verify(clients: &[Resilient], rooms: &[String], per_client: usize, db: &Path)
         }
     }
 
-    // The database holds exactly the acknowledged messages, seq contiguous per room.
+    // The database holds exactly the acknowledged events, seq contiguous per room, and every
+    // client shows every message as the database holds it.
     let conn = rusqlite::Connection::open(db).expect("open db");
+    for room_name in rooms {
+        let mut stored: BTreeMap<u64, Shown> = BTreeMap::new();
+        let mut rows = conn
+            .prepare(
+                "SELECT e.seq, e.body, e.deleted_at IS NOT NULL FROM events e
+                 JOIN rooms r ON r.id = e.room_id WHERE r.name = ?1 AND e.kind = 'message'",
+            )
+            .expect("prepare");
+        let messages = rows
+            .query_map([room_name], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+            })
+            .expect("query");
+        for row in messages {
+            let (seq, text, deleted) = row.expect("row");
+            stored.insert(
+                u64::try_from(seq).expect("seq"),
+                Shown {
+                    text,
+                    deleted,
+                    ..Shown::default()
+                },
+            );
+        }
+        let mut rows = conn
+            .prepare(
+                "SELECT x.target, x.emoji, u.username FROM reactions x
+                 JOIN rooms r ON r.id = x.room_id JOIN users u ON u.id = x.user_id
+                 WHERE r.name = ?1",
+            )
+            .expect("prepare");
+        let reactions = rows
+            .query_map([room_name], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .expect("query");
+        for row in reactions {
+            let (target, emoji, user) = row.expect("row");
+            if let Some(m) = stored.get_mut(&u64::try_from(target).expect("seq")) {
+                m.reactions.insert((emoji, user));
+            }
+        }
+        assert!(
+            stored.values().any(|m| m.deleted) && stored.values().any(|m| !m.reactions.is_empty()),
+            "the traffic of {room_name} held deletions and reactions"
+        );
+        for c in clients.iter().filter(|c| &c.room == room_name) {
+            assert!(
+                fold(&c.received) == stored,
+                "{} shows every message of {room_name} as the database holds it",
+                c.name
+            );
+        }
+    }
     for room_name in rooms {
         let members = clients.iter().filter(|c| &c.room == room_name).count();
         let seqs: Vec<i64> = conn
@@ -315,7 +507,7 @@ async fn register_at(http: &reqwest::Client, base: &str, name: &str) -> shared::
 }
 
 /// Registers `count` users spread over `rooms` (creating the rooms) and gives each `per_client`
-/// messages to send.
+/// messages to send, with changes to them (see [`ops`]).
 async fn make_clients(
     base: &str,
     http: &reqwest::Client,
@@ -343,9 +535,7 @@ async fn make_clients(
         let name = format!("user{i}");
         let session = register_at(http, base, &name).await;
         clients.push(Resilient {
-            queue: (0..per_client)
-                .map(|n| (format!("{name}-{n}"), format!("{name} says {n}")))
-                .collect(),
+            queue: ops(&name, per_client),
             name,
             token: session.token,
             room: rooms
@@ -373,6 +563,7 @@ async fn clients_cut_at_random_get_every_message_once_in_order() {
         .max(1);
     let (count, per_client) = (50, 60 * soak);
     let clients = make_clients(&app.url(""), &app.http, count, &rooms, per_client).await;
+    let writes = clients[0].queue.len();
     let seed = std::env::var("CHAT_SOAK_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -380,7 +571,7 @@ async fn clients_cut_at_random_get_every_message_once_in_order() {
     let proxy = ChaosProxy::start(app.addr, seed, 1_000, 40_000).await;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(150 * soak as u64);
-    let target = (count / rooms.len() * per_client) as u64;
+    let target = (count / rooms.len() * writes) as u64;
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|c| tokio::spawn(c.run(proxy.addr, target, deadline)))
@@ -392,11 +583,12 @@ async fn clients_cut_at_random_get_every_message_once_in_order() {
     let cuts = proxy.cuts.load(Ordering::Relaxed);
     let reconnects: u32 = done.iter().map(|c| c.connections.saturating_sub(1)).sum();
     eprintln!(
-        "{} messages, {cuts} connections cut, {reconnects} reconnects",
-        count * per_client
+        "{} messages and {} changes, {cuts} connections cut, {reconnects} reconnects",
+        count * per_client,
+        count * (writes - per_client)
     );
     assert!(cuts >= 50, "the proxy really cut connections ({cuts})");
-    verify(&done, &rooms, per_client, &app.dir.path().join("chat.db"));
+    verify(&done, &rooms, writes, &app.dir.path().join("chat.db"));
 }
 
 /// A server process of the built binary, killable with SIGKILL.
@@ -450,13 +642,14 @@ async fn a_server_killed_with_sigkill_loses_nothing_acknowledged() {
     let server = Process::start(addr, &db, dir.path()).await;
     let http = reqwest::Client::new();
     let rooms: Vec<String> = (0..2).map(|i| format!("crash{i}")).collect();
-    let (count, per_client) = (10, 150);
+    let (count, per_client) = (10, 100);
     let clients = make_clients(&format!("http://{addr}"), &http, count, &rooms, per_client).await;
     let progress = Arc::clone(&clients[0].progress);
-    let total = (count * per_client) as u64;
+    let writes = clients[0].queue.len();
+    let total = (count * writes) as u64;
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-    let target = (count / rooms.len() * per_client) as u64;
+    let target = (count / rooms.len() * writes) as u64;
     let tasks: Vec<_> = clients
         .into_iter()
         .map(|c| tokio::spawn(c.run(addr, target, deadline)))
@@ -487,7 +680,7 @@ async fn a_server_killed_with_sigkill_loses_nothing_acknowledged() {
         reconnects >= count as u32,
         "every client lost its connection at least once"
     );
-    verify(&done, &rooms, per_client, &db);
+    verify(&done, &rooms, writes, &db);
     drop(server);
 }
 

@@ -366,7 +366,8 @@ fn append_one(
     let before = heads.heads.get(&room).copied();
     let last = heads.get(conn, room)?;
     let seq = *last + 1;
-    let joined_mentions = if event.kind == EventKind::Message {
+    // A new message has no mention rows yet: only write when there is something to write.
+    let joined_mentions = if event.kind == EventKind::Message && !mentioned.is_empty() {
         set_mentions(conn, room, seq, &mentioned)?
     } else {
         None
