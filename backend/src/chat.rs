@@ -1057,6 +1057,17 @@ impl Chat {
         let deadline = tokio::time::Instant::now() + wait;
         // Subscribed before the first read, so that news between the read and the wait is seen.
         let mut news = self.hub.news();
+        let head = self.store.room(room).await?.map_or(0, |r| r.last_seq);
+        if since > head {
+            // A position from another database (or a typo): nothing will come after it, so say
+            // where the log ends instead of waiting.
+            return Ok(EventsPage {
+                room,
+                events: Vec::new(),
+                next: head,
+                more: false,
+            });
+        }
         loop {
             let events = self.store.events_after(room, since, POLL_PAGE).await?;
             if !events.is_empty() || tokio::time::Instant::now() >= deadline {

@@ -601,3 +601,44 @@ async fn a_bot_does_everything_over_plain_http() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_room_filters_apply_to_an_edit_as_to_a_new_message() {
+    let app = spawn_app().await;
+    let admin = app.register("admin").await;
+    let alice = app.register("alice").await;
+    for (pattern, action) in [("spam", "refuse"), (r"\d{3}-\d{4}", "mask")] {
+        let kind = if action == "mask" { "regex" } else { "keyword" };
+        let rule = json!({ "kind": kind, "pattern": pattern, "action": action });
+        let (status, body) = app.post_as(&admin, "/api/rooms/1/filters", rule).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let seq = a.say(GENERAL, "an honest message").await;
+    assert_eq!(
+        code(a.write(edit("e1", seq, "buy spam now")).await),
+        ErrorCode::Filtered
+    );
+    a.write(edit("e2", seq, "call 555-1234"))
+        .await
+        .expect("masked, not refused");
+    let (_, now) = app
+        .get_as(&alice, &format!("/api/rooms/1/messages/{seq}"))
+        .await;
+    assert_eq!(now["text"], "call ********");
+}
+
+#[tokio::test]
+async fn a_long_poll_from_beyond_the_end_of_the_log_is_told_where_it_ends() {
+    let app = spawn_app().await;
+    let bot = app.register("bot").await;
+    let (mut ws, _) = app.joined(&bot, GENERAL).await;
+    ws.say(GENERAL, "one").await;
+    let started = tokio::time::Instant::now();
+    let (status, page) = app
+        .get_as(&bot, "/api/rooms/1/events?since=500&wait=20")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["next"], 1);
+    assert!(started.elapsed() < Duration::from_secs(10), "no wait");
+}
