@@ -1,5 +1,6 @@
 //! A property test of the permission rules: many random actions (create, invite, join, leave,
-//! kick, ban, send, open a direct room) by random people over public, private and direct rooms.
+//! kick, ban, send, edit, delete, react, open a direct room) by random people over public,
+//! private and direct rooms.
 //! A model says what each action must answer; after each action, every connection's frames are
 //! checked: nobody receives a message of a room their connection was not in when it was sent,
 //! nor any frame of a room they were never allowed to see.
@@ -18,7 +19,7 @@ use crate::chaos::Rng;
 use crate::helpers::{GENERAL, Session, TestApp, spawn_app};
 
 const PEOPLE: usize = 4;
-const ACTIONS: usize = 150;
+const ACTIONS: usize = 250;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Kind {
@@ -33,6 +34,13 @@ struct RoomModel {
     members: BTreeSet<usize>,
     invited: BTreeSet<usize>,
     banned: BTreeSet<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct MessageModel {
+    author: usize,
+    deleted: bool,
+    reactions: BTreeSet<(usize, &'static str)>,
 }
 
 /// One person: their session, their socket's writer, and the frames their socket received.
@@ -55,8 +63,10 @@ struct World {
     app: TestApp,
     people: Vec<Person>,
     rooms: BTreeMap<RoomId, RoomModel>,
-    /// For each stored message, which people's connections were in its room when it was sent.
+    /// For each stored event, which people's connections were in its room when it was sent.
     recipients: HashMap<(RoomId, u64), BTreeSet<usize>>,
+    /// Each stored message: its author, whether it was deleted, and its reactions.
+    messages: BTreeMap<(RoomId, u64), MessageModel>,
     next_req: u64,
     violations: Vec<String>,
 }
@@ -210,6 +220,7 @@ async fn no_connection_ever_receives_a_frame_of_a_room_its_user_may_not_see() {
             },
         )]),
         recipients: HashMap::new(),
+        messages: BTreeMap::new(),
         next_req: 0,
         violations: Vec::new(),
     };
@@ -240,7 +251,7 @@ async fn no_connection_ever_receives_a_frame_of_a_room_its_user_may_not_see() {
         };
         let room = rooms[rng.range(0, rooms.len() as u64) as usize];
         let session = world.people[who].session.clone();
-        match rng.range(0, 10) {
+        match rng.range(0, 13) {
             0 => {
                 created += 1;
                 let private = rng.range(0, 2) == 0;
@@ -409,6 +420,96 @@ async fn no_connection_ever_receives_a_frame_of_a_room_its_user_may_not_see() {
                     world.people[other].joined.remove(&room);
                 }
             }
+            10..=12 => {
+                // A change to a message of the room: edit, delete or react.
+                let targets: Vec<u64> = world
+                    .messages
+                    .range((room, 0)..=(room, u64::MAX))
+                    .map(|((_, seq), _)| *seq)
+                    .collect();
+                if targets.is_empty() {
+                    continue;
+                }
+                let target = targets[rng.range(0, targets.len() as u64) as usize];
+                let m = world.messages[&(room, target)].clone();
+                let r = &world.rooms[&room];
+                let member = r.members.contains(&who);
+                let moderator = r.owner == Some(who) && member;
+                let path = format!("/api/rooms/{room}/messages/{target}");
+                let emoji = ["👍", "🎉"][rng.range(0, 2) as usize];
+                let op = rng.range(0, 3);
+                let (what, (status, body)) = match op {
+                    0 => (
+                        "edit",
+                        world
+                            .app
+                            .call(
+                                reqwest::Method::PATCH,
+                                &path,
+                                &session,
+                                Some(json!({ "text": format!("edited at {step}") })),
+                            )
+                            .await,
+                    ),
+                    1 => (
+                        "delete",
+                        world
+                            .app
+                            .call(reqwest::Method::DELETE, &path, &session, None)
+                            .await,
+                    ),
+                    _ => (
+                        "react",
+                        world
+                            .app
+                            .post_as(
+                                &session,
+                                &format!("{path}/reactions"),
+                                json!({ "emoji": emoji }),
+                            )
+                            .await,
+                    ),
+                };
+                let want = if !world.visible(who, room) {
+                    StatusCode::NOT_FOUND
+                } else if !member {
+                    StatusCode::FORBIDDEN
+                } else {
+                    match op {
+                        // Only the author edits a live message.
+                        0 if m.deleted => StatusCode::NOT_FOUND,
+                        0 if m.author != who => StatusCode::FORBIDDEN,
+                        0 => StatusCode::CREATED,
+                        // The author or a moderator deletes; again changes nothing.
+                        1 if m.author != who && !moderator => StatusCode::FORBIDDEN,
+                        1 if m.deleted => StatusCode::OK,
+                        1 => StatusCode::CREATED,
+                        // Anyone in the room reacts to a live message, once.
+                        _ if m.deleted => StatusCode::NOT_FOUND,
+                        _ if m.reactions.contains(&(who, emoji)) => StatusCode::OK,
+                        _ => StatusCode::CREATED,
+                    }
+                };
+                world.expect(what, status, want, &body);
+                if status == StatusCode::CREATED {
+                    let seq = body["seq"].as_u64().expect("seq");
+                    let inside: BTreeSet<usize> = (0..PEOPLE)
+                        .filter(|p| world.people[*p].joined.contains(&room))
+                        .collect();
+                    world.recipients.insert((room, seq), inside);
+                    let m = world.messages.get_mut(&(room, target)).expect("message");
+                    match op {
+                        1 => {
+                            m.deleted = true;
+                            m.reactions.clear();
+                        }
+                        2 => {
+                            m.reactions.insert((who, emoji));
+                        }
+                        _ => {}
+                    }
+                }
+            }
             _ => {
                 let member = world.rooms[&room].members.contains(&who);
                 let (status, body) = world
@@ -433,6 +534,14 @@ async fn no_connection_ever_receives_a_frame_of_a_room_its_user_may_not_see() {
                         .filter(|p| world.people[*p].joined.contains(&room))
                         .collect();
                     world.recipients.insert((room, seq), inside);
+                    world.messages.insert(
+                        (room, seq),
+                        MessageModel {
+                            author: who,
+                            deleted: false,
+                            reactions: BTreeSet::new(),
+                        },
+                    );
                 }
             }
         }
@@ -443,7 +552,13 @@ async fn no_connection_ever_receives_a_frame_of_a_room_its_user_may_not_see() {
             world.violations
         );
     }
-    let sent = world.recipients.len();
+    let sent = world.messages.len();
     assert!(sent > 20, "the run exercised sends ({sent})");
+    let changes = world.recipients.len() - sent;
+    assert!(changes > 10, "and changes to messages ({changes})");
+    assert!(
+        world.messages.values().any(|m| m.deleted),
+        "some of them deletions"
+    );
     assert!(world.rooms.len() > 5, "and rooms ({})", world.rooms.len());
 }
