@@ -148,6 +148,26 @@ async fn a_database_written_by_the_second_release_opens_with_its_rooms_and_peopl
         .get_as(&alice, &format!("/api/rooms/{tech}/filters"))
         .await;
     assert_eq!(filters[0]["pattern"], "坏蛋");
+    // An upgrade does not make a whole history unread: members start with everything read.
+    let general_info = rooms
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|r| r["id"] == 1)
+        .cloned()
+        .expect("general");
+    assert_eq!(general_info["read_seq"], 2, "{general_info}");
+    assert!(general_info.get("unread").is_none(), "{general_info}");
+    // Its messages can be changed like new ones.
+    let (status, _) = app
+        .call(
+            reqwest::Method::PATCH,
+            "/api/rooms/1/messages/1",
+            &alice,
+            Some(serde_json::json!({"text": "hello from release 2, edited"})),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
     // The log goes on from where it was.
-    assert_eq!(ws.say(GENERAL, "from the next release").await, 3);
+    assert_eq!(ws.say(GENERAL, "from the next release").await, 4);
 }
