@@ -16,6 +16,7 @@
 //! clients; it changes in the same commit as this crate.
 
 pub mod api;
+mod decode;
 pub mod values;
 pub mod ws;
 

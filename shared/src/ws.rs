@@ -337,8 +337,9 @@ pub enum Presence {
     Unknown,
 }
 
-/// A frame from the server to the client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A frame from the server to the client. (Read by a hand-written `Deserialize` that makes one
+/// pass over the object: see `shared/src/decode.rs`.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// The first frame on every connection.
@@ -523,7 +524,6 @@ pub enum ServerMsg {
         room: RoomId,
     },
     /// A frame of a type this client does not know (from a newer server). Ignore it.
-    #[serde(other)]
     Unknown,
 }
 
