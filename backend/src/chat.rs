@@ -392,7 +392,19 @@ pub struct Chat {
     epochs: Arc<Mutex<HashMap<RoomId, u64>>>,
     /// Who is typing where.
     typing: Arc<Typing>,
+    /// Read positions reported over sockets, not yet written (see [`Chat::read_soon`]).
+    reads: Arc<PendingReads>,
 }
+
+/// Read positions waiting to be written together.
+#[derive(Debug, Default)]
+struct PendingReads {
+    positions: Mutex<HashMap<(UserId, RoomId), u64>>,
+    wake: tokio::sync::Notify,
+}
+
+/// How long read positions reported over sockets gather before they are written together.
+const READ_BATCH_DELAY: Duration = Duration::from_millis(250);
 
 impl Chat {
     /// The service over these parts.
@@ -412,6 +424,7 @@ impl Chat {
             last_post: Arc::default(),
             epochs: Arc::default(),
             typing: Arc::default(),
+            reads: Arc::default(),
         }
     }
 
@@ -1129,6 +1142,89 @@ impl Chat {
         let state = read_state(room, counts);
         self.tell_read(actor, &state);
         Ok(state)
+    }
+
+    /// Records a read position reported over a socket, for a member of the room (checked with
+    /// the connection's membership when it has one). Positions gather for a quarter of a second
+    /// and are written together, and every connection of each person then gets its `read` frame:
+    /// in a busy room every reader reports a position after every message, and one write per
+    /// report would make the readers, not the writers, the load on the store.
+    pub async fn read_soon(
+        &self,
+        actor: &Actor,
+        membership: Option<&mut Membership>,
+        room: RoomId,
+        seq: u64,
+    ) -> Result<(), ChatError> {
+        self.request(actor)?;
+        match membership {
+            Some(membership) => self.still_member(actor, membership).await?,
+            None => {
+                self.membership(actor, room).await?;
+            }
+        }
+        {
+            let mut pending = self
+                .reads
+                .positions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let at = pending.entry((actor.id, room)).or_insert(seq);
+            *at = (*at).max(seq);
+        }
+        self.reads.wake.notify_one();
+        Ok(())
+    }
+
+    /// Resolves when read positions are waiting and have gathered for a while (cancel-safe:
+    /// awaited again, it finds them still waiting).
+    pub async fn reads_ready(&self) {
+        loop {
+            let waiting = !self
+                .reads
+                .positions
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty();
+            if waiting {
+                tokio::time::sleep(READ_BATCH_DELAY).await;
+                return;
+            }
+            self.reads.wake.notified().await;
+        }
+    }
+
+    /// Writes the waiting read positions in one go and tells each person's connections.
+    pub async fn write_reads(&self) {
+        let batch: Vec<((UserId, RoomId), u64)> = self
+            .reads
+            .positions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain()
+            .collect();
+        if batch.is_empty() {
+            return;
+        }
+        let positions = batch.iter().map(|&((u, r), s)| (u, r, s)).collect();
+        match self.store.mark_reads(positions).await {
+            Ok(counts) => {
+                for (((user, room), _), counts) in batch.into_iter().zip(counts) {
+                    let state = read_state(room, counts);
+                    self.hub.to_user(
+                        user,
+                        &ServerMsg::Read {
+                            room,
+                            seq: state.seq,
+                            unread: state.unread,
+                            mentions: state.mentions,
+                        },
+                    );
+                }
+            }
+            // Lost positions are only a convenience lost: the next report carries them again.
+            Err(e) => tracing::warn!(error = %e, "cannot write read positions"),
+        }
     }
 
     /// Marks every room of `actor`'s read.

@@ -266,8 +266,9 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Periodic upkeep while the server runs: expired sessions are deleted (at start, then hourly),
-/// idle rate-limit state is dropped, old revocation marks are forgotten, and lapsed typing
-/// notices end (every second).
+/// idle rate-limit state is dropped, old revocation marks are forgotten, lapsed typing
+/// notices end (every second), and the read positions reported over sockets are written in
+/// batches.
 async fn housekeeping(state: AppState) {
     let mut prune = tokio::time::interval(PRUNE_EVERY);
     let mut sweep = tokio::time::interval(SWEEP_EVERY);
@@ -276,6 +277,7 @@ async fn housekeeping(state: AppState) {
     loop {
         tokio::select! {
             _ = typing.tick() => state.chat.expire_typing(),
+            () = state.chat.reads_ready() => state.chat.write_reads().await,
             _ = prune.tick() => {
                 state.limits.prune();
                 state.chat.prune();

@@ -535,7 +535,13 @@ impl Conn {
             }
             ClientMsg::Read { room, seq } => {
                 // The answer is the `read` frame every connection of the user gets.
-                match self.state.chat.read(&self.actor, room, Some(seq)).await {
+                let membership = self.rooms.get_mut(&room).map(|j| &mut *j.membership);
+                match self
+                    .state
+                    .chat
+                    .read_soon(&self.actor, membership, room, seq)
+                    .await
+                {
                     Ok(_) => Ok(()),
                     Err(e) => {
                         let reply = self.refuse(&e, req, Some(room), None);

@@ -1085,6 +1085,20 @@ async fn read_positions(store: &dyn Store) {
         .await
         .expect("marked");
     assert_eq!(beyond.seq, 6, "nor beyond the room's head");
+    let batch = store
+        .mark_reads(vec![(alice, room, 3), (bob, room, 5)])
+        .await
+        .expect("marked");
+    assert_eq!(batch[0].seq, 3);
+    assert_eq!(
+        batch[1],
+        ReadCounts {
+            seq: 6,
+            unread: 0,
+            mentions: 0
+        },
+        "never back"
+    );
     let all = store.mark_all_read(alice).await.expect("marked");
     assert_eq!(
         all,

@@ -653,6 +653,13 @@ pub trait Store: Send + Sync + 'static {
         seq: Option<u64>,
     ) -> BoxFuture<'static, StoreResult<ReadCounts>>;
 
+    /// Moves several read positions forward at once, in one write (see `mark_read`); returns
+    /// each with its counts, in the same order.
+    fn mark_reads(
+        &self,
+        positions: Vec<(UserId, RoomId, u64)>,
+    ) -> BoxFuture<'static, StoreResult<Vec<ReadCounts>>>;
+
     /// Marks every room the user is a member of read up to its newest event.
     fn mark_all_read(
         &self,

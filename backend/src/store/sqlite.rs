@@ -1501,6 +1501,21 @@ impl Store for SqliteStore {
         self.write(move |conn| log::mark_read(conn, user_id, room, seq))
     }
 
+    fn mark_reads(
+        &self,
+        positions: Vec<(UserId, RoomId, u64)>,
+    ) -> BoxFuture<'static, StoreResult<Vec<ReadCounts>>> {
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let counts = positions
+                .into_iter()
+                .map(|(user, room, seq)| log::mark_read(&tx, user, room, Some(seq)))
+                .collect::<StoreResult<Vec<_>>>()?;
+            tx.commit()?;
+            Ok(counts)
+        })
+    }
+
     fn mark_all_read(
         &self,
         user_id: UserId,

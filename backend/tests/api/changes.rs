@@ -642,3 +642,53 @@ async fn a_long_poll_from_beyond_the_end_of_the_log_is_told_where_it_ends() {
     assert_eq!(page["next"], 1);
     assert!(started.elapsed() < Duration::from_secs(10), "no wait");
 }
+
+#[tokio::test]
+async fn read_reports_over_a_socket_are_written_together() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
+    for n in 1..=3 {
+        a.say(GENERAL, &format!("message {n}")).await;
+    }
+    // A reader reports each message as it scrolls past: one write, one `read` frame.
+    for seq in 1..=3 {
+        b.send(&ClientMsg::Read { room: GENERAL, seq }).await;
+    }
+    let read = b.recv_until(|m| matches!(m, ServerMsg::Read { .. })).await;
+    assert_eq!(
+        read,
+        ServerMsg::Read {
+            room: GENERAL,
+            seq: 3,
+            unread: 0,
+            mentions: 0
+        }
+    );
+    let more = tokio::time::timeout(
+        Duration::from_millis(600),
+        b.recv_until(|m| matches!(m, ServerMsg::Read { .. })),
+    )
+    .await;
+    assert!(more.is_err(), "no second frame: {more:?}");
+    // A report for a room one may not see is refused like any command on it.
+    let secret = app.create_room_of(&alice, "secret", "private").await;
+    b.send(&ClientMsg::Read {
+        room: secret,
+        seq: 1,
+    })
+    .await;
+    let refused = b.recv_until(|m| matches!(m, ServerMsg::Error { .. })).await;
+    assert!(
+        matches!(
+            refused,
+            ServerMsg::Error {
+                code: ErrorCode::NoSuchRoom,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+}
