@@ -692,3 +692,107 @@ async fn read_reports_over_a_socket_are_written_together() {
         "{refused:?}"
     );
 }
+
+#[tokio::test]
+async fn hostile_changes_get_clear_errors_and_change_nothing() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    let seq = a.say(GENERAL, "original").await;
+    let other = app.create_room(&alice, "other").await;
+    a.join(other).await;
+    let elsewhere = a.say(other, "in the other room").await;
+
+    // An edit over the length limit, or blank.
+    let long = "x".repeat(shared::MAX_MESSAGE_CHARS + 1);
+    assert_eq!(
+        code(a.write(edit("e1", seq, &long)).await),
+        ErrorCode::TooLong
+    );
+    assert_eq!(
+        code(a.write(edit("e2", seq, " \u{200b} ")).await),
+        ErrorCode::Invalid
+    );
+    // A target, a reply or a reaction that names a message of another room (or none).
+    assert_eq!(
+        code(a.write(reply("p1", elsewhere + 100, "to nothing")).await),
+        ErrorCode::NoSuchMessage
+    );
+    assert_eq!(
+        code(a.write(react("r1", 10_000, "👍", true)).await),
+        ErrorCode::NoSuchMessage
+    );
+    // A reaction that is not one.
+    let huge = "😀".repeat(20);
+    assert_eq!(
+        code(a.write(react("r2", seq, &huge, true)).await),
+        ErrorCode::Invalid
+    );
+    assert_eq!(
+        code(a.write(react("r3", seq, "a\nb", true)).await),
+        ErrorCode::Invalid
+    );
+    // Frames with the wrong shapes.
+    a.send_raw(r#"{"type":"edit","room":1,"client_id":"x","target":"one","text":"t"}"#)
+        .await;
+    let bad = a.recv_until(|m| matches!(m, ServerMsg::Error { .. })).await;
+    assert!(
+        matches!(
+            bad,
+            ServerMsg::Error {
+                code: ErrorCode::BadFrame,
+                ..
+            }
+        ),
+        "{bad:?}"
+    );
+    // Typing in a room this connection has not joined.
+    let mut b = app.ws(&bob).await;
+    b.send(&ClientMsg::Typing {
+        room: other,
+        on: true,
+    })
+    .await;
+    let refused = b.recv_until(|m| matches!(m, ServerMsg::Error { .. })).await;
+    assert!(
+        matches!(
+            refused,
+            ServerMsg::Error {
+                code: ErrorCode::NotJoined,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    // Over HTTP: a path that is not a number, an emoji that is not UTF-8, a bad body.
+    let (status, _) = app.get_as(&alice, "/api/rooms/1/messages/abc").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/api/rooms/1/messages/{seq}/reactions/%FF"),
+            &alice,
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app
+        .call(
+            Method::PATCH,
+            &format!("/api/rooms/1/messages/{seq}"),
+            &alice,
+            Some(json!({"txt": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = app.get_as(&alice, "/api/rooms/1/events?since=-1").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Nothing of the above was stored.
+    let (_, log) = app.get_as(&alice, "/api/rooms/1/events?since=0").await;
+    assert_eq!(log["events"].as_array().map(Vec::len), Some(1));
+    let (_, now) = app
+        .get_as(&alice, &format!("/api/rooms/1/messages/{seq}"))
+        .await;
+    assert_eq!(now["text"], "original");
+}
