@@ -171,3 +171,56 @@ async fn a_database_written_by_the_second_release_opens_with_its_rooms_and_peopl
     // The log goes on from where it was.
     assert_eq!(ws.say(GENERAL, "from the next release").await, 4);
 }
+
+#[tokio::test]
+async fn a_database_written_by_the_third_release_opens_with_its_changed_messages() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+    let fixture =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/release-3.db");
+    std::fs::copy(&fixture, dir.path().join("chat.db")).expect("fixture copied");
+    let app = crate::helpers::spawn_app_in(dir, |_| {}).await;
+    let alice = app.login("alice").await;
+    let carol = app.login("carol").await;
+    // History: the edit applied, the deletion a blank placeholder, the reply and the reactions
+    // (carol's taken back) as they were left.
+    let (mut ws, general) = app.joined(&alice, GENERAL).await;
+    let shown: Vec<(u64, &str, bool)> = general
+        .iter()
+        .map(|m| (m.seq, m.text.as_str(), m.deleted.is_some()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (1, "hello from release 3, edited", false),
+            (2, "**bold** reply, @alice", false),
+            (4, "", true),
+            (9, "最后一条 @bob", false),
+        ]
+    );
+    assert!(general[0].edited.is_some());
+    assert_eq!(general[0].reactions.len(), 1);
+    assert_eq!(general[0].reactions[0].emoji, "👍");
+    assert_eq!(general[1].reply_to, Some(1));
+    assert_eq!(general[1].mentions[0].as_str(), "alice");
+    // The catch-up replays every change in order.
+    let (_, log) = app.get_as(&carol, "/api/rooms/1/events?since=0").await;
+    let kinds: Vec<&str> = log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("message"))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "message", "message", "edit", "message", "delete", "react", "react", "unreact",
+            "message"
+        ]
+    );
+    // Read positions came through: alice read up to 3, so carol's last message is unread.
+    let (_, rooms) = app.get_as(&alice, "/api/rooms").await;
+    assert_eq!(rooms[0]["read_seq"], 3);
+    assert_eq!(rooms[0]["unread"], 1);
+    // The log goes on from where it was.
+    assert_eq!(ws.say(GENERAL, "from the next release").await, 10);
+}
