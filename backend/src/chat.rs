@@ -1267,8 +1267,9 @@ impl Chat {
         if on {
             self.typing
                 .start(room, actor.id, &actor.username, &actor.display_name, conn);
-            self.hub.to_room(
+            self.hub.to_room_but(
                 room,
+                &actor.username,
                 &ServerMsg::Typing {
                     room,
                     user: actor.username.clone(),
@@ -1297,8 +1298,9 @@ impl Chat {
     }
 
     fn typing_ended(&self, typist: &Typist) {
-        self.hub.to_room(
+        self.hub.to_room_but(
             typist.room,
+            &typist.user,
             &ServerMsg::Typing {
                 room: typist.room,
                 user: typist.user.clone(),

@@ -493,6 +493,36 @@ impl Hub {
         }
     }
 
+    /// Sends a frame to every connection that joined a room, except those of `user` (who
+    /// knows already: their own typing).
+    pub fn to_room_but(&self, room: RoomId, user: &Username, msg: &ServerMsg) {
+        let state = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&room)
+            .cloned();
+        if let Some(state) = state {
+            let out = plain(encode(msg));
+            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            let theirs: Vec<ConnId> = state
+                .members
+                .iter()
+                .filter(|(_, m)| &m.user == user)
+                .map(|(id, _)| *id)
+                .collect();
+            for (id, member) in &mut state.members {
+                if member.lagged || theirs.contains(id) {
+                    continue;
+                }
+                if let Err(mpsc::error::TrySendError::Full(_)) = member.tx.try_send(out.clone()) {
+                    member.lagged = true;
+                    member.control.kick(Kick::Lagging);
+                }
+            }
+        }
+    }
+
     /// Ends a user's presence in a room at once (they left, or were kicked or banned): their
     /// connections stop receiving its frames, the others see them go offline, and each of their
     /// connections gets `notice` (a `removed` frame), on which it forgets the room.

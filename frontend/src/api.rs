@@ -10,9 +10,9 @@ use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::{
-    ApiError, AuditEntry, Credentials, FilterRule, InviteInfo, MeResponse, MemberInfo, ModAction,
-    NewAccount, NewDirect, NewFilter, ROOMS_PAGE_MAX, RoomId, RoomInfo, RoomKind, RoomSettings,
-    SessionResponse, UserInfo,
+    ApiError, AuditEntry, Credentials, FilterRule, InviteInfo, MeResponse, MemberInfo,
+    MessageEvent, ModAction, NewAccount, NewDirect, NewFilter, ROOMS_PAGE_MAX, ReadMarker, RoomId,
+    RoomInfo, RoomKind, RoomSettings, ServerMsg, SessionResponse, UserInfo,
 };
 
 /// Why a call failed.
@@ -239,6 +239,38 @@ pub async fn leave_room(id: RoomId) -> Result<(), Failure> {
 /// `GET /api/rooms/{id}/members`.
 pub async fn members(id: RoomId) -> Result<Vec<MemberInfo>, Failure> {
     get(&format!("/api/rooms/{id}/members")).await
+}
+
+/// `POST /api/rooms/{id}/read` (`id` `None`: `POST /api/read`, every room): read up to the
+/// newest event. The answer's counts are not read here: the server tells them to every
+/// connection of the user with `read` frames.
+pub async fn mark_read(id: Option<RoomId>) -> Result<(), Failure> {
+    let url = match id {
+        Some(id) => format!("/api/rooms/{id}/read"),
+        None => "/api/read".to_owned(),
+    };
+    send_text(with_json(Request::post(&url), &ReadMarker { seq: None }))
+        .await
+        .map(drop)
+}
+
+/// `GET /api/rooms/{id}/messages/{seq}`: one message as it is now. Read through the socket
+/// frames' parser (as a `message` frame), so that no second parser of messages is compiled.
+pub async fn message(id: RoomId, seq: u64) -> Result<MessageEvent, Failure> {
+    let text = send_text(
+        Request::get(&format!("/api/rooms/{id}/messages/{seq}"))
+            .build()
+            .map_err(network),
+    )
+    .await?;
+    let frame = format!(
+        r#"{{"type":"message",{}"#,
+        text.trim_start().get(1..).unwrap_or("")
+    );
+    match parse::<ServerMsg>(&frame)? {
+        ServerMsg::Message(ev) => Ok(ev),
+        _ => Err(Failure::Network("not a message".into())),
+    }
 }
 
 /// `POST /api/rooms/{id}/invite`.

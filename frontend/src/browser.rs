@@ -80,3 +80,44 @@ pub fn local_time(ts: i64, now: i64) -> LocalTime {
     };
     LocalTime { short, full, iso }
 }
+
+/// Whether the page is hidden (another tab, minimised).
+pub fn hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.hidden())
+}
+
+/// The browser's notification permission: `granted`, `denied`, `default` (not asked yet), or
+/// `unsupported`.
+pub fn notify_permission() -> &'static str {
+    if !js_sys::Reflect::has(&js_sys::global(), &JsValue::from_str("Notification")).unwrap_or(false)
+    {
+        return "unsupported";
+    }
+    match web_sys::Notification::permission() {
+        web_sys::NotificationPermission::Granted => "granted",
+        web_sys::NotificationPermission::Denied => "denied",
+        _ => "default",
+    }
+}
+
+/// Asks for the permission to notify (call it from a click only); `done` runs with the answer.
+pub fn ask_notify(done: impl FnOnce() + 'static) {
+    if let Ok(p) = web_sys::Notification::request_permission() {
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = wasm_bindgen_futures::JsFuture::from(p).await;
+            done();
+        });
+    }
+}
+
+/// Shows a notification while the page is hidden, if allowed.
+pub fn notify(title: &str, body: &str) {
+    if !hidden() || notify_permission() != "granted" {
+        return;
+    }
+    let opts = web_sys::NotificationOptions::new();
+    opts.set_body(body);
+    let _ = web_sys::Notification::new_with_options(title, &opts);
+}

@@ -39,12 +39,12 @@ use std::sync::Arc;
 
 use shared::{
     ClientFrame, ClientId, ClientMsg, DEFAULT_ROOM, DEFAULT_ROOM_ID, DisplayName, ErrorCode,
-    InviteInfo, MessageText, Removal, Role, RoomId, RoomInfo, RoomKind, RoomName, ServerMsg,
-    Username,
+    EventKind, InviteInfo, MessageEvent, MessageText, Presence, Removal, Role, RoomId, RoomInfo,
+    RoomKind, RoomName, ServerMsg, Username,
 };
 
 use crate::outbox::{OutboxEntry, OutboxRoom};
-use crate::timeline::{Entry, HistoryRange, HistoryState, Me, Outgoing, Timeline};
+use crate::timeline::{Act, Entry, HistoryState, Me, Outgoing, Timeline};
 
 /// Where this connection stands with a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,8 +67,16 @@ pub struct Room {
     pub online: Vec<Username>,
     /// Its state on the current connection.
     pub join: JoinState,
-    /// Messages by others that arrived while another room was open.
+    /// Unread messages by others (the server's count, kept up live).
     pub unread: u32,
+    /// Of those, how many mention the user.
+    pub mentions: u32,
+    /// The user's read position (the highest `seq` read).
+    pub read_seq: u64,
+    /// Who is typing: handle, display name, until when (ms since the Unix epoch).
+    pub typing: Vec<(Username, DisplayName, i64)>,
+    /// Who of `online` is away, sorted.
+    pub away: Vec<Username>,
     /// The user is no longer a member (left elsewhere, kicked or banned): not joined again after
     /// a reconnect, until the user opens it again.
     pub removed: bool,
@@ -123,7 +131,7 @@ pub enum Request {
         /// The room.
         room: RoomId,
     },
-    /// `send`.
+    /// `send`, or a change (`edit`, `delete`, `react`), answered by `ack`.
     Send {
         /// The room.
         room: RoomId,
@@ -145,12 +153,21 @@ impl Request {
             ClientMsg::Leave { room } => Some(Request::Leave { room: *room }),
             ClientMsg::Send {
                 room, client_id, ..
+            }
+            | ClientMsg::Edit {
+                room, client_id, ..
+            }
+            | ClientMsg::Delete {
+                room, client_id, ..
+            }
+            | ClientMsg::React {
+                room, client_id, ..
             } => Some(Request::Send {
                 room: *room,
                 client_id: client_id.clone(),
             }),
             ClientMsg::History { room, .. } => Some(Request::History { room: *room }),
-            ClientMsg::Ping { .. } => None,
+            _ => None,
         }
     }
 }
@@ -182,8 +199,9 @@ pub struct Chat {
     infos: BTreeMap<RoomId, RoomInfo>,
     /// Invitations waiting for an answer.
     invites: Vec<InviteInfo>,
-    /// Rooms the user is muted in: until when (ms since the Unix epoch).
-    muted: BTreeMap<RoomId, i64>,
+    /// Rooms the user is muted in: until when (ms since the Unix epoch; kept unsigned, the
+    /// type of the other maps by room, so that one map type is compiled for all of them).
+    muted: BTreeMap<RoomId, u64>,
     /// Slow mode: the last wait the server asked for in a room (ms), until a message there is
     /// confirmed.
     slow_wait: BTreeMap<RoomId, u64>,
@@ -193,6 +211,21 @@ pub struct Chat {
     next_alert: u64,
     /// Grows with each `members` frame, by room: a member list on screen reads the list again.
     members_rev: BTreeMap<RoomId, u64>,
+    /// The page is visible (the user can be reading the room on screen).
+    visible: bool,
+    /// Notifications to show (a mention, or a direct message, while the page is hidden).
+    notes: Vec<Note>,
+}
+
+/// A browser notification to show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The room.
+    pub room: RoomId,
+    /// Its title: who, where.
+    pub title: String,
+    /// The message's text.
+    pub body: String,
 }
 
 /// Rooms joined automatically (the user's memberships) at most, beside the ones opened.
@@ -225,6 +258,8 @@ impl Chat {
             alerts: Vec::new(),
             next_alert: 0,
             members_rev: BTreeMap::new(),
+            visible: true,
+            notes: Vec::new(),
         }
     }
 
@@ -381,13 +416,15 @@ impl Chat {
 
     /// Until when the user is muted in a room (ms since the Unix epoch), if they are.
     pub fn muted_until(&self, id: RoomId) -> Option<i64> {
-        self.muted.get(&id).copied()
+        self.muted
+            .get(&id)
+            .map(|&t| i64::try_from(t).unwrap_or(i64::MAX))
     }
 
     /// Records the user's own mute (as a member list tells it).
     pub fn set_muted(&mut self, id: RoomId, until: Option<i64>) {
         match until {
-            Some(until) => self.muted.insert(id, until),
+            Some(until) => self.muted.insert(id, until.max(0).unsigned_abs()),
             None => self.muted.remove(&id),
         };
     }
@@ -491,14 +528,7 @@ impl Chat {
     pub fn outbox(&self) -> Vec<OutboxEntry> {
         self.rooms
             .iter()
-            .flat_map(|(id, room)| {
-                room.timeline.resendable().map(move |o| OutboxEntry {
-                    room: OutboxRoom::Id(*id),
-                    client_id: o.client_id.clone(),
-                    text: o.text.to_string(),
-                    created_ms: o.created_ms,
-                })
-            })
+            .flat_map(|(id, room)| room.timeline.resendable().map(move |o| entry_of(*id, o)))
             .chain(self.unresolved.iter().cloned())
             .collect()
     }
@@ -536,21 +566,27 @@ impl Chat {
     fn push_restored(&mut self, id: RoomId, e: OutboxEntry) -> Vec<ClientMsg> {
         let connected = self.connected;
         let room = self.rooms.entry(id).or_default();
-        let text: Arc<str> = e.text.into();
-        room.timeline.push_outgoing(Outgoing::new(
-            e.client_id.clone(),
-            Arc::clone(&text),
-            e.created_ms,
-        ));
-        match room.join {
+        let target = e.target.unwrap_or(0);
+        let act = match e.kind {
+            EventKind::Edit => Act::Edit { target },
+            EventKind::Delete => Act::Delete { target },
+            EventKind::React => Act::React {
+                target,
+                emoji: e.emoji.unwrap_or_default().into(),
+                on: e.on.unwrap_or(true),
+            },
+            _ => Act::Send {
+                reply_to: e.reply_to,
+            },
+        };
+        let o = Outgoing::act(e.client_id, e.text.into(), e.created_ms, act);
+        let out = match room.join {
             JoinState::Idle if connected => vec![join(id, room)],
-            JoinState::Joined => vec![ClientMsg::Send {
-                room: id,
-                client_id: e.client_id,
-                text: text.to_string(),
-            }],
+            JoinState::Joined => vec![send_frame(id, &o)],
             JoinState::Idle | JoinState::Joining => Vec::new(),
-        }
+        };
+        room.timeline.push_outgoing(o);
+        out
     }
 
     /// Records the rooms that exist (`GET /api/rooms`): their names, for the screen; and the
@@ -560,6 +596,15 @@ impl Chat {
         for info in list {
             self.names.insert(info.id, info.name.clone());
             self.infos.insert(info.id, info.clone());
+            let current = self.current == info.id;
+            if let Some(r) = self.rooms.get_mut(&info.id) {
+                r.unread = info.unread;
+                r.mentions = info.mentions;
+                r.read_seq = info.read_seq;
+                if current && info.unread > 0 {
+                    r.timeline.set_unread_after(Some(info.read_seq));
+                }
+            }
         }
         let mut out = self.follow_memberships();
         for e in std::mem::take(&mut self.unresolved) {
@@ -609,7 +654,10 @@ impl Chat {
             if self.rooms.len() >= AUTO_FOLLOW_MAX {
                 break;
             }
-            let room = self.rooms.entry(id).or_default();
+            let room = self
+                .rooms
+                .entry(id)
+                .or_insert_with(|| new_room(self.infos.get(&id)));
             if connected {
                 out.push(join(id, room));
             }
@@ -647,9 +695,13 @@ impl Chat {
     pub fn open(&mut self, id: RoomId) -> Vec<ClientFrame> {
         self.current = id;
         let connected = self.connected;
-        let room = self.rooms.entry(id).or_default();
-        room.unread = 0;
+        let room = self
+            .rooms
+            .entry(id)
+            .or_insert_with(|| new_room(self.infos.get(&id)));
         room.removed = false;
+        room.timeline
+            .set_unread_after((room.unread > 0).then_some(room.read_seq));
         let out = if connected && room.join == JoinState::Idle {
             vec![join(id, room)]
         } else {
@@ -666,23 +718,154 @@ impl Chat {
         client_id: ClientId,
         now_ms: i64,
     ) -> Vec<ClientFrame> {
+        let act = Act::Send { reply_to: None };
+        self.act(act, text.into_inner().into(), client_id, now_ms)
+    }
+
+    /// Adds a message or a change made by the user in the room on screen, pending (and kept in
+    /// the outbox until confirmed): sent at once if the room is joined, else when the join
+    /// completes. `text` is the message's or the edit's (checked by the caller).
+    pub fn act(
+        &mut self,
+        act: Act,
+        text: Arc<str>,
+        client_id: ClientId,
+        now_ms: i64,
+    ) -> Vec<ClientFrame> {
         let current = self.current;
         let Some(room) = self.rooms.get_mut(&current) else {
             return Vec::new();
         };
-        let text: Arc<str> = text.into_inner().into();
-        room.timeline
-            .push_outgoing(Outgoing::new(client_id.clone(), Arc::clone(&text), now_ms));
+        let o = Outgoing::act(client_id, text, now_ms, act);
         let out = if room.join == JoinState::Joined {
-            vec![ClientMsg::Send {
-                room: current,
-                client_id,
-                text: text.to_string(),
-            }]
+            vec![send_frame(current, &o)]
         } else {
             Vec::new()
         };
+        room.timeline.push_outgoing(o);
         self.stamp(out)
+    }
+
+    /// The user has seen room `id` up to `seq` (its newest message is on screen): sends `read`
+    /// when that moves the read position forward, and counts the room as read meanwhile.
+    pub fn mark_read(&mut self, id: RoomId, seq: u64) -> Vec<ClientFrame> {
+        let Some(r) = self.rooms.get_mut(&id) else {
+            return Vec::new();
+        };
+        if seq <= r.read_seq || r.join != JoinState::Joined {
+            return Vec::new();
+        }
+        r.read_seq = seq;
+        r.unread = 0;
+        r.mentions = 0;
+        self.stamp(vec![ClientMsg::Read { room: id, seq }])
+    }
+
+    /// Records a read position and the counts above it (a `read` frame, or the answer of a
+    /// "mark as read").
+    pub fn set_read(&mut self, id: RoomId, seq: u64, unread: u32, mentions: u32) {
+        if let Some(info) = self.infos.get_mut(&id) {
+            info.read_seq = seq;
+            info.unread = unread;
+            info.mentions = mentions;
+        }
+        if let Some(r) = self.rooms.get_mut(&id) {
+            r.read_seq = seq;
+            r.unread = unread;
+            r.mentions = mentions;
+        }
+    }
+
+    /// Counts room `id` (`None`: every room) as read, until the server's `read` frames tell.
+    pub fn clear_unread(&mut self, id: Option<RoomId>) {
+        let hit = |r: &RoomId| id.is_none_or(|id| id == *r);
+        for (_, i) in self.infos.iter_mut().filter(|(r, _)| hit(r)) {
+            (i.unread, i.mentions) = (0, 0);
+        }
+        for (_, r) in self.rooms.iter_mut().filter(|(r, _)| hit(r)) {
+            (r.unread, r.mentions) = (0, 0);
+        }
+    }
+
+    /// Unread mentions of the user in a room.
+    pub fn mentions(&self, id: RoomId) -> u32 {
+        match self.rooms.get(&id) {
+            Some(r) => r.mentions,
+            None => self.infos.get(&id).map_or(0, |i| i.mentions),
+        }
+    }
+
+    /// Unread messages in every room the user is in (the page title's count).
+    pub fn total_unread(&self) -> u32 {
+        let listed = self
+            .infos
+            .values()
+            .filter(|i| i.role.is_some())
+            .map(|i| i.id);
+        let followed = self
+            .rooms
+            .keys()
+            .copied()
+            .filter(|id| !self.infos.contains_key(id));
+        listed.chain(followed).map(|id| self.unread(id)).sum()
+    }
+
+    /// Records whether the page is visible (hidden, nobody reads the room on screen).
+    pub fn set_visible(&mut self, visible: bool) {
+        self.visible = visible;
+    }
+
+    /// Takes the notifications to show.
+    pub fn take_notes(&mut self) -> Vec<Note> {
+        std::mem::take(&mut self.notes)
+    }
+
+    /// Records a `typing` frame at time `now`.
+    pub fn set_typing(
+        &mut self,
+        id: RoomId,
+        user: Username,
+        name: DisplayName,
+        on: bool,
+        now: i64,
+    ) {
+        if user == self.me.user {
+            return;
+        }
+        let Some(r) = self.rooms.get_mut(&id) else {
+            return;
+        };
+        r.typing.retain(|(u, _, _)| *u != user);
+        if on {
+            let ttl = i64::try_from(shared::TYPING_TTL_MS).unwrap_or(6_000);
+            r.typing.push((user, name, now + ttl));
+        }
+    }
+
+    /// Who is typing in the room on screen at time `now`.
+    pub fn typists(&self, now: i64) -> Vec<DisplayName> {
+        self.rooms.get(&self.current).map_or(Vec::new(), |r| {
+            r.typing
+                .iter()
+                .filter(|(_, _, until)| *until > now)
+                .map(|(_, n, _)| n.clone())
+                .collect()
+        })
+    }
+
+    /// Who of the room on screen's online people is away.
+    pub fn current_away(&self) -> Vec<Username> {
+        self.rooms
+            .get(&self.current)
+            .map(|r| r.away.clone())
+            .unwrap_or_default()
+    }
+
+    /// Records the start of a message (fetched for a reply's quote).
+    pub fn set_quote(&mut self, ev: MessageEvent) {
+        if let Some(r) = self.rooms.get_mut(&ev.room) {
+            r.timeline.set_quote(ev);
+        }
     }
 
     /// Asks for the page before the oldest message of the room on screen, if there is one and
@@ -715,11 +898,7 @@ impl Chat {
         for (id, room) in &mut self.rooms {
             if let Some(o) = room.timeline.retry(client_id) {
                 match room.join {
-                    JoinState::Joined => out.push(ClientMsg::Send {
-                        room: *id,
-                        client_id: o.client_id.clone(),
-                        text: o.text.to_string(),
-                    }),
+                    JoinState::Joined => out.push(send_frame(*id, o)),
                     JoinState::Idle if connected => out.push(join(*id, room)),
                     JoinState::Idle | JoinState::Joining => {}
                 }
@@ -729,13 +908,18 @@ impl Chat {
         self.stamp(out)
     }
 
-    /// Asks again for the missing messages of a gap of the room on screen (overlapping
-    /// `from..=to`). Offline this does nothing: every gap is asked for after the next join.
-    pub fn retry_gap(&mut self, from: u64, to: u64) -> Vec<ClientFrame> {
+    /// Asks again for the missing events of the room on screen (a gap's retry): a `join`
+    /// with `since`, whose catch-up replays them. Offline this does nothing: the next join
+    /// asks from the same place.
+    pub fn retry_gap(&mut self, _from: u64, _to: u64) -> Vec<ClientFrame> {
         let id = self.current;
         let out = match self.rooms.get_mut(&id) {
             Some(r) if r.join == JoinState::Joined => {
-                history_frames(id, r.timeline.refill(from, to))
+                if r.timeline.refill() {
+                    fill(id, r)
+                } else {
+                    Vec::new()
+                }
             }
             _ => Vec::new(),
         };
@@ -844,6 +1028,7 @@ impl Chat {
             ServerMsg::Joined {
                 room,
                 online,
+                away,
                 last_seq,
                 ..
             } => {
@@ -860,11 +1045,10 @@ impl Chat {
                 r.removed = false;
                 r.online = online;
                 r.online.sort_by(|a, b| a.as_str().cmp(b.as_str()));
-                // The room is joined on this connection only now: resend what waits for it, and
-                // ask again for the messages still missing.
-                let mut out = sends(room, &r.timeline);
-                out.extend(history_frames(room, r.timeline.joined(last_seq)));
-                out
+                r.away = away;
+                r.timeline.joined(last_seq);
+                // The room is joined on this connection only now: resend what waits for it.
+                sends(room, &r.timeline)
             }
             ServerMsg::Left { req, room } => {
                 if let Some(req) = req {
@@ -878,17 +1062,33 @@ impl Chat {
             ServerMsg::Message(ev) => {
                 let id = ev.room;
                 let by_other = ev.author != self.me.user;
-                let is_current = id == self.current;
+                let reading = id == self.current && self.visible;
+                let direct = self.is_direct(id);
                 if by_other {
                     self.people
                         .insert(ev.author.clone(), ev.author_name.clone());
                 }
+                let mentions_me = ev.mentions.contains(&self.me.user);
+                let (seq, is_message) = (ev.seq, ev.is_message());
+                let note = (!self.visible && by_other && (mentions_me || direct)).then(|| Note {
+                    room: id,
+                    title: format!("{} in {}", ev.author_name, self.room_title(id)),
+                    body: ev.text.clone(),
+                });
                 let r = self.rooms.entry(id).or_default();
                 let inserted = r.timeline.insert_live(ev, &self.me);
-                if inserted.is_new && by_other && !is_current {
-                    r.unread += 1;
+                if inserted.is_new && is_message && by_other && seq > r.read_seq {
+                    if !reading {
+                        r.unread = r.unread.saturating_add(1);
+                        r.mentions = r.mentions.saturating_add(u32::from(mentions_me));
+                    }
+                    self.notes.extend(note);
                 }
-                history_frames(id, inserted.gaps)
+                if inserted.fill {
+                    fill(id, r)
+                } else {
+                    Vec::new()
+                }
             }
             ServerMsg::History {
                 req,
@@ -910,11 +1110,11 @@ impl Chat {
                 }
                 let me = &self.me;
                 let timeline = &mut self.rooms.entry(room).or_default().timeline;
-                let fills = match answers_join {
+                match answers_join {
                     Some(answers_join) => timeline.apply_page(messages, has_more, answers_join, me),
                     None => timeline.apply_history(messages, has_more, me),
-                };
-                history_frames(room, fills)
+                }
+                Vec::new()
             }
             ServerMsg::Ack {
                 req,
@@ -936,10 +1136,19 @@ impl Chat {
             }
             // Presence changes the online list only: arrivals and departures are not timeline
             // events (a few reloads would fill everyone's timeline with them).
-            ServerMsg::Presence { room, user, online } => {
+            ServerMsg::Presence {
+                room,
+                user,
+                online,
+                status,
+            } => {
                 let Some(r) = self.rooms.get_mut(&room) else {
                     return Vec::new();
                 };
+                r.away.retain(|u| *u != user);
+                if online && status == Some(Presence::Away) {
+                    r.away.push(user.clone());
+                }
                 let pos = r.online.binary_search_by(|u| u.as_str().cmp(user.as_str()));
                 match (pos, online) {
                     (Err(at), true) => r.online.insert(at, user),
@@ -948,6 +1157,15 @@ impl Chat {
                     }
                     _ => {}
                 }
+                Vec::new()
+            }
+            ServerMsg::Read {
+                room,
+                seq,
+                unread,
+                mentions,
+            } => {
+                self.set_read(room, seq, unread, mentions);
                 Vec::new()
             }
             ServerMsg::Error {
@@ -992,7 +1210,7 @@ impl Chat {
             } => {
                 match until {
                     Some(until) => {
-                        self.muted.insert(room, until);
+                        self.muted.insert(room, until.max(0).unsigned_abs());
                         self.push_alert(room, AlertKind::Muted { until, reason });
                     }
                     None => {
@@ -1170,7 +1388,10 @@ impl Chat {
             return Vec::new();
         };
         match r.join {
-            JoinState::Joined => history_frames(id, r.timeline.catch_up_failed()),
+            JoinState::Joined => {
+                r.timeline.catch_up_failed();
+                Vec::new()
+            }
             // Asked to slow down, or the server failed: joined again after the wait.
             JoinState::Joining if retryable(code) => Vec::new(),
             JoinState::Joining | JoinState::Idle => {
@@ -1235,7 +1456,8 @@ impl Chat {
                 Vec::new()
             }
             JoinState::Joined if r.timeline.is_catching_up() => {
-                history_frames(id, r.timeline.catch_up_failed())
+                r.timeline.catch_up_failed();
+                Vec::new()
             }
             JoinState::Joined => {
                 r.timeline.history_failed();
@@ -1261,16 +1483,83 @@ pub fn retryable(code: ErrorCode) -> bool {
     )
 }
 
-/// The `history` frames of gap-filling requests.
-fn history_frames(id: RoomId, ranges: Vec<HistoryRange>) -> Vec<ClientMsg> {
-    ranges
-        .into_iter()
-        .map(|g| ClientMsg::History {
-            room: id,
-            before: g.before,
-            limit: Some(g.limit),
-        })
-        .collect()
+/// The `join` that fills a hole in a joined room's forward stream: its catch-up replays every
+/// event from the hole on (the room stays joined meanwhile).
+fn fill(id: RoomId, room: &Room) -> Vec<ClientMsg> {
+    vec![ClientMsg::Join {
+        room: id,
+        since: room.timeline.since(),
+    }]
+}
+
+/// A room followed from now on, with the counts the room list told.
+fn new_room(info: Option<&RoomInfo>) -> Room {
+    let mut r = Room::default();
+    if let Some(i) = info {
+        r.unread = i.unread;
+        r.mentions = i.mentions;
+        r.read_seq = i.read_seq;
+    }
+    r
+}
+
+/// The frame that sends an outgoing message or change.
+fn send_frame(id: RoomId, o: &Outgoing) -> ClientMsg {
+    let (room, client_id) = (id, o.client_id.clone());
+    match &o.act {
+        Act::Send { reply_to } => ClientMsg::Send {
+            room,
+            client_id,
+            text: o.text.to_string(),
+            reply_to: *reply_to,
+        },
+        Act::Edit { target } => ClientMsg::Edit {
+            room,
+            client_id,
+            target: *target,
+            text: o.text.to_string(),
+        },
+        Act::Delete { target } => ClientMsg::Delete {
+            room,
+            client_id,
+            target: *target,
+        },
+        Act::React { target, emoji, on } => ClientMsg::React {
+            room,
+            client_id,
+            target: *target,
+            emoji: emoji.to_string(),
+            on: *on,
+        },
+    }
+}
+
+/// An outgoing message or change as the outbox stores it.
+fn entry_of(id: RoomId, o: &Outgoing) -> OutboxEntry {
+    let mut e = OutboxEntry::message(
+        OutboxRoom::Id(id),
+        o.client_id.clone(),
+        o.text.to_string(),
+        o.created_ms,
+    );
+    match &o.act {
+        Act::Send { reply_to } => e.reply_to = *reply_to,
+        Act::Edit { target } => {
+            e.kind = EventKind::Edit;
+            e.target = Some(*target);
+        }
+        Act::Delete { target } => {
+            e.kind = EventKind::Delete;
+            e.target = Some(*target);
+        }
+        Act::React { target, emoji, on } => {
+            e.kind = EventKind::React;
+            e.target = Some(*target);
+            e.emoji = Some(emoji.to_string());
+            e.on = Some(*on);
+        }
+    }
+    e
 }
 
 /// The `join` for a room, catching up from its timeline's position.
@@ -1285,14 +1574,7 @@ fn join(id: RoomId, room: &mut Room) -> ClientMsg {
 
 /// The `send` frames of a room's pending messages, oldest first, with their original ids.
 fn sends(id: RoomId, timeline: &Timeline) -> Vec<ClientMsg> {
-    timeline
-        .pending()
-        .map(|o| ClientMsg::Send {
-            room: id,
-            client_id: o.client_id.clone(),
-            text: o.text.to_string(),
-        })
-        .collect()
+    timeline.pending().map(|o| send_frame(id, o)).collect()
 }
 
 #[cfg(test)]
@@ -1388,16 +1670,17 @@ mod tests {
         ClientId::parse(n).expect("valid")
     }
     fn msg(r: &str, seq: u64, author: &str, client_id: Option<&str>) -> ServerMsg {
-        ServerMsg::Message(MessageEvent {
-            room: room(r),
+        let mut ev = MessageEvent::message(
+            room(r),
             seq,
-            id: seq,
-            author: user(author),
-            author_name: DisplayName::parse(format!("{author} name")).expect("valid"),
-            text: format!("m{seq}"),
-            ts: 0,
-            client_id: client_id.map(cid),
-        })
+            seq,
+            user(author),
+            DisplayName::parse(format!("{author} name")).expect("valid"),
+            format!("m{seq}"),
+            0,
+        );
+        ev.client_id = client_id.map(cid);
+        ServerMsg::Message(ev)
     }
     fn joined(r: &str, online: &[&str]) -> ServerMsg {
         ServerMsg::Joined {
@@ -1405,6 +1688,7 @@ mod tests {
             room: room(r),
             last_seq: 0,
             online: online.iter().map(|u| user(u)).collect(),
+            away: Vec::new(),
         }
     }
     fn history(r: &str, seqs: std::ops::RangeInclusive<u64>, has_more: bool) -> ServerMsg {
@@ -1486,7 +1770,8 @@ mod tests {
             vec![ClientMsg::Send {
                 room: room("general"),
                 client_id: cid("c1"),
-                text: "hi".into()
+                text: "hi".into(),
+                reply_to: None,
             }]
         );
         // Confirmation empties the outbox.
@@ -1506,12 +1791,12 @@ mod tests {
     #[test]
     fn a_restored_outbox_is_pending_and_its_rooms_are_joined() {
         let mut c = M::new(user("alice"), room("general"));
-        c.restore(vec![OutboxEntry {
-            room: OutboxRoom::Id(room("random")),
-            client_id: cid("c9"),
-            text: "later".into(),
-            created_ms: 3,
-        }]);
+        c.restore(vec![OutboxEntry::message(
+            OutboxRoom::Id(room("random")),
+            cid("c9"),
+            "later".into(),
+            3,
+        )]);
         let joins = c.connected();
         assert_eq!(joins.len(), 2);
         let out = c.apply(joined("random", &[]));
@@ -1527,11 +1812,13 @@ mod tests {
             room: room("general"),
             user: user("carol"),
             online: true,
+            status: None,
         });
         c.apply(ServerMsg::Presence {
             room: room("general"),
             user: user("carol"),
             online: true,
+            status: None,
         });
         assert_eq!(
             c.current_online(),
@@ -1541,6 +1828,7 @@ mod tests {
             room: room("general"),
             user: user("bob"),
             online: false,
+            status: None,
         });
         assert_eq!(c.current_online(), vec![user("alice"), user("carol")]);
         let notices = c
@@ -1605,7 +1893,7 @@ mod tests {
     }
 
     #[test]
-    fn messages_in_other_rooms_count_as_unread_until_opened() {
+    fn messages_in_other_rooms_count_as_unread_until_read() {
         let mut c = ready(0);
         c.open(room("random"));
         c.apply(joined("random", &[]));
@@ -1616,21 +1904,13 @@ mod tests {
         c.apply(msg("random", 2, "alice", None));
         assert_eq!(c.unread(room("random")), 1);
         assert!(c.open(room("random")).is_empty(), "already joined");
-        assert_eq!(c.unread(room("random")), 0);
-    }
-
-    #[test]
-    fn a_live_gap_is_requested_from_history() {
-        let mut c = ready(5);
-        let out = c.apply(msg("general", 9, "bob", None));
         assert_eq!(
-            out,
-            vec![ClientMsg::History {
-                room: room("general"),
-                before: 9,
-                limit: Some(3)
-            }]
+            c.unread(room("random")),
+            1,
+            "until its newest message is seen"
         );
+        assert_eq!(c.0.mark_read(room("random"), 2).len(), 1);
+        assert_eq!(c.unread(room("random")), 0);
     }
 
     #[test]
@@ -1672,14 +1952,7 @@ mod tests {
             room: room(r),
             last_seq,
             online: vec![user("alice")],
-        }
-    }
-
-    fn history_req(before: u64, limit: u32) -> ClientMsg {
-        ClientMsg::History {
-            room: room("general"),
-            before,
-            limit: Some(limit),
+            away: Vec::new(),
         }
     }
 
@@ -1692,54 +1965,6 @@ mod tests {
             room: Some(room("general")),
             retry_after_ms: None,
         }
-    }
-
-    #[test]
-    fn a_join_answered_with_the_newest_page_instead_of_a_catch_up_shows_the_hole_and_fills_it() {
-        // Away for longer than the server replays (CATCH_UP_MAX): it answers `join { since: 10 }`
-        // with `joined` and the newest page, as for a fresh join.
-        let mut c = ready(10);
-        c.disconnected();
-        let joins = c.connected();
-        assert_eq!(
-            joins,
-            vec![ClientMsg::Join {
-                room: room("general"),
-                since: Some(10)
-            }]
-        );
-        let top = 10 + shared::CATCH_UP_MAX + 500;
-        c.apply(joined_at("general", top));
-        let fills = c.apply(history("general", top - 49..=top, true));
-        // Nothing shown twice, the newest page shown, and the hole asked for page by page from
-        // just below that page (a bounded number of requests at once).
-        let seqs: Vec<u64> = c
-            .current_entries()
-            .into_iter()
-            .filter_map(|e| match e {
-                Entry::Message { seq: Some(seq), .. } => Some(seq),
-                _ => None,
-            })
-            .collect();
-        let mut sorted = seqs.clone();
-        sorted.dedup();
-        assert_eq!(seqs, sorted);
-        assert!(seqs.contains(&10) && seqs.contains(&top));
-        assert!(
-            !fills.is_empty(),
-            "the hole is asked for: {:?} {fills:?}",
-            gaps(&c)
-        );
-        assert!(fills.len() <= crate::timeline::MAX_FILL_PAGES);
-        assert!(matches!(fills[0], ClientMsg::History { before, .. } if before == top - 49));
-        // Until it is filled, the hole shows as a gap between what was held and the page.
-        assert!(
-            gaps(&c)
-                .iter()
-                .any(|&(from, to, _)| from == 11 && to == top - 50),
-            "{:?}",
-            gaps(&c)
-        );
     }
 
     fn gaps(c: &Chat) -> Vec<(u64, u64, bool)> {
@@ -1805,7 +2030,8 @@ mod tests {
             vec![ClientMsg::Send {
                 room: room("general"),
                 client_id: cid("c1"),
-                text: "x".into()
+                text: "x".into(),
+                reply_to: None,
             }]
         );
         assert_eq!(states(&c), vec!["pending"]);
@@ -1854,78 +2080,268 @@ mod tests {
         assert!(c.outbox().is_empty());
     }
 
+    // -----------------------------------------------------------------------------------------
+    // Protocol 3: every kind of change in the log, holes filled by catch-up, read markers
+
+    fn change(seq: u64, kind: EventKind, target: u64, author: &str, text: &str) -> ServerMsg {
+        let ServerMsg::Message(mut ev) = msg("general", seq, author, None) else {
+            unreachable!("msg builds a message")
+        };
+        ev.kind = kind;
+        ev.target = Some(target);
+        ev.text = text.into();
+        if matches!(kind, EventKind::React | EventKind::Unreact) {
+            ev.emoji = Some(text.into());
+            ev.text.clear();
+        }
+        ServerMsg::Message(ev)
+    }
+
+    fn since(r: &str, seq: u64) -> ClientMsg {
+        ClientMsg::Join {
+            room: room(r),
+            since: Some(seq),
+        }
+    }
+
     #[test]
-    fn a_gap_history_cannot_fill_is_shown_and_can_be_asked_again() {
-        let mut c = ready(3);
+    fn a_live_hole_is_filled_by_a_join_since_not_by_history() {
+        let mut c = ready(5);
         assert_eq!(
-            c.apply(msg("general", 7, "bob", None)),
-            vec![history_req(7, 3)]
+            c.apply(msg("general", 9, "bob", None)),
+            vec![since("general", 5)]
         );
-        assert_eq!(gaps(&c), vec![(4, 6, true)]);
-        assert!(c.apply(history("general", 4..=4, true)).is_empty());
-        assert_eq!(gaps(&c), vec![(5, 6, false)]);
-        assert_eq!(c.retry_gap(5, 6), vec![history_req(7, 2)]);
-        assert_eq!(gaps(&c), vec![(5, 6, true)]);
-        c.apply(history("general", 5..=6, true));
+        assert!(
+            c.apply(msg("general", 10, "bob", None)).is_empty(),
+            "asked once"
+        );
+        assert_eq!(gaps(&c), vec![(6, 8, true)]);
+        c.apply(joined_at("general", 10));
+        c.apply(change(6, EventKind::Edit, 1, "bob", "new"));
+        for s in 7..=10 {
+            c.apply(msg("general", s, "bob", None));
+        }
         assert!(gaps(&c).is_empty());
-    }
-
-    #[test]
-    fn an_error_answering_a_gap_request_shows_the_gap() {
-        let mut c = ready(3);
-        c.apply(msg("general", 6, "bob", None));
-        assert!(c.apply(internal(None)).is_empty());
-        assert_eq!(gaps(&c), vec![(4, 5, false)]);
-        assert_eq!(c.error(), Some("Try again."));
-        // Offline, asking again waits for the join, which asks for every gap.
-        c.disconnected();
-        assert!(c.retry_gap(4, 5).is_empty());
-        c.connected();
-        let out = c.apply(joined_at("general", 6));
-        assert_eq!(out, vec![history_req(6, 2)]);
-    }
-
-    #[test]
-    fn a_catch_up_error_asks_history_for_the_rest_and_shows_what_stays_missing() {
-        let mut c = ready(5);
-        c.disconnected();
-        c.connected();
-        assert!(c.apply(joined_at("general", 9)).is_empty());
-        c.apply(msg("general", 6, "bob", None));
-        assert!(gaps(&c).is_empty(), "7..=9 are on their way");
-        assert_eq!(c.apply(internal(None)), vec![history_req(10, 3)]);
-        assert_eq!(gaps(&c), vec![(7, 9, true)]);
-        assert!(c.apply(internal(None)).is_empty());
-        assert_eq!(gaps(&c), vec![(7, 9, false)]);
-    }
-
-    #[test]
-    fn a_catch_up_short_of_last_seq_is_a_gap_at_the_next_page() {
-        let mut c = ready(5);
-        c.disconnected();
-        c.connected();
-        c.apply(joined_at("general", 9));
-        c.apply(msg("general", 6, "bob", None));
-        // Older messages were asked for; the answer comes after the (short) catch-up.
-        c.apply(ServerMsg::History {
-            req: None,
-            room: room("general"),
-            messages: Vec::new(),
-            has_more: false,
-        });
-        assert_eq!(gaps(&c), vec![(7, 9, true)]);
-    }
-
-    #[test]
-    fn a_first_page_short_of_last_seq_asks_for_the_rest() {
-        let mut c = M::new(user("alice"), room("general"));
-        c.connected();
-        assert!(c.apply(joined_at("general", 5)).is_empty());
         assert_eq!(
-            c.apply(history("general", 1..=3, false)),
-            vec![history_req(6, 2)]
+            c.current_entries().len(),
+            9,
+            "no duplicates, no row for the edit"
         );
+        assert_eq!(
+            c.room(room("general")).map(|r| r.timeline.since()),
+            Some(Some(10))
+        );
+    }
+
+    #[test]
+    fn a_fill_that_fails_shows_the_gap_and_its_retry_asks_again() {
+        let mut c = ready(3);
+        let fill = c.0.apply(msg("general", 6, "bob", None));
+        assert_eq!(strip(fill.clone()), vec![since("general", 3)]);
+        c.apply(ServerMsg::Error {
+            req: fill[0].req,
+            code: ErrorCode::Internal,
+            message: "Try again.".into(),
+            client_id: None,
+            room: Some(room("general")),
+            retry_after_ms: None,
+        });
+        assert_eq!(gaps(&c), vec![(4, 5, false)]);
+        assert_eq!(c.retry_gap(4, 5), vec![since("general", 3)]);
         assert_eq!(gaps(&c), vec![(4, 5, true)]);
+        // Offline, the next join asks from the hole.
+        c.disconnected();
+        assert_eq!(c.connected(), vec![since("general", 3)]);
+    }
+
+    #[test]
+    fn a_join_from_far_behind_answered_with_the_newest_page_starts_over_from_it() {
+        let mut c = ready(10);
+        c.disconnected();
+        assert_eq!(c.connected(), vec![since("general", 10)]);
+        let top = 10 + shared::CATCH_UP_MAX + 500;
+        c.apply(joined_at("general", top));
+        let req = c.in_flight().keys().next().copied();
+        let ServerMsg::History { messages, .. } = history("general", top - 49..=top, true) else {
+            unreachable!()
+        };
+        c.apply(ServerMsg::History {
+            req,
+            room: room("general"),
+            messages,
+            has_more: true,
+        });
+        assert_eq!(c.current_entries().len(), 50);
+        assert!(gaps(&c).is_empty());
+        assert_eq!(c.current_history(), HistoryState::More);
+    }
+
+    #[test]
+    fn edits_deletions_and_reactions_are_sent_kept_and_confirmed() {
+        let mut c = ready(2);
+        let out =
+            c.0.act(Act::Edit { target: 1 }, "fixed".into(), cid("e1"), 5);
+        assert_eq!(
+            strip(out),
+            vec![ClientMsg::Edit {
+                room: room("general"),
+                client_id: cid("e1"),
+                target: 1,
+                text: "fixed".into()
+            }]
+        );
+        let react = Act::React {
+            target: 2,
+            emoji: "👍".into(),
+            on: true,
+        };
+        c.0.act(react, "".into(), cid("r1"), 5);
+        c.0.act(Act::Delete { target: 2 }, "".into(), cid("d1"), 5);
+        let kinds: Vec<EventKind> = c.outbox().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![EventKind::Edit, EventKind::React, EventKind::Delete]
+        );
+        // After a reload they come back and are sent again, with their ids.
+        let mut again = M::new(user("alice"), room("general"));
+        again.restore(crate::outbox::decode(&crate::outbox::encode(&c.outbox())));
+        again.connected();
+        let sent = again.apply(joined("general", &[]));
+        assert!(
+            matches!(&sent[1], ClientMsg::React { client_id, on: true, .. } if client_id.as_str() == "r1")
+        );
+        assert!(matches!(&sent[2], ClientMsg::Delete { target: 2, .. }));
+        // "Nothing to do" is a success too.
+        for id in ["e1", "r1", "d1"] {
+            c.apply(ServerMsg::Ack {
+                req: None,
+                room: room("general"),
+                client_id: cid(id),
+                id: 0,
+                seq: 0,
+                ts: 0,
+            });
+        }
+        assert!(c.outbox().is_empty());
+        assert_eq!(c.current_entries().len(), 2);
+    }
+
+    #[test]
+    fn a_refused_change_is_dropped_and_says_why() {
+        let mut c = ready(1);
+        c.0.act(Act::Delete { target: 1 }, "".into(), cid("d1"), 5);
+        c.apply(ServerMsg::Error {
+            req: None,
+            code: ErrorCode::NoSuchMessage,
+            message: "No such message.".into(),
+            client_id: Some(cid("d1")),
+            room: Some(room("general")),
+            retry_after_ms: None,
+        });
+        assert!(c.outbox().is_empty());
+        assert_eq!(c.error(), Some("No such message."));
+    }
+
+    #[test]
+    fn unread_and_mentions_count_messages_by_others_only_and_read_frames_set_them() {
+        let mut c = ready(0);
+        c.set_room_list(&[info("general"), info("random")]);
+        c.open(room("random"));
+        c.apply(joined("random", &[]));
+        c.apply(no_history("random"));
+        c.open(room("general"));
+        let mut mention = msg("random", 1, "bob", None);
+        if let ServerMsg::Message(ev) = &mut mention {
+            ev.mentions = vec![user("alice")];
+        }
+        c.apply(mention);
+        c.apply(msg("random", 1, "bob", None));
+        c.apply(msg("random", 2, "alice", None));
+        let ServerMsg::Message(mut edit) = change(3, EventKind::Edit, 1, "bob", "x") else {
+            unreachable!()
+        };
+        edit.room = room("random");
+        c.apply(ServerMsg::Message(edit));
+        assert_eq!(
+            (c.unread(room("random")), c.mentions(room("random"))),
+            (1, 1)
+        );
+        assert_eq!(c.total_unread(), 1);
+        // The room on screen, page visible: read as it arrives. Hidden: counted, and notified.
+        c.apply(msg("general", 1, "bob", None));
+        assert_eq!(c.unread(room("general")), 0);
+        c.set_visible(false);
+        let mut m = msg("general", 2, "bob", None);
+        if let ServerMsg::Message(ev) = &mut m {
+            ev.mentions = vec![user("alice")];
+        }
+        c.apply(m);
+        assert_eq!(c.unread(room("general")), 1);
+        assert_eq!(c.take_notes().len(), 1);
+        // Read elsewhere: the server's counts win.
+        c.apply(ServerMsg::Read {
+            room: room("random"),
+            seq: 3,
+            unread: 0,
+            mentions: 0,
+        });
+        assert_eq!(c.unread(room("random")), 0);
+        // Read here: `read` goes out once, forward only.
+        assert_eq!(
+            c.0.mark_read(room("general"), 2)
+                .into_iter()
+                .map(|f| f.msg)
+                .collect::<Vec<_>>(),
+            vec![ClientMsg::Read {
+                room: room("general"),
+                seq: 2
+            }]
+        );
+        assert!(c.0.mark_read(room("general"), 2).is_empty());
+        assert_eq!(c.total_unread(), 0);
+    }
+
+    #[test]
+    fn the_divider_marks_the_first_unread_message_when_the_room_is_opened() {
+        let mut c = ready(0);
+        let mut list = info("random");
+        list.read_seq = 2;
+        list.unread = 2;
+        list.role = Some(Role::Member);
+        c.set_room_list(&[info("general"), list]);
+        c.open(room("random"));
+        c.apply(joined("random", &[]));
+        c.apply(history("random", 1..=4, false));
+        let keys: Vec<String> = c.current_entries().iter().map(Entry::key).collect();
+        assert_eq!(keys[2], "unread");
+    }
+
+    #[test]
+    fn typing_expires_and_away_people_are_known() {
+        let mut c = ready(0);
+        let name = DisplayName::parse("Bob").expect("valid");
+        c.set_typing(room("general"), user("bob"), name.clone(), true, 1_000);
+        assert_eq!(c.typists(2_000), vec![name.clone()]);
+        assert!(
+            c.typists(1_000 + 6_001).is_empty(),
+            "forgotten after the TTL"
+        );
+        c.set_typing(room("general"), user("bob"), name, false, 2_000);
+        assert!(c.typists(2_000).is_empty());
+        c.apply(ServerMsg::Presence {
+            room: room("general"),
+            user: user("bob"),
+            online: true,
+            status: Some(Presence::Away),
+        });
+        assert_eq!(c.current_away(), vec![user("bob")]);
+        c.apply(ServerMsg::Presence {
+            room: room("general"),
+            user: user("bob"),
+            online: true,
+            status: None,
+        });
+        assert!(c.current_away().is_empty());
     }
 
     // -----------------------------------------------------------------------------------------
@@ -1940,6 +2356,7 @@ mod tests {
             room: room(r),
             client_id: cid(client_id),
             text: text.into(),
+            reply_to: None,
         }
     }
 
@@ -2002,16 +2419,17 @@ mod tests {
             seq: 1,
             ts: 1,
         });
-        c.apply(ServerMsg::Message(MessageEvent {
-            room: DEFAULT_ROOM_ID,
-            seq: 1,
-            id: 8,
-            author: user("alice"),
-            author_name: DisplayName::parse("Alice").expect("valid"),
-            text: "hello from before".into(),
-            ts: 1,
-            client_id: Some(cid("0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69")),
-        }));
+        let mut ev = MessageEvent::message(
+            DEFAULT_ROOM_ID,
+            1,
+            8,
+            user("alice"),
+            DisplayName::parse("Alice").expect("valid"),
+            "hello from before".into(),
+            1,
+        );
+        ev.client_id = Some(cid("0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69"));
+        c.apply(ServerMsg::Message(ev));
         assert_eq!(ids(&c.outbox()), vec!["a2"]);
         // Discarding is the user's call.
         c.discard(&cid("a2"));
@@ -2059,12 +2477,12 @@ mod tests {
         c.compose(text("hi"), cid("c1"), 5);
         assert_eq!(
             c.outbox(),
-            vec![OutboxEntry {
-                room: OutboxRoom::Id(RoomId(2)),
-                client_id: cid("c1"),
-                text: "hi".into(),
-                created_ms: 5,
-            }]
+            vec![OutboxEntry::message(
+                OutboxRoom::Id(RoomId(2)),
+                cid("c1"),
+                "hi".into(),
+                5,
+            )]
         );
     }
 
@@ -2074,7 +2492,7 @@ mod tests {
         c.compose(text("waiting"), cid("c1"), 1);
         let before = c.0.clone();
         let frame: ServerMsg =
-            serde_json::from_str(r#"{"type":"typing","room":1,"user":"bob","until":5}"#)
+            serde_json::from_str(r#"{"type":"pinned","room":1,"user":"bob","until":5}"#)
                 .expect("tolerated");
         assert_eq!(frame, ServerMsg::Unknown);
         assert!(c.0.apply(frame).is_empty());
@@ -2186,6 +2604,7 @@ mod tests {
             room: room("general"),
             last_seq: 0,
             online: vec![user("alice")],
+            away: Vec::new(),
         });
         assert_eq!(c.in_flight().len(), 2, "its page is still to come");
         c.apply(ServerMsg::History {
@@ -2213,93 +2632,6 @@ mod tests {
 
     /// `general` loaded up to 3, then seq 6 arrived live on a new connection: the request for
     /// 4..=5 (returned) is on its way, and so is the join (its req, returned).
-    fn gap_in_flight_after_a_rejoin() -> (M, Option<u64>, Option<u64>) {
-        let mut c = ready(3);
-        c.disconnected();
-        let join = c.0.connected();
-        assert_eq!(join.len(), 1);
-        assert!(c.0.apply(joined_at("general", 3)).is_empty());
-        let fill = c.0.apply(msg("general", 6, "bob", None));
-        assert_eq!(strip(fill.clone()), vec![history_req(6, 2)]);
-        assert_eq!(gaps(&c), vec![(4, 5, true)]);
-        (c, join[0].req, fill[0].req)
-    }
-
-    #[test]
-    fn a_page_answering_the_join_is_told_from_a_gap_fill_by_its_req() {
-        let (mut c, join_req, fill_req) = gap_in_flight_after_a_rejoin();
-        // The server answers the join with its newest page (as it does for a client too far
-        // behind): it is the join's, so the gap's own request is still unanswered.
-        c.apply(ServerMsg::History {
-            req: join_req,
-            room: room("general"),
-            messages: Vec::new(),
-            has_more: true,
-        });
-        assert_eq!(gaps(&c), vec![(4, 5, true)], "still loading");
-        // Then the fill fails: now the gap shows, with its retry.
-        assert!(
-            c.apply(ServerMsg::Error {
-                req: fill_req,
-                code: ErrorCode::Internal,
-                message: "Try again.".into(),
-                client_id: None,
-                room: Some(room("general")),
-                retry_after_ms: None,
-            })
-            .is_empty()
-        );
-        assert_eq!(gaps(&c), vec![(4, 5, false)]);
-
-        // Without req the page would have been taken for the fill's answer.
-        let (mut c, _, _) = gap_in_flight_after_a_rejoin();
-        c.apply(ServerMsg::History {
-            req: None,
-            room: room("general"),
-            messages: Vec::new(),
-            has_more: true,
-        });
-        assert_eq!(gaps(&c), vec![(4, 5, false)]);
-    }
-
-    #[test]
-    fn an_error_answering_a_gap_fill_during_a_catch_up_is_not_taken_for_the_catch_ups() {
-        let mut c = ready(3);
-        c.apply(msg("general", 6, "bob", None));
-        c.apply(history("general", 4..=4, true));
-        assert_eq!(gaps(&c), vec![(5, 5, false)]);
-        c.disconnected();
-        c.0.connected();
-        // The join asks for the gap again while the catch-up (7..=9) is on its way.
-        let fill = c.0.apply(joined_at("general", 9));
-        assert_eq!(strip(fill.clone()), vec![history_req(6, 1)]);
-        let err = |req| ServerMsg::Error {
-            req,
-            code: ErrorCode::Internal,
-            message: "Try again.".into(),
-            client_id: None,
-            room: Some(room("general")),
-            retry_after_ms: None,
-        };
-        // Known by its req: the fill failed, the catch-up goes on.
-        assert!(c.apply(err(fill[0].req)).is_empty());
-        assert!(
-            c.room(room("general"))
-                .expect("followed")
-                .timeline
-                .is_catching_up()
-        );
-        assert_eq!(gaps(&c), vec![(5, 5, false)]);
-        // Without req, the same error reads as the catch-up's and asks history for 7..=9.
-        let mut c = ready(3);
-        c.apply(msg("general", 6, "bob", None));
-        c.apply(history("general", 4..=4, true));
-        c.disconnected();
-        c.connected();
-        c.apply(joined_at("general", 9));
-        assert_eq!(c.apply(err(None)), vec![history_req(10, 3)]);
-    }
-
     #[test]
     fn a_join_refused_for_good_fails_its_pending_messages_with_a_retry() {
         let mut c = M::new(user("alice"), room("general"));
@@ -2439,6 +2771,7 @@ mod tests {
             room: RoomId(9),
             last_seq: 0,
             online: vec![user("alice")],
+            away: Vec::new(),
         });
         c.compose(text("one more"), cid("c1"), 1);
         c.apply(ServerMsg::Removed {
@@ -2523,6 +2856,7 @@ mod tests {
             room: RoomId(9),
             last_seq: 0,
             online: vec![user("alice")],
+            away: Vec::new(),
         });
         assert!(c.invites().is_empty());
     }

@@ -6,19 +6,20 @@
 //! `localStorage` and forwards the frames the model wants sent to the connection task.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use futures::channel::mpsc::{self, UnboundedSender};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{
-    ClientFrame, ClientId, DisplayName, MessageText, RoomId, RoomInfo, RoomKind, RoomName,
-    ServerMsg, Username,
+    ClientFrame, ClientId, ClientMsg, DisplayName, MessageText, Presence, RoomId, RoomInfo,
+    RoomKind, RoomName, ServerMsg, Username,
 };
 
 use crate::chat::Chat;
 use crate::conn::{self, Command, ConnEvent, ConnState};
 use crate::outbox::{self, OutboxEntry};
-use crate::timeline::Me;
+use crate::timeline::{Act, Me};
 use crate::{api, browser};
 
 /// How long to wait before resending after an `internal` refusal, or a `rate_limited` one that
@@ -37,6 +38,26 @@ pub struct Client {
     cmds: StoredValue<Option<UnboundedSender<Command>>>,
     /// A resend after `rate_limited` is scheduled (so a burst of errors schedules one).
     retry_scheduled: StoredValue<bool>,
+    /// The message the composer answers (its `seq`).
+    pub reply: RwSignal<Option<u64>>,
+    /// The message being edited in place (its `seq`).
+    pub editing: RwSignal<Option<u64>>,
+    /// The message to scroll to and highlight (a reply's original).
+    pub jump: RwSignal<Option<u64>>,
+    /// Where each room's list was scrolled to when left (absent: at the bottom).
+    pub scroll: StoredValue<Vec<(RoomId, i32)>>,
+    /// Small state of the session: the room a `typing` was last announced in and when, whether
+    /// `away` was announced, a `read` is scheduled, quotes asked for.
+    misc: StoredValue<Misc>,
+}
+
+/// See [`Client::misc`].
+#[derive(Debug, Default)]
+struct Misc {
+    typing: Option<(RoomId, i64)>,
+    away: bool,
+    read_scheduled: bool,
+    quotes: Vec<(RoomId, u64)>,
 }
 
 impl Client {
@@ -50,6 +71,11 @@ impl Client {
             conn: RwSignal::new(ConnState::Connecting),
             cmds: StoredValue::new(None),
             retry_scheduled: StoredValue::new(false),
+            reply: RwSignal::new(None),
+            editing: RwSignal::new(None),
+            jump: RwSignal::new(None),
+            scroll: StoredValue::new(Vec::new()),
+            misc: StoredValue::new(Misc::default()),
         }
     }
 
@@ -181,9 +207,153 @@ impl Client {
     /// Sends a message to the room on screen: shown at once as pending, kept in the outbox until
     /// the server confirms it.
     pub fn send_text(self, text: MessageText) {
+        let reply_to = self.reply.get_untracked();
+        self.reply.set(None);
+        self.typing(false);
+        self.act(Act::Send { reply_to }, text.into_inner().into());
+    }
+
+    /// Sends a change to a message of the room on screen (or a message): shown at once, kept in
+    /// the outbox until the server confirms it.
+    pub fn act(self, act: Act, text: Arc<str>) {
         let client_id = browser::new_client_id();
         let now = browser::now_ms();
-        self.change(|c| c.compose(text, client_id, now));
+        self.change(|c| c.act(act, text, client_id, now));
+    }
+
+    /// Edits a message in place with new text.
+    pub fn edit(self, target: u64, text: MessageText) {
+        self.editing.set(None);
+        self.act(Act::Edit { target }, text.into_inner().into());
+    }
+
+    /// Adds or takes back the user's reaction.
+    pub fn react(self, target: u64, emoji: &str, on: bool) {
+        let emoji = emoji.into();
+        self.act(Act::React { target, emoji, on }, "".into());
+    }
+
+    /// The user is typing in the room on screen (`true`), or stopped / sent / cleared (`false`):
+    /// announces it once, renews it every [`shared::TYPING_RENEW_MS`] while typing goes on.
+    pub fn typing(self, on: bool) {
+        let Some(room) = self.chat.try_with_untracked(Chat::current) else {
+            return;
+        };
+        let now = browser::now_ms();
+        let renew = i64::try_from(shared::TYPING_RENEW_MS).unwrap_or(3_000);
+        let mut send = Vec::new();
+        self.misc.update_value(|m| match (on, m.typing) {
+            (true, Some((r, at))) if r == room && now - at < renew => {}
+            (true, last) => {
+                if let Some((r, _)) = last.filter(|(r, _)| *r != room) {
+                    send.push(ClientMsg::Typing { room: r, on: false });
+                }
+                send.push(ClientMsg::Typing { room, on: true });
+                m.typing = Some((room, now));
+            }
+            (false, Some((r, _))) => {
+                send.push(ClientMsg::Typing { room: r, on: false });
+                m.typing = None;
+            }
+            (false, None) => {}
+        });
+        for msg in send {
+            self.command(Command::Send(ClientFrame { req: None, msg }));
+        }
+    }
+
+    /// Announces the user away (idle, or the page hidden for a while) or back.
+    pub fn set_away(self, away: bool) {
+        let changed = self
+            .misc
+            .try_update_value(|m| std::mem::replace(&mut m.away, away) != away)
+            .unwrap_or(false);
+        if changed {
+            self.send_presence(away);
+        }
+    }
+
+    fn send_presence(self, away: bool) {
+        let status = if away {
+            Presence::Away
+        } else {
+            Presence::Online
+        };
+        let msg = ClientMsg::Presence { status };
+        self.command(Command::Send(ClientFrame { req: None, msg }));
+    }
+
+    /// Records whether the page is visible.
+    pub fn set_visible(self, visible: bool) {
+        self.chat.try_update_untracked(|c| c.set_visible(visible));
+        if visible {
+            self.read_newest();
+        }
+    }
+
+    /// The newest message of the room on screen is on screen: once the page is visible, the
+    /// room is marked read up to there (at most a few times a second).
+    pub fn read_newest(self) {
+        if browser::hidden()
+            || self
+                .misc
+                .try_update_value(|m| std::mem::replace(&mut m.read_scheduled, true))
+                .unwrap_or(true)
+        {
+            return;
+        }
+        spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(400).await;
+            if self
+                .misc
+                .try_update_value(|m| m.read_scheduled = false)
+                .is_none()
+                || browser::hidden()
+            {
+                return;
+            }
+            self.change(|c| {
+                let id = c.current();
+                let seq = c.room(id).map_or(0, |r| r.timeline.delivered_high());
+                c.mark_read(id, seq)
+            });
+        });
+    }
+
+    /// "Mark as read" for one room (`None`: "mark all as read"), over HTTP (the room need not
+    /// be followed). Counted as read at once; the server's `read` frames then say the counts.
+    pub fn mark_read(self, id: Option<RoomId>) {
+        self.chat.try_update(|c| c.clear_unread(id));
+        spawn_local(async move {
+            if let Err(e) = api::mark_read(id).await {
+                self.fail_with(e);
+            }
+        });
+    }
+
+    fn fail_with(self, err: api::Failure) {
+        self.chat.try_update(|c| c.set_error(err.to_string()));
+    }
+
+    /// Fetches (once) the message a reply answers, when it is not loaded, for its quote.
+    pub fn fetch_quote(self, room: RoomId, seq: u64) {
+        let first = self
+            .misc
+            .try_update_value(|m| {
+                let first = !m.quotes.contains(&(room, seq));
+                if first {
+                    m.quotes.push((room, seq));
+                }
+                first
+            })
+            .unwrap_or(false);
+        if first {
+            spawn_local(async move {
+                if let Ok(ev) = api::message(room, seq).await {
+                    self.chat.try_update(|c| c.set_quote(ev));
+                }
+            });
+        }
     }
 
     /// Loads the page before the oldest message of the room on screen.
@@ -240,6 +410,19 @@ impl Client {
                     c.set_my_name(display_name);
                     c.connected()
                 });
+                if self.misc.try_with_value(|m| m.away) == Some(true) {
+                    self.send_presence(true);
+                }
+            }
+            ConnEvent::Frame(ServerMsg::Typing {
+                room,
+                user,
+                display_name,
+                on,
+            }) => {
+                let now = browser::now_ms();
+                self.chat
+                    .try_update(|c| c.set_typing(room, user, display_name, on, now));
             }
             ConnEvent::Frame(msg) => {
                 let wait = self
@@ -250,6 +433,13 @@ impl Client {
                 self.change(|c| c.apply(msg));
                 if let Some(wait) = wait {
                     self.schedule_resend(wait);
+                }
+                for note in self
+                    .chat
+                    .try_update_untracked(Chat::take_notes)
+                    .unwrap_or_default()
+                {
+                    browser::notify(&note.title, &note.body);
                 }
             }
             ConnEvent::Disconnected { reached_hello, .. } => {

@@ -25,7 +25,7 @@ pub use badge::ConnBadge;
 pub use composer::Composer;
 pub use layout::{ChatLayout, ChatPage};
 pub use members::MemberPanel;
-pub use messages::{EntryRow, MessageList};
+pub use messages::{MessageList, message_body};
 pub use people::PeoplePicker;
 pub use sidebar::{InviteList, NewRoomForm, OnlineList, RoomList, RoomRow, Sidebar, room_rows};
 

@@ -5,12 +5,13 @@
 //! `shared` crate, so a frame this client cannot read is a compile error, not a runtime surprise.
 //!
 //! # Layout
-//! - [`timeline`]: one room's messages keyed by `seq`, outgoing (pending) messages, notices;
-//!   dedupe, ordering, gap detection. Pure data, tested natively.
+//! - [`timeline`]: one room's messages keyed by `seq` with the changes to them applied (or
+//!   kept until their target arrives), outgoing (pending) messages and changes, notices;
+//!   dedupe, ordering, gap detection on the forward stream, grouping. Pure data, tested natively.
 //! - [`chat`]: the model of every followed room and the reducer from server frames and user
 //!   actions to changes plus frames to send. Pure data, tested natively.
-//! - [`outbox`]: unconfirmed messages in `localStorage`, so they survive a reload (and the
-//!   previous release's entries, which named their room, survive the upgrade).
+//! - [`outbox`]: unconfirmed messages, edits, deletions and reactions in `localStorage`, so they
+//!   survive a reload (and the earlier releases' entries survive the upgrade).
 //! - [`conn`]: the connection owner task: one socket at a time, backoff with jitter, heartbeat,
 //!   close-code handling.
 //! - [`drafts`]: half-typed messages per room in `localStorage`.
@@ -23,11 +24,11 @@
 //! A message gets a `client_id` when written and is shown at once as pending; it stays in the
 //! outbox until the server's `ack` or its own `message` frame confirms it, and is resent with
 //! the same id after every (re)join, which the server deduplicates. After a reconnect each room
-//! is re-joined with `since` = the highest `seq` delivered, so the server replays exactly what
-//! was missed; a live `seq` that skips ahead, or a catch-up (or first page) that stops short of
-//! the `last_seq` its `joined` announced, triggers `history` requests for the hole. A hole that
-//! the answers do not fill is shown as a gap row with a retry, never skipped, and is asked for
-//! again after every (re)join.
+//! is re-joined with `since` = the highest `seq` delivered without a hole, so the server replays
+//! exactly what was missed: messages and every change to them (edits, deletions, reactions),
+//! each applied to its message once. A live `seq` that skips ahead is asked for the same way
+//! (`join` with `since`), never with `history`, whose pages hold messages only (as they are now).
+//! A hole that the catch-up does not fill is shown as a gap row with a retry, never skipped.
 //!
 //! Every frame sent carries a fresh `req`, which the server echoes in its answer: the model
 //! knows which join a `history` page answers and which request an `error` refuses. Frame types
@@ -46,6 +47,7 @@ pub mod client;
 pub mod components;
 pub mod conn;
 pub mod drafts;
+pub mod markdown;
 pub mod outbox;
 pub mod timeline;
 

@@ -9,16 +9,20 @@
 //!
 //! # Upgrades
 //! The first release stored entries under [`legacy_storage_key`] with the room's *name*
-//! (`{"room":"general",...}`); rooms are now addressed by id (`{"room":1,...}`). Both shapes
-//! decode ([`OutboxRoom`]). New entries go to [`storage_key`] only, so that a tab still running
-//! the previous release (which would drop entries it cannot read when it rewrites its key) never
-//! touches them; entries are removed from both keys once confirmed or discarded. A legacy
+//! (`{"room":"general",...}`); the second by room id (`{"room":1,...}`) under
+//! [`previous_storage_key`], messages only. This release also keeps edits, deletions and
+//! reactions (`kind`, `target`, `emoji`, `on`, and `reply_to` for answers), under
+//! [`storage_key`]. Every shape decodes ([`OutboxRoom`]; an entry without `kind` is a message).
+//! New entries go to [`storage_key`] only, so that a tab still running an earlier release
+//! (which would read an edit as a new message, or drop entries it cannot read when it rewrites
+//! its key) never touches them; entries are removed from every key once confirmed or
+//! discarded. A legacy
 //! entry stays stored, in its old shape, until it is confirmed: the chat model resolves its room
 //! name to an id once the room list is known (see [`crate::chat::Chat::set_room_list`]), and one
 //! whose room cannot be found is kept (and shown) rather than dropped.
 
 use serde::{Deserialize, Serialize};
-use shared::{ClientId, MessageText, RoomId, Username};
+use shared::{ClientId, Emoji, EventKind, MessageText, RoomId, Username};
 
 /// The room an outbox entry goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -31,22 +35,80 @@ pub enum OutboxRoom {
     Name(String),
 }
 
-/// One unconfirmed message as stored.
+/// One unconfirmed message or change as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// The room it goes to.
     pub room: OutboxRoom,
     /// Its client id (the deduplication key on the server).
     pub client_id: ClientId,
-    /// Its text.
+    /// Its text (of a message or an edit).
+    #[serde(default)]
     pub text: String,
     /// When the user sent it (ms since the Unix epoch).
     pub created_ms: i64,
+    /// What it is: `message` (absent), `edit`, `delete`, `react` (`on` says add or take back).
+    #[serde(default, skip_serializing_if = "EventKind::is_message")]
+    pub kind: EventKind,
+    /// The message a change applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<u64>,
+    /// The message a new one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
+    /// A reaction's emoji.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emoji: Option<String>,
+    /// A reaction added (`true`) or taken back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on: Option<bool>,
+}
+
+impl OutboxEntry {
+    /// A new message.
+    pub fn message(room: OutboxRoom, client_id: ClientId, text: String, created_ms: i64) -> Self {
+        Self {
+            room,
+            client_id,
+            text,
+            created_ms,
+            kind: EventKind::Message,
+            target: None,
+            reply_to: None,
+            emoji: None,
+            on: None,
+        }
+    }
+
+    /// Whether the entry can be sent: its text follows the rules where it has one, a change
+    /// names its target, a reaction is a valid emoji.
+    fn is_valid(&self) -> bool {
+        let text_ok = || MessageText::parse(self.text.as_str()).is_ok();
+        match self.kind {
+            EventKind::Message => text_ok(),
+            EventKind::Edit => self.target.is_some() && text_ok(),
+            EventKind::Delete => self.target.is_some(),
+            EventKind::React => {
+                self.target.is_some()
+                    && self
+                        .emoji
+                        .as_deref()
+                        .is_some_and(|e| Emoji::parse(e).is_ok())
+            }
+            EventKind::Unreact | EventKind::Unknown => false,
+        }
+    }
 }
 
 /// The `localStorage` key of a user's outbox. Usernames are unique without regard to ASCII case,
 /// so the key is lower-cased.
 pub fn storage_key(user: &Username) -> String {
+    format!("chat.outbox.v3.{}", user.as_str().to_ascii_lowercase())
+}
+
+/// The key the second release stored the outbox under (messages only, by room id). Read on
+/// load, pruned as its entries are confirmed, never added to.
+pub fn previous_storage_key(user: &Username) -> String {
     format!("chat.outbox.v2.{}", user.as_str().to_ascii_lowercase())
 }
 
@@ -65,7 +127,7 @@ pub fn decode(raw: &str) -> Vec<OutboxEntry> {
     values
         .into_iter()
         .filter_map(|v| serde_json::from_value::<OutboxEntry>(v).ok())
-        .filter(|e| MessageText::parse(e.text.as_str()).is_ok())
+        .filter(OutboxEntry::is_valid)
         .collect()
 }
 
@@ -96,8 +158,8 @@ fn local_storage() -> Option<web_sys::Storage> {
 }
 
 /// Loads a user's outbox (empty when storage is unavailable, for example in a private window
-/// that forbids it): this release's entries, then those the previous release left (an entry in
-/// both is taken once).
+/// that forbids it): this release's entries, then those the earlier releases left (an entry in
+/// several is taken once).
 pub fn load(user: &Username) -> Vec<OutboxEntry> {
     let Some(storage) = local_storage() else {
         return Vec::new();
@@ -111,12 +173,13 @@ pub fn load(user: &Username) -> Vec<OutboxEntry> {
             .unwrap_or_default()
     };
     let current = read(storage_key(user));
+    let previous = read(previous_storage_key(user));
     let legacy = read(legacy_storage_key(user));
-    merge(current, &legacy, &[])
+    merge(merge(current, &previous, &[]), &legacy, &[])
 }
 
 /// Records added and removed entries of a user's outbox: added ones under [`storage_key`],
-/// removed ones from both keys. Failing to write (quota, no storage) only loses the
+/// removed ones from every key. Failing to write (quota, no storage) only loses the
 /// reload-survival of those messages, so it is not reported further.
 pub fn update(user: &Username, added: &[OutboxEntry], removed: &[ClientId]) {
     if added.is_empty() && removed.is_empty() {
@@ -127,6 +190,7 @@ pub fn update(user: &Username, added: &[OutboxEntry], removed: &[ClientId]) {
     };
     write(&storage, &storage_key(user), added, removed);
     if !removed.is_empty() {
+        write(&storage, &previous_storage_key(user), &[], removed);
         write(&storage, &legacy_storage_key(user), &[], removed);
     }
 }
@@ -156,12 +220,47 @@ mod tests {
     use super::*;
 
     fn entry(id: &str) -> OutboxEntry {
-        OutboxEntry {
-            room: OutboxRoom::Id(shared::DEFAULT_ROOM_ID),
-            client_id: ClientId::parse(id).expect("valid"),
-            text: format!("text {id}"),
-            created_ms: 1,
-        }
+        OutboxEntry::message(
+            OutboxRoom::Id(shared::DEFAULT_ROOM_ID),
+            ClientId::parse(id).expect("valid"),
+            format!("text {id}"),
+            1,
+        )
+    }
+
+    /// An outbox exactly as the second release wrote it (messages only, by room id).
+    const SECOND_RELEASE: &str = r#"[{"room":1,"client_id":"c-old","text":"typed offline","created_ms":1700000000000},{"room":7,"client_id":"c-old2","text":"in rust","created_ms":1700000000001}]"#;
+
+    #[test]
+    fn the_second_releases_entries_decode_as_messages() {
+        let got = decode(SECOND_RELEASE);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].room, OutboxRoom::Id(shared::DEFAULT_ROOM_ID));
+        assert_eq!(got[0].kind, EventKind::Message);
+        assert_eq!(got[0].text, "typed offline");
+        assert_eq!(got[1].room, OutboxRoom::Id(RoomId(7)));
+        // Written back unchanged (a message has no `kind`).
+        assert_eq!(encode(&got), SECOND_RELEASE);
+    }
+
+    #[test]
+    fn changes_round_trip_and_invalid_ones_are_skipped() {
+        let raw = r#"[
+            {"room":1,"client_id":"e","text":"fixed","created_ms":1,"kind":"edit","target":4},
+            {"room":1,"client_id":"d","created_ms":1,"kind":"delete","target":4},
+            {"room":1,"client_id":"r","created_ms":1,"kind":"react","target":4,"emoji":"👍","on":false},
+            {"room":1,"client_id":"m","text":"yes","created_ms":1,"reply_to":4},
+            {"room":1,"client_id":"x1","created_ms":1,"kind":"delete"},
+            {"room":1,"client_id":"x2","text":"  ","created_ms":1,"kind":"edit","target":4},
+            {"room":1,"client_id":"x3","created_ms":1,"kind":"react","target":4,"emoji":"a b"},
+            {"room":1,"client_id":"x4","created_ms":1,"kind":"pin","target":4}
+        ]"#;
+        let got = decode(raw);
+        let ids: Vec<_> = got.iter().map(|e| e.client_id.as_str()).collect();
+        assert_eq!(ids, vec!["e", "d", "r", "m"]);
+        assert_eq!(got[2].on, Some(false));
+        assert_eq!(got[3].reply_to, Some(4));
+        assert_eq!(decode(&encode(&got)), got);
     }
 
     /// An outbox exactly as the previous release wrote it (`serde_json` of its `OutboxEntry`,
@@ -239,6 +338,7 @@ mod tests {
         let b = Username::parse("alice").expect("valid");
         assert_eq!(storage_key(&a), storage_key(&b));
         assert_eq!(legacy_storage_key(&a), "chat.outbox.v1.alice");
-        assert_ne!(storage_key(&a), legacy_storage_key(&a));
+        assert_eq!(previous_storage_key(&a), "chat.outbox.v2.alice");
+        assert_eq!(storage_key(&a), "chat.outbox.v3.alice");
     }
 }

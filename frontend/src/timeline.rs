@@ -1,21 +1,29 @@
 //! One room's timeline: the pure bookkeeping behind the message list.
 //!
-//! The server numbers every stored message of a room with `seq` (1, 2, 3, ... with no holes),
-//! so the timeline keys confirmed messages by `seq`: a message that arrives twice (live and again
-//! through a history page or a catch-up after a reconnect) lands on the same key, and order is
-//! the key order whatever order frames arrive in. Messages this client sent but the server has
-//! not confirmed yet ("outgoing") are kept apart, keyed by their `client_id`, and shown after the
-//! confirmed ones; the first confirmation (the `ack`, or the `message` frame carrying the same
-//! `client_id`) moves them over, so a message is never shown twice.
+//! The server numbers every event of a room's log with `seq` (1, 2, 3, ... with no holes): a
+//! message, or a change to one (edit, delete, reaction added or taken back, and kinds this
+//! client does not know). Messages are kept by `seq`, so one that arrives twice (live, in a
+//! catch-up, in a history page) lands on the same key and order is the key order. A change is
+//! applied to its target message (the row re-renders) and never becomes a row; a change whose
+//! target is not loaded yet is kept by `seq` ([`MAX_PENDING_CHANGES`] at most) and applied, in
+//! `seq` order, when the target arrives. Applying a change twice, or over a history page that
+//! already folded it in, is harmless: an edit older than the text held is skipped, a delete is
+//! final, a reaction is added if absent and removed if present.
+//!
+//! Messages this client sent but the server has not confirmed yet ("outgoing") are kept apart,
+//! keyed by their `client_id`, and shown after the confirmed ones; so are its unconfirmed
+//! changes, shown over their targets. The first confirmation (the `ack`, or the `message` frame
+//! carrying the same `client_id`) moves a message over, so it is never shown twice.
 //!
 //! # Gaps
-//! Every `seq` between the oldest message held and the highest one known to exist must be shown.
-//! A `seq` that skips ahead, or a join whose catch-up (or first page) stops short of the
-//! `last_seq` its `joined` announced, asks for the missing range with `history` requests (their
-//! count is kept, since `history` answers carry no request id). Whatever is still missing once
-//! every request was answered (a page without those messages, or an `error` frame instead of a
-//! page) is a [`Gap`]: the list shows it as a row with a count and a retry action, never skips
-//! it silently. Each new `joined` asks again for every gap.
+//! Only the forward stream (live events, and the catch-up of a `join { since }`) carries every
+//! `seq`; history pages hold messages only. So the timeline keeps `high`, the highest `seq` up
+//! to which the forward stream arrived without a hole. A live event past `high + 1` is applied
+//! at once, remembered, and the hole is asked for with `join { since: high }`, whose catch-up
+//! replays it; events already seen are skipped. Until the hole is filled it shows as a [`Gap`]
+//! row (loading, or failed with a retry), never hidden. A join far behind is answered by the
+//! server with its newest page instead of a catch-up: the timeline then starts over from that
+//! page (older messages load by scrolling, folded), so nothing stale stays on screen.
 //!
 //! This module knows nothing about the browser, signals or sockets: it is plain data tested
 //! natively. [`crate::chat`] holds one `Timeline` per room and turns frames into calls here.
@@ -23,7 +31,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use shared::{ClientId, DisplayName, HISTORY_PAGE, MessageEvent, Username};
+use shared::{ClientId, DisplayName, EventKind, MessageEvent, Reaction, Username};
 
 /// The logged-in user as the timeline needs them: their handle (which decides whose messages
 /// confirm outgoing ones) and the display name shown on their rows.
@@ -50,7 +58,13 @@ impl From<Username> for Me {
     }
 }
 
-/// A message the server stored, as the timeline keeps it.
+/// Changes kept for targets not loaded yet, at most (the oldest are dropped beyond).
+pub const MAX_PENDING_CHANGES: usize = 2_000;
+
+/// Consecutive messages of one author closer than this (ms) share one header.
+pub const GROUP_MS: i64 = 5 * 60 * 1000;
+
+/// A message the server stored, as the timeline keeps it (changes applied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
     /// Its position in the room (the timeline's key).
@@ -61,12 +75,24 @@ pub struct Message {
     pub author: Username,
     /// Their display name.
     pub author_name: DisplayName,
-    /// The text exactly as sent; shared so that rebuilding the rendered list copies no text.
+    /// The text as it is now (empty once deleted); shared so that rebuilding rows copies none.
     pub text: Arc<str>,
     /// When the server stored it (ms since the Unix epoch).
     pub ts: i64,
     /// The id its author's client gave it, if any.
     pub client_id: Option<ClientId>,
+    /// The message it answers.
+    pub reply_to: Option<u64>,
+    /// Who its text mentions.
+    pub mentions: Vec<Username>,
+    /// When it was last edited.
+    pub edited: Option<i64>,
+    /// When it was deleted.
+    pub deleted: Option<i64>,
+    /// Its reactions, in the order they first appeared.
+    pub reactions: Vec<Reaction>,
+    /// Changes applied to it here (part of its row's key, so the row re-renders).
+    pub rev: u32,
 }
 
 impl From<MessageEvent> for Message {
@@ -79,7 +105,89 @@ impl From<MessageEvent> for Message {
             text: ev.text.into(),
             ts: ev.ts,
             client_id: ev.client_id,
+            reply_to: ev.reply_to,
+            mentions: ev.mentions,
+            edited: ev.edited,
+            deleted: ev.deleted,
+            reactions: ev.reactions,
+            rev: 0,
         }
+    }
+}
+
+/// A change to a message, from the log or from this client's outgoing changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// New text (and who it mentions), at `ts`.
+    Edit(&'a str, &'a [Username], i64),
+    /// Deleted at `ts`.
+    Delete(i64),
+    /// `user` added (`true`) or took back (`false`) `emoji`.
+    React(&'a str, &'a Username, bool),
+}
+
+impl Message {
+    /// Applies a change; returns whether anything changed. Idempotent, and safe over a history
+    /// snapshot that already holds it: an edit older than the last one held is skipped, nothing
+    /// changes a deleted message, reactions are sets per (emoji, user).
+    pub fn apply(&mut self, change: Change<'_>) -> bool {
+        if self.deleted.is_some() {
+            return false;
+        }
+        match change {
+            Change::Edit(text, mentions, ts) => {
+                if self.edited.is_some_and(|e| e > ts)
+                    || (&*self.text == text && self.edited.is_some())
+                {
+                    return false;
+                }
+                self.text = text.into();
+                self.mentions = mentions.to_vec();
+                self.edited = Some(ts);
+            }
+            Change::Delete(ts) => {
+                self.text = "".into();
+                self.deleted = Some(ts);
+                self.reactions.clear();
+                self.mentions.clear();
+            }
+            Change::React(emoji, user, on) => {
+                let at = self.reactions.iter().position(|r| r.emoji == emoji);
+                let has = at.is_some_and(|i| self.reactions[i].users.contains(user));
+                match (on, at) {
+                    (true, _) if has => return false,
+                    (false, _) if !has => return false,
+                    (true, Some(i)) => self.reactions[i].users.push(user.clone()),
+                    (true, None) => self.reactions.push(Reaction {
+                        emoji: emoji.to_owned(),
+                        users: vec![user.clone()],
+                    }),
+                    (false, Some(i)) => {
+                        self.reactions[i].users.retain(|u| u != user);
+                        if self.reactions[i].users.is_empty() {
+                            self.reactions.remove(i);
+                        }
+                    }
+                    (false, None) => return false,
+                }
+            }
+        }
+        self.rev += 1;
+        true
+    }
+}
+
+/// The change an event of the log makes, if it is one this client knows.
+fn change_of(ev: &MessageEvent) -> Option<Change<'_>> {
+    match ev.kind {
+        EventKind::Edit => Some(Change::Edit(&ev.text, &ev.mentions, ev.ts)),
+        EventKind::Delete => Some(Change::Delete(ev.ts)),
+        EventKind::React | EventKind::Unreact => Some(Change::React(
+            ev.emoji.as_deref()?,
+            &ev.author,
+            ev.kind == EventKind::React,
+        )),
+        EventKind::Message | EventKind::Unknown => None,
     }
 }
 
@@ -87,12 +195,41 @@ impl From<MessageEvent> for Message {
 /// no longer resent automatically but shown as failed, with a retry action.
 pub const MAX_TRANSIENT_ERRORS: u32 = 3;
 
-/// A message this client sent (or will send) that the server has not confirmed yet.
+/// What an outgoing item asks the server for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Act {
+    /// A new message (`text`), perhaps answering another.
+    Send {
+        /// The message it answers.
+        reply_to: Option<u64>,
+    },
+    /// New text (`text`) for the message `target`.
+    Edit {
+        /// The message.
+        target: u64,
+    },
+    /// Delete the message `target`.
+    Delete {
+        /// The message.
+        target: u64,
+    },
+    /// Add or take back a reaction.
+    React {
+        /// The message.
+        target: u64,
+        /// The emoji.
+        emoji: Arc<str>,
+        /// Add (`true`) or take back.
+        on: bool,
+    },
+}
+
+/// A message or change this client sent (or will send) that the server has not confirmed yet.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outgoing {
     /// The id that makes resending it idempotent.
     pub client_id: ClientId,
-    /// The text, already checked with [`shared::MessageText::parse`].
+    /// The text (of a message or an edit), already checked with [`shared::MessageText::parse`].
     pub text: Arc<str>,
     /// When the user sent it (ms since the Unix epoch), shown until the server's time is known.
     pub created_ms: i64,
@@ -101,18 +238,31 @@ pub struct Outgoing {
     pub failed: Option<Failure>,
     /// Transient refusals since it was written or last retried.
     pub transient_errors: u32,
+    /// What it asks for.
+    pub act: Act,
 }
 
 impl Outgoing {
     /// A pending message, never refused yet.
     pub fn new(client_id: ClientId, text: Arc<str>, created_ms: i64) -> Self {
+        Self::act(client_id, text, created_ms, Act::Send { reply_to: None })
+    }
+
+    /// A pending message or change, never refused yet.
+    pub fn act(client_id: ClientId, text: Arc<str>, created_ms: i64, act: Act) -> Self {
         Self {
             client_id,
             text,
             created_ms,
             failed: None,
             transient_errors: 0,
+            act,
         }
+    }
+
+    /// Whether it is a new message (not a change).
+    pub fn is_message(&self) -> bool {
+        matches!(self.act, Act::Send { .. })
     }
 }
 
@@ -167,6 +317,15 @@ impl Delivery {
     }
 }
 
+/// The start of a message another one answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quote {
+    /// Its author's display name.
+    pub author_name: DisplayName,
+    /// Its text (empty when deleted).
+    pub text: Arc<str>,
+}
+
 /// One row of the rendered list, in display order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
@@ -178,7 +337,7 @@ pub enum Entry {
         author: Username,
         /// Their display name (what the list shows).
         author_name: DisplayName,
-        /// Its text (render as text, never as HTML).
+        /// Its text (render as text, never as HTML); empty once deleted.
         text: Arc<str>,
         /// Server time, or the local send time while pending (ms since the Unix epoch).
         ts: i64,
@@ -186,27 +345,50 @@ pub enum Entry {
         client_id: Option<ClientId>,
         /// Sent, pending or failed.
         delivery: Delivery,
+        /// Extra state: replies, changes, grouping.
+        more: Box<Extra>,
     },
     /// Somebody arrived in or left the room.
     Notice(Notice),
-    /// Messages known to exist that are not shown.
+    /// Events known to exist that are not held.
     Gap(Gap),
+    /// The line above the first unread message.
+    Divider,
 }
 
-/// A run of missing messages: `seq` `from..=to` exist on the server but are not held.
+/// A message row's state beyond its text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// The message it answers, and its start when known.
+    pub reply_to: Option<(u64, Option<Quote>)>,
+    /// Its text mentions the user.
+    pub mentions_me: bool,
+    /// When it was last edited.
+    pub edited: Option<i64>,
+    /// It was deleted.
+    pub deleted: bool,
+    /// Its reactions.
+    pub reactions: Vec<Reaction>,
+    /// Same author as the row above, shortly after: shown without the header.
+    pub compact: bool,
+    /// Changes applied (for the key).
+    pub rev: u32,
+}
+
+/// A run of missing events: `seq` `from..=to` exist on the server but did not arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Gap {
     /// The first missing `seq`.
     pub from: u64,
     /// The last missing `seq`.
     pub to: u64,
-    /// `history` requests are unanswered, so it may still be filled; otherwise it could not be
-    /// (the list then offers to ask again).
+    /// A catch-up that fills it is on its way; otherwise it could not be filled (the list then
+    /// offers to ask again).
     pub loading: bool,
 }
 
 impl Gap {
-    /// How many messages are missing.
+    /// How many events are missing.
     pub fn count(&self) -> u64 {
         (self.to - self.from).saturating_add(1)
     }
@@ -214,10 +396,26 @@ impl Gap {
 
 impl Entry {
     /// A key that is stable while the row's content stays the same and changes when it changes
-    /// (a pending row that fails gets a new key), so a keyed list re-renders exactly what moved.
+    /// (an edit, a reaction, a pending row that fails), so a keyed list re-renders exactly what
+    /// changed.
     pub fn key(&self) -> String {
         match self {
-            Entry::Message { seq: Some(seq), .. } => format!("m{seq}"),
+            Entry::Message {
+                seq: Some(seq),
+                more,
+                ..
+            } => {
+                let c = if more.compact { "c" } else { "" };
+                let q = match &more.reply_to {
+                    Some((_, Some(_))) => "q",
+                    _ => "",
+                };
+                if more.rev == 0 {
+                    format!("m{seq}{c}{q}")
+                } else {
+                    format!("m{seq}.{}{c}{q}", more.rev)
+                }
+            }
             Entry::Message {
                 seq: None,
                 client_id,
@@ -235,6 +433,7 @@ impl Entry {
                 g.to,
                 if g.loading { "loading" } else { "failed" }
             ),
+            Entry::Divider => "unread".into(),
         }
     }
 }
@@ -252,67 +451,42 @@ pub enum HistoryState {
     Beginning,
 }
 
-/// A `history` request that fills part of a gap: messages with `seq < before`, at most `limit`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HistoryRange {
-    /// Only messages below this `seq`.
-    pub before: u64,
-    /// How many at most.
-    pub limit: u32,
-}
-
-/// Most `history` requests sent at once for one hole. A larger hole is filled newest first, this
-/// many pages at a time: the rest stays shown as a gap, whose retry asks for the next pages.
-pub const MAX_FILL_PAGES: usize = 20;
-
-/// The requests that fetch every `seq` strictly between `high` and `seq`, newest page first,
-/// each at most [`HISTORY_PAGE`] long (the server's maximum), at most [`MAX_FILL_PAGES`] of them.
-pub fn gap_requests(high: u64, seq: u64) -> Vec<HistoryRange> {
-    let first_missing = high.saturating_add(1);
-    let mut before = seq;
-    let mut out = Vec::new();
-    while before > first_missing && out.len() < MAX_FILL_PAGES {
-        let limit = (before - first_missing).min(u64::from(HISTORY_PAGE));
-        out.push(HistoryRange {
-            before,
-            // `limit` is at most HISTORY_PAGE, a u32.
-            limit: u32::try_from(limit).unwrap_or(HISTORY_PAGE),
-        });
-        before -= limit;
-    }
-    out
-}
-
 /// What [`Timeline::insert_live`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Inserted {
-    /// The message was not in the timeline before.
+    /// A message that was not in the timeline before.
     pub is_new: bool,
-    /// History requests that fill the hole this message revealed, if any.
-    pub gaps: Vec<HistoryRange>,
+    /// The event revealed a hole: ask for it with `join { since }` ([`Timeline::since`]).
+    pub fill: bool,
 }
 
-/// One room's messages, outgoing messages and notices.
+/// One room's messages, changes, outgoing items and notices.
 ///
-/// Invariants: `messages` holds each `seq` once; an outgoing message's `client_id` never also
-/// appears on a confirmed message by the same author (confirmation removes it from `outgoing`);
-/// `delivered_high` only counts `message` and `history` frames, never acks, so that a reconnect's
-/// `join { since }` cannot skip a message that was still on its way when an ack overtook it;
-/// every `history` request this type returns (and so counts in `history_in_flight`) is sent by
-/// the caller, and gets exactly one answer, a page or an `error` frame.
+/// Invariants: `messages` holds each `seq` once; every `seq` up to `high` arrived in the forward
+/// stream (or is covered by the first page), and `ahead` holds the ones above `high + 1` that
+/// arrived across a hole; an outgoing message's `client_id` never also appears on a confirmed
+/// message by the same author; acks never move `high`, so a reconnect's `join { since }` cannot
+/// skip an event still on its way when an ack overtook it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
     /// Confirmed messages by `seq`.
-    messages: BTreeMap<u64, Arc<Message>>,
-    /// Unconfirmed messages of this client, in the order they were written.
+    messages: BTreeMap<u64, Message>,
+    /// Changes whose target is not held, in `seq` order. (Plain vectors rather than maps
+    /// here: they stay small, and every map type adds its own code to the bundle.)
+    pending_changes: Vec<MessageEvent>,
+    /// Quotes of messages not held (fetched for replies), with their `seq`.
+    quotes: Vec<(u64, Quote)>,
+    /// Unconfirmed messages and changes of this client, in the order they were made.
     outgoing: Vec<Outgoing>,
     /// Join/leave lines.
     notices: Vec<Notice>,
     /// Counter for [`Notice::n`].
     next_notice: u64,
-    /// Highest `seq` delivered by `message` or `history` frames.
-    delivered_high: u64,
-    /// The first page (or a catch-up) arrived, so `delivered_high` says where this client is.
+    /// The forward stream arrived without a hole up to here.
+    high: u64,
+    /// Events seen above `high + 1` (across a hole), ascending.
+    ahead: Vec<u64>,
+    /// The first page (or a catch-up) arrived, so `high` says where this client is.
     loaded: bool,
     /// Messages older than the oldest one held exist on the server.
     has_more: bool,
@@ -320,11 +494,13 @@ pub struct Timeline {
     older_in_flight: bool,
     /// Highest `seq` the server said exists (`joined.last_seq`).
     expected_high: u64,
-    /// The last `joined` announced messages above `delivered_high` that its catch-up (or first
-    /// page) has not finished delivering: they are on their way, not missing.
+    /// The last `joined` announced events above `high` that its catch-up is delivering.
     catching_up: bool,
-    /// `history` requests (older pages, gap fills) sent on this connection and not answered.
-    history_in_flight: u32,
+    /// A `join { since }` that fills a hole is on its way.
+    filling: bool,
+    /// The read position when the room was opened: the divider goes above the first later
+    /// message by someone else.
+    unread_after: Option<u64>,
 }
 
 impl Timeline {
@@ -333,15 +509,21 @@ impl Timeline {
         self.loaded
     }
 
-    /// The `since` for a `join`: the highest delivered `seq` once loaded, else `None` (which asks
-    /// the server for the newest page instead of a catch-up).
+    /// The `since` for a `join`: the highest `seq` the forward stream delivered without a hole
+    /// once loaded, else `None` (which asks the server for the newest page instead).
     pub fn since(&self) -> Option<u64> {
-        self.loaded.then_some(self.delivered_high)
+        self.loaded.then_some(self.high)
     }
 
-    /// Highest `seq` delivered by `message` or `history` frames.
+    /// Highest `seq` delivered without a hole.
     pub fn delivered_high(&self) -> u64 {
-        self.delivered_high
+        self.high
+    }
+
+    /// Highest `seq` known (delivered, or announced by `joined`).
+    pub fn newest_seq(&self) -> u64 {
+        let ahead = self.ahead.last().copied().unwrap_or(0);
+        self.high.max(ahead)
     }
 
     /// Lowest `seq` held, if any.
@@ -357,6 +539,34 @@ impl Timeline {
     /// Whether no confirmed message is held.
     pub fn is_empty(&self) -> bool {
         self.messages.is_empty()
+    }
+
+    /// A held message.
+    pub fn message(&self, seq: u64) -> Option<&Message> {
+        self.messages.get(&seq)
+    }
+
+    /// The newest message of `me` that can still be edited.
+    pub fn last_own(&self, me: &Me) -> Option<&Message> {
+        self.messages
+            .values()
+            .rev()
+            .find(|m| m.author == me.user && m.deleted.is_none())
+    }
+
+    /// Records the start of a message not held (fetched for a reply's quote).
+    pub fn set_quote(&mut self, ev: MessageEvent) {
+        let quote = Quote {
+            author_name: ev.author_name,
+            text: ev.text.into(),
+        };
+        self.quotes.retain(|(s, _)| *s != ev.seq);
+        self.quotes.push((ev.seq, quote));
+    }
+
+    /// Sets the read position the "new messages" divider follows (`None`: no divider).
+    pub fn set_unread_after(&mut self, seq: Option<u64>) {
+        self.unread_after = seq;
     }
 
     /// What the top of the list shows.
@@ -379,88 +589,63 @@ impl Timeline {
         }
     }
 
-    /// Forgets requests that a dropped connection will never answer. Gaps whose filling was
-    /// under way now show as not loaded; the next [`Timeline::joined`] asks for them again.
+    /// Forgets requests that a dropped connection will never answer. A hole being filled now
+    /// shows as not filled; the next join (`since` = [`Timeline::since`]) fills it.
     pub fn connection_lost(&mut self) {
         self.older_in_flight = false;
         self.catching_up = false;
-        self.history_in_flight = 0;
+        self.filling = false;
     }
 
     /// Whether a join's catch-up may still be delivering (an `error` for the room without a
-    /// `client_id` is then the catch-up's failure, see [`Timeline::catch_up_failed`]).
+    /// `client_id` is then the catch-up's, see [`Timeline::catch_up_failed`]).
     pub fn is_catching_up(&self) -> bool {
-        self.catching_up
+        self.catching_up || self.filling
     }
 
-    /// Records `joined`: messages up to `last_seq` exist, and those above `delivered_high`
-    /// follow (the catch-up of a `join { since }`, or the first page). Returns the requests that
-    /// ask again for every gap (left by an earlier connection, or not filled before).
-    pub fn joined(&mut self, last_seq: u64) -> Vec<HistoryRange> {
+    /// Records `joined`: events up to `last_seq` exist, and those above `high` follow (the
+    /// catch-up of a `join { since }`, or the first page).
+    pub fn joined(&mut self, last_seq: u64) {
         self.expected_high = self.expected_high.max(last_seq);
-        self.catching_up = last_seq > self.delivered_high;
-        let ranges = self
-            .gaps()
-            .iter()
-            .flat_map(|g| gap_requests(g.from - 1, g.to.saturating_add(1)))
-            .collect();
-        self.fills(ranges)
+        self.filling = false;
+        self.catching_up = self.loaded && last_seq > self.high;
     }
 
-    /// The catch-up ended with an `error` frame: whatever it did not deliver is asked for with
-    /// `history` (and becomes a shown gap if that fails too).
-    pub fn catch_up_failed(&mut self) -> Vec<HistoryRange> {
-        if !self.catching_up {
-            return Vec::new();
-        }
+    /// The catch-up ended with an `error` frame: what it did not deliver shows as a gap.
+    pub fn catch_up_failed(&mut self) {
         self.catching_up = false;
-        self.fill_tail()
+        self.filling = false;
     }
 
-    /// A `history` request was answered with an `error` frame. Once no request is left
-    /// unanswered, what is still missing shows as a gap, and older messages can be asked again.
-    pub fn history_failed(&mut self) {
-        self.history_in_flight = self.history_in_flight.saturating_sub(1);
-        if self.history_in_flight == 0 {
-            self.older_in_flight = false;
+    /// The user asked again for a gap: returns whether to send `join { since }` (not if one is
+    /// on its way, or nothing is missing).
+    pub fn refill(&mut self) -> bool {
+        if self.is_catching_up() || self.gaps().is_empty() {
+            return false;
         }
+        self.filling = true;
+        true
     }
 
-    /// Asks again for the missing messages of the gap overlapping `from..=to` (the user pressed
-    /// its retry). Returns the requests, none if no such gap is shown.
-    pub fn refill(&mut self, from: u64, to: u64) -> Vec<HistoryRange> {
-        let Some(gap) = self
-            .gaps()
-            .into_iter()
-            .find(|g| g.from <= to && from <= g.to)
-        else {
-            return Vec::new();
-        };
-        self.fills(gap_requests(gap.from - 1, gap.to.saturating_add(1)))
+    /// An older page was refused.
+    pub fn history_failed(&mut self) {
+        self.older_in_flight = false;
     }
 
-    /// The gaps, oldest first: runs of `seq` between the oldest message held and the highest one
-    /// known to exist (not counting a catch-up still on its way) that are not held.
+    /// The gaps, oldest first: runs of `seq` above `high` not delivered, up to the highest
+    /// known to exist (not counting a catch-up still on its way).
     pub fn gaps(&self) -> Vec<Gap> {
         if !self.loaded {
             return Vec::new();
         }
-        let top = self.known_high();
-        let loading = self.history_in_flight > 0;
+        let loading = self.is_catching_up();
+        let mut top = self.ahead.last().copied().unwrap_or(0);
+        if !loading {
+            top = top.max(self.expected_high);
+        }
         let mut out = Vec::new();
-        // Below the oldest message held are older messages (loaded by scrolling), not gaps; if
-        // nothing at or below `top` is held, everything up to `top` is missing.
-        let mut next = self
-            .messages
-            .keys()
-            .next()
-            .copied()
-            .filter(|&low| low <= top)
-            .unwrap_or(1);
-        for &seq in self.messages.keys() {
-            if seq > top {
-                break;
-            }
+        let mut next = self.high + 1;
+        for &seq in self.ahead.iter().chain(std::iter::once(&(top + 1))) {
             if seq > next {
                 out.push(Gap {
                     from: next,
@@ -468,42 +653,9 @@ impl Timeline {
                     loading,
                 });
             }
-            next = next.max(seq.saturating_add(1));
-        }
-        if next <= top {
-            out.push(Gap {
-                from: next,
-                to: top,
-                loading,
-            });
+            next = next.max(seq + 1);
         }
         out
-    }
-
-    /// The highest `seq` known to exist that is not still coming by a catch-up.
-    fn known_high(&self) -> u64 {
-        if self.catching_up {
-            self.delivered_high
-        } else {
-            self.delivered_high.max(self.expected_high)
-        }
-    }
-
-    /// Counts `ranges` as sent and returns them.
-    fn fills(&mut self, ranges: Vec<HistoryRange>) -> Vec<HistoryRange> {
-        let n = u32::try_from(ranges.len()).unwrap_or(u32::MAX);
-        self.history_in_flight = self.history_in_flight.saturating_add(n);
-        ranges
-    }
-
-    /// The requests for what a finished catch-up did not deliver up to `expected_high`.
-    fn fill_tail(&mut self) -> Vec<HistoryRange> {
-        if self.delivered_high < self.expected_high {
-            let end = self.expected_high.saturating_add(1);
-            self.fills(gap_requests(self.delivered_high, end))
-        } else {
-            Vec::new()
-        }
     }
 
     /// Starts loading the page before the oldest message held: returns the `before` for the
@@ -515,110 +667,103 @@ impl Timeline {
         }
         let before = self.lowest_seq()?;
         self.older_in_flight = true;
-        self.history_in_flight = self.history_in_flight.saturating_add(1);
         Some(before)
     }
 
-    /// Adds a live (or catch-up) `message` frame. `me` is this client's user: only a message by
+    /// Adds a live (or catch-up) event: a message becomes a row, a change is applied to its
+    /// target (or kept until the target arrives). `me` is this client's user: only a message by
     /// `me` can confirm an outgoing one, since other users can see (and could reuse) client ids.
     pub fn insert_live(&mut self, ev: MessageEvent, me: &Me) -> Inserted {
         let seq = ev.seq;
-        // Messages up to `known_high` are held, asked for, or shown as a gap already.
-        let high = self.known_high();
-        let gaps = if self.loaded && seq > high.saturating_add(1) {
-            self.fills(gap_requests(high, seq))
-        } else {
-            Vec::new()
-        };
-        let is_new = self.insert(ev.into(), me);
-        self.delivered_high = self.delivered_high.max(seq);
-        if self.delivered_high >= self.expected_high {
-            // Frames arrive in `seq` order: whatever the catch-up skipped was just asked for.
-            self.catching_up = false;
+        let mut fill = false;
+        if self.loaded {
+            let at = self.ahead.partition_point(|&s| s < seq);
+            if seq <= self.high || self.ahead.get(at) == Some(&seq) {
+                // Seen already (a catch-up replaying what arrived across a hole).
+                if !ev.is_message() {
+                    return Inserted::default();
+                }
+            } else if seq == self.high + 1 {
+                self.high = seq;
+                while self.ahead.first() == Some(&(self.high + 1)) {
+                    self.ahead.remove(0);
+                    self.high += 1;
+                }
+            } else {
+                self.ahead.insert(at, seq);
+                if !self.is_catching_up() {
+                    self.filling = true;
+                    fill = true;
+                }
+            }
+            if self.high >= self.expected_high && self.ahead.is_empty() {
+                self.catching_up = false;
+            }
         }
-        Inserted { is_new, gaps }
+        let is_new = self.add(ev, me);
+        Inserted { is_new, fill }
     }
 
-    /// Adds a `history` page (messages in ascending `seq`) whose request is not known: the first
-    /// page answers the join, any later one a `history` request. See [`Timeline::apply_page`].
-    pub fn apply_history(
-        &mut self,
-        page: Vec<MessageEvent>,
-        has_more: bool,
-        me: &Me,
-    ) -> Vec<HistoryRange> {
+    /// Adds a `history` page whose request is not known: the first page answers the join, any
+    /// later one a `history` request. See [`Timeline::apply_page`].
+    pub fn apply_history(&mut self, page: Vec<MessageEvent>, has_more: bool, me: &Me) {
         let answers_join = !self.loaded;
-        self.apply_page(page, has_more, answers_join, me)
+        self.apply_page(page, has_more, answers_join, me);
     }
 
-    /// Adds a `history` page (messages in ascending `seq`); `answers_join` says whether it is the
-    /// answer to a `join` (the first page, or the newest page instead of a catch-up) rather than
-    /// to a `history` request. Returns the requests for what a catch-up it ends did not deliver,
-    /// if anything.
-    ///
-    /// A page that reaches below the oldest message held (or the first page) says whether older
-    /// messages exist; a page that fills a gap between held messages says nothing about that.
-    /// A page also ends any catch-up, which the server writes before it answers later requests
-    /// (the first page is the join's own answer).
+    /// Adds a `history` page (messages as they are now, ascending `seq`); `answers_join` says
+    /// whether it answers a `join` (the first page, or the newest page instead of a catch-up
+    /// from far behind, after which the timeline starts over from it) rather than a `history`
+    /// request for older messages.
     pub fn apply_page(
         &mut self,
         page: Vec<MessageEvent>,
         has_more: bool,
         answers_join: bool,
         me: &Me,
-    ) -> Vec<HistoryRange> {
-        if !answers_join {
-            self.history_in_flight = self.history_in_flight.saturating_sub(1);
-        }
-        let page_low = page.first().map(|m| m.seq);
-        let extends_down = match (page_low, self.lowest_seq()) {
-            (None, _) => self.older_in_flight || !self.loaded,
-            (Some(_), None) => true,
-            (Some(low), Some(held)) => low < held,
-        };
-        if extends_down {
+    ) {
+        if answers_join {
+            if self.loaded {
+                // Too far behind for a catch-up: what is held may be stale.
+                self.messages.clear();
+                self.notices.clear();
+                self.ahead.clear();
+            }
             self.has_more = has_more;
             self.older_in_flight = false;
-        }
-        if self.history_in_flight == 0 {
-            // Every request was answered: none for older messages can be on its way.
+            let last = page.last().map_or(0, |m| m.seq);
+            self.high = self.high.max(self.expected_high).max(last);
+            self.ahead.retain(|&s| s > self.high);
+            self.loaded = true;
+            self.catching_up = false;
+            self.filling = false;
+        } else {
+            let extends_down = match (page.first(), self.lowest_seq()) {
+                (Some(low), Some(held)) => low.seq < held,
+                _ => true,
+            };
+            if extends_down {
+                self.has_more = has_more;
+            }
             self.older_in_flight = false;
         }
         for ev in page {
-            self.delivered_high = self.delivered_high.max(ev.seq);
-            self.insert(ev.into(), me);
-        }
-        self.loaded = true;
-        if self.catching_up {
-            self.catching_up = false;
-            let tail = self.fill_tail();
-            if tail.is_empty() {
-                // The server answered a join from far behind with its newest page instead of a
-                // catch-up: ask for the hole below that page, nearest first (bounded).
-                let ranges = self
-                    .gaps()
-                    .iter()
-                    .flat_map(|g| gap_requests(g.from - 1, g.to.saturating_add(1)))
-                    .take(MAX_FILL_PAGES)
-                    .collect();
-                self.fills(ranges)
-            } else {
-                tail
-            }
-        } else {
-            Vec::new()
+            self.add(ev, me);
         }
     }
 
-    /// Records the server's `ack` for an outgoing message: it becomes a confirmed message at
-    /// `seq` (unless the `message` frame got there first). Returns whether it was outgoing here.
+    /// Records the server's `ack` for an outgoing message or change: a message becomes a
+    /// confirmed one at `seq` (unless the `message` frame got there first); a change is done
+    /// (`seq` 0: there was nothing to do). Returns whether it was outgoing here.
     pub fn ack(&mut self, client_id: &ClientId, seq: u64, id: u64, ts: i64, me: &Me) -> bool {
         let Some(pos) = self.outgoing.iter().position(|o| &o.client_id == client_id) else {
             return false;
         };
         let out = self.outgoing.remove(pos);
-        self.messages.entry(seq).or_insert_with(|| {
-            Arc::new(Message {
+        if let Act::Send { reply_to } = out.act
+            && seq > 0
+        {
+            self.messages.entry(seq).or_insert_with(|| Message {
                 seq,
                 id,
                 author: me.user.clone(),
@@ -626,13 +771,19 @@ impl Timeline {
                 text: out.text,
                 ts,
                 client_id: Some(out.client_id),
-            })
-        });
+                reply_to,
+                mentions: Vec::new(),
+                edited: None,
+                deleted: None,
+                reactions: Vec::new(),
+                rev: 0,
+            });
+        }
         true
     }
 
-    /// Adds a message written here and not yet confirmed. A `client_id` already outgoing is
-    /// ignored, so restoring the outbox twice cannot duplicate a row.
+    /// Adds a message or change made here and not yet confirmed. A `client_id` already
+    /// outgoing is ignored, so restoring the outbox twice cannot duplicate a row.
     pub fn push_outgoing(&mut self, out: Outgoing) {
         if !self.outgoing.iter().any(|o| o.client_id == out.client_id) {
             self.outgoing.push(out);
@@ -640,23 +791,28 @@ impl Timeline {
     }
 
     /// Marks an outgoing message as refused; `retryable` says whether sending it again may
-    /// succeed. Returns whether it was outgoing here.
+    /// succeed. A refused change is dropped (the caller says why). Returns whether a message
+    /// was marked here.
     pub fn fail(&mut self, client_id: &ClientId, reason: &str, retryable: bool) -> bool {
-        match self.outgoing.iter_mut().find(|o| &o.client_id == client_id) {
-            Some(o) => {
-                o.failed = Some(Failure {
-                    reason: reason.into(),
-                    retryable,
-                });
-                true
-            }
-            None => false,
+        let Some(pos) = self.outgoing.iter().position(|o| &o.client_id == client_id) else {
+            return false;
+        };
+        let o = &mut self.outgoing[pos];
+        if !o.is_message() {
+            self.outgoing.remove(pos);
+            return false;
         }
+        o.failed = Some(Failure {
+            reason: reason.into(),
+            retryable,
+        });
+        true
     }
 
-    /// Records a transient refusal (the server failed, or asked to slow down): the message stays
+    /// Records a transient refusal (the server failed, or asked to slow down): the item stays
     /// pending, to be resent automatically, until the [`MAX_TRANSIENT_ERRORS`]th in a row, which
-    /// marks it failed with a retry. Returns whether it was outgoing (and not failed) here.
+    /// marks a message failed with a retry (and drops a change). Returns whether it was outgoing
+    /// (and not failed) here.
     pub fn transient_error(&mut self, client_id: &ClientId, reason: &str) -> bool {
         let Some(o) = self
             .outgoing
@@ -667,10 +823,8 @@ impl Timeline {
         };
         o.transient_errors = o.transient_errors.saturating_add(1);
         if o.transient_errors >= MAX_TRANSIENT_ERRORS {
-            o.failed = Some(Failure {
-                reason: reason.into(),
-                retryable: true,
-            });
+            let cid = o.client_id.clone();
+            self.fail(&cid, reason, true);
         }
         true
     }
@@ -695,12 +849,12 @@ impl Timeline {
         self.outgoing.len() != before
     }
 
-    /// Outgoing messages still waiting to be (re)sent, oldest first.
+    /// Outgoing items still waiting to be (re)sent, oldest first.
     pub fn pending(&self) -> impl Iterator<Item = &Outgoing> {
         self.outgoing.iter().filter(|o| o.failed.is_none())
     }
 
-    /// Outgoing messages that may still be sent, oldest first: the pending ones and the failed
+    /// Outgoing items that may still be sent, oldest first: the pending ones and the failed
     /// ones that can be retried (what the outbox keeps).
     pub fn resendable(&self) -> impl Iterator<Item = &Outgoing> {
         self.outgoing
@@ -712,79 +866,191 @@ impl Timeline {
     pub fn push_notice(&mut self, user: Username, online: bool) {
         self.next_notice += 1;
         self.notices.push(Notice {
-            after_seq: self.delivered_high,
+            after_seq: self.high,
             n: self.next_notice,
             user,
             online,
         });
     }
 
-    /// The rows to render, in order: confirmed messages by `seq` with the gaps and notices
-    /// between them, then the outgoing messages. `me` is the author shown on outgoing rows.
+    /// The rows to render, in order: confirmed messages by `seq` (with this client's unsent
+    /// changes shown over them) with the gaps, notices and the unread divider between them, then
+    /// the outgoing messages. `me` is the author shown on outgoing rows.
     pub fn entries(&self, me: &Me) -> Vec<Entry> {
         let gaps = self.gaps();
-        let mut out = Vec::with_capacity(
-            self.messages.len() + self.notices.len() + self.outgoing.len() + gaps.len(),
-        );
+        let mut out = Vec::with_capacity(self.messages.len() + gaps.len() + 2);
         let mut notices = self.notices.iter().peekable();
         let mut gaps = gaps.into_iter().peekable();
+        let mut divider = self.unread_after;
+        // (author, ts) of the row above, for grouping.
+        let mut above: Option<(&Username, i64)> = None;
         for msg in self.messages.values() {
             while let Some(g) = gaps.next_if(|g| g.from < msg.seq) {
                 while let Some(n) = notices.next_if(|n| n.after_seq < g.from) {
                     out.push(Entry::Notice(n.clone()));
                 }
                 out.push(Entry::Gap(g));
+                above = None;
             }
             while let Some(n) = notices.next_if(|n| n.after_seq < msg.seq) {
                 out.push(Entry::Notice(n.clone()));
+                above = None;
             }
-            out.push(Entry::Message {
-                seq: Some(msg.seq),
-                author: msg.author.clone(),
-                author_name: msg.author_name.clone(),
-                text: Arc::clone(&msg.text),
-                ts: msg.ts,
-                client_id: msg.client_id.clone(),
-                delivery: Delivery::Sent,
-            });
+            if divider.is_some_and(|d| msg.seq > d && msg.author != me.user) {
+                out.push(Entry::Divider);
+                divider = None;
+                above = None;
+            }
+            let mut shown: Option<Message> = None;
+            for o in &self.outgoing {
+                let change = match &o.act {
+                    Act::Edit { target } if *target == msg.seq => Change::Edit(
+                        &o.text,
+                        &msg.mentions,
+                        msg.edited.map_or(o.created_ms, |e| e.max(o.created_ms)),
+                    ),
+                    Act::Delete { target } if *target == msg.seq => Change::Delete(o.created_ms),
+                    Act::React { target, emoji, on } if *target == msg.seq => {
+                        Change::React(emoji, &me.user, *on)
+                    }
+                    _ => continue,
+                };
+                shown.get_or_insert_with(|| msg.clone()).apply(change);
+            }
+            // A row shown with unsent changes gets keys of its own.
+            let overlay = if shown.is_some() { 1 << 16 } else { 0 };
+            out.push(self.row(shown.as_ref().unwrap_or(msg), me, above, overlay));
+            above = Some((&msg.author, msg.ts));
         }
         for g in gaps {
             while let Some(n) = notices.next_if(|n| n.after_seq < g.from) {
                 out.push(Entry::Notice(n.clone()));
             }
             out.push(Entry::Gap(g));
+            above = None;
+        }
+        if notices.peek().is_some() {
+            above = None;
         }
         out.extend(notices.cloned().map(Entry::Notice));
-        out.extend(self.outgoing.iter().map(|o| Entry::Message {
-            seq: None,
-            author: me.user.clone(),
-            author_name: me.name.clone(),
-            text: Arc::clone(&o.text),
-            ts: o.created_ms,
-            client_id: Some(o.client_id.clone()),
-            delivery: match &o.failed {
-                Some(f) => Delivery::Failed {
-                    reason: Arc::clone(&f.reason),
-                    retryable: f.retryable,
+        for o in &self.outgoing {
+            let Act::Send { reply_to } = o.act else {
+                continue;
+            };
+            let compact = above.is_some_and(|(a, t)| *a == me.user && o.created_ms - t < GROUP_MS);
+            above = Some((&me.user, o.created_ms));
+            out.push(Entry::Message {
+                seq: None,
+                author: me.user.clone(),
+                author_name: me.name.clone(),
+                text: Arc::clone(&o.text),
+                ts: o.created_ms,
+                client_id: Some(o.client_id.clone()),
+                delivery: match &o.failed {
+                    Some(f) => Delivery::Failed {
+                        reason: Arc::clone(&f.reason),
+                        retryable: f.retryable,
+                    },
+                    None => Delivery::Pending,
                 },
-                None => Delivery::Pending,
-            },
-        }));
+                more: Box::new(Extra {
+                    reply_to: reply_to.map(|s| (s, self.quote(s))),
+                    compact,
+                    ..Extra::default()
+                }),
+            });
+        }
         out
     }
 
-    /// Stores a confirmed message once; confirms an outgoing message of `me` with the same
-    /// `client_id`. Returns whether the `seq` was new.
-    fn insert(&mut self, msg: Message, me: &Me) -> bool {
-        if msg.author == me.user
-            && let Some(cid) = &msg.client_id
+    /// The start of message `seq`, if held or fetched.
+    fn quote(&self, seq: u64) -> Option<Quote> {
+        match self.messages.get(&seq) {
+            Some(m) => Some(Quote {
+                author_name: m.author_name.clone(),
+                text: Arc::clone(&m.text),
+            }),
+            None => self
+                .quotes
+                .iter()
+                .find(|(s, _)| *s == seq)
+                .map(|(_, q)| q.clone()),
+        }
+    }
+
+    fn row(&self, msg: &Message, me: &Me, above: Option<(&Username, i64)>, overlay: u32) -> Entry {
+        let compact = above.is_some_and(|(a, t)| *a == msg.author && msg.ts - t < GROUP_MS);
+        Entry::Message {
+            seq: Some(msg.seq),
+            author: msg.author.clone(),
+            author_name: msg.author_name.clone(),
+            text: Arc::clone(&msg.text),
+            ts: msg.ts,
+            client_id: msg.client_id.clone(),
+            delivery: Delivery::Sent,
+            more: Box::new(Extra {
+                reply_to: msg.reply_to.map(|s| (s, self.quote(s))),
+                mentions_me: msg.mentions.contains(&me.user),
+                edited: msg.edited,
+                deleted: msg.deleted.is_some(),
+                reactions: msg.reactions.clone(),
+                compact,
+                rev: msg.rev + overlay,
+            }),
+        }
+    }
+
+    /// Stores a message once (confirming an outgoing message of `me` with the same
+    /// `client_id`) and applies the changes waiting for it; applies a change to its target or
+    /// keeps it. Returns whether a new message was stored.
+    fn add(&mut self, ev: MessageEvent, me: &Me) -> bool {
+        match ev.kind {
+            EventKind::Message => {}
+            EventKind::Unknown => return false,
+            _ => {
+                let Some(target) = ev.target else {
+                    return false;
+                };
+                match (self.messages.get_mut(&target), change_of(&ev)) {
+                    (Some(msg), Some(change)) => {
+                        msg.apply(change);
+                    }
+                    (None, Some(_)) => {
+                        let at = self.pending_changes.partition_point(|c| c.seq < ev.seq);
+                        if self.pending_changes.get(at).is_none_or(|c| c.seq != ev.seq) {
+                            self.pending_changes.insert(at, ev);
+                        }
+                        if self.pending_changes.len() > MAX_PENDING_CHANGES {
+                            self.pending_changes.remove(0);
+                        }
+                    }
+                    _ => {}
+                }
+                return false;
+            }
+        }
+        if ev.author == me.user
+            && let Some(cid) = &ev.client_id
         {
             self.outgoing.retain(|o| &o.client_id != cid);
         }
-        if self.messages.contains_key(&msg.seq) {
+        if self.messages.contains_key(&ev.seq) {
             return false;
         }
-        self.messages.insert(msg.seq, Arc::new(msg));
+        let seq = ev.seq;
+        let mut msg = Message::from(ev);
+        // In `seq` order, as they happened.
+        self.pending_changes.retain(|c| {
+            if c.target != Some(seq) {
+                return true;
+            }
+            if let Some(change) = change_of(c) {
+                msg.apply(change);
+            }
+            false
+        });
+        self.quotes.retain(|(s, _)| *s != seq);
+        self.messages.insert(seq, msg);
         true
     }
 }
@@ -806,16 +1072,29 @@ mod tests {
     }
 
     fn ev(seq: u64, author: &str, text: &str, client_id: Option<&str>) -> MessageEvent {
-        MessageEvent {
-            room: shared::DEFAULT_ROOM_ID,
+        let mut ev = MessageEvent::message(
+            shared::DEFAULT_ROOM_ID,
             seq,
-            id: 1000 + seq,
-            author: user(author),
-            author_name: DisplayName::parse(format!("{author} name")).expect("valid name"),
-            text: text.into(),
-            ts: 1_700_000_000_000 + i64::try_from(seq).expect("small"),
-            client_id: client_id.map(cid),
+            1000 + seq,
+            user(author),
+            DisplayName::parse(format!("{author} name")).expect("valid name"),
+            text.into(),
+            1_700_000_000_000 + i64::try_from(seq).expect("small") * 600_000,
+        );
+        ev.client_id = client_id.map(cid);
+        ev
+    }
+
+    /// A change event `seq` by `author` to `target`.
+    fn change(seq: u64, kind: EventKind, target: u64, author: &str, text: &str) -> MessageEvent {
+        let mut e = ev(seq, author, "", None);
+        e.kind = kind;
+        e.target = Some(target);
+        match kind {
+            EventKind::React | EventKind::Unreact => e.emoji = Some(text.into()),
+            _ => e.text = text.into(),
         }
+        e
     }
 
     fn outgoing(id: &str, text: &str) -> Outgoing {
@@ -827,7 +1106,7 @@ mod tests {
             .into_iter()
             .filter_map(|e| match e {
                 Entry::Message { seq, .. } => Some(seq),
-                Entry::Notice(_) | Entry::Gap(_) => None,
+                _ => None,
             })
             .collect()
     }
@@ -838,6 +1117,41 @@ mod tests {
         let page = (1..=upto).map(|s| ev(s, "bob", "x", None)).collect();
         t.apply_history(page, false, me);
         t
+    }
+
+    fn gap(from: u64, to: u64, loading: bool) -> Gap {
+        Gap { from, to, loading }
+    }
+
+    fn page(seqs: impl IntoIterator<Item = u64>) -> Vec<MessageEvent> {
+        seqs.into_iter().map(|s| ev(s, "bob", "x", None)).collect()
+    }
+
+    fn row(t: &Timeline, me: &Me, seq: u64) -> (String, Extra) {
+        t.entries(me)
+            .into_iter()
+            .find_map(|e| match e {
+                Entry::Message {
+                    seq: Some(s),
+                    text,
+                    more,
+                    ..
+                } if s == seq => Some((text.to_string(), *more)),
+                _ => None,
+            })
+            .expect("the row is shown")
+    }
+
+    fn reactions(x: &Extra) -> Vec<(String, Vec<String>)> {
+        x.reactions
+            .iter()
+            .map(|r| {
+                (
+                    r.emoji.clone(),
+                    r.users.iter().map(|u| u.to_string()).collect(),
+                )
+            })
+            .collect()
     }
 
     #[test]
@@ -856,11 +1170,7 @@ mod tests {
         let mut t = loaded(&me, 2);
         let first = t.insert_live(ev(3, "bob", "c", None), &me);
         let again = t.insert_live(ev(3, "bob", "c", None), &me);
-        t.apply_history(
-            vec![ev(2, "bob", "x", None), ev(3, "bob", "c", None)],
-            true,
-            &me,
-        );
+        t.apply_history(page([2, 3]), true, &me);
         assert!(first.is_new);
         assert!(!again.is_new);
         assert_eq!(seqs(&t, &me), vec![Some(1), Some(2), Some(3)]);
@@ -909,95 +1219,167 @@ mod tests {
         // Our ack for seq 7 overtakes somebody's seq 6.
         t.ack(&cid("c1"), 7, 1, 1, &me);
         assert_eq!(t.since(), Some(5));
-        let ins = t.insert_live(ev(6, "bob", "b", None), &me);
-        assert!(ins.gaps.is_empty());
-        assert_eq!(t.since(), Some(6));
-        assert!(
-            t.gaps().is_empty(),
-            "acked messages above the delivered ones are no gap"
-        );
+        assert!(!t.insert_live(ev(6, "bob", "b", None), &me).fill);
+        assert!(!t.insert_live(ev(7, "alice", "hi", Some("c1")), &me).fill);
+        assert_eq!(t.since(), Some(7));
+        assert!(t.gaps().is_empty());
     }
 
     #[test]
-    fn a_skipped_seq_asks_for_the_missing_range() {
+    fn changes_apply_live_and_never_become_rows() {
         let me = me("alice");
-        let mut t = loaded(&me, 10);
-        let ins = t.insert_live(ev(14, "bob", "x", None), &me);
+        let mut t = loaded(&me, 2);
+        t.insert_live(change(3, EventKind::Edit, 1, "bob", "fixed"), &me);
+        t.insert_live(change(4, EventKind::React, 2, "carol", "👍"), &me);
+        t.insert_live(change(5, EventKind::React, 2, "dave", "👍"), &me);
+        t.insert_live(change(6, EventKind::React, 2, "dave", "🎉"), &me);
+        t.insert_live(change(7, EventKind::Unreact, 2, "carol", "👍"), &me);
+        let mut unknown = ev(8, "bob", "", None);
+        unknown.kind = EventKind::Unknown;
+        assert!(!t.insert_live(unknown, &me).fill);
+        assert_eq!(seqs(&t, &me), vec![Some(1), Some(2)]);
+        let (text, x) = row(&t, &me, 1);
+        assert_eq!(text, "fixed");
+        assert_eq!(x.edited, Some(ev(3, "bob", "", None).ts));
+        let (_, x) = row(&t, &me, 2);
         assert_eq!(
-            ins.gaps,
-            vec![HistoryRange {
-                before: 14,
-                limit: 3
-            }]
-        );
-        // Filling the gap does not touch has_more nor the in-flight flag.
-        t.apply_history(
+            reactions(&x),
             vec![
-                ev(11, "bob", "x", None),
-                ev(12, "bob", "x", None),
-                ev(13, "bob", "x", None),
-            ],
-            true,
-            &me,
-        );
-        assert_eq!(t.history_state(), HistoryState::Beginning);
-        assert_eq!(t.len(), 14);
-    }
-
-    #[test]
-    fn gap_requests_are_split_into_pages_and_cover_exactly_the_hole() {
-        assert!(gap_requests(10, 11).is_empty());
-        assert_eq!(
-            gap_requests(10, 12),
-            vec![HistoryRange {
-                before: 12,
-                limit: 1
-            }]
-        );
-        let reqs = gap_requests(10, 121);
-        assert_eq!(
-            reqs,
-            vec![
-                HistoryRange {
-                    before: 121,
-                    limit: 50
-                },
-                HistoryRange {
-                    before: 71,
-                    limit: 50
-                },
-                HistoryRange {
-                    before: 21,
-                    limit: 10
-                },
+                ("👍".into(), vec!["dave".into()]),
+                ("🎉".into(), vec!["dave".into()])
             ]
         );
-        let covered: u64 = reqs.iter().map(|r| u64::from(r.limit)).sum();
-        assert_eq!(covered, 110);
-        // A huge hole (or an absurd seq from the wire) is asked for a bounded number of pages.
-        let huge = gap_requests(0, u64::MAX);
-        assert_eq!(huge.len(), MAX_FILL_PAGES);
-        assert_eq!(huge[0].before, u64::MAX);
+        t.insert_live(change(9, EventKind::Delete, 2, "bob", ""), &me);
+        let (text, x) = row(&t, &me, 2);
+        assert!(x.deleted && text.is_empty() && x.reactions.is_empty());
+        assert_eq!(t.since(), Some(9), "every kind advances the position");
+        assert!(t.gaps().is_empty());
     }
 
     #[test]
-    fn a_hole_larger_than_the_fill_limit_leaves_the_rest_shown() {
+    fn a_change_that_arrives_before_its_target_is_applied_when_it_arrives() {
         let me = me("alice");
-        let mut t = loaded(&me, 1);
-        let far = 2 + u64::from(HISTORY_PAGE) * (MAX_FILL_PAGES as u64 + 1);
-        let ins = t.insert_live(ev(far, "bob", "x", None), &me);
-        assert_eq!(ins.gaps.len(), MAX_FILL_PAGES);
-        for r in ins.gaps {
-            let low = r.before - u64::from(r.limit);
-            t.apply_history(page(low..r.before), true, &me);
-        }
-        // The oldest page of the hole was not asked for: it stays a gap, and retry asks for it.
-        let rest = gap(2, 1 + u64::from(HISTORY_PAGE), false);
-        assert_eq!(t.gaps(), vec![rest]);
-        assert_eq!(
-            t.refill(rest.from, rest.to),
-            vec![range(rest.to + 1, HISTORY_PAGE)]
+        // Live, for an old message not loaded: applied when scrolling loads it.
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        t.apply_history(page(51..=60), true, &me);
+        t.insert_live(change(61, EventKind::Edit, 10, "bob", "new words"), &me);
+        t.insert_live(change(62, EventKind::React, 10, "carol", "👍"), &me);
+        assert_eq!(t.len(), 10, "no row for a change");
+        assert_eq!(t.request_older(), Some(51));
+        t.apply_history(page(1..=50), false, &me);
+        let (text, x) = row(&t, &me, 10);
+        assert_eq!(text, "new words");
+        assert_eq!(reactions(&x), vec![("👍".into(), vec!["carol".into()])]);
+
+        // Out of order in any stream: the change first, then its target.
+        let mut t = Timeline::default();
+        t.insert_live(change(2, EventKind::Edit, 1, "bob", "later"), &me);
+        t.insert_live(ev(1, "bob", "first", None), &me);
+        assert_eq!(row(&t, &me, 1).0, "later");
+        assert_eq!(t.len(), 1);
+    }
+
+    #[test]
+    fn replaying_changes_over_a_folded_page_is_harmless() {
+        let me = me("alice");
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        t.apply_history(page(20..=20), true, &me);
+        // Live changes to message 5, not loaded: an edit, a reaction added and taken back.
+        t.insert_live(change(21, EventKind::Edit, 5, "bob", "v2"), &me);
+        t.insert_live(change(22, EventKind::React, 5, "carol", "👍"), &me);
+        t.insert_live(change(23, EventKind::Unreact, 5, "carol", "👍"), &me);
+        // The older page already folds them in (and a later edit, v3).
+        let mut folded = ev(5, "bob", "v3", None);
+        folded.edited = Some(ev(24, "bob", "", None).ts);
+        t.request_older();
+        t.apply_history(vec![folded], false, &me);
+        let (text, x) = row(&t, &me, 5);
+        assert_eq!(text, "v3", "an older edit does not win over a newer one");
+        assert!(x.reactions.is_empty());
+        // A deleted message stays deleted.
+        let mut gone = ev(6, "bob", "", None);
+        gone.deleted = Some(1);
+        t.insert_live(change(25, EventKind::Edit, 6, "bob", "zombie"), &me);
+        t.apply_history(vec![gone], false, &me);
+        assert!(row(&t, &me, 6).1.deleted);
+        assert!(row(&t, &me, 6).0.is_empty());
+    }
+
+    #[test]
+    fn a_hole_in_the_forward_stream_is_filled_by_a_catch_up_without_doubling_changes() {
+        let me = me("alice");
+        let mut t = loaded(&me, 3);
+        // 4 (a reaction) and 5 are lost; 6 takes the reaction back, 7 is a message.
+        let ins = t.insert_live(change(6, EventKind::Unreact, 1, "carol", "👍"), &me);
+        assert!(ins.fill, "ask with join {{ since }}");
+        assert_eq!(t.since(), Some(3));
+        assert!(
+            !t.insert_live(ev(7, "bob", "x", None), &me).fill,
+            "asked once"
         );
+        assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
+        assert_eq!(seqs(&t, &me), vec![Some(1), Some(2), Some(3), Some(7)]);
+        // The catch-up replays 4..=7.
+        t.joined(7);
+        t.insert_live(change(4, EventKind::React, 1, "carol", "👍"), &me);
+        t.insert_live(ev(5, "bob", "x", None), &me);
+        t.insert_live(change(6, EventKind::Unreact, 1, "carol", "👍"), &me);
+        t.insert_live(ev(7, "bob", "x", None), &me);
+        assert!(t.gaps().is_empty());
+        assert_eq!(t.since(), Some(7));
+        // The reaction was added by 4; 6 was seen before and is not applied twice.
+        assert_eq!(
+            reactions(&row(&t, &me, 1).1),
+            vec![("👍".into(), vec!["carol".into()])]
+        );
+        assert_eq!(seqs(&t, &me).len(), 5);
+    }
+
+    #[test]
+    fn a_hole_the_catch_up_cannot_fill_is_shown_and_can_be_asked_again() {
+        let me = me("alice");
+        let mut t = loaded(&me, 3);
+        assert!(t.insert_live(ev(6, "bob", "x", None), &me).fill);
+        t.catch_up_failed();
+        assert_eq!(t.gaps(), vec![gap(4, 5, false)]);
+        let keys: Vec<_> = t.entries(&me).iter().map(Entry::key).collect();
+        assert_eq!(keys, vec!["m1", "m2", "m3", "g4-5-failed", "m6"]);
+        assert!(t.refill());
+        assert!(!t.refill(), "once");
+        assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
+        // A reconnect asks from the hole too.
+        t.connection_lost();
+        assert_eq!(t.since(), Some(3));
+    }
+
+    #[test]
+    fn the_first_page_counts_the_changes_after_its_last_message() {
+        let me = me("alice");
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        t.joined(12);
+        t.apply_history(page([3, 8]), true, &me);
+        assert!(
+            t.gaps().is_empty(),
+            "history pages have holes: they are not gaps"
+        );
+        assert_eq!(t.since(), Some(12));
+        assert!(!t.insert_live(ev(13, "bob", "x", None), &me).fill);
+    }
+
+    #[test]
+    fn a_join_from_far_behind_answered_with_the_newest_page_starts_over() {
+        let me = me("alice");
+        let mut t = loaded(&me, 10);
+        t.connection_lost();
+        t.joined(2_000);
+        t.apply_page(page(1_951..=2_000), true, true, &me);
+        assert_eq!(t.len(), 50);
+        assert!(t.gaps().is_empty());
+        assert_eq!(t.history_state(), HistoryState::More);
+        assert_eq!(t.since(), Some(2_000));
     }
 
     #[test]
@@ -1007,23 +1389,22 @@ mod tests {
         assert_eq!(t.history_state(), HistoryState::NotLoaded);
         t.expect_first_page();
         assert_eq!(t.history_state(), HistoryState::Loading);
-        t.apply_history(
-            (51..=100).map(|s| ev(s, "bob", "x", None)).collect(),
-            true,
-            &me,
-        );
+        t.apply_history(page(51..=100), true, &me);
         assert_eq!(t.history_state(), HistoryState::More);
         assert_eq!(t.request_older(), Some(51));
         assert_eq!(t.request_older(), None, "one page at a time");
-        t.apply_history(
-            (1..=50).map(|s| ev(s, "bob", "x", None)).collect(),
-            false,
-            &me,
-        );
+        t.apply_history(page(1..=50), false, &me);
         assert_eq!(t.history_state(), HistoryState::Beginning);
         assert_eq!(t.request_older(), None);
         assert_eq!(t.lowest_seq(), Some(1));
         assert_eq!(t.since(), Some(100));
+        // A refused page can be asked again.
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        t.apply_history(page(51..=100), true, &me);
+        t.request_older();
+        t.history_failed();
+        assert_eq!(t.request_older(), Some(51));
     }
 
     #[test]
@@ -1052,10 +1433,9 @@ mod tests {
         let states: Vec<_> = t
             .entries(&me)
             .into_iter()
-            .map(|e| match e {
-                Entry::Message { delivery, .. } => delivery.as_str(),
-                Entry::Notice(_) => "notice",
-                Entry::Gap(_) => "gap",
+            .filter_map(|e| match e {
+                Entry::Message { delivery, .. } => Some(delivery.as_str()),
+                _ => None,
             })
             .collect();
         assert_eq!(states, vec!["failed", "pending"]);
@@ -1075,7 +1455,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_change_when_a_pending_row_fails_or_is_confirmed() {
+    fn keys_change_when_a_row_changes() {
         let me = me("alice");
         let mut t = loaded(&me, 0);
         t.push_outgoing(outgoing("c1", "a"));
@@ -1085,188 +1465,8 @@ mod tests {
         assert_ne!(k1, k2);
         t.insert_live(ev(1, "alice", "a", Some("c1")), &me);
         assert_eq!(t.entries(&me)[0].key(), "m1");
-    }
-
-    fn gap(from: u64, to: u64, loading: bool) -> Gap {
-        Gap { from, to, loading }
-    }
-
-    fn range(before: u64, limit: u32) -> HistoryRange {
-        HistoryRange { before, limit }
-    }
-
-    fn page(seqs: impl IntoIterator<Item = u64>) -> Vec<MessageEvent> {
-        seqs.into_iter().map(|s| ev(s, "bob", "x", None)).collect()
-    }
-
-    #[test]
-    fn a_gap_the_history_answer_does_not_fill_is_shown_and_can_be_asked_again() {
-        let me = me("alice");
-        let mut t = loaded(&me, 3);
-        let ins = t.insert_live(ev(7, "bob", "x", None), &me);
-        assert_eq!(ins.gaps, vec![range(7, 3)]);
-        assert_eq!(
-            t.gaps(),
-            vec![gap(4, 6, true)],
-            "shown as loading meanwhile"
-        );
-        // The answer holds only seq 4.
-        assert!(t.apply_history(page([4]), true, &me).is_empty());
-        assert_eq!(t.gaps(), vec![gap(5, 6, false)]);
-        assert_eq!(t.gaps()[0].count(), 2);
-        let keys: Vec<_> = t.entries(&me).iter().map(Entry::key).collect();
-        assert_eq!(keys, vec!["m1", "m2", "m3", "m4", "g5-6-failed", "m7"]);
-        // Asking again requests exactly the hole; a stale range asks nothing.
-        assert!(t.refill(1, 3).is_empty());
-        assert_eq!(t.refill(5, 6), vec![range(7, 2)]);
-        assert_eq!(t.gaps(), vec![gap(5, 6, true)]);
-        t.apply_history(page([5, 6]), true, &me);
-        assert!(t.gaps().is_empty());
-        assert_eq!(t.len(), 7);
-    }
-
-    #[test]
-    fn an_error_answering_a_gap_request_leaves_the_gap_shown() {
-        let me = me("alice");
-        let mut t = loaded(&me, 3);
-        t.insert_live(ev(6, "bob", "x", None), &me);
-        assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
-        t.history_failed();
-        assert_eq!(t.gaps(), vec![gap(4, 5, false)]);
-        assert_eq!(seqs(&t, &me), vec![Some(1), Some(2), Some(3), Some(6)]);
-    }
-
-    #[test]
-    fn a_gap_stays_loading_until_every_request_is_answered() {
-        let me = me("alice");
-        let mut t = loaded(&me, 3);
-        t.insert_live(ev(5, "bob", "x", None), &me);
-        t.insert_live(ev(8, "bob", "x", None), &me);
-        assert_eq!(t.gaps(), vec![gap(4, 4, true), gap(6, 7, true)]);
-        t.apply_history(page([4]), true, &me);
-        assert_eq!(t.gaps(), vec![gap(6, 7, true)], "one request is unanswered");
-        t.history_failed();
-        assert_eq!(t.gaps(), vec![gap(6, 7, false)]);
-    }
-
-    #[test]
-    fn a_catch_up_is_not_a_gap_while_it_arrives() {
-        let me = me("alice");
-        let mut t = loaded(&me, 5);
-        t.connection_lost();
-        assert!(t.joined(10).is_empty());
-        assert!(t.is_catching_up());
-        t.insert_live(ev(6, "bob", "x", None), &me);
-        assert!(t.gaps().is_empty());
-        for s in 7..=10 {
-            assert!(t.insert_live(ev(s, "bob", "x", None), &me).gaps.is_empty());
-        }
-        assert!(!t.is_catching_up());
-        assert!(t.gaps().is_empty());
-        assert_eq!(t.since(), Some(10));
-    }
-
-    #[test]
-    fn a_catch_up_that_stops_short_is_a_gap_once_a_page_shows_it() {
-        let me = me("alice");
-        let mut t = loaded(&me, 5);
-        t.connection_lost();
-        t.joined(10);
-        t.insert_live(ev(6, "bob", "x", None), &me);
-        t.insert_live(ev(7, "bob", "x", None), &me);
-        // A page answers a later request: the catch-up is over, 8..=10 did not come.
-        assert_eq!(t.apply_history(Vec::new(), false, &me), vec![range(11, 3)]);
-        assert_eq!(t.gaps(), vec![gap(8, 10, true)]);
-        t.history_failed();
-        assert_eq!(t.gaps(), vec![gap(8, 10, false)]);
-        // A live message after it does not ask for the same range twice.
-        assert!(t.insert_live(ev(11, "bob", "x", None), &me).gaps.is_empty());
-        assert_eq!(t.gaps(), vec![gap(8, 10, false)]);
-    }
-
-    #[test]
-    fn a_live_message_past_a_short_catch_up_asks_for_the_rest_once() {
-        let me = me("alice");
-        let mut t = loaded(&me, 5);
-        t.connection_lost();
-        t.joined(10);
-        t.insert_live(ev(6, "bob", "x", None), &me);
-        let ins = t.insert_live(ev(11, "bob", "x", None), &me);
-        assert_eq!(ins.gaps, vec![range(11, 4)]);
-        assert!(!t.is_catching_up());
-        assert!(t.apply_history(page(7..=10), true, &me).is_empty());
-        assert!(t.gaps().is_empty());
-    }
-
-    #[test]
-    fn a_catch_up_error_asks_history_for_the_rest() {
-        let me = me("alice");
-        let mut t = loaded(&me, 5);
-        t.connection_lost();
-        t.joined(10);
-        t.insert_live(ev(6, "bob", "x", None), &me);
-        assert_eq!(t.catch_up_failed(), vec![range(11, 4)]);
-        assert!(t.catch_up_failed().is_empty(), "only once");
-        t.apply_history(page(7..=10), true, &me);
-        assert!(t.gaps().is_empty());
-        assert_eq!(t.since(), Some(10));
-    }
-
-    #[test]
-    fn a_first_page_short_of_last_seq_leaves_a_gap() {
-        let me = me("alice");
-        let mut t = Timeline::default();
-        t.expect_first_page();
-        assert!(t.joined(10).is_empty());
-        let fills = t.apply_history(page(1..=8), false, &me);
-        assert_eq!(fills, vec![range(11, 2)]);
-        assert_eq!(t.gaps(), vec![gap(9, 10, true)]);
-        assert_eq!(t.history_state(), HistoryState::Beginning);
-    }
-
-    #[test]
-    fn gaps_are_asked_for_again_after_a_reconnect() {
-        let me = me("alice");
-        let mut t = loaded(&me, 3);
-        t.insert_live(ev(6, "bob", "x", None), &me);
-        t.connection_lost();
-        assert_eq!(t.gaps(), vec![gap(4, 5, false)]);
-        assert_eq!(t.joined(6), vec![range(6, 2)]);
-        assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
-    }
-
-    #[test]
-    fn a_refused_older_page_can_be_asked_again() {
-        let me = me("alice");
-        let mut t = Timeline::default();
-        t.expect_first_page();
-        t.apply_history(page(51..=100), true, &me);
-        assert_eq!(t.request_older(), Some(51));
-        assert_eq!(t.history_state(), HistoryState::Loading);
-        t.history_failed();
-        assert_eq!(t.history_state(), HistoryState::More);
-        assert_eq!(t.request_older(), Some(51));
-        assert!(t.gaps().is_empty(), "older messages are not a gap");
-    }
-
-    #[test]
-    fn a_page_with_holes_shows_them_as_gaps() {
-        let me = me("alice");
-        let mut t = Timeline::default();
-        t.expect_first_page();
-        t.apply_history(page([1, 2, 5, 6]), false, &me);
-        assert_eq!(t.gaps(), vec![gap(3, 4, false)]);
-    }
-
-    #[test]
-    fn notices_and_gaps_keep_their_places() {
-        let me = me("alice");
-        let mut t = loaded(&me, 2);
-        t.push_notice(user("carol"), true);
-        t.insert_live(ev(5, "bob", "x", None), &me);
-        t.push_notice(user("carol"), false);
-        let keys: Vec<_> = t.entries(&me).iter().map(Entry::key).collect();
-        assert_eq!(keys, vec!["m1", "m2", "n1", "g3-4-loading", "m5", "n2"]);
+        t.insert_live(change(2, EventKind::Edit, 1, "alice", "b"), &me);
+        assert_eq!(t.entries(&me)[0].key(), "m1.1");
     }
 
     #[test]
@@ -1281,28 +1481,15 @@ mod tests {
         assert!(t.transient_error(&cid("c1"), "Try again."));
         assert_eq!(t.pending().count(), 0);
         assert_eq!(t.resendable().count(), 1, "kept for the outbox");
-        assert!(matches!(
-            &t.entries(&me)[..],
-            [Entry::Message {
-                delivery: Delivery::Failed {
-                    retryable: true,
-                    ..
-                },
-                ..
-            }]
-        ));
         assert!(
             !t.transient_error(&cid("c1"), "Try again."),
             "already failed"
         );
-
         let again = t
             .retry(&cid("c1"))
             .map(|o| (o.client_id.clone(), o.transient_errors));
         assert_eq!(again, Some((cid("c1"), 0)), "same client id, count reset");
-        assert_eq!(t.pending().count(), 1);
         assert!(t.retry(&cid("c1")).is_none(), "not failed any more");
-        // Confirmed once, whatever attempt the server stored.
         t.ack(&cid("c1"), 1, 1, 1, &me);
         t.insert_live(ev(1, "alice", "a", Some("c1")), &me);
         assert_eq!(seqs(&t, &me), vec![Some(1)]);
@@ -1316,66 +1503,65 @@ mod tests {
         t.fail(&cid("c1"), "too long", false);
         assert!(t.retry(&cid("c1")).is_none());
         assert_eq!(t.resendable().count(), 0);
-        assert!(matches!(
-            &t.entries(&me)[..],
-            [Entry::Message {
-                delivery: Delivery::Failed {
-                    retryable: false,
-                    ..
-                },
-                ..
-            }]
-        ));
     }
 
     #[test]
-    fn a_failed_message_the_server_did_store_is_shown_once() {
+    fn unsent_changes_show_over_their_target_until_confirmed() {
         let me = me("alice");
         let mut t = loaded(&me, 0);
-        t.push_outgoing(outgoing("c1", "a"));
-        t.fail(&cid("c1"), "Try again.", true);
-        // The first attempt was stored after all: its message frame confirms it.
-        t.insert_live(ev(1, "alice", "a", Some("c1")), &me);
-        assert_eq!(seqs(&t, &me), vec![Some(1)]);
-        assert!(t.retry(&cid("c1")).is_none());
-    }
-
-    #[test]
-    fn a_page_answering_a_join_does_not_count_as_a_history_answer() {
-        let me = me("alice");
-        let mut t = loaded(&me, 3);
-        t.connection_lost();
-        assert!(t.joined(3).is_empty());
-        assert_eq!(
-            t.insert_live(ev(6, "bob", "x", None), &me).gaps,
-            vec![range(6, 2)]
-        );
-        // The join's own page: the gap's request is still unanswered.
-        assert!(t.apply_page(page(1..=3), false, true, &me).is_empty());
-        assert_eq!(t.gaps(), vec![gap(4, 5, true)]);
-        // Its answer, a `history` page.
-        t.apply_page(page([4]), true, false, &me);
-        assert_eq!(t.gaps(), vec![gap(5, 5, false)]);
-    }
-
-    #[test]
-    fn rows_carry_the_authors_display_name_and_mine_for_my_rows() {
-        let me = Me::new(user("alice"), DisplayName::parse("Alice").expect("valid"));
-        let mut t = loaded(&me, 1);
-        t.push_outgoing(outgoing("c1", "a"));
-        let names: Vec<String> = t
-            .entries(&me)
-            .into_iter()
-            .filter_map(|e| match e {
-                Entry::Message { author_name, .. } => Some(author_name.into_inner()),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(names, vec!["bob name", "Alice"]);
-        t.ack(&cid("c1"), 2, 2, 2, &me);
-        assert!(matches!(
-            &t.entries(&me)[1],
-            Entry::Message { author_name, .. } if author_name.as_str() == "Alice"
+        t.insert_live(ev(1, "alice", "typo", None), &me);
+        t.insert_live(ev(2, "bob", "hi", None), &me);
+        let act = |id: &str, text: &str, act: Act| Outgoing::act(cid(id), text.into(), 9, act);
+        t.push_outgoing(act("e1", "fixed", Act::Edit { target: 1 }));
+        t.push_outgoing(act(
+            "r1",
+            "",
+            Act::React {
+                target: 2,
+                emoji: "👍".into(),
+                on: true,
+            },
         ));
+        assert_eq!(seqs(&t, &me), vec![Some(1), Some(2)], "no row for a change");
+        assert_eq!(row(&t, &me, 1).0, "fixed");
+        assert_eq!(
+            reactions(&row(&t, &me, 2).1),
+            vec![("👍".into(), vec!["alice".into()])]
+        );
+        assert_eq!(t.resendable().count(), 2);
+        // Confirmed with "nothing to do": simply done.
+        assert!(t.ack(&cid("r1"), 0, 0, 0, &me));
+        assert!(row(&t, &me, 2).1.reactions.is_empty());
+        // A refused change is dropped (the caller shows why).
+        assert!(!t.fail(&cid("e1"), "no", false));
+        assert_eq!(row(&t, &me, 1).0, "typo");
+        assert_eq!(t.resendable().count(), 0);
+        assert_eq!(t.last_own(&me).map(|m| m.seq), Some(1));
+    }
+
+    #[test]
+    fn consecutive_messages_of_one_author_are_grouped_and_the_divider_marks_the_first_unread() {
+        let me = me("alice");
+        let mut t = Timeline::default();
+        let at = |seq, author: &str, ts| {
+            let mut e = ev(seq, author, "x", None);
+            e.ts = ts;
+            e
+        };
+        t.expect_first_page();
+        t.apply_history(
+            vec![
+                at(1, "bob", 0),
+                at(2, "bob", 60_000),
+                at(3, "alice", 70_000),
+                at(4, "bob", 80_000),
+                at(5, "bob", 80_000 + GROUP_MS),
+            ],
+            false,
+            &me,
+        );
+        t.set_unread_after(Some(2));
+        let keys: Vec<_> = t.entries(&me).iter().map(Entry::key).collect();
+        assert_eq!(keys, vec!["m1", "m2c", "m3", "unread", "m4", "m5"]);
     }
 }

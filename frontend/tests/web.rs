@@ -17,8 +17,8 @@ use frontend::outbox;
 use leptos::mount::mount_to;
 use leptos::prelude::*;
 use shared::{
-    ClientId, DisplayName, MessageEvent, MessageText, NewAccount, RoomId, RoomInfo, ServerMsg,
-    Username,
+    ClientId, DisplayName, EventKind, MessageEvent, MessageText, NewAccount, RoomId, RoomInfo,
+    ServerMsg, Username,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -130,16 +130,17 @@ fn cid(s: &str) -> ClientId {
 }
 
 fn message(seq: u64, author: &str, text: &str, client_id: Option<&str>) -> ServerMsg {
-    ServerMsg::Message(MessageEvent {
-        room: room("general"),
+    let mut ev = MessageEvent::message(
+        room("general"),
         seq,
-        id: 100 + seq,
-        author: user(author),
-        author_name: DisplayName::from(&user(author)),
-        text: text.into(),
-        ts: 1_700_000_000_000,
-        client_id: client_id.map(cid),
-    })
+        100 + seq,
+        user(author),
+        DisplayName::from(&user(author)),
+        text.into(),
+        1_700_000_000_000,
+    );
+    ev.client_id = client_id.map(cid);
+    ServerMsg::Message(ev)
 }
 
 /// Mounts the chat screen for `me` with a client that has no connection; returns the
@@ -150,6 +151,7 @@ fn mount_chat(me: &str) -> (web_sys::HtmlElement, Client) {
     if let Some(storage) = window().local_storage().ok().flatten() {
         let _ = storage.remove_item(&outbox::storage_key(&me));
         let _ = storage.remove_item(&outbox::legacy_storage_key(&me));
+        let _ = storage.remove_item(&outbox::previous_storage_key(&me));
     }
     let el = container();
     let slot: Rc<Cell<Option<Client>>> = Rc::new(Cell::new(None));
@@ -177,6 +179,7 @@ fn join_general(client: Client, online: &[&str], history: Vec<ServerMsg>) {
             room: room("general"),
             last_seq: 0,
             online: online.iter().map(|u| user(u)).collect(),
+            away: Vec::new(),
         })
     });
     let messages = history
@@ -411,11 +414,13 @@ async fn a_sent_message_is_confirmed_once_by_message_then_ack() {
 async fn messages_are_ordered_by_seq_when_frames_arrive_out_of_order() {
     let (el, client) = mount_chat("orderly");
     join_general(client, &["orderly"], Vec::new());
+    // Different authors: each row shows its header.
+    let by = |seq: u64| ["bob", "carol", "dave"][usize::try_from(seq).expect("small") - 1];
     for seq in [3, 1, 2] {
-        client.change(|c| c.apply(message(seq, "bob", &format!("m{seq}"), None)));
+        client.change(|c| c.apply(message(seq, by(seq), &format!("m{seq}"), None)));
     }
     // A duplicate delivery changes nothing.
-    client.change(|c| c.apply(message(2, "bob", "m2", None)));
+    client.change(|c| c.apply(message(2, "carol", "m2", None)));
     settle().await;
     let seqs: Vec<String> = message_rows(&el)
         .iter()
@@ -482,6 +487,7 @@ async fn presence_updates_the_online_list_but_not_the_timeline() {
             room: room("general"),
             user: user("carol"),
             online: true,
+            status: None,
         })
     });
     client.change(|c| {
@@ -489,6 +495,7 @@ async fn presence_updates_the_online_list_but_not_the_timeline() {
             room: room("general"),
             user: user("bob"),
             online: false,
+            status: None,
         })
     });
     settle().await;
@@ -609,22 +616,22 @@ async fn switching_rooms_joins_the_new_room_and_shows_its_messages() {
             room: room("random"),
             last_seq: 1,
             online: vec![user("switcher")],
+            away: Vec::new(),
         })
     });
     client.change(|c| {
         c.apply(ServerMsg::History {
             req: None,
             room: room("random"),
-            messages: vec![MessageEvent {
-                room: room("random"),
-                seq: 1,
-                id: 7,
-                author: user("dora"),
-                author_name: DisplayName::parse("Dora ✨").expect("valid"),
-                text: "in random".into(),
-                ts: 1,
-                client_id: None,
-            }],
+            messages: vec![MessageEvent::message(
+                room("random"),
+                1,
+                7,
+                user("dora"),
+                DisplayName::parse("Dora ✨").expect("valid"),
+                "in random".into(),
+                1,
+            )],
             has_more: false,
         })
     });
@@ -660,48 +667,40 @@ fn row_kinds(root: &web_sys::Element) -> Vec<String> {
 }
 
 #[wasm_bindgen_test]
-async fn a_gap_history_cannot_fill_is_shown_and_can_be_asked_again() {
+async fn a_hole_the_catch_up_cannot_fill_is_shown_and_can_be_asked_again() {
     let (el, client) = mount_chat("gap_viewer");
     join_general(
         client,
         &["gap_viewer"],
         (1..=3).map(|s| message(s, "bob", "old", None)).collect(),
     );
-    // Seq 4 to 6 are skipped: the client asks history for them.
+    // Seq 4 to 6 are skipped: the client asks with `join { since: 3 }`.
     client.change(|c| c.apply(message(7, "bob", "new", None)));
     settle().await;
     let gap = one(&el, &testid("gap"));
     assert_eq!(gap.get_attribute("data-state").as_deref(), Some("loading"));
     assert!(all(&el, &testid("gap-retry")).is_empty());
 
-    // The answer holds only seq 4: 5 and 6 cannot be loaded.
+    // The catch-up fails (an error for the room while it is on its way).
     client.change(|c| {
-        c.apply(ServerMsg::History {
+        c.apply(ServerMsg::Error {
             req: None,
-            room: room("general"),
-            messages: vec![match message(4, "bob", "found", None) {
-                ServerMsg::Message(ev) => ev,
-                _ => unreachable!("message builds a message"),
-            }],
-            has_more: true,
+            code: shared::ErrorCode::Internal,
+            message: "Try again.".into(),
+            client_id: None,
+            room: Some(room("general")),
+            retry_after_ms: None,
         })
     });
     settle().await;
-    let gaps = all(&el, &testid("gap"));
-    assert_eq!(gaps.len(), 1);
-    let gap = &gaps[0];
+    let gap = one(&el, &testid("gap"));
     assert_eq!(gap.get_attribute("data-state").as_deref(), Some("failed"));
-    assert_eq!(gap.get_attribute("data-from").as_deref(), Some("5"));
+    assert_eq!(gap.get_attribute("data-from").as_deref(), Some("4"));
     assert_eq!(gap.get_attribute("data-to").as_deref(), Some("6"));
-    assert!(
-        text_of(gap).contains("2 messages could not be loaded"),
-        "gap text: {}",
-        text_of(gap)
-    );
-    assert_eq!(row_kinds(&el), vec!["m1", "m2", "m3", "m4", "gap", "m7"]);
+    assert_eq!(row_kinds(&el), vec!["m1", "m2", "m3", "gap", "m7"]);
 
-    // Asking again shows it loading; an answer with the messages removes it.
-    click(&one(gap, &testid("gap-retry")));
+    // Asking again shows it loading; the catch-up removes it (an edit among its events).
+    click(&one(&gap, &testid("gap-retry")));
     settle().await;
     assert_eq!(
         one(&el, &testid("gap"))
@@ -710,24 +709,199 @@ async fn a_gap_history_cannot_fill_is_shown_and_can_be_asked_again() {
         Some("loading")
     );
     client.change(|c| {
-        c.apply(ServerMsg::History {
+        let mut out = c.apply(ServerMsg::Joined {
             req: None,
             room: room("general"),
-            messages: [5, 6]
-                .into_iter()
-                .filter_map(|s| match message(s, "bob", "late", None) {
-                    ServerMsg::Message(ev) => Some(ev),
-                    _ => None,
-                })
-                .collect(),
-            has_more: true,
-        })
+            last_seq: 7,
+            online: Vec::new(),
+            away: Vec::new(),
+        });
+        out.extend(c.apply(message(4, "bob", "late", None)));
+        out.extend(c.apply(change(5, EventKind::Edit, 4, "bob", "late, fixed")));
+        out.extend(c.apply(message(6, "bob", "late", None)));
+        out.extend(c.apply(message(7, "bob", "new", None)));
+        out
     });
     settle().await;
     assert!(all(&el, &testid("gap")).is_empty());
+    assert_eq!(row_kinds(&el), vec!["m1", "m2", "m3", "m4", "m6", "m7"]);
+    let texts: Vec<String> = all(&el, &testid("message-text"))
+        .iter()
+        .map(text_of)
+        .collect();
+    assert_eq!(texts[3], "late, fixed (edited)");
+}
+
+/// A change event `seq` by `author` to message `target` of `general`.
+fn change(seq: u64, kind: EventKind, target: u64, author: &str, text: &str) -> ServerMsg {
+    let ServerMsg::Message(mut ev) = message(seq, author, "", None) else {
+        unreachable!("message builds a message")
+    };
+    ev.kind = kind;
+    ev.target = Some(target);
+    if matches!(kind, EventKind::React | EventKind::Unreact) {
+        ev.emoji = Some(text.into());
+    } else {
+        ev.text = text.into();
+    }
+    ServerMsg::Message(ev)
+}
+
+#[wasm_bindgen_test]
+async fn an_edit_arriving_before_its_target_renders_right() {
+    let (el, client) = mount_chat("early_viewer");
+    join_general(
+        client,
+        &["early_viewer"],
+        vec![message(20, "bob", "newest", None)],
+    );
+    // Live changes to message 5, which is not loaded: no row, nothing shown yet.
+    client.change(|c| {
+        let mut out = c.apply(change(21, EventKind::Edit, 5, "bob", "rewritten"));
+        out.extend(c.apply(change(22, EventKind::React, 5, "carol", "👍")));
+        out.extend(c.apply(change(23, EventKind::React, 5, "dave", "👍")));
+        out
+    });
+    settle().await;
+    assert_eq!(row_kinds(&el), vec!["m20"]);
+    // Its page arrives (older, folded without those changes): they apply in order.
+    client.change(|c| {
+        c.apply(ServerMsg::History {
+            req: None,
+            room: room("general"),
+            messages: vec![match message(5, "bob", "original", None) {
+                ServerMsg::Message(ev) => ev,
+                _ => unreachable!("message builds a message"),
+            }],
+            has_more: false,
+        })
+    });
+    settle().await;
+    assert_eq!(row_kinds(&el), vec!["m5", "m20"]);
+    let row = one(&el, "[data-seq=\"5\"]");
     assert_eq!(
-        row_kinds(&el),
-        vec!["m1", "m2", "m3", "m4", "m5", "m6", "m7"]
+        text_of(&one(&row, &testid("message-text"))),
+        "rewritten (edited)"
+    );
+    let chip = one(&row, &testid("reaction"));
+    assert_eq!(text_of(&chip), "👍 2");
+    assert_eq!(chip.get_attribute("title").as_deref(), Some("carol, dave"));
+    // A delete blanks it and keeps the row.
+    client.change(|c| c.apply(change(24, EventKind::Delete, 5, "bob", "")));
+    settle().await;
+    let row = one(&el, "[data-seq=\"5\"]");
+    assert_eq!(
+        text_of(&one(&row, &testid("message-deleted"))),
+        "message deleted"
+    );
+    assert!(all(&row, &testid("reaction")).is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn replies_quote_their_original_and_a_reaction_chip_toggles_mine() {
+    let (el, client) = mount_chat("replier");
+    let mut answer = message(2, "bob", "yes!", None);
+    if let ServerMsg::Message(ev) = &mut answer {
+        ev.reply_to = Some(1);
+        ev.mentions = vec![user("replier")];
+        ev.reactions = vec![shared::Reaction {
+            emoji: "🎉".into(),
+            users: vec![user("replier")],
+        }];
+    }
+    join_general(
+        client,
+        &["replier"],
+        vec![message(1, "replier", "shall we?", None), answer],
+    );
+    settle().await;
+    let row = one(&el, "[data-seq=\"2\"]");
+    assert_eq!(
+        text_of(&one(&row, &testid("reply-quote"))),
+        "replier: shall we?"
+    );
+    assert_eq!(row.get_attribute("data-mention").as_deref(), Some("true"));
+    let chip = one(&row, &testid("reaction"));
+    assert_eq!(chip.get_attribute("aria-pressed").as_deref(), Some("true"));
+    // My chip takes my reaction back: shown at once, sent with a client id.
+    click(&chip);
+    settle().await;
+    let row = one(&el, "[data-seq=\"2\"]");
+    assert!(all(&row, &testid("reaction")).is_empty());
+    let kept = outbox::load(&user("replier"));
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].kind, EventKind::React);
+    assert_eq!(kept[0].on, Some(false));
+    // Reply from the row: the composer says to whom, and the message carries reply_to.
+    click(&one(&row, &testid("action-reply")));
+    settle().await;
+    assert!(text_of(&one(&el, &testid("replying"))).contains("Replying to bob: yes!"));
+    client.send_text(MessageText::parse("ok").expect("valid"));
+    settle().await;
+    assert!(all(&el, &testid("replying")).is_empty());
+    let kept = outbox::load(&user("replier"));
+    assert_eq!(kept.last().and_then(|e| e.reply_to), Some(2));
+}
+
+#[wasm_bindgen_test]
+async fn my_messages_can_be_edited_in_place_and_short_runs_are_grouped() {
+    let (el, client) = mount_chat("editor");
+    join_general(
+        client,
+        &["editor"],
+        vec![
+            message(1, "editor", "one", None),
+            message(2, "editor", "two", None),
+            message(3, "bob", "three", None),
+        ],
+    );
+    settle().await;
+    let rows = message_rows(&el);
+    // One header for the first two (same author, same minute).
+    assert_eq!(all(&rows[1], &testid("message-author")).len(), 0);
+    assert_eq!(all(&rows[2], &testid("message-author")).len(), 1);
+    assert!(all(&rows[2], &testid("action-edit")).is_empty(), "not mine");
+    click(&one(&rows[1], &testid("action-edit")));
+    settle().await;
+    let input = one(&el, &testid("edit-input"));
+    type_into(&input, "two, better");
+    press_enter(&input, false);
+    settle().await;
+    assert!(all(&el, &testid("edit-input")).is_empty());
+    let row = one(&el, "[data-seq=\"2\"]");
+    assert_eq!(
+        text_of(&one(&row, &testid("message-text"))),
+        "two, better (edited)"
+    );
+    let kept = outbox::load(&user("editor"));
+    assert_eq!((kept[0].kind, kept[0].target), (EventKind::Edit, Some(2)));
+}
+
+#[wasm_bindgen_test]
+async fn someone_typing_is_shown_under_the_list() {
+    let (el, client) = mount_chat("watcher");
+    join_general(client, &["watcher"], Vec::new());
+    let now = js_sys::Date::now() as i64;
+    client.chat.update(|c| {
+        c.set_typing(
+            room("general"),
+            user("bob"),
+            DisplayName::parse("Bob").expect("valid"),
+            true,
+            now,
+        );
+        c.set_typing(
+            room("general"),
+            user("cyril"),
+            DisplayName::parse("Cy").expect("valid"),
+            true,
+            now,
+        );
+    });
+    settle().await;
+    assert_eq!(
+        text_of(&one(&el, &testid("typing"))),
+        "Bob and Cy are typing…"
     );
 }
 
@@ -797,16 +971,15 @@ async fn authors_show_by_display_name_with_their_handle_in_the_title() {
     let (el, client) = mount_chat("named_viewer");
     join_general(client, &["named_viewer", "bob"], Vec::new());
     client.change(|c| {
-        c.apply(ServerMsg::Message(MessageEvent {
-            room: room("general"),
-            seq: 1,
-            id: 1,
-            author: user("bob"),
-            author_name: DisplayName::parse("Bob Ö 🎸").expect("valid"),
-            text: "hi".into(),
-            ts: 1,
-            client_id: None,
-        }))
+        c.apply(ServerMsg::Message(MessageEvent::message(
+            room("general"),
+            1,
+            1,
+            user("bob"),
+            DisplayName::parse("Bob Ö 🎸").expect("valid"),
+            "hi".into(),
+            1,
+        )))
     });
     // `hello` tells the own display name.
     client.change(|c| {
@@ -974,6 +1147,62 @@ async fn an_outbox_stored_by_the_previous_release_is_sent_and_then_cleared() {
     settle().await;
     assert!(outbox::load(&me).is_empty());
     assert!(all(&el, &testid("unresolved-outbox")).is_empty());
+}
+
+#[wasm_bindgen_test]
+async fn an_outbox_stored_by_the_second_release_is_sent_and_then_cleared() {
+    let me = user("upgrader2");
+    let storage = window()
+        .local_storage()
+        .ok()
+        .flatten()
+        .expect("localStorage");
+    // Exactly what the second release wrote: messages only, by room id, under the v2 key.
+    let stored = r#"[{"room":1,"client_id":"v2-1","text":"typed before the upgrade","created_ms":1700000000000}]"#;
+    storage
+        .set_item(&outbox::previous_storage_key(&me), stored)
+        .expect("write");
+    let _ = storage.remove_item(&outbox::storage_key(&me));
+    let restored = outbox::load(&me);
+    assert_eq!(restored.len(), 1);
+    assert_eq!(restored[0].kind, EventKind::Message);
+
+    let el = container();
+    let slot: Rc<Cell<Option<Client>>> = Rc::new(Cell::new(None));
+    let out = Rc::clone(&slot);
+    let handle = mount_to(el.clone(), move || {
+        let name = DisplayName::from(&me);
+        let client = Client::new(me, name, restored);
+        provide_context(client);
+        out.set(Some(client));
+        view! { <ChatLayout on_logout=Callback::new(|()| ()) /> }
+    });
+    std::mem::forget(handle);
+    let client = slot.get().expect("mounted");
+    settle().await;
+    let row = one(&el, &testid("message"));
+    assert_eq!(row.get_attribute("data-state").as_deref(), Some("pending"));
+    assert_eq!(row.get_attribute("data-client-id").as_deref(), Some("v2-1"));
+    // Confirmed: it leaves the v2 key.
+    join_general(client, &["upgrader2"], Vec::new());
+    client.change(|c| {
+        c.apply(message(
+            1,
+            "upgrader2",
+            "typed before the upgrade",
+            Some("v2-1"),
+        ))
+    });
+    settle().await;
+    let me = user("upgrader2");
+    assert!(
+        storage
+            .get_item(&outbox::previous_storage_key(&me))
+            .ok()
+            .flatten()
+            .is_none()
+    );
+    assert!(outbox::load(&me).is_empty());
 }
 
 #[wasm_bindgen_test]

@@ -405,6 +405,9 @@ async fn typing_is_announced_and_ends_when_the_typist_goes_quiet_or_away() {
         lapsed >= Duration::from_millis(shared::TYPING_TTL_MS - 1_000),
         "not before the notice lapses: {lapsed:?}"
     );
+    // The typist's own connections are not told of their own typing.
+    let echo = tokio::time::timeout(Duration::from_millis(300), a.recv_until(typing)).await;
+    assert!(echo.is_err(), "no echo: {echo:?}");
 
     // Posting ends it at once, and so does closing the connection.
     a.send(&ClientMsg::Typing {

@@ -8,7 +8,13 @@
 //! `room-notice` (what happened to the user's membership: `data-kind` = `banned` | `kicked` |
 //! `left` | `muted` | `unmuted`, `data-room-id`) with `room-notice-text` and `room-notice-close`, `conn-banner` (while
 //! waiting to reconnect) with `reconnect-now`, `unresolved-outbox` (messages written with the
-//! previous release for a room that was not found: `data-count`) with `unresolved-discard`.
+//! previous release for a room that was not found: `data-count`) with `unresolved-discard`,
+//! `typing` ("alice is typing…"), `notify-enable` (asks for the permission to notify, shown
+//! until it is answered), `mark-read` (the room on screen, while it has unread messages).
+//!
+//! The page title says the unread total and the room: `(3) #general — Chat`. The page's
+//! visibility and the user's activity are told to the [`Client`]: hidden for a minute or idle
+//! for five, the user is away.
 
 use std::time::Duration;
 
@@ -22,7 +28,7 @@ use crate::chat::{Alert, AlertKind};
 use crate::client::Client;
 use crate::components::{
     Composer, ConnBadge, MemberPanel, MessageList, Sidebar, click, dyn_opt, dyn_text, dyn_view,
-    memo_fn,
+    memo_fn, text_line,
 };
 use crate::conn::ConnState;
 use crate::{api, outbox};
@@ -118,8 +124,49 @@ pub fn ChatPage(
     client.refresh_rooms();
     // The browser says the network is back: retry now instead of at the end of the backoff.
     let online = window_event_listener(ev::online, move |_| client.reconnect_now());
+    // Away after a minute hidden or five idle; back at once.
+    let last_input = StoredValue::new(browser::now_ms());
+    let hidden_since = StoredValue::new(browser::hidden().then(browser::now_ms));
+    let active = move || {
+        last_input.set_value(browser::now_ms());
+        client.set_away(false);
+    };
+    let keys = window_event_listener(ev::keydown, move |_| active());
+    let pointer = window_event_listener(ev::pointerdown, move |_| active());
+    let visibility = window_event_listener(ev::visibilitychange, move |_| {
+        let hidden = browser::hidden();
+        hidden_since.set_value(hidden.then(browser::now_ms));
+        client.set_visible(!hidden);
+        if !hidden {
+            client.set_away(false);
+        }
+    });
+    client.set_visible(!browser::hidden());
+    let idle = set_interval_with_handle(
+        move || {
+            let now = browser::now_ms();
+            let hidden_long = hidden_since
+                .try_get_value()
+                .flatten()
+                .is_some_and(|t| now - t >= 60_000);
+            let idle_long = last_input
+                .try_get_value()
+                .is_some_and(|t| now - t >= 300_000);
+            if hidden_long || idle_long {
+                client.set_away(true);
+            }
+        },
+        Duration::from_secs(5),
+    )
+    .ok();
     on_cleanup(move || {
         online.remove();
+        keys.remove();
+        pointer.remove();
+        visibility.remove();
+        if let Some(idle) = idle {
+            idle.clear();
+        }
         client.stop();
     });
     let on_logout = Callback::new(move |()| {
@@ -160,14 +207,41 @@ pub fn ChatLayout(
     }));
     // A clock for what expires (mutes), good to a few seconds.
     let now = RwSignal::new(browser::now_ms());
-    if let Ok(tick) = set_interval_with_handle(
-        move || {
-            now.try_set(browser::now_ms());
-        },
-        Duration::from_secs(5),
-    ) {
+    // Each tick also writes the page title: unread total, room (a second late at most; cheaper
+    // than an effect of its own).
+    let tick = move || {
+        now.try_set(browser::now_ms());
+        if let Some((n, room)) = client
+            .chat
+            .try_with_untracked(|c| (c.total_unread(), c.room_title(c.current())))
+        {
+            let n = if n > 0 {
+                format!("({}) ", count_text(n))
+            } else {
+                String::new()
+            };
+            document().set_title(&format!("{n}{room} — Chat"));
+        }
+    };
+    tick();
+    if let Ok(tick) = set_interval_with_handle(tick, Duration::from_secs(1)) {
         on_cleanup(move || tick.clear());
     }
+    let typing = Memo::new(memo_fn(move |_| {
+        let now = now.get();
+        let names = client.chat.with(|c| c.typists(now));
+        match &names[..] {
+            [] => None,
+            [a] => Some(format!("{a} is typing…")),
+            [a, b] => Some(format!("{a} and {b} are typing…")),
+            _ => Some("Several people are typing…".to_owned()),
+        }
+    }));
+    // Offered until the browser's permission is asked for.
+    let notify = RwSignal::new(browser::notify_permission() == "default");
+    let unread_here = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| c.unread(c.current()) > 0)
+    }));
     let muted = Memo::new(memo_fn(move |_| {
         let now = now.get();
         client.chat.with(|c| {
@@ -262,6 +336,41 @@ pub fn ChatLayout(
                                     <span class="tag" data-testid="room-slow-mode">
                                         {text::slow_mode(slow)}
                                     </span>
+                                }.into_any()
+                            })
+                    })}
+                    {dyn_opt(move || {
+                        notify.get()
+                            .then(|| {
+                                view! {
+                                    <button
+                                        class="secondary small"
+                                        data-testid="notify-enable"
+                                        on:click=click(move |_| {
+                                            browser::ask_notify(move || {
+                                                notify.try_set(browser::notify_permission() == "default");
+                                            })
+                                        })
+                                    >
+                                        "Enable notifications"
+                                    </button>
+                                }.into_any()
+                            })
+                    })}
+                    {dyn_opt(move || {
+                        unread_here
+                            .get()
+                            .then(|| {
+                                view! {
+                                    <button
+                                        class="secondary small"
+                                        data-testid="mark-read"
+                                        on:click=click(move |_| {
+                                            client.mark_read(Some(current.get_untracked()))
+                                        })
+                                    >
+                                        "Mark as read"
+                                    </button>
                                 }.into_any()
                             })
                     })}
@@ -383,6 +492,7 @@ pub fn ChatLayout(
                         />
                     }.into_any()
                 })}
+                {text_line("typing", "typing", "status", Signal::derive(move || typing.get()))}
                 <Composer
                     on_send
                     room=label
@@ -401,5 +511,14 @@ pub fn ChatLayout(
                     })
             })}
         </div>
+    }
+}
+
+/// An unread count as badges and the title show it (`999+` past the server's cap).
+pub fn count_text(n: u32) -> String {
+    if n >= shared::UNREAD_CAP {
+        format!("{}+", shared::UNREAD_CAP - 1)
+    } else {
+        n.to_string()
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! Test ids: `member-panel` (`data-room-id`), `member-list`, `member-item` (`data-user`,
 //! `data-role` = `member` | `moderator` | `owner`, `data-online`, `data-muted`), inside it
-//! `member-name` (a button opening a direct conversation), `member-handle`, `member-role`,
+//! `member-presence` (a dot, `data-presence` = `online` | `away` | `offline`, live), `member-name` (a button opening a direct conversation), `member-handle`, `member-role`,
 //! `member-muted`, and the actions `member-kick`, `member-ban`, `member-mute`, `member-unmute`,
 //! `member-promote`, `member-demote`; `members-error`; `confirm-dialog` with `confirm-text`,
 //! `confirm-reason`, `confirm-duration` (select, seconds), `confirm-ok`, `confirm-cancel`,
@@ -384,12 +384,7 @@ fn MemberRow(
             data-online=member.online.to_string()
             data-muted=muted.is_some().to_string()
         >
-            <span
-                class="dot"
-                class:on=member.online
-                title=if member.online { text::ONLINE } else { text::OFFLINE }
-                aria-label=if member.online { text::ONLINE } else { text::OFFLINE }
-            ></span>
+            {presence_dot(member.user.clone())}
             <button
                 class="link member-name"
                 data-testid="member-name"
@@ -872,5 +867,34 @@ fn AuditLog(room: RoomId, rev: Memo<u64>) -> impl IntoView {
                 })}
             </ul>
         </div>
+    }
+}
+
+/// A member's presence, live from the room's `presence` frames: `online`, `away` or `offline`
+/// (`member-presence`, `data-presence`).
+fn presence_dot(user: Username) -> impl IntoView {
+    let client = expect_context::<Client>();
+    let state = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| {
+            if c.current_away().contains(&user) {
+                "away"
+            } else if c.current_online().contains(&user) {
+                text::ONLINE
+            } else {
+                text::OFFLINE
+            }
+        })
+    }));
+    view! {
+        <span
+            class=move || match state.get() {
+                text::ONLINE => "dot on",
+                "away" => "dot away",
+                _ => "dot",
+            }
+            data-testid="member-presence"
+            data-presence=state
+            title=state
+        ></span>
     }
 }

@@ -3,29 +3,46 @@
 //! Test ids: `message-list` (the scrolling container), `load-older` (button, while older
 //! messages exist), `history-loading`, `history-start` ("This is the beginning of #room."),
 //! `message` (one per message: `data-seq` once stored, `data-state` = `sent` | `pending` |
-//! `failed`, `data-client-id`, `data-author` = the author's handle), inside it `message-author`
-//! (the author's display name, with `title` = `@handle`), `message-time`
-//! (`datetime` attribute in ISO 8601), `message-text`, and for failed ones `message-error`,
-//! `message-discard` and, when sending it again may succeed, `message-retry` (back to pending,
-//! same client id); `notice` (a join/leave line, `data-user`, `data-kind` = `joined`|`left`);
-//! `gap` (messages known to exist but not shown: `data-from`, `data-to`, `data-count`,
-//! `data-state` = `loading` | `failed`), with `gap-retry` (asks again) once it failed.
+//! `failed`, `data-client-id`, `data-author` = the author's handle, `data-mention` when it
+//! mentions the user, `data-highlight` briefly after a jump to it; class `compact` when it
+//! follows a message of the same author within five minutes, then without its header), inside
+//! it `message-author` (the author's display name, with `title` = `@handle`), `message-time`
+//! (`datetime` attribute in ISO 8601), `message-text` (with `message-deleted`, the placeholder
+//! of a deleted message, and `message-edited`, whose `title` says when), `reply-quote` (the
+//! start of the message it answers, `data-target`; click jumps there), `reaction` (a chip:
+//! `data-emoji`, `aria-pressed` when the user's own, `title` = who; click toggles),
+//! `message-actions` with `action-reply`, `action-react` (opens `emoji-option`s, `data-emoji`),
+//! `action-edit` (opens `edit-input`: Enter saves, Escape cancels; `edit-error`) and
+//! `action-delete` (asks to confirm); for failed ones `message-error`, `message-discard` and,
+//! when sending it again may succeed, `message-retry` (back to pending, same client id);
+//! `notice` (a join/leave line, `data-user`, `data-kind` = `joined`|`left`); `unread-divider`
+//! ("New messages" above the first unread message) and `jump-unread` (while it is out of view);
+//! `new-below` ("New messages below", while scrolled up) with `jump-latest`; `gap` (events
+//! known to exist but not delivered: `data-from`, `data-to`, `data-count`, `data-state` =
+//! `loading` | `failed`), with `gap-retry` (asks again) once it failed.
 //!
-//! Text is rendered as text nodes only, so markup in a message shows literally.
+//! Text is rendered by [`message_body`] alone, through the safe Markdown subset of
+//! [`crate::markdown`]: fixed elements and text nodes only, so HTML in a message shows literally.
 
 use leptos::html;
 use leptos::prelude::*;
-use shared::ClientId;
+use shared::{ClientId, MessageText, Role};
+use wasm_bindgen::JsCast;
 
 use crate::browser;
-use crate::components::{click, dyn_view};
-use crate::timeline::{Delivery, Entry, HistoryState};
+use crate::client::Client;
+use crate::components::{click, dyn_opt, dyn_view};
+use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
 
 /// Distance from the bottom (px) within which the list counts as "at the bottom" and follows
 /// new messages.
 const STICK_PX: i32 = 40;
 /// Distance from the top (px) within which older messages are loaded.
 const LOAD_OLDER_PX: i32 = 80;
+/// Pages of older messages loaded at most to reach a reply's original.
+const JUMP_PAGES: u32 = 20;
+/// The reactions offered by the picker.
+const EMOJI: [&str; 8] = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
 
 /// The scroll position as last seen, to keep the view steady when rows are added above.
 #[derive(Debug, Clone, Default)]
@@ -34,13 +51,18 @@ struct ScrollSnapshot {
     height: i32,
     at_bottom: bool,
     first_key: Option<String>,
+    last_key: Option<String>,
 }
 
-/// The scrolling list of messages and notices, oldest first.
+/// The scrolling list of messages and notices, oldest first, and the bars over it ("new
+/// messages below", "jump to first unread").
 ///
-/// It follows new messages while scrolled to the bottom; scrolled up, it stays where it is.
-/// Reaching the top (or pressing "Load older messages") asks for the previous page, and when
-/// that page is prepended the visible rows do not move.
+/// It follows new messages while scrolled to the bottom; scrolled up, it stays where it is and
+/// says that new messages arrived below. Reaching the top (or pressing "Load older messages")
+/// asks for the previous page, and when that page is prepended the visible rows do not move. A
+/// reply's quote asks to jump to its original: older pages load until it is there (bounded),
+/// then it is scrolled to and highlighted. With the newest message on screen the room is marked
+/// read; leaving the room keeps its scroll position for when it comes back.
 #[component]
 pub fn MessageList(
     /// The name of the room shown (for the "beginning of" line).
@@ -60,33 +82,106 @@ pub fn MessageList(
     /// Asks again for the missing messages `(from, to)` of a gap.
     on_retry_gap: Callback<(u64, u64)>,
 ) -> impl IntoView {
+    let client = use_context::<Client>();
+    let room_id = client.and_then(|c| c.chat.try_with_untracked(|c| c.current()));
+    let saved = client
+        .zip(room_id)
+        .and_then(|(c, id)| {
+            c.scroll
+                .try_with_value(|m| m.iter().find(|(r, _)| *r == id).map(|(_, t)| *t))
+        })
+        .flatten();
     let list = NodeRef::<html::Div>::new();
     let snapshot = StoredValue::new(ScrollSnapshot {
-        at_bottom: true,
+        at_bottom: saved.is_none(),
         ..ScrollSnapshot::default()
     });
+    let restore = StoredValue::new(saved);
+    let below = RwSignal::new(false);
+    let unread_off = RwSignal::new(false);
     // `try_` reads throughout: scroll events and animation frames can arrive after the list was
     // disposed (a room switch), and must then do nothing rather than panic.
-    let first_key = move || {
+    let keys = move || {
         entries
-            .try_with_untracked(|e| e.first().map(Entry::key))
-            .flatten()
+            .try_with_untracked(|e| (e.first().map(Entry::key), e.last().map(Entry::key)))
+            .unwrap_or_default()
     };
     let wants_older = move || history.try_get_untracked() == Some(HistoryState::More);
+    // After any scroll or change: bars, read marker, saved position.
+    let observe = move |el: &web_sys::HtmlDivElement, now: &ScrollSnapshot| {
+        if now.at_bottom {
+            below.try_set(false);
+            if let Some(c) = client {
+                c.read_newest();
+            }
+        }
+        unread_off.try_set(divider_off_screen(el));
+        if let (Some(c), Some(id)) = (client, room_id) {
+            c.scroll.try_update_value(|m| {
+                m.retain(|(r, _)| *r != id);
+                if !now.at_bottom {
+                    m.push((id, now.top));
+                }
+            });
+        }
+    };
 
     let on_scroll = move |_| {
         let Some(Some(el)) = list.try_get_untracked() else {
             return;
         };
-        snapshot.try_set_value(snap(&el, first_key()));
+        let now = snap(&el, keys());
+        observe(&el, &now);
+        snapshot.try_set_value(now);
         if el.scroll_top() < LOAD_OLDER_PX && wants_older() {
             on_load_older.try_run(());
         }
     };
 
-    // After the rows change (and the browser laid them out), keep the view in place.
+    // Scrolls to the message to jump to once it is shown (loading older pages until it is):
+    // the message, and the older pages loaded for it.
+    let jumping = StoredValue::new((0u64, 0u32));
+    let jump = move |el: &web_sys::HtmlDivElement| {
+        let Some(c) = client else { return };
+        let Some(Some(seq)) = c.jump.try_get_untracked() else {
+            return;
+        };
+        let row = el
+            .query_selector(&format!("[data-seq=\"{seq}\"]"))
+            .ok()
+            .flatten();
+        let pages = jumping
+            .try_update_value(|(target, pages)| {
+                if *target != seq {
+                    (*target, *pages) = (seq, 0);
+                }
+                *pages
+            })
+            .unwrap_or(JUMP_PAGES);
+        if let Some(row) = row {
+            c.jump.try_set(None);
+            row.scroll_into_view();
+            let _ = row.set_attribute("data-highlight", "true");
+            set_timeout(
+                move || {
+                    let _ = row.remove_attribute("data-highlight");
+                },
+                std::time::Duration::from_millis(2_000),
+            );
+        } else if wants_older() && pages < JUMP_PAGES {
+            jumping.try_update_value(|(_, p)| *p += 1);
+            on_load_older.try_run(());
+        } else if history.try_get_untracked() != Some(HistoryState::Loading) {
+            c.jump.try_set(None);
+        }
+    };
+    // After the rows change (and the browser laid them out), keep the view in place; then jump
+    // if asked to.
     Effect::new(move |_| {
         entries.track();
+        if let Some(c) = client {
+            c.jump.track();
+        }
         request_animation_frame(move || {
             let Some(Some(el)) = list.try_get_untracked() else {
                 return;
@@ -94,24 +189,185 @@ pub fn MessageList(
             let Some(before) = snapshot.try_get_value() else {
                 return;
             };
-            let first = first_key();
+            let (first, last) = keys();
             let height = el.scroll_height();
-            if before.at_bottom {
+            if let Some(Some(top)) = restore.try_get_value()
+                && first.is_some()
+            {
+                // Back in a room left scrolled up: where the user was.
+                restore.try_set_value(None);
+                el.set_scroll_top(top);
+            } else if before.at_bottom {
                 el.set_scroll_top(height);
             } else if before.first_key.is_some() && before.first_key != first {
                 // Rows were prepended: shift by their height so the same rows stay in view.
                 el.set_scroll_top(before.top + (height - before.height));
+            } else if before.last_key.is_some() && before.last_key != last {
+                below.try_set(true);
             }
-            let mut now = snap(&el, first);
+            let mut now = snap(&el, (first, last));
             // Staying at the bottom is a decision, not a measurement that may lag behind layout.
-            now.at_bottom = now.at_bottom || before.at_bottom;
+            now.at_bottom = now.at_bottom || (before.at_bottom && now.top == el.scroll_top());
+            observe(&el, &now);
             snapshot.try_set_value(now);
+            jump(&el);
             // A short first page cannot be scrolled: load more until it fills the view.
             if el.scroll_height() <= el.client_height() && wants_older() {
                 on_load_older.try_run(());
             }
         });
     });
+
+    // The rows: plain DOM elements kept by key (a row is rebuilt when its key changes, that
+    // is when its content does), with one click and one key handler for all of them.
+    let ul = NodeRef::<html::Ul>::new();
+    let rows = StoredValue::new_local(Vec::<(String, web_sys::Element)>::new());
+    let was_editing = StoredValue::new(None::<u64>);
+    Effect::new(move |_| {
+        let list = entries.get();
+        let editing = client.and_then(|c| c.editing.get());
+        let Some(ul) = ul.get_untracked() else {
+            return;
+        };
+        let ctx = row_context(client, editing);
+        // The rows whose editor opens or closes are built again (only then: typing in the
+        // editor survives other rows changing).
+        let before = was_editing.try_get_value().flatten();
+        was_editing.try_set_value(editing);
+        let rebuild =
+            |key: &str| editing != before && (key_seq(key) == editing || key_seq(key) == before);
+        let old = rows.try_update_value(std::mem::take).unwrap_or_default();
+        if old.is_empty() {
+            // A list view rebuilt in place (another room) finds the previous room's rows.
+            ul.set_text_content(None);
+        }
+        let mut at = 0;
+        let mut new = Vec::with_capacity(list.len());
+        for e in &list {
+            let key = e.key();
+            let found = match old.get(at) {
+                Some((k, _)) if *k == key => Some(at),
+                _ => old.iter().position(|(k, _)| *k == key),
+            };
+            if let (Some(c), Entry::Message { more, .. }) = (client, e)
+                && let Some((target, None)) = more.reply_to
+            {
+                c.fetch_quote(c.chat.with_untracked(|c| c.current()), target);
+            }
+            let el = match found {
+                Some(i) if !rebuild(&key) => {
+                    at = i + 1;
+                    old[i].1.clone()
+                }
+                _ => row(e, &ctx),
+            };
+            new.push((key, el));
+        }
+        for (_, el) in &old {
+            if !new.iter().any(|(_, n)| n == el) {
+                el.remove();
+            }
+        }
+        // Put them in order, moving only what is out of place (a moved node loses focus).
+        let mut prev: Option<web_sys::Node> = None;
+        for (_, el) in &new {
+            let next = match &prev {
+                Some(p) => p.next_sibling(),
+                None => ul.first_child(),
+            };
+            if next.as_ref() != Some(el.as_ref()) {
+                let _ = ul.insert_before(el, next.as_ref());
+            }
+            prev = Some(el.clone().into());
+        }
+        if let Some(seq) = editing.filter(|_| editing != before)
+            && let Ok(Some(input)) = ul.query_selector(&format!("[data-seq=\"{seq}\"] textarea"))
+            && let Ok(input) = input.dyn_into::<web_sys::HtmlElement>()
+        {
+            let _ = input.focus();
+        }
+        rows.try_set_value(new);
+    });
+    let on_click = move |ev: leptos::ev::MouseEvent| {
+        let Some(btn) = target(&ev, "[data-act]") else {
+            return;
+        };
+        let get = |el: &web_sys::Element, name: &str| el.get_attribute(name).unwrap_or_default();
+        let host = btn.closest("li").ok().flatten();
+        let at = |name| host.as_ref().map(|h| get(h, name)).unwrap_or_default();
+        let seq: u64 = at("data-seq").parse().unwrap_or(0);
+        let cid = || ClientId::parse(at("data-client-id")).ok();
+        match get(&btn, "data-act").as_str() {
+            "retry" => cid().map(|c| on_retry.run(c)).unwrap_or(()),
+            "discard" => cid().map(|c| on_discard.run(c)).unwrap_or(()),
+            "gap" => on_retry_gap.run((
+                at("data-from").parse().unwrap_or(0),
+                at("data-to").parse().unwrap_or(0),
+            )),
+            act => {
+                let Some(c) = client else { return };
+                match act {
+                    "reply" => c.reply.set(Some(seq)),
+                    "edit" => c.editing.set(Some(seq)),
+                    "quote" => c.jump.set(get(&btn, "data-target").parse().ok()),
+                    "chip" => c.react(
+                        seq,
+                        &get(&btn, "data-emoji"),
+                        get(&btn, "aria-pressed") != "true",
+                    ),
+                    "emoji" => c.react(seq, &get(&btn, "data-emoji"), true),
+                    "react" => {
+                        if let Some(h) = &host {
+                            toggle_picker(h);
+                        }
+                    }
+                    "delete"
+                        if window()
+                            .confirm_with_message("Delete this message?")
+                            .unwrap_or(false) =>
+                    {
+                        c.act(Act::Delete { target: seq }, "".into());
+                    }
+                    _ => {}
+                }
+            }
+        }
+    };
+    // The editor: Enter saves, Escape cancels.
+    let on_key = move |ev: web_sys::KeyboardEvent| {
+        let (Some(c), Some(area)) = (client, target(&ev, "textarea")) else {
+            return;
+        };
+        let key = ev.key();
+        if key == "Escape" {
+            ev.prevent_default();
+            c.editing.set(None);
+        } else if key == "Enter" && !ev.shift_key() && !ev.is_composing() {
+            ev.prevent_default();
+            let seq = c.editing.get_untracked().unwrap_or(0);
+            let value = area
+                .dyn_into::<web_sys::HtmlTextAreaElement>()
+                .map(|a| a.value())
+                .unwrap_or_default();
+            let same = c.chat.with_untracked(|chat| {
+                chat.room(chat.current())
+                    .and_then(|r| r.timeline.message(seq))
+                    .is_some_and(|m| *m.text == *value)
+            });
+            match MessageText::parse(value) {
+                _ if same => c.editing.set(None),
+                Ok(t) => c.edit(seq, t),
+                Err(e) => {
+                    if let Some(err) = ul
+                        .get_untracked()
+                        .and_then(|u| u.query_selector("[data-testid=edit-error]").ok().flatten())
+                    {
+                        err.set_text_content(Some(&e.to_string()));
+                    }
+                }
+            }
+        }
+    };
 
     let top = dyn_view(move || match history.get() {
         HistoryState::More => view! {
@@ -137,8 +393,33 @@ pub fn MessageList(
         }
         .into_any(),
     });
+    let to_bottom = move |_| {
+        if let Some(Some(el)) = list.try_get_untracked() {
+            snapshot.try_update_value(|s| s.at_bottom = true);
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
+    let to_unread = move |_| {
+        if let Some(Some(el)) = list.try_get_untracked()
+            && let Ok(Some(d)) = el.query_selector(".unread-divider")
+        {
+            d.scroll_into_view();
+        }
+    };
 
     view! {
+        {dyn_opt(move || {
+            unread_off
+                .get()
+                .then(|| {
+                    view! {
+                        <button class="bar small" data-testid="jump-unread" on:click=click(to_unread)>
+                            "Jump to first unread"
+                        </button>
+                    }
+                        .into_any()
+                })
+        })}
         <div
             class="messages"
             data-testid="message-list"
@@ -148,20 +429,49 @@ pub fn MessageList(
             aria-live="polite"
         >
             {top}
-            <ul class="entries">
-                <For
-                    each=move || entries.get()
-                    key=Entry::key
-                    children=move |entry| {
-                        view! { <EntryRow entry on_discard on_retry on_retry_gap /> }
-                    }
-                />
-            </ul>
+            <ul class="entries" node_ref=ul on:click=on_click on:keydown=on_key></ul>
         </div>
+        {dyn_opt(move || {
+            below
+                .get()
+                .then(|| {
+                    view! {
+                        <div class="bar" data-testid="new-below" role="status">
+                            <span>"New messages below"</span>
+                            <button class="small" data-testid="jump-latest" on:click=click(to_bottom)>
+                                "Jump to latest"
+                            </button>
+                        </div>
+                    }
+                        .into_any()
+                })
+        })}
     }
 }
 
-fn snap(el: &web_sys::HtmlDivElement, first_key: Option<String>) -> ScrollSnapshot {
+/// Whether the "new messages" line is out of view.
+fn divider_off_screen(el: &web_sys::HtmlDivElement) -> bool {
+    use wasm_bindgen::JsCast;
+    let Ok(Some(d)) = el.query_selector(".unread-divider") else {
+        return false;
+    };
+    let Ok(d) = d.dyn_into::<web_sys::HtmlElement>() else {
+        return false;
+    };
+    // Offsets are from the nearest positioned ancestor, which may be the list or above it.
+    let base = if d.offset_parent().is_some_and(|p| p == ***el) {
+        0
+    } else {
+        el.offset_top()
+    };
+    let y = d.offset_top() - base;
+    y < el.scroll_top() || y > el.scroll_top() + el.client_height()
+}
+
+fn snap(
+    el: &web_sys::HtmlDivElement,
+    (first_key, last_key): (Option<String>, Option<String>),
+) -> ScrollSnapshot {
     let top = el.scroll_top();
     let height = el.scroll_height();
     ScrollSnapshot {
@@ -169,158 +479,372 @@ fn snap(el: &web_sys::HtmlDivElement, first_key: Option<String>) -> ScrollSnapsh
         height,
         at_bottom: height - top - el.client_height() <= STICK_PX,
         first_key,
+        last_key,
     }
 }
 
-/// One row: a message (author, local time, text, delivery state), a join/leave notice, or a
-/// gap of messages that are missing.
-#[component]
-pub fn EntryRow(
-    /// The row.
-    entry: Entry,
-    /// Drops a failed message.
-    on_discard: Callback<ClientId>,
-    /// Sends a failed message again.
-    on_retry: Callback<ClientId>,
-    /// Asks again for the missing messages `(from, to)` of a gap.
-    on_retry_gap: Callback<(u64, u64)>,
-) -> impl IntoView {
+/// What every row needs to know, read once per rebuild.
+struct RowContext {
+    /// The logged-in user.
+    me: Option<shared::Username>,
+    /// The user may delete anyone's messages here.
+    moderator: bool,
+    /// Now (ms since the Unix epoch), for times.
+    now: i64,
+    /// The message being edited.
+    editing: Option<u64>,
+}
+
+fn row_context(client: Option<Client>, editing: Option<u64>) -> RowContext {
+    let (me, moderator) = client
+        .and_then(|c| {
+            c.chat.try_with_untracked(|c| {
+                let role = c.role(c.current());
+                (
+                    Some(c.me().clone()),
+                    matches!(role, Some(Role::Moderator | Role::Owner)),
+                )
+            })
+        })
+        .unwrap_or((None, false));
+    RowContext {
+        me,
+        moderator,
+        now: browser::now_ms(),
+        editing,
+    }
+}
+
+/// The `seq` of a stored message's row key.
+fn key_seq(key: &str) -> Option<u64> {
+    let digits: String = key
+        .strip_prefix('m')?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// The element an event happened in (or its closest ancestor) matching `selector`.
+fn target(ev: &web_sys::Event, selector: &str) -> Option<web_sys::Element> {
+    use wasm_bindgen::JsCast;
+    ev.target()?
+        .dyn_into::<web_sys::Element>()
+        .ok()?
+        .closest(selector)
+        .ok()
+        .flatten()
+}
+
+/// A new element: `tag`, with `class` (if any), appended to `parent`.
+fn el(parent: &web_sys::Element, tag: &str, class: &str) -> web_sys::Element {
+    let el = document()
+        .create_element(tag)
+        .expect("creating an element cannot fail");
+    if !class.is_empty() {
+        el.set_class_name(class);
+    }
+    let _ = parent.append_child(&el);
+    el
+}
+
+/// Sets attributes.
+fn attrs(el: &web_sys::Element, pairs: &[(&str, &str)]) {
+    for (name, value) in pairs {
+        let _ = el.set_attribute(name, value);
+    }
+}
+
+/// Appends a text node.
+fn text(el: &web_sys::Element, s: &str) {
+    let _ = el.append_with_str_1(s);
+}
+
+/// A button that the list's click handler dispatches by its `data-act`.
+fn button(parent: &web_sys::Element, testid: &str, act: &str, label: &str) -> web_sys::Element {
+    let b = el(parent, "button", "link");
+    attrs(
+        b.as_ref(),
+        &[
+            ("data-testid", testid),
+            ("data-act", act),
+            ("type", "button"),
+        ],
+    );
+    text(&b, label);
+    b
+}
+
+/// One row: a message (author, local time, text, delivery state, reply quote, reactions,
+/// actions), a join/leave notice, the unread divider, or a gap of events that are missing.
+fn row(entry: &Entry, ctx: &RowContext) -> web_sys::Element {
+    let host = document()
+        .create_element("li")
+        .expect("creating an element cannot fail");
     match entry {
         Entry::Gap(g) => {
-            let n = g.count();
-            let plural = if n == 1 { "message" } else { "messages" };
-            let (state, body) = if g.loading {
-                (
-                    "loading",
-                    view! { <span>{format!("Loading {n} missing {plural}…")}</span> }.into_any(),
-                )
+            let state = if g.loading { "loading" } else { "failed" };
+            host.set_class_name("gap");
+            attrs(
+                &host,
+                &[
+                    ("data-testid", "gap"),
+                    ("data-from", &g.from.to_string()),
+                    ("data-to", &g.to.to_string()),
+                    ("data-count", &g.count().to_string()),
+                    ("data-state", state),
+                    ("role", "status"),
+                ],
+            );
+            if g.loading {
+                text(&host, "Loading missing messages…");
             } else {
-                let (from, to) = (g.from, g.to);
-                (
-                    "failed",
-                    view! {
-                        <span>{format!("{n} {plural} could not be loaded")}</span>
-                        <button
-                            class="link"
-                            data-testid="gap-retry"
-                            on:click=click(move |_| on_retry_gap.run((from, to)))
-                        >
-                            "Try again"
-                        </button>
-                    }
-                    .into_any(),
-                )
-            };
-            view! {
-                <li
-                    class="gap"
-                    data-testid="gap"
-                    data-from=g.from.to_string()
-                    data-to=g.to.to_string()
-                    data-count=n.to_string()
-                    data-state=state
-                    role="status"
-                >
-                    {body}
-                </li>
+                text(&host, "Some messages could not be loaded ");
+                button(&host, "gap-retry", "gap", "Try again");
             }
-            .into_any()
         }
         Entry::Notice(n) => {
             let kind = if n.online { "joined" } else { "left" };
-            view! {
-                <li class="notice" data-testid="notice" data-user=n.user.to_string() data-kind=kind>
-                    {format!("{} {kind} the room", n.user)}
-                </li>
-            }
-            .into_any()
+            host.set_class_name("notice");
+            let user = n.user.to_string();
+            attrs(
+                &host,
+                &[
+                    ("data-testid", "notice"),
+                    ("data-user", &user),
+                    ("data-kind", kind),
+                ],
+            );
+            text(&host, &format!("{user} {kind} the room"));
+        }
+        Entry::Divider => {
+            host.set_class_name("unread-divider");
+            attrs(
+                &host,
+                &[("data-testid", "unread-divider"), ("role", "separator")],
+            );
+            text(&host, "New messages");
         }
         Entry::Message {
             seq,
             author,
             author_name,
-            text,
+            text: body,
             ts,
             client_id,
             delivery,
-        } => {
-            let time = browser::local_time(ts, browser::now_ms());
-            let state = delivery.as_str();
-            let status = match &delivery {
-                Delivery::Sent => None,
-                Delivery::Pending => {
-                    Some(view! { <span class="status">"sending…"</span> }.into_any())
-                }
-                Delivery::Failed { reason, retryable } => {
-                    let discard_id = client_id.clone();
-                    let retry_id = client_id.clone();
-                    let retry = retryable.then(|| {
-                        view! {
-                            <button
-                                class="link"
-                                data-testid="message-retry"
-                                on:click=click(move |_| {
-                                    if let Some(cid) = retry_id.clone() {
-                                        on_retry.run(cid);
-                                    }
-                                })
-                            >
-                                "Retry"
-                            </button>
-                        }
-                    });
-                    Some(
-                        view! {
-                            <span class="status failed" data-testid="message-error">
-                                {format!("Not sent: {reason}")}
-                            </span>
-                            {retry}
-                            <button
-                                class="link"
-                                data-testid="message-discard"
-                                on:click=click(move |_| {
-                                    if let Some(cid) = discard_id.clone() {
-                                        on_discard.run(cid);
-                                    }
-                                })
-                            >
-                                "Discard"
-                            </button>
-                        }
-                        .into_any(),
-                    )
-                }
-            };
-            view! {
-                <li
-                    class="msg"
-                    class:pending=matches!(delivery, Delivery::Pending)
-                    class:failed=matches!(delivery, Delivery::Failed { .. })
-                    data-testid="message"
-                    data-seq=seq.map(|s| s.to_string())
-                    data-state=state
-                    data-client-id=client_id.map(|c| c.into_inner())
-                    data-author=author.to_string()
-                >
-                    <div class="meta">
-                        <span
-                            class="author"
-                            data-testid="message-author"
-                            title=format!("@{author}")
-                        >
-                            {author_name.to_string()}
-                        </span>
-                        <time data-testid="message-time" datetime=time.iso title=time.full>
-                            {time.short}
-                        </time>
-                        {status}
-                    </div>
-                    <div class="text" data-testid="message-text">
-                        {text.to_string()}
-                    </div>
-                </li>
-            }
-            .into_any()
+            more,
+        } => message_row(
+            &host,
+            ctx,
+            *seq,
+            author,
+            author_name,
+            body,
+            *ts,
+            client_id,
+            delivery,
+            more,
+        ),
+    }
+    host
+}
+
+#[allow(clippy::too_many_arguments)]
+fn message_row(
+    host: &web_sys::Element,
+    ctx: &RowContext,
+    seq: Option<u64>,
+    author: &shared::Username,
+    author_name: &shared::DisplayName,
+    body: &str,
+    ts: i64,
+    client_id: &Option<ClientId>,
+    delivery: &Delivery,
+    more: &Extra,
+) {
+    let time = browser::local_time(ts, ctx.now);
+    let mut class = String::from("msg");
+    for (on, name) in [
+        (more.compact, " compact"),
+        (more.mentions_me, " mention"),
+        (matches!(delivery, Delivery::Pending), " pending"),
+        (matches!(delivery, Delivery::Failed { .. }), " failed"),
+    ] {
+        if on {
+            class.push_str(name);
         }
+    }
+    host.set_class_name(&class);
+    let author_handle = author.to_string();
+    attrs(
+        host,
+        &[
+            ("data-testid", "message"),
+            ("data-state", delivery.as_str()),
+            ("data-author", &author_handle),
+            ("tabindex", "0"),
+        ],
+    );
+    if let Some(seq) = seq {
+        attrs(host, &[("data-seq", &seq.to_string())]);
+    }
+    if let Some(cid) = client_id {
+        attrs(host, &[("data-client-id", cid.as_str())]);
+    }
+    if more.mentions_me {
+        attrs(host, &[("data-mention", "true")]);
+    }
+    if let Some((target, quote)) = &more.reply_to {
+        let label = match quote {
+            Some(q) if q.text.is_empty() => format!("{}: message deleted", q.author_name),
+            Some(q) => format!("{}: {}", q.author_name, start_of(&q.text, 100)),
+            None => "…".to_owned(),
+        };
+        let b = button(host, "reply-quote", "quote", &label);
+        b.set_class_name("quote");
+        attrs(&b, &[("data-target", &target.to_string())]);
+    }
+    if more.compact && matches!(delivery, Delivery::Sent) {
+        attrs(host, &[("title", &time.full)]);
+    } else {
+        let meta = el(host, "div", "meta");
+        let name = el(&meta, "span", "author");
+        attrs(
+            &name,
+            &[
+                ("data-testid", "message-author"),
+                ("title", &format!("@{author}")),
+            ],
+        );
+        text(&name, author_name.as_str());
+        let t = el(&meta, "time", "");
+        attrs(
+            &t,
+            &[
+                ("data-testid", "message-time"),
+                ("datetime", &time.iso),
+                ("title", &time.full),
+            ],
+        );
+        text(&t, &time.short);
+        match delivery {
+            Delivery::Sent => {}
+            Delivery::Pending => text(&el(&meta, "span", "status"), "sending…"),
+            Delivery::Failed { reason, retryable } => {
+                let e = el(&meta, "span", "status failed");
+                attrs(&e, &[("data-testid", "message-error")]);
+                text(&e, &format!("Not sent: {reason}"));
+                if *retryable {
+                    button(&meta, "message-retry", "retry", "Retry");
+                }
+                button(&meta, "message-discard", "discard", "Discard");
+            }
+        }
+    }
+    let t = el(host, "div", "text");
+    attrs(&t, &[("data-testid", "message-text")]);
+    if more.deleted {
+        let d = el(&t, "em", "deleted");
+        attrs(&d, &[("data-testid", "message-deleted")]);
+        text(&d, "message deleted");
+    } else {
+        message_body(&t, body);
+    }
+    if let Some(at) = more.edited {
+        let e = el(&t, "span", "edited");
+        attrs(
+            &e,
+            &[
+                ("data-testid", "message-edited"),
+                ("title", &browser::local_time(at, ctx.now).full),
+            ],
+        );
+        text(&e, " (edited)");
+    }
+    let (Some(seq), Some(me)) = (seq, &ctx.me) else {
+        return;
+    };
+    if more.deleted {
+        return;
+    }
+    let chips = el(host, "div", "reactions");
+    for r in &more.reactions {
+        let mine = r.users.contains(me);
+        let who: Vec<&str> = r.users.iter().map(|u| u.as_str()).collect();
+        let b = button(
+            &chips,
+            "reaction",
+            "chip",
+            &format!("{} {}", r.emoji, r.users.len()),
+        );
+        b.set_class_name(if mine { "reaction mine" } else { "reaction" });
+        attrs(
+            &b,
+            &[
+                ("data-emoji", &r.emoji),
+                ("aria-pressed", if mine { "true" } else { "false" }),
+                ("title", &who.join(", ")),
+            ],
+        );
+    }
+    let actions = el(host, "div", "actions");
+    attrs(&actions, &[("data-testid", "message-actions")]);
+    button(&actions, "action-reply", "reply", "Reply");
+    button(&actions, "action-react", "react", "React");
+    let own = author == me;
+    if own {
+        button(&actions, "action-edit", "edit", "Edit");
+    }
+    if own || ctx.moderator {
+        button(&actions, "action-delete", "delete", "Delete");
+    }
+    if ctx.editing == Some(seq) {
+        let box_ = el(host, "div", "editor");
+        let area = el(&box_, "textarea", "");
+        attrs(
+            &area,
+            &[
+                ("data-testid", "edit-input"),
+                ("aria-label", "Edit message"),
+            ],
+        );
+        text(&area, body);
+        text(
+            &el(&box_, "span", "field-note"),
+            "Enter to save, Escape to cancel",
+        );
+        attrs(
+            &el(&box_, "p", "field-error"),
+            &[("data-testid", "edit-error"), ("role", "alert")],
+        );
+    }
+}
+
+/// Shows or hides a message's emoji picker.
+fn toggle_picker(row: &web_sys::Element) {
+    if let Ok(Some(open)) = row.query_selector(".picker") {
+        open.remove();
+        return;
+    }
+    let picker = el(row, "div", "picker");
+    for e in EMOJI {
+        let b = button(&picker, "emoji-option", "emoji", e);
+        attrs(&b, &[("data-emoji", e)]);
+    }
+}
+
+/// The text of a message as shown, appended to `parent`: the one place that turns a message's
+/// source text into DOM, through the safe Markdown subset of [`crate::markdown`] (elements from
+/// a fixed list and text nodes only, so markup in a message never runs).
+pub fn message_body(parent: &web_sys::Element, text: &str) {
+    crate::markdown::render(parent, &crate::markdown::parse(text));
+}
+
+/// The first `n` characters of `text`, with an ellipsis when cut.
+pub(crate) fn start_of(text: &str, n: usize) -> String {
+    match text.char_indices().nth(n) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }

@@ -6,7 +6,8 @@
 //! and private rooms), `dm-list` (direct conversations), `room-item` (a button per room in
 //! either list: `data-room` = its name as shown, `data-room-id` = its id, `data-kind` =
 //! `public` | `private` | `direct`, `data-joined` = `true` | `false`, `aria-current` on the open
-//! one), `room-unread`, `new-room-input`, `new-room-kind` (select: `public` | `private`),
+//! one), `room-unread` (unread messages), `room-mentions` (of which mention the user),
+//! `room-mark-read` (beside a room with unread messages), `mark-all-read`, `new-room-input`, `new-room-kind` (select: `public` | `private`),
 //! `new-room-button`, `new-room-error`, `new-dm-button` (opens the people picker, see
 //! [`crate::components::PeoplePicker`], inside `new-dm`), `invite-list`, `invite-item`
 //! (`data-room-id`) with `invite-accept` and `invite-decline`, `online-list`, `online-user`
@@ -18,6 +19,7 @@ use shared::{DisplayName, InviteInfo, RoomId, RoomKind, RoomName, Username};
 
 use crate::chat::Chat;
 use crate::client::Client;
+use crate::components::layout::count_text;
 use crate::components::{
     PeoplePicker, click, dyn_fn, dyn_opt, dyn_text, dyn_view, memo_fn, on_event, submit_handler,
     text_line,
@@ -57,6 +59,8 @@ pub struct RoomRow {
     pub name: String,
     /// Unread messages by others.
     pub unread: u32,
+    /// Of those, how many mention the user.
+    pub mentions: u32,
     /// It is on screen.
     pub current: bool,
     /// The user is a member.
@@ -84,6 +88,7 @@ pub fn room_rows(c: &Chat) -> (Vec<RoomRow>, Vec<RoomRow>) {
             id,
             name: c.room_label(id),
             unread: c.unread(id),
+            mentions: c.mentions(id),
             current: id == c.current(),
             joined: info.is_none_or(|i| i.role.is_some()),
             kind: info.map_or(RoomKind::Public, |i| i.kind),
@@ -192,7 +197,16 @@ pub fn Sidebar(
                         }.into_any()
                     })
             })}
-            <h2>{text::ROOMS}</h2>
+            <div class="section-head">
+                <h2>{text::ROOMS}</h2>
+                <button
+                    class="secondary small"
+                    data-testid="mark-all-read"
+                    on:click=click(move |_| client.mark_read(None))
+                >
+                    "Mark all as read"
+                </button>
+            </div>
             <RoomList rooms=room_list on_open />
             <NewRoomForm />
             <div class="section-head">
@@ -275,15 +289,38 @@ pub fn RoomList(
                                     .then(|| {
                                         view! { <span class="tag">{text::PRIVATE_MARK}</span> }
                                     })}
+                                {(r.mentions > 0)
+                                    .then(|| {
+                                        view! {
+                                            <span class="unread mentions" data-testid="room-mentions">
+                                                {format!("@{}", count_text(r.mentions))}
+                                            </span>
+                                        }
+                                    })}
                                 {(r.unread > 0)
                                     .then(|| {
                                         view! {
                                             <span class="unread" data-testid="room-unread">
-                                                {r.unread.to_string()}
+                                                {count_text(r.unread)}
                                             </span>
                                         }
                                     })}
                             </button>
+                            {(r.unread > 0 && !r.current)
+                                .then(|| {
+                                    let client = expect_context::<Client>();
+                                    view! {
+                                        <button
+                                            class="link small"
+                                            data-testid="room-mark-read"
+                                            title="Mark as read"
+                                            aria-label="Mark as read"
+                                            on:click=click(move |_| client.mark_read(Some(id)))
+                                        >
+                                            "✓"
+                                        </button>
+                                    }
+                                })}
                         </li>
                     }
                 })
