@@ -1265,8 +1265,12 @@ impl Chat {
         self.still_member(actor, membership).await?;
         let room = membership.room;
         if on {
-            self.typing
-                .start(room, actor.id, &actor.username, &actor.display_name, conn);
+            let tell =
+                self.typing
+                    .start(room, actor.id, &actor.username, &actor.display_name, conn);
+            if !tell {
+                return Ok(());
+            }
             self.hub.to_room_but(
                 room,
                 &actor.username,

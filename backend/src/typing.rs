@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use shared::{DisplayName, RoomId, TYPING_TTL_MS, Username};
+use shared::{DisplayName, RoomId, TYPING_RENEW_MS, TYPING_TTL_MS, Username};
 
 use crate::hub::ConnId;
 use crate::store::UserId;
@@ -28,6 +28,8 @@ pub struct Typist {
     conn: ConnId,
     /// When the notice lapses.
     until: Instant,
+    /// When the room was last told.
+    told: Instant,
 }
 
 /// The typing notices in force.
@@ -41,7 +43,9 @@ impl Typing {
         self.notices.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts or renews a notice.
+    /// Starts or renews a notice. Returns whether the room should be told: for a new notice,
+    /// or a renewal after half a renewal period (a client that renews faster than it should, or
+    /// floods, does not make the server repeat itself to the room).
     pub fn start(
         &self,
         room: RoomId,
@@ -49,17 +53,28 @@ impl Typing {
         user: &Username,
         display_name: &DisplayName,
         conn: ConnId,
-    ) {
-        self.notices().insert(
+    ) -> bool {
+        let now = Instant::now();
+        let mut notices = self.notices();
+        let tell = notices.get(&(room, user_id)).is_none_or(|t| {
+            now.duration_since(t.told) >= Duration::from_millis(TYPING_RENEW_MS / 2)
+        });
+        let told = match notices.get(&(room, user_id)) {
+            Some(t) if !tell => t.told,
+            _ => now,
+        };
+        notices.insert(
             (room, user_id),
             Typist {
                 room,
                 user: user.clone(),
                 display_name: display_name.clone(),
                 conn,
-                until: Instant::now() + Duration::from_millis(TYPING_TTL_MS),
+                until: now + Duration::from_millis(TYPING_TTL_MS),
+                told,
             },
         );
+        tell
     }
 
     /// Ends a notice; the ended one, if there was one.
@@ -105,8 +120,15 @@ mod tests {
         let typing = Typing::default();
         let alice = Username::parse("alice").expect("valid");
         let name = DisplayName::from(&alice);
-        typing.start(RoomId(1), 7, &alice, &name, 1);
-        typing.start(RoomId(2), 7, &alice, &name, 2);
+        assert!(
+            typing.start(RoomId(1), 7, &alice, &name, 1),
+            "a new notice is told"
+        );
+        assert!(
+            !typing.start(RoomId(1), 7, &alice, &name, 1),
+            "a renewal right after is not"
+        );
+        assert!(typing.start(RoomId(2), 7, &alice, &name, 2));
         assert!(typing.expire(Instant::now()).is_empty());
         let closed = typing.stop_conn(2);
         assert_eq!(closed.len(), 1);
