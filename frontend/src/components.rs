@@ -13,6 +13,7 @@ mod app;
 mod auth;
 mod badge;
 mod composer;
+pub(crate) mod dom;
 mod layout;
 mod members;
 mod messages;
@@ -93,6 +94,14 @@ pub(crate) fn submit_handler(
     f: impl FnMut(leptos::ev::SubmitEvent) + 'static,
 ) -> Box<dyn FnMut(leptos::ev::SubmitEvent)> {
     Box::new(f)
+}
+
+/// An effect behind one shared function type: the code that schedules and runs an effect is
+/// compiled once, not once per closure (see [`Dyn`]). The effect lives as long as the owner
+/// it is created in.
+pub(crate) fn effect(f: impl FnMut() + 'static) {
+    let f: Box<dyn FnMut()> = Box::new(f);
+    Effect::new(f);
 }
 
 /// A memo's function behind one shared type per value type: see [`Dyn`].

@@ -19,7 +19,9 @@ use leptos::task::spawn_local;
 
 use crate::client::Client;
 use crate::components::messages::start_of;
-use crate::components::{click, dyn_opt, dyn_text, memo_fn, on_event, submit_handler, text_line};
+use crate::components::{
+    click, dyn_opt, dyn_text, effect, memo_fn, on_event, submit_handler, text_line,
+};
 use shared::{DisplayName, MAX_MESSAGE_CHARS, MessageText, RoomId, Username};
 
 use crate::{api, drafts};
@@ -70,7 +72,7 @@ pub fn Composer(
     let draft_of = room_id.zip(drafts_for);
     // Each room's draft comes back when the room does (and after a reload).
     if let Some((room_id, user)) = draft_of.clone() {
-        Effect::new(move |_| {
+        effect(move || {
             let id = room_id.get();
             text.set(drafts::load(&user, id));
             if let Some(c) = client {

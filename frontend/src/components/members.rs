@@ -15,20 +15,27 @@
 //! `filter-pattern`, `filter-action`, `filter-add`, `filter-error`; `audit-log` with
 //! `audit-item`, `audit-refresh`.
 
+//!
+//! The panel is plain DOM (see [`crate::components::dom`]) except for the people picker: one
+//! delegated handler per event kind on the panel, and one effect per part that comes and goes.
+
+use std::any::Any;
+use std::rc::Rc;
+
+use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{
     AuditEntry, DisplayName, FilterAction, FilterKind, FilterRule, MemberInfo, ModAction,
     NewFilter, Role, RoomId, RoomSettings, Username,
 };
+use wasm_bindgen::JsCast;
 
 use crate::api::{self, Moderation};
 use crate::browser;
 use crate::client::Client;
-use crate::components::{
-    PeoplePicker, click, dyn_fn, dyn_opt, dyn_text, dyn_view, memo_fn, on_event, submit_handler,
-    text_line,
-};
+use crate::components::dom::{Slot, attrs, el, line, set_value, target, text, value_of};
+use crate::components::{PeoplePicker, click, effect, memo_fn, on_event, submit_handler};
 
 /// The panel's words.
 mod text {
@@ -146,6 +153,38 @@ struct Pending {
     role: Option<Role>,
 }
 
+/// The panel's state, shared by its handlers and effects (every field is a `Copy` handle).
+#[derive(Clone, Copy)]
+struct Panel {
+    client: Client,
+    room: RoomId,
+    title: Memo<String>,
+    my_role: Memo<Option<Role>>,
+    moderates: Memo<bool>,
+    /// Changes with the room's membership (the audit log is read again then).
+    rev: Memo<u64>,
+    /// The members, once read.
+    members: RwSignal<Option<Vec<MemberInfo>>>,
+    error: RwSignal<Option<String>>,
+    /// Reads the members again.
+    reload: Callback<()>,
+    /// The action the dialog asks to confirm.
+    confirm: RwSignal<Option<Pending>>,
+    busy: RwSignal<bool>,
+    confirm_error: RwSignal<Option<String>>,
+    invite_open: RwSignal<bool>,
+    invite_error: RwSignal<Option<String>>,
+    invite_done: RwSignal<Option<String>>,
+    /// Invites the people picked.
+    invite: Callback<Vec<(Username, DisplayName)>>,
+    saved: RwSignal<bool>,
+    settings_error: RwSignal<Option<String>>,
+    rules: RwSignal<Vec<FilterRule>>,
+    filter_error: RwSignal<Option<String>>,
+    audit: RwSignal<Vec<AuditEntry>>,
+    audit_error: RwSignal<Option<String>>,
+}
+
 /// The member panel of `room` (mounted again for each room).
 #[component]
 pub fn MemberPanel(
@@ -153,7 +192,6 @@ pub fn MemberPanel(
     room: RoomId,
 ) -> impl IntoView {
     let client = expect_context::<Client>();
-    let me = client.chat.with_untracked(|c| c.me().clone());
     let title = Memo::new(memo_fn(move |_| client.chat.with(|c| c.room_title(room))));
     let my_role = Memo::new(memo_fn(move |_| client.chat.with(|c| c.role(room))));
     let direct = Memo::new(memo_fn(move |_| client.chat.with(|c| c.is_direct(room))));
@@ -165,651 +203,37 @@ pub fn MemberPanel(
     let error = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0u64);
 
-    let load = {
-        let me = me.clone();
-        move || {
-            let Some(mine) = generation.try_update_value(|g| {
-                *g += 1;
-                *g
-            }) else {
+    let load = move || {
+        let Some(mine) = generation.try_update_value(|g| {
+            *g += 1;
+            *g
+        }) else {
+            return;
+        };
+        spawn_local(async move {
+            let got = api::members(room).await;
+            if generation.try_get_value() != Some(mine) {
                 return;
-            };
-            let me = me.clone();
-            spawn_local(async move {
-                let got = api::members(room).await;
-                if generation.try_get_value() != Some(mine) {
-                    return;
-                }
-                match got {
-                    Ok(mut list) => {
-                        list.sort_by_key(|m| {
-                            (
-                                std::cmp::Reverse(m.role),
-                                m.display_name.as_str().to_lowercase(),
-                            )
-                        });
-                        client.chat.try_update(|c| {
-                            c.learn_people(
-                                list.iter()
-                                    .map(|m| (m.user.clone(), m.display_name.clone())),
-                            );
-                            let own = list.iter().find(|m| m.user == me);
-                            if let Some(own) = own {
-                                c.set_muted(room, own.muted_until);
-                            }
-                        });
-                        members.try_set(Some(list));
-                        error.try_set(None);
-                    }
-                    Err(e) => {
-                        error.try_set(Some(e.to_string()));
-                    }
-                }
-            });
-        }
-    };
-    let load_again = load.clone();
-    // Who is online changes the dots: read the list again then too.
-    let online = Memo::new(memo_fn(move |_| {
-        client
-            .chat
-            .with(|c| c.room(room).map(|r| r.online.clone()).unwrap_or_default())
-    }));
-    Effect::new(move |_| {
-        // Read, not only tracked: a memo recomputes when read.
-        let _ = (rev.get(), online.get());
-        load();
-    });
-
-    let confirm = RwSignal::new(None::<Pending>);
-    let ask = Callback::new(move |p: Pending| confirm.set(Some(p)));
-    let on_done = Callback::new(move |()| {
-        confirm.set(None);
-        load_again();
-    });
-    let on_dm = Callback::new(move |(user, name): (Username, DisplayName)| {
-        spawn_local(async move {
-            if let Err(e) = client.open_direct(vec![(user, name)]).await {
-                client.chat.try_update(|c| c.set_error(e));
             }
-        });
-    });
-
-    view! {
-        <aside class="member-panel" data-testid="member-panel" data-room-id=room.to_string()>
-            <h2>{dyn_text(move || text::people_in(&title.get()))}</h2>
-            {text_line("field-error", "members-error", "alert", Signal::from(error))}
-            {dyn_view(move || match members.get() {
-                None => view! { <p class="empty">{text::LOADING}</p> }.into_any(),
-                Some(list) => {
-                    let me = me.clone();
-                    view! {
-                        <ul class="members" data-testid="member-list">
-                            {list
-                                .into_iter()
-                                .map(|m| {
-                                    view! {
-                                        <MemberRow
-                                            member=m
-                                            me=me.clone()
-                                            my_role=my_role.get_untracked()
-                                            moderates=moderates.get_untracked()
-                                            ask
-                                            on_dm
-                                        />
-                                    }
-                                })
-                                .collect_view()}
-                        </ul>
-                    }
-                        .into_any()
-                }
-            })}
-            {dyn_opt(move || {
-                confirm
-                    .get()
-                    .map(|p| {
-                        view! { <ConfirmDialog room title=title.get_untracked() pending=p confirm on_done /> }.into_any()
-                    })
-            })}
-            {dyn_opt(move || (!direct.get()).then(|| view! { <InviteBox room /> }.into_any()))}
-            {dyn_opt(move || {
-                moderates
-                    .get()
-                    .then(|| {
-                        view! {
-                            <SettingsForm room />
-                            <FilterEditor room />
-                            <AuditLog room rev />
-                        }.into_any()
-                    })
-            })}
-        </aside>
-    }
-}
-
-/// One member, with the actions the user may take on them.
-#[component]
-fn MemberRow(
-    member: MemberInfo,
-    me: Username,
-    my_role: Option<Role>,
-    moderates: bool,
-    ask: Callback<Pending>,
-    on_dm: Callback<(Username, DisplayName)>,
-) -> impl IntoView {
-    let is_me = member.user == me;
-    let now = browser::now_ms();
-    let muted = member.muted_until.filter(|&u| u > now);
-    // Nobody acts on an equal or higher rank, nor on themselves.
-    let outranked = my_role.is_some_and(|mine| member.role < mine);
-    let can_act = moderates && !is_me && outranked;
-    let owner = my_role == Some(Role::Owner);
-    let user = member.user.clone();
-    let name = member.display_name.clone();
-    let pending = move |what: Moderation, role: Option<Role>| Pending {
-        what,
-        user: user.clone(),
-        name: name.clone(),
-        role,
-    };
-    let actions = can_act.then(|| {
-        let p = pending.clone();
-        let kick = move |_| ask.run(p(Moderation::Kick, None));
-        let p = pending.clone();
-        let ban = move |_| ask.run(p(Moderation::Ban, None));
-        let p = pending.clone();
-        let mute_or_unmute = move |_| {
-            let what = if muted.is_some() {
-                Moderation::Unmute
-            } else {
-                Moderation::Mute
-            };
-            ask.run(p(what, None));
-        };
-        let (mute_id, mute_label) = if muted.is_some() {
-            ("member-unmute", text::UNMUTE)
-        } else {
-            ("member-mute", text::MUTE)
-        };
-        let p = pending.clone();
-        let is_mod = member.role == Role::Moderator;
-        let role = owner.then(|| {
-            let (id, label, new_role) = if is_mod {
-                ("member-demote", text::DEMOTE, Role::Member)
-            } else {
-                ("member-promote", text::PROMOTE, Role::Moderator)
-            };
-            view! {
-                <button
-                    class="link"
-                    data-testid=id
-                    on:click=click(move |_| ask.run(p(Moderation::Role, Some(new_role))))
-                >
-                    {label}
-                </button>
-            }
-        });
-        view! {
-            <span class="member-actions">
-                <button class="link" data-testid="member-kick" on:click=click(kick)>
-                    {text::KICK}
-                </button>
-                <button class="link" data-testid="member-ban" on:click=click(ban)>
-                    {text::BAN}
-                </button>
-                <button class="link" data-testid=mute_id on:click=click(mute_or_unmute)>
-                    {mute_label}
-                </button>
-                {role}
-            </span>
-        }
-    });
-    let dm_user = member.user.clone();
-    let dm_name = member.display_name.clone();
-    let muted_mark = muted.map(|until| {
-        let time = browser::local_time(until, now).short;
-        view! {
-            <span class="tag muted" data-testid="member-muted" title=text::muted_until(&time)>
-                {text::MUTED}
-            </span>
-        }
-    });
-    view! {
-        <li
-            class="member"
-            data-testid="member-item"
-            data-user=member.user.to_string()
-            data-role=text::role(member.role)
-            data-online=member.online.to_string()
-            data-muted=muted.is_some().to_string()
-        >
-            {presence_dot(member.user.clone())}
-            <button
-                class="link member-name"
-                data-testid="member-name"
-                disabled=is_me
-                on:click=click(move |_| on_dm.run((dm_user.clone(), dm_name.clone())))
-            >
-                {member.display_name.to_string()}
-                {is_me.then_some(text::YOU)}
-            </button>
-            <span class="handle" data-testid="member-handle">
-                {format!("@{}", member.user)}
-            </span>
-            {(member.role != Role::Member)
-                .then(|| {
-                    view! {
-                        <span class="tag role" data-testid="member-role">
-                            {text::role(member.role)}
-                        </span>
-                    }
-                })}
-            {muted_mark}
-            {actions}
-        </li>
-    }
-}
-
-/// The confirmation of a moderation action, with a reason (kick, ban, mute) and a duration
-/// (mute).
-#[component]
-fn ConfirmDialog(
-    room: RoomId,
-    title: String,
-    pending: Pending,
-    confirm: RwSignal<Option<Pending>>,
-    on_done: Callback<()>,
-) -> impl IntoView {
-    let reason = RwSignal::new(String::new());
-    let seconds = RwSignal::new(text::MUTE_TIMES[1].0);
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let question = match (pending.what, pending.role) {
-        (Moderation::Role, Some(role)) => text::make(role, pending.name.as_str()),
-        (what, _) => text::question(what, pending.name.as_str(), &title),
-    };
-    let wants_reason = matches!(
-        pending.what,
-        Moderation::Kick | Moderation::Ban | Moderation::Mute
-    );
-    let is_mute = pending.what == Moderation::Mute;
-    let p = pending.clone();
-    let run = move || {
-        let reason_text = reason.get_untracked();
-        let action = ModAction {
-            user: p.user.to_string(),
-            reason: (wants_reason && !reason_text.trim().is_empty())
-                .then(|| reason_text.trim().to_owned()),
-            seconds: is_mute.then(|| seconds.get_untracked()),
-            role: p.role,
-        };
-        let what = p.what;
-        busy.set(true);
-        error.set(None);
-        spawn_local(async move {
-            let result = api::moderate(room, what, &action).await;
-            busy.try_set(false);
-            match result {
-                Ok(()) => on_done.run(()),
-                Err(e) => {
-                    error.try_set(Some(e.to_string()));
-                }
-            }
-        });
-    };
-    view! {
-        <div class="dialog" data-testid="confirm-dialog" role="dialog" aria-modal="true">
-            <p data-testid="confirm-text">{question}</p>
-            {wants_reason
-                .then(|| {
-                    view! {
-                        <input
-                            data-testid="confirm-reason"
-                            placeholder=text::REASON
-                            aria-label=text::REASON
-                            prop:value=move || reason.get()
-                            on:input=on_event(move |ev| reason.set(event_target_value(&ev)))
-                        />
-                    }
-                })}
-            {is_mute
-                .then(|| {
-                    view! {
-                        <select
-                            data-testid="confirm-duration"
-                            aria-label=text::DURATION
-                            on:change=on_event(move |ev| {
-                                if let Ok(s) = event_target_value(&ev).parse() {
-                                    seconds.set(s);
-                                }
-                            })
-                        >
-                            {text::MUTE_TIMES
-                                .iter()
-                                .map(|(secs, label)| {
-                                    view! {
-                                        <option
-                                            value=secs.to_string()
-                                            selected=*secs == text::MUTE_TIMES[1].0
-                                        >
-                                            {*label}
-                                        </option>
-                                    }
-                                })
-                                .collect_view()}
-                        </select>
-                    }
-                })}
-            <div class="dialog-buttons">
-                <button
-                    class="danger"
-                    data-testid="confirm-ok"
-                    disabled=move || busy.get()
-                    on:click=click(move |_| run())
-                >
-                    {text::CONFIRM}
-                </button>
-                <button
-                    class="secondary"
-                    data-testid="confirm-cancel"
-                    on:click=click(move |_| confirm.set(None))
-                >
-                    {text::CANCEL}
-                </button>
-            </div>
-            {text_line("field-error", "confirm-error", "alert", Signal::from(error))}
-        </div>
-    }
-}
-
-/// Invites people to the room (any member).
-#[component]
-fn InviteBox(room: RoomId) -> impl IntoView {
-    let open = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let done = RwSignal::new(None::<String>);
-    let on_submit = Callback::new(move |people: Vec<(Username, DisplayName)>| {
-        error.set(None);
-        done.set(None);
-        spawn_local(async move {
-            let mut invited = Vec::new();
-            for (user, name) in people {
-                match api::invite(room, user.as_str()).await {
-                    Ok(()) => invited.push(name.to_string()),
-                    Err(e) => {
-                        error.try_set(Some(e.to_string()));
-                    }
-                }
-            }
-            if !invited.is_empty() {
-                done.try_set(Some(text::invited(&invited)));
-                open.try_set(false);
-            }
-        });
-    });
-    view! {
-        <div class="invite-box">
-            <button
-                class="secondary small"
-                data-testid="invite-toggle"
-                aria-expanded=move || open.get().to_string()
-                on:click=click(move |_| open.update(|o| *o = !*o))
-            >
-                {dyn_fn(move || if open.get() { text::INVITE_CLOSE } else { text::INVITE })}
-            </button>
-            {dyn_opt(move || {
-                open.get()
-                    .then(|| {
-                        view! {
-                            <PeoplePicker
-                                max=10
-                                action=text::INVITE_ACTION
-                                on_submit
-                                error
-                            />
-                        }.into_any()
-                    })
-            })}
-            {dyn_opt(move || {
-                done.get().map(|d| view! { <p class="ok" data-testid="invite-done">{d}</p> }.into_any())
-            })}
-        </div>
-    }
-}
-
-/// Topic and slow mode (moderators).
-#[component]
-fn SettingsForm(room: RoomId) -> impl IntoView {
-    let client = expect_context::<Client>();
-    let (topic0, slow0) = client.chat.with_untracked(|c| {
-        c.info(room)
-            .map(|i| (i.topic.clone(), i.slow_mode_secs))
-            .unwrap_or_default()
-    });
-    let topic = RwSignal::new(topic0);
-    let slow = RwSignal::new(slow0.to_string());
-    let error = RwSignal::new(None::<String>);
-    let saved = RwSignal::new(false);
-    let save = move || {
-        saved.set(false);
-        let Ok(secs) = slow.get_untracked().trim().parse::<u32>() else {
-            error.set(Some(text::SLOW_MODE_NUMBER.into()));
-            return;
-        };
-        error.set(None);
-        let settings = RoomSettings {
-            topic: Some(topic.get_untracked()),
-            slow_mode_secs: Some(secs),
-        };
-        spawn_local(async move {
-            match api::update_room(room, &settings).await {
-                Ok(info) => {
-                    client.add_room(&info);
-                    saved.try_set(true);
-                }
-                Err(e) => {
-                    error.try_set(Some(e.to_string()));
-                }
-            }
-        });
-    };
-    view! {
-        <form
-            class="settings"
-            data-testid="room-settings"
-            on:submit=submit_handler(move |ev| {
-                ev.prevent_default();
-                save();
-            })
-        >
-            <h3>{text::SETTINGS}</h3>
-            <label>
-                {text::TOPIC}
-                <input
-                    data-testid="topic-input"
-                    prop:value=move || topic.get()
-                    on:input=on_event(move |ev| {
-                        topic.set(event_target_value(&ev));
-                        saved.set(false);
-                    })
-                />
-            </label>
-            <label>
-                {text::SLOW_MODE}
-                <input
-                    data-testid="slow-mode-input"
-                    inputmode="numeric"
-                    prop:value=move || slow.get()
-                    on:input=on_event(move |ev| {
-                        slow.set(event_target_value(&ev));
-                        saved.set(false);
-                    })
-                />
-            </label>
-            <button type="submit" class="small" data-testid="settings-save">
-                {text::SAVE}
-            </button>
-            {dyn_opt(move || saved.get().then(|| view! { <span class="ok" data-testid="settings-saved">{text::SAVED}</span> }.into_any()))}
-            {text_line("field-error", "settings-error", "alert", Signal::from(error))}
-        </form>
-    }
-}
-
-/// The room's filter rules: list, add, delete (moderators).
-#[component]
-fn FilterEditor(room: RoomId) -> impl IntoView {
-    let rules = RwSignal::new(Vec::<FilterRule>::new());
-    let error = RwSignal::new(None::<String>);
-    let pattern = RwSignal::new(String::new());
-    let kind = RwSignal::new(FilterKind::Keyword);
-    let action = RwSignal::new(FilterAction::Refuse);
-    let reload = move || {
-        spawn_local(async move {
-            match api::filters(room).await {
-                Ok(list) => {
-                    rules.try_set(list);
-                }
-                Err(e) => {
-                    error.try_set(Some(e.to_string()));
-                }
-            }
-        });
-    };
-    reload();
-    let add = move || {
-        let rule = NewFilter {
-            kind: kind.get_untracked(),
-            pattern: pattern.get_untracked(),
-            action: action.get_untracked(),
-        };
-        if rule.pattern.trim().is_empty() {
-            return;
-        }
-        error.set(None);
-        spawn_local(async move {
-            match api::add_filter(room, &rule).await {
-                Ok(added) => {
-                    rules.try_update(|r| r.push(added));
-                    pattern.try_set(String::new());
-                }
-                Err(e) => {
-                    error.try_set(Some(e.to_string()));
-                }
-            }
-        });
-    };
-    let delete = move |id: i64| {
-        spawn_local(async move {
-            match api::delete_filter(room, id).await {
-                Ok(()) => {
-                    rules.try_update(|r| r.retain(|x| x.id != id));
-                }
-                Err(e) => {
-                    error.try_set(Some(e.to_string()));
-                }
-            }
-        });
-    };
-    view! {
-        <div class="filters" data-testid="filter-editor">
-            <h3>{text::FILTERS}</h3>
-            {dyn_opt(move || {
-                rules.with(Vec::is_empty).then(|| view! { <p class="empty">{text::NO_FILTERS}</p> }.into_any())
-            })}
-            <ul>
-                {dyn_view(move || {
-                    rules.get().into_iter().map(|r| {
-                        let id = r.id;
-                        view! {
-                            <li data-testid="filter-item" data-rule-id=id.to_string()>
-                                <code>{r.pattern.clone()}</code>
-                                <span class="tag">{text::rule(r.kind, r.action)}</span>
-                                <button
-                                    class="link"
-                                    data-testid="filter-delete"
-                                    on:click=click(move |_| delete(id))
-                                >
-                                    {text::DELETE}
-                                </button>
-                            </li>
+            match got {
+                Ok(mut list) => {
+                    list.sort_by_key(|m| {
+                        (
+                            std::cmp::Reverse(m.role),
+                            m.display_name.as_str().to_lowercase(),
+                        )
+                    });
+                    client.chat.try_update(|c| {
+                        c.learn_people(
+                            list.iter()
+                                .map(|m| (m.user.clone(), m.display_name.clone())),
+                        );
+                        let own = list.iter().find(|m| m.user == *c.me());
+                        if let Some(own) = own {
+                            c.set_muted(room, own.muted_until);
                         }
-                    })
-                    .collect_view()
-                    .into_any()
-                })}
-            </ul>
-            <form
-                class="filter-add"
-                on:submit=submit_handler(move |ev| {
-                    ev.prevent_default();
-                    add();
-                })
-            >
-                <select
-                    data-testid="filter-kind"
-                    aria-label=text::PATTERN
-                    on:change=on_event(move |ev| {
-                        kind.set(
-                            if event_target_value(&ev) == "regex" {
-                                FilterKind::Regex
-                            } else {
-                                FilterKind::Keyword
-                            },
-                        );
-                    })
-                >
-                    <option value="keyword" selected=true>
-                        {text::KEYWORD}
-                    </option>
-                    <option value="regex">{text::REGEX}</option>
-                </select>
-                <input
-                    data-testid="filter-pattern"
-                    placeholder=text::PATTERN
-                    aria-label=text::PATTERN
-                    prop:value=move || pattern.get()
-                    on:input=on_event(move |ev| {
-                        pattern.set(event_target_value(&ev));
-                        error.set(None);
-                    })
-                />
-                <select
-                    data-testid="filter-action"
-                    on:change=on_event(move |ev| {
-                        action.set(
-                            if event_target_value(&ev) == "mask" {
-                                FilterAction::Mask
-                            } else {
-                                FilterAction::Refuse
-                            },
-                        );
-                    })
-                >
-                    <option value="refuse" selected=true>
-                        {text::REFUSE}
-                    </option>
-                    <option value="mask">{text::MASK}</option>
-                </select>
-                <button type="submit" class="small" data-testid="filter-add">
-                    {text::ADD}
-                </button>
-            </form>
-            {text_line("field-error", "filter-error", "alert", Signal::from(error))}
-        </div>
-    }
-}
-
-/// The room's audit log, newest first (moderators); read again with each change of members.
-#[component]
-fn AuditLog(room: RoomId, rev: Memo<u64>) -> impl IntoView {
-    let entries = RwSignal::new(Vec::<AuditEntry>::new());
-    let error = RwSignal::new(None::<String>);
-    let reload = move || {
-        spawn_local(async move {
-            match api::audit(room).await {
-                Ok(list) => {
-                    entries.try_set(list);
+                    });
+                    members.try_set(Some(list));
                     error.try_set(None);
                 }
                 Err(e) => {
@@ -818,83 +242,778 @@ fn AuditLog(room: RoomId, rev: Memo<u64>) -> impl IntoView {
             }
         });
     };
-    Effect::new(move |_| {
-        let _ = rev.get();
-        reload();
+    // Who is online changes the dots: read the list again then too.
+    let online = Memo::new(memo_fn(move |_| {
+        client
+            .chat
+            .with(|c| c.room(room).map(|r| r.online.clone()).unwrap_or_default())
+    }));
+    effect(move || {
+        // Read, not only tracked: a memo recomputes when read.
+        let _ = (rev.get(), online.get());
+        load();
+    });
+
+    let invite_open = RwSignal::new(false);
+    let invite_error = RwSignal::new(None::<String>);
+    let invite_done = RwSignal::new(None::<String>);
+    let invite = Callback::new(move |people: Vec<(Username, DisplayName)>| {
+        invite_error.set(None);
+        invite_done.set(None);
+        spawn_local(async move {
+            let mut invited = Vec::new();
+            for (user, name) in people {
+                match api::invite(room, user.as_str()).await {
+                    Ok(()) => invited.push(name.to_string()),
+                    Err(e) => {
+                        invite_error.try_set(Some(e.to_string()));
+                    }
+                }
+            }
+            if !invited.is_empty() {
+                invite_done.try_set(Some(text::invited(&invited)));
+                invite_open.try_set(false);
+            }
+        });
+    });
+    let p = Panel {
+        client,
+        room,
+        title,
+        my_role,
+        moderates,
+        rev,
+        members,
+        error,
+        reload: Callback::new(move |()| load()),
+        confirm: RwSignal::new(None),
+        busy: RwSignal::new(false),
+        confirm_error: RwSignal::new(None),
+        invite_open,
+        invite_error,
+        invite_done,
+        invite,
+        saved: RwSignal::new(false),
+        settings_error: RwSignal::new(None),
+        rules: RwSignal::new(Vec::new()),
+        filter_error: RwSignal::new(None),
+        audit: RwSignal::new(Vec::new()),
+        audit_error: RwSignal::new(None),
+    };
+    let host = NodeRef::<html::Aside>::new();
+    effect(move || {
+        if let Some(aside) = host.get_untracked() {
+            build(p, &aside, direct);
+        }
     });
     view! {
-        <div class="audit" data-testid="audit-log">
-            <h3>
-                {text::AUDIT}
-                " "
-                <button class="link" data-testid="audit-refresh" on:click=click(move |_| reload())>
-                    {text::REFRESH}
-                </button>
-            </h3>
-            {dyn_opt(move || error.get().map(|e| view! { <p class="field-error">{e}</p> }.into_any()))}
-            {dyn_opt(move || {
-                entries.with(Vec::is_empty).then(|| view! { <p class="empty">{text::NO_AUDIT}</p> }.into_any())
-            })}
-            <ul>
-                {dyn_view(move || {
-                    entries.get().into_iter().map(|e| {
-                        let time = browser::local_time(e.ts, browser::now_ms());
-                        let line = text::audit_line(
-                            e.actor.as_str(),
-                            &e.action,
-                            e.target.as_ref().map(Username::as_str),
-                        );
-                        let extra: Vec<String> = [e.detail.clone(), e.reason.clone()]
-                            .into_iter()
-                            .flatten()
-                            .collect();
-                        view! {
-                            <li data-testid="audit-item" data-action=e.action.clone()>
-                                <time datetime=time.iso title=time.full>
-                                    {time.short}
-                                </time>
-                                " "
-                                <span>{line}</span>
-                                {(!extra.is_empty())
-                                    .then(|| {
-                                        view! { <span class="detail">{format!(" ({})", extra.join("; "))}</span> }
-                                    })}
-                            </li>
-                        }
-                    })
-                    .collect_view()
-                    .into_any()
-                })}
-            </ul>
-        </div>
+        <aside
+            class="member-panel"
+            data-testid="member-panel"
+            data-room-id=room.to_string()
+            node_ref=host
+            on:click=click(move |ev| on_click(p, &ev))
+            on:submit=submit_handler(move |ev| on_submit(p, &ev))
+            on:input=on_event(move |ev| on_input(p, &ev))
+        ></aside>
     }
 }
 
-/// A member's presence, live from the room's `presence` frames: `online`, `away` or `offline`
-/// (`member-presence`, `data-presence`).
-fn presence_dot(user: Username) -> impl IntoView {
-    let client = expect_context::<Client>();
-    let state = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| {
-            if c.current_away().contains(&user) {
-                "away"
-            } else if c.current_online().contains(&user) {
-                text::ONLINE
+/// Builds the panel's parts in `aside`, each kept up to date by its own effect: the heading,
+/// the error, the member list (and its presence dots), the confirmation dialog, the invitations
+/// (not in direct conversations) and the moderators' settings, filter rules and audit log.
+fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
+    let h2 = el(aside, "h2", "");
+    effect(move || h2.set_text_content(Some(&text::people_in(&p.title.get()))));
+    let error = Slot::new(aside);
+    effect(move || {
+        error.text_line(
+            "field-error",
+            "members-error",
+            "alert",
+            p.error.get().as_deref(),
+        )
+    });
+
+    let list = Slot::new(aside);
+    let dots = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let presence = Memo::new(memo_fn(move |_| {
+        p.client
+            .chat
+            .with(|c| (c.current_away(), c.current_online()))
+    }));
+    let list_dots = dots.clone();
+    effect(move || {
+        let now = browser::now_ms();
+        let me = p.client.chat.with_untracked(|c| c.me().clone());
+        let (my_role, moderates) = (p.my_role.get_untracked(), p.moderates.get_untracked());
+        let mut new_dots = Vec::new();
+        let shown = p.members.with(|m| match m {
+            None => line("p", "empty", "", "", text::LOADING),
+            Some(members) => {
+                let ul = new_el_with("ul", "members", "member-list");
+                for m in members {
+                    member_row(&ul, m, &me, my_role, moderates, now, &mut new_dots);
+                }
+                ul
+            }
+        });
+        list.set(Some(shown));
+        presence.with_untracked(|state| paint_dots(&new_dots, state));
+        *list_dots.borrow_mut() = new_dots;
+    });
+    effect(move || presence.with(|state| paint_dots(&dots.borrow(), state)));
+
+    let dialog = Slot::new(aside);
+    effect(move || {
+        let pending = p.confirm.get();
+        dialog.set(pending.map(|pending| confirm_dialog(p, &pending)));
+    });
+
+    let invite = Slot::new(aside);
+    effect(move || invite.set((!direct.get()).then(|| invite_box(p))));
+
+    let settings = Slot::new(aside);
+    let filters = Slot::new(aside);
+    let audit = Slot::new(aside);
+    effect(move || {
+        let on = p.moderates.get();
+        settings.set(on.then(|| settings_form(p)));
+        filters.set(on.then(|| filter_editor(p)));
+        audit.set(on.then(|| audit_log(p)));
+    });
+}
+
+/// A new element, not yet in the document, with a class and a test id.
+fn new_el_with(tag: &str, class: &str, testid: &str) -> web_sys::Element {
+    let e = crate::components::dom::new_el(tag, class);
+    attrs(&e, &[("data-testid", testid)]);
+    e
+}
+
+/// An element with a class and a test id, appended to `parent`.
+fn el_with(parent: &web_sys::Element, tag: &str, class: &str, testid: &str) -> web_sys::Element {
+    let e = new_el_with(tag, class, testid);
+    let _ = parent.append_child(&e);
+    e
+}
+
+/// A button with a class, a test id and a label, appended to `parent` (the panel's click
+/// handler acts by its test id).
+fn button(parent: &web_sys::Element, class: &str, testid: &str, label: &str) {
+    text(&el_with(parent, "button", class, testid), label);
+}
+
+/// A `<select>` of `options` (value, label), the first one selected, appended to `parent`.
+fn select(
+    parent: &web_sys::Element,
+    testid: &str,
+    label: &str,
+    options: &[(&str, &str)],
+    selected: usize,
+) {
+    let s = el_with(parent, "select", "", testid);
+    if !label.is_empty() {
+        attrs(&s, &[("aria-label", label)]);
+    }
+    for (i, (value, label)) in options.iter().enumerate() {
+        let o = el(&s, "option", "");
+        attrs(&o, &[("value", value)]);
+        if i == selected {
+            attrs(&o, &[("selected", "")]);
+        }
+        text(&o, label);
+    }
+}
+
+/// The value of the field with this test id inside `parent` (empty when there is none).
+fn field(parent: &web_sys::Element, testid: &str) -> String {
+    parent
+        .query_selector(&format!("[data-testid={testid}]"))
+        .ok()
+        .flatten()
+        .map(|f| value_of(&f))
+        .unwrap_or_default()
+}
+
+/// Sets each presence dot from who is away and who is online (`member-presence`).
+fn paint_dots(
+    dots: &[(Username, web_sys::Element)],
+    (away, online): &(Vec<Username>, Vec<Username>),
+) {
+    for (user, dot) in dots {
+        let (state, class) = if away.contains(user) {
+            ("away", "dot away")
+        } else if online.contains(user) {
+            (text::ONLINE, "dot on")
+        } else {
+            (text::OFFLINE, "dot")
+        };
+        dot.set_class_name(class);
+        attrs(dot, &[("data-presence", state), ("title", state)]);
+    }
+}
+
+/// One member, with the actions the user may take on them; its presence dot goes to `dots`.
+fn member_row(
+    ul: &web_sys::Element,
+    m: &MemberInfo,
+    me: &Username,
+    my_role: Option<Role>,
+    moderates: bool,
+    now: i64,
+    dots: &mut Vec<(Username, web_sys::Element)>,
+) {
+    let is_me = m.user == *me;
+    let muted = m.muted_until.filter(|&u| u > now);
+    // Nobody acts on an equal or higher rank, nor on themselves.
+    let outranked = my_role.is_some_and(|mine| m.role < mine);
+    let can_act = moderates && !is_me && outranked;
+    let yes_no = |b: bool| if b { "true" } else { "false" };
+    let li = el_with(ul, "li", "member", "member-item");
+    attrs(
+        &li,
+        &[
+            ("data-user", m.user.as_str()),
+            ("data-role", text::role(m.role)),
+            ("data-online", yes_no(m.online)),
+            ("data-muted", yes_no(muted.is_some())),
+        ],
+    );
+    dots.push((
+        m.user.clone(),
+        el_with(&li, "span", "dot", "member-presence"),
+    ));
+    let name = el_with(&li, "button", "link member-name", "member-name");
+    if is_me {
+        attrs(&name, &[("disabled", "")]);
+    }
+    text(&name, m.display_name.as_str());
+    if is_me {
+        text(&name, text::YOU);
+    }
+    text(
+        &el_with(&li, "span", "handle", "member-handle"),
+        &format!("@{}", m.user),
+    );
+    if m.role != Role::Member {
+        text(
+            &el_with(&li, "span", "tag role", "member-role"),
+            text::role(m.role),
+        );
+    }
+    if let Some(until) = muted {
+        let time = browser::local_time(until, now).short;
+        let tag = el_with(&li, "span", "tag muted", "member-muted");
+        attrs(&tag, &[("title", &text::muted_until(&time))]);
+        text(&tag, text::MUTED);
+    }
+    if can_act {
+        let a = el(&li, "span", "member-actions");
+        button(&a, "link", "member-kick", text::KICK);
+        button(&a, "link", "member-ban", text::BAN);
+        if muted.is_some() {
+            button(&a, "link", "member-unmute", text::UNMUTE);
+        } else {
+            button(&a, "link", "member-mute", text::MUTE);
+        }
+        if my_role == Some(Role::Owner) {
+            if m.role == Role::Moderator {
+                button(&a, "link", "member-demote", text::DEMOTE);
             } else {
-                text::OFFLINE
+                button(&a, "link", "member-promote", text::PROMOTE);
+            }
+        }
+    }
+}
+
+/// The confirmation of a moderation action, with a reason (kick, ban, mute) and a duration
+/// (mute).
+fn confirm_dialog(p: Panel, pending: &Pending) -> web_sys::Element {
+    p.busy.set(false);
+    p.confirm_error.set(None);
+    let question = match (pending.what, pending.role) {
+        (Moderation::Role, Some(role)) => text::make(role, pending.name.as_str()),
+        (what, _) => text::question(what, pending.name.as_str(), &p.title.get_untracked()),
+    };
+    let d = new_el_with("div", "dialog", "confirm-dialog");
+    attrs(&d, &[("role", "dialog"), ("aria-modal", "true")]);
+    text(&el_with(&d, "p", "", "confirm-text"), &question);
+    if wants_reason(pending.what) {
+        let input = el_with(&d, "input", "", "confirm-reason");
+        attrs(
+            &input,
+            &[("placeholder", text::REASON), ("aria-label", text::REASON)],
+        );
+    }
+    if pending.what == Moderation::Mute {
+        let times: Vec<(String, &str)> = text::MUTE_TIMES
+            .iter()
+            .map(|(secs, label)| (secs.to_string(), *label))
+            .collect();
+        let options: Vec<(&str, &str)> = times.iter().map(|(v, l)| (v.as_str(), *l)).collect();
+        select(&d, "confirm-duration", text::DURATION, &options, 1);
+    }
+    let buttons = el(&d, "div", "dialog-buttons");
+    let ok = el_with(&buttons, "button", "danger", "confirm-ok");
+    text(&ok, text::CONFIRM);
+    button(&buttons, "secondary", "confirm-cancel", text::CANCEL);
+    let error = Slot::new(&d);
+    effect(move || {
+        if p.busy.get() {
+            attrs(&ok, &[("disabled", "")]);
+        } else {
+            let _ = ok.remove_attribute("disabled");
+        }
+    });
+    effect(move || {
+        error.text_line(
+            "field-error",
+            "confirm-error",
+            "alert",
+            p.confirm_error.get().as_deref(),
+        )
+    });
+    d
+}
+
+/// Whether an action takes a reason.
+fn wants_reason(what: Moderation) -> bool {
+    matches!(what, Moderation::Kick | Moderation::Ban | Moderation::Mute)
+}
+
+/// Runs the action of the dialog (`dialog`), then closes it and reads the members again.
+fn run_confirmed(p: Panel, dialog: &web_sys::Element) {
+    let Some(pending) = p.confirm.get_untracked() else {
+        return;
+    };
+    let reason = field(dialog, "confirm-reason");
+    let seconds = field(dialog, "confirm-duration")
+        .parse()
+        .unwrap_or(text::MUTE_TIMES[1].0);
+    let action = ModAction {
+        user: pending.user.to_string(),
+        reason: (wants_reason(pending.what) && !reason.trim().is_empty())
+            .then(|| reason.trim().to_owned()),
+        seconds: (pending.what == Moderation::Mute).then_some(seconds),
+        role: pending.role,
+    };
+    p.busy.set(true);
+    p.confirm_error.set(None);
+    spawn_local(async move {
+        let result = api::moderate(p.room, pending.what, &action).await;
+        p.busy.try_set(false);
+        match result {
+            Ok(()) => {
+                p.confirm.try_set(None);
+                p.reload.try_run(());
+            }
+            Err(e) => {
+                p.confirm_error.try_set(Some(e.to_string()));
+            }
+        }
+    });
+}
+
+/// Invites people to the room (any member): a toggle that shows the people picker.
+fn invite_box(p: Panel) -> web_sys::Element {
+    let d = crate::components::dom::new_el("div", "invite-box");
+    let toggle = el_with(&d, "button", "secondary small", "invite-toggle");
+    let picker = Slot::new(&d);
+    let done = Slot::new(&d);
+    effect(move || {
+        let open = p.invite_open.get();
+        attrs(
+            &toggle,
+            &[("aria-expanded", if open { "true" } else { "false" })],
+        );
+        toggle.set_text_content(Some(if open {
+            text::INVITE_CLOSE
+        } else {
+            text::INVITE
+        }));
+    });
+    // The picker is a Leptos view, mounted while open (the handle unmounts it when dropped).
+    let host = d.clone();
+    Effect::new(move |shown: Option<Option<Box<dyn Any>>>| {
+        drop(shown);
+        if !p.invite_open.get() {
+            return None;
+        }
+        let Ok(parent) = host.clone().dyn_into::<web_sys::HtmlElement>() else {
+            return None;
+        };
+        let handle = leptos::mount::mount_to(parent, move || {
+            view! {
+                <PeoplePicker
+                    max=10
+                    action=text::INVITE_ACTION
+                    on_submit=p.invite
+                    error=p.invite_error
+                />
+            }
+        });
+        // Mounted last: moved to its place, before the "invited" line.
+        picker.set(host.last_element_child());
+        Some(Box::new(handle) as Box<dyn Any>)
+    });
+    effect(move || done.text_line("ok", "invite-done", "", p.invite_done.get().as_deref()));
+    d
+}
+
+/// Topic and slow mode (moderators).
+fn settings_form(p: Panel) -> web_sys::Element {
+    let (topic, slow) = p.client.chat.with_untracked(|c| {
+        c.info(p.room)
+            .map(|i| (i.topic.clone(), i.slow_mode_secs))
+            .unwrap_or_default()
+    });
+    p.saved.set(false);
+    p.settings_error.set(None);
+    let f = new_el_with("form", "settings", "room-settings");
+    text(&el(&f, "h3", ""), text::SETTINGS);
+    let label = el(&f, "label", "");
+    text(&label, text::TOPIC);
+    set_value(&el_with(&label, "input", "", "topic-input"), &topic);
+    let label = el(&f, "label", "");
+    text(&label, text::SLOW_MODE);
+    let input = el_with(&label, "input", "", "slow-mode-input");
+    attrs(&input, &[("inputmode", "numeric")]);
+    set_value(&input, &slow.to_string());
+    let save = el_with(&f, "button", "small", "settings-save");
+    attrs(&save, &[("type", "submit")]);
+    text(&save, text::SAVE);
+    let saved = Slot::new(&f);
+    let error = Slot::new(&f);
+    effect(move || {
+        saved.set(
+            p.saved
+                .get()
+                .then(|| line("span", "ok", "settings-saved", "", text::SAVED)),
+        )
+    });
+    effect(move || {
+        error.text_line(
+            "field-error",
+            "settings-error",
+            "alert",
+            p.settings_error.get().as_deref(),
+        )
+    });
+    f
+}
+
+/// Saves the settings form `form`.
+fn save_settings(p: Panel, form: &web_sys::Element) {
+    p.saved.set(false);
+    let Ok(secs) = field(form, "slow-mode-input").trim().parse::<u32>() else {
+        p.settings_error.set(Some(text::SLOW_MODE_NUMBER.into()));
+        return;
+    };
+    p.settings_error.set(None);
+    let settings = RoomSettings {
+        topic: Some(field(form, "topic-input")),
+        slow_mode_secs: Some(secs),
+    };
+    spawn_local(async move {
+        match api::update_room(p.room, &settings).await {
+            Ok(info) => {
+                p.client.add_room(&info);
+                p.saved.try_set(true);
+            }
+            Err(e) => {
+                p.settings_error.try_set(Some(e.to_string()));
+            }
+        }
+    });
+}
+
+/// The room's filter rules: list, add, delete (moderators).
+fn filter_editor(p: Panel) -> web_sys::Element {
+    p.rules.set(Vec::new());
+    p.filter_error.set(None);
+    spawn_local(async move {
+        match api::filters(p.room).await {
+            Ok(list) => {
+                p.rules.try_set(list);
+            }
+            Err(e) => {
+                p.filter_error.try_set(Some(e.to_string()));
+            }
+        }
+    });
+    let d = new_el_with("div", "filters", "filter-editor");
+    text(&el(&d, "h3", ""), text::FILTERS);
+    let empty = Slot::new(&d);
+    let ul = el(&d, "ul", "");
+    let f = el(&d, "form", "filter-add");
+    select(
+        &f,
+        "filter-kind",
+        text::PATTERN,
+        &[("keyword", text::KEYWORD), ("regex", text::REGEX)],
+        0,
+    );
+    let input = el_with(&f, "input", "", "filter-pattern");
+    attrs(
+        &input,
+        &[
+            ("placeholder", text::PATTERN),
+            ("aria-label", text::PATTERN),
+        ],
+    );
+    select(
+        &f,
+        "filter-action",
+        "",
+        &[("refuse", text::REFUSE), ("mask", text::MASK)],
+        0,
+    );
+    let add = el_with(&f, "button", "small", "filter-add");
+    attrs(&add, &[("type", "submit")]);
+    text(&add, text::ADD);
+    let error = Slot::new(&d);
+    effect(move || {
+        p.rules.with(|rules| {
+            empty.set(
+                rules
+                    .is_empty()
+                    .then(|| line("p", "empty", "", "", text::NO_FILTERS)),
+            );
+            ul.set_text_content(None);
+            for r in rules {
+                let li = el_with(&ul, "li", "", "filter-item");
+                attrs(&li, &[("data-rule-id", &r.id.to_string())]);
+                text(&el(&li, "code", ""), &r.pattern);
+                text(&el(&li, "span", "tag"), text::rule(r.kind, r.action));
+                button(&li, "link", "filter-delete", text::DELETE);
             }
         })
-    }));
-    view! {
-        <span
-            class=move || match state.get() {
-                text::ONLINE => "dot on",
-                "away" => "dot away",
-                _ => "dot",
+    });
+    effect(move || {
+        error.text_line(
+            "field-error",
+            "filter-error",
+            "alert",
+            p.filter_error.get().as_deref(),
+        )
+    });
+    d
+}
+
+/// Adds the rule of the form `form`.
+fn add_filter(p: Panel, form: &web_sys::Element) {
+    let rule = NewFilter {
+        kind: if field(form, "filter-kind") == "regex" {
+            FilterKind::Regex
+        } else {
+            FilterKind::Keyword
+        },
+        pattern: field(form, "filter-pattern"),
+        action: if field(form, "filter-action") == "mask" {
+            FilterAction::Mask
+        } else {
+            FilterAction::Refuse
+        },
+    };
+    if rule.pattern.trim().is_empty() {
+        return;
+    }
+    p.filter_error.set(None);
+    let input = form
+        .query_selector("[data-testid=filter-pattern]")
+        .ok()
+        .flatten();
+    spawn_local(async move {
+        match api::add_filter(p.room, &rule).await {
+            Ok(added) => {
+                p.rules.try_update(|r| r.push(added));
+                if let Some(input) = input {
+                    set_value(&input, "");
+                }
             }
-            data-testid="member-presence"
-            data-presence=state
-            title=state
-        ></span>
+            Err(e) => {
+                p.filter_error.try_set(Some(e.to_string()));
+            }
+        }
+    });
+}
+
+/// Deletes the rule `id`.
+fn delete_filter(p: Panel, id: i64) {
+    spawn_local(async move {
+        match api::delete_filter(p.room, id).await {
+            Ok(()) => {
+                p.rules.try_update(|r| r.retain(|x| x.id != id));
+            }
+            Err(e) => {
+                p.filter_error.try_set(Some(e.to_string()));
+            }
+        }
+    });
+}
+
+/// The room's audit log, newest first (moderators); read again with each change of members.
+fn audit_log(p: Panel) -> web_sys::Element {
+    p.audit.set(Vec::new());
+    p.audit_error.set(None);
+    let d = new_el_with("div", "audit", "audit-log");
+    let h = el(&d, "h3", "");
+    text(&h, text::AUDIT);
+    text(&h, " ");
+    button(&h, "link", "audit-refresh", text::REFRESH);
+    let error = Slot::new(&d);
+    let empty = Slot::new(&d);
+    let ul = el(&d, "ul", "");
+    effect(move || {
+        let _ = p.rev.get();
+        reload_audit(p);
+    });
+    effect(move || error.text_line("field-error", "", "", p.audit_error.get().as_deref()));
+    effect(move || {
+        p.audit.with(|entries| {
+            empty.set(
+                entries
+                    .is_empty()
+                    .then(|| line("p", "empty", "", "", text::NO_AUDIT)),
+            );
+            ul.set_text_content(None);
+            for e in entries {
+                let time = browser::local_time(e.ts, browser::now_ms());
+                let li = el_with(&ul, "li", "", "audit-item");
+                attrs(&li, &[("data-action", &e.action)]);
+                let t = el(&li, "time", "");
+                attrs(&t, &[("datetime", &time.iso), ("title", &time.full)]);
+                text(&t, &time.short);
+                text(&li, " ");
+                let line = text::audit_line(
+                    e.actor.as_str(),
+                    &e.action,
+                    e.target.as_ref().map(Username::as_str),
+                );
+                text(&el(&li, "span", ""), &line);
+                let extra: Vec<&str> = [e.detail.as_deref(), e.reason.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                if !extra.is_empty() {
+                    text(
+                        &el(&li, "span", "detail"),
+                        &format!(" ({})", extra.join("; ")),
+                    );
+                }
+            }
+        })
+    });
+    d
+}
+
+/// Reads the audit log again.
+fn reload_audit(p: Panel) {
+    spawn_local(async move {
+        match api::audit(p.room).await {
+            Ok(list) => {
+                p.audit.try_set(list);
+                p.audit_error.try_set(None);
+            }
+            Err(e) => {
+                p.audit_error.try_set(Some(e.to_string()));
+            }
+        }
+    });
+}
+
+/// The panel's clicks, by the test id of the button clicked.
+fn on_click(p: Panel, ev: &web_sys::Event) {
+    let Some(btn) = target(ev, "button[data-testid]") else {
+        return;
+    };
+    let row = btn.closest("li").ok().flatten();
+    let member = || {
+        let user = row.as_ref()?.get_attribute("data-user")?;
+        p.members.with_untracked(|m| {
+            m.as_ref()?
+                .iter()
+                .find(|m| m.user.as_str() == user)
+                .cloned()
+        })
+    };
+    let ask = |what: Moderation, role: Option<Role>| {
+        if let Some(m) = member() {
+            p.confirm.set(Some(Pending {
+                what,
+                user: m.user,
+                name: m.display_name,
+                role,
+            }));
+        }
+    };
+    match btn
+        .get_attribute("data-testid")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "member-name" => {
+            if let Some(m) = member() {
+                let client = p.client;
+                spawn_local(async move {
+                    if let Err(e) = client.open_direct(vec![(m.user, m.display_name)]).await {
+                        client.chat.try_update(|c| c.set_error(e));
+                    }
+                });
+            }
+        }
+        "member-kick" => ask(Moderation::Kick, None),
+        "member-ban" => ask(Moderation::Ban, None),
+        "member-mute" => ask(Moderation::Mute, None),
+        "member-unmute" => ask(Moderation::Unmute, None),
+        "member-promote" => ask(Moderation::Role, Some(Role::Moderator)),
+        "member-demote" => ask(Moderation::Role, Some(Role::Member)),
+        "confirm-ok" => {
+            if let Some(dialog) = btn.closest(".dialog").ok().flatten() {
+                run_confirmed(p, &dialog);
+            }
+        }
+        "confirm-cancel" => p.confirm.set(None),
+        "invite-toggle" => p.invite_open.update(|o| *o = !*o),
+        "filter-delete" => {
+            let id = row.and_then(|r| r.get_attribute("data-rule-id"));
+            if let Some(id) = id.and_then(|id| id.parse().ok()) {
+                delete_filter(p, id);
+            }
+        }
+        "audit-refresh" => reload_audit(p),
+        _ => {}
+    }
+}
+
+/// The panel's form submissions (settings, a new filter rule).
+fn on_submit(p: Panel, ev: &web_sys::Event) {
+    let Some(form) = target(ev, "form") else {
+        return;
+    };
+    if form.get_attribute("data-testid").as_deref() == Some("room-settings") {
+        ev.prevent_default();
+        save_settings(p, &form);
+    } else if form.class_name() == "filter-add" {
+        ev.prevent_default();
+        add_filter(p, &form);
+    }
+}
+
+/// The panel's typing: a changed setting is no longer "saved"; a changed pattern clears the
+/// rule's error.
+fn on_input(p: Panel, ev: &web_sys::Event) {
+    let Some(field) = target(ev, "[data-testid]") else {
+        return;
+    };
+    match field
+        .get_attribute("data-testid")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "topic-input" | "slow-mode-input" => p.saved.set(false),
+        "filter-pattern" => p.filter_error.set(None),
+        _ => {}
     }
 }

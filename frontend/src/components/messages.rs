@@ -31,7 +31,8 @@ use wasm_bindgen::JsCast;
 
 use crate::browser;
 use crate::client::Client;
-use crate::components::{click, dyn_opt, dyn_view};
+use crate::components::dom::{attrs, el, target, text};
+use crate::components::{click, dyn_opt, dyn_view, effect};
 use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
 
 /// Distance from the bottom (px) within which the list counts as "at the bottom" and follows
@@ -177,7 +178,7 @@ pub fn MessageList(
     };
     // After the rows change (and the browser laid them out), keep the view in place; then jump
     // if asked to.
-    Effect::new(move |_| {
+    effect(move || {
         entries.track();
         if let Some(c) = client {
             c.jump.track();
@@ -223,7 +224,7 @@ pub fn MessageList(
     let ul = NodeRef::<html::Ul>::new();
     let rows = StoredValue::new_local(Vec::<(String, web_sys::Element)>::new());
     let was_editing = StoredValue::new(None::<u64>);
-    Effect::new(move |_| {
+    effect(move || {
         let list = entries.get();
         let editing = client.and_then(|c| c.editing.get());
         let Some(ul) = ul.get_untracked() else {
@@ -523,41 +524,6 @@ fn key_seq(key: &str) -> Option<u64> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
-}
-
-/// The element an event happened in (or its closest ancestor) matching `selector`.
-fn target(ev: &web_sys::Event, selector: &str) -> Option<web_sys::Element> {
-    use wasm_bindgen::JsCast;
-    ev.target()?
-        .dyn_into::<web_sys::Element>()
-        .ok()?
-        .closest(selector)
-        .ok()
-        .flatten()
-}
-
-/// A new element: `tag`, with `class` (if any), appended to `parent`.
-fn el(parent: &web_sys::Element, tag: &str, class: &str) -> web_sys::Element {
-    let el = document()
-        .create_element(tag)
-        .expect("creating an element cannot fail");
-    if !class.is_empty() {
-        el.set_class_name(class);
-    }
-    let _ = parent.append_child(&el);
-    el
-}
-
-/// Sets attributes.
-fn attrs(el: &web_sys::Element, pairs: &[(&str, &str)]) {
-    for (name, value) in pairs {
-        let _ = el.set_attribute(name, value);
-    }
-}
-
-/// Appends a text node.
-fn text(el: &web_sys::Element, s: &str) {
-    let _ = el.append_with_str_1(s);
 }
 
 /// A button that the list's click handler dispatches by its `data-act`.
