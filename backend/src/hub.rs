@@ -132,8 +132,14 @@ struct RoomState {
 impl RoomState {
     /// Queues `out` for every member but `except`; a full queue kicks its connection.
     fn broadcast(&mut self, out: &Outbound, except: Option<ConnId>) {
+        self.broadcast_but(out, |id, _| Some(id) == except);
+    }
+
+    /// Queues `out` for every member that `skip` does not name; a full queue kicks its
+    /// connection.
+    fn broadcast_but(&mut self, out: &Outbound, skip: impl Fn(ConnId, &Member) -> bool) {
         for (id, member) in &mut self.members {
-            if member.lagged || Some(*id) == except {
+            if member.lagged || skip(*id, member) {
                 continue;
             }
             match member.tx.try_send(out.clone()) {
@@ -477,15 +483,18 @@ impl Hub {
         }
     }
 
-    /// Sends a frame to every connection that joined a room.
-    pub fn to_room(&self, room: RoomId, msg: &ServerMsg) {
-        let state = self
-            .rooms
+    /// A room's live state, if anyone joined it since start.
+    fn joined_room(&self, room: RoomId) -> Option<Arc<Mutex<RoomState>>> {
+        self.rooms
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&room)
-            .cloned();
-        if let Some(state) = state {
+            .cloned()
+    }
+
+    /// Sends a frame to every connection that joined a room.
+    pub fn to_room(&self, room: RoomId, msg: &ServerMsg) {
+        if let Some(state) = self.joined_room(room) {
             state
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -496,30 +505,11 @@ impl Hub {
     /// Sends a frame to every connection that joined a room, except those of `user` (who
     /// knows already: their own typing).
     pub fn to_room_but(&self, room: RoomId, user: &Username, msg: &ServerMsg) {
-        let state = self
-            .rooms
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&room)
-            .cloned();
-        if let Some(state) = state {
-            let out = plain(encode(msg));
-            let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
-            let theirs: Vec<ConnId> = state
-                .members
-                .iter()
-                .filter(|(_, m)| &m.user == user)
-                .map(|(id, _)| *id)
-                .collect();
-            for (id, member) in &mut state.members {
-                if member.lagged || theirs.contains(id) {
-                    continue;
-                }
-                if let Err(mpsc::error::TrySendError::Full(_)) = member.tx.try_send(out.clone()) {
-                    member.lagged = true;
-                    member.control.kick(Kick::Lagging);
-                }
-            }
+        if let Some(state) = self.joined_room(room) {
+            state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .broadcast_but(&plain(encode(msg)), |_, member| &member.user == user);
         }
     }
 
@@ -533,13 +523,7 @@ impl Hub {
         name: &Username,
         notice: &ServerMsg,
     ) {
-        let state = self
-            .rooms
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&room)
-            .cloned();
-        if let Some(state) = state {
+        if let Some(state) = self.joined_room(room) {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
             let before = state.members.len();
             state.members.retain(|_, m| &m.user != name);
@@ -581,13 +565,7 @@ impl Hub {
             frame: encode(&ServerMsg::Message(event.clone())),
         });
         // Rooms nobody has joined since start have no state, and need none.
-        let room = self
-            .rooms
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&event.room)
-            .cloned();
-        if let Some(room) = room {
+        if let Some(room) = self.joined_room(event.room) {
             room.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .broadcast(&out, None);
