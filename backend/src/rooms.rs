@@ -98,9 +98,7 @@ async fn write(
         crate::store::Appended::New(_) => StatusCode::CREATED,
         _ => StatusCode::OK,
     };
-    let (id, seq, ts) = done
-        .event()
-        .map_or((0, 0, crate::store::now_ms()), |e| (e.id, e.seq, e.ts));
+    let (id, seq, ts) = done.receipt();
     Ok((
         status,
         AppJson(Posted {

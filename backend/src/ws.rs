@@ -670,9 +670,7 @@ impl Conn {
         Ok(async move {
             match stored.await {
                 Ok(done) => {
-                    let (id, seq, ts) = done
-                        .event()
-                        .map_or((0, 0, now_ms()), |e| (e.id, e.seq, e.ts));
+                    let (id, seq, ts) = done.receipt();
                     ServerMsg::Ack {
                         req,
                         room,

@@ -374,6 +374,13 @@ impl Appended {
     pub fn is_duplicate(&self) -> bool {
         matches!(self, Appended::Duplicate(_))
     }
+
+    /// What an acknowledgement says: the stored event's `id`, `seq` and time, or 0, 0 and now
+    /// when nothing needed storing.
+    pub fn receipt(&self) -> (u64, u64, i64) {
+        self.event()
+            .map_or((0, 0, now_ms()), |e| (e.id, e.seq, e.ts))
+    }
 }
 
 /// A page of messages as they are now.

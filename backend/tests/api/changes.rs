@@ -224,12 +224,7 @@ async fn only_the_author_edits_and_the_author_or_a_moderator_deletes() {
     let (_, log) = app
         .get_as(&owner, &format!("/api/rooms/{room}/events?since=0"))
         .await;
-    let kinds: Vec<&str> = log["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or("message"))
-        .collect();
+    let kinds = crate::helpers::kinds(&log);
     assert_eq!(kinds, ["message", "edit", "delete", "message", "delete"]);
 }
 

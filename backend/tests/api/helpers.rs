@@ -291,6 +291,16 @@ pub fn refused_status(result: Result<Ws, tungstenite::Error>) -> u16 {
 /// The room every database starts with.
 pub const GENERAL: RoomId = shared::DEFAULT_ROOM_ID;
 
+/// The kinds of the events in a `GET /api/rooms/{id}/events` answer, in order.
+pub fn kinds(page: &serde_json::Value) -> Vec<String> {
+    page["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or("message").to_owned())
+        .collect()
+}
+
 pub fn cid(id: &str) -> ClientId {
     ClientId::parse(id).expect("valid client id")
 }

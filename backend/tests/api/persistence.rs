@@ -204,12 +204,7 @@ async fn a_database_written_by_the_third_release_opens_with_its_changed_messages
     assert_eq!(general[1].mentions[0].as_str(), "alice");
     // The catch-up replays every change in order.
     let (_, log) = app.get_as(&carol, "/api/rooms/1/events?since=0").await;
-    let kinds: Vec<&str> = log["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap_or("message"))
-        .collect();
+    let kinds = crate::helpers::kinds(&log);
     assert_eq!(
         kinds,
         [
