@@ -213,6 +213,9 @@ pub struct Chat {
     members_rev: BTreeMap<RoomId, u64>,
     /// The page is visible (the user can be reading the room on screen).
     visible: bool,
+    /// The newest message of the room on screen is in view (its list is scrolled to the
+    /// bottom): with `visible`, what arrives there is read as it arrives.
+    at_bottom: bool,
     /// Notifications to show (a mention, or a direct message, while the page is hidden).
     notes: Vec<Note>,
 }
@@ -259,6 +262,7 @@ impl Chat {
             next_alert: 0,
             members_rev: BTreeMap::new(),
             visible: true,
+            at_bottom: true,
             notes: Vec::new(),
         }
     }
@@ -815,6 +819,18 @@ impl Chat {
         self.visible = visible;
     }
 
+    /// Records whether the newest message of the room on screen is in view (the list is
+    /// scrolled to the bottom). Scrolled up, what arrives counts as unread, as on the server.
+    pub fn set_at_bottom(&mut self, at_bottom: bool) {
+        self.at_bottom = at_bottom;
+    }
+
+    /// Whether the user sees the newest message of the room on screen (page visible, list at
+    /// the bottom): what arrives there is read, and `read` may be sent for it.
+    pub fn reading(&self) -> bool {
+        self.visible && self.at_bottom
+    }
+
     /// Takes the notifications to show.
     pub fn take_notes(&mut self) -> Vec<Note> {
         std::mem::take(&mut self.notes)
@@ -1062,7 +1078,7 @@ impl Chat {
             ServerMsg::Message(ev) => {
                 let id = ev.room;
                 let by_other = ev.author != self.me.user;
-                let reading = id == self.current && self.visible;
+                let reading = id == self.current && self.reading();
                 let direct = self.is_direct(id);
                 if by_other {
                     self.people
@@ -1072,7 +1088,11 @@ impl Chat {
                 let (seq, is_message) = (ev.seq, ev.is_message());
                 let note = (!self.visible && by_other && (mentions_me || direct)).then(|| Note {
                     room: id,
-                    title: format!("{} in {}", ev.author_name, self.room_title(id)),
+                    title: if direct {
+                        ev.author_name.to_string()
+                    } else {
+                        format!("{} in {}", ev.author_name, self.room_title(id))
+                    },
                     body: ev.text.clone(),
                 });
                 let r = self.rooms.entry(id).or_default();
@@ -2240,6 +2260,54 @@ mod tests {
         });
         assert!(c.outbox().is_empty());
         assert_eq!(c.error(), Some("No such message."));
+    }
+
+    #[test]
+    fn messages_arriving_while_scrolled_up_count_as_unread_until_read() {
+        let mut c = ready(1);
+        c.0.set_at_bottom(false);
+        assert!(!c.0.reading());
+        c.apply(msg("general", 2, "bob", None));
+        assert_eq!((c.unread(room("general")), c.total_unread()), (1, 1));
+        // Back at the bottom: still unread until `read` goes out, as on the server.
+        c.0.set_at_bottom(true);
+        assert!(c.0.reading());
+        assert_eq!(c.unread(room("general")), 1);
+        let sent: Vec<_> =
+            c.0.mark_read(room("general"), 2)
+                .into_iter()
+                .map(|f| f.msg)
+                .collect();
+        assert_eq!(
+            sent,
+            vec![ClientMsg::Read {
+                room: room("general"),
+                seq: 2
+            }]
+        );
+        assert_eq!(c.unread(room("general")), 0);
+        // At the bottom but hidden: counted too.
+        c.set_visible(false);
+        c.apply(msg("general", 3, "bob", None));
+        assert_eq!(c.unread(room("general")), 1);
+    }
+
+    #[test]
+    fn a_direct_message_notification_is_titled_by_its_sender_only() {
+        let mut c = ready(0);
+        let mut dm = info("random");
+        dm.kind = RoomKind::Direct;
+        dm.direct = vec![user("alice"), user("bob")];
+        c.set_room_list(&[info("general"), dm]);
+        c.set_visible(false);
+        let mut m = msg("general", 1, "bob", None);
+        if let ServerMsg::Message(ev) = &mut m {
+            ev.mentions = vec![user("alice")];
+        }
+        c.apply(m);
+        c.apply(msg("random", 1, "bob", None));
+        let titles: Vec<String> = c.take_notes().into_iter().map(|n| n.title).collect();
+        assert_eq!(titles, vec!["bob name in #general", "bob name"]);
     }
 
     #[test]

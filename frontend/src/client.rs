@@ -47,7 +47,7 @@ pub struct Client {
     /// Where each room's list was scrolled to when left (absent: at the bottom).
     pub scroll: StoredValue<Vec<(RoomId, i32)>>,
     /// Small state of the session: the room a `typing` was last announced in and when, whether
-    /// `away` was announced, a `read` is scheduled, quotes asked for.
+    /// `away` was announced, a `read` waits to be sent, quotes asked for.
     misc: StoredValue<Misc>,
 }
 
@@ -56,7 +56,8 @@ pub struct Client {
 struct Misc {
     typing: Option<(RoomId, i64)>,
     away: bool,
-    read_scheduled: bool,
+    /// The room whose newest message was seen, while its `read` waits for the throttle.
+    read_pending: Option<RoomId>,
     quotes: Vec<(RoomId, u64)>,
 }
 
@@ -167,6 +168,7 @@ impl Client {
 
     /// Puts a room on screen (joining it if new).
     pub fn open_room(self, id: RoomId) {
+        self.flush_read();
         self.change(|c| c.open(id));
     }
 
@@ -283,40 +285,63 @@ impl Client {
         self.command(Command::Send(ClientFrame { req: None, msg }));
     }
 
-    /// Records whether the page is visible.
+    /// Records whether the page is visible. Hidden, a pending `read` goes out first.
     pub fn set_visible(self, visible: bool) {
+        if !visible {
+            self.flush_read();
+        }
         self.chat.try_update_untracked(|c| c.set_visible(visible));
         if visible {
             self.read_newest();
         }
     }
 
+    /// Records whether the list of the room on screen shows its newest message (scrolled to the
+    /// bottom); if so, the room is read up to there.
+    pub fn set_at_bottom(self, at_bottom: bool) {
+        self.chat
+            .try_update_untracked(|c| c.set_at_bottom(at_bottom));
+        if at_bottom {
+            self.read_newest();
+        }
+    }
+
     /// The newest message of the room on screen is on screen: once the page is visible, the
-    /// room is marked read up to there (at most a few times a second).
+    /// room is marked read up to there (at most a few times a second; a pending `read` is
+    /// flushed when the room is left or the page hidden, see [`Client::flush_read`]).
     pub fn read_newest(self) {
-        if browser::hidden()
-            || self
-                .misc
-                .try_update_value(|m| std::mem::replace(&mut m.read_scheduled, true))
-                .unwrap_or(true)
-        {
+        let Some((id, reading)) = self.chat.try_with_untracked(|c| (c.current(), c.reading()))
+        else {
+            return;
+        };
+        if !reading || browser::hidden() {
             return;
         }
-        spawn_local(async move {
-            gloo_timers::future::TimeoutFuture::new(400).await;
-            if self
-                .misc
-                .try_update_value(|m| m.read_scheduled = false)
-                .is_none()
-                || browser::hidden()
-            {
-                return;
-            }
-            self.change(|c| {
-                let id = c.current();
-                let seq = c.room(id).map_or(0, |r| r.timeline.delivered_high());
-                c.mark_read(id, seq)
-            });
+        let Some(before) = self.misc.try_update_value(|m| m.read_pending.replace(id)) else {
+            return;
+        };
+        match before {
+            // A timer is running (it sends for `id` now); another room's read goes out at once.
+            Some(r) if r != id => self.mark_seen(r),
+            Some(_) => {}
+            None => spawn_local(async move {
+                gloo_timers::future::TimeoutFuture::new(300).await;
+                self.flush_read();
+            }),
+        }
+    }
+
+    /// Sends the pending `read` now (leaving the room, hiding or leaving the page).
+    pub fn flush_read(self) {
+        if let Some(Some(id)) = self.misc.try_update_value(|m| m.read_pending.take()) {
+            self.mark_seen(id);
+        }
+    }
+
+    fn mark_seen(self, id: RoomId) {
+        self.change(|c| {
+            let seq = c.room(id).map_or(0, |r| r.timeline.delivered_high());
+            c.mark_read(id, seq)
         });
     }
 

@@ -51,6 +51,37 @@ pub enum Inline {
     Break,
 }
 
+/// The text of a message without its Markdown marks, on one line (for previews).
+pub fn plain(src: &str) -> String {
+    fn inlines(out: &mut String, list: &[Inline]) {
+        for i in list {
+            match i {
+                Inline::Text(t) | Inline::Code(t) => out.push_str(t),
+                Inline::Em(l) | Inline::Strong(l) | Inline::Strike(l) | Inline::Link(_, l) => {
+                    inlines(out, l);
+                }
+                Inline::Break => out.push(' '),
+            }
+        }
+    }
+    fn blocks(out: &mut String, list: &[Block]) {
+        for b in list {
+            if !out.is_empty() && !out.ends_with(' ') {
+                out.push(' ');
+            }
+            match b {
+                Block::Para(l) => inlines(out, l),
+                Block::Code(t) => out.push_str(&t.replace('\n', " ")),
+                Block::Quote(l) => blocks(out, l),
+                Block::List(_, items) => items.iter().for_each(|i| blocks(out, i)),
+            }
+        }
+    }
+    let mut out = String::new();
+    blocks(&mut out, &parse(src));
+    out
+}
+
 /// The address of a link if it is safe to follow: `http:`, `https:` or `mailto:`, without
 /// spaces or control characters.
 pub fn safe_href(url: &str) -> Option<&str> {
@@ -486,6 +517,14 @@ mod tests {
 
     fn t(s: &str) -> Inline {
         Inline::Text(s.into())
+    }
+
+    #[test]
+    fn plain_text_drops_the_marks() {
+        assert_eq!(
+            plain("**bold** and _em_ `code` [link](https://x.example)\n> quoted"),
+            "bold and em code link quoted"
+        );
     }
 
     fn para(src: &str) -> Vec<Inline> {

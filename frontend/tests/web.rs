@@ -1386,3 +1386,74 @@ async fn each_room_keeps_its_own_draft() {
     assert_eq!(frontend::drafts::load(&me, room("random")), "for random");
     assert_eq!(frontend::drafts::load(&me, room("general")), "for general");
 }
+
+fn press(el: &web_sys::Element, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let ev = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
+        .expect("keyboard event");
+    el.dispatch_event(&ev).expect("dispatch keydown");
+}
+
+fn focused() -> Option<web_sys::Element> {
+    document().active_element()
+}
+
+#[wasm_bindgen_test]
+async fn reply_and_the_end_of_an_edit_focus_the_composer_and_one_picker_opens_at_a_time() {
+    let (el, client) = mount_chat("focuser");
+    join_general(
+        client,
+        &["focuser"],
+        vec![
+            message(1, "focuser", "**one**", None),
+            message(2, "bob", "two", None),
+        ],
+    );
+    settle().await;
+    let composer = one(&el, &testid("composer"));
+    // Reply: the box has the focus, the bar shows plain text; Escape cancels.
+    click(&one(&one(&el, "[data-seq=\"1\"]"), &testid("action-reply")));
+    settle().await;
+    assert_eq!(focused().as_ref(), Some(&composer));
+    assert_eq!(
+        text_of(&one(&el, &testid("replying"))),
+        "Replying to focuser: oneCancel"
+    );
+    press(&composer, "Escape");
+    settle().await;
+    assert!(all(&el, &testid("replying")).is_empty());
+    // Edit, then cancel or save: back in the box.
+    click(&one(&one(&el, "[data-seq=\"1\"]"), &testid("action-edit")));
+    settle().await;
+    let input = one(&el, &testid("edit-input"));
+    assert_eq!(focused().as_ref(), Some(&input));
+    press(&input, "Escape");
+    settle().await;
+    assert!(all(&el, &testid("edit-input")).is_empty());
+    assert_eq!(focused().as_ref(), Some(&composer));
+    click(&one(&one(&el, "[data-seq=\"1\"]"), &testid("action-edit")));
+    settle().await;
+    let input = one(&el, &testid("edit-input"));
+    type_into(&input, "one, better");
+    press_enter(&input, false);
+    settle().await;
+    assert_eq!(focused().as_ref(), Some(&composer));
+    // The emoji picker: one at a time, closed by Escape and by a click elsewhere.
+    click(&one(&one(&el, "[data-seq=\"1\"]"), &testid("action-react")));
+    click(&one(&one(&el, "[data-seq=\"2\"]"), &testid("action-react")));
+    settle().await;
+    assert_eq!(all(&el, ".picker").len(), 1);
+    assert_eq!(all(&one(&el, "[data-seq=\"2\"]"), ".picker").len(), 1);
+    press(&composer, "Escape");
+    settle().await;
+    assert!(all(&el, ".picker").is_empty());
+    click(&one(&one(&el, "[data-seq=\"2\"]"), &testid("action-react")));
+    settle().await;
+    assert_eq!(all(&el, ".picker").len(), 1);
+    click(&one(&el, &testid("message-list")));
+    settle().await;
+    assert!(all(&el, ".picker").is_empty());
+}

@@ -254,10 +254,22 @@ def test_new_messages_below_appear_while_scrolled_up(server, browser):
     with person(browser, server, "bob") as (bob, _):
         expect(bob.locator("[data-testid=message]")).to_have_count(40, timeout=WAIT)
         bob.get_by_test_id("message-list").evaluate("el => { el.scrollTop = 0; }")
+        # Scrolled away from the newest messages: "Jump to latest" is offered at once.
+        expect(bob.get_by_test_id("jump-latest")).to_be_visible(timeout=WAIT)
         bob.wait_for_timeout(300)
         post(server, token, 1, "while you were reading", 99)
         bar = bob.get_by_test_id("new-below")
         expect(bar).to_be_visible(timeout=WAIT)
+        # Not seen yet: unread here too, as on the server.
+        item = bob.locator('[data-testid=room-item][data-room="general"]')
+        expect(item.get_by_test_id("room-unread")).to_have_text("1", timeout=WAIT)
+        expect(bob).to_have_title(re.compile(r"^\(1\) "), timeout=WAIT)
         bob.get_by_test_id("jump-latest").click()
         expect(bar).to_have_count(0, timeout=WAIT)
         expect(bob.locator("[data-testid=message]").last).to_be_in_viewport(timeout=WAIT)
+        expect(item.get_by_test_id("room-unread")).to_have_count(0, timeout=WAIT)
+        # Seen, and the server agrees after a reload.
+        bob.reload()
+        expect(bob.locator("[data-testid=message]").last).to_be_visible(timeout=WAIT)
+        expect(item).to_be_visible(timeout=WAIT)
+        expect(item.get_by_test_id("room-unread")).to_have_count(0)

@@ -82,6 +82,22 @@ pub fn Composer(
         });
     }
     let area = NodeRef::<html::Textarea>::new();
+    // Replying starts in the box; so does the end of an edit in place (saved or cancelled).
+    if let Some(c) = client {
+        let was = StoredValue::new((None::<u64>, false));
+        effect(move || {
+            let now = (c.reply.get(), c.editing.with(Option::is_some));
+            let Some(before) = was.try_update_value(|w| std::mem::replace(w, now)) else {
+                return;
+            };
+            let replied = now.0.is_some() && now.0 != before.0;
+            if (replied || before.1 && !now.1)
+                && let Some(Some(el)) = area.try_get_untracked()
+            {
+                let _ = el.focus();
+            }
+        });
+    }
     // Mention completion: the word typed, the room's members (loaded on the first `@`), the
     // choice highlighted.
     let query = RwSignal::new(None::<(usize, String)>);
@@ -314,7 +330,12 @@ pub fn Composer(
                 let seq = c.reply.get()?;
                 let line = c.chat.with(|chat| {
                     let m = chat.room(chat.current())?.timeline.message(seq)?;
-                    Some(format!("Replying to {}: {}", m.author_name, start_of(&m.text, 60)))
+                    Some(if m.deleted.is_some() {
+                        "Replying to a deleted message".to_owned()
+                    } else {
+                        let shown = crate::markdown::plain(&m.text);
+                        format!("Replying to {}: {}", m.author_name, start_of(&shown, 60))
+                    })
                 })?;
                 Some(view! {
                     <p class="replying" data-testid="replying">

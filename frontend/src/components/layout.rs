@@ -133,6 +133,8 @@ pub fn ChatPage(
     };
     let keys = window_event_listener(ev::keydown, move |_| active());
     let pointer = window_event_listener(ev::pointerdown, move |_| active());
+    // Leaving the page: a `read` waiting for its throttle goes out now.
+    let pagehide = window_event_listener(ev::pagehide, move |_| client.flush_read());
     let visibility = window_event_listener(ev::visibilitychange, move |_| {
         let hidden = browser::hidden();
         hidden_since.set_value(hidden.then(browser::now_ms));
@@ -164,6 +166,7 @@ pub fn ChatPage(
         keys.remove();
         pointer.remove();
         visibility.remove();
+        pagehide.remove();
         if let Some(idle) = idle {
             idle.clear();
         }
@@ -492,7 +495,9 @@ pub fn ChatLayout(
                         />
                     }.into_any()
                 })}
-                {text_line("typing", "typing", "status", Signal::derive(move || typing.get()))}
+                <div class="typing-slot">
+                    {text_line("typing", "typing", "status", Signal::derive(move || typing.get()))}
+                </div>
                 <Composer
                     on_send
                     room=label

@@ -99,6 +99,12 @@ pub fn MessageList(
     });
     let restore = StoredValue::new(saved);
     let below = RwSignal::new(false);
+    // Scrolled away from the newest messages: "Jump to latest" is offered.
+    let away = RwSignal::new(false);
+    if let Some(c) = client {
+        c.chat
+            .try_update_untracked(|c| c.set_at_bottom(saved.is_none()));
+    }
     let unread_off = RwSignal::new(false);
     // `try_` reads throughout: scroll events and animation frames can arrive after the list was
     // disposed (a room switch), and must then do nothing rather than panic.
@@ -112,9 +118,12 @@ pub fn MessageList(
     let observe = move |el: &web_sys::HtmlDivElement, now: &ScrollSnapshot| {
         if now.at_bottom {
             below.try_set(false);
-            if let Some(c) = client {
-                c.read_newest();
-            }
+        }
+        if away.try_get_untracked() == Some(now.at_bottom) {
+            away.try_set(!now.at_bottom);
+        }
+        if let Some(c) = client {
+            c.set_at_bottom(now.at_bottom);
         }
         unread_off.try_set(divider_off_screen(el));
         if let (Some(c), Some(id)) = (client, room_id) {
@@ -294,7 +303,11 @@ pub fn MessageList(
             return;
         };
         let get = |el: &web_sys::Element, name: &str| el.get_attribute(name).unwrap_or_default();
-        let host = btn.closest("li").ok().flatten();
+        let host = btn
+            .closest("li")
+            .ok()
+            .flatten()
+            .and_then(|h| h.dyn_into::<web_sys::HtmlElement>().ok());
         let at = |name| host.as_ref().map(|h| get(h, name)).unwrap_or_default();
         let seq: u64 = at("data-seq").parse().unwrap_or(0);
         let cid = || ClientId::parse(at("data-client-id")).ok();
@@ -316,10 +329,24 @@ pub fn MessageList(
                         &get(&btn, "data-emoji"),
                         get(&btn, "aria-pressed") != "true",
                     ),
-                    "emoji" => c.react(seq, &get(&btn, "data-emoji"), true),
+                    "emoji" => {
+                        c.react(seq, &get(&btn, "data-emoji"), true);
+                        if let Some(u) = ul.get_untracked() {
+                            close_picker(&u);
+                        }
+                    }
                     "react" => {
-                        if let Some(h) = &host {
-                            toggle_picker(h);
+                        if let (Some(h), Some(u), Some(Some(list))) =
+                            (&host, ul.get_untracked(), list.try_get_untracked())
+                            && toggle_picker(&u, h).is_some()
+                        {
+                            // Near the bottom, the picker would be cut off: scroll it in.
+                            let over = content_y(&list, h) + h.offset_height()
+                                - list.scroll_top()
+                                - list.client_height();
+                            if over > 0 {
+                                list.set_scroll_top(list.scroll_top() + over + 4);
+                            }
                         }
                     }
                     "delete"
@@ -334,6 +361,26 @@ pub fn MessageList(
             }
         }
     };
+    // The emoji picker closes on Escape and on a click anywhere else.
+    let close_open_picker = move || {
+        if let Some(Some(u)) = ul.try_get_untracked() {
+            close_picker(&u);
+        }
+    };
+    let outside = window_event_listener(leptos::ev::click, move |ev| {
+        if target(&ev, ".picker, [data-act=react]").is_none() {
+            close_open_picker();
+        }
+    });
+    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
+        if ev.key() == "Escape" {
+            close_open_picker();
+        }
+    });
+    on_cleanup(move || {
+        outside.remove();
+        escape.remove();
+    });
     // The editor: Enter saves, Escape cancels.
     let on_key = move |ev: web_sys::KeyboardEvent| {
         let (Some(c), Some(area)) = (client, target(&ev, "textarea")) else {
@@ -433,12 +480,16 @@ pub fn MessageList(
             <ul class="entries" node_ref=ul on:click=on_click on:keydown=on_key></ul>
         </div>
         {dyn_opt(move || {
-            below
-                .get()
+            let new = below.get();
+            (new || away.get())
                 .then(|| {
                     view! {
-                        <div class="bar" data-testid="new-below" role="status">
-                            <span>"New messages below"</span>
+                        <div
+                            class="bar"
+                            data-testid=if new { "new-below" } else { "scrolled-up" }
+                            role="status"
+                        >
+                            {new.then(|| view! { <span>"New messages below"</span> })}
                             <button class="small" data-testid="jump-latest" on:click=click(to_bottom)>
                                 "Jump to latest"
                             </button>
@@ -459,13 +510,7 @@ fn divider_off_screen(el: &web_sys::HtmlDivElement) -> bool {
     let Ok(d) = d.dyn_into::<web_sys::HtmlElement>() else {
         return false;
     };
-    // Offsets are from the nearest positioned ancestor, which may be the list or above it.
-    let base = if d.offset_parent().is_some_and(|p| p == ***el) {
-        0
-    } else {
-        el.offset_top()
-    };
-    let y = d.offset_top() - base;
+    let y = content_y(el, &d);
     y < el.scroll_top() || y > el.scroll_top() + el.client_height()
 }
 
@@ -787,17 +832,38 @@ fn message_row(
     }
 }
 
-/// Shows or hides a message's emoji picker.
-fn toggle_picker(row: &web_sys::Element) {
-    if let Ok(Some(open)) = row.query_selector(".picker") {
+/// Shows or hides a message's emoji picker (closing any other): the picker opened, if any.
+fn toggle_picker(ul: &web_sys::Element, row: &web_sys::HtmlElement) -> Option<web_sys::Element> {
+    if let Ok(Some(open)) = ul.query_selector(".picker") {
         open.remove();
-        return;
+        if row.contains(Some(&open)) {
+            return None;
+        }
     }
     let picker = el(row, "div", "picker");
     for e in EMOJI {
         let b = button(&picker, "emoji-option", "emoji", e);
         attrs(&b, &[("data-emoji", e)]);
     }
+    Some(picker)
+}
+
+/// Closes the open emoji picker, if any.
+fn close_picker(ul: &web_sys::Element) {
+    if let Ok(Some(open)) = ul.query_selector(".picker") {
+        open.remove();
+    }
+}
+
+/// Where an element of the list is, from the top of the list's content (px).
+fn content_y(list: &web_sys::HtmlDivElement, d: &web_sys::HtmlElement) -> i32 {
+    // Offsets are from the nearest positioned ancestor, which may be the list or above it.
+    let base = if d.offset_parent().is_some_and(|p| p == ***list) {
+        0
+    } else {
+        list.offset_top()
+    };
+    d.offset_top() - base
 }
 
 /// The text of a message as shown, appended to `parent`: the one place that turns a message's
