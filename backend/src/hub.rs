@@ -562,7 +562,7 @@ impl Hub {
         let out = Arc::new(Encoded {
             event: Some((event.room, event.seq)),
             leave: None,
-            frame: encode(&ServerMsg::Message(event.clone())),
+            frame: encode(&ServerMsg::Message(Box::new(event.clone()))),
         });
         // Rooms nobody has joined since start have no state, and need none.
         if let Some(room) = self.joined_room(event.room) {

@@ -200,15 +200,19 @@ where
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_heard = Instant::now();
 
-    let hello = ServerMsg::Hello {
-        user: conn.user.username.clone(),
-        display_name: conn.user.display_name.clone(),
-        protocol: PROTOCOL_VERSION,
-        heartbeat_ms: u64::try_from(heartbeat.as_millis()).unwrap_or(u64::MAX),
-    };
-    let mut ending = match send(&mut sink, &hello).await {
-        Ok(()) => None,
-        Err(WriteFailed) => Some(Ending::Gone),
+    // In a block of its own: a frame held across the loop's awaits would sit in every idle
+    // connection's task for its whole life.
+    let mut ending = {
+        let hello = ServerMsg::Hello {
+            user: conn.user.username.clone(),
+            display_name: conn.user.display_name.clone(),
+            protocol: PROTOCOL_VERSION,
+            heartbeat_ms: u64::try_from(heartbeat.as_millis()).unwrap_or(u64::MAX),
+        };
+        match send(&mut sink, &hello).await {
+            Ok(()) => None,
+            Err(WriteFailed) => Some(Ending::Gone),
+        }
     };
 
     while ending.is_none() {
@@ -855,8 +859,10 @@ impl Conn {
             let done = !full || last.is_none_or(|seq| seq >= until);
             let frames = async {
                 for message in page {
-                    sink.feed(Message::Text(encode(&ServerMsg::Message(message))))
-                        .await?;
+                    sink.feed(Message::Text(encode(&ServerMsg::Message(Box::new(
+                        message,
+                    )))))
+                    .await?;
                 }
                 sink.flush().await
             };

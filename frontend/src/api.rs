@@ -268,7 +268,7 @@ pub async fn message(id: RoomId, seq: u64) -> Result<MessageEvent, Failure> {
         text.trim_start().get(1..).unwrap_or("")
     );
     match parse::<ServerMsg>(&frame)? {
-        ServerMsg::Message(ev) => Ok(ev),
+        ServerMsg::Message(ev) => Ok(*ev),
         _ => Err(Failure::Network("not a message".into())),
     }
 }

@@ -1096,7 +1096,7 @@ impl Chat {
                     body: ev.text.clone(),
                 });
                 let r = self.rooms.entry(id).or_default();
-                let inserted = r.timeline.insert_live(ev, &self.me);
+                let inserted = r.timeline.insert_live(*ev, &self.me);
                 if inserted.is_new && is_message && by_other && seq > r.read_seq {
                     if !reading {
                         r.unread = r.unread.saturating_add(1);
@@ -1700,7 +1700,7 @@ mod tests {
             0,
         );
         ev.client_id = client_id.map(cid);
-        ServerMsg::Message(ev)
+        ServerMsg::Message(Box::new(ev))
     }
     fn joined(r: &str, online: &[&str]) -> ServerMsg {
         ServerMsg::Joined {
@@ -1717,7 +1717,7 @@ mod tests {
             room: room(r),
             messages: seqs
                 .map(|s| match msg(r, s, "bob", None) {
-                    ServerMsg::Message(ev) => ev,
+                    ServerMsg::Message(ev) => *ev,
                     _ => unreachable!("msg builds a message"),
                 })
                 .collect(),
@@ -2497,7 +2497,7 @@ mod tests {
             1,
         );
         ev.client_id = Some(cid("0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69"));
-        c.apply(ServerMsg::Message(ev));
+        c.apply(ServerMsg::Message(Box::new(ev)));
         assert_eq!(ids(&c.outbox()), vec!["a2"]);
         // Discarding is the user's call.
         c.discard(&cid("a2"));

@@ -140,7 +140,7 @@ fn message(seq: u64, author: &str, text: &str, client_id: Option<&str>) -> Serve
         1_700_000_000_000,
     );
     ev.client_id = client_id.map(cid);
-    ServerMsg::Message(ev)
+    ServerMsg::Message(Box::new(ev))
 }
 
 /// Mounts the chat screen for `me` with a client that has no connection; returns the
@@ -185,7 +185,7 @@ fn join_general(client: Client, online: &[&str], history: Vec<ServerMsg>) {
     let messages = history
         .into_iter()
         .filter_map(|m| match m {
-            ServerMsg::Message(ev) => Some(ev),
+            ServerMsg::Message(ev) => Some(*ev),
             _ => None,
         })
         .collect();
@@ -770,7 +770,7 @@ async fn an_edit_arriving_before_its_target_renders_right() {
             req: None,
             room: room("general"),
             messages: vec![match message(5, "bob", "original", None) {
-                ServerMsg::Message(ev) => ev,
+                ServerMsg::Message(ev) => *ev,
                 _ => unreachable!("message builds a message"),
             }],
             has_more: false,
@@ -971,7 +971,7 @@ async fn authors_show_by_display_name_with_their_handle_in_the_title() {
     let (el, client) = mount_chat("named_viewer");
     join_general(client, &["named_viewer", "bob"], Vec::new());
     client.change(|c| {
-        c.apply(ServerMsg::Message(MessageEvent::message(
+        c.apply(ServerMsg::Message(Box::new(MessageEvent::message(
             room("general"),
             1,
             1,
@@ -979,7 +979,7 @@ async fn authors_show_by_display_name_with_their_handle_in_the_title() {
             DisplayName::parse("Bob Ö 🎸").expect("valid"),
             "hi".into(),
             1,
-        )))
+        ))))
     });
     // `hello` tells the own display name.
     client.change(|c| {

@@ -199,7 +199,7 @@ impl Flat {
             },
             "message" => {
                 let room = self.room_id()?;
-                ServerMsg::Message(MessageEvent {
+                ServerMsg::Message(Box::new(MessageEvent {
                     room,
                     seq: need(self.seq, "seq")?,
                     kind: self.kind,
@@ -216,7 +216,7 @@ impl Flat {
                     edited: self.edited,
                     deleted: self.deleted,
                     reactions: self.reactions,
-                })
+                }))
             }
             "history" => ServerMsg::History {
                 req,
@@ -366,8 +366,8 @@ mod tests {
                 req: None,
                 room: RoomId(1),
             },
-            ServerMsg::Message(event.clone()),
-            ServerMsg::Message(edit),
+            ServerMsg::Message(Box::new(event.clone())),
+            ServerMsg::Message(Box::new(edit)),
             ServerMsg::History {
                 req: Some(2),
                 room: RoomId(1),

@@ -230,10 +230,10 @@ impl Resilient {
             ServerMsg::Message(m) if m.room == RoomId(self.room_id) => {
                 let last = self.last_seq();
                 if m.seq == last + 1 {
-                    self.received.push(m);
+                    self.received.push(*m);
                     return self.drain_held().filter(|_| false);
                 } else if m.seq > last && !self.held.is_empty() {
-                    self.held.insert(m.seq, m);
+                    self.held.insert(m.seq, *m);
                 } else if m.seq <= last {
                     self.violations.push(format!(
                         "{}: duplicate seq {} (have {last})",

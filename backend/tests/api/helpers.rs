@@ -459,7 +459,7 @@ impl Ws {
             .recv_until(|m| matches!(m, ServerMsg::Message(_)))
             .await
         {
-            ServerMsg::Message(event) => event,
+            ServerMsg::Message(event) => *event,
             _ => unreachable!(),
         }
     }

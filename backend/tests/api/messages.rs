@@ -27,7 +27,7 @@ async fn message_is_delivered_to_every_member_of_the_room() {
     while ack.is_none() || own.is_none() {
         match a.recv().await {
             ServerMsg::Ack { client_id, seq, .. } => ack = Some((client_id, seq)),
-            ServerMsg::Message(m) => own = Some(m),
+            ServerMsg::Message(m) => own = Some(*m),
             _ => {}
         }
     }
