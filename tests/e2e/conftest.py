@@ -113,3 +113,20 @@ def browser():
         )
         yield b
         b.close()
+
+
+WAIT = 15_000  # ms: generous, the machine is shared
+
+
+def online(page):
+    """Waits until the page's connection badge says it is connected."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("conn-badge")).to_have_attribute("data-state", "online", timeout=WAIT)
+
+
+def say(page, text):
+    """Types `text` into the page's composer and sends it."""
+    composer = page.get_by_test_id("composer")
+    composer.fill(text)
+    composer.press("Enter")

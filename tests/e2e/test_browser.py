@@ -10,10 +10,9 @@ import json
 from playwright.sync_api import expect
 from websockets.sync.client import connect
 
-from conftest import http_json
+from conftest import WAIT, http_json, say
 
 PASSWORD = "a long password"
-WAIT = 15_000  # ms: generous, the machine is shared
 
 
 def register(page, server, name):
@@ -23,12 +22,6 @@ def register(page, server, name):
     page.get_by_test_id("register-button").click()
     expect(page.get_by_test_id("room-title")).to_have_text("#general", timeout=WAIT)
     expect(page.get_by_test_id("conn-badge")).to_have_attribute("data-state", "online", timeout=WAIT)
-
-
-def say(page, text):
-    composer = page.get_by_test_id("composer")
-    composer.fill(text)
-    composer.press("Enter")
 
 
 def texts(page):

@@ -14,10 +14,9 @@ import time
 
 from playwright.sync_api import expect
 
-from conftest import http_json
+from conftest import WAIT, http_json, online, say
 
 PASSWORD = "a long password"
-WAIT = 15_000  # ms: generous, the machine is shared
 
 # Makes the page report itself hidden, and records notifications instead of showing them.
 HIDDEN_AND_NOTIFIED = """
@@ -56,16 +55,6 @@ def person(browser, server, name, init_script=None):
         yield page, token
     finally:
         ctx.close()
-
-
-def online(page):
-    expect(page.get_by_test_id("conn-badge")).to_have_attribute("data-state", "online", timeout=WAIT)
-
-
-def say(page, text):
-    composer = page.get_by_test_id("composer")
-    composer.fill(text)
-    composer.press("Enter")
 
 
 def post(server, token, room, text, n=0, reply_to=None):

@@ -12,10 +12,9 @@ import time
 
 from playwright.sync_api import expect
 
-from conftest import http_json
+from conftest import WAIT, http_json, online, say
 
 PASSWORD = "a long password"
-WAIT = 15_000  # ms: generous, the machine is shared
 
 
 @contextlib.contextmanager
@@ -37,16 +36,6 @@ def person(browser, server, name, display_name=None):
         yield page
     finally:
         ctx.close()
-
-
-def online(page):
-    expect(page.get_by_test_id("conn-badge")).to_have_attribute("data-state", "online", timeout=WAIT)
-
-
-def say(page, text):
-    composer = page.get_by_test_id("composer")
-    composer.fill(text)
-    composer.press("Enter")
 
 
 def texts(page):
