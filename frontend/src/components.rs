@@ -28,7 +28,7 @@ pub use layout::{ChatLayout, ChatPage};
 pub use members::MemberPanel;
 pub use messages::{MessageList, message_body};
 pub use people::PeoplePicker;
-pub use sidebar::{InviteList, NewRoomForm, OnlineList, RoomList, RoomRow, Sidebar, room_rows};
+pub use sidebar::{RoomRow, Sidebar, room_rows};
 
 /// A paragraph showing `text` while there is some (an error or a note under a form): one view
 /// type shared by every such slot, so its code exists once.

@@ -13,17 +13,22 @@
 //! (`data-room-id`) with `invite-accept` and `invite-decline`, `online-list`, `online-user`
 //! (`data-user` = handle; shows the display name when known, `title` = `@handle`).
 
+//!
+//! The sidebar is plain DOM (see [`crate::components::dom`]) except for the people picker: one
+//! delegated handler per event kind on the sidebar, and one effect per part that changes.
+
+use std::any::Any;
+
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{DisplayName, InviteInfo, RoomId, RoomKind, RoomName, Username};
+use wasm_bindgen::JsCast;
 
 use crate::chat::Chat;
 use crate::client::Client;
+use crate::components::dom::{Slot, attrs, el, new_el, set_value, target, text, value_of};
 use crate::components::layout::count_text;
-use crate::components::{
-    PeoplePicker, click, dyn_fn, dyn_opt, dyn_text, dyn_view, memo_fn, on_event, submit_handler,
-    text_line,
-};
+use crate::components::{PeoplePicker, click, effect, memo_fn, on_event, submit_handler};
 
 /// The sidebar's words.
 mod text {
@@ -116,6 +121,33 @@ pub fn room_rows(c: &Chat) -> (Vec<RoomRow>, Vec<RoomRow>) {
     (rooms, direct)
 }
 
+/// The sidebar's state, shared by its handlers and effects (every field is a `Copy` handle).
+#[derive(Clone, Copy)]
+struct Bar {
+    client: Client,
+    open: RwSignal<bool>,
+    on_logout: Callback<()>,
+    picking: RwSignal<bool>,
+    /// The new room's name as typed, its kind, the server's refusal, a request under way.
+    name: RwSignal<String>,
+    kind: RwSignal<RoomKind>,
+    server_error: RwSignal<Option<String>>,
+    busy: RwSignal<bool>,
+}
+
+impl Bar {
+    /// What is wrong with the room name typed (nothing while it is empty).
+    fn rule_error(self) -> Option<String> {
+        self.name.with(|n| {
+            if n.is_empty() {
+                None
+            } else {
+                RoomName::parse(n.as_str()).err().map(|e| e.to_string())
+            }
+        })
+    }
+}
+
 /// The sidebar, wired to the [`Client`] in context.
 #[component]
 pub fn Sidebar(
@@ -125,13 +157,149 @@ pub fn Sidebar(
     on_logout: Callback<()>,
 ) -> impl IntoView {
     let client = expect_context::<Client>();
+    let b = Bar {
+        client,
+        open,
+        on_logout,
+        picking: RwSignal::new(false),
+        name: RwSignal::new(String::new()),
+        kind: RwSignal::new(RoomKind::Public),
+        server_error: RwSignal::new(None),
+        busy: RwSignal::new(false),
+    };
+    view! {
+        <aside
+            class="sidebar"
+            data-testid="sidebar"
+            use:build=b
+            on:click=click(move |ev| on_click(b, &ev))
+            on:submit=submit_handler(move |ev| {
+                if target(&ev, "form").is_some_and(|f| f.class_name() == "new-room") {
+                    ev.prevent_default();
+                    submit(b);
+                }
+            })
+            on:input=on_event(move |ev| on_input(b, &ev))
+            on:change=on_event(move |ev| on_input(b, &ev))
+        ></aside>
+    }
+}
+
+/// An element with a class and a test id, appended to `parent`.
+fn el_with(parent: &web_sys::Element, tag: &str, class: &str, testid: &str) -> web_sys::Element {
+    let e = el(parent, tag, class);
+    attrs(&e, &[("data-testid", testid)]);
+    e
+}
+
+/// A button with a class, a test id and a label, appended to `parent` (the sidebar's click
+/// handler acts by its test id).
+fn button(parent: &web_sys::Element, class: &str, testid: &str, label: &str) -> web_sys::Element {
+    let e = el_with(parent, "button", class, testid);
+    text(&e, label);
+    e
+}
+
+/// Sets or removes a boolean attribute.
+fn flag(e: &web_sys::Element, name: &str, on: bool) {
+    if on {
+        let _ = e.set_attribute(name, "");
+    } else {
+        let _ = e.remove_attribute(name);
+    }
+}
+
+/// A section heading with a button beside it.
+fn section_head(
+    aside: &web_sys::Element,
+    title: &str,
+    testid: &str,
+    label: &str,
+) -> web_sys::Element {
+    let d = el(aside, "div", "section-head");
+    text(&el(&d, "h2", ""), title);
+    button(&d, "secondary small", testid, label)
+}
+
+/// Builds the sidebar's parts in `aside` as it is created (a directive: the parts are there
+/// as soon as the view is), each kept up to date by its own effect.
+fn build(aside: web_sys::Element, b: Bar) {
+    let aside = &aside;
+    let client = b.client;
+    let open = b.open;
+    effect({
+        let aside = aside.clone();
+        move || {
+            aside.set_class_name(if open.get() {
+                "sidebar open"
+            } else {
+                "sidebar"
+            })
+        }
+    });
     let me = client.chat.with_untracked(|c| c.me().clone());
     let my_name = Memo::new(memo_fn(move |_| client.chat.with(|c| c.my_name().clone())));
     let rows = Memo::new(memo_fn(move |_| client.chat.with(room_rows)));
     let room_list = Memo::new(memo_fn(move |_| rows.get().0));
     let dm_list = Memo::new(memo_fn(move |_| rows.get().1));
     let invites = Memo::new(memo_fn(move |_| client.chat.with(|c| c.invites().to_vec())));
-    let picking = RwSignal::new(false);
+    let online = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| {
+            c.current_online()
+                .into_iter()
+                .map(|u| {
+                    let name = c.display_name(&u);
+                    (u, name)
+                })
+                .collect::<Vec<_>>()
+        })
+    }));
+    let current = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| c.room_title(c.current()))
+    }));
+
+    let who = el(aside, "div", "me");
+    let span = el(&who, "span", "");
+    text(&span, text::SIGNED_IN_AS);
+    let strong = el_with(&span, "strong", "", "current-user");
+    attrs(
+        &strong,
+        &[("data-user", me.as_str()), ("title", &format!("@{me}"))],
+    );
+    effect(move || strong.set_text_content(Some(my_name.get().as_str())));
+    button(&who, "secondary small", "logout-button", text::LOG_OUT);
+
+    let invite_head = Slot::new(aside);
+    let invite_list = Slot::new(aside);
+    effect(move || {
+        let list = invites.get();
+        if list.is_empty() {
+            invite_head.set(None);
+            invite_list.set(None);
+        } else {
+            let h = new_el("h2", "");
+            text(&h, text::INVITES);
+            invite_head.set(Some(h));
+            invite_list.set(Some(invite_ul(list)));
+        }
+    });
+
+    section_head(aside, text::ROOMS, "mark-all-read", "Mark all as read");
+    let rooms_ul = el_with(aside, "ul", "rooms", "room-list");
+    effect(move || fill_rooms(&rooms_ul, &room_list.get()));
+    new_room_form(b, aside);
+
+    let toggle = section_head(aside, text::DIRECT, "new-dm-button", text::NEW_DM);
+    let picking = b.picking;
+    effect(move || {
+        let p = picking.get();
+        attrs(
+            &toggle,
+            &[("aria-expanded", if p { "true" } else { "false" })],
+        );
+        toggle.set_text_content(Some(if p { text::NEW_DM_CLOSE } else { text::NEW_DM }));
+    });
+    let picker = Slot::new(aside);
     let dm_error = RwSignal::new(None::<String>);
     let on_message = Callback::new(move |people: Vec<(Username, DisplayName)>| {
         dm_error.set(None);
@@ -147,346 +315,269 @@ pub fn Sidebar(
             }
         });
     });
-    let online = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| {
-            c.current_online()
-                .into_iter()
-                .map(|u| {
-                    let name = c.display_name(&u);
-                    (u, name)
-                })
-                .collect::<Vec<_>>()
-        })
-    }));
-    let current = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.room_title(c.current()))
-    }));
-    let on_open = Callback::new(move |id: RoomId| {
-        client.open_room(id);
-        open.set(false);
+    // The picker is a Leptos view, mounted while open (the handle unmounts it when dropped).
+    Effect::new(move |shown: Option<Option<Box<dyn Any>>>| {
+        drop(shown);
+        if !picking.get() {
+            picker.set(None);
+            return None;
+        }
+        let d = new_el("div", "picker-box");
+        attrs(&d, &[("data-testid", "new-dm")]);
+        picker.set(Some(d.clone()));
+        let parent = d.dyn_into::<web_sys::HtmlElement>().ok()?;
+        let handle = leptos::mount::mount_to(parent, move || {
+            view! {
+                <PeoplePicker
+                    max=shared::DIRECT_MAX_MEMBERS - 1
+                    action=text::MESSAGE
+                    on_submit=on_message
+                    error=dm_error
+                />
+            }
+        });
+        Some(Box::new(handle) as Box<dyn Any>)
     });
-
-    view! {
-        <aside class="sidebar" class:open=move || open.get() data-testid="sidebar">
-            <div class="me">
-                <span>
-                    {text::SIGNED_IN_AS}
-                    <strong
-                        data-testid="current-user"
-                        data-user=me.to_string()
-                        title=format!("@{me}")
-                    >
-                        {dyn_text(move || my_name.get().to_string())}
-                    </strong>
-                </span>
-                <button
-                    class="secondary small"
-                    data-testid="logout-button"
-                    on:click=click(move |_| on_logout.run(()))
-                >
-                    {text::LOG_OUT}
-                </button>
-            </div>
-            {dyn_opt(move || {
-                let list = invites.get();
-                (!list.is_empty())
-                    .then(|| {
-                        view! {
-                            <h2>{text::INVITES}</h2>
-                            <InviteList invites=list />
-                        }.into_any()
-                    })
-            })}
-            <div class="section-head">
-                <h2>{text::ROOMS}</h2>
-                <button
-                    class="secondary small"
-                    data-testid="mark-all-read"
-                    on:click=click(move |_| client.mark_read(None))
-                >
-                    "Mark all as read"
-                </button>
-            </div>
-            <RoomList rooms=room_list on_open />
-            <NewRoomForm />
-            <div class="section-head">
-                <h2>{text::DIRECT}</h2>
-                <button
-                    class="secondary small"
-                    data-testid="new-dm-button"
-                    aria-expanded=move || picking.get().to_string()
-                    on:click=click(move |_| picking.update(|p| *p = !*p))
-                >
-                    {dyn_fn(move || if picking.get() { text::NEW_DM_CLOSE } else { text::NEW_DM })}
-                </button>
-            </div>
-            {dyn_opt(move || {
-                picking
-                    .get()
-                    .then(|| {
-                        view! {
-                            <div class="picker-box" data-testid="new-dm">
-                                <PeoplePicker
-                                    max=shared::DIRECT_MAX_MEMBERS - 1
-                                    action=text::MESSAGE
-                                    on_submit=on_message
-                                    error=dm_error
-                                />
-                            </div>
-                        }.into_any()
-                    })
-            })}
-            {dyn_opt(move || {
-                dm_list
-                    .with(Vec::is_empty)
-                    .then(|| view! { <p class="empty">{text::NO_DIRECT}</p> }.into_any())
-            })}
-            <RoomList rooms=dm_list on_open testid="dm-list" />
-            <h2>{dyn_text(move || text::online_in(&current.get()))}</h2>
-            <OnlineList users=online me=me.clone() />
-        </aside>
-    }
+    let empty = Slot::new(aside);
+    let dm_ul = el_with(aside, "ul", "rooms", "dm-list");
+    effect(move || {
+        let list = dm_list.get();
+        empty.text_line("empty", "", "", list.is_empty().then_some(text::NO_DIRECT));
+        fill_rooms(&dm_ul, &list);
+    });
+    let h2 = el(aside, "h2", "");
+    effect(move || h2.set_text_content(Some(&text::online_in(&current.get()))));
+    let online_ul = el_with(aside, "ul", "online", "online-list");
+    effect(move || {
+        online_ul.set_text_content(None);
+        for (u, name) in online.get() {
+            let li = el_with(&online_ul, "li", "", "online-user");
+            attrs(
+                &li,
+                &[("data-user", u.as_str()), ("title", &format!("@{u}"))],
+            );
+            attrs(&el(&li, "span", "dot"), &[("aria-hidden", "true")]);
+            text(&li, name.as_str());
+            if u == me {
+                text(&el(&li, "span", "you"), " (you)");
+            }
+        }
+    });
 }
 
-/// The rooms, each a button that opens it, with its unread count.
-#[component]
-pub fn RoomList(
-    /// The rooms to list.
-    #[prop(into)]
-    rooms: Signal<Vec<RoomRow>>,
-    /// Called with the room the user picked.
-    on_open: Callback<RoomId>,
-    /// The list's test id (`room-list` unless told).
-    #[prop(optional)]
-    testid: Option<&'static str>,
-) -> impl IntoView {
-    view! {
-        <ul class="rooms" data-testid=testid.unwrap_or("room-list")>
-            {dyn_view(move || {
-                rooms.get().into_iter().map(|r| {
-                    let id = r.id;
-                    let shown = if r.kind == RoomKind::Direct {
-                        r.name.clone()
-                    } else {
-                        format!("#{}", r.name)
-                    };
-                    view! {
-                        <li>
-                            <button
-                                class="room"
-                                class:current=r.current
-                                class:not-joined=!r.joined
-                                data-testid="room-item"
-                                data-room=r.name.clone()
-                                data-room-id=r.id.to_string()
-                                data-kind=r.kind_name()
-                                data-joined=r.joined.to_string()
-                                aria-current=r.current.then_some("true")
-                                on:click=click(move |_| on_open.run(id))
-                            >
-                                <span class="room-name">{shown}</span>
-                                {(r.kind == RoomKind::Private)
-                                    .then(|| {
-                                        view! { <span class="tag">{text::PRIVATE_MARK}</span> }
-                                    })}
-                                {(r.mentions > 0)
-                                    .then(|| {
-                                        view! {
-                                            <span class="unread mentions" data-testid="room-mentions">
-                                                {format!("@{}", count_text(r.mentions))}
-                                            </span>
-                                        }
-                                    })}
-                                {(r.unread > 0)
-                                    .then(|| {
-                                        view! {
-                                            <span class="unread" data-testid="room-unread">
-                                                {count_text(r.unread)}
-                                            </span>
-                                        }
-                                    })}
-                            </button>
-                            {(r.unread > 0 && !r.current)
-                                .then(|| {
-                                    let client = expect_context::<Client>();
-                                    view! {
-                                        <button
-                                            class="link small"
-                                            data-testid="room-mark-read"
-                                            title="Mark as read"
-                                            aria-label="Mark as read"
-                                            on:click=click(move |_| client.mark_read(Some(id)))
-                                        >
-                                            "✓"
-                                        </button>
-                                    }
-                                })}
-                        </li>
-                    }
-                })
-                .collect_view()
-                .into_any()
-            })}
-        </ul>
+/// Replaces the rows of a room list: each room a button that opens it, with its unread count.
+fn fill_rooms(ul: &web_sys::Element, rows: &[RoomRow]) {
+    ul.set_text_content(None);
+    for r in rows {
+        let li = el(ul, "li", "");
+        let mut class = String::from("room");
+        if r.current {
+            class.push_str(" current");
+        }
+        if !r.joined {
+            class.push_str(" not-joined");
+        }
+        let btn = el_with(&li, "button", &class, "room-item");
+        attrs(
+            &btn,
+            &[
+                ("data-room", &r.name),
+                ("data-room-id", &r.id.to_string()),
+                ("data-kind", r.kind_name()),
+                ("data-joined", if r.joined { "true" } else { "false" }),
+            ],
+        );
+        if r.current {
+            attrs(&btn, &[("aria-current", "true")]);
+        }
+        let shown = if r.kind == RoomKind::Direct {
+            r.name.clone()
+        } else {
+            format!("#{}", r.name)
+        };
+        text(&el(&btn, "span", "room-name"), &shown);
+        if r.kind == RoomKind::Private {
+            text(&el(&btn, "span", "tag"), text::PRIVATE_MARK);
+        }
+        if r.mentions > 0 {
+            let s = el_with(&btn, "span", "unread mentions", "room-mentions");
+            text(&s, &format!("@{}", count_text(r.mentions)));
+        }
+        if r.unread > 0 {
+            text(
+                &el_with(&btn, "span", "unread", "room-unread"),
+                &count_text(r.unread),
+            );
+        }
+        if r.unread > 0 && !r.current {
+            let m = button(&li, "link small", "room-mark-read", "✓");
+            attrs(
+                &m,
+                &[("title", "Mark as read"), ("aria-label", "Mark as read")],
+            );
+        }
     }
 }
 
 /// A field and button that create a room (and open it). The name, in any script (`技术讨论`,
 /// `Café ☕`), is checked with [`RoomName::parse`] as the user types; the server stores it
 /// NFC-normalised.
-#[component]
-pub fn NewRoomForm() -> impl IntoView {
-    let client = expect_context::<Client>();
-    let name = RwSignal::new(String::new());
-    let kind = RwSignal::new(RoomKind::Public);
-    let server_error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let rule_error = move || {
-        name.with(|n| {
-            if n.is_empty() {
-                None
-            } else {
-                RoomName::parse(n.as_str()).err().map(|e| e.to_string())
-            }
-        })
-    };
-    let submit = move || {
-        let Ok(room) = RoomName::parse(name.get_untracked()) else {
-            return;
-        };
-        busy.set(true);
-        server_error.set(None);
-        spawn_local(async move {
-            let result = client.create_room(room, kind.get_untracked()).await;
-            busy.try_set(false);
-            match result {
-                Ok(_) => {
-                    name.try_set(String::new());
-                }
-                Err(e) => {
-                    server_error.try_set(Some(e));
-                }
-            }
-        });
-    };
+fn new_room_form(b: Bar, aside: &web_sys::Element) {
+    let f = el(aside, "form", "new-room");
+    let input = el_with(&f, "input", "", "new-room-input");
+    attrs(
+        &input,
+        &[
+            ("placeholder", "new-room"),
+            ("aria-label", "New room name"),
+            ("autocapitalize", "none"),
+            ("spellcheck", "false"),
+        ],
+    );
+    let name = b.name;
+    effect(move || {
+        let n = name.get();
+        if value_of(&input) != n {
+            set_value(&input, &n);
+        }
+    });
+    let select = el_with(&f, "select", "", "new-room-kind");
+    attrs(&select, &[("aria-label", "Who may join")]);
+    let public = el(&select, "option", "");
+    attrs(&public, &[("value", "public"), ("selected", "")]);
+    text(&public, text::PUBLIC);
+    let private = el(&select, "option", "");
+    attrs(&private, &[("value", "private")]);
+    text(&private, text::PRIVATE);
+    let create = el_with(&f, "button", "small", "new-room-button");
+    attrs(&create, &[("type", "submit")]);
+    text(&create, text::CREATE);
+    effect(move || {
+        flag(
+            &create,
+            "disabled",
+            b.busy.get() || b.rule_error().is_some() || name.with(String::is_empty),
+        );
+    });
+    let error = Slot::new(&f);
+    effect(move || {
+        let e = b.rule_error().or_else(|| b.server_error.get());
+        error.text_line("field-error", "new-room-error", "alert", e.as_deref());
+    });
+}
 
-    view! {
-        <form
-            class="new-room"
-            on:submit=submit_handler(move |ev| {
-                ev.prevent_default();
-                submit();
-            })
-        >
-            <input
-                data-testid="new-room-input"
-                placeholder="new-room"
-                aria-label="New room name"
-                autocapitalize="none"
-                spellcheck="false"
-                prop:value=move || name.get()
-                on:input=on_event(move |ev| {
-                    name.set(event_target_value(&ev));
-                    server_error.set(None);
-                })
-            />
-            <select
-                data-testid="new-room-kind"
-                aria-label="Who may join"
-                on:change=on_event(move |ev| {
-                    kind.set(
-                        if event_target_value(&ev) == "private" {
-                            RoomKind::Private
-                        } else {
-                            RoomKind::Public
-                        },
-                    );
-                })
-            >
-                <option value="public" selected=true>
-                    {text::PUBLIC}
-                </option>
-                <option value="private">{text::PRIVATE}</option>
-            </select>
-            <button
-                type="submit"
-                class="small"
-                data-testid="new-room-button"
-                disabled=move || busy.get() || rule_error().is_some() || name.with(String::is_empty)
-            >
-                {text::CREATE}
-            </button>
-            {text_line("field-error", "new-room-error", "alert", Signal::derive(move || rule_error().or_else(|| server_error.get())))}
-        </form>
+/// Creates the room typed (if its name is good).
+fn submit(b: Bar) {
+    let Ok(room) = RoomName::parse(b.name.get_untracked()) else {
+        return;
+    };
+    b.busy.set(true);
+    b.server_error.set(None);
+    spawn_local(async move {
+        let result = b.client.create_room(room, b.kind.get_untracked()).await;
+        b.busy.try_set(false);
+        match result {
+            Ok(_) => {
+                b.name.try_set(String::new());
+            }
+            Err(e) => {
+                b.server_error.try_set(Some(e));
+            }
+        }
+    });
+}
+
+/// Typing in the new room's name, or choosing its kind.
+fn on_input(b: Bar, ev: &web_sys::Event) {
+    let Some(field) = target(ev, "[data-testid]") else {
+        return;
+    };
+    match field
+        .get_attribute("data-testid")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "new-room-input" => {
+            b.name.set(value_of(&field));
+            b.server_error.set(None);
+        }
+        "new-room-kind" => b.kind.set(if value_of(&field) == "private" {
+            RoomKind::Private
+        } else {
+            RoomKind::Public
+        }),
+        _ => {}
     }
 }
 
-/// Who is online in the room on screen.
-#[component]
-pub fn OnlineList(
-    /// The users (sorted by handle), each with the name they are shown by.
-    #[prop(into)]
-    users: Signal<Vec<(Username, DisplayName)>>,
-    /// The logged-in user (marked "you").
-    me: Username,
-) -> impl IntoView {
-    view! {
-        <ul class="online" data-testid="online-list">
-            {dyn_view(move || {
-                users.get().into_iter().map(|(u, name)| {
-                    let is_me = u == me;
-                    view! {
-                        <li data-testid="online-user" data-user=u.to_string() title=format!("@{u}")>
-                            <span class="dot" aria-hidden="true"></span>
-                            {name.to_string()}
-                            {is_me.then(|| view! { <span class="you">" (you)"</span> })}
-                        </li>
-                    }
-                })
-                .collect_view()
-                .into_any()
-            })}
-        </ul>
+/// The room id in a row (`data-room-id` of its own or of the room button in it).
+fn row_room(el: &web_sys::Element) -> Option<RoomId> {
+    let li = el.closest("li").ok()??;
+    let id = match li.get_attribute("data-room-id") {
+        Some(id) => id,
+        None => li
+            .query_selector("[data-room-id]")
+            .ok()??
+            .get_attribute("data-room-id")?,
+    };
+    id.parse().ok().map(RoomId)
+}
+
+/// The sidebar's buttons, by test id.
+fn on_click(b: Bar, ev: &web_sys::Event) {
+    let Some(btn) = target(ev, "button[data-testid]") else {
+        return;
+    };
+    let client = b.client;
+    let room = || row_room(&btn);
+    match btn
+        .get_attribute("data-testid")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "logout-button" => b.on_logout.run(()),
+        "mark-all-read" => client.mark_read(None),
+        "new-dm-button" => b.picking.update(|p| *p = !*p),
+        "room-item" => {
+            if let Some(id) = room() {
+                client.open_room(id);
+                b.open.set(false);
+            }
+        }
+        "room-mark-read" => {
+            if let Some(id) = room() {
+                client.mark_read(Some(id));
+            }
+        }
+        "invite-accept" => {
+            if let Some(id) = room() {
+                client.accept_invite(id);
+            }
+        }
+        "invite-decline" => {
+            if let Some(id) = room() {
+                client.decline_invite(id);
+            }
+        }
+        _ => {}
     }
 }
 
 /// Invitations: join (opens the room) or decline.
-#[component]
-pub fn InviteList(
-    /// The invitations.
-    invites: Vec<InviteInfo>,
-) -> impl IntoView {
-    let client = expect_context::<Client>();
-    view! {
-        <ul class="invites" data-testid="invite-list">
-            {invites
-                .into_iter()
-                .map(|i| {
-                    let id = i.room.id;
-                    view! {
-                        <li data-testid="invite-item" data-room-id=id.to_string()>
-                            <span class="room-name">{format!("#{}", i.room.name)}</span>
-                            <span class="by">{text::invited_by(i.by_name.as_str())}</span>
-                            <span class="actions">
-                                <button
-                                    class="small"
-                                    data-testid="invite-accept"
-                                    on:click=click(move |_| client.accept_invite(id))
-                                >
-                                    {text::ACCEPT}
-                                </button>
-                                <button
-                                    class="secondary small"
-                                    data-testid="invite-decline"
-                                    on:click=click(move |_| client.decline_invite(id))
-                                >
-                                    {text::DECLINE}
-                                </button>
-                            </span>
-                        </li>
-                    }
-                })
-                .collect_view()}
-        </ul>
+fn invite_ul(invites: Vec<InviteInfo>) -> web_sys::Element {
+    let ul = new_el("ul", "invites");
+    attrs(&ul, &[("data-testid", "invite-list")]);
+    for i in invites {
+        let li = el_with(&ul, "li", "", "invite-item");
+        attrs(&li, &[("data-room-id", &i.room.id.to_string())]);
+        text(&el(&li, "span", "room-name"), &format!("#{}", i.room.name));
+        text(
+            &el(&li, "span", "by"),
+            &text::invited_by(i.by_name.as_str()),
+        );
+        let actions = el(&li, "span", "actions");
+        button(&actions, "small", "invite-accept", text::ACCEPT);
+        button(&actions, "secondary small", "invite-decline", text::DECLINE);
     }
+    ul
 }
