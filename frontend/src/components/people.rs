@@ -5,14 +5,18 @@
 //! `data-user` = handle; click picks), `people-selected` (a picked person: `data-user`; click
 //! unpicks), `people-submit` (the action), `people-error`, `people-none` (nothing found).
 
-use leptos::prelude::*;
+//!
+//! The picker is plain DOM (see [`crate::components::dom`]): one delegated handler per event
+//! kind, and one effect per part that changes.
 
-use crate::components::{click, dyn_opt, dyn_view, on_event, text_line};
+use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{DisplayName, UserInfo, Username};
 
 use crate::api;
 use crate::client::Client;
+use crate::components::dom::{Slot, attrs, el, target, text, value_of};
+use crate::components::{click, effect, on_event};
 
 /// The picker's words.
 mod text {
@@ -26,6 +30,20 @@ mod text {
 /// How long typing must pause before a search is sent (ms).
 const SEARCH_DELAY_MS: u32 = 200;
 
+/// The picker's state, shared by its handlers and effects (every field is a `Copy` handle).
+#[derive(Clone, Copy)]
+struct Picker {
+    client: Client,
+    max: usize,
+    action: &'static str,
+    on_submit: Callback<Vec<(Username, DisplayName)>>,
+    error: RwSignal<Option<String>>,
+    results: RwSignal<Vec<UserInfo>>,
+    picked: RwSignal<Vec<(Username, DisplayName)>>,
+    searched: RwSignal<bool>,
+    generation: StoredValue<u64>,
+}
+
 /// Search, pick up to `max` people (never the user), and run `on_submit` with them.
 #[component]
 pub fn PeoplePicker(
@@ -38,140 +56,183 @@ pub fn PeoplePicker(
     /// The action's error, shown below (set by the caller).
     error: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let client = expect_context::<Client>();
-    let me = client.chat.with_untracked(|c| c.me().clone());
-    let query = RwSignal::new(String::new());
-    let results = RwSignal::new(Vec::<UserInfo>::new());
-    let picked = RwSignal::new(Vec::<(Username, DisplayName)>::new());
-    let searched = RwSignal::new(false);
-    let generation = StoredValue::new(0u64);
+    let p = Picker {
+        client: expect_context::<Client>(),
+        max,
+        action,
+        on_submit,
+        error,
+        results: RwSignal::new(Vec::new()),
+        picked: RwSignal::new(Vec::new()),
+        searched: RwSignal::new(false),
+        generation: StoredValue::new(0),
+    };
+    view! {
+        <div
+            class="people-picker"
+            data-testid="people-picker"
+            use:build=p
+            on:click=click(move |ev| on_click(p, &ev))
+            on:input=on_event(move |ev| {
+                if let Some(field) = target(&ev, "input") {
+                    search(p, value_of(&field));
+                }
+            })
+        ></div>
+    }
+}
 
-    let search = move |q: String| {
-        let Some(mine) = generation.try_update_value(|g| {
-            *g += 1;
-            *g
-        }) else {
-            return;
-        };
-        if q.trim().is_empty() {
-            results.set(Vec::new());
-            searched.set(false);
+/// An element with a class and a test id, appended to `parent`.
+fn el_with(parent: &web_sys::Element, tag: &str, class: &str, testid: &str) -> web_sys::Element {
+    let e = el(parent, tag, class);
+    attrs(&e, &[("data-testid", testid)]);
+    e
+}
+
+/// Builds the picker's parts in `div` as it is created (a directive), each kept up to date by
+/// its own effect.
+fn build(div: web_sys::Element, p: Picker) {
+    let picked_ul = el(&div, "ul", "picked");
+    effect(move || {
+        picked_ul.set_text_content(None);
+        for (user, name) in p.picked.get() {
+            let b = el_with(
+                &el(&picked_ul, "li", ""),
+                "button",
+                "chip",
+                "people-selected",
+            );
+            attrs(
+                &b,
+                &[("data-user", user.as_str()), ("title", &format!("@{user}"))],
+            );
+            text(&b, &format!("{name} ×"));
+        }
+    });
+    let input = el_with(&div, "input", "", "people-search");
+    attrs(
+        &input,
+        &[
+            ("placeholder", text::SEARCH),
+            ("aria-label", text::SEARCH),
+            ("autocapitalize", "none"),
+            ("spellcheck", "false"),
+        ],
+    );
+    let results_ul = el(&div, "ul", "results");
+    effect(move || {
+        results_ul.set_text_content(None);
+        for u in p.results.get() {
+            let b = el_with(
+                &el(&results_ul, "li", ""),
+                "button",
+                "person link",
+                "people-result",
+            );
+            attrs(&b, &[("data-user", u.user.as_str())]);
+            text(&el(&b, "span", "name"), u.display_name.as_str());
+            text(&el(&b, "span", "handle"), &format!(" @{}", u.user));
+        }
+    });
+    let none = Slot::new(&div);
+    effect(move || {
+        let empty = p.searched.get() && p.results.with(Vec::is_empty);
+        none.text_line("empty", "people-none", "", empty.then_some(text::NONE));
+    });
+    let submit = el_with(&div, "button", "small", "people-submit");
+    text(&submit, p.action);
+    effect(move || {
+        if p.picked.with(Vec::is_empty) {
+            let _ = submit.set_attribute("disabled", "");
+        } else {
+            let _ = submit.remove_attribute("disabled");
+        }
+    });
+    let error = Slot::new(&div);
+    effect(move || {
+        error.text_line(
+            "field-error",
+            "people-error",
+            "alert",
+            p.error.get().as_deref(),
+        )
+    });
+}
+
+/// Searches for `q` once typing pauses (clears the results for an empty query).
+fn search(p: Picker, q: String) {
+    let Some(mine) = p.generation.try_update_value(|g| {
+        *g += 1;
+        *g
+    }) else {
+        return;
+    };
+    if q.trim().is_empty() {
+        p.results.set(Vec::new());
+        p.searched.set(false);
+        return;
+    }
+    let me = p.client.chat.with_untracked(|c| c.me().clone());
+    spawn_local(async move {
+        gloo_timers::future::TimeoutFuture::new(SEARCH_DELAY_MS).await;
+        if p.generation.try_get_value() != Some(mine) {
             return;
         }
-        let me = me.clone();
-        spawn_local(async move {
-            gloo_timers::future::TimeoutFuture::new(SEARCH_DELAY_MS).await;
-            if generation.try_get_value() != Some(mine) {
-                return;
+        let found = api::users(&q).await;
+        if p.generation.try_get_value() != Some(mine) {
+            return;
+        }
+        match found {
+            Ok(list) => {
+                p.client.chat.try_update(|c| {
+                    c.learn_people(
+                        list.iter()
+                            .map(|u| (u.user.clone(), u.display_name.clone())),
+                    )
+                });
+                p.results
+                    .try_set(list.into_iter().filter(|u| u.user != me).collect());
+                p.searched.try_set(true);
             }
-            let found = api::users(&q).await;
-            if generation.try_get_value() != Some(mine) {
-                return;
+            Err(e) => {
+                p.error.try_set(Some(e.to_string()));
             }
-            match found {
-                Ok(list) => {
-                    client.chat.try_update(|c| {
-                        c.learn_people(
-                            list.iter()
-                                .map(|u| (u.user.clone(), u.display_name.clone())),
-                        )
-                    });
-                    results.try_set(list.into_iter().filter(|u| u.user != me).collect());
-                    searched.try_set(true);
-                }
-                Err(e) => {
-                    error.try_set(Some(e.to_string()));
-                }
-            }
-        });
-    };
+        }
+    });
+}
 
-    let pick = move |u: UserInfo| {
-        error.set(None);
-        picked.update(|p| {
-            if p.iter().any(|(h, _)| *h == u.user) {
-                return;
-            }
-            if p.len() >= max {
-                error.set(Some(text::at_most(max)));
-                return;
-            }
-            p.push((u.user, u.display_name));
-        });
+/// The picker's buttons, by test id.
+fn on_click(p: Picker, ev: &web_sys::Event) {
+    let Some(btn) = target(ev, "button[data-testid]") else {
+        return;
     };
-
-    view! {
-        <div class="people-picker" data-testid="people-picker">
-            <ul class="picked">
-                {dyn_view(move || {
-                    picked.get().into_iter().map(|(user, name)| {
-                        let u = user.clone();
-                        view! {
-                            <li>
-                                <button
-                                    class="chip"
-                                    data-testid="people-selected"
-                                    data-user=user.to_string()
-                                    title=format!("@{user}")
-                                    on:click=click(move |_| picked.update(|p| p.retain(|(h, _)| *h != u)))
-                                >
-                                    {format!("{name} ×")}
-                                </button>
-                            </li>
-                        }
-                    })
-                    .collect_view()
-                    .into_any()
-                })}
-            </ul>
-            <input
-                data-testid="people-search"
-                placeholder=text::SEARCH
-                aria-label=text::SEARCH
-                autocapitalize="none"
-                spellcheck="false"
-                prop:value=move || query.get()
-                on:input=on_event(move |ev| {
-                    let q = event_target_value(&ev);
-                    query.set(q.clone());
-                    search(q);
-                })
-            />
-            <ul class="results">
-                {dyn_view(move || {
-                    results.get().into_iter().map(|u| {
-                        let chosen = u.clone();
-                        view! {
-                            <li>
-                                <button
-                                    class="person link"
-                                    data-testid="people-result"
-                                    data-user=u.user.to_string()
-                                    on:click=click(move |_| pick(chosen.clone()))
-                                >
-                                    <span class="name">{u.display_name.to_string()}</span>
-                                    <span class="handle">{format!(" @{}", u.user)}</span>
-                                </button>
-                            </li>
-                        }
-                    })
-                    .collect_view()
-                    .into_any()
-                })}
-            </ul>
-            {dyn_opt(move || {
-                (searched.get() && results.with(Vec::is_empty))
-                    .then(|| view! { <p class="empty" data-testid="people-none">{text::NONE}</p> }.into_any())
-            })}
-            <button
-                class="small"
-                data-testid="people-submit"
-                disabled=move || picked.with(Vec::is_empty)
-                on:click=click(move |_| on_submit.run(picked.get_untracked()))
-            >
-                {action}
-            </button>
-            {text_line("field-error", "people-error", "alert", Signal::from(error))}
-        </div>
+    let user = btn.get_attribute("data-user").unwrap_or_default();
+    match btn
+        .get_attribute("data-testid")
+        .unwrap_or_default()
+        .as_str()
+    {
+        "people-selected" => p.picked.update(|v| v.retain(|(h, _)| h.as_str() != user)),
+        "people-result" => {
+            let Some(u) = p
+                .results
+                .with_untracked(|r| r.iter().find(|u| u.user.as_str() == user).cloned())
+            else {
+                return;
+            };
+            p.error.set(None);
+            p.picked.update(|v| {
+                if v.iter().any(|(h, _)| *h == u.user) {
+                    return;
+                }
+                if v.len() >= p.max {
+                    p.error.set(Some(text::at_most(p.max)));
+                    return;
+                }
+                v.push((u.user, u.display_name));
+            });
+        }
+        "people-submit" => p.on_submit.run(p.picked.get_untracked()),
+        _ => {}
     }
 }
