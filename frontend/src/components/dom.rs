@@ -17,6 +17,14 @@ pub(crate) fn target(ev: &web_sys::Event, selector: &str) -> Option<web_sys::Ele
         .flatten()
 }
 
+/// The element with a test id that an event happened in (or its closest such ancestor), with
+/// that id: what a delegated handler acts on.
+pub(crate) fn tested(ev: &web_sys::Event) -> Option<(web_sys::Element, String)> {
+    let el = target(ev, "[data-testid]")?;
+    let id = el.get_attribute("data-testid")?;
+    Some((el, id))
+}
+
 /// A new element, not yet in the document: `tag`, with `class` (if any).
 pub(crate) fn new_el(tag: &str, class: &str) -> web_sys::Element {
     let el = document()

@@ -34,7 +34,7 @@ use wasm_bindgen::JsCast;
 use crate::api::{self, Moderation};
 use crate::browser;
 use crate::client::Client;
-use crate::components::dom::{Slot, attrs, el, line, set_value, target, text, value_of};
+use crate::components::dom::{Slot, attrs, el, line, set_value, target, tested, text, value_of};
 use crate::components::{PeoplePicker, click, effect, memo_fn, on_event, submit_handler};
 
 /// The panel's words.
@@ -1004,14 +1004,10 @@ fn on_submit(p: Panel, ev: &web_sys::Event) {
 /// The panel's typing: a changed setting is no longer "saved"; a changed pattern clears the
 /// rule's error.
 fn on_input(p: Panel, ev: &web_sys::Event) {
-    let Some(field) = target(ev, "[data-testid]") else {
+    let Some((_, id)) = tested(ev) else {
         return;
     };
-    match field
-        .get_attribute("data-testid")
-        .unwrap_or_default()
-        .as_str()
-    {
+    match id.as_str() {
         "topic-input" | "slow-mode-input" => p.saved.set(false),
         "filter-pattern" => p.filter_error.set(None),
         _ => {}

@@ -26,7 +26,7 @@ use wasm_bindgen::JsCast;
 
 use crate::chat::Chat;
 use crate::client::Client;
-use crate::components::dom::{Slot, attrs, el, new_el, set_value, target, text, value_of};
+use crate::components::dom::{Slot, attrs, el, new_el, set_value, target, tested, text, value_of};
 use crate::components::layout::count_text;
 use crate::components::{PeoplePicker, click, effect, memo_fn, on_event, submit_handler};
 
@@ -489,14 +489,10 @@ fn submit(b: Bar) {
 
 /// Typing in the new room's name, or choosing its kind.
 fn on_input(b: Bar, ev: &web_sys::Event) {
-    let Some(field) = target(ev, "[data-testid]") else {
+    let Some((field, id)) = tested(ev) else {
         return;
     };
-    match field
-        .get_attribute("data-testid")
-        .unwrap_or_default()
-        .as_str()
-    {
+    match id.as_str() {
         "new-room-input" => {
             b.name.set(value_of(&field));
             b.server_error.set(None);
