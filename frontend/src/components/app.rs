@@ -7,7 +7,11 @@ use leptos::task::spawn_local;
 use shared::{Credentials, MeResponse, NewAccount};
 
 use crate::api;
-use crate::components::{AuthForm, AuthMode, ChatPage, dyn_view};
+use crate::components::AuthMode;
+use crate::components::auth::auth_form;
+use crate::components::dom::{Slot, el, line, new_el};
+use crate::components::effect;
+use crate::components::layout::chat_page;
 
 /// Who is using the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,7 +24,8 @@ enum Auth {
     LoggedIn(MeResponse),
 }
 
-/// The whole app.
+/// The whole app, built in `<body>` (plain DOM: the page of the moment in a [`Slot`], rebuilt
+/// with its own effects and handlers when who is logged in changes).
 #[component]
 pub fn App() -> impl IntoView {
     let auth = RwSignal::new(Auth::Checking);
@@ -38,31 +43,24 @@ pub fn App() -> impl IntoView {
     let on_logged_in = Callback::new(move |me: MeResponse| {
         auth.try_set(Auth::LoggedIn(me));
     });
-
-    view! {
-        {dyn_view(move || match auth.get() {
-            Auth::Checking => {
-                view! { <p class="splash" data-testid="splash">"Loading…"</p> }.into_any()
-            }
-            Auth::LoggedOut(notice) => view! { <AuthPage notice on_logged_in /> }.into_any(),
-            Auth::LoggedIn(me) => {
-                view! {
-                    <ChatPage user=me.username display_name=me.display_name on_session_end />
-                }
-                    .into_any()
-            }
-        })}
-    }
+    let Some(body) = document().body() else {
+        return;
+    };
+    let page = Slot::new(&body);
+    // Each run's owner holds the page it built: the previous page's effects, handlers and
+    // session (connection, listeners) end before the next page is built.
+    effect(move || {
+        let now = auth.get();
+        page.set(Some(untrack(|| match now {
+            Auth::Checking => line("p", "splash", "splash", "", "Loading…"),
+            Auth::LoggedOut(notice) => auth_page(notice, on_logged_in),
+            Auth::LoggedIn(me) => chat_page(me.username, me.display_name, on_session_end),
+        })));
+    });
 }
 
 /// The login form wired to the API.
-#[component]
-fn AuthPage(
-    /// Shown in the error slot until the first attempt.
-    notice: Option<String>,
-    /// Called with the user once logged in.
-    on_logged_in: Callback<MeResponse>,
-) -> impl IntoView {
+fn auth_page(notice: Option<String>, on_logged_in: Callback<MeResponse>) -> web_sys::Element {
     let error = RwSignal::new(notice);
     let busy = RwSignal::new(false);
     let on_submit = Callback::new(move |(mode, account): (AuthMode, NewAccount)| {
@@ -91,9 +89,10 @@ fn AuthPage(
             }
         });
     });
-    view! {
-        <main class="auth-page">
-            <AuthForm on_submit error busy />
-        </main>
-    }
+    let main = new_el("main", "auth-page");
+    auth_form(
+        el(&main, "form", ""),
+        (on_submit, error.into(), busy.into()),
+    );
+    main
 }

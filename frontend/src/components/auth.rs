@@ -7,7 +7,8 @@
 
 use leptos::prelude::*;
 
-use crate::components::{click, memo_fn, on_event, submit_handler, text_line};
+use crate::components::dom::{Slot, attrs, button, el, flag, on, tested, text, value_of};
+use crate::components::{effect, memo_fn};
 use shared::{DisplayName, NewAccount, Password, Username};
 
 /// Which button was pressed.
@@ -39,6 +40,41 @@ pub fn AuthForm(
     #[prop(into)]
     busy: Signal<bool>,
 ) -> impl IntoView {
+    view! { <form use:auth_form=(on_submit, error, busy)></form> }
+}
+
+/// What [`auth_form`] is given: the props of [`AuthForm`].
+pub(crate) type AuthProps = (
+    Callback<(AuthMode, NewAccount)>,
+    Signal<Option<String>>,
+    Signal<bool>,
+);
+
+/// A field with its label (and a hint under it, if any), appended to `form`.
+fn field(
+    form: &web_sys::Element,
+    label: &str,
+    id: &str,
+    attributes: &[(&str, &str)],
+    hint: &str,
+) -> web_sys::Element {
+    let l = el(form, "label", "");
+    attrs(&l, &[("for", id)]);
+    text(&l, label);
+    let input = el(form, "input", "");
+    attrs(&input, &[("id", id)]);
+    attrs(&input, attributes);
+    if !hint.is_empty() {
+        let p = el(form, "p", "hint");
+        attrs(&p, &[("id", &format!("{id}-hint"))]);
+        text(&p, hint);
+    }
+    input
+}
+
+/// Makes `form` the login / registration form (plain DOM: delegated handlers on the form, an
+/// effect per part that changes). See [`AuthForm`].
+pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthProps) {
     let username = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let display_name = RwSignal::new(String::new());
@@ -60,26 +96,6 @@ pub fn AuthForm(
         display_name.with(|n| !n.trim().is_empty())
     }));
 
-    let user_error = move || {
-        if !user_touched.get() {
-            return None;
-        }
-        username.with(|u| Username::parse(u.as_str()).err().map(|e| e.to_string()))
-    };
-    let pass_error = move || {
-        if !pass_touched.get() {
-            return None;
-        }
-        password.with(|p| Password::parse(p.as_str()).err().map(|e| e.to_string()))
-    };
-    // Checked live: an optional field has no "left it empty" error to wait for.
-    let name_error = move || {
-        if !name_touched.get() && !registering.get() {
-            return None;
-        }
-        parsed_name().err().map(|e| e.to_string())
-    };
-
     let submit = move |mode: AuthMode| {
         user_touched.set(true);
         pass_touched.set(true);
@@ -89,13 +105,7 @@ pub fn AuthForm(
             AuthMode::Login => Ok(None),
             AuthMode::Register => {
                 name_touched.set(true);
-                display_name.with_untracked(|n| {
-                    if n.trim().is_empty() {
-                        Ok(None)
-                    } else {
-                        DisplayName::parse(n.as_str()).map(Some)
-                    }
-                })
+                untrack(parsed_name)
             }
         };
         if let (Ok(user), Ok(pass), Ok(name)) = (user, pass, name) {
@@ -110,79 +120,123 @@ pub fn AuthForm(
         }
     };
 
-    view! {
-        <form
-            class="auth"
-            data-testid="auth-form"
-            novalidate
-            on:submit=submit_handler(move |ev| {
-                ev.prevent_default();
-                submit(AuthMode::Login);
-            })
-        >
-            <h1>"Chat"</h1>
-            <label for="auth-username">"Username"</label>
-            <input
-                id="auth-username"
-                data-testid="username-input"
-                name="username"
-                autocomplete="username"
-                autocapitalize="none"
-                spellcheck="false"
-                aria-describedby="auth-username-hint"
-                prop:value=move || username.get()
-                on:input=on_event(move |ev| username.set(event_target_value(&ev)))
-                on:blur=move |_| user_touched.set(true)
-            />
-            <p class="hint" id="auth-username-hint">
-                "3 to 32 letters, digits, '_', '.' or '-'."
-            </p>
-            {text_line("field-error", "username-error", "alert", Signal::derive(user_error))}
-            <label for="auth-password">"Password"</label>
-            <input
-                id="auth-password"
-                data-testid="password-input"
-                name="password"
-                type="password"
-                autocomplete=move || {
-                    if registering.get() { "new-password" } else { "current-password" }
-                }
-                prop:value=move || password.get()
-                on:input=on_event(move |ev| password.set(event_target_value(&ev)))
-                on:blur=move |_| pass_touched.set(true)
-            />
-            {text_line("field-error", "password-error", "alert", Signal::derive(pass_error))}
-            <label for="auth-display-name">"Display name"</label>
-            <input
-                id="auth-display-name"
-                data-testid="display-name-input"
-                name="display_name"
-                autocomplete="nickname"
-                placeholder="Display name (optional)"
-                aria-describedby="auth-display-name-hint"
-                prop:value=move || display_name.get()
-                on:input=on_event(move |ev| display_name.set(event_target_value(&ev)))
-                on:blur=move |_| name_touched.set(true)
-            />
-            <p class="hint" id="auth-display-name-hint">
-                "For a new account: the name others see (your username if left empty)."
-            </p>
-            {text_line("field-error", "display-name-error", "alert", Signal::derive(name_error))}
-            <div class="auth-buttons">
-                <button type="submit" data-testid="login-button" disabled=move || busy.get()>
-                    "Log in"
-                </button>
-                <button
-                    type="button"
-                    class="secondary"
-                    data-testid="register-button"
-                    disabled=move || busy.get()
-                    on:click=click(move |_| submit(AuthMode::Register))
-                >
-                    "Register"
-                </button>
-            </div>
-            {text_line("auth-error", "auth-error", "alert", error)}
-        </form>
-    }
+    form.set_class_name("auth");
+    attrs(&form, &[("data-testid", "auth-form"), ("novalidate", "")]);
+    text(&el(&form, "h1", ""), "Chat");
+    field(
+        &form,
+        "Username",
+        "auth-username",
+        &[
+            ("data-testid", "username-input"),
+            ("name", "username"),
+            ("autocomplete", "username"),
+            ("autocapitalize", "none"),
+            ("spellcheck", "false"),
+            ("aria-describedby", "auth-username-hint"),
+        ],
+        "3 to 32 letters, digits, '_', '.' or '-'.",
+    );
+    let user_error = Slot::new(&form);
+    let pass_input = field(
+        &form,
+        "Password",
+        "auth-password",
+        &[
+            ("data-testid", "password-input"),
+            ("name", "password"),
+            ("type", "password"),
+            ("autocomplete", "current-password"),
+        ],
+        "",
+    );
+    let pass_error = Slot::new(&form);
+    field(
+        &form,
+        "Display name",
+        "auth-display-name",
+        &[
+            ("data-testid", "display-name-input"),
+            ("name", "display_name"),
+            ("autocomplete", "nickname"),
+            ("placeholder", "Display name (optional)"),
+            ("aria-describedby", "auth-display-name-hint"),
+        ],
+        "For a new account: the name others see (your username if left empty).",
+    );
+    let name_error = Slot::new(&form);
+    let buttons = el(&form, "div", "auth-buttons");
+    let login = button(&buttons, "", "login-button", "Log in");
+    attrs(&login, &[("type", "submit")]);
+    let register = button(&buttons, "secondary", "register-button", "Register");
+    attrs(&register, &[("type", "button")]);
+    let server_error = Slot::new(&form);
+
+    on(&form, "submit", move |ev| {
+        ev.prevent_default();
+        submit(AuthMode::Login);
+    });
+    on(&register, "click", move |_| submit(AuthMode::Register));
+    on(&form, "input", move |ev| {
+        let Some((field, id)) = tested(&ev) else {
+            return;
+        };
+        let value = value_of(&field);
+        match id.as_str() {
+            "username-input" => username.set(value),
+            "password-input" => password.set(value),
+            "display-name-input" => display_name.set(value),
+            _ => {}
+        }
+    });
+    // Leaving a field (`focusout` is `blur` that bubbles to the form).
+    on(&form, "focusout", move |ev| {
+        let Some((_, id)) = tested(&ev) else {
+            return;
+        };
+        match id.as_str() {
+            "username-input" => user_touched.set(true),
+            "password-input" => pass_touched.set(true),
+            "display-name-input" => name_touched.set(true),
+            _ => {}
+        }
+    });
+
+    effect(move || {
+        let e = user_touched
+            .get()
+            .then(|| username.with(|u| Username::parse(u.as_str()).err().map(|e| e.to_string())))
+            .flatten();
+        user_error.text_line("field-error", "username-error", "alert", e.as_deref());
+    });
+    effect(move || {
+        let e = pass_touched
+            .get()
+            .then(|| password.with(|p| Password::parse(p.as_str()).err().map(|e| e.to_string())))
+            .flatten();
+        pass_error.text_line("field-error", "password-error", "alert", e.as_deref());
+    });
+    // Checked live: an optional field has no "left it empty" error to wait for.
+    effect(move || {
+        let e = (name_touched.get() || registering.get())
+            .then(|| parsed_name().err().map(|e| e.to_string()))
+            .flatten();
+        name_error.text_line("field-error", "display-name-error", "alert", e.as_deref());
+    });
+    effect(move || {
+        let mode = if registering.get() {
+            "new-password"
+        } else {
+            "current-password"
+        };
+        attrs(&pass_input, &[("autocomplete", mode)]);
+    });
+    effect(move || {
+        let b = busy.get();
+        flag(&login, "disabled", b);
+        flag(&register, "disabled", b);
+    });
+    effect(move || {
+        server_error.text_line("auth-error", "auth-error", "alert", error.get().as_deref())
+    });
 }

@@ -5,7 +5,8 @@
 
 use leptos::prelude::*;
 
-use crate::components::{dyn_fn, dyn_opt};
+use crate::components::dom::{Slot, attrs, el, el_with, line};
+use crate::components::effect;
 use crate::conn::ConnState;
 
 /// Shows the connection state, with the seconds until the next attempt while waiting.
@@ -15,28 +16,35 @@ pub fn ConnBadge(
     #[prop(into)]
     state: Signal<ConnState>,
 ) -> impl IntoView {
-    view! {
-        <span
-            class="badge"
-            data-testid="conn-badge"
-            data-state=move || state.get().label()
-            role="status"
-            aria-live="polite"
-        >
-            <span class="dot" aria-hidden="true"></span>
-            <span data-testid="conn-label">{dyn_fn(move || state.get().label())}</span>
-            {dyn_opt(move || {
-                state
-                    .get()
-                    .countdown()
-                    .map(|s| {
-                        view! {
-                            <span class="countdown" data-testid="conn-countdown">
-                                {format!(" in {s}s")}
-                            </span>
-                        }.into_any()
-                    })
-            })}
-        </span>
-    }
+    view! { <span use:conn_badge=state></span> }
+}
+
+/// Makes `span` the badge of `state` (plain DOM, kept up to date by an effect).
+pub(crate) fn conn_badge(span: web_sys::Element, state: Signal<ConnState>) {
+    span.set_class_name("badge");
+    attrs(
+        &span,
+        &[
+            ("data-testid", "conn-badge"),
+            ("role", "status"),
+            ("aria-live", "polite"),
+        ],
+    );
+    attrs(&el(&span, "span", "dot"), &[("aria-hidden", "true")]);
+    let label = el_with(&span, "span", "", "conn-label");
+    let countdown = Slot::new(&span);
+    effect(move || {
+        let s = state.get();
+        attrs(&span, &[("data-state", s.label())]);
+        label.set_text_content(Some(s.label()));
+        countdown.set(s.countdown().map(|n| {
+            line(
+                "span",
+                "countdown",
+                "conn-countdown",
+                "",
+                &format!(" in {n}s"),
+            )
+        }));
+    });
 }

@@ -13,15 +13,17 @@
 //! (`mention-list` with `mention-option`, `data-user`; arrow keys, Enter or Tab to pick, Escape
 //! closes); and Up in an empty box edits the user's last message.
 
-use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use wasm_bindgen::JsCast;
 
 use crate::client::Client;
-use crate::components::messages::start_of;
-use crate::components::{
-    click, dyn_opt, dyn_text, effect, memo_fn, on_event, submit_handler, text_line,
+use crate::components::dom::{
+    Slot, attrs, button, el, el_with, flag, key_of, line, new_el, on, set_value,
+    shift_or_composing, text, value_of,
 };
+use crate::components::messages::start_of;
+use crate::components::{effect, memo_fn};
 use shared::{DisplayName, MAX_MESSAGE_CHARS, MessageText, RoomId, Username};
 
 use crate::{api, drafts};
@@ -43,6 +45,17 @@ pub fn mention_query(text: &str, caret: usize) -> Option<(usize, String)> {
 
 /// From this many characters on, the count is shown.
 const SHOW_COUNT_FROM: usize = MAX_MESSAGE_CHARS - 500;
+
+/// What [`composer`] shows and whom it tells (the props of [`Composer`]).
+#[derive(Clone)]
+pub(crate) struct ComposerParts {
+    pub on_send: Callback<MessageText>,
+    pub room: Signal<String>,
+    pub room_id: Option<Signal<RoomId>>,
+    pub drafts_for: Option<Username>,
+    pub blocked: Option<Signal<Option<String>>>,
+    pub hint: Option<Signal<Option<String>>>,
+}
 
 /// A textarea that sends on Enter (Shift+Enter for a new line) and a Send button (phones'
 /// Enter key inserts a newline). Text is checked with [`MessageText::parse`] first: text over
@@ -67,6 +80,42 @@ pub fn Composer(
     #[prop(optional, into)]
     hint: Option<Signal<Option<String>>>,
 ) -> impl IntoView {
+    let p = ComposerParts {
+        on_send,
+        room,
+        room_id,
+        drafts_for,
+        blocked,
+        hint,
+    };
+    view! { <form use:composer=p></form> }
+}
+
+/// Makes `form` the composer (plain DOM: handlers on the form and its textarea, an effect per
+/// part that changes).
+pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
+    let ComposerParts {
+        on_send,
+        room,
+        room_id,
+        drafts_for,
+        blocked,
+        hint,
+    } = p;
+    form.set_class_name("composer");
+    let area_el: web_sys::HtmlElement = el_with(&form, "textarea", "", "composer").unchecked_into();
+    attrs(&area_el, &[("rows", "1"), ("aria-label", "Message")]);
+    let send = el_with(&form, "button", "", "send-button");
+    attrs(&send, &[("type", "submit")]);
+    text(&send, "Send");
+    let mention_slot = Slot::new(&form);
+    let reply_slot = Slot::new(&form);
+    let count_slot = Slot::new(&form);
+    let blocked_slot = Slot::new(&form);
+    let hint_slot = Slot::new(&form);
+    let error_slot = Slot::new(&form);
+    let area = StoredValue::new_local(area_el.clone());
+
     let text = RwSignal::new(String::new());
     let client = use_context::<Client>();
     let draft_of = room_id.zip(drafts_for);
@@ -81,7 +130,6 @@ pub fn Composer(
             }
         });
     }
-    let area = NodeRef::<html::Textarea>::new();
     // Replying starts in the box; so does the end of an edit in place (saved or cancelled).
     if let Some(c) = client {
         let was = StoredValue::new((None::<u64>, false));
@@ -92,7 +140,7 @@ pub fn Composer(
             };
             let replied = now.0.is_some() && now.0 != before.0;
             if (replied || before.1 && !now.1)
-                && let Some(Some(el)) = area.try_get_untracked()
+                && let Some(el) = area.try_get_value()
             {
                 let _ = el.focus();
             }
@@ -131,14 +179,19 @@ pub fn Composer(
             }
         });
         query.set(None);
-        if let Some(Some(el)) = area.try_get_untracked() {
+        if let Some(el) = area.try_get_value() {
             let _ = el.focus();
         }
     };
     let look_up = move |value: &str| {
         let caret = area
-            .get_untracked()
-            .and_then(|el| el.selection_start().ok().flatten())
+            .try_get_value()
+            .and_then(|el| {
+                el.unchecked_ref::<web_sys::HtmlTextAreaElement>()
+                    .selection_start()
+                    .ok()
+                    .flatten()
+            })
             .map_or(value.len(), |c| {
                 // The caret counts UTF-16 units; the text is UTF-8.
                 let mut units = 0;
@@ -179,7 +232,6 @@ pub fn Composer(
             }
         });
     };
-    let save_on_send = save_draft;
     let blocked = move || blocked.and_then(|b| b.get());
     let hint = move || hint.and_then(|h| h.get());
     let submit_error = RwSignal::new(None::<String>);
@@ -198,137 +250,129 @@ pub fn Composer(
             Ok(valid) => {
                 on_send.run(valid);
                 text.set(String::new());
-                save_on_send("");
+                save_draft("");
                 submit_error.set(None);
             }
             Err(e) => submit_error.set(Some(e.to_string())),
         }
     };
 
-    // The limit error shows while typing, not only after a refused Enter.
-    let error = move || {
-        submit_error.get().or_else(|| {
-            over.get()
-                .then(|| format!("Message is longer than {MAX_MESSAGE_CHARS} characters."))
-        })
-    };
-
-    view! {
-        <form
-            class="composer"
-            on:submit=submit_handler(move |ev| {
-                ev.prevent_default();
-                submit();
-            })
-        >
-            <textarea
-                data-testid="composer"
-                rows="1"
-                aria-label="Message"
-                aria-invalid=move || over.get().then_some("true")
-                placeholder=move || format!("Message #{}", room.get())
-                prop:value=move || text.get()
-                disabled=move || blocked().is_some()
-                node_ref=area
-                on:input=on_event(move |ev| {
-                    let value = event_target_value(&ev);
-                    save_draft(&value);
-                    look_up(&value);
-                    text.set(value);
-                    submit_error.set(None);
-                })
-                on:keydown=move |ev| {
-                    let key = ev.key();
-                    let n = choices.with(Vec::len);
-                    if n > 0 && !ev.is_composing() {
-                        match key.as_str() {
-                            "ArrowDown" | "ArrowUp" => {
-                                ev.prevent_default();
-                                let step = if key == "ArrowDown" { 1 } else { n - 1 };
-                                chosen.update(|c| *c = (*c + step) % n);
-                                return;
-                            }
-                            "Enter" | "Tab" => {
-                                ev.prevent_default();
-                                let i = chosen.get_untracked().min(n - 1);
-                                if let Some((u, _)) = choices.with_untracked(|c| c.get(i).cloned()) {
-                                    pick(u);
-                                }
-                                return;
-                            }
-                            "Escape" => {
-                                ev.prevent_default();
-                                query.set(None);
-                                return;
-                            }
-                            _ => {}
-                        }
-                    }
-                    if key == "Enter" && !ev.shift_key() && !ev.is_composing() {
-                        ev.prevent_default();
-                        submit();
-                    } else if key == "ArrowUp"
-                        && text.with_untracked(String::is_empty)
-                        && let Some(c) = client
-                    {
-                        let last = c.chat.with_untracked(|chat| {
-                            chat.room(chat.current())
-                                .and_then(|r| r.timeline.last_own(&chat_me(chat)).map(|m| m.seq))
-                        });
-                        if last.is_some() {
-                            ev.prevent_default();
-                            c.editing.set(last);
-                        }
-                    } else if key == "Escape"
-                        && let Some(c) = client
-                    {
-                        c.reply.set(None);
-                    }
+    on(&form, "submit", move |ev| {
+        ev.prevent_default();
+        submit();
+    });
+    on(&area_el, "input", move |_| {
+        let Some(el) = area.try_get_value() else {
+            return;
+        };
+        let value = value_of(&el);
+        save_draft(&value);
+        look_up(&value);
+        text.set(value);
+        submit_error.set(None);
+    });
+    on(&area_el, "keydown", move |ev| {
+        let key = key_of(&ev);
+        let (shift, composing) = shift_or_composing(&ev);
+        let n = choices.with(Vec::len);
+        if n > 0 && !composing {
+            match key.as_str() {
+                "ArrowDown" | "ArrowUp" => {
+                    ev.prevent_default();
+                    let step = if key == "ArrowDown" { 1 } else { n - 1 };
+                    chosen.update(|c| *c = (*c + step) % n);
+                    return;
                 }
-            ></textarea>
-            <button type="submit" data-testid="send-button" disabled=move || blocked().is_some()>
-                "Send"
-            </button>
-            {dyn_opt(move || {
-                let list = choices.get();
-                (!list.is_empty())
-                    .then(|| {
-                        let at = chosen.get();
-                        list.into_iter()
-                            .enumerate()
-                            .map(|(i, (u, n))| {
-                                let label = format!("{n} @{u}");
-                                let user = u.to_string();
-                                view! {
-                                    <li
-                                        data-testid="mention-option"
-                                        data-user=user
-                                        role="option"
-                                        aria-selected=(i == at).to_string()
-                                        on:mousedown=move |ev| {
-                                            ev.prevent_default();
-                                            pick(u.clone());
-                                        }
-                                    >
-                                        {label}
-                                    </li>
-                                }
-                            })
-                            .collect_view()
-                            .into_any()
-                    })
-                    .map(|items| {
-                        view! {
-                            <ul class="mention-list" data-testid="mention-list" role="listbox">
-                                {items}
-                            </ul>
-                        }
-                            .into_any()
-                    })
-            })}
-            {client.map(|c| dyn_opt(move || {
-                let seq = c.reply.get()?;
-                let line = c.chat.with(|chat| {
+                "Enter" | "Tab" => {
+                    ev.prevent_default();
+                    let i = chosen.get_untracked().min(n - 1);
+                    if let Some((u, _)) = choices.with_untracked(|c| c.get(i).cloned()) {
+                        pick(u);
+                    }
+                    return;
+                }
+                "Escape" => {
+                    ev.prevent_default();
+                    query.set(None);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        if key == "Enter" && !shift && !composing {
+            ev.prevent_default();
+            submit();
+        } else if key == "ArrowUp"
+            && text.with_untracked(String::is_empty)
+            && let Some(c) = client
+        {
+            let last = c.chat.with_untracked(|chat| {
+                chat.room(chat.current())
+                    .and_then(|r| r.timeline.last_own(&chat_me(chat)).map(|m| m.seq))
+            });
+            if last.is_some() {
+                ev.prevent_default();
+                c.editing.set(last);
+            }
+        } else if key == "Escape"
+            && let Some(c) = client
+        {
+            c.reply.set(None);
+        }
+    });
+
+    // The textarea and the button follow the text, the room and the block.
+    {
+        let area_el = area_el.clone();
+        effect(move || {
+            let t = text.get();
+            if value_of(&area_el) != t {
+                set_value(&area_el, &t);
+            }
+        });
+    }
+    effect(move || {
+        attrs(
+            &area_el,
+            &[("placeholder", &format!("Message #{}", room.get()))],
+        );
+        flag(&area_el, "disabled", blocked().is_some());
+        flag(&send, "disabled", blocked().is_some());
+        if over.get() {
+            attrs(&area_el, &[("aria-invalid", "true")]);
+        } else {
+            let _ = area_el.remove_attribute("aria-invalid");
+        }
+    });
+    effect(move || {
+        let list = choices.get();
+        let at = chosen.get();
+        mention_slot.set((!list.is_empty()).then(|| {
+            let ul = new_el("ul", "mention-list");
+            attrs(&ul, &[("data-testid", "mention-list"), ("role", "listbox")]);
+            for (i, (u, n)) in list.into_iter().enumerate() {
+                let li = el_with(&ul, "li", "", "mention-option");
+                attrs(
+                    &li,
+                    &[
+                        ("data-user", u.as_str()),
+                        ("role", "option"),
+                        ("aria-selected", if i == at { "true" } else { "false" }),
+                    ],
+                );
+                crate::components::dom::text(&li, &format!("{n} @{u}"));
+                on(&li, "mousedown", move |ev| {
+                    ev.prevent_default();
+                    pick(u.clone());
+                });
+            }
+            ul
+        }));
+    });
+    if let Some(c) = client {
+        effect(move || {
+            let line = c.reply.get().and_then(|seq| {
+                c.chat.with(|chat| {
                     let m = chat.room(chat.current())?.timeline.message(seq)?;
                     Some(if m.deleted.is_some() {
                         "Replying to a deleted message".to_owned()
@@ -336,40 +380,53 @@ pub fn Composer(
                         let shown = crate::markdown::plain(&m.text);
                         format!("Replying to {}: {}", m.author_name, start_of(&shown, 60))
                     })
-                })?;
-                Some(view! {
-                    <p class="replying" data-testid="replying">
-                        <span>{line}</span>
-                        <button
-                            class="link"
-                            type="button"
-                            data-testid="reply-cancel"
-                            on:click=click(move |_| c.reply.set(None))
-                        >
-                            "Cancel"
-                        </button>
-                    </p>
-                }.into_any())
-            }))}
-            {dyn_opt(move || {
-                (count.get() >= SHOW_COUNT_FROM)
-                    .then(move || {
-                        view! {
-                            <span
-                                class="char-count"
-                                class:over=over
-                                data-testid="char-count"
-                            >
-                                {dyn_text(move || format!("{}/{MAX_MESSAGE_CHARS}", count.get()))}
-                            </span>
-                        }.into_any()
-                    })
-            })}
-            {text_line("field-note blocked", "composer-blocked", "status", Signal::derive(blocked))}
-            {text_line("field-note", "composer-hint", "status", Signal::derive(hint))}
-            {text_line("field-error", "composer-error", "alert", Signal::derive(error))}
-        </form>
+                })
+            });
+            reply_slot.set(line.map(|line| {
+                let p = new_el("p", "replying");
+                attrs(&p, &[("data-testid", "replying")]);
+                crate::components::dom::text(&el(&p, "span", ""), &line);
+                let b = button(&p, "link", "reply-cancel", "Cancel");
+                attrs(&b, &[("type", "button")]);
+                on(&b, "click", move |_| c.reply.set(None));
+                p
+            }));
+        });
     }
+    effect(move || {
+        let n = count.get();
+        count_slot.set((n >= SHOW_COUNT_FROM).then(|| {
+            let class = if over.get() {
+                "char-count over"
+            } else {
+                "char-count"
+            };
+            line(
+                "span",
+                class,
+                "char-count",
+                "",
+                &format!("{n}/{MAX_MESSAGE_CHARS}"),
+            )
+        }));
+    });
+    effect(move || {
+        blocked_slot.text_line(
+            "field-note blocked",
+            "composer-blocked",
+            "status",
+            blocked().as_deref(),
+        )
+    });
+    effect(move || hint_slot.text_line("field-note", "composer-hint", "status", hint().as_deref()));
+    // The limit error shows while typing, not only after a refused Enter.
+    effect(move || {
+        let e = submit_error.get().or_else(|| {
+            over.get()
+                .then(|| format!("Message is longer than {MAX_MESSAGE_CHARS} characters."))
+        });
+        error_slot.text_line("field-error", "composer-error", "alert", e.as_deref());
+    });
 }
 
 /// The logged-in user as the timeline needs them.

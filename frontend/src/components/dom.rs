@@ -4,8 +4,56 @@
 
 use std::cell::RefCell;
 
-use leptos::prelude::document;
+use leptos::prelude::{StoredValue, document};
+use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
+
+/// An event listener added by [`on`]: removed from its target (and its closure freed) when it
+/// is dropped, that is when the owner it was added under is cleaned up.
+struct Listener {
+    target: web_sys::EventTarget,
+    name: &'static str,
+    f: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        let _ = self
+            .target
+            .remove_event_listener_with_callback(self.name, self.f.as_ref().unchecked_ref());
+    }
+}
+
+/// Listens to `name` events on `target` (an element, the window) for as long as the current
+/// reactive owner lives: one closure type for every handler, so the code that attaches one
+/// exists once.
+pub(crate) fn on(
+    target: &web_sys::EventTarget,
+    name: &'static str,
+    f: impl FnMut(web_sys::Event) + 'static,
+) {
+    let f = Closure::<dyn FnMut(web_sys::Event)>::new(f);
+    let _ = target.add_event_listener_with_callback(name, f.as_ref().unchecked_ref());
+    StoredValue::new_local(Listener {
+        target: target.clone(),
+        name,
+        f,
+    });
+}
+
+/// The key of a keyboard event (empty for any other event).
+pub(crate) fn key_of(ev: &web_sys::Event) -> String {
+    ev.dyn_ref::<web_sys::KeyboardEvent>()
+        .map(web_sys::KeyboardEvent::key)
+        .unwrap_or_default()
+}
+
+/// Whether Shift was held, or an input method is composing, during a keyboard event.
+pub(crate) fn shift_or_composing(ev: &web_sys::Event) -> (bool, bool) {
+    ev.dyn_ref::<web_sys::KeyboardEvent>()
+        .map(|k| (k.shift_key(), k.is_composing()))
+        .unwrap_or_default()
+}
 
 /// The element an event happened in (or its closest ancestor) matching `selector`.
 pub(crate) fn target(ev: &web_sys::Event, selector: &str) -> Option<web_sys::Element> {
@@ -37,7 +85,7 @@ pub(crate) fn new_el(tag: &str, class: &str) -> web_sys::Element {
 }
 
 /// A new element: `tag`, with `class` (if any), appended to `parent`.
-pub(crate) fn el(parent: &web_sys::Element, tag: &str, class: &str) -> web_sys::Element {
+pub(crate) fn el(parent: &web_sys::Node, tag: &str, class: &str) -> web_sys::Element {
     let el = new_el(tag, class);
     let _ = parent.append_child(&el);
     el
@@ -53,6 +101,40 @@ pub(crate) fn attrs(el: &web_sys::Element, pairs: &[(&str, &str)]) {
 /// Appends a text node.
 pub(crate) fn text(el: &web_sys::Element, s: &str) {
     let _ = el.append_with_str_1(s);
+}
+
+/// An element with a class and a test id, appended to `parent`.
+pub(crate) fn el_with(
+    parent: &web_sys::Node,
+    tag: &str,
+    class: &str,
+    testid: &str,
+) -> web_sys::Element {
+    let e = el(parent, tag, class);
+    attrs(&e, &[("data-testid", testid)]);
+    e
+}
+
+/// A button with a class, a test id and a label, appended to `parent` (delegated handlers act
+/// by its test id).
+pub(crate) fn button(
+    parent: &web_sys::Node,
+    class: &str,
+    testid: &str,
+    label: &str,
+) -> web_sys::Element {
+    let e = el_with(parent, "button", class, testid);
+    text(&e, label);
+    e
+}
+
+/// Sets or removes a boolean attribute.
+pub(crate) fn flag(e: &web_sys::Element, name: &str, on: bool) {
+    if on {
+        let _ = e.set_attribute(name, "");
+    } else {
+        let _ = e.remove_attribute(name);
+    }
 }
 
 /// The `value` of a form field (input, select, textarea); empty for anything else.
@@ -82,33 +164,48 @@ pub(crate) fn line(tag: &str, class: &str, testid: &str, role: &str, s: &str) ->
     p
 }
 
-/// A place in a parent element where one element may come and go, marked by an empty text node
-/// so that it keeps its position among its siblings (which may come and go too).
+/// A place in a parent node where elements may come and go, marked by an empty text node so
+/// that it keeps its position among its siblings (which may come and go too).
 pub(crate) struct Slot {
     anchor: web_sys::Node,
-    current: RefCell<Option<web_sys::Element>>,
+    current: RefCell<Vec<web_sys::Node>>,
 }
 
 impl Slot {
     /// A new, empty place at the end of `parent`.
-    pub(crate) fn new(parent: &web_sys::Element) -> Self {
+    pub(crate) fn new(parent: &web_sys::Node) -> Self {
         let anchor: web_sys::Node = document().create_text_node("").into();
         let _ = parent.append_child(&anchor);
         Slot {
             anchor,
-            current: RefCell::new(None),
+            current: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Shows `nodes` in this place instead of what was there.
+    pub(crate) fn set_all(&self, nodes: Vec<web_sys::Node>) {
+        for old in self.current.borrow_mut().drain(..) {
+            if let Some(parent) = old.parent_node() {
+                let _ = parent.remove_child(&old);
+            }
+        }
+        if let Some(parent) = self.anchor.parent_node() {
+            for n in &nodes {
+                let _ = parent.insert_before(n, Some(&self.anchor));
+            }
+        }
+        *self.current.borrow_mut() = nodes;
     }
 
     /// Shows `el` in this place instead of what was there (nothing for `None`).
     pub(crate) fn set(&self, el: Option<web_sys::Element>) {
-        if let Some(old) = self.current.borrow_mut().take() {
-            old.remove();
-        }
-        if let (Some(el), Some(parent)) = (&el, self.anchor.parent_node()) {
-            let _ = parent.insert_before(el, Some(&self.anchor));
-        }
-        *self.current.borrow_mut() = el;
+        self.set_all(el.into_iter().map(Into::into).collect());
+    }
+
+    /// Shows what was built in `frag` in this place instead of what was there.
+    pub(crate) fn set_fragment(&self, frag: &web_sys::DocumentFragment) {
+        let list = frag.child_nodes();
+        self.set_all((0..list.length()).filter_map(|i| list.item(i)).collect());
     }
 
     /// Shows a line of text while there is one (see [`line`]).

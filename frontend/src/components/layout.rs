@@ -1,10 +1,12 @@
-//! The chat screen: [`ChatPage`] starts the session's machinery (connection task, room list,
+//! The chat screen: [`chat_page`] starts the session's machinery (connection task, room list,
 //! `online` listener) and [`ChatLayout`] lays the screen out from the [`Client`] in context, so
-//! tests can mount the layout with a client that has no connection.
+//! tests can mount the layout with a client that has no connection. It is plain DOM (see
+//! [`crate::components::dom`]): one effect per part that changes, [`Slot`]s for the parts that
+//! come and go.
 //!
 //! Test ids: `chat`, `sidebar-toggle` (menu button on narrow screens), `room-title`,
 //! `room-topic`, `room-slow-mode`, `members-toggle` (shows the member panel, see
-//! [`crate::components::MemberPanel`]), `chat-error` (banner) with `chat-error-close`,
+//! `crate::components::members`), `chat-error` (banner) with `chat-error-close`,
 //! `room-notice` (what happened to the user's membership: `data-kind` = `banned` | `kicked` |
 //! `left` | `muted` | `unmuted`, `data-room-id`) with `room-notice-text` and `room-notice-close`, `conn-banner` (while
 //! waiting to reconnect) with `reconnect-now`, `unresolved-outbox` (messages written with the
@@ -18,7 +20,6 @@
 
 use std::time::Duration;
 
-use leptos::ev;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{ClientId, DisplayName, MessageText, Removal, Username};
@@ -26,10 +27,13 @@ use shared::{ClientId, DisplayName, MessageText, Removal, Username};
 use crate::browser;
 use crate::chat::{Alert, AlertKind};
 use crate::client::Client;
-use crate::components::{
-    Composer, ConnBadge, MemberPanel, MessageList, Sidebar, click, dyn_opt, dyn_text, dyn_view,
-    memo_fn, text_line,
-};
+use crate::components::badge::conn_badge;
+use crate::components::composer::{ComposerParts, composer};
+use crate::components::dom::{Slot, attrs, button, el, el_with, line, new_el, on, text};
+use crate::components::members::member_panel;
+use crate::components::messages::{ListProps, message_list};
+use crate::components::sidebar::sidebar;
+use crate::components::{effect, memo_fn};
 use crate::conn::ConnState;
 use crate::{api, outbox};
 
@@ -108,22 +112,20 @@ fn alert_text(a: &Alert, now: i64) -> (&'static str, String) {
     }
 }
 
-/// The chat screen for a logged-in user, connected to the server.
-#[component]
-pub fn ChatPage(
-    /// Who is logged in.
+/// The chat screen for a logged-in user, connected to the server: its element (plain DOM),
+/// with the session's machinery running under the current owner until it is cleaned up.
+pub(crate) fn chat_page(
     user: Username,
-    /// Their display name.
     display_name: DisplayName,
-    /// Called when the session ends (logout: `None`; expiry: a notice for the login screen).
     on_session_end: Callback<Option<String>>,
-) -> impl IntoView {
+) -> web_sys::Element {
     let client = Client::new(user.clone(), display_name, outbox::load(&user));
     provide_context(client);
     client.connect(on_session_end);
     client.refresh_rooms();
+    let w: web_sys::EventTarget = window().into();
     // The browser says the network is back: retry now instead of at the end of the backoff.
-    let online = window_event_listener(ev::online, move |_| client.reconnect_now());
+    on(&w, "online", move |_| client.reconnect_now());
     // Away after a minute hidden or five idle; back at once.
     let last_input = StoredValue::new(browser::now_ms());
     let hidden_since = StoredValue::new(browser::hidden().then(browser::now_ms));
@@ -131,11 +133,11 @@ pub fn ChatPage(
         last_input.set_value(browser::now_ms());
         client.set_away(false);
     };
-    let keys = window_event_listener(ev::keydown, move |_| active());
-    let pointer = window_event_listener(ev::pointerdown, move |_| active());
+    on(&w, "keydown", move |_| active());
+    on(&w, "pointerdown", move |_| active());
     // Leaving the page: a `read` waiting for its throttle goes out now.
-    let pagehide = window_event_listener(ev::pagehide, move |_| client.flush_read());
-    let visibility = window_event_listener(ev::visibilitychange, move |_| {
+    on(&w, "pagehide", move |_| client.flush_read());
+    on(&w, "visibilitychange", move |_| {
         let hidden = browser::hidden();
         hidden_since.set_value(hidden.then(browser::now_ms));
         client.set_visible(!hidden);
@@ -162,11 +164,6 @@ pub fn ChatPage(
     )
     .ok();
     on_cleanup(move || {
-        online.remove();
-        keys.remove();
-        pointer.remove();
-        visibility.remove();
-        pagehide.remove();
         if let Some(idle) = idle {
             idle.clear();
         }
@@ -181,7 +178,9 @@ pub fn ChatPage(
             on_session_end.run(None);
         });
     });
-    view! { <ChatLayout on_logout /> }
+    let root = new_el("div", "");
+    chat_layout(root.clone(), on_logout);
+    root
 }
 
 /// Sidebar, header (room, connection badge), error banner, message list and composer.
@@ -190,6 +189,31 @@ pub fn ChatLayout(
     /// Called when the user logs out.
     on_logout: Callback<()>,
 ) -> impl IntoView {
+    view! { <div use:chat_layout=on_logout></div> }
+}
+
+/// A banner: a line of text and a small button, for the [`Client`]'s notices.
+fn banner(
+    testid: &str,
+    role: &str,
+    line: &str,
+    close: (&str, &str, &str),
+    act: impl Fn() + 'static,
+) -> web_sys::Element {
+    let d = new_el("div", "banner");
+    attrs(&d, &[("data-testid", testid), ("role", role)]);
+    text(&el(&d, "span", ""), line);
+    let (class, id, label) = close;
+    let b = button(&d, class, id, label);
+    on(&b, "click", move |_| act());
+    d
+}
+
+/// Makes `root` the chat screen (plain DOM), from the [`Client`] in context: each part kept up
+/// to date by its own effect, the parts that come and go in [`Slot`]s.
+fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
+    root.set_class_name("chat");
+    attrs(&root, &[("data-testid", "chat")]);
     let client = expect_context::<Client>();
     let me = client.chat.with_untracked(|c| c.me().clone());
     let sidebar_open = RwSignal::new(false);
@@ -296,227 +320,193 @@ pub fn ChatLayout(
     let on_retry = Callback::new(move |cid: ClientId| client.retry(cid));
     let on_retry_gap = Callback::new(move |(from, to): (u64, u64)| client.retry_gap(from, to));
 
-    view! {
-        <div class="chat" data-testid="chat">
-            <Sidebar open=sidebar_open on_logout />
-            <div
-                class="scrim"
-                class:open=move || sidebar_open.get()
-                on:click=click(move |_| sidebar_open.set(false))
-            ></div>
-            <section class="main">
-                <header class="topbar">
-                    <button
-                        class="menu"
-                        data-testid="sidebar-toggle"
-                        aria-label="Rooms and people"
-                        aria-expanded=move || sidebar_open.get().to_string()
-                        on:click=click(move |_| sidebar_open.update(|o| *o = !*o))
-                    >
-                        "☰"
-                    </button>
-                    <div class="title">
-                        <h1 data-testid="room-title" data-room-id=move || current.get().to_string()>
-                            {dyn_text(move || title.get())}
-                        </h1>
-                        {dyn_opt(move || {
-                            let (topic, _) = topic.get();
-                            (!topic.is_empty())
-                                .then(|| {
-                                    view! {
-                                        <p class="topic" data-testid="room-topic">
-                                            {topic}
-                                        </p>
-                                    }.into_any()
-                                })
-                        })}
-                    </div>
-                    {dyn_opt(move || {
-                        let (_, slow) = topic.get();
-                        (slow > 0)
-                            .then(|| {
-                                view! {
-                                    <span class="tag" data-testid="room-slow-mode">
-                                        {text::slow_mode(slow)}
-                                    </span>
-                                }.into_any()
-                            })
-                    })}
-                    {dyn_opt(move || {
-                        notify.get()
-                            .then(|| {
-                                view! {
-                                    <button
-                                        class="secondary small"
-                                        data-testid="notify-enable"
-                                        on:click=click(move |_| {
-                                            browser::ask_notify(move || {
-                                                notify.try_set(browser::notify_permission() == "default");
-                                            })
-                                        })
-                                    >
-                                        "Enable notifications"
-                                    </button>
-                                }.into_any()
-                            })
-                    })}
-                    {dyn_opt(move || {
-                        unread_here
-                            .get()
-                            .then(|| {
-                                view! {
-                                    <button
-                                        class="secondary small"
-                                        data-testid="mark-read"
-                                        on:click=click(move |_| {
-                                            client.mark_read(Some(current.get_untracked()))
-                                        })
-                                    >
-                                        "Mark as read"
-                                    </button>
-                                }.into_any()
-                            })
-                    })}
-                    <button
-                        class="secondary small"
-                        data-testid="members-toggle"
-                        aria-expanded=move || members_open.get().to_string()
-                        on:click=click(move |_| members_open.update(|o| *o = !*o))
-                    >
-                        {text::PEOPLE}
-                    </button>
-                    <ConnBadge state=client.conn />
-                </header>
-                {dyn_opt(move || {
-                    waiting
-                        .get()
-                        .map(|(in_secs, offline)| {
-                            view! {
-                                <div class="banner" data-testid="conn-banner" role="status">
-                                    <span>{text::disconnected(in_secs, offline)}</span>
-                                    <button
-                                        class="small"
-                                        data-testid="reconnect-now"
-                                        on:click=click(move |_| client.reconnect_now())
-                                    >
-                                        {text::RECONNECT_NOW}
-                                    </button>
-                                </div>
-                            }.into_any()
-                        })
-                })}
-                {dyn_view(move || {
-                    alerts.get().into_iter().map(|a| {
-                        let (kind, line) = alert_text(&a, browser::now_ms());
-                        let n = a.n;
-                        view! {
-                            <div
-                                class="banner notice-banner"
-                                data-testid="room-notice"
-                                data-kind=kind
-                                data-room-id=a.room.to_string()
-                                role="alert"
-                            >
-                                <span data-testid="room-notice-text">{line}</span>
-                                <button
-                                    class="link"
-                                    data-testid="room-notice-close"
-                                    aria-label=text::DISMISS
-                                    on:click=click(move |_| client.dismiss_alert(n))
-                                >
-                                    "×"
-                                </button>
-                            </div>
-                        }
-                    })
-                    .collect_view()
-                    .into_any()
-                })}
-                {dyn_opt(move || {
-                    error
-                        .get()
-                        .map(|e| {
-                            view! {
-                                <div class="banner" data-testid="chat-error" role="alert">
-                                    <span>{e}</span>
-                                    <button
-                                        class="link"
-                                        data-testid="chat-error-close"
-                                        aria-label="Dismiss"
-                                        on:click=click(move |_| client.clear_error())
-                                    >
-                                        "×"
-                                    </button>
-                                </div>
-                            }.into_any()
-                        })
-                })}
-                {dyn_opt(move || {
-                    let (n, rooms) = unresolved.get();
-                    (n > 0)
-                        .then(|| {
-                            let plural = if n == 1 { "message" } else { "messages" };
-                            view! {
-                                <div
-                                    class="banner"
-                                    data-testid="unresolved-outbox"
-                                    data-count=n.to_string()
-                                    role="status"
-                                >
-                                    <span>
-                                        {format!(
-                                            "{n} unsent {plural} for {rooms}: that room was not found. Kept in this browser until it is.",
-                                        )}
-                                    </span>
-                                    <button
-                                        class="link"
-                                        data-testid="unresolved-discard"
-                                        on:click=click(move |_| client.discard_unresolved())
-                                    >
-                                        "Discard"
-                                    </button>
-                                </div>
-                            }.into_any()
-                        })
-                })}
-                // One list per room: switching rooms starts with fresh scroll state.
-                {dyn_view(move || {
-                    current.track();
-                    let room = label.get();
-                    view! {
-                        <MessageList
-                            room
-                            entries
-                            history
-                            on_load_older
-                            on_discard
-                            on_retry
-                            on_retry_gap
-                        />
-                    }.into_any()
-                })}
-                <div class="typing-slot">
-                    {text_line("typing", "typing", "status", Signal::derive(move || typing.get()))}
-                </div>
-                <Composer
-                    on_send
-                    room=label
-                    room_id=current
-                    drafts_for=me
-                    blocked=muted
-                    hint=slow_hint
-                />
-            </section>
-            {dyn_opt(move || {
-                members_open
-                    .get()
-                    .then(|| {
-                        let room = current.get();
-                        view! { <MemberPanel room /> }.into_any()
-                    })
-            })}
-        </div>
-    }
+    let _ = root.append_child(&sidebar(sidebar_open, on_logout));
+    let scrim = el(&root, "div", "scrim");
+    on(&scrim, "click", move |_| sidebar_open.set(false));
+    effect(move || {
+        scrim.set_class_name(if sidebar_open.get() {
+            "scrim open"
+        } else {
+            "scrim"
+        })
+    });
+    let main = el(&root, "section", "main");
+    let header = el(&main, "header", "topbar");
+    let menu = button(&header, "menu", "sidebar-toggle", "☰");
+    attrs(&menu, &[("aria-label", "Rooms and people")]);
+    on(&menu, "click", move |_| sidebar_open.update(|o| *o = !*o));
+    effect(move || {
+        let open = sidebar_open.get();
+        attrs(
+            &menu,
+            &[("aria-expanded", if open { "true" } else { "false" })],
+        );
+    });
+    let title_box = el(&header, "div", "title");
+    let h1 = el_with(&title_box, "h1", "", "room-title");
+    effect(move || {
+        attrs(&h1, &[("data-room-id", &current.get().to_string())]);
+        h1.set_text_content(Some(&title.get()));
+    });
+    let topic_slot = Slot::new(&title_box);
+    let slow_slot = Slot::new(&header);
+    effect(move || {
+        let (topic, slow) = topic.get();
+        let shown = (!topic.is_empty()).then_some(topic.as_str());
+        topic_slot.set(shown.map(|t| line("p", "topic", "room-topic", "", t)));
+        slow_slot.set(
+            (slow > 0).then(|| line("span", "tag", "room-slow-mode", "", &text::slow_mode(slow))),
+        );
+    });
+    let notify_slot = Slot::new(&header);
+    effect(move || {
+        notify_slot.set(notify.get().then(|| {
+            let b = new_el("button", "secondary small");
+            attrs(&b, &[("data-testid", "notify-enable")]);
+            text(&b, "Enable notifications");
+            on(&b, "click", move |_| {
+                browser::ask_notify(move || {
+                    notify.try_set(browser::notify_permission() == "default");
+                })
+            });
+            b
+        }))
+    });
+    let mark_slot = Slot::new(&header);
+    effect(move || {
+        mark_slot.set(unread_here.get().then(|| {
+            let b = new_el("button", "secondary small");
+            attrs(&b, &[("data-testid", "mark-read")]);
+            text(&b, "Mark as read");
+            on(&b, "click", move |_| {
+                client.mark_read(Some(current.get_untracked()))
+            });
+            b
+        }))
+    });
+    let people = button(&header, "secondary small", "members-toggle", text::PEOPLE);
+    on(&people, "click", move |_| members_open.update(|o| *o = !*o));
+    effect(move || {
+        let open = members_open.get();
+        attrs(
+            &people,
+            &[("aria-expanded", if open { "true" } else { "false" })],
+        );
+    });
+    conn_badge(el(&header, "span", ""), client.conn.into());
+
+    let conn_slot = Slot::new(&main);
+    effect(move || {
+        conn_slot.set(waiting.get().map(|(in_secs, offline)| {
+            banner(
+                "conn-banner",
+                "status",
+                &text::disconnected(in_secs, offline),
+                ("small", "reconnect-now", text::RECONNECT_NOW),
+                move || client.reconnect_now(),
+            )
+        }))
+    });
+    let alert_slot = Slot::new(&main);
+    effect(move || {
+        let now = browser::now_ms();
+        let list = alerts.get().into_iter().map(|a| {
+            let (kind, line) = alert_text(&a, now);
+            let n = a.n;
+            let d = new_el("div", "banner notice-banner");
+            attrs(
+                &d,
+                &[
+                    ("data-testid", "room-notice"),
+                    ("data-kind", kind),
+                    ("data-room-id", &a.room.to_string()),
+                    ("role", "alert"),
+                ],
+            );
+            text(&el_with(&d, "span", "", "room-notice-text"), &line);
+            let b = button(&d, "link", "room-notice-close", "×");
+            attrs(&b, &[("aria-label", text::DISMISS)]);
+            on(&b, "click", move |_| client.dismiss_alert(n));
+            d.into()
+        });
+        alert_slot.set_all(list.collect());
+    });
+    let error_slot = Slot::new(&main);
+    effect(move || {
+        error_slot.set(error.get().map(|e| {
+            let d = banner(
+                "chat-error",
+                "alert",
+                &e,
+                ("link", "chat-error-close", "×"),
+                move || client.clear_error(),
+            );
+            if let Some(b) = d.last_element_child() {
+                attrs(&b, &[("aria-label", text::DISMISS)]);
+            }
+            d
+        }))
+    });
+    let unresolved_slot = Slot::new(&main);
+    effect(move || {
+        let (n, rooms) = unresolved.get();
+        unresolved_slot.set((n > 0).then(|| {
+            let plural = if n == 1 { "message" } else { "messages" };
+            let d = banner(
+                "unresolved-outbox",
+                "status",
+                &format!(
+                    "{n} unsent {plural} for {rooms}: that room was not found. Kept in this browser until it is."
+                ),
+                ("link", "unresolved-discard", "Discard"),
+                move || client.discard_unresolved(),
+            );
+            attrs(&d, &[("data-count", &n.to_string())]);
+            d
+        }))
+    });
+    // One list per room: switching rooms starts with fresh scroll state (the previous list's
+    // effects and handlers end with the effect's run that built it).
+    let list_slot = Slot::new(&main);
+    effect(move || {
+        current.track();
+        let room = label.get();
+        untrack(|| {
+            let frag = document().create_document_fragment();
+            message_list(
+                &frag,
+                ListProps {
+                    room,
+                    entries: entries.into(),
+                    history: history.into(),
+                    on_load_older,
+                    on_discard,
+                    on_retry,
+                    on_retry_gap,
+                },
+            );
+            list_slot.set_fragment(&frag);
+        });
+    });
+    let typing_slot = Slot::new(&el(&main, "div", "typing-slot"));
+    effect(move || typing_slot.text_line("typing", "typing", "status", typing.get().as_deref()));
+    composer(
+        el(&main, "form", ""),
+        ComposerParts {
+            on_send,
+            room: label.into(),
+            room_id: Some(current.into()),
+            drafts_for: Some(me),
+            blocked: Some(muted.into()),
+            hint: Some(slow_hint.into()),
+        },
+    );
+    let panel_slot = Slot::new(&root);
+    effect(move || {
+        let open = members_open.get();
+        let room = current.get();
+        panel_slot.set(open.then(|| untrack(|| member_panel(room))));
+    });
 }
 
 /// An unread count as badges and the title show it (`999+` past the server's cap).

@@ -16,26 +16,26 @@
 //! `audit-item`, `audit-refresh`.
 
 //!
-//! The panel is plain DOM (see [`crate::components::dom`]) except for the people picker: one
+//! The panel is plain DOM (see [`crate::components::dom`]), the people picker too: one
 //! delegated handler per event kind on the panel, and one effect per part that comes and goes.
 
-use std::any::Any;
 use std::rc::Rc;
 
-use leptos::html;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{
     AuditEntry, DisplayName, FilterAction, FilterKind, FilterRule, MemberInfo, ModAction,
     NewFilter, Role, RoomId, RoomSettings, Username,
 };
-use wasm_bindgen::JsCast;
 
 use crate::api::{self, Moderation};
 use crate::browser;
 use crate::client::Client;
-use crate::components::dom::{Slot, attrs, el, line, set_value, target, tested, text, value_of};
-use crate::components::{PeoplePicker, click, effect, memo_fn, on_event, submit_handler};
+use crate::components::dom::{
+    Slot, attrs, button, el, el_with, line, new_el, on, set_value, target, tested, text, value_of,
+};
+use crate::components::people::people_picker;
+use crate::components::{effect, memo_fn};
 
 /// The panel's words.
 mod text {
@@ -185,12 +185,9 @@ struct Panel {
     audit_error: RwSignal<Option<String>>,
 }
 
-/// The member panel of `room` (mounted again for each room).
-#[component]
-pub fn MemberPanel(
-    /// The room.
-    room: RoomId,
-) -> impl IntoView {
+/// The member panel of `room` (built again for each room): its element (plain DOM, with its
+/// handlers), for the [`Client`] in context.
+pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
     let client = expect_context::<Client>();
     let title = Memo::new(memo_fn(move |_| client.chat.with(|c| c.room_title(room))));
     let my_role = Memo::new(memo_fn(move |_| client.chat.with(|c| c.role(room))));
@@ -300,23 +297,19 @@ pub fn MemberPanel(
         audit: RwSignal::new(Vec::new()),
         audit_error: RwSignal::new(None),
     };
-    let host = NodeRef::<html::Aside>::new();
-    effect(move || {
-        if let Some(aside) = host.get_untracked() {
-            build(p, &aside, direct);
-        }
-    });
-    view! {
-        <aside
-            class="member-panel"
-            data-testid="member-panel"
-            data-room-id=room.to_string()
-            node_ref=host
-            on:click=click(move |ev| on_click(p, &ev))
-            on:submit=submit_handler(move |ev| on_submit(p, &ev))
-            on:input=on_event(move |ev| on_input(p, &ev))
-        ></aside>
-    }
+    let aside = new_el("aside", "member-panel");
+    attrs(
+        &aside,
+        &[
+            ("data-testid", "member-panel"),
+            ("data-room-id", &room.to_string()),
+        ],
+    );
+    on(&aside, "click", move |ev| on_click(p, &ev));
+    on(&aside, "submit", move |ev| on_submit(p, &ev));
+    on(&aside, "input", move |ev| on_input(p, &ev));
+    build(p, &aside, direct);
+    aside
 }
 
 /// Builds the panel's parts in `aside`, each kept up to date by its own effect: the heading,
@@ -386,22 +379,9 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
 
 /// A new element, not yet in the document, with a class and a test id.
 fn new_el_with(tag: &str, class: &str, testid: &str) -> web_sys::Element {
-    let e = crate::components::dom::new_el(tag, class);
+    let e = new_el(tag, class);
     attrs(&e, &[("data-testid", testid)]);
     e
-}
-
-/// An element with a class and a test id, appended to `parent`.
-fn el_with(parent: &web_sys::Element, tag: &str, class: &str, testid: &str) -> web_sys::Element {
-    let e = new_el_with(tag, class, testid);
-    let _ = parent.append_child(&e);
-    e
-}
-
-/// A button with a class, a test id and a label, appended to `parent` (the panel's click
-/// handler acts by its test id).
-fn button(parent: &web_sys::Element, class: &str, testid: &str, label: &str) {
-    text(&el_with(parent, "button", class, testid), label);
 }
 
 /// A `<select>` of `options` (value, label), the first one selected, appended to `parent`.
@@ -617,7 +597,7 @@ fn run_confirmed(p: Panel, dialog: &web_sys::Element) {
 
 /// Invites people to the room (any member): a toggle that shows the people picker.
 fn invite_box(p: Panel) -> web_sys::Element {
-    let d = crate::components::dom::new_el("div", "invite-box");
+    let d = new_el("div", "invite-box");
     let toggle = el_with(&d, "button", "secondary small", "invite-toggle");
     let picker = Slot::new(&d);
     let done = Slot::new(&d);
@@ -633,29 +613,14 @@ fn invite_box(p: Panel) -> web_sys::Element {
             text::INVITE
         }));
     });
-    // The picker is a Leptos view, mounted while open (the handle unmounts it when dropped).
-    let host = d.clone();
-    Effect::new(move |shown: Option<Option<Box<dyn Any>>>| {
-        drop(shown);
-        if !p.invite_open.get() {
-            return None;
-        }
-        let Ok(parent) = host.clone().dyn_into::<web_sys::HtmlElement>() else {
-            return None;
-        };
-        let handle = leptos::mount::mount_to(parent, move || {
-            view! {
-                <PeoplePicker
-                    max=10
-                    action=text::INVITE_ACTION
-                    on_submit=p.invite
-                    error=p.invite_error
-                />
-            }
-        });
-        // Mounted last: moved to its place, before the "invited" line.
-        picker.set(host.last_element_child());
-        Some(Box::new(handle) as Box<dyn Any>)
+    // The picker, built while open (its effects end with it).
+    effect(move || {
+        let open = p.invite_open.get();
+        picker.set(
+            open.then(|| {
+                untrack(|| people_picker(10, text::INVITE_ACTION, p.invite, p.invite_error))
+            }),
+        );
     });
     effect(move || done.text_line("ok", "invite-done", "", p.invite_done.get().as_deref()));
     d

@@ -24,15 +24,16 @@
 //! Text is rendered by [`message_body`] alone, through the safe Markdown subset of
 //! [`crate::markdown`]: fixed elements and text nodes only, so HTML in a message shows literally.
 
-use leptos::html;
 use leptos::prelude::*;
 use shared::{ClientId, MessageText, Role};
 use wasm_bindgen::JsCast;
 
 use crate::browser;
 use crate::client::Client;
-use crate::components::dom::{attrs, el, target, text};
-use crate::components::{click, dyn_opt, dyn_view, effect};
+use crate::components::dom::{
+    Slot, attrs, el, key_of, line, new_el, on, shift_or_composing, target, text,
+};
+use crate::components::effect;
 use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
 
 /// Distance from the bottom (px) within which the list counts as "at the bottom" and follows
@@ -55,6 +56,24 @@ struct ScrollSnapshot {
     last_key: Option<String>,
 }
 
+/// What [`message_list`] shows and whom it tells.
+pub(crate) struct ListProps {
+    /// The name of the room shown (for the "beginning of" line).
+    pub room: String,
+    /// The rows to show.
+    pub entries: Signal<Vec<Entry>>,
+    /// What the top of the list shows.
+    pub history: Signal<HistoryState>,
+    /// Asks for the page before the oldest row.
+    pub on_load_older: Callback<()>,
+    /// Drops a failed message.
+    pub on_discard: Callback<ClientId>,
+    /// Sends a failed message again.
+    pub on_retry: Callback<ClientId>,
+    /// Asks again for the missing messages `(from, to)` of a gap.
+    pub on_retry_gap: Callback<(u64, u64)>,
+}
+
 /// The scrolling list of messages and notices, oldest first, and the bars over it ("new
 /// messages below", "jump to first unread").
 ///
@@ -64,25 +83,19 @@ struct ScrollSnapshot {
 /// reply's quote asks to jump to its original: older pages load until it is there (bounded),
 /// then it is scrolled to and highlighted. With the newest message on screen the room is marked
 /// read; leaving the room keeps its scroll position for when it comes back.
-#[component]
-pub fn MessageList(
-    /// The name of the room shown (for the "beginning of" line).
-    room: String,
-    /// The rows to show.
-    #[prop(into)]
-    entries: Signal<Vec<Entry>>,
-    /// What the top of the list shows.
-    #[prop(into)]
-    history: Signal<HistoryState>,
-    /// Asks for the page before the oldest row.
-    on_load_older: Callback<()>,
-    /// Drops a failed message.
-    on_discard: Callback<ClientId>,
-    /// Sends a failed message again.
-    on_retry: Callback<ClientId>,
-    /// Asks again for the missing messages `(from, to)` of a gap.
-    on_retry_gap: Callback<(u64, u64)>,
-) -> impl IntoView {
+///
+/// Built in `parent` (plain DOM: the "jump to first unread" bar, the list, the "new messages
+/// below" bar), with its handlers and effects under the current owner.
+pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
+    let ListProps {
+        room,
+        entries,
+        history,
+        on_load_older,
+        on_discard,
+        on_retry,
+        on_retry_gap,
+    } = p;
     let client = use_context::<Client>();
     let room_id = client.and_then(|c| c.chat.try_with_untracked(|c| c.current()));
     let saved = client
@@ -92,7 +105,23 @@ pub fn MessageList(
                 .try_with_value(|m| m.iter().find(|(r, _)| *r == id).map(|(_, t)| *t))
         })
         .flatten();
-    let list = NodeRef::<html::Div>::new();
+    let jump_unread = Slot::new(parent);
+    let list_el: web_sys::HtmlElement = el(parent, "div", "messages").unchecked_into();
+    attrs(
+        &list_el,
+        &[
+            ("data-testid", "message-list"),
+            ("role", "log"),
+            ("aria-live", "polite"),
+        ],
+    );
+    let top_slot = Slot::new(&list_el);
+    let ul_el = el(&list_el, "ul", "entries");
+    let bar = Slot::new(parent);
+    // `try_` reads of these below: scroll events and animation frames can arrive after the
+    // list was disposed (a room switch), and must then do nothing rather than panic.
+    let list = StoredValue::new_local(list_el.clone());
+    let ul = StoredValue::new_local(ul_el.clone());
     let snapshot = StoredValue::new(ScrollSnapshot {
         at_bottom: saved.is_none(),
         ..ScrollSnapshot::default()
@@ -106,8 +135,6 @@ pub fn MessageList(
             .try_update_untracked(|c| c.set_at_bottom(saved.is_none()));
     }
     let unread_off = RwSignal::new(false);
-    // `try_` reads throughout: scroll events and animation frames can arrive after the list was
-    // disposed (a room switch), and must then do nothing rather than panic.
     let keys = move || {
         entries
             .try_with_untracked(|e| (e.first().map(Entry::key), e.last().map(Entry::key)))
@@ -115,7 +142,7 @@ pub fn MessageList(
     };
     let wants_older = move || history.try_get_untracked() == Some(HistoryState::More);
     // After any scroll or change: bars, read marker, saved position.
-    let observe = move |el: &web_sys::HtmlDivElement, now: &ScrollSnapshot| {
+    let observe = move |el: &web_sys::HtmlElement, now: &ScrollSnapshot| {
         if now.at_bottom {
             below.try_set(false);
         }
@@ -137,7 +164,7 @@ pub fn MessageList(
     };
 
     let on_scroll = move |_| {
-        let Some(Some(el)) = list.try_get_untracked() else {
+        let Some(el) = list.try_get_value() else {
             return;
         };
         let now = snap(&el, keys());
@@ -151,7 +178,7 @@ pub fn MessageList(
     // Scrolls to the message to jump to once it is shown (loading older pages until it is):
     // the message, and the older pages loaded for it.
     let jumping = StoredValue::new((0u64, 0u32));
-    let jump = move |el: &web_sys::HtmlDivElement| {
+    let jump = move |el: &web_sys::HtmlElement| {
         let Some(c) = client else { return };
         let Some(Some(seq)) = c.jump.try_get_untracked() else {
             return;
@@ -193,7 +220,7 @@ pub fn MessageList(
             c.jump.track();
         }
         request_animation_frame(move || {
-            let Some(Some(el)) = list.try_get_untracked() else {
+            let Some(el) = list.try_get_value() else {
                 return;
             };
             let Some(before) = snapshot.try_get_value() else {
@@ -230,13 +257,12 @@ pub fn MessageList(
 
     // The rows: plain DOM elements kept by key (a row is rebuilt when its key changes, that
     // is when its content does), with one click and one key handler for all of them.
-    let ul = NodeRef::<html::Ul>::new();
     let rows = StoredValue::new_local(Vec::<(String, web_sys::Element)>::new());
     let was_editing = StoredValue::new(None::<u64>);
     effect(move || {
         let list = entries.get();
         let editing = client.and_then(|c| c.editing.get());
-        let Some(ul) = ul.get_untracked() else {
+        let Some(ul) = ul.try_get_value() else {
             return;
         };
         let ctx = row_context(client, editing);
@@ -298,7 +324,7 @@ pub fn MessageList(
         }
         rows.try_set_value(new);
     });
-    let on_click = move |ev: leptos::ev::MouseEvent| {
+    let on_click = move |ev: web_sys::Event| {
         let Some(btn) = target(&ev, "[data-act]") else {
             return;
         };
@@ -331,13 +357,13 @@ pub fn MessageList(
                     ),
                     "emoji" => {
                         c.react(seq, &get(&btn, "data-emoji"), true);
-                        if let Some(u) = ul.get_untracked() {
+                        if let Some(u) = ul.try_get_value() {
                             close_picker(&u);
                         }
                     }
                     "react" => {
-                        if let (Some(h), Some(u), Some(Some(list))) =
-                            (&host, ul.get_untracked(), list.try_get_untracked())
+                        if let (Some(h), Some(u), Some(list)) =
+                            (&host, ul.try_get_value(), list.try_get_value())
                             && toggle_picker(&u, h).is_some()
                         {
                             // Near the bottom, the picker would be cut off: scroll it in.
@@ -363,34 +389,31 @@ pub fn MessageList(
     };
     // The emoji picker closes on Escape and on a click anywhere else.
     let close_open_picker = move || {
-        if let Some(Some(u)) = ul.try_get_untracked() {
+        if let Some(u) = ul.try_get_value() {
             close_picker(&u);
         }
     };
-    let outside = window_event_listener(leptos::ev::click, move |ev| {
+    on(&window(), "click", move |ev| {
         if target(&ev, ".picker, [data-act=react]").is_none() {
             close_open_picker();
         }
     });
-    let escape = window_event_listener(leptos::ev::keydown, move |ev| {
-        if ev.key() == "Escape" {
+    on(&window(), "keydown", move |ev| {
+        if key_of(&ev) == "Escape" {
             close_open_picker();
         }
     });
-    on_cleanup(move || {
-        outside.remove();
-        escape.remove();
-    });
     // The editor: Enter saves, Escape cancels.
-    let on_key = move |ev: web_sys::KeyboardEvent| {
+    let on_key = move |ev: web_sys::Event| {
         let (Some(c), Some(area)) = (client, target(&ev, "textarea")) else {
             return;
         };
-        let key = ev.key();
+        let key = key_of(&ev);
+        let (shift, composing) = shift_or_composing(&ev);
         if key == "Escape" {
             ev.prevent_default();
             c.editing.set(None);
-        } else if key == "Enter" && !ev.shift_key() && !ev.is_composing() {
+        } else if key == "Enter" && !shift && !composing {
             ev.prevent_default();
             let seq = c.editing.get_untracked().unwrap_or(0);
             let value = area
@@ -407,7 +430,7 @@ pub fn MessageList(
                 Ok(t) => c.edit(seq, t),
                 Err(e) => {
                     if let Some(err) = ul
-                        .get_untracked()
+                        .try_get_value()
                         .and_then(|u| u.query_selector("[data-testid=edit-error]").ok().flatten())
                     {
                         err.set_text_content(Some(&e.to_string()));
@@ -417,92 +440,81 @@ pub fn MessageList(
         }
     };
 
-    let top = dyn_view(move || match history.get() {
-        HistoryState::More => view! {
-            <button
-                class="load-older"
-                data-testid="load-older"
-                on:click=click(move |_| on_load_older.run(()))
-            >
-                "Load older messages"
-            </button>
-        }
-        .into_any(),
-        HistoryState::Loading | HistoryState::NotLoaded => view! {
-            <p class="history-marker" data-testid="history-loading">
-                "Loading messages…"
-            </p>
-        }
-        .into_any(),
-        HistoryState::Beginning => view! {
-            <p class="history-marker" data-testid="history-start">
-                {format!("This is the beginning of #{room}.")}
-            </p>
-        }
-        .into_any(),
-    });
-    let to_bottom = move |_| {
-        if let Some(Some(el)) = list.try_get_untracked() {
-            snapshot.try_update_value(|s| s.at_bottom = true);
-            el.set_scroll_top(el.scroll_height());
-        }
-    };
-    let to_unread = move |_| {
-        if let Some(Some(el)) = list.try_get_untracked()
+    on(&list_el, "scroll", on_scroll);
+    on(&ul_el, "click", on_click);
+    on(&ul_el, "keydown", on_key);
+    let to_unread = move || {
+        if let Some(el) = list.try_get_value()
             && let Ok(Some(d)) = el.query_selector(".unread-divider")
         {
             d.scroll_into_view();
         }
     };
-
-    view! {
-        {dyn_opt(move || {
-            unread_off
-                .get()
-                .then(|| {
-                    view! {
-                        <button class="bar small" data-testid="jump-unread" on:click=click(to_unread)>
-                            "Jump to first unread"
-                        </button>
-                    }
-                        .into_any()
-                })
-        })}
-        <div
-            class="messages"
-            data-testid="message-list"
-            node_ref=list
-            on:scroll=on_scroll
-            role="log"
-            aria-live="polite"
-        >
-            {top}
-            <ul class="entries" node_ref=ul on:click=on_click on:keydown=on_key></ul>
-        </div>
-        {dyn_opt(move || {
-            let new = below.get();
-            (new || away.get())
-                .then(|| {
-                    view! {
-                        <div
-                            class="bar"
-                            data-testid=if new { "new-below" } else { "scrolled-up" }
-                            role="status"
-                        >
-                            {new.then(|| view! { <span>"New messages below"</span> })}
-                            <button class="small" data-testid="jump-latest" on:click=click(to_bottom)>
-                                "Jump to latest"
-                            </button>
-                        </div>
-                    }
-                        .into_any()
-                })
-        })}
-    }
+    let to_bottom = move || {
+        if let Some(el) = list.try_get_value() {
+            snapshot.try_update_value(|s| s.at_bottom = true);
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
+    effect(move || {
+        top_slot.set(Some(match history.get() {
+            HistoryState::More => {
+                let b = new_el("button", "load-older");
+                attrs(&b, &[("data-testid", "load-older")]);
+                text(&b, "Load older messages");
+                on(&b, "click", move |_| on_load_older.run(()));
+                b
+            }
+            HistoryState::Loading | HistoryState::NotLoaded => line(
+                "p",
+                "history-marker",
+                "history-loading",
+                "",
+                "Loading messages…",
+            ),
+            HistoryState::Beginning => line(
+                "p",
+                "history-marker",
+                "history-start",
+                "",
+                &format!("This is the beginning of #{room}."),
+            ),
+        }))
+    });
+    effect(move || {
+        jump_unread.set(unread_off.get().then(|| {
+            let b = new_el("button", "bar small");
+            attrs(&b, &[("data-testid", "jump-unread")]);
+            text(&b, "Jump to first unread");
+            on(&b, "click", move |_| to_unread());
+            b
+        }))
+    });
+    effect(move || {
+        let new = below.get();
+        bar.set((new || away.get()).then(|| {
+            let d = new_el("div", "bar");
+            attrs(
+                &d,
+                &[
+                    ("data-testid", if new { "new-below" } else { "scrolled-up" }),
+                    ("role", "status"),
+                ],
+            );
+            if new {
+                text(&el(&d, "span", ""), "New messages below");
+            }
+            let b = el(&d, "button", "small");
+            attrs(&b, &[("data-testid", "jump-latest")]);
+            text(&b, "Jump to latest");
+            on(&b, "click", move |_| to_bottom());
+            d
+        }))
+    });
 }
 
 /// Whether the "new messages" line is out of view.
-fn divider_off_screen(el: &web_sys::HtmlDivElement) -> bool {
+fn divider_off_screen(el: &web_sys::HtmlElement) -> bool {
     use wasm_bindgen::JsCast;
     let Ok(Some(d)) = el.query_selector(".unread-divider") else {
         return false;
@@ -515,7 +527,7 @@ fn divider_off_screen(el: &web_sys::HtmlDivElement) -> bool {
 }
 
 fn snap(
-    el: &web_sys::HtmlDivElement,
+    el: &web_sys::HtmlElement,
     (first_key, last_key): (Option<String>, Option<String>),
 ) -> ScrollSnapshot {
     let top = el.scroll_top();
@@ -856,9 +868,9 @@ fn close_picker(ul: &web_sys::Element) {
 }
 
 /// Where an element of the list is, from the top of the list's content (px).
-fn content_y(list: &web_sys::HtmlDivElement, d: &web_sys::HtmlElement) -> i32 {
+fn content_y(list: &web_sys::HtmlElement, d: &web_sys::HtmlElement) -> i32 {
     // Offsets are from the nearest positioned ancestor, which may be the list or above it.
-    let base = if d.offset_parent().is_some_and(|p| p == ***list) {
+    let base = if d.offset_parent().is_some_and(|p| p == **list) {
         0
     } else {
         list.offset_top()

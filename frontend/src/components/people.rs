@@ -15,8 +15,8 @@ use shared::{DisplayName, UserInfo, Username};
 
 use crate::api;
 use crate::client::Client;
-use crate::components::dom::{Slot, attrs, el, target, text, value_of};
-use crate::components::{click, effect, on_event};
+use crate::components::dom::{Slot, attrs, el, el_with, new_el, on, target, text, value_of};
+use crate::components::effect;
 
 /// The picker's words.
 mod text {
@@ -44,18 +44,14 @@ struct Picker {
     generation: StoredValue<u64>,
 }
 
-/// Search, pick up to `max` people (never the user), and run `on_submit` with them.
-#[component]
-pub fn PeoplePicker(
-    /// How many people may be picked.
+/// Search, pick up to `max` people (never the user), and run `on_submit` with them: the
+/// picker's element (plain DOM, with its handlers), for the [`Client`] in context.
+pub(crate) fn people_picker(
     max: usize,
-    /// The action button's word.
     action: &'static str,
-    /// Called with the people picked.
     on_submit: Callback<Vec<(Username, DisplayName)>>,
-    /// The action's error, shown below (set by the caller).
     error: RwSignal<Option<String>>,
-) -> impl IntoView {
+) -> web_sys::Element {
     let p = Picker {
         client: expect_context::<Client>(),
         max,
@@ -67,26 +63,16 @@ pub fn PeoplePicker(
         searched: RwSignal::new(false),
         generation: StoredValue::new(0),
     };
-    view! {
-        <div
-            class="people-picker"
-            data-testid="people-picker"
-            use:build=p
-            on:click=click(move |ev| on_click(p, &ev))
-            on:input=on_event(move |ev| {
-                if let Some(field) = target(&ev, "input") {
-                    search(p, value_of(&field));
-                }
-            })
-        ></div>
-    }
-}
-
-/// An element with a class and a test id, appended to `parent`.
-fn el_with(parent: &web_sys::Element, tag: &str, class: &str, testid: &str) -> web_sys::Element {
-    let e = el(parent, tag, class);
-    attrs(&e, &[("data-testid", testid)]);
-    e
+    let div = new_el("div", "people-picker");
+    attrs(&div, &[("data-testid", "people-picker")]);
+    on(&div, "click", move |ev| on_click(p, &ev));
+    on(&div, "input", move |ev| {
+        if let Some(field) = target(&ev, "input") {
+            search(p, value_of(&field));
+        }
+    });
+    build(div.clone(), p);
+    div
 }
 
 /// Builds the picker's parts in `div` as it is created (a directive), each kept up to date by

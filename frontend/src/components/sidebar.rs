@@ -9,26 +9,26 @@
 //! one), `room-unread` (unread messages), `room-mentions` (of which mention the user),
 //! `room-mark-read` (beside a room with unread messages), `mark-all-read`, `new-room-input`, `new-room-kind` (select: `public` | `private`),
 //! `new-room-button`, `new-room-error`, `new-dm-button` (opens the people picker, see
-//! [`crate::components::PeoplePicker`], inside `new-dm`), `invite-list`, `invite-item`
+//! `crate::components::people`, inside `new-dm`), `invite-list`, `invite-item`
 //! (`data-room-id`) with `invite-accept` and `invite-decline`, `online-list`, `online-user`
 //! (`data-user` = handle; shows the display name when known, `title` = `@handle`).
 
 //!
-//! The sidebar is plain DOM (see [`crate::components::dom`]) except for the people picker: one
+//! The sidebar is plain DOM (see [`crate::components::dom`]), the people picker too: one
 //! delegated handler per event kind on the sidebar, and one effect per part that changes.
-
-use std::any::Any;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{DisplayName, InviteInfo, RoomId, RoomKind, RoomName, Username};
-use wasm_bindgen::JsCast;
 
 use crate::chat::Chat;
 use crate::client::Client;
-use crate::components::dom::{Slot, attrs, el, new_el, set_value, target, tested, text, value_of};
+use crate::components::dom::{
+    Slot, attrs, button, el, el_with, flag, new_el, on, set_value, target, tested, text, value_of,
+};
 use crate::components::layout::count_text;
-use crate::components::{PeoplePicker, click, effect, memo_fn, on_event, submit_handler};
+use crate::components::people::people_picker;
+use crate::components::{effect, memo_fn};
 
 /// The sidebar's words.
 mod text {
@@ -148,14 +148,9 @@ impl Bar {
     }
 }
 
-/// The sidebar, wired to the [`Client`] in context.
-#[component]
-pub fn Sidebar(
-    /// Shown on a narrow screen (hidden behind the menu button otherwise).
-    open: RwSignal<bool>,
-    /// Called when the user logs out.
-    on_logout: Callback<()>,
-) -> impl IntoView {
+/// The sidebar, wired to the [`Client`] in context: its element (plain DOM, with its
+/// handlers).
+pub(crate) fn sidebar(open: RwSignal<bool>, on_logout: Callback<()>) -> web_sys::Element {
     let client = expect_context::<Client>();
     let b = Bar {
         client,
@@ -167,46 +162,19 @@ pub fn Sidebar(
         server_error: RwSignal::new(None),
         busy: RwSignal::new(false),
     };
-    view! {
-        <aside
-            class="sidebar"
-            data-testid="sidebar"
-            use:build=b
-            on:click=click(move |ev| on_click(b, &ev))
-            on:submit=submit_handler(move |ev| {
-                if target(&ev, "form").is_some_and(|f| f.class_name() == "new-room") {
-                    ev.prevent_default();
-                    submit(b);
-                }
-            })
-            on:input=on_event(move |ev| on_input(b, &ev))
-            on:change=on_event(move |ev| on_input(b, &ev))
-        ></aside>
-    }
-}
-
-/// An element with a class and a test id, appended to `parent`.
-fn el_with(parent: &web_sys::Element, tag: &str, class: &str, testid: &str) -> web_sys::Element {
-    let e = el(parent, tag, class);
-    attrs(&e, &[("data-testid", testid)]);
-    e
-}
-
-/// A button with a class, a test id and a label, appended to `parent` (the sidebar's click
-/// handler acts by its test id).
-fn button(parent: &web_sys::Element, class: &str, testid: &str, label: &str) -> web_sys::Element {
-    let e = el_with(parent, "button", class, testid);
-    text(&e, label);
-    e
-}
-
-/// Sets or removes a boolean attribute.
-fn flag(e: &web_sys::Element, name: &str, on: bool) {
-    if on {
-        let _ = e.set_attribute(name, "");
-    } else {
-        let _ = e.remove_attribute(name);
-    }
+    let aside = new_el("aside", "sidebar");
+    attrs(&aside, &[("data-testid", "sidebar")]);
+    on(&aside, "click", move |ev| on_click(b, &ev));
+    on(&aside, "submit", move |ev| {
+        if target(&ev, "form").is_some_and(|f| f.class_name() == "new-room") {
+            ev.prevent_default();
+            submit(b);
+        }
+    });
+    on(&aside, "input", move |ev| on_input(b, &ev));
+    on(&aside, "change", move |ev| on_input(b, &ev));
+    build(aside.clone(), b);
+    aside
 }
 
 /// A section heading with a button beside it.
@@ -221,8 +189,8 @@ fn section_head(
     button(&d, "secondary small", testid, label)
 }
 
-/// Builds the sidebar's parts in `aside` as it is created (a directive: the parts are there
-/// as soon as the view is), each kept up to date by its own effect.
+/// Builds the sidebar's parts in `aside` as it is created (the parts are there as soon as the
+/// element is), each kept up to date by its own effect.
 fn build(aside: web_sys::Element, b: Bar) {
     let aside = &aside;
     let client = b.client;
@@ -315,28 +283,18 @@ fn build(aside: web_sys::Element, b: Bar) {
             }
         });
     });
-    // The picker is a Leptos view, mounted while open (the handle unmounts it when dropped).
-    Effect::new(move |shown: Option<Option<Box<dyn Any>>>| {
-        drop(shown);
-        if !picking.get() {
-            picker.set(None);
-            return None;
-        }
-        let d = new_el("div", "picker-box");
-        attrs(&d, &[("data-testid", "new-dm")]);
-        picker.set(Some(d.clone()));
-        let parent = d.dyn_into::<web_sys::HtmlElement>().ok()?;
-        let handle = leptos::mount::mount_to(parent, move || {
-            view! {
-                <PeoplePicker
-                    max=shared::DIRECT_MAX_MEMBERS - 1
-                    action=text::MESSAGE
-                    on_submit=on_message
-                    error=dm_error
-                />
-            }
+    // The picker, built while open (its effects end with it).
+    effect(move || {
+        let shown = picking.get().then(|| {
+            let d = new_el("div", "picker-box");
+            attrs(&d, &[("data-testid", "new-dm")]);
+            let max = shared::DIRECT_MAX_MEMBERS - 1;
+            let _ = d.append_child(&untrack(|| {
+                people_picker(max, text::MESSAGE, on_message, dm_error)
+            }));
+            d
         });
-        Some(Box::new(handle) as Box<dyn Any>)
+        picker.set(shown);
     });
     let empty = Slot::new(aside);
     let dm_ul = el_with(aside, "ul", "rooms", "dm-list");
