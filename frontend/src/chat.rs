@@ -1060,7 +1060,7 @@ impl Chat {
                 r.join = JoinState::Joined;
                 r.removed = false;
                 r.online = online;
-                r.online.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+                sort_by_key(&mut r.online, |u| (0, u.as_str().to_owned(), 0));
                 r.away = away;
                 r.timeline.joined(last_seq);
                 // The room is joined on this connection only now: resend what waits for it.
@@ -1487,6 +1487,20 @@ impl Chat {
     }
 }
 
+/// What the client sorts lists by: a rank, a text, a number. Every list is sorted through
+/// [`sort_by_key`] with this one key type, so the sort is compiled once for the whole client.
+pub type SortKey = (u8, String, u64);
+
+/// Sorts `v` by `key`, keeping equal items in their order (like `sort_by_key`), with one
+/// compiled sort of `(SortKey, index)` pairs for every item type.
+pub fn sort_by_key<T>(v: &mut Vec<T>, key: impl Fn(&T) -> SortKey) {
+    let mut keys: Vec<(SortKey, usize)> = v.iter().map(key).zip(0..).collect();
+    // Indexes are distinct: the unstable sort of the pairs is a stable sort of the items.
+    keys.sort_unstable();
+    let mut items: Vec<Option<T>> = std::mem::take(v).into_iter().map(Some).collect();
+    v.extend(keys.iter().filter_map(|(_, i)| items[*i].take()));
+}
+
 /// Whether a `send` refused with `code` may succeed if sent again unchanged, with the same
 /// `client_id`: only when the server failed (`internal`) or asked to slow down
 /// (`rate_limited`). The other refusals would recur: `invalid` and `too_long` judge the text
@@ -1600,6 +1614,21 @@ fn sends(id: RoomId, timeline: &Timeline) -> Vec<ClientMsg> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sorting_by_key_orders_by_rank_text_number_and_keeps_ties_in_order() {
+        let mut v = vec![
+            (2u8, "b", 1u64),
+            (1, "z", 0),
+            (2, "a", 9),
+            (2, "b", 0),
+            (1, "z", 0),
+        ];
+        let mut tagged: Vec<_> = v.drain(..).zip(0..).collect();
+        sort_by_key(&mut tagged, |((r, t, n), _)| (*r, (*t).to_owned(), *n));
+        let order: Vec<usize> = tagged.iter().map(|(_, i)| *i).collect();
+        assert_eq!(order, vec![1, 4, 2, 3, 0]);
+    }
     use crate::timeline::Delivery;
     use shared::MessageEvent;
     use std::ops::{Deref, DerefMut};

@@ -25,7 +25,7 @@ use leptos::task::spawn_local;
 use shared::{ClientId, DisplayName, MessageText, Removal, Username};
 
 use crate::browser;
-use crate::chat::{Alert, AlertKind};
+use crate::chat::{Alert, AlertKind, sort_by_key};
 use crate::client::Client;
 use crate::components::badge::conn_badge;
 use crate::components::composer::{ComposerParts, composer};
@@ -304,7 +304,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
                     crate::outbox::OutboxRoom::Id(_) => None,
                 })
                 .collect();
-            rooms.sort();
+            sort_by_key(&mut rooms, |r| (0, r.clone(), 0));
             rooms.dedup();
             (c.unresolved().len(), rooms.join(", "))
         })

@@ -30,6 +30,7 @@ use shared::{
 
 use crate::api::{self, Moderation};
 use crate::browser;
+use crate::chat::sort_by_key;
 use crate::client::Client;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, line, new_el, on, set_value, target, tested, text, value_of,
@@ -214,10 +215,12 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
             }
             match got {
                 Ok(mut list) => {
-                    list.sort_by_key(|m| {
+                    // Highest role first, then by name.
+                    sort_by_key(&mut list, |m| {
                         (
-                            std::cmp::Reverse(m.role),
+                            u8::MAX - m.role as u8,
                             m.display_name.as_str().to_lowercase(),
+                            0,
                         )
                     });
                     client.chat.try_update(|c| {

@@ -21,7 +21,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{DisplayName, InviteInfo, RoomId, RoomKind, RoomName, Username};
 
-use crate::chat::Chat;
+use crate::chat::{Chat, sort_by_key};
 use crate::client::Client;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, flag, new_el, on, set_value, target, tested, text, value_of,
@@ -111,13 +111,13 @@ pub fn room_rows(c: &Chat) -> (Vec<RoomRow>, Vec<RoomRow>) {
     // joined, so they go by name alone.
     let key = |r: &RoomRow| {
         (
-            r.kind != RoomKind::Direct && !r.joined,
+            u8::from(r.kind != RoomKind::Direct && !r.joined),
             r.name.to_lowercase(),
-            r.id,
+            r.id.0,
         )
     };
-    rooms.sort_by_key(key);
-    direct.sort_by_key(key);
+    sort_by_key(&mut rooms, key);
+    sort_by_key(&mut direct, key);
     (rooms, direct)
 }
 
