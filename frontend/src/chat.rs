@@ -34,7 +34,6 @@
 //! room is not in the list are kept ([`Chat::unresolved`]): still in the outbox, shown apart,
 //! resolved again with every new room list, and dropped only when the user discards them.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use shared::{
@@ -43,6 +42,7 @@ use shared::{
     RoomKind, RoomName, ServerMsg, Username,
 };
 
+use crate::map::Map;
 use crate::outbox::{OutboxEntry, OutboxRoom};
 use crate::timeline::{Act, Entry, HistoryState, Me, Outgoing, Timeline};
 
@@ -180,37 +180,37 @@ pub struct Chat {
     /// The room on screen.
     current: RoomId,
     /// Every followed room; always holds `current`.
-    rooms: BTreeMap<RoomId, Room>,
+    rooms: Map<RoomId, Room>,
     /// The names of the rooms known (from the room list).
-    names: BTreeMap<RoomId, RoomName>,
+    names: Map<RoomId, RoomName>,
     /// The display names of the users seen (authors of messages).
-    people: BTreeMap<Username, DisplayName>,
+    people: Map<Username, DisplayName>,
     /// Outbox entries of the previous release whose room name is not (yet) in the room list.
     unresolved: Vec<OutboxEntry>,
     /// The last `req` given out.
     last_req: u64,
     /// The requests sent on this connection whose answer has not arrived, by `req`.
-    in_flight: BTreeMap<u64, Request>,
+    in_flight: Map<u64, Request>,
     /// A connection is up (after `hello`, until it drops).
     connected: bool,
     /// The latest problem to show above the composer.
     error: Option<String>,
     /// What the server said about each room the user may see (room list, `room` frames).
-    infos: BTreeMap<RoomId, RoomInfo>,
+    infos: Map<RoomId, RoomInfo>,
     /// Invitations waiting for an answer.
     invites: Vec<InviteInfo>,
     /// Rooms the user is muted in: until when (ms since the Unix epoch; kept unsigned, the
     /// type of the other maps by room, so that one map type is compiled for all of them).
-    muted: BTreeMap<RoomId, u64>,
+    muted: Map<RoomId, u64>,
     /// Slow mode: the last wait the server asked for in a room (ms), until a message there is
     /// confirmed.
-    slow_wait: BTreeMap<RoomId, u64>,
+    slow_wait: Map<RoomId, u64>,
     /// Notices about the user's memberships, oldest first.
     alerts: Vec<Alert>,
     /// Counter for [`Alert::n`].
     next_alert: u64,
     /// Grows with each `members` frame, by room: a member list on screen reads the list again.
-    members_rev: BTreeMap<RoomId, u64>,
+    members_rev: Map<RoomId, u64>,
     /// The page is visible (the user can be reading the room on screen).
     visible: bool,
     /// The newest message of the room on screen is in view (its list is scrolled to the
@@ -237,9 +237,9 @@ pub const AUTO_FOLLOW_MAX: usize = 30;
 impl Chat {
     /// A model with `current` open and nothing loaded yet.
     pub fn new(me: Me, current: RoomId) -> Self {
-        let mut rooms = BTreeMap::new();
+        let mut rooms = Map::new();
         rooms.insert(current, Room::default());
-        let mut names = BTreeMap::new();
+        let mut names = Map::new();
         if let Ok(general) = RoomName::parse(DEFAULT_ROOM) {
             names.insert(DEFAULT_ROOM_ID, general);
         }
@@ -248,19 +248,19 @@ impl Chat {
             current,
             rooms,
             names,
-            people: BTreeMap::new(),
+            people: Map::new(),
             unresolved: Vec::new(),
             last_req: 0,
-            in_flight: BTreeMap::new(),
+            in_flight: Map::new(),
             connected: false,
             error: None,
-            infos: BTreeMap::new(),
+            infos: Map::new(),
             invites: Vec::new(),
-            muted: BTreeMap::new(),
-            slow_wait: BTreeMap::new(),
+            muted: Map::new(),
+            slow_wait: Map::new(),
             alerts: Vec::new(),
             next_alert: 0,
-            members_rev: BTreeMap::new(),
+            members_rev: Map::new(),
             visible: true,
             at_bottom: true,
             notes: Vec::new(),
@@ -515,7 +515,7 @@ impl Chat {
     }
 
     /// The requests sent on this connection and not answered yet, by `req`.
-    pub fn in_flight(&self) -> &BTreeMap<u64, Request> {
+    pub fn in_flight(&self) -> &Map<u64, Request> {
         &self.in_flight
     }
 
@@ -569,7 +569,7 @@ impl Chat {
     /// it now that it is known (a join, or the send itself in a joined room).
     fn push_restored(&mut self, id: RoomId, e: OutboxEntry) -> Vec<ClientMsg> {
         let connected = self.connected;
-        let room = self.rooms.entry(id).or_default();
+        let room = self.rooms.get_or_default(id);
         let target = e.target.unwrap_or(0);
         let act = match e.kind {
             EventKind::Edit => Act::Edit { target },
@@ -660,8 +660,7 @@ impl Chat {
             }
             let room = self
                 .rooms
-                .entry(id)
-                .or_insert_with(|| new_room(self.infos.get(&id)));
+                .get_or_insert_with(id, || new_room(self.infos.get(&id)));
             if connected {
                 out.push(join(id, room));
             }
@@ -701,8 +700,7 @@ impl Chat {
         let connected = self.connected;
         let room = self
             .rooms
-            .entry(id)
-            .or_insert_with(|| new_room(self.infos.get(&id)));
+            .get_or_insert_with(id, || new_room(self.infos.get(&id)));
         room.removed = false;
         room.timeline
             .set_unread_after((room.unread > 0).then_some(room.read_seq));
@@ -911,7 +909,7 @@ impl Chat {
     pub fn retry(&mut self, client_id: &ClientId) -> Vec<ClientFrame> {
         let connected = self.connected;
         let mut out = Vec::new();
-        for (id, room) in &mut self.rooms {
+        for (id, room) in self.rooms.iter_mut() {
             if let Some(o) = room.timeline.retry(client_id) {
                 match room.join {
                     JoinState::Joined => out.push(send_frame(*id, o)),
@@ -975,7 +973,7 @@ impl Chat {
     pub fn after_rate_limit(&mut self) -> Vec<ClientFrame> {
         let mut out = self.pending_sends();
         if self.connected {
-            for (id, r) in &mut self.rooms {
+            for (id, r) in self.rooms.iter_mut() {
                 if r.join == JoinState::Joining {
                     out.push(join(*id, r));
                 }
@@ -1056,7 +1054,7 @@ impl Chat {
                     info.role = Some(Role::Member);
                 }
                 self.invites.retain(|i| i.room.id != room);
-                let r = self.rooms.entry(room).or_default();
+                let r = self.rooms.get_or_default(room);
                 r.join = JoinState::Joined;
                 r.removed = false;
                 r.online = online;
@@ -1095,7 +1093,7 @@ impl Chat {
                     },
                     body: ev.text.clone(),
                 });
-                let r = self.rooms.entry(id).or_default();
+                let r = self.rooms.get_or_default(id);
                 let inserted = r.timeline.insert_live(*ev, &self.me);
                 if inserted.is_new && is_message && by_other && seq > r.read_seq {
                     if !reading {
@@ -1129,7 +1127,7 @@ impl Chat {
                     }
                 }
                 let me = &self.me;
-                let timeline = &mut self.rooms.entry(room).or_default().timeline;
+                let timeline = &mut self.rooms.get_or_default(room).timeline;
                 match answers_join {
                     Some(answers_join) => timeline.apply_page(messages, has_more, answers_join, me),
                     None => timeline.apply_history(messages, has_more, me),
@@ -1241,7 +1239,7 @@ impl Chat {
                 Vec::new()
             }
             ServerMsg::Members { room } => {
-                *self.members_rev.entry(room).or_default() += 1;
+                *self.members_rev.get_or_default(room) += 1;
                 Vec::new()
             }
             // `Unknown` (a frame type from a newer server), and any type this client does not
@@ -1293,7 +1291,7 @@ impl Chat {
         if self.current == room && room != DEFAULT_ROOM_ID {
             self.current = DEFAULT_ROOM_ID;
             let connected = self.connected;
-            let general = self.rooms.entry(DEFAULT_ROOM_ID).or_default();
+            let general = self.rooms.get_or_default(DEFAULT_ROOM_ID);
             if connected && general.join == JoinState::Idle && !general.removed {
                 out.push(join(DEFAULT_ROOM_ID, general));
             }

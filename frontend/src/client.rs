@@ -5,7 +5,6 @@
 //! change to the model goes through [`Client::change`], which also writes the outbox diff to
 //! `localStorage` and forwards the frames the model wants sent to the connection task.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use futures::channel::mpsc::{self, UnboundedSender};
@@ -492,16 +491,16 @@ impl Client {
             let before = c.outbox();
             let out = f(c);
             let after = c.outbox();
-            let before_ids: HashSet<&ClientId> = before.iter().map(|e| &e.client_id).collect();
-            let after_ids: HashSet<&ClientId> = after.iter().map(|e| &e.client_id).collect();
+            // Outboxes hold tens of entries: a scan is cheaper in code than a hash set.
+            let has = |list: &[OutboxEntry], id: &ClientId| list.iter().any(|e| e.client_id == *id);
             let added: Vec<OutboxEntry> = after
                 .iter()
-                .filter(|e| !before_ids.contains(&e.client_id))
+                .filter(|e| !has(&before, &e.client_id))
                 .cloned()
                 .collect();
             let removed: Vec<ClientId> = before
                 .iter()
-                .filter(|e| !after_ids.contains(&e.client_id))
+                .filter(|e| !has(&after, &e.client_id))
                 .map(|e| e.client_id.clone())
                 .collect();
             (c.me().clone(), out, added, removed)

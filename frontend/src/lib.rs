@@ -15,6 +15,7 @@
 //! - [`conn`]: the connection owner task: one socket at a time, backoff with jitter, heartbeat,
 //!   close-code handling.
 //! - [`drafts`]: half-typed messages per room in `localStorage`.
+//! - [`map`]: the small ordered map the model keeps its maps in (smaller code than `BTreeMap`).
 //! - [`api`]: the HTTP calls.
 //! - [`client`]: the glue between the model (in a signal), the connection task and the outbox.
 //! - [`components`]: the views.
@@ -47,6 +48,7 @@ pub mod client;
 pub mod components;
 pub mod conn;
 pub mod drafts;
+pub mod map;
 pub mod markdown;
 pub mod outbox;
 pub mod timeline;
