@@ -809,6 +809,7 @@ async fn changes(store: &dyn Store, recorder: &Recorder) {
                 text: text.into(),
                 reply_to,
                 mentions: mentions.iter().map(|m| user(m)).collect(),
+                attachments: Vec::new(),
             },
         )
     };
@@ -1006,6 +1007,7 @@ async fn read_positions(store: &dyn Store) {
             text: format!("message {id}"),
             reply_to: None,
             mentions: mentions.iter().map(|m| user(m)).collect(),
+            attachments: Vec::new(),
         },
         ..message(room, alice, id)
     };

@@ -1,0 +1,190 @@
+//! Full-text search in SQLite: an FTS5 table beside the log, kept in the same transactions as
+//! the messages it indexes.
+//!
+//! `message_search` is a contentless FTS5 table (`content=''`: it keeps the index, not a second
+//! copy of the text) with `contentless_delete=1`, so that a row can be deleted by its rowid alone.
+//! Its rowid is the message's `events.id`, which grows with time: ordering by rowid descending is
+//! newest first, and FTS5 walks its index in that order without sorting. The text indexed is cut
+//! by [`crate::store::terms`] (CJK runs as bigrams in `body`, CJK characters alone in `uni`) and
+//! read by FTS5's `unicode61` tokenizer, which splits the rest into words and folds case and
+//! diacritics.
+//!
+//! The MATCH expression is built here from the parsed terms, never from the user's text: each
+//! term is a double-quoted string (a quote inside would be doubled, though terms hold only
+//! letters, digits and CJK), so FTS5 operators typed by a user (`NEAR`, `*`, `-`, `:`, `^`,
+//! parentheses) are plain text or gone.
+
+use rusqlite::{Connection, params};
+use shared::{MessageEvent, RoomId};
+
+use super::{log, to_i64, to_u64};
+use crate::store::terms::{self, QueryTerm};
+use crate::store::{SearchCursor, SearchQuery, SearchResults, StoreResult};
+
+/// The FTS5 table (see the module docs). Created by migration 5.
+pub(super) const SCHEMA: &str = "CREATE VIRTUAL TABLE message_search USING fts5(
+    body, uni, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'
+);";
+
+/// Indexes a message's text under its row id.
+pub(super) fn index(conn: &Connection, id: i64, text: &str) -> StoreResult<()> {
+    let t = terms::index_text(text);
+    if t.body.is_empty() && t.uni.is_empty() {
+        return Ok(());
+    }
+    conn.prepare_cached("INSERT INTO message_search (rowid, body, uni) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, t.body, t.uni])?;
+    Ok(())
+}
+
+/// Removes a message from the index (nothing happens if it is not there).
+pub(super) fn unindex(conn: &Connection, id: i64) -> StoreResult<()> {
+    conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")?
+        .execute(params![id])?;
+    Ok(())
+}
+
+/// Indexes every live message (run once, by the migration that creates the index).
+pub(super) fn index_all(conn: &Connection) -> StoreResult<()> {
+    let mut stmt = conn.prepare(
+        "SELECT id, body FROM events WHERE kind = 'message' AND deleted_at IS NULL AND body <> ''",
+    )?;
+    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    for row in rows {
+        let (id, body) = row?;
+        index(conn, id, &body)?;
+    }
+    Ok(())
+}
+
+fn quoted(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+fn term_expr(term: &QueryTerm) -> String {
+    match term {
+        QueryTerm::Word(w) => format!("body:{}", quoted(w)),
+        QueryTerm::Bigrams(b) => format!("body:{}", quoted(&b.join(" "))),
+        QueryTerm::Char(c) => format!("uni:{}", quoted(&c.to_string())),
+    }
+}
+
+/// The MATCH expression of each rank, best first: rank 0 is the whole query as one phrase (when
+/// it has more than one term and no single CJK character), rank 1 every term anywhere (the
+/// messages of rank 0 left out).
+pub(super) fn rank_exprs(terms: &[QueryTerm]) -> Vec<String> {
+    let all = terms.iter().map(term_expr).collect::<Vec<_>>().join(" AND ");
+    let phrase_words: Option<Vec<String>> = terms
+        .iter()
+        .map(|t| match t {
+            QueryTerm::Word(w) => Some(w.clone()),
+            QueryTerm::Bigrams(b) => Some(b.join(" ")),
+            QueryTerm::Char(_) => None,
+        })
+        .collect();
+    match phrase_words {
+        Some(words) if terms.len() > 1 => {
+            let phrase = format!("body:{}", quoted(&words.join(" ")));
+            vec![phrase.clone(), format!("({all}) NOT {phrase}")]
+        }
+        _ => vec![all],
+    }
+}
+
+/// Runs a search: each rank in turn, newest first within it, until the page is full.
+pub(super) fn search(conn: &Connection, query: &SearchQuery) -> StoreResult<SearchResults> {
+    let exprs = rank_exprs(&query.terms);
+    let rooms = format!(
+        "[{}]",
+        query
+            .rooms
+            .iter()
+            .map(|r| r.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let want = usize::try_from(query.limit).unwrap_or(usize::MAX);
+    let tx = conn.unchecked_transaction()?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT e.id, e.room_id, e.seq FROM message_search CROSS JOIN events e
+             ON e.id = message_search.rowid
+         WHERE message_search MATCH ?1 AND message_search.rowid < ?2
+           AND e.room_id IN (SELECT value FROM json_each(?3))
+           AND (?4 IS NULL OR e.author_id = ?4)
+           AND (?5 IS NULL OR e.created_at >= ?5)
+           AND (?6 IS NULL OR e.created_at < ?6)
+           AND (?7 = 0 OR EXISTS (SELECT 1 FROM files f WHERE f.room_id = e.room_id
+                                                         AND f.seq = e.seq))
+           AND e.kind = 'message' AND e.deleted_at IS NULL
+         ORDER BY message_search.rowid DESC LIMIT ?8",
+    )?;
+    // (rank, id, room, seq), one more than a page to know whether another follows.
+    let mut found: Vec<(u8, i64, i64, i64)> = Vec::new();
+    let start = query.cursor.map_or(0, |c| c.rank);
+    for (rank, expr) in exprs.iter().enumerate().skip(usize::from(start)) {
+        let rank = u8::try_from(rank).unwrap_or(u8::MAX);
+        let below = match query.cursor {
+            Some(c) if c.rank == rank => to_i64(c.id),
+            _ => i64::MAX,
+        };
+        let left = want + 1 - found.len();
+        let rows = stmt.query_map(
+            params![
+                expr,
+                below,
+                rooms,
+                query.author,
+                query.after,
+                query.before,
+                query.has_file,
+                i64::try_from(left).unwrap_or(i64::MAX)
+            ],
+            |r| Ok((rank, r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
+        for row in rows {
+            found.push(row?);
+        }
+        if found.len() > want {
+            break;
+        }
+    }
+    let more = found.len() > want;
+    found.truncate(want);
+    let mut hits: Vec<MessageEvent> = Vec::with_capacity(found.len());
+    for &(_, _, room, seq) in &found {
+        if let Some(event) = log::message(&tx, RoomId(to_u64(room)), to_u64(seq))? {
+            hits.push(event);
+        }
+    }
+    drop(stmt);
+    tx.finish()?;
+    let next = if more {
+        found.last().map(|&(rank, id, _, _)| SearchCursor {
+            rank,
+            id: to_u64(id),
+        })
+    } else {
+        None
+    };
+    Ok(SearchResults { hits, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_queries_become_quoted_terms() {
+        let terms = terms::query_terms("a\" OR body:* NEAR(x) 世界").expect("valid");
+        let exprs = rank_exprs(&terms);
+        assert_eq!(
+            exprs[0],
+            "body:\"a or body near x 世界\"",
+            "one phrase of plain words"
+        );
+        assert_eq!(exprs.len(), 2);
+        assert!(exprs[1].starts_with("(body:\"a\" AND body:\"or\""));
+        let single = rank_exprs(&terms::query_terms("猫").expect("valid"));
+        assert_eq!(single, vec!["uni:\"猫\"".to_owned()]);
+    }
+}
