@@ -37,6 +37,9 @@ pub enum ApiError {
     /// 413: an upload is larger than the server takes.
     #[error("{0}")]
     TooLarge(String),
+    /// 413: an upload would take its uploader over their quota.
+    #[error("{0}")]
+    OverQuota(String),
     /// 415: an upload's content is not what it claims to be.
     #[error("{0}")]
     UnsupportedType(String),
@@ -101,6 +104,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::OverQuota(_) => (StatusCode::PAYLOAD_TOO_LARGE, "over_quota"),
             ApiError::UnsupportedType(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_type")
             }

@@ -178,7 +178,10 @@ impl Blobs {
                     let _ = tokio::fs::remove_file(&dest).await;
                     let _ = tokio::fs::remove_file(&thumb_path).await;
                 }
-                Err(ChatError::from(e).into())
+                Err(match ChatError::from(e) {
+                    ChatError::Quota(_) => over_quota(),
+                    e => e.into(),
+                })
             }
         }
     }
@@ -376,9 +379,11 @@ fn too_large(limit: u64) -> ApiError {
 }
 
 fn over_quota() -> ApiError {
-    ApiError::Chat(ChatError::Quota(
-        "This file would take you over your upload quota.".into(),
-    ))
+    ApiError::OverQuota(
+        "This file would take you over your upload quota; delete messages with files to free \
+         it."
+        .into(),
+    )
 }
 
 /// `POST /api/rooms/{id}/files?name=<name>`: uploads a file to a room (see the module docs).
@@ -404,7 +409,11 @@ pub async fn upload(
         return Err(too_large(max));
     }
     let actor = Actor::from(&user);
-    let quota = state.chat.may_upload(&actor, room).await?;
+    let quota = match state.chat.may_upload(&actor, room).await {
+        Ok(quota) => quota,
+        Err(ChatError::Quota(_)) => return Err(over_quota()),
+        Err(e) => return Err(e.into()),
+    };
     let left = if quota > 0 {
         quota.saturating_sub(state.store.file_usage(actor.id).await?)
     } else {

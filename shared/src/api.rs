@@ -239,7 +239,7 @@ pub struct JoinedRoom {
 pub struct ApiError {
     /// What went wrong, for programs: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
     /// `conflict`, `rate_limited` (429), `unavailable` (503), `request_timeout`, `internal`, and
-    /// for uploads `too_large` (413), `unsupported_type` (415) and `bad_image` (422).
+    /// for uploads `too_large` and `over_quota` (413), `unsupported_type` (415) and `bad_image` (422).
     pub error: String,
     /// For errors of the chat's rules, the same code an `error` frame would carry (the request
     /// failed for the same reason over either transport).

@@ -6,6 +6,7 @@ mod bad_input;
 mod changes;
 mod chaos;
 mod delivery;
+mod files;
 mod hashing;
 mod helpers;
 mod limits;
