@@ -16,4 +16,5 @@ mod persistence;
 mod property;
 mod protocol;
 mod rooms;
+mod search;
 mod sessions;
