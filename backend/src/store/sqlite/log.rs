@@ -304,7 +304,7 @@ fn append_one(
                  WHERE room_id = ?1 AND seq = ?2",
             )?
             .execute(params![to_i64(room.0), to_i64(*target), text, ts, joined])?;
-            search::unindex(conn, found.id)?;
+            search::unindex(conn, found.id, &found.body)?;
             search::index(conn, found.id, text)?;
             body.clone_from(text);
             event.kind = EventKind::Edit;
@@ -345,7 +345,7 @@ fn append_one(
             // caller: see `crate::files`), and it leaves the search index.
             conn.prepare_cached("DELETE FROM files WHERE room_id = ?1 AND seq = ?2")?
                 .execute(params![r, t])?;
-            search::unindex(conn, found.id)?;
+            search::unindex(conn, found.id, &found.body)?;
             event.kind = EventKind::Delete;
             event.target = Some(*target);
         }

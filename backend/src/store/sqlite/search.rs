@@ -2,8 +2,14 @@
 //! the messages it indexes.
 //!
 //! `message_search` is a contentless FTS5 table (`content=''`: it keeps the index, not a second
-//! copy of the text) with `contentless_delete=1`, so that a row can be deleted by its rowid alone.
-//! Its rowid is the message's `events.id`, which grows with time: ordering by rowid descending is
+//! copy of the text). A row leaves it by FTS5's `delete` command, which names the values the row
+//! was indexed with: the log still has the text when a message is edited or deleted, and the cut
+//! ([`terms::index_text`]) is a pure function of it, so the same values are always given back
+//! (were the cut ever to change, a migration must rebuild the index). With FTS5's `secure-delete`
+//! option on, that removes the row's terms from the index's pages themselves, instead of leaving
+//! them behind a tombstone until a merge: a deleted message's words do not linger in the file
+//! (the project's rule for deleted text; `contentless_delete=1` would only tombstone them, and a
+//! table with content would keep a second copy of every message). Its rowid is the message's `events.id`, which grows with time: ordering by rowid descending is
 //! newest first, and FTS5 walks its index in that order without sorting. The text indexed is cut
 //! by [`crate::store::terms`] (CJK runs as bigrams in `body`, CJK characters alone in `uni`) and
 //! read by FTS5's `unicode61` tokenizer, which splits the rest into words and folds case and
@@ -22,9 +28,12 @@ use crate::store::terms::{self, QueryTerm};
 use crate::store::{SearchCursor, SearchQuery, SearchResults, StoreResult};
 
 /// The FTS5 table (see the module docs). Created by migration 5.
-pub(super) const SCHEMA: &str = "CREATE VIRTUAL TABLE message_search USING fts5(
-    body, uni, content='', contentless_delete=1, tokenize='unicode61 remove_diacritics 2'
-);";
+pub(super) const SCHEMA: &str = "
+CREATE VIRTUAL TABLE message_search USING fts5(
+    body, uni, content='', tokenize='unicode61 remove_diacritics 2'
+);
+INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
+";
 
 /// Indexes a message's text under its row id.
 pub(super) fn index(conn: &Connection, id: i64, text: &str) -> StoreResult<()> {
@@ -37,10 +46,18 @@ pub(super) fn index(conn: &Connection, id: i64, text: &str) -> StoreResult<()> {
     Ok(())
 }
 
-/// Removes a message from the index (nothing happens if it is not there).
-pub(super) fn unindex(conn: &Connection, id: i64) -> StoreResult<()> {
-    conn.prepare_cached("DELETE FROM message_search WHERE rowid = ?1")?
-        .execute(params![id])?;
+/// Removes a message from the index. `text` must be the text it was indexed with (its current
+/// text in the log): FTS5 removes exactly the terms it is given.
+pub(super) fn unindex(conn: &Connection, id: i64, text: &str) -> StoreResult<()> {
+    let t = terms::index_text(text);
+    if t.body.is_empty() && t.uni.is_empty() {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO message_search (message_search, rowid, body, uni)
+         VALUES ('delete', ?1, ?2, ?3)",
+    )?
+    .execute(params![id, t.body, t.uni])?;
     Ok(())
 }
 
@@ -186,5 +203,38 @@ mod tests {
         assert!(exprs[1].starts_with("(body:\"a\" AND body:\"or\""));
         let single = rank_exprs(&terms::query_terms("猫").expect("valid"));
         assert_eq!(single, vec!["uni:\"猫\"".to_owned()]);
+    }
+}
+
+#[cfg(test)]
+mod erasure {
+    use super::*;
+
+    #[test]
+    fn a_removed_messages_terms_leave_the_index_pages() {
+        let conn = Connection::open_in_memory().expect("open");
+        conn.execute_batch(SCHEMA).expect("schema");
+        let text = "supersecretword 秘密口令";
+        index(&conn, 1, text).expect("indexed");
+        index(&conn, 2, "other words").expect("indexed");
+        unindex(&conn, 1, text).expect("removed");
+        let found: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM message_search WHERE message_search MATCH 'supersecretword'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("searched");
+        assert_eq!(found, 0);
+        for term in ["supersecretword", "秘密"] {
+            let left: i64 = conn
+                .query_row(
+                    "SELECT count(*) FROM message_search_data WHERE instr(block, CAST(?1 AS BLOB)) > 0",
+                    params![term],
+                    |r| r.get(0),
+                )
+                .expect("probed");
+            assert_eq!(left, 0, "{term} is still in the index's pages");
+        }
     }
 }
