@@ -11,9 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use backend::store::{
-    CommitListener, SearchQuery, SqliteStore, Store, Synchronous, terms,
-};
+use backend::store::{CommitListener, SearchQuery, SqliteStore, Store, Synchronous, terms};
 use clap::Parser;
 use rusqlite::{Connection, params};
 use shared::{MessageEvent, RoomId};
@@ -88,8 +86,28 @@ const HANZI: &str = "的一是不了人我在有他这中大来上国个到说�
     九笑性通目华报立马命张活难神数件安表原车白应路期叫死常提感金何更反合放做系计或司利受光王\
     果亲界及今京务制解各任至清物台象记边共风战干接它许八特觉望直服毛林题建南度统色字请交爱让";
 const CN_WORDS: &[&str] = &[
-    "世界", "中国", "今天", "明天", "我们", "你好", "服务器", "数据库", "搜索", "消息", "会议",
-    "问题", "时间", "工作", "朋友", "学习", "北京", "上海", "发布", "测试", "性能", "延迟",
+    "世界",
+    "中国",
+    "今天",
+    "明天",
+    "我们",
+    "你好",
+    "服务器",
+    "数据库",
+    "搜索",
+    "消息",
+    "会议",
+    "问题",
+    "时间",
+    "工作",
+    "朋友",
+    "学习",
+    "北京",
+    "上海",
+    "发布",
+    "测试",
+    "性能",
+    "延迟",
 ];
 
 fn english(rng: &mut Rng, words: &[&str], out: &mut String) {
@@ -210,7 +228,10 @@ fn generate(path: &std::path::Path, args: &Args) -> rusqlite::Result<(u64, u64)>
         [],
         |r| r.get(0),
     )?;
-    Ok((u64::try_from(fts).unwrap_or(0), u64::try_from(text_bytes).unwrap_or(0)))
+    Ok((
+        u64::try_from(fts).unwrap_or(0),
+        u64::try_from(text_bytes).unwrap_or(0),
+    ))
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -238,7 +259,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _ = std::fs::remove_file(PathBuf::from(p));
     }
     // The store creates the schema (migrations included), then steps aside for the bulk load.
-    drop(SqliteStore::open(&path, Synchronous::Normal, Arc::new(Nobody))?);
+    drop(SqliteStore::open(
+        &path,
+        Synchronous::Normal,
+        Arc::new(Nobody),
+    )?);
     let started = Instant::now();
     let (index_size, text_size) = generate(&path, &args)?;
     let generated = started.elapsed();

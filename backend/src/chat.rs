@@ -33,25 +33,25 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use shared::{
-    AuditEntry, CATCH_UP_MAX, ClientId, MAX_ATTACHMENTS, SEARCH_PAGE_MAX, SearchHit, SearchPage, DIRECT_MAX_MEMBERS, DisplayName, Emoji, ErrorCode,
+    AuditEntry, CATCH_UP_MAX, ClientId, DIRECT_MAX_MEMBERS, DisplayName, Emoji, ErrorCode,
     EventsPage, FilterAction, FilterKind, FilterRule, HISTORY_PAGE, InviteInfo, LONG_POLL_MAX_SECS,
-    MemberInfo, MessageEvent, MessageText, ModAction, NewFilter, ROOMS_PAGE_MAX, ReadState,
-    Removal, Role, RoomId, RoomInfo, RoomKind, RoomName, RoomSettings, ServerMsg, TOPIC_MAX_CHARS,
-    UserInfo, Username, ValueError, mentioned_handles, values::is_invisible,
+    MAX_ATTACHMENTS, MemberInfo, MessageEvent, MessageText, ModAction, NewFilter, ROOMS_PAGE_MAX,
+    ReadState, Removal, Role, RoomId, RoomInfo, RoomKind, RoomName, RoomSettings, SEARCH_PAGE_MAX,
+    SearchHit, SearchPage, ServerMsg, TOPIC_MAX_CHARS, UserInfo, Username, ValueError,
+    mentioned_handles, values::is_invisible,
 };
 
 use crate::auth::AuthUser;
 use crate::config::Config;
+use crate::files::Blobs;
 use crate::filter::{self, RuleSet, Verdict};
 use crate::hub::{ConnId, Hub};
 use crate::limits::{RateLimits, RetryAfter};
-use crate::files::Blobs;
 use crate::store::terms;
 use crate::store::{
-    AccessRecord, Appended, AuditRecord, Change, FileRecord, FilterRecord, SearchCursor,
-    SearchQuery, NewAudit, NewEvent, NewFilterRecord,
-    NewRoomRecord, ReadCounts, Rejection, RoomRecord, Store, StoreError, UserId, UserSummary,
-    now_ms,
+    AccessRecord, Appended, AuditRecord, Change, FileRecord, FilterRecord, NewAudit, NewEvent,
+    NewFilterRecord, NewRoomRecord, ReadCounts, Rejection, RoomRecord, SearchCursor, SearchQuery,
+    Store, StoreError, UserId, UserSummary, now_ms,
 };
 use crate::typing::{Typing, Typist};
 
@@ -1870,13 +1870,10 @@ impl Chat {
     }
 
     /// Searches the messages of the rooms `actor` may read (one, or all of them).
-    pub async fn search(
-        &self,
-        actor: &Actor,
-        search: Search,
-    ) -> Result<SearchPage, ChatError> {
+    pub async fn search(&self, actor: &Actor, search: Search) -> Result<SearchPage, ChatError> {
         self.request(actor)?;
-        let terms = terms::query_terms(&search.query).map_err(|e| ChatError::Invalid(e.to_string()))?;
+        let terms =
+            terms::query_terms(&search.query).map_err(|e| ChatError::Invalid(e.to_string()))?;
         let cursor = match search.cursor.as_deref() {
             Some(raw) => Some(
                 SearchCursor::decode(raw)
@@ -1900,7 +1897,10 @@ impl Chat {
             None => {
                 let mut after = None;
                 loop {
-                    let page = self.store.list_rooms(actor.id, after, ROOMS_PAGE_MAX).await?;
+                    let page = self
+                        .store
+                        .list_rooms(actor.id, after, ROOMS_PAGE_MAX)
+                        .await?;
                     let full = page.len() >= ROOMS_PAGE_MAX as usize;
                     after = page.last().map(|(room, _)| room.id);
                     for (room, role) in page {

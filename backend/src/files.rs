@@ -247,7 +247,10 @@ pub fn sniff(head: &[u8]) -> &'static str {
 
 /// Whether a type is one the server decodes and serves inline.
 fn is_image(mime: &str) -> bool {
-    matches!(mime, "image/png" | "image/jpeg" | "image/gif" | "image/webp")
+    matches!(
+        mime,
+        "image/png" | "image/jpeg" | "image/gif" | "image/webp"
+    )
 }
 
 /// Whether the uploader claims an image: by the request's `Content-Type`, or the name's
@@ -260,8 +263,19 @@ fn claims_image(content_type: Option<&str>, name: &str) -> bool {
         .unwrap_or_default();
     let by_name = matches!(
         ext.as_str(),
-        "png" | "jpg" | "jpeg" | "gif" | "webp" | "bmp" | "svg" | "svgz" | "ico" | "avif" | "heic"
-            | "tif" | "tiff"
+        "png"
+            | "jpg"
+            | "jpeg"
+            | "gif"
+            | "webp"
+            | "bmp"
+            | "svg"
+            | "svgz"
+            | "ico"
+            | "avif"
+            | "heic"
+            | "tif"
+            | "tiff"
     );
     by_type || by_name
 }
@@ -320,10 +334,17 @@ enum ImageRefusal {
     Broken(String),
 }
 
+/// What decoding an image gives: its dimensions, its thumbnail's bytes and their type.
+struct Decoded {
+    dimensions: (u32, u32),
+    thumb: Vec<u8>,
+    thumb_mime: &'static str,
+}
+
 /// Reads an image's dimensions from its header, refuses one too large to decode, decodes it
 /// under limits and returns its dimensions and a thumbnail (JPEG, or PNG when it has
 /// transparency) with the thumbnail's type. Blocking: run on the blocking pool.
-fn thumbnail(path: &Path) -> Result<((u32, u32), Vec<u8>, &'static str), ImageRefusal> {
+fn thumbnail(path: &Path) -> Result<Decoded, ImageRefusal> {
     let broken = |e: &dyn std::fmt::Display| ImageRefusal::Broken(e.to_string());
     let open = || {
         ImageReader::open(path)
@@ -331,8 +352,7 @@ fn thumbnail(path: &Path) -> Result<((u32, u32), Vec<u8>, &'static str), ImageRe
             .map_err(|e| broken(&e))
     };
     let (w, h) = open()?.into_dimensions().map_err(|e| broken(&e))?;
-    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE || u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS
-    {
+    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE || u64::from(w) * u64::from(h) > MAX_IMAGE_PIXELS {
         return Err(ImageRefusal::TooLarge(w, h));
     }
     let mut reader = open()?;
@@ -360,7 +380,11 @@ fn thumbnail(path: &Path) -> Result<((u32, u32), Vec<u8>, &'static str), ImageRe
             .map_err(|e| broken(&e))?;
         "image/jpeg"
     };
-    Ok(((w, h), out.into_inner(), mime))
+    Ok(Decoded {
+        dimensions: (w, h),
+        thumb: out.into_inner(),
+        thumb_mime: mime,
+    })
 }
 
 /// The query of an upload.
@@ -435,9 +459,8 @@ pub async fn upload(
     let mut head: Vec<u8> = Vec::with_capacity(SNIFF_BYTES);
     let mut stream = body.into_data_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| {
-            ApiError::BadRequest("The upload was cut off before its end.".into())
-        })?;
+        let chunk = chunk
+            .map_err(|_| ApiError::BadRequest("The upload was cut off before its end.".into()))?;
         size = size.saturating_add(chunk.len() as u64);
         if size > max {
             return Err(too_large(max));
@@ -479,10 +502,10 @@ pub async fn upload(
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         drop(permit);
         match made {
-            Ok((dims, bytes, kind)) => {
-                dimensions = Some(dims);
-                thumb = Some(bytes);
-                thumb_mime = Some(kind.to_owned());
+            Ok(decoded) => {
+                dimensions = Some(decoded.dimensions);
+                thumb = Some(decoded.thumb);
+                thumb_mime = Some(decoded.thumb_mime.to_owned());
             }
             Err(ImageRefusal::TooLarge(w, h)) => {
                 return Err(ApiError::BadImage(format!(
@@ -659,7 +682,13 @@ mod tests {
         assert_eq!(clean_name(""), "file");
         let d = disposition(false, "报告 \"final\";.pdf");
         let d = d.to_str().expect("ascii header");
-        assert!(d.starts_with("attachment; filename=\"__ _final__.pdf\""), "{d}");
-        assert!(d.contains("filename*=UTF-8''%E6%8A%A5%E5%91%8A%20%22final%22%3B.pdf"), "{d}");
+        assert!(
+            d.starts_with("attachment; filename=\"__ _final__.pdf\""),
+            "{d}"
+        );
+        assert!(
+            d.contains("filename*=UTF-8''%E6%8A%A5%E5%91%8A%20%22final%22%3B.pdf"),
+            "{d}"
+        );
     }
 }

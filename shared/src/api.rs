@@ -7,8 +7,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::values::{ClientId, DisplayName, RoomId, RoomName, Username};
-use crate::ws::{ErrorCode, MessageEvent};
 pub use crate::ws::Attachment;
+use crate::ws::{ErrorCode, MessageEvent};
 
 /// Body of `POST /api/register` and `POST /api/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -31,8 +31,8 @@ pub use values::{
     ValueError, mentioned_handles,
 };
 pub use ws::{
-    Attachment, ClientFrame, ClientMsg, ErrorCode, EventKind, MessageEvent, PROTOCOL_VERSION, Presence,
-    Reaction, Removal, ReqOnly, ServerMsg, close_code,
+    Attachment, ClientFrame, ClientMsg, ErrorCode, EventKind, MessageEvent, PROTOCOL_VERSION,
+    Presence, Reaction, Removal, ReqOnly, ServerMsg, close_code,
 };
 
 /// Longest message text, in characters (Unicode scalar values).

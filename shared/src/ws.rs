@@ -671,11 +671,16 @@ mod tests {
 
     #[test]
     fn a_send_may_carry_attachments_and_frames_without_them_still_parse() {
-        let send = parse(r#"{"type":"send","room":3,"client_id":"c1","text":"","attachments":[4,5]}"#)
-            .expect("parses");
-        assert!(matches!(send.msg, ClientMsg::Send { ref attachments, .. } if *attachments == [4, 5]));
+        let send =
+            parse(r#"{"type":"send","room":3,"client_id":"c1","text":"","attachments":[4,5]}"#)
+                .expect("parses");
+        assert!(
+            matches!(send.msg, ClientMsg::Send { ref attachments, .. } if *attachments == [4, 5])
+        );
         let old = parse(r#"{"type":"send","room":3,"client_id":"c1","text":"hi"}"#).expect("old");
-        assert!(matches!(old.msg, ClientMsg::Send { ref attachments, .. } if attachments.is_empty()));
+        assert!(
+            matches!(old.msg, ClientMsg::Send { ref attachments, .. } if attachments.is_empty())
+        );
     }
 
     #[test]

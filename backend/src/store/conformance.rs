@@ -1188,7 +1188,9 @@ async fn files(store: &dyn Store) {
     for (id, file) in [("x1", bobs.id), ("x2", elsewhere.id), ("x3", 9_999)] {
         assert!(
             matches!(
-                store.append(post_with(room, alice, id, vec![a.id, file])).await,
+                store
+                    .append(post_with(room, alice, id, vec![a.id, file]))
+                    .await,
                 Err(StoreError::Rejected(Rejection::NoSuchFile))
             ),
             "{id}"
@@ -1217,7 +1219,10 @@ async fn files(store: &dyn Store) {
             ..a.clone()
         }]
     );
-    let page = store.messages_before(room, u64::MAX, 10).await.expect("page");
+    let page = store
+        .messages_before(room, u64::MAX, 10)
+        .await
+        .expect("page");
     assert_eq!(page.messages[0].attachments.len(), 1);
     let caught = store.events_after(room, 0, 10).await.expect("events");
     assert_eq!(caught[0].attachments.len(), 1);
@@ -1242,10 +1247,19 @@ async fn files(store: &dyn Store) {
         .await
         .expect("deleted");
     assert_eq!(store.file(a.id).await.expect("read"), None);
-    assert!(store.message_files(room, seq).await.expect("read").is_empty());
+    assert!(
+        store
+            .message_files(room, seq)
+            .await
+            .expect("read")
+            .is_empty()
+    );
     assert!(store.hash_in_use([1; 32]).await.expect("read"));
     assert_eq!(store.file_usage(alice).await.expect("usage"), 110);
-    let page = store.messages_before(room, u64::MAX, 10).await.expect("page");
+    let page = store
+        .messages_before(room, u64::MAX, 10)
+        .await
+        .expect("page");
     assert!(page.messages[0].attachments.is_empty());
 
     // Unsent uploads go after a while, and say which contents nothing has any more.
@@ -1302,15 +1316,22 @@ async fn search(store: &dyn Store) {
             text.into(),
         ))
     };
-    let first = post(room, alice, "s1", "你好世界 hello").await.expect("stored");
+    let first = post(room, alice, "s1", "你好世界 hello")
+        .await
+        .expect("stored");
     post(room, bob, "s2", "Hello, world").await.expect("stored");
-    post(other, alice, "s3", "世界 elsewhere").await.expect("stored");
+    post(other, alice, "s3", "世界 elsewhere")
+        .await
+        .expect("stored");
     let both = vec![room, other];
     assert_eq!(
         found(store, query("世界", both.clone())).await,
         ["世界 elsewhere", "你好世界 hello"]
     );
-    assert_eq!(found(store, query("世界", vec![room])).await, ["你好世界 hello"]);
+    assert_eq!(
+        found(store, query("世界", vec![room])).await,
+        ["你好世界 hello"]
+    );
     assert!(found(store, query("世界", Vec::new())).await.is_empty());
     assert_eq!(
         found(store, query("hello", both.clone())).await,
@@ -1363,8 +1384,14 @@ async fn search(store: &dyn Store) {
         ))
         .await
         .expect("edited");
-    assert_eq!(found(store, query("世界", vec![room])).await, Vec::<String>::new());
-    assert_eq!(found(store, query("goodbye", vec![room])).await, ["goodbye"]);
+    assert_eq!(
+        found(store, query("世界", vec![room])).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        found(store, query("goodbye", vec![room])).await,
+        ["goodbye"]
+    );
     store
         .append(change(
             room,

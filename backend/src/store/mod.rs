@@ -814,8 +814,11 @@ pub trait Store: Send + Sync + 'static {
     fn file(&self, id: u64) -> BoxFuture<'static, StoreResult<Option<FileRecord>>>;
 
     /// The files carried by a message, in the order sent.
-    fn message_files(&self, room: RoomId, seq: u64)
-    -> BoxFuture<'static, StoreResult<Vec<FileRecord>>>;
+    fn message_files(
+        &self,
+        room: RoomId,
+        seq: u64,
+    ) -> BoxFuture<'static, StoreResult<Vec<FileRecord>>>;
 
     /// Bytes taken by a user's files (each upload counted, even of the same content).
     fn file_usage(&self, user_id: UserId) -> BoxFuture<'static, StoreResult<u64>>;

@@ -207,7 +207,10 @@ mod tests {
                 QueryTerm::Word("y".into()),
             ]
         );
-        assert_eq!(query_terms("猫").expect("valid"), vec![QueryTerm::Char('猫')]);
+        assert_eq!(
+            query_terms("猫").expect("valid"),
+            vec![QueryTerm::Char('猫')]
+        );
         assert_eq!(query_terms(" \"*()\" "), Err(QueryError::Empty));
         assert_eq!(query_terms(&"a".repeat(201)), Err(QueryError::TooLong));
         assert_eq!(

@@ -59,7 +59,10 @@ fn png_bomb() -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     out.extend(chunk(b"IHDR", &ihdr));
     // A zlib stream of a few zero bytes: all the decoder would get before running out.
-    out.extend(chunk(b"IDAT", &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01]));
+    out.extend(chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01],
+    ));
     out.extend(chunk(b"IEND", &[]));
     out
 }
@@ -136,7 +139,13 @@ fn is_thumb(p: &Path) -> bool {
 }
 
 /// Posts a message carrying `files` over HTTP; returns its seq.
-async fn post_files(app: &TestApp, session: &Session, room: RoomId, text: &str, files: &[u64]) -> u64 {
+async fn post_files(
+    app: &TestApp,
+    session: &Session,
+    room: RoomId,
+    text: &str,
+    files: &[u64],
+) -> u64 {
     let (status, body) = app
         .post_as(
             session,
@@ -169,7 +178,15 @@ async fn an_image_is_stored_once_by_content_shown_with_a_thumbnail_and_carried_b
     let (mut alice_ws, _) = app.joined(&alice, GENERAL).await;
     let picture = png(640, 480);
 
-    let (status, first) = upload(&app, &alice, GENERAL, "猫.png", Some("image/png"), picture.clone()).await;
+    let (status, first) = upload(
+        &app,
+        &alice,
+        GENERAL,
+        "猫.png",
+        Some("image/png"),
+        picture.clone(),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED, "{first}");
     assert_eq!(first["mime"], "image/png");
     assert_eq!(first["width"], 640);
@@ -180,8 +197,16 @@ async fn an_image_is_stored_once_by_content_shown_with_a_thumbnail_and_carried_b
     let again = stored(&app, &alice, GENERAL, "copy.png", picture.clone()).await;
     assert_ne!(first["id"], again, "each upload is a file of its own");
     let on_disk = contents(&app);
-    assert_eq!(on_disk.iter().filter(|p| !is_thumb(p)).count(), 1, "{on_disk:?}");
-    assert_eq!(on_disk.iter().filter(|p| is_thumb(p)).count(), 1, "{on_disk:?}");
+    assert_eq!(
+        on_disk.iter().filter(|p| !is_thumb(p)).count(),
+        1,
+        "{on_disk:?}"
+    );
+    assert_eq!(
+        on_disk.iter().filter(|p| is_thumb(p)).count(),
+        1,
+        "{on_disk:?}"
+    );
 
     // Sent in a message over the socket, with no text.
     let id = first["id"].as_u64().expect("id");
@@ -201,7 +226,9 @@ async fn an_image_is_stored_once_by_content_shown_with_a_thumbnail_and_carried_b
     assert_eq!(event.attachments[0].id, id);
     assert_eq!(event.attachments[0].width, Some(640));
     // ... and in history.
-    let (_, page) = app.get_as(&bob, &format!("/api/rooms/{GENERAL}/messages")).await;
+    let (_, page) = app
+        .get_as(&bob, &format!("/api/rooms/{GENERAL}/messages"))
+        .await;
     assert_eq!(page["messages"][0]["attachments"][1]["id"], again);
 
     // A file goes in one message only.
@@ -215,7 +242,16 @@ async fn an_image_is_stored_once_by_content_shown_with_a_thumbnail_and_carried_b
         })
         .await
         .expect_err("refused");
-    assert!(matches!(twice, ServerMsg::Error { code: ErrorCode::NoSuchFile, .. }), "{twice:?}");
+    assert!(
+        matches!(
+            twice,
+            ServerMsg::Error {
+                code: ErrorCode::NoSuchFile,
+                ..
+            }
+        ),
+        "{twice:?}"
+    );
 
     // Bob downloads it: the same bytes, shown inline but sandboxed.
     let (status, headers, bytes) = fetch(&app, &bob, &format!("/api/files/{id}"), None).await;
@@ -223,10 +259,16 @@ async fn an_image_is_stored_once_by_content_shown_with_a_thumbnail_and_carried_b
     assert_eq!(bytes, picture);
     assert_eq!(headers["content-type"], "image/png");
     assert_eq!(headers["x-content-type-options"], "nosniff");
-    assert_eq!(headers["content-security-policy"], "default-src 'none'; sandbox");
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
     let disposition = headers["content-disposition"].to_str().expect("ascii");
     assert!(disposition.starts_with("inline;"), "{disposition}");
-    assert!(disposition.contains("filename*=UTF-8''%E7%8C%AB.png"), "{disposition}");
+    assert!(
+        disposition.contains("filename*=UTF-8''%E7%8C%AB.png"),
+        "{disposition}"
+    );
     let (status, headers, thumb) =
         fetch(&app, &bob, &format!("/api/files/{id}/thumbnail"), None).await;
     assert_eq!(status, StatusCode::OK);
@@ -239,13 +281,20 @@ async fn an_image_is_stored_once_by_content_shown_with_a_thumbnail_and_carried_b
 async fn uploads_over_the_size_limit_are_refused_before_and_while_streaming() {
     let app = spawn_app_with(|c| c.max_upload_bytes = 10_000).await;
     let alice = app.register("alice").await;
-    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
+    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
 
     // Announced too large: refused before the body is read.
     let (status, body) = upload(&app, &alice, GENERAL, "big.bin", None, vec![7; 10_001]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error"], "too_large");
-    assert!(body["message"].as_str().unwrap_or("").contains("10000 bytes"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("10000 bytes"),
+        "{body}"
+    );
     // Exactly the limit is fine.
     stored(&app, &alice, GENERAL, "ok.bin", vec![7; 10_000]).await;
 
@@ -263,8 +312,16 @@ async fn uploads_over_the_size_limit_are_refused_before_and_while_streaming() {
 
 /// Uploads `count` chunks of `size` bytes with `Transfer-Encoding: chunked` (no
 /// `Content-Length`) over a raw socket; returns the answer's status.
-async fn chunked_upload(app: &TestApp, session: &Session, room: RoomId, size: usize, count: usize) -> u16 {
-    let mut stream = tokio::net::TcpStream::connect(app.addr).await.expect("connects");
+async fn chunked_upload(
+    app: &TestApp,
+    session: &Session,
+    room: RoomId,
+    size: usize,
+    count: usize,
+) -> u16 {
+    let mut stream = tokio::net::TcpStream::connect(app.addr)
+        .await
+        .expect("connects");
     let head = format!(
         "POST /api/rooms/{room}/files?name=stream.bin HTTP/1.1\r\nHost: {}\r\n\
          Authorization: Bearer {}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
@@ -274,7 +331,12 @@ async fn chunked_upload(app: &TestApp, session: &Session, room: RoomId, size: us
     // Chunks of a repeating byte each, so they differ from the other uploads' contents.
     for i in 0..count {
         let chunk = vec![b'a' + i as u8; size];
-        let framed = [format!("{size:x}\r\n").into_bytes(), chunk, b"\r\n".to_vec()].concat();
+        let framed = [
+            format!("{size:x}\r\n").into_bytes(),
+            chunk,
+            b"\r\n".to_vec(),
+        ]
+        .concat();
         // The server may answer and close before the end: that is the point.
         if stream.write_all(&framed).await.is_err() {
             break;
@@ -284,21 +346,26 @@ async fn chunked_upload(app: &TestApp, session: &Session, room: RoomId, size: us
     let mut answer = Vec::new();
     let _ = stream.read_to_end(&mut answer).await;
     let text = String::from_utf8_lossy(&answer);
-    text.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no status: {text}"))
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status: {text}"))
 }
 
 #[tokio::test]
 async fn the_quota_counts_every_upload_and_deleting_a_message_frees_it() {
     let app = spawn_app_with(|c| c.upload_quota_bytes = 5_000).await;
     let alice = app.register("alice").await;
-    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
+    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
     let a = stored(&app, &alice, GENERAL, "a.bin", vec![1; 3_000]).await;
     let (status, body) = upload(&app, &alice, GENERAL, "b.bin", None, vec![2; 3_000]).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert_eq!(body["error"], "over_quota");
     // Another person's quota is their own.
     let bob = app.register("bob").await;
-    app.post_as(&bob, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
+    app.post_as(&bob, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
     stored(&app, &bob, GENERAL, "b.bin", vec![2; 3_000]).await;
     // Deleting the message that carries the file gives the room back.
     let seq = post_files(&app, &alice, GENERAL, "here", &[a]).await;
@@ -310,28 +377,84 @@ async fn the_quota_counts_every_upload_and_deleting_a_message_frees_it() {
 async fn the_type_comes_from_the_content_and_a_false_image_is_refused() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
+    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
     // Named or sent as an image, but not one.
-    for (name, claimed) in [("cat.png", None), ("cat", Some("image/jpeg")), ("x.svg", None)] {
-        let (status, body) = upload(&app, &alice, GENERAL, name, claimed, b"<svg onload=alert(1)>".to_vec()).await;
+    for (name, claimed) in [
+        ("cat.png", None),
+        ("cat", Some("image/jpeg")),
+        ("x.svg", None),
+    ] {
+        let (status, body) = upload(
+            &app,
+            &alice,
+            GENERAL,
+            name,
+            claimed,
+            b"<svg onload=alert(1)>".to_vec(),
+        )
+        .await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{name}: {body}");
         assert_eq!(body["error"], "unsupported_type");
     }
     // A real PNG named .txt is a PNG; a PDF sent as an image/png is refused.
-    let (_, body) = upload(&app, &alice, GENERAL, "notes.txt", Some("text/plain"), png(8, 8)).await;
+    let (_, body) = upload(
+        &app,
+        &alice,
+        GENERAL,
+        "notes.txt",
+        Some("text/plain"),
+        png(8, 8),
+    )
+    .await;
     assert_eq!(body["mime"], "image/png");
-    let (status, _) = upload(&app, &alice, GENERAL, "doc", Some("image/png"), b"%PDF-1.4 ...".to_vec()).await;
+    let (status, _) = upload(
+        &app,
+        &alice,
+        GENERAL,
+        "doc",
+        Some("image/png"),
+        b"%PDF-1.4 ...".to_vec(),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     // HTML is stored, but only ever downloaded as bytes, never rendered.
-    let html = stored(&app, &alice, GENERAL, "page.html", b"<html><script>alert(1)</script>".to_vec()).await;
+    let html = stored(
+        &app,
+        &alice,
+        GENERAL,
+        "page.html",
+        b"<html><script>alert(1)</script>".to_vec(),
+    )
+    .await;
     let (status, headers, _) = fetch(&app, &alice, &format!("/api/files/{html}"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["content-type"], "application/octet-stream");
-    assert!(headers["content-disposition"].to_str().expect("ascii").starts_with("attachment;"));
-    assert_eq!(headers["content-security-policy"], "default-src 'none'; sandbox");
-    let pdf = stored(&app, &alice, GENERAL, "report.pdf", b"%PDF-1.7 tiny".to_vec()).await;
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("attachment;")
+    );
+    assert_eq!(
+        headers["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
+    let pdf = stored(
+        &app,
+        &alice,
+        GENERAL,
+        "report.pdf",
+        b"%PDF-1.7 tiny".to_vec(),
+    )
+    .await;
     let (_, headers, _) = fetch(&app, &alice, &format!("/api/files/{pdf}"), None).await;
-    assert!(headers["content-disposition"].to_str().expect("ascii").starts_with("attachment;"));
+    assert!(
+        headers["content-disposition"]
+            .to_str()
+            .expect("ascii")
+            .starts_with("attachment;")
+    );
     let (status, _, _) = fetch(&app, &alice, &format!("/api/files/{pdf}/thumbnail"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "only images have thumbnails");
 }
@@ -340,13 +463,20 @@ async fn the_type_comes_from_the_content_and_a_false_image_is_refused() {
 async fn an_image_bomb_is_refused_before_it_is_decoded_and_nothing_is_kept() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
+    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
     let bomb = png_bomb();
     assert!(bomb.len() < 200);
     let (status, body) = upload(&app, &alice, GENERAL, "bomb.png", None, bomb).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(body["error"], "bad_image");
-    assert!(body["message"].as_str().unwrap_or("").contains("100000x100000"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("100000x100000"),
+        "{body}"
+    );
     // A truncated image is refused too.
     let mut broken = png(100, 100);
     broken.truncate(broken.len() / 2);
@@ -364,11 +494,22 @@ async fn a_private_rooms_file_is_not_found_by_anyone_outside_it_by_any_path() {
     let secret = app.create_room_of(&alice, "secret", "private").await;
     let id = stored(&app, &alice, secret, "plan.png", png(32, 32)).await;
     // Not sent yet: only the uploader sees it.
-    let (status, _) = app.post_as(&alice, &format!("/api/rooms/{secret}/invite"), json!({"user": "carol"})).await;
+    let (status, _) = app
+        .post_as(
+            &alice,
+            &format!("/api/rooms/{secret}/invite"),
+            json!({"user": "carol"}),
+        )
+        .await;
     assert!(status.is_success());
-    app.post_as(&carol, &format!("/api/rooms/{secret}/join"), json!({})).await;
+    app.post_as(&carol, &format!("/api/rooms/{secret}/join"), json!({}))
+        .await;
     let (status, _, _) = fetch(&app, &carol, &format!("/api/files/{id}"), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "unsent uploads are the uploader's");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "unsent uploads are the uploader's"
+    );
     post_files(&app, &alice, secret, "the plan", &[id]).await;
     let (status, _, _) = fetch(&app, &carol, &format!("/api/files/{id}"), None).await;
     assert_eq!(status, StatusCode::OK, "a member reads it");
@@ -387,14 +528,20 @@ async fn a_private_rooms_file_is_not_found_by_anyone_outside_it_by_any_path() {
     // Nor can an outsider upload to it, or attach the file elsewhere.
     let (status, _) = upload(&app, &bob, secret, "x.bin", None, vec![1; 10]).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    app.post_as(&bob, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
+    app.post_as(&bob, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
     let (status, body) = app
-        .post_as(&bob, &format!("/api/rooms/{GENERAL}/messages"), json!({"text": "mine", "attachments": [id]}))
+        .post_as(
+            &bob,
+            &format!("/api/rooms/{GENERAL}/messages"),
+            json!({"text": "mine", "attachments": [id]}),
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
     assert_eq!(body["code"], "no_such_file");
     // A member who leaves loses access.
-    app.post_as(&carol, &format!("/api/rooms/{secret}/leave"), json!({})).await;
+    app.post_as(&carol, &format!("/api/rooms/{secret}/leave"), json!({}))
+        .await;
     let (status, _, _) = fetch(&app, &carol, &format!("/api/files/{id}/thumbnail"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
@@ -403,7 +550,8 @@ async fn a_private_rooms_file_is_not_found_by_anyone_outside_it_by_any_path() {
 async fn a_single_byte_range_is_answered_206_and_an_unsatisfiable_one_416() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
-    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
+    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
     let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let id = stored(&app, &alice, GENERAL, "data.bin", data.clone()).await;
     let path = format!("/api/files/{id}");
@@ -428,8 +576,10 @@ async fn deleting_a_message_removes_its_files_once_nothing_else_has_the_content(
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
-    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
-    app.post_as(&bob, &format!("/api/rooms/{GENERAL}/join"), json!({})).await;
+    app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
+    app.post_as(&bob, &format!("/api/rooms/{GENERAL}/join"), json!({}))
+        .await;
     let picture = png(50, 50);
     let a = stored(&app, &alice, GENERAL, "a.png", picture.clone()).await;
     let b = stored(&app, &bob, GENERAL, "b.png", picture).await;
@@ -439,13 +589,23 @@ async fn deleting_a_message_removes_its_files_once_nothing_else_has_the_content(
 
     delete_message(&app, &alice, GENERAL, first).await;
     let (status, _, _) = fetch(&app, &bob, &format!("/api/files/{a}"), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND, "the deleted message's file is gone");
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "the deleted message's file is gone"
+    );
     let (status, _, _) = fetch(&app, &alice, &format!("/api/files/{a}"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "for its uploader too");
-    assert_eq!(contents(&app).len(), 2, "bob's message still has the content");
+    assert_eq!(
+        contents(&app).len(),
+        2,
+        "bob's message still has the content"
+    );
     let (status, _, _) = fetch(&app, &alice, &format!("/api/files/{b}"), None).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, message) = app.get_as(&alice, &format!("/api/rooms/{GENERAL}/messages/{first}")).await;
+    let (_, message) = app
+        .get_as(&alice, &format!("/api/rooms/{GENERAL}/messages/{first}"))
+        .await;
     assert!(message.get("attachments").is_none(), "{message}");
 
     delete_message(&app, &bob, GENERAL, second).await;

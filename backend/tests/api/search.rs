@@ -40,14 +40,20 @@ fn hit_texts(body: &Value) -> Vec<String> {
 /// Posts `text` to `room` over HTTP; returns its seq.
 async fn say(app: &TestApp, session: &Session, room: RoomId, text: &str) -> u64 {
     let (status, body) = app
-        .post_as(session, &format!("/api/rooms/{room}/messages"), json!({ "text": text }))
+        .post_as(
+            session,
+            &format!("/api/rooms/{room}/messages"),
+            json!({ "text": text }),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["seq"].as_u64().expect("seq")
 }
 
 async fn member(app: &TestApp, session: &Session, room: RoomId) {
-    let (status, _) = app.post_as(session, &format!("/api/rooms/{room}/join"), json!({})).await;
+    let (status, _) = app
+        .post_as(session, &format!("/api/rooms/{room}/join"), json!({}))
+        .await;
     assert!(status.is_success());
 }
 
@@ -72,17 +78,36 @@ async fn chinese_japanese_and_english_are_found_by_words_and_substrings() {
     assert_eq!(texts(&app, &alice, "世界").await, ["世界和平", "你好世界"]);
     assert_eq!(texts(&app, &alice, "你好世界").await, ["你好世界"]);
     assert_eq!(texts(&app, &alice, "好世").await, ["你好世界"]);
-    assert!(texts(&app, &alice, "世和").await.is_empty(), "bigrams match in order only");
+    assert!(
+        texts(&app, &alice, "世和").await.is_empty(),
+        "bigrams match in order only"
+    );
     assert_eq!(texts(&app, &alice, "hello").await, ["Hello, world"]);
     assert_eq!(texts(&app, &alice, "WORLD").await, ["Hello, world"]);
-    assert_eq!(texts(&app, &alice, "猫").await, ["我的猫很可爱"], "one character");
-    assert_eq!(texts(&app, &alice, "タワー").await, ["東京タワーに行きました"]);
-    assert_eq!(texts(&app, &alice, "東京").await, ["東京タワーに行きました"]);
+    assert_eq!(
+        texts(&app, &alice, "猫").await,
+        ["我的猫很可爱"],
+        "one character"
+    );
+    assert_eq!(
+        texts(&app, &alice, "タワー").await,
+        ["東京タワーに行きました"]
+    );
+    assert_eq!(
+        texts(&app, &alice, "東京").await,
+        ["東京タワーに行きました"]
+    );
     assert_eq!(texts(&app, &alice, "여러분").await, ["안녕하세요 여러분"]);
-    assert_eq!(texts(&app, &alice, "fullwidth").await, ["Ｆｕｌｌｗｉｄｔｈ letters"]);
+    assert_eq!(
+        texts(&app, &alice, "fullwidth").await,
+        ["Ｆｕｌｌｗｉｄｔｈ letters"]
+    );
     assert_eq!(texts(&app, &alice, "cafe").await, ["Café crème"]);
     assert!(texts(&app, &alice, "hell").await.is_empty(), "whole words");
-    assert!(texts(&app, &alice, "世界 hello").await.is_empty(), "every word must match");
+    assert!(
+        texts(&app, &alice, "世界 hello").await.is_empty(),
+        "every word must match"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +121,12 @@ async fn the_whole_phrase_ranks_first_then_newest_first_and_pages_do_not_overlap
     say(&app, &alice, GENERAL, "red and apple").await;
     assert_eq!(
         texts(&app, &alice, "red apple").await,
-        ["a red apple", "red apple pie", "red and apple", "apple, then something red"]
+        [
+            "a red apple",
+            "red apple pie",
+            "red and apple",
+            "apple, then something red"
+        ]
     );
     // Two at a time, following `next`.
     let mut seen = Vec::new();
@@ -116,7 +146,12 @@ async fn the_whole_phrase_ranks_first_then_newest_first_and_pages_do_not_overlap
     }
     assert_eq!(
         seen,
-        ["a red apple", "red apple pie", "red and apple", "apple, then something red"]
+        [
+            "a red apple",
+            "red apple pie",
+            "red and apple",
+            "apple, then something red"
+        ]
     );
     let (status, _) = search(&app, &alice, &[("q", "red"), ("cursor", "garbage")]).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -145,11 +180,18 @@ async fn a_private_rooms_messages_are_never_found_by_anyone_outside_it() {
     assert_eq!(body["hits"][0]["room_name"], "general");
     assert_eq!(body["hits"][0]["message"]["room"], 1);
     // Someone who leaves the private room stops finding it.
-    let (status, _) = app.post_as(&alice, &format!("/api/rooms/{secret}/invite"), json!({"user": "bob"})).await;
+    let (status, _) = app
+        .post_as(
+            &alice,
+            &format!("/api/rooms/{secret}/invite"),
+            json!({"user": "bob"}),
+        )
+        .await;
     assert!(status.is_success());
     member(&app, &bob, secret).await;
     assert_eq!(texts(&app, &bob, "秘密").await.len(), 1);
-    app.post_as(&bob, &format!("/api/rooms/{secret}/leave"), json!({})).await;
+    app.post_as(&bob, &format!("/api/rooms/{secret}/leave"), json!({}))
+        .await;
     assert!(texts(&app, &bob, "秘密").await.is_empty());
 }
 
@@ -173,7 +215,12 @@ async fn edits_replace_what_is_found_and_deleted_messages_are_never_found() {
     assert!(texts(&app, &alice, "苹果").await.is_empty());
     assert_eq!(texts(&app, &alice, "香蕉").await, ["I like bananas 香蕉"]);
     let (status, _) = app
-        .call(reqwest::Method::DELETE, &format!("/api/rooms/{GENERAL}/messages/{seq}"), &alice, None)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/rooms/{GENERAL}/messages/{seq}"),
+            &alice,
+            None,
+        )
         .await;
     assert!(status.is_success());
     assert!(texts(&app, &alice, "bananas").await.is_empty());
@@ -203,7 +250,11 @@ async fn results_can_be_narrowed_by_room_author_files_and_time() {
         (res.status(), res.json::<Value>().await.expect("json"))
     };
     let (status, _) = app
-        .post_as(&alice, &format!("/api/rooms/{GENERAL}/messages"), json!({"text": "report attached", "attachments": [file["id"]]}))
+        .post_as(
+            &alice,
+            &format!("/api/rooms/{GENERAL}/messages"),
+            json!({"text": "report attached", "attachments": [file["id"]]}),
+        )
         .await;
     assert_eq!(status, StatusCode::CREATED);
     let (_, body) = search(&app, &alice, &[("q", "report"), ("room", "1")]).await;
@@ -212,7 +263,10 @@ async fn results_can_be_narrowed_by_room_author_files_and_time() {
     assert_eq!(hit_texts(&body), ["report by bob"]);
     let (_, body) = search(&app, &alice, &[("q", "report"), ("has_file", "true")]).await;
     assert_eq!(hit_texts(&body), ["report attached"]);
-    assert_eq!(body["hits"][0]["message"]["attachments"][0]["name"], "r.pdf");
+    assert_eq!(
+        body["hits"][0]["message"]["attachments"][0]["name"],
+        "r.pdf"
+    );
     let (_, body) = search(&app, &alice, &[("q", "report"), ("before", "1000")]).await;
     assert!(hit_texts(&body).is_empty());
     let (_, body) = search(&app, &alice, &[("q", "report"), ("after", "1000")]).await;
@@ -226,9 +280,28 @@ async fn hostile_queries_are_plain_words_or_clear_refusals() {
     let app = spawn_app().await;
     let alice = app.register("alice").await;
     member(&app, &alice, GENERAL).await;
-    say(&app, &alice, GENERAL, "NEAR the OR gate, body: \"quoted\" *star*").await;
+    say(
+        &app,
+        &alice,
+        GENERAL,
+        "NEAR the OR gate, body: \"quoted\" *star*",
+    )
+    .await;
     say(&app, &alice, GENERAL, "plain").await;
-    for q in ["NEAR", "or", "body", "\"quoted\"", "*star*", "star*", "NEAR(the gate)", "gate)", "-gate", "^gate", "body:gate", "{body}: gate"] {
+    for q in [
+        "NEAR",
+        "or",
+        "body",
+        "\"quoted\"",
+        "*star*",
+        "star*",
+        "NEAR(the gate)",
+        "gate)",
+        "-gate",
+        "^gate",
+        "body:gate",
+        "{body}: gate",
+    ] {
         assert_eq!(texts(&app, &alice, q).await.len(), 1, "{q}");
     }
     for q in ["\"", "*", "()", "\"\"\"", "   ", ":", "-"] {

@@ -155,9 +155,7 @@ pub(super) fn hash_in_use(conn: &Connection, hash: &[u8; 32]) -> StoreResult<boo
 pub(super) fn delete_unsent(conn: &mut Connection, before: i64) -> StoreResult<Vec<[u8; 32]>> {
     let tx = conn.transaction()?;
     let hashes: Vec<Vec<u8>> = tx
-        .prepare_cached(
-            "DELETE FROM files WHERE seq IS NULL AND created_at < ?1 RETURNING hash",
-        )?
+        .prepare_cached("DELETE FROM files WHERE seq IS NULL AND created_at < ?1 RETURNING hash")?
         .query_map(params![before], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut gone = Vec::new();

@@ -90,7 +90,11 @@ fn term_expr(term: &QueryTerm) -> String {
 /// it has more than one term and no single CJK character), rank 1 every term anywhere (the
 /// messages of rank 0 left out).
 pub(super) fn rank_exprs(terms: &[QueryTerm]) -> Vec<String> {
-    let all = terms.iter().map(term_expr).collect::<Vec<_>>().join(" AND ");
+    let all = terms
+        .iter()
+        .map(term_expr)
+        .collect::<Vec<_>>()
+        .join(" AND ");
     let phrase_words: Option<Vec<String>> = terms
         .iter()
         .map(|t| match t {
@@ -195,8 +199,7 @@ mod tests {
         let terms = terms::query_terms("a\" OR body:* NEAR(x) 世界").expect("valid");
         let exprs = rank_exprs(&terms);
         assert_eq!(
-            exprs[0],
-            "body:\"a or body near x 世界\"",
+            exprs[0], "body:\"a or body near x 世界\"",
             "one phrase of plain words"
         );
         assert_eq!(exprs.len(), 2);
