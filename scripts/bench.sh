@@ -18,4 +18,4 @@ ensure_python
 say "abuse: other users' latency under a login flood and a message flood, memory after a burst"
 "$TOOLS/venv/bin/python" bench/flood.py --backend target/release/backend --report docs/benchmarks.md
 say "search: index size and query latency over 1,000,000 English and Chinese messages (a few minutes)"
-target/release/examples/search_bench --messages 1000000
+target/release/examples/search_bench --messages 1000000 --report docs/benchmarks.md

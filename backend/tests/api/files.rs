@@ -552,19 +552,20 @@ async fn a_single_byte_range_is_answered_206_and_an_unsatisfiable_one_416() {
     let alice = app.register("alice").await;
     app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({}))
         .await;
-    let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    // Larger than axum's default body limit (2 MB), which must not apply to uploads.
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
     let id = stored(&app, &alice, GENERAL, "data.bin", data.clone()).await;
     let path = format!("/api/files/{id}");
     let (status, headers, body) = fetch(&app, &alice, &path, Some("bytes=1000-1999")).await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
     assert_eq!(body, data[1000..2000]);
-    assert_eq!(headers["content-range"], "bytes 1000-1999/200000");
+    assert_eq!(headers["content-range"], "bytes 1000-1999/3000000");
     let (status, _, body) = fetch(&app, &alice, &path, Some("bytes=-500")).await;
     assert_eq!(status, StatusCode::PARTIAL_CONTENT);
-    assert_eq!(body, data[199_500..]);
-    let (status, headers, _) = fetch(&app, &alice, &path, Some("bytes=300000-")).await;
+    assert_eq!(body, data[2_999_500..]);
+    let (status, headers, _) = fetch(&app, &alice, &path, Some("bytes=3000000-")).await;
     assert_eq!(status, StatusCode::RANGE_NOT_SATISFIABLE);
-    assert_eq!(headers["content-range"], "bytes */200000");
+    assert_eq!(headers["content-range"], "bytes */3000000");
     let (status, headers, body) = fetch(&app, &alice, &path, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["accept-ranges"], "bytes");

@@ -304,8 +304,8 @@ fn append_one(
                  WHERE room_id = ?1 AND seq = ?2",
             )?
             .execute(params![to_i64(room.0), to_i64(*target), text, ts, joined])?;
-            search::unindex(conn, found.id, &found.body)?;
-            search::index(conn, found.id, text)?;
+            search::unindex(conn, found.id, room, &found.body)?;
+            search::index(conn, found.id, room, text)?;
             body.clone_from(text);
             event.kind = EventKind::Edit;
             event.target = Some(*target);
@@ -345,7 +345,7 @@ fn append_one(
             // caller: see `crate::files`), and it leaves the search index.
             conn.prepare_cached("DELETE FROM files WHERE room_id = ?1 AND seq = ?2")?
                 .execute(params![r, t])?;
-            search::unindex(conn, found.id, &found.body)?;
+            search::unindex(conn, found.id, room, &found.body)?;
             event.kind = EventKind::Delete;
             event.target = Some(*target);
         }
@@ -441,7 +441,7 @@ fn append_one(
     }
     let row_id = conn.last_insert_rowid();
     if event.kind == EventKind::Message {
-        search::index(conn, row_id, &body)?;
+        search::index(conn, row_id, room, &body)?;
         let mut attach = conn.prepare_cached("UPDATE files SET seq = ?2 WHERE id = ?1")?;
         for file in &mut attached {
             attach.execute(params![to_i64(file.id), to_i64(seq)])?;

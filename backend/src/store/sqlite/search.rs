@@ -30,46 +30,65 @@ use crate::store::{SearchCursor, SearchQuery, SearchResults, StoreResult};
 /// The FTS5 table (see the module docs). Created by migration 5.
 pub(super) const SCHEMA: &str = "
 CREATE VIRTUAL TABLE message_search USING fts5(
-    body, uni, content='', tokenize='unicode61 remove_diacritics 2'
+    body, uni, scope, content='', tokenize='unicode61 remove_diacritics 2'
 );
 INSERT INTO message_search (message_search, rank) VALUES ('secure-delete', 1);
 ";
 
-/// Indexes a message's text under its row id.
-pub(super) fn index(conn: &Connection, id: i64, text: &str) -> StoreResult<()> {
-    let t = terms::index_text(text);
-    if t.body.is_empty() && t.uni.is_empty() {
-        return Ok(());
-    }
-    conn.prepare_cached("INSERT INTO message_search (rowid, body, uni) VALUES (?1, ?2, ?3)")?
-        .execute(params![id, t.body, t.uni])?;
-    Ok(())
+/// The `scope` term of a room's messages: lets a search of a few rooms be answered by FTS5
+/// from the room's own (short) list of messages, instead of walking every match of a common
+/// word in the whole server to find the few in a quiet room.
+fn scope(room: RoomId) -> String {
+    format!("r{}", room.0)
 }
 
-/// Removes a message from the index. `text` must be the text it was indexed with (its current
-/// text in the log): FTS5 removes exactly the terms it is given.
-pub(super) fn unindex(conn: &Connection, id: i64, text: &str) -> StoreResult<()> {
+/// A search over at most this many rooms names them in the MATCH expression.
+const SCOPED_ROOMS: usize = 16;
+
+/// Indexes a message's text under its row id.
+pub(super) fn index(conn: &Connection, id: i64, room: RoomId, text: &str) -> StoreResult<()> {
     let t = terms::index_text(text);
     if t.body.is_empty() && t.uni.is_empty() {
         return Ok(());
     }
     conn.prepare_cached(
-        "INSERT INTO message_search (message_search, rowid, body, uni)
-         VALUES ('delete', ?1, ?2, ?3)",
+        "INSERT INTO message_search (rowid, body, uni, scope) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![id, t.body, t.uni])?;
+    .execute(params![id, t.body, t.uni, scope(room)])?;
+    Ok(())
+}
+
+/// Removes a message from the index. `text` must be the text it was indexed with (its current
+/// text in the log): FTS5 removes exactly the terms it is given.
+pub(super) fn unindex(conn: &Connection, id: i64, room: RoomId, text: &str) -> StoreResult<()> {
+    let t = terms::index_text(text);
+    if t.body.is_empty() && t.uni.is_empty() {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT INTO message_search (message_search, rowid, body, uni, scope)
+         VALUES ('delete', ?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![id, t.body, t.uni, scope(room)])?;
     Ok(())
 }
 
 /// Indexes every live message (run once, by the migration that creates the index).
 pub(super) fn index_all(conn: &Connection) -> StoreResult<()> {
     let mut stmt = conn.prepare(
-        "SELECT id, body FROM events WHERE kind = 'message' AND deleted_at IS NULL AND body <> ''",
+        "SELECT id, room_id, body FROM events
+         WHERE kind = 'message' AND deleted_at IS NULL AND body <> ''",
     )?;
-    let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
     for row in rows {
-        let (id, body) = row?;
-        index(conn, id, &body)?;
+        let (id, room, body) = row?;
+        index(conn, id, RoomId(to_u64(room)), &body)?;
     }
     Ok(())
 }
@@ -114,7 +133,18 @@ pub(super) fn rank_exprs(terms: &[QueryTerm]) -> Vec<String> {
 
 /// Runs a search: each rank in turn, newest first within it, until the page is full.
 pub(super) fn search(conn: &Connection, query: &SearchQuery) -> StoreResult<SearchResults> {
-    let exprs = rank_exprs(&query.terms);
+    let mut exprs = rank_exprs(&query.terms);
+    if !query.rooms.is_empty() && query.rooms.len() <= SCOPED_ROOMS {
+        let rooms = query
+            .rooms
+            .iter()
+            .map(|&r| quoted(&scope(r)))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        for expr in &mut exprs {
+            *expr = format!("({expr}) AND scope:({rooms})");
+        }
+    }
     let rooms = format!(
         "[{}]",
         query
@@ -218,9 +248,9 @@ mod erasure {
         let conn = Connection::open_in_memory().expect("open");
         conn.execute_batch(SCHEMA).expect("schema");
         let text = "supersecretword 秘密口令";
-        index(&conn, 1, text).expect("indexed");
-        index(&conn, 2, "other words").expect("indexed");
-        unindex(&conn, 1, text).expect("removed");
+        index(&conn, 1, RoomId(1), text).expect("indexed");
+        index(&conn, 2, RoomId(1), "other words").expect("indexed");
+        unindex(&conn, 1, RoomId(1), text).expect("removed");
         let found: i64 = conn
             .query_row(
                 "SELECT count(*) FROM message_search WHERE message_search MATCH 'supersecretword'",
