@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark: builds everything in release mode, then runs every scenario against our server,
 # a Node ws relay, a Socket.IO server and the raw ceiling, and writes the figures into
-# docs/benchmarks.md. Takes about 10 minutes. Extra arguments go to `bench suite`
+# docs/benchmarks.md, then times searches over a million stored messages. Takes about 15 minutes. Extra arguments go to `bench suite`
 # (e.g. --only ours,ws).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
@@ -9,11 +9,13 @@ cd "$ROOT"
 ensure_client_tools
 ensure_bench_peers
 build_client
-say "building the server and the load generator (release)"
-cargo build --release --locked -p backend -p bench
+say "building the server, the load generator and the search benchmark (release)"
+cargo build --release --locked -p backend -p bench --example search_bench
 say "running the benchmark (about 10 minutes)"
 target/release/bench suite --backend target/release/backend --peers bench/peers --dist dist \
   --report docs/benchmarks.md "$@"
 ensure_python
 say "abuse: other users' latency under a login flood and a message flood, memory after a burst"
 "$TOOLS/venv/bin/python" bench/flood.py --backend target/release/backend --report docs/benchmarks.md
+say "search: index size and query latency over 1,000,000 English and Chinese messages (a few minutes)"
+target/release/examples/search_bench --messages 1000000 --report docs/benchmarks.md

@@ -27,4 +27,5 @@ say "benchmark smoke run (tiny counts: checks the harness, measures nothing)"
 cargo build --locked -p bench
 target/debug/bench suite --quick --backend target/debug/backend --peers bench/peers --dist dist >/dev/null
 "$TOOLS/venv/bin/python" bench/flood.py --quick --backend target/debug/backend >/dev/null
+cargo run --locked -q -p backend --example search_bench -- --messages 2000 --queries 5 >/dev/null
 say "all tests passed"

@@ -35,20 +35,23 @@ use futures::future::BoxFuture;
 use shared::{
     AuditEntry, CATCH_UP_MAX, ClientId, DIRECT_MAX_MEMBERS, DisplayName, Emoji, ErrorCode,
     EventsPage, FilterAction, FilterKind, FilterRule, HISTORY_PAGE, InviteInfo, LONG_POLL_MAX_SECS,
-    MemberInfo, MessageEvent, MessageText, ModAction, NewFilter, ROOMS_PAGE_MAX, ReadState,
-    Removal, Role, RoomId, RoomInfo, RoomKind, RoomName, RoomSettings, ServerMsg, TOPIC_MAX_CHARS,
-    UserInfo, Username, ValueError, mentioned_handles,
+    MAX_ATTACHMENTS, MemberInfo, MessageEvent, MessageText, ModAction, NewFilter, ROOMS_PAGE_MAX,
+    ReadState, Removal, Role, RoomId, RoomInfo, RoomKind, RoomName, RoomSettings, SEARCH_PAGE_MAX,
+    SearchHit, SearchPage, ServerMsg, TOPIC_MAX_CHARS, UserInfo, Username, ValueError,
+    mentioned_handles, values::is_invisible,
 };
 
 use crate::auth::AuthUser;
 use crate::config::Config;
+use crate::files::Blobs;
 use crate::filter::{self, RuleSet, Verdict};
 use crate::hub::{ConnId, Hub};
 use crate::limits::{RateLimits, RetryAfter};
+use crate::store::terms;
 use crate::store::{
-    AccessRecord, Appended, AuditRecord, Change, FilterRecord, NewAudit, NewEvent, NewFilterRecord,
-    NewRoomRecord, ReadCounts, Rejection, RoomRecord, Store, StoreError, UserId, UserSummary,
-    now_ms,
+    AccessRecord, Appended, AuditRecord, Change, FileRecord, FilterRecord, NewAudit, NewEvent,
+    NewFilterRecord, NewRoomRecord, ReadCounts, Rejection, RoomRecord, SearchCursor, SearchQuery,
+    Store, StoreError, UserId, UserSummary, now_ms,
 };
 use crate::typing::{Typing, Typist};
 
@@ -86,6 +89,10 @@ pub enum ChatError {
     /// The message text is over the length limit.
     #[error("{0}")]
     TooLong(String),
+    /// No file has that id, or this user may not see it, or (to attach) it is not their unsent
+    /// upload to the room.
+    #[error("No such file.")]
+    NoSuchFile,
     /// The room does not exist, or this user may not see it (the two are not told apart).
     #[error("No such room.")]
     NoSuchRoom,
@@ -135,6 +142,7 @@ impl ChatError {
             ChatError::TooLong(_) => ErrorCode::TooLong,
             ChatError::NoSuchRoom => ErrorCode::NoSuchRoom,
             ChatError::NoSuchMessage => ErrorCode::NoSuchMessage,
+            ChatError::NoSuchFile => ErrorCode::NoSuchFile,
             ChatError::NoSuchUser(_) => ErrorCode::NoSuchUser,
             ChatError::NotJoined => ErrorCode::NotJoined,
             ChatError::Forbidden(_) => ErrorCode::Forbidden,
@@ -168,6 +176,10 @@ impl From<StoreError> for ChatError {
                 "A message can carry at most {} different reactions.",
                 shared::MAX_REACTIONS
             )),
+            StoreError::Rejected(Rejection::NoSuchFile) => ChatError::NoSuchFile,
+            StoreError::Rejected(Rejection::OverQuota) => {
+                ChatError::Quota("This file would take you over your upload quota.".into())
+            }
             StoreError::NotFound => ChatError::NoSuchRoom,
             e => {
                 tracing::error!(error = %e, "store call failed");
@@ -276,12 +288,14 @@ pub struct Page {
 /// What a member asks to write to a room's log.
 #[derive(Debug, Clone)]
 pub enum Write {
-    /// A new message, maybe answering another.
+    /// A new message, maybe answering another, maybe carrying files.
     Post {
-        /// Its text.
+        /// Its text (may be blank when it carries files).
         text: String,
         /// The `seq` of the message it answers.
         reply_to: Option<u64>,
+        /// Ids of the author's unsent uploads to the room.
+        attachments: Vec<u64>,
     },
     /// A new text for one's own message.
     Edit {
@@ -323,6 +337,27 @@ const DIRECT_PER_ROOM_QUOTA: u32 = 10;
 /// The longest reason a moderator may give, in characters.
 const REASON_MAX_CHARS: usize = 500;
 
+/// A search, as asked.
+#[derive(Debug, Clone, Default)]
+pub struct Search {
+    /// The words (see [`terms::query_terms`]).
+    pub query: String,
+    /// Only this room; all the rooms the searcher may read when absent.
+    pub room: Option<RoomId>,
+    /// Only messages by this handle.
+    pub author: Option<String>,
+    /// Only messages that carry a file.
+    pub has_file: bool,
+    /// Only messages stored at or after this time (ms since the Unix epoch).
+    pub after: Option<i64>,
+    /// Only messages stored before this time.
+    pub before: Option<i64>,
+    /// Where the previous page ended (its `next`).
+    pub cursor: Option<String>,
+    /// Hits per page (default and maximum [`SEARCH_PAGE_MAX`]).
+    pub limit: Option<u32>,
+}
+
 /// A member's rank, to decide who may act on whom.
 fn rank(role: Option<Role>, admin: bool) -> u8 {
     if admin {
@@ -356,6 +391,13 @@ impl Access {
         self.record.room.kind == RoomKind::Public
             || self.record.member.is_some()
             || self.record.invited
+    }
+
+    /// Whether the user may read the room's messages: a member, or anyone not banned from a
+    /// public room (which they could join).
+    fn readable(&self) -> bool {
+        self.record.member.is_some()
+            || (self.record.room.kind == RoomKind::Public && self.record.ban.is_none())
     }
 
     fn moderates(&self) -> bool {
@@ -394,6 +436,8 @@ pub struct Chat {
     typing: Arc<Typing>,
     /// Read positions reported over sockets, not yet written (see [`Chat::read_soon`]).
     reads: Arc<PendingReads>,
+    /// The contents of uploaded files, on disk.
+    blobs: Arc<Blobs>,
 }
 
 /// Read positions waiting to be written together.
@@ -413,8 +457,10 @@ impl Chat {
         hub: Arc<Hub>,
         limits: Arc<RateLimits>,
         config: Arc<Config>,
+        blobs: Arc<Blobs>,
     ) -> Self {
         Self {
+            blobs,
             store,
             hub,
             limits,
@@ -833,10 +879,28 @@ impl Chat {
         self.limits.send(actor.id).map_err(ChatError::RateLimited)?;
         // Validate what needs no state first: a broken request is refused before any read.
         let write = match write {
-            Write::Post { text, reply_to } => Write::Post {
-                text: MessageText::parse(text)?.into_inner(),
+            Write::Post {
+                text,
                 reply_to,
-            },
+                attachments,
+            } => {
+                if attachments.len() > MAX_ATTACHMENTS {
+                    return Err(ChatError::Invalid(format!(
+                        "A message carries at most {MAX_ATTACHMENTS} files."
+                    )));
+                }
+                // A message of files alone needs no text.
+                let text = if !attachments.is_empty() && text.chars().all(is_invisible) {
+                    String::new()
+                } else {
+                    MessageText::parse(text)?.into_inner()
+                };
+                Write::Post {
+                    text,
+                    reply_to,
+                    attachments,
+                }
+            }
             Write::Edit { target, text } => Write::Edit {
                 target,
                 text: MessageText::parse(text)?.into_inner(),
@@ -860,13 +924,23 @@ impl Chat {
                 (until - now_ms() + 999) / 1000
             )));
         }
+        // The contents a deletion may leave without any file, to remove once it is stored.
+        let mut released: Vec<[u8; 32]> = Vec::new();
         let change = match write {
-            Write::Post { text, reply_to } => {
+            Write::Post {
+                text,
+                reply_to,
+                attachments,
+            } => {
                 let slow = snapshot.slow_mode_secs;
                 if slow > 0 && !moderator {
                     self.slow_mode(room, actor.id, slow)?;
                 }
-                let text = self.apply_filters(room, text).await?;
+                let text = if text.is_empty() {
+                    text
+                } else {
+                    self.apply_filters(room, text).await?
+                };
                 if let Some(typist) = self.typing.stop(room, actor.id) {
                     self.typing_ended(&typist);
                 }
@@ -874,6 +948,7 @@ impl Chat {
                     mentions: mentioned_handles(&text),
                     text,
                     reply_to,
+                    attachments,
                 }
             }
             Write::Edit { target, text } => {
@@ -884,10 +959,19 @@ impl Chat {
                     text,
                 }
             }
-            Write::Delete { target } => Change::Delete {
-                target,
-                author_only: !moderator,
-            },
+            Write::Delete { target } => {
+                released = self
+                    .store
+                    .message_files(room, target)
+                    .await?
+                    .into_iter()
+                    .map(|f| f.hash)
+                    .collect();
+                Change::Delete {
+                    target,
+                    author_only: !moderator,
+                }
+            }
             Write::React { target, emoji, on } => Change::React {
                 target,
                 emoji: Emoji::parse(emoji)?,
@@ -902,7 +986,16 @@ impl Chat {
             client_id,
             change,
         });
-        Ok(async move { Ok(append.await?) }.boxed())
+        let blobs = Arc::clone(&self.blobs);
+        let store = Arc::clone(&self.store);
+        Ok(async move {
+            let done = append.await?;
+            if matches!(done, Appended::New(_)) && !released.is_empty() {
+                blobs.release(store.as_ref(), released).await;
+            }
+            Ok(done)
+        }
+        .boxed())
     }
 
     /// Refuses a post that comes sooner than slow mode allows; otherwise records it.
@@ -1728,6 +1821,128 @@ impl Chat {
                 "Only server admins manage the server-wide filters.".into(),
             )),
         }
+    }
+
+    // ----- files and search -----
+
+    /// Whether `actor` may upload a file to a room: as for posting there (a member, not
+    /// banned, not muted). Returns the most bytes their files may take in all (0: no limit).
+    pub async fn may_upload(&self, actor: &Actor, room: RoomId) -> Result<u64, ChatError> {
+        self.request(actor)?;
+        let access = self.visible(actor, room).await?;
+        if let Some(reason) = &access.record.ban {
+            return Err(banned(reason.as_deref()));
+        }
+        let Some(member) = &access.record.member else {
+            return Err(ChatError::NotJoined);
+        };
+        if let Some(until) = member.muted_until.filter(|&until| until > now_ms()) {
+            return Err(ChatError::Muted(format!(
+                "You are muted in this room for {} more s.",
+                (until - now_ms() + 999) / 1000
+            )));
+        }
+        let quota = self.config.upload_quota_bytes;
+        if quota > 0 && self.store.file_usage(actor.id).await? >= quota {
+            return Err(ChatError::Quota(
+                "You have used your upload quota; delete messages with files to free it.".into(),
+            ));
+        }
+        Ok(quota)
+    }
+
+    /// A file, if `actor` may fetch it: its uploader, or anyone who may read the room of the
+    /// message that carries it. To anyone else it does not exist.
+    pub async fn file(&self, actor: &Actor, id: u64) -> Result<FileRecord, ChatError> {
+        self.request(actor)?;
+        let file = self.store.file(id).await?.ok_or(ChatError::NoSuchFile)?;
+        if file.uploader == actor.id {
+            return Ok(file);
+        }
+        if file.seq.is_none() {
+            return Err(ChatError::NoSuchFile);
+        }
+        match self.access(actor, file.room).await {
+            Ok(access) if access.readable() => Ok(file),
+            Ok(_) | Err(ChatError::NoSuchRoom) => Err(ChatError::NoSuchFile),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Searches the messages of the rooms `actor` may read (one, or all of them).
+    pub async fn search(&self, actor: &Actor, search: Search) -> Result<SearchPage, ChatError> {
+        self.request(actor)?;
+        let terms =
+            terms::query_terms(&search.query).map_err(|e| ChatError::Invalid(e.to_string()))?;
+        let cursor = match search.cursor.as_deref() {
+            Some(raw) => Some(
+                SearchCursor::decode(raw)
+                    .ok_or_else(|| ChatError::Invalid("That cursor is not one of ours.".into()))?,
+            ),
+            None => None,
+        };
+        let author = match search.author.as_deref() {
+            Some(handle) => Some(self.user(handle).await?.id),
+            None => None,
+        };
+        let mut names: HashMap<RoomId, RoomName> = HashMap::new();
+        match search.room {
+            Some(room) => {
+                let access = self.visible(actor, room).await?;
+                if !access.readable() {
+                    return Err(ChatError::NotJoined);
+                }
+                names.insert(room, access.record.room.name);
+            }
+            None => {
+                let mut after = None;
+                loop {
+                    let page = self
+                        .store
+                        .list_rooms(actor.id, after, ROOMS_PAGE_MAX)
+                        .await?;
+                    let full = page.len() >= ROOMS_PAGE_MAX as usize;
+                    after = page.last().map(|(room, _)| room.id);
+                    for (room, role) in page {
+                        // A public room is readable unless the searcher is banned from it.
+                        if role.is_some() || self.store.ban_of(room.id, actor.id).await?.is_none() {
+                            names.insert(room.id, room.name);
+                        }
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+            }
+        }
+        let limit = search
+            .limit
+            .unwrap_or(SEARCH_PAGE_MAX)
+            .clamp(1, SEARCH_PAGE_MAX);
+        let found = self
+            .store
+            .search(SearchQuery {
+                terms,
+                rooms: names.keys().copied().collect(),
+                author,
+                has_file: search.has_file,
+                after: search.after,
+                before: search.before,
+                cursor,
+                limit,
+            })
+            .await?;
+        Ok(SearchPage {
+            hits: found
+                .hits
+                .into_iter()
+                .filter_map(|message| {
+                    let room_name = names.get(&message.room)?.clone();
+                    Some(SearchHit { room_name, message })
+                })
+                .collect(),
+            next: found.next.map(SearchCursor::encode),
+        })
     }
 
     // ----- helpers -----

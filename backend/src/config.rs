@@ -108,6 +108,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_HASHERS")]
     pub hashers: Option<usize>,
 
+    /// The largest file one upload may be, in bytes.
+    #[arg(long, env = "CHAT_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_upload_bytes: u64,
+
+    /// The most bytes one user's files may take in all (each upload counted; deleting a message
+    /// frees its files), 0: no limit.
+    #[arg(long, env = "CHAT_UPLOAD_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+
     /// SQLite durability: `normal` survives a process crash, `full` also a power cut.
     #[arg(long, env = "CHAT_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal)]
     pub synchronous: Synchronous,
@@ -122,6 +132,13 @@ impl Config {
         config.bind = bind;
         config.database = database;
         config
+    }
+
+    /// The folder of uploaded files' contents: beside the database, `<database>.files`.
+    pub fn files_dir(&self) -> PathBuf {
+        let mut dir = self.database.clone().into_os_string();
+        dir.push(".files");
+        PathBuf::from(dir)
     }
 
     /// The session lifetime.

@@ -34,6 +34,18 @@ pub enum ApiError {
     /// 429 without a time: a quota that waiting does not refill (say, rooms per user).
     #[error("{0}")]
     Quota(String),
+    /// 413: an upload is larger than the server takes.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 413: an upload would take its uploader over their quota.
+    #[error("{0}")]
+    OverQuota(String),
+    /// 415: an upload's content is not what it claims to be.
+    #[error("{0}")]
+    UnsupportedType(String),
+    /// 422: an image that cannot be decoded, or is too large to decode safely.
+    #[error("{0}")]
+    BadImage(String),
     /// 503: the server is at capacity for this kind of work; `Retry-After` says when to retry.
     #[error("The server is busy; try again in {} s.", .0.secs())]
     Unavailable(RetryAfter),
@@ -66,9 +78,10 @@ impl IntoResponse for ApiError {
                     (StatusCode::BAD_REQUEST, "bad_request")
                 }
                 ChatError::Filtered(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_request"),
-                ChatError::NoSuchRoom | ChatError::NoSuchMessage | ChatError::NoSuchUser(_) => {
-                    (StatusCode::NOT_FOUND, "not_found")
-                }
+                ChatError::NoSuchRoom
+                | ChatError::NoSuchMessage
+                | ChatError::NoSuchUser(_)
+                | ChatError::NoSuchFile => (StatusCode::NOT_FOUND, "not_found"),
                 ChatError::NotJoined
                 | ChatError::Forbidden(_)
                 | ChatError::Banned(_)
@@ -90,6 +103,12 @@ impl IntoResponse for ApiError {
             ApiError::RateLimited(_) | ApiError::Quota(_) => {
                 (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
             }
+            ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            ApiError::OverQuota(_) => (StatusCode::PAYLOAD_TOO_LARGE, "over_quota"),
+            ApiError::UnsupportedType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_type")
+            }
+            ApiError::BadImage(_) => (StatusCode::UNPROCESSABLE_ENTITY, "bad_image"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(details) => {
                 tracing::error!(%details, "request failed");

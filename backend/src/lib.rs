@@ -5,7 +5,8 @@
 //! # Layout
 //! - The rules: [`chat`], the chat service: every command of every transport goes through it.
 //! - Transports: [`ws`] (the WebSocket endpoint and the per-connection actor), [`rooms`] (the
-//!   same commands over HTTP), [`auth`] (accounts, sessions).
+//!   same commands over HTTP), [`auth`] (accounts, sessions), [`files`] (uploads, their contents
+//!   on disk, thumbnails and downloads).
 //! - Delivery: [`events`] (the seam from the store's commits to live delivery: `seq` order per
 //!   room, holes filled from the store), [`hub`] (live membership, presence and fan-out).
 //! - Moderation: [`filter`] (keyword and regular-expression rules that refuse or mask text).
@@ -23,6 +24,7 @@ pub mod chat;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod filter;
 pub mod guard;
 pub mod hub;

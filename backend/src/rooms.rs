@@ -10,11 +10,11 @@ use serde::Deserialize;
 use shared::{
     AuditEntry, ClientId, EditMessage, EventsPage, FilterRule, HistoryPage, InviteInfo, JoinedRoom,
     MemberInfo, MessageEvent, ModAction, NewDirect, NewFilter, NewReaction, NewRoom, PostMessage,
-    Posted, ReadMarker, ReadState, RoomId, RoomInfo, RoomSettings, UserInfo,
+    Posted, ReadMarker, ReadState, RoomId, RoomInfo, RoomSettings, SearchPage, UserInfo,
 };
 
 use crate::auth::AuthUser;
-use crate::chat::{Actor, Moderation, Write};
+use crate::chat::{Actor, Moderation, Search, Write};
 use crate::error::{ApiError, AppJson};
 use crate::startup::AppState;
 
@@ -227,6 +227,7 @@ pub async fn post(
     let post = Write::Post {
         text: body.text,
         reply_to: body.reply_to,
+        attachments: body.attachments,
     };
     write(&state, &user, room, client_id, post).await
 }
@@ -586,4 +587,49 @@ pub async fn delete_server_filter(
         .delete_filter(&Actor::from(&user), None, rule)
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The query of `GET /api/search`.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    /// The words to find (at most [`shared::SEARCH_MAX_CHARS`] characters).
+    q: String,
+    /// Only this room (its id); every room the caller may read when absent.
+    room: Option<u64>,
+    /// Only messages by this handle.
+    author: Option<String>,
+    /// Only messages that carry a file (`true`).
+    #[serde(default)]
+    has_file: bool,
+    /// Only messages stored at or after this time (ms since the Unix epoch).
+    after: Option<i64>,
+    /// Only messages stored before this time (ms since the Unix epoch).
+    before: Option<i64>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+    /// Hits per page: default and maximum [`shared::SEARCH_PAGE_MAX`].
+    limit: Option<u32>,
+}
+
+/// `GET /api/search?q=...`: messages of the rooms the caller may read that contain every word
+/// of `q`, the whole phrase first, newest first within each, a page at a time.
+pub async fn search(
+    State(state): State<AppState>,
+    user: AuthUser,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<AppJson<SearchPage>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let search = Search {
+        query: query.q,
+        room: query.room.map(RoomId),
+        author: query.author.filter(|a| !a.trim().is_empty()),
+        has_file: query.has_file,
+        after: query.after,
+        before: query.before,
+        cursor: query.cursor.filter(|c| !c.is_empty()),
+        limit: query.limit,
+    };
+    Ok(AppJson(
+        state.chat.search(&Actor::from(&user), search).await?,
+    ))
 }

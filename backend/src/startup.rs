@@ -26,6 +26,7 @@ use crate::auth::SessionCache;
 use crate::chat::Chat;
 use crate::config::Config;
 use crate::events::{self, Dispatcher};
+use crate::files::{self, Blobs};
 use crate::guard::{self, Csp};
 use crate::hub::Hub;
 use crate::limits::{RateLimits, SocketSlots};
@@ -67,6 +68,8 @@ pub struct AppState {
     pub connections: Arc<OpenConnections>,
     /// The Content-Security-Policy of the built client.
     pub csp: Arc<Csp>,
+    /// The contents of uploaded files.
+    pub blobs: Arc<Blobs>,
 }
 
 /// Why the server could not start.
@@ -107,6 +110,7 @@ impl Application {
         // Runs until the store, which holds the seam, is dropped.
         tokio::spawn(Dispatcher::new(inbox, Arc::clone(&hub), &store).run());
         let limits = Arc::new(RateLimits::new(&config));
+        let blobs = Arc::new(Blobs::new(config.files_dir()));
         let config = Arc::new(config);
         let state = AppState {
             chat: Chat::new(
@@ -114,7 +118,9 @@ impl Application {
                 Arc::clone(&hub),
                 Arc::clone(&limits),
                 Arc::clone(&config),
+                Arc::clone(&blobs),
             ),
+            blobs,
             store,
             hub,
             sessions: Arc::default(),
@@ -185,6 +191,9 @@ impl Application {
 
 /// How long an API request may take, body included, before it is answered 408.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an upload or a download may take to start answering (an upload's whole body is
+/// read within it): 25 MiB at 100 KB/s.
+const FILE_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often idle rate-limit state is dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// How often expired sessions are deleted from the store.
@@ -240,6 +249,7 @@ pub fn router(state: AppState) -> Router {
             get(rooms::server_filters).post(rooms::add_server_filter),
         )
         .route("/filters/{rule}", delete(rooms::delete_server_filter))
+        .route("/search", get(rooms::search))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             guard::same_origin_writes,
@@ -252,6 +262,21 @@ pub fn router(state: AppState) -> Router {
             header::CACHE_CONTROL,
             HeaderValue::from_static("no-store"),
         ));
+    // Files have a longer timeout (an upload's body is read within it) and set their own
+    // caching and security headers.
+    let file_routes = Router::new()
+        .route("/rooms/{id}/files", post(files::upload))
+        .route("/files/{id}", get(files::download))
+        .route("/files/{id}/thumbnail", get(files::download_thumbnail))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::same_origin_writes,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            FILE_TIMEOUT,
+        ));
+    let api = api.merge(file_routes);
     Router::new()
         .nest("/api", api)
         .route("/ws", get(ws::upgrade))
@@ -265,7 +290,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Periodic upkeep while the server runs: expired sessions are deleted (at start, then hourly),
+/// Periodic upkeep while the server runs: expired sessions and uploads never sent for a day are
+/// deleted (at start, then hourly),
 /// idle rate-limit state is dropped, old revocation marks are forgotten, lapsed typing
 /// notices end (every second), and the read positions reported over sockets are written in
 /// batches.
@@ -283,11 +309,14 @@ async fn housekeeping(state: AppState) {
                 state.chat.prune();
                 state.sessions.prune();
             }
-            _ = sweep.tick() => match state.store.delete_expired_sessions(now_ms()).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deleted = n, "expired sessions deleted"),
-                Err(e) => tracing::warn!(error = %e, "cannot delete expired sessions"),
-            },
+            _ = sweep.tick() => {
+                match state.store.delete_expired_sessions(now_ms()).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "expired sessions deleted"),
+                    Err(e) => tracing::warn!(error = %e, "cannot delete expired sessions"),
+                }
+                files::sweep_unsent(&state.store, &state.blobs).await;
+            }
         }
     }
 }

@@ -506,8 +506,13 @@ impl Conn {
                 client_id,
                 text,
                 reply_to,
+                attachments,
             } => {
-                let write = Write::Post { text, reply_to };
+                let write = Write::Post {
+                    text,
+                    reply_to,
+                    attachments,
+                };
                 self.write(req, room, client_id, write, sink, pending).await
             }
             ClientMsg::Edit {

@@ -1544,6 +1544,7 @@ fn send_frame(id: RoomId, o: &Outgoing) -> ClientMsg {
             client_id,
             text: o.text.to_string(),
             reply_to: *reply_to,
+            attachments: Vec::new(),
         },
         Act::Edit { target } => ClientMsg::Edit {
             room,
@@ -1819,6 +1820,7 @@ mod tests {
                 client_id: cid("c1"),
                 text: "hi".into(),
                 reply_to: None,
+                attachments: Vec::new(),
             }]
         );
         // Confirmation empties the outbox.
@@ -2079,6 +2081,7 @@ mod tests {
                 client_id: cid("c1"),
                 text: "x".into(),
                 reply_to: None,
+                attachments: Vec::new(),
             }]
         );
         assert_eq!(states(&c), vec!["pending"]);
@@ -2452,6 +2455,7 @@ mod tests {
             client_id: cid(client_id),
             text: text.into(),
             reply_to: None,
+            attachments: Vec::new(),
         }
     }
 

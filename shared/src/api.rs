@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::values::{ClientId, DisplayName, RoomId, RoomName, Username};
+pub use crate::ws::Attachment;
 use crate::ws::{ErrorCode, MessageEvent};
 
 /// Body of `POST /api/register` and `POST /api/login`.
@@ -122,6 +123,30 @@ pub struct PostMessage {
     /// The `seq` of the message this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<u64>,
+    /// Ids of the sender's unsent uploads to this room (see the `send` frame).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<u64>,
+}
+
+/// One hit of `GET /api/search`: the message as it is now, and where it is, to show it in
+/// context (load the room's history around `message.seq`) and jump to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The room's name (the message's `room` is its id).
+    pub room_name: RoomName,
+    /// The message, with its `room`, `seq`, text, author and attachments.
+    pub message: MessageEvent,
+}
+
+/// Answer of `GET /api/search`: hits ranked (the whole query as a phrase first, then every
+/// word anywhere), newest first within a rank.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchPage {
+    /// The hits of this page.
+    pub hits: Vec<SearchHit>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// Body of `PATCH /api/rooms/{id}/messages/{seq}`: the HTTP twin of the `edit` frame.
@@ -213,7 +238,8 @@ pub struct JoinedRoom {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// What went wrong, for programs: `bad_request`, `unauthorized`, `forbidden`, `not_found`,
-    /// `conflict`, `rate_limited` (429), `unavailable` (503), `request_timeout` or `internal`.
+    /// `conflict`, `rate_limited` (429), `unavailable` (503), `request_timeout`, `internal`, and
+    /// for uploads `too_large` and `over_quota` (413), `unsupported_type` (415) and `bad_image` (422).
     pub error: String,
     /// For errors of the chat's rules, the same code an `error` frame would carry (the request
     /// failed for the same reason over either transport).

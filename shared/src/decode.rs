@@ -17,7 +17,9 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::api::{InviteInfo, RoomInfo};
 use crate::values::{ClientId, DisplayName, RoomId, Username};
-use crate::ws::{ErrorCode, EventKind, MessageEvent, Presence, Reaction, Removal, ServerMsg};
+use crate::ws::{
+    Attachment, ErrorCode, EventKind, MessageEvent, Presence, Reaction, Removal, ServerMsg,
+};
 
 /// `room`: an id, or (in the `room` frame) a room.
 enum RoomField {
@@ -126,6 +128,8 @@ struct Flat {
     deleted: Option<i64>,
     #[serde(default)]
     reactions: Vec<Reaction>,
+    #[serde(default)]
+    attachments: Vec<Attachment>,
     // history
     messages: Option<Vec<MessageEvent>>,
     has_more: Option<bool>,
@@ -216,6 +220,7 @@ impl Flat {
                     edited: self.edited,
                     deleted: self.deleted,
                     reactions: self.reactions,
+                    attachments: self.attachments,
                 }))
             }
             "history" => ServerMsg::History {
@@ -345,8 +350,29 @@ mod tests {
             emoji: "👍".into(),
             users: vec![user("bob")],
         }];
+        event.attachments = vec![
+            Attachment {
+                id: 3,
+                name: "猫.png".into(),
+                size: 1234,
+                mime: "image/png".into(),
+                width: Some(640),
+                height: Some(480),
+                thumbnail: true,
+            },
+            Attachment {
+                id: 4,
+                name: "report.pdf".into(),
+                size: 99,
+                mime: "application/pdf".into(),
+                width: None,
+                height: None,
+                thumbnail: false,
+            },
+        ];
         let mut edit = event.clone();
         edit.kind = EventKind::Edit;
+        edit.attachments = Vec::new();
         edit.target = Some(9);
         let frames = vec![
             ServerMsg::Hello {

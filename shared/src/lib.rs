@@ -24,15 +24,15 @@ pub use api::{
     ApiError, AuditEntry, Credentials, EditMessage, EventsPage, FilterAction, FilterKind,
     FilterRule, HistoryPage, InviteInfo, JoinedRoom, MeResponse, MemberInfo, ModAction, NewAccount,
     NewDirect, NewFilter, NewReaction, NewRoom, PostMessage, Posted, ReadMarker, ReadState, Role,
-    RoomInfo, RoomKind, RoomSettings, SessionResponse, UserInfo,
+    RoomInfo, RoomKind, RoomSettings, SearchHit, SearchPage, SessionResponse, UserInfo,
 };
 pub use values::{
     ClientId, DisplayName, Emoji, MAX_MENTIONS, MessageText, Password, RoomId, RoomName, Username,
     ValueError, mentioned_handles,
 };
 pub use ws::{
-    ClientFrame, ClientMsg, ErrorCode, EventKind, MessageEvent, PROTOCOL_VERSION, Presence,
-    Reaction, Removal, ReqOnly, ServerMsg, close_code,
+    Attachment, ClientFrame, ClientMsg, ErrorCode, EventKind, MessageEvent, PROTOCOL_VERSION,
+    Presence, Reaction, Removal, ReqOnly, ServerMsg, close_code,
 };
 
 /// Longest message text, in characters (Unicode scalar values).
@@ -76,6 +76,15 @@ pub const DIRECT_MAX_MEMBERS: usize = 10;
 
 /// The longest room topic, in characters.
 pub const TOPIC_MAX_CHARS: usize = 500;
+
+/// The most files one message carries.
+pub const MAX_ATTACHMENTS: usize = 10;
+
+/// The longest search query, in characters.
+pub const SEARCH_MAX_CHARS: usize = 200;
+
+/// The most hits one search page holds (and its default size).
+pub const SEARCH_PAGE_MAX: u32 = 50;
 
 /// The room every user can join from the start: its name, and its id (it is the first room of
 /// every database).

@@ -93,6 +93,11 @@ pub enum ClientMsg {
         /// The `seq` of the message this one answers, in the same room.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<u64>,
+        /// Ids of files uploaded to this room by the sender (`POST /api/rooms/{id}/files`) and
+        /// not yet sent, at most [`crate::MAX_ATTACHMENTS`]. With attachments, `text` may be
+        /// empty.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<u64>,
     },
     /// Replace the text of your own message (by its `seq`). Answered by `ack`; the room sees an
     /// `edit` event. The room's filters apply to the new text.
@@ -234,6 +239,33 @@ pub struct MessageEvent {
     /// appeared.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reactions: Vec<Reaction>,
+    /// For a message: the files it carries, in the order they were sent (gone when the message
+    /// is deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+}
+
+/// A file carried by a message: enough to show it (an image's box can be reserved before it
+/// loads) and to fetch it from `GET /api/files/{id}` (and `/api/files/{id}/thumbnail`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The file's id.
+    pub id: u64,
+    /// Its name as the uploader gave it (for display and the download's file name only).
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its type, from its content (magic bytes), never from its name.
+    pub mime: String,
+    /// For an image: its width in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    /// For an image: its height in pixels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    /// Whether `/api/files/{id}/thumbnail` exists (images only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub thumbnail: bool,
 }
 
 impl MessageEvent {
@@ -264,6 +296,7 @@ impl MessageEvent {
             edited: None,
             deleted: None,
             reactions: Vec::new(),
+            attachments: Vec::new(),
         }
     }
 
@@ -575,6 +608,8 @@ pub enum ErrorCode {
     NoSuchUser,
     /// Too many requests; slow down.
     RateLimited,
+    /// No file has that id, or it is not the sender's unsent upload to that room.
+    NoSuchFile,
     /// The server failed; the request may be retried.
     Internal,
     /// A code this client does not know (from a newer server): treat it as a failure of the
@@ -623,6 +658,7 @@ mod tests {
                 client_id: ClientId::parse("c1").expect("valid"),
                 text: "hi".into(),
                 reply_to: None,
+                attachments: Vec::new(),
             },
         };
         let json = serde_json::to_string(&send).expect("serializes");
@@ -631,6 +667,20 @@ mod tests {
             r#"{"req":7,"type":"send","room":3,"client_id":"c1","text":"hi"}"#
         );
         assert_eq!(parse(&json).expect("parses back"), send);
+    }
+
+    #[test]
+    fn a_send_may_carry_attachments_and_frames_without_them_still_parse() {
+        let send =
+            parse(r#"{"type":"send","room":3,"client_id":"c1","text":"","attachments":[4,5]}"#)
+                .expect("parses");
+        assert!(
+            matches!(send.msg, ClientMsg::Send { ref attachments, .. } if *attachments == [4, 5])
+        );
+        let old = parse(r#"{"type":"send","room":3,"client_id":"c1","text":"hi"}"#).expect("old");
+        assert!(
+            matches!(old.msg, ClientMsg::Send { ref attachments, .. } if attachments.is_empty())
+        );
     }
 
     #[test]

@@ -12,8 +12,9 @@ use shared::{
 };
 
 use super::{
-    Appended, Change, CommitListener, NewAudit, NewEvent, NewFilterRecord, NewRoomRecord,
-    ReadCounts, Rejection, Store, StoreError, UserId, UserSummary, now_ms,
+    Appended, Change, CommitListener, FileRecord, NewAudit, NewEvent, NewFile, NewFilterRecord,
+    NewRoomRecord, ReadCounts, Rejection, SearchQuery, Store, StoreError, UserId, UserSummary,
+    now_ms,
 };
 
 /// Records every event the store publishes.
@@ -59,6 +60,8 @@ pub async fn run(factory: Factory) {
     let (store, recorder) = new_store(&factory).await;
     changes(&*store, &recorder).await;
     read_positions(&*new_store(&factory).await.0).await;
+    files(&*new_store(&factory).await.0).await;
+    search(&*new_store(&factory).await.0).await;
 }
 
 async fn new_store(factory: &Factory) -> (Arc<dyn Store>, Arc<Recorder>) {
@@ -809,6 +812,7 @@ async fn changes(store: &dyn Store, recorder: &Recorder) {
                 text: text.into(),
                 reply_to,
                 mentions: mentions.iter().map(|m| user(m)).collect(),
+                attachments: Vec::new(),
             },
         )
     };
@@ -1006,6 +1010,7 @@ async fn read_positions(store: &dyn Store) {
             text: format!("message {id}"),
             reply_to: None,
             mentions: mentions.iter().map(|m| user(m)).collect(),
+            attachments: Vec::new(),
         },
         ..message(room, alice, id)
     };
@@ -1111,4 +1116,293 @@ async fn read_positions(store: &dyn Store) {
             }
         )]
     );
+}
+
+fn new_file(room: RoomId, uploader: UserId, hash: u8, size: u64, quota: u64) -> NewFile {
+    NewFile {
+        hash: [hash; 32],
+        size,
+        mime: "image/png".into(),
+        name: format!("f{hash}.png"),
+        dimensions: Some((4, 3)),
+        thumb_mime: Some("image/jpeg".into()),
+        room,
+        uploader,
+        quota,
+    }
+}
+
+fn post_with(room: RoomId, author: UserId, id: &str, attachments: Vec<u64>) -> NewEvent {
+    change(
+        room,
+        author,
+        id,
+        Change::Post {
+            text: format!("text of {id}"),
+            reply_to: None,
+            mentions: Vec::new(),
+            attachments,
+        },
+    )
+}
+
+async fn files(store: &dyn Store) {
+    let alice = new_user(store, "alice").await;
+    let bob = new_user(store, "bob").await;
+    let room = shared::DEFAULT_ROOM_ID;
+    let other = store
+        .create_room(public("other", Some(alice)))
+        .await
+        .expect("room")
+        .id;
+    let a = store
+        .add_file(new_file(room, alice, 1, 100, 250))
+        .await
+        .expect("stored");
+    assert_eq!(a.seq, None);
+    assert_eq!(a.dimensions, Some((4, 3)));
+    let b = store
+        .add_file(new_file(room, alice, 1, 100, 250))
+        .await
+        .expect("the same content again");
+    assert_ne!(a.id, b.id);
+    assert!(matches!(
+        store.add_file(new_file(room, alice, 2, 100, 250)).await,
+        Err(StoreError::Rejected(Rejection::OverQuota))
+    ));
+    assert!(matches!(
+        store.add_file(new_file(RoomId(999), alice, 2, 1, 0)).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.file_usage(alice).await.expect("usage"), 200);
+    let bobs = store
+        .add_file(new_file(room, bob, 3, 10, 0))
+        .await
+        .expect("stored");
+    let elsewhere = store
+        .add_file(new_file(other, alice, 4, 10, 0))
+        .await
+        .expect("stored");
+
+    // Only the author's unsent uploads to the room can be attached, once.
+    for (id, file) in [("x1", bobs.id), ("x2", elsewhere.id), ("x3", 9_999)] {
+        assert!(
+            matches!(
+                store
+                    .append(post_with(room, alice, id, vec![a.id, file]))
+                    .await,
+                Err(StoreError::Rejected(Rejection::NoSuchFile))
+            ),
+            "{id}"
+        );
+    }
+    let done = store
+        .append(post_with(room, alice, "m1", vec![a.id]))
+        .await
+        .expect("stored");
+    let sent = stored(&done);
+    assert_eq!(sent.attachments, vec![a.attachment()]);
+    assert_eq!(sent.attachments[0].width, Some(4));
+    assert!(matches!(
+        store.append(post_with(room, alice, "m2", vec![a.id])).await,
+        Err(StoreError::Rejected(Rejection::NoSuchFile))
+    ));
+    let seq = sent.seq;
+    assert_eq!(
+        store.file(a.id).await.expect("read").expect("exists").seq,
+        Some(seq)
+    );
+    assert_eq!(
+        store.message_files(room, seq).await.expect("read"),
+        vec![FileRecord {
+            seq: Some(seq),
+            ..a.clone()
+        }]
+    );
+    let page = store
+        .messages_before(room, u64::MAX, 10)
+        .await
+        .expect("page");
+    assert_eq!(page.messages[0].attachments.len(), 1);
+    let caught = store.events_after(room, 0, 10).await.expect("events");
+    assert_eq!(caught[0].attachments.len(), 1);
+    // A duplicate send gives back the message with its files.
+    let again = store
+        .append(post_with(room, alice, "m1", vec![a.id]))
+        .await
+        .expect("duplicate");
+    assert_eq!(stored(&again).attachments.len(), 1);
+
+    // Deleting the message deletes its file; the content stays while `b` has it.
+    store
+        .append(change(
+            room,
+            alice,
+            "d1",
+            Change::Delete {
+                target: seq,
+                author_only: true,
+            },
+        ))
+        .await
+        .expect("deleted");
+    assert_eq!(store.file(a.id).await.expect("read"), None);
+    assert!(
+        store
+            .message_files(room, seq)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(store.hash_in_use([1; 32]).await.expect("read"));
+    assert_eq!(store.file_usage(alice).await.expect("usage"), 110);
+    let page = store
+        .messages_before(room, u64::MAX, 10)
+        .await
+        .expect("page");
+    assert!(page.messages[0].attachments.is_empty());
+
+    // Unsent uploads go after a while, and say which contents nothing has any more.
+    let mut gone = store
+        .delete_unsent_files(now_ms() + 1)
+        .await
+        .expect("swept");
+    gone.sort_unstable();
+    assert_eq!(gone, vec![[1; 32], [3; 32], [4; 32]]);
+    assert!(!store.hash_in_use([1; 32]).await.expect("read"));
+    assert_eq!(store.file_usage(alice).await.expect("usage"), 0);
+}
+
+fn query(q: &str, rooms: Vec<RoomId>) -> SearchQuery {
+    SearchQuery {
+        terms: super::terms::query_terms(q).expect("a query"),
+        rooms,
+        author: None,
+        has_file: false,
+        after: None,
+        before: None,
+        cursor: None,
+        limit: 10,
+    }
+}
+
+async fn found(store: &dyn Store, q: SearchQuery) -> Vec<String> {
+    store
+        .search(q)
+        .await
+        .expect("searched")
+        .hits
+        .into_iter()
+        .map(|m| m.text)
+        .collect()
+}
+
+async fn search(store: &dyn Store) {
+    let alice = new_user(store, "alice").await;
+    let bob = new_user(store, "bob").await;
+    let room = shared::DEFAULT_ROOM_ID;
+    let other = store
+        .create_room(public("other", Some(alice)))
+        .await
+        .expect("room")
+        .id;
+    let post = |room: RoomId, author: UserId, id: &str, text: &str| {
+        store.append(NewEvent::post(
+            room,
+            author,
+            user("author"),
+            shown("作者"),
+            ClientId::parse(id).expect("valid"),
+            text.into(),
+        ))
+    };
+    let first = post(room, alice, "s1", "你好世界 hello")
+        .await
+        .expect("stored");
+    post(room, bob, "s2", "Hello, world").await.expect("stored");
+    post(other, alice, "s3", "世界 elsewhere")
+        .await
+        .expect("stored");
+    let both = vec![room, other];
+    assert_eq!(
+        found(store, query("世界", both.clone())).await,
+        ["世界 elsewhere", "你好世界 hello"]
+    );
+    assert_eq!(
+        found(store, query("世界", vec![room])).await,
+        ["你好世界 hello"]
+    );
+    assert!(found(store, query("世界", Vec::new())).await.is_empty());
+    assert_eq!(
+        found(store, query("hello", both.clone())).await,
+        ["Hello, world", "你好世界 hello"]
+    );
+    assert_eq!(
+        found(
+            store,
+            SearchQuery {
+                author: Some(bob),
+                ..query("hello", both.clone())
+            }
+        )
+        .await,
+        ["Hello, world"]
+    );
+    // Pages: one hit each, following the cursor.
+    let page = store
+        .search(SearchQuery {
+            limit: 1,
+            ..query("hello", both.clone())
+        })
+        .await
+        .expect("page");
+    assert_eq!(page.hits.len(), 1);
+    let next = page.next.expect("a next page");
+    let page = store
+        .search(SearchQuery {
+            limit: 1,
+            cursor: Some(next),
+            ..query("hello", both.clone())
+        })
+        .await
+        .expect("page");
+    assert_eq!(page.hits[0].text, "你好世界 hello");
+    assert_eq!(page.next, None);
+
+    // Edits and deletions.
+    let seq = stored(&first).seq;
+    store
+        .append(change(
+            room,
+            alice,
+            "e1",
+            Change::Edit {
+                target: seq,
+                text: "goodbye".into(),
+                mentions: Vec::new(),
+            },
+        ))
+        .await
+        .expect("edited");
+    assert_eq!(
+        found(store, query("世界", vec![room])).await,
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        found(store, query("goodbye", vec![room])).await,
+        ["goodbye"]
+    );
+    store
+        .append(change(
+            room,
+            alice,
+            "d1",
+            Change::Delete {
+                target: seq,
+                author_only: true,
+            },
+        ))
+        .await
+        .expect("deleted");
+    assert!(found(store, query("goodbye", vec![room])).await.is_empty());
 }

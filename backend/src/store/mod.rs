@@ -19,11 +19,12 @@
 #[cfg(test)]
 pub mod conformance;
 mod sqlite;
+pub mod terms;
 
 use futures::future::BoxFuture;
 use shared::{
-    ClientId, DisplayName, Emoji, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind,
-    RoomName, Username,
+    Attachment, ClientId, DisplayName, Emoji, FilterAction, FilterKind, MessageEvent, Role, RoomId,
+    RoomKind, RoomName, Username,
 };
 
 pub use sqlite::{SqliteStore, Synchronous};
@@ -79,6 +80,12 @@ pub enum Rejection {
     /// The message has [`shared::MAX_REACTIONS`] different reactions already.
     #[error("too many reactions")]
     TooManyReactions,
+    /// An attachment is not an unsent upload of the author's to the room.
+    #[error("no such file")]
+    NoSuchFile,
+    /// The upload would take its uploader over their quota.
+    #[error("over quota")]
+    OverQuota,
 }
 
 /// A user as stored.
@@ -296,6 +303,9 @@ pub enum Change {
         /// Handles its text mentions; those who are members (other than the author) are
         /// recorded.
         mentions: Vec<Username>,
+        /// Ids of files it carries: each must be an upload of the author's to the room not yet
+        /// carried by a message, checked in the write.
+        attachments: Vec<u64>,
     },
     /// A new text for the author's own message.
     Edit {
@@ -344,6 +354,7 @@ impl NewEvent {
                 text,
                 reply_to: None,
                 mentions: Vec::new(),
+                attachments: Vec::new(),
             },
         }
     }
@@ -404,6 +415,127 @@ pub struct ReadCounts {
     pub unread: u32,
     /// Of those, the ones that mention the user.
     pub mentions: u32,
+}
+
+/// An uploaded file's metadata, to store. The content itself lives outside the store, under
+/// its hash (see [`crate::files`]).
+#[derive(Debug, Clone)]
+pub struct NewFile {
+    /// SHA-256 of the content.
+    pub hash: [u8; 32],
+    /// Size in bytes.
+    pub size: u64,
+    /// The type read from the content.
+    pub mime: String,
+    /// The name the uploader gave.
+    pub name: String,
+    /// For an image: its dimensions.
+    pub dimensions: Option<(u32, u32)>,
+    /// The type of its thumbnail, if it has one.
+    pub thumb_mime: Option<String>,
+    /// The room it is uploaded to.
+    pub room: RoomId,
+    /// Who uploaded it.
+    pub uploader: UserId,
+    /// The most bytes the uploader's files may take, this one included (0: no limit); checked
+    /// in the write ([`Rejection::OverQuota`]).
+    pub quota: u64,
+}
+
+/// A stored file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileRecord {
+    /// Its id.
+    pub id: u64,
+    /// SHA-256 of the content.
+    pub hash: [u8; 32],
+    /// Size in bytes.
+    pub size: u64,
+    /// The type read from the content.
+    pub mime: String,
+    /// The name the uploader gave.
+    pub name: String,
+    /// For an image: its dimensions.
+    pub dimensions: Option<(u32, u32)>,
+    /// The type of its thumbnail, if it has one.
+    pub thumb_mime: Option<String>,
+    /// The room it was uploaded to.
+    pub room: RoomId,
+    /// Who uploaded it.
+    pub uploader: UserId,
+    /// The `seq` of the message that carries it; `None` until it is sent.
+    pub seq: Option<u64>,
+}
+
+impl FileRecord {
+    /// What a message says of it.
+    pub fn attachment(&self) -> Attachment {
+        Attachment {
+            id: self.id,
+            name: self.name.clone(),
+            size: self.size,
+            mime: self.mime.clone(),
+            width: self.dimensions.map(|d| d.0),
+            height: self.dimensions.map(|d| d.1),
+            thumbnail: self.thumb_mime.is_some(),
+        }
+    }
+}
+
+/// A full-text search, already cleared by the service: `rooms` are those the searcher may read.
+#[derive(Debug, Clone)]
+pub struct SearchQuery {
+    /// The parsed query (see [`terms::query_terms`]); never empty.
+    pub terms: Vec<terms::QueryTerm>,
+    /// Rooms to search.
+    pub rooms: Vec<RoomId>,
+    /// Only messages by this user.
+    pub author: Option<UserId>,
+    /// Only messages that carry a file.
+    pub has_file: bool,
+    /// Only messages stored at or after this time (ms since the Unix epoch).
+    pub after: Option<i64>,
+    /// Only messages stored before this time.
+    pub before: Option<i64>,
+    /// Where the previous page ended.
+    pub cursor: Option<SearchCursor>,
+    /// Hits per page.
+    pub limit: u32,
+}
+
+/// A position in a search's results: hits are ordered by rank (0 first), then by message id
+/// descending (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchCursor {
+    /// The rank of the last hit returned.
+    pub rank: u8,
+    /// Its message id.
+    pub id: u64,
+}
+
+impl SearchCursor {
+    /// The cursor as clients see it: `<rank>.<id>`.
+    pub fn encode(self) -> String {
+        format!("{}.{}", self.rank, self.id)
+    }
+
+    /// Reads a cursor given by a client.
+    pub fn decode(raw: &str) -> Option<Self> {
+        let (rank, id) = raw.split_once('.')?;
+        Some(Self {
+            rank: rank.parse().ok()?,
+            id: id.parse().ok()?,
+        })
+    }
+}
+
+/// A page of search results.
+#[derive(Debug, Clone)]
+pub struct SearchResults {
+    /// The messages found, as they are now, in result order.
+    pub hits: Vec<MessageEvent>,
+    /// Where the next page starts, if there may be one.
+    pub next: Option<SearchCursor>,
 }
 
 /// Receives the events of every commit, in commit order, exactly once: the seam between the
@@ -672,4 +804,34 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_id: UserId,
     ) -> BoxFuture<'static, StoreResult<Vec<(RoomId, ReadCounts)>>>;
+
+    /// Stores an upload's metadata, unless it would take its uploader's files over
+    /// `file.quota` bytes ([`Rejection::OverQuota`]). [`StoreError::NotFound`] if the room does
+    /// not exist.
+    fn add_file(&self, file: NewFile) -> BoxFuture<'static, StoreResult<FileRecord>>;
+
+    /// A file by id.
+    fn file(&self, id: u64) -> BoxFuture<'static, StoreResult<Option<FileRecord>>>;
+
+    /// The files carried by a message, in the order sent.
+    fn message_files(
+        &self,
+        room: RoomId,
+        seq: u64,
+    ) -> BoxFuture<'static, StoreResult<Vec<FileRecord>>>;
+
+    /// Bytes taken by a user's files (each upload counted, even of the same content).
+    fn file_usage(&self, user_id: UserId) -> BoxFuture<'static, StoreResult<u64>>;
+
+    /// Whether any file has this content. Deleting a message deletes the files it carries;
+    /// the content can go once this says no.
+    fn hash_in_use(&self, hash: [u8; 32]) -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Deletes files not sent in a message and uploaded before `before` (ms since the Unix
+    /// epoch); returns the hashes of the contents no file has any more.
+    fn delete_unsent_files(&self, before: i64) -> BoxFuture<'static, StoreResult<Vec<[u8; 32]>>>;
+
+    /// Full-text search over live messages (see [`SearchQuery`]): an edit is found by its new
+    /// text only, a deleted message never.
+    fn search(&self, query: SearchQuery) -> BoxFuture<'static, StoreResult<SearchResults>>;
 }

@@ -8,7 +8,9 @@
 //! - **Reads** run on tokio's blocking pool with connections from a small pool. WAL lets them run
 //!   beside the writer and see only committed data.
 
+mod files;
 mod log;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,10 +25,10 @@ use shared::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    AccessRecord, Appended, AuditRecord, CommitListener, FilterRecord, InviteRecord, MAX_BATCH,
-    MemberRecord, MessagePage, NewAudit, NewEvent, NewFilterRecord, NewRoomRecord, ReadCounts,
-    RoomAndRole, RoomRecord, SessionRecord, Store, StoreError, StoreResult, UserId, UserRecord,
-    UserSummary, now_ms,
+    AccessRecord, Appended, AuditRecord, CommitListener, FileRecord, FilterRecord, InviteRecord,
+    MAX_BATCH, MemberRecord, MessagePage, NewAudit, NewEvent, NewFile, NewFilterRecord,
+    NewRoomRecord, ReadCounts, RoomAndRole, RoomRecord, SearchQuery, SearchResults, SessionRecord,
+    Store, StoreError, StoreResult, UserId, UserRecord, UserSummary, now_ms,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -206,7 +208,35 @@ INSERT INTO read_markers (user_id, room_id, seq)
            (SELECT coalesce(max(e.seq), 0) FROM events e WHERE e.room_id = m.room_id)
     FROM room_members m;
 "#,
+    // 5: files and search. A file row is an upload: its content's hash (the content is stored
+    // once per hash, outside the database), what was read from the content, and the room it was
+    // uploaded to; `seq` is the message that carries it, NULL until sent. The search index
+    // (`search::SCHEMA`) is created and filled with the existing messages by `migrate`, which
+    // cuts their text in Rust (see `crate::store::terms`).
+    r#"
+CREATE TABLE files (
+    id          INTEGER PRIMARY KEY,
+    hash        BLOB NOT NULL,
+    size        INTEGER NOT NULL,
+    mime        TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    width       INTEGER,
+    height      INTEGER,
+    thumb_mime  TEXT,
+    room_id     INTEGER NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    uploader_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    seq         INTEGER,
+    created_at  INTEGER NOT NULL
+);
+CREATE INDEX files_by_hash ON files(hash);
+CREATE INDEX files_by_message ON files(room_id, seq) WHERE seq IS NOT NULL;
+CREATE INDEX files_by_uploader ON files(uploader_id);
+CREATE INDEX files_unsent ON files(created_at) WHERE seq IS NULL;
+"#,
 ];
+
+/// The migration (its number, from 1) after which the search index is created and filled.
+const SEARCH_MIGRATION: usize = 5;
 
 /// How hard SQLite works to make a commit durable (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -408,6 +438,10 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
+        if i + 1 == SEARCH_MIGRATION {
+            tx.execute_batch(search::SCHEMA)?;
+            search::index_all(&tx)?;
+        }
         let broken: Option<String> = tx
             .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
             .optional()?;
@@ -1534,6 +1568,40 @@ impl Store for SqliteStore {
             tx.commit()?;
             Ok(out)
         })
+    }
+
+    fn add_file(&self, file: NewFile) -> BoxFuture<'static, StoreResult<FileRecord>> {
+        self.write(move |conn| files::add_file(conn, &file))
+    }
+
+    fn file(&self, id: u64) -> BoxFuture<'static, StoreResult<Option<FileRecord>>> {
+        self.read(move |conn| files::file(conn, id))
+    }
+
+    fn message_files(
+        &self,
+        room: RoomId,
+        seq: u64,
+    ) -> BoxFuture<'static, StoreResult<Vec<FileRecord>>> {
+        self.read(move |conn| files::message_files(conn, room, seq))
+    }
+
+    fn file_usage(&self, user_id: UserId) -> BoxFuture<'static, StoreResult<u64>> {
+        self.read(move |conn| files::usage(conn, user_id))
+    }
+
+    fn hash_in_use(&self, hash: [u8; 32]) -> BoxFuture<'static, StoreResult<bool>> {
+        // On the writer: it must see every write acknowledged before it (a read connection's
+        // snapshot could be older than a delete that just committed).
+        self.write(move |conn| files::hash_in_use(conn, &hash))
+    }
+
+    fn delete_unsent_files(&self, before: i64) -> BoxFuture<'static, StoreResult<Vec<[u8; 32]>>> {
+        self.write(move |conn| files::delete_unsent(conn, before))
+    }
+
+    fn search(&self, query: SearchQuery) -> BoxFuture<'static, StoreResult<SearchResults>> {
+        self.read(move |conn| search::search(conn, &query))
     }
 }
 

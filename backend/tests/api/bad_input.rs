@@ -126,6 +126,7 @@ async fn text_over_the_limit_gets_too_long_and_nothing_is_stored() {
             room: GENERAL,
             client_id: cid("big"),
             text,
+            attachments: Vec::new(),
         })
         .await;
         match ws.recv().await {
@@ -176,6 +177,7 @@ async fn sending_to_a_room_not_joined_or_missing_is_an_error_and_stores_nothing(
             room,
             client_id: cid("x1"),
             text: "hello?".into(),
+            attachments: Vec::new(),
         })
         .await;
         let reply = ws.recv().await;

@@ -43,6 +43,7 @@ fn reply(id: &str, to: u64, text: &str) -> ClientMsg {
         client_id: cid(id),
         text: text.into(),
         reply_to: Some(to),
+        attachments: Vec::new(),
     }
 }
 

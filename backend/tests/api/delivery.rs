@@ -361,6 +361,7 @@ fn send_msg(room: RoomId, id: &str, text: &str) -> ClientMsg {
         room,
         client_id: cid(id),
         text: text.to_owned(),
+        attachments: Vec::new(),
     }
 }
 

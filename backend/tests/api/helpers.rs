@@ -407,6 +407,7 @@ impl Ws {
             room,
             client_id: cid(client_id),
             text: text.into(),
+            attachments: Vec::new(),
         })
         .await;
         let ack = self

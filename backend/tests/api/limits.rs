@@ -100,6 +100,7 @@ async fn sends_over_the_rate_are_refused_with_a_wait_and_the_resend_is_stored_on
             room: GENERAL,
             client_id: cid(&format!("burst{i}")),
             text: format!("burst {i}"),
+            attachments: Vec::new(),
         })
         .await;
     }
@@ -108,6 +109,7 @@ async fn sends_over_the_rate_are_refused_with_a_wait_and_the_resend_is_stored_on
         room: GENERAL,
         client_id: cid("over"),
         text: "one too many".into(),
+        attachments: Vec::new(),
     })
     .await;
     let wait = match ws
@@ -382,6 +384,7 @@ async fn a_catch_up_from_far_behind_or_ahead_is_answered_with_the_newest_page() 
             room: GENERAL,
             client_id: cid(&format!("m{i}")),
             text: format!("message {i}"),
+            attachments: Vec::new(),
         })
         .await;
     }
@@ -510,6 +513,7 @@ async fn messages_of_only_invisible_characters_are_refused_as_blank() {
             room: GENERAL,
             client_id: cid(&format!("blank{i}")),
             text: text.into(),
+            attachments: Vec::new(),
         })
         .await;
         match ws.recv().await {
@@ -546,6 +550,7 @@ async fn a_long_catch_up_costs_more_than_one_request() {
             room: GENERAL,
             client_id: cid(&format!("c{i}")),
             text: format!("message {i}"),
+            attachments: Vec::new(),
         })
         .await;
     }

@@ -19,6 +19,7 @@ async fn message_is_delivered_to_every_member_of_the_room() {
         room: GENERAL,
         client_id: cid("a-1"),
         text: "hello, room".into(),
+        attachments: Vec::new(),
     })
     .await;
 
@@ -72,6 +73,7 @@ async fn messages_from_concurrent_senders_arrive_in_seq_order_without_gaps() {
                     room: GENERAL,
                     client_id: cid(&format!("s{i}-{n}")),
                     text: format!("{i}:{n}"),
+                    attachments: Vec::new(),
                 })
                 .await;
             }
@@ -111,6 +113,7 @@ async fn join_shows_the_last_50_and_history_pages_back_to_the_beginning() {
             room: GENERAL,
             client_id: cid(&format!("m{n}")),
             text: format!("message {n}"),
+            attachments: Vec::new(),
         })
         .await;
     }

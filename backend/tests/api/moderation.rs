@@ -27,6 +27,7 @@ async fn try_send(ws: &mut Ws, room: RoomId, id: &str, text: &str) -> ServerMsg 
         room,
         client_id: cid(id),
         text: text.into(),
+        attachments: Vec::new(),
     })
     .await;
     ws.recv_until(|m| matches!(m, ServerMsg::Ack { .. } | ServerMsg::Error { .. }))

@@ -168,6 +168,17 @@ async fn a_database_written_by_the_second_release_opens_with_its_rooms_and_peopl
         )
         .await;
     assert_eq!(status, reqwest::StatusCode::CREATED);
+    // Its messages were indexed for search by the upgrade, and the edit replaced the old words.
+    let (_, found) = app.get_as(&alice, "/api/search?q=%E4%BD%A0%E5%A5%BD").await;
+    assert_eq!(found["hits"][0]["message"]["text"], "你好，世界", "{found}");
+    let (_, found) = app.get_as(&alice, "/api/search?q=release%202").await;
+    let hits: Vec<&str> = found["hits"]
+        .as_array()
+        .expect("hits")
+        .iter()
+        .filter_map(|h| h["message"]["text"].as_str())
+        .collect();
+    assert_eq!(hits, ["hello from release 2, edited"], "{found}");
     // The log goes on from where it was.
     assert_eq!(ws.say(GENERAL, "from the next release").await, 4);
 }
@@ -216,6 +227,12 @@ async fn a_database_written_by_the_third_release_opens_with_its_changed_messages
     let (_, rooms) = app.get_as(&alice, "/api/rooms").await;
     assert_eq!(rooms[0]["read_seq"], 3);
     assert_eq!(rooms[0]["unread"], 1);
+    // Search finds the messages as they are now: the edit by its new text, never the deleted.
+    let (_, found) = app.get_as(&carol, "/api/search?q=%E6%9C%80%E5%90%8E").await;
+    assert_eq!(found["hits"][0]["message"]["seq"], 9, "{found}");
+    let (_, found) = app.get_as(&carol, "/api/search?q=release").await;
+    assert_eq!(found["hits"].as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(found["hits"][0]["message"]["seq"], 1, "{found}");
     // The log goes on from where it was.
     assert_eq!(ws.say(GENERAL, "from the next release").await, 10);
 }

@@ -137,6 +137,7 @@ async fn a_frame_after_the_session_expired_is_not_served_and_closes_the_socket()
         room: crate::helpers::GENERAL,
         client_id: crate::helpers::cid("late"),
         text: "after expiry".into(),
+        attachments: Vec::new(),
     })
     .await;
     assert_eq!(ws.closed().await, Some(close_code::SESSION_ENDED));

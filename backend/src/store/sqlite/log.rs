@@ -15,10 +15,10 @@ use shared::{
 };
 use tokio::sync::oneshot;
 
-use super::{display_name, parse_user, to_i64, to_u64};
+use super::{display_name, files, parse_user, search, to_i64, to_u64};
 use crate::store::{
-    Appended, Change, CommitListener, MessagePage, NewEvent, ReadCounts, Rejection, StoreError,
-    StoreResult, UserId, now_ms,
+    Appended, Change, CommitListener, FileRecord, MessagePage, NewEvent, ReadCounts, Rejection,
+    StoreError, StoreResult, UserId, now_ms,
 };
 
 pub(super) type AppendReply = oneshot::Sender<StoreResult<Appended>>;
@@ -134,6 +134,7 @@ pub(super) fn commit_batch(
 
 /// What the log says of one message, for the checks of a change.
 struct Target {
+    id: i64,
     author_id: UserId,
     body: String,
     deleted: bool,
@@ -144,14 +145,15 @@ struct Target {
 fn find_message(conn: &Connection, room: RoomId, seq: u64) -> StoreResult<Option<Target>> {
     Ok(conn
         .prepare_cached(
-            "SELECT author_id, body, deleted_at IS NOT NULL FROM events
+            "SELECT id, author_id, body, deleted_at IS NOT NULL FROM events
              WHERE room_id = ?1 AND seq = ?2 AND kind = 'message'",
         )?
         .query_row(params![to_i64(room.0), to_i64(seq)], |r| {
             Ok(Target {
-                author_id: r.get(0)?,
-                body: r.get(1)?,
-                deleted: r.get(2)?,
+                id: r.get(0)?,
+                author_id: r.get(1)?,
+                body: r.get(2)?,
+                deleted: r.get(3)?,
             })
         })
         .optional()?)
@@ -255,14 +257,29 @@ fn append_one(
     // What the new row holds beside the common columns.
     let mut body = String::new();
     let mut mentioned: Vec<(UserId, Username)> = Vec::new();
+    let mut attached: Vec<FileRecord> = Vec::new();
     match &new.change {
         Change::Post {
             text,
             reply_to,
             mentions,
+            attachments,
         } => {
             if let Some(to) = *reply_to {
                 live_target(conn, room, to)?;
+            }
+            for &id in attachments {
+                match files::file(conn, id)? {
+                    Some(f)
+                        if f.room == room
+                            && f.uploader == new.author_id
+                            && f.seq.is_none()
+                            && !attached.iter().any(|a| a.id == id) =>
+                    {
+                        attached.push(f);
+                    }
+                    _ => return Err(StoreError::Rejected(Rejection::NoSuchFile)),
+                }
             }
             mentioned = members_named(conn, room, new.author_id, mentions)?;
             body.clone_from(text);
@@ -287,6 +304,8 @@ fn append_one(
                  WHERE room_id = ?1 AND seq = ?2",
             )?
             .execute(params![to_i64(room.0), to_i64(*target), text, ts, joined])?;
+            search::unindex(conn, found.id, room, &found.body)?;
+            search::index(conn, found.id, room, text)?;
             body.clone_from(text);
             event.kind = EventKind::Edit;
             event.target = Some(*target);
@@ -322,6 +341,11 @@ fn append_one(
                 .execute(params![r, t])?;
             conn.prepare_cached("DELETE FROM reactions WHERE room_id = ?1 AND target = ?2")?
                 .execute(params![r, t])?;
+            // Its files go with it (their content, once nothing else has it, is removed by the
+            // caller: see `crate::files`), and it leaves the search index.
+            conn.prepare_cached("DELETE FROM files WHERE room_id = ?1 AND seq = ?2")?
+                .execute(params![r, t])?;
+            search::unindex(conn, found.id, room, &found.body)?;
             event.kind = EventKind::Delete;
             event.target = Some(*target);
         }
@@ -415,11 +439,21 @@ fn append_one(
             .execute(params![r, t, emoji.as_str(), new.author_id])?;
         }
     }
+    let row_id = conn.last_insert_rowid();
+    if event.kind == EventKind::Message {
+        search::index(conn, row_id, room, &body)?;
+        let mut attach = conn.prepare_cached("UPDATE files SET seq = ?2 WHERE id = ?1")?;
+        for file in &mut attached {
+            attach.execute(params![to_i64(file.id), to_i64(seq)])?;
+            file.seq = Some(seq);
+        }
+        event.attachments = attached.iter().map(FileRecord::attachment).collect();
+    }
     // Only now, with the row in place, does the room's head move.
     *last = seq;
     undo.push((room, before));
     event.seq = seq;
-    event.id = to_u64(conn.last_insert_rowid());
+    event.id = to_u64(row_id);
     if matches!(event.kind, EventKind::Message | EventKind::Edit) {
         event.text = body;
         event.mentions = mentioned.into_iter().map(|(_, name)| name).collect();
@@ -547,6 +581,7 @@ pub(super) fn event_at(
         seq,
         1,
     )?;
+    files::add_attachments(conn, room, &mut found)?;
     Ok(found.pop())
 }
 
@@ -557,7 +592,7 @@ pub(super) fn events_after(
     after: u64,
     limit: u32,
 ) -> StoreResult<Vec<MessageEvent>> {
-    read_events(
+    let mut events = read_events(
         conn,
         &format!(
             "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.id = e.author_id
@@ -566,7 +601,9 @@ pub(super) fn events_after(
         room,
         after,
         limit,
-    )
+    )?;
+    files::add_attachments(conn, room, &mut events)?;
+    Ok(events)
 }
 
 /// Fills in the reactions of `messages` (sorted by `seq`).
@@ -638,6 +675,7 @@ pub(super) fn messages_before(
     )?;
     messages.reverse();
     add_reactions(&tx, room, &mut messages)?;
+    files::add_attachments(&tx, room, &mut messages)?;
     let has_more = match messages.first() {
         Some(first) => tx
             .prepare_cached(
