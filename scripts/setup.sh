@@ -93,3 +93,13 @@ ensure_bench_peers() {
     (cd "$peers" && npm ci --no-audit --no-fund >&2)
   fi
 }
+
+# What the browser tests inject into pages (axe-core), from npm, into tests/e2e/node_modules.
+ensure_e2e_npm() {
+  local dir="$ROOT/tests/e2e"
+  if [ ! -f "$dir/node_modules/axe-core/axe.min.js" ] \
+     || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    say "installing the browser tests' axe-core from npm"
+    (cd "$dir" && npm ci --no-audit --no-fund >&2)
+  fi
+}

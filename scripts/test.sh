@@ -8,6 +8,7 @@ cd "$ROOT"
 ensure_client_tools
 ensure_chromium
 ensure_python
+ensure_e2e_npm
 
 ensure_bench_peers
 

@@ -3,7 +3,8 @@
 //! Kept apart so that the pure modules stay free of `js_sys`/`web_sys` calls.
 
 use shared::ClientId;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Milliseconds since the Unix epoch, from the browser clock.
 pub fn now_ms() -> i64 {
@@ -120,4 +121,33 @@ pub fn notify(title: &str, body: &str) {
     let opts = web_sys::NotificationOptions::new();
     opts.set_body(body);
     let _ = web_sys::Notification::new_with_options(title, &opts);
+}
+
+/// Registers the service worker (`/sw.js`, see `frontend/assets/sw.js`) that keeps the app
+/// openable without the network. Where service workers are unavailable (an insecure origin,
+/// an old browser) the app works as before, online only.
+pub fn register_service_worker() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let navigator = window.navigator();
+    let Ok(container) = js_sys::Reflect::get(&navigator, &JsValue::from_str("serviceWorker"))
+    else {
+        return;
+    };
+    if container.is_undefined() {
+        return;
+    }
+    let register = js_sys::Reflect::get(&container, &JsValue::from_str("register"))
+        .ok()
+        .and_then(|f| f.dyn_into::<js_sys::Function>().ok());
+    if let Some(register) = register
+        && let Ok(promise) = register.call1(&container, &JsValue::from_str("/sw.js"))
+        && let Ok(promise) = promise.dyn_into::<js_sys::Promise>()
+    {
+        // A refusal (e.g. the file is missing in a development build) is not the app's problem.
+        let ignore = Closure::once(|_: JsValue| {});
+        let _ = promise.catch(&ignore);
+        ignore.forget();
+    }
 }

@@ -2,5 +2,6 @@
 
 fn main() {
     console_error_panic_hook::set_once();
+    frontend::browser::register_service_worker();
     leptos::mount::mount_to_body(frontend::App);
 }

@@ -130,3 +130,33 @@ def say(page, text):
     composer = page.get_by_test_id("composer")
     composer.fill(text)
     composer.press("Enter")
+
+
+AXE = ROOT / "tests" / "e2e" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def axe_violations(page, *, impacts=("serious", "critical")):
+    """Runs axe-core (WCAG 2.0-2.2 A and AA rules) on the page as it is now and returns the
+    violations of the given impacts as readable lines (rule, impact, the first few targets).
+
+    The page's context must be created with `bypass_csp=True`: the app's Content-Security-Policy
+    rightly refuses the injected script otherwise."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {
+                runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa',
+                                                 'wcag22aa', 'best-practice']},
+                resultTypes: ['violations'],
+            });
+            return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' :: ' +
+                    (n.failureSummary || '').replace(/\\s+/g, ' ').slice(0, 160))}));
+        }"""
+    )
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} -> {v['targets']}"
+        for v in result
+        if v["impact"] in impacts
+    ]
