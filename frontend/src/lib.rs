@@ -48,6 +48,7 @@ pub mod client;
 pub mod components;
 pub mod conn;
 pub mod drafts;
+pub mod i18n;
 pub mod map;
 pub mod markdown;
 pub mod outbox;

@@ -37,102 +37,76 @@ use crate::components::dom::{
 };
 use crate::components::people::people_picker;
 use crate::components::{effect, memo_fn};
+use crate::i18n::t;
 
 /// The panel's words.
 mod text {
     use shared::Role;
 
     use crate::api::Moderation;
+    use crate::i18n::{fill, t};
 
-    pub const LOADING: &str = "Loading…";
-    pub const YOU: &str = " (you)";
-    pub const MUTED: &str = "muted";
-    pub const ONLINE: &str = "online";
-    pub const OFFLINE: &str = "offline";
-    pub const KICK: &str = "Kick";
-    pub const BAN: &str = "Ban";
-    pub const MUTE: &str = "Mute";
-    pub const UNMUTE: &str = "Unmute";
-    pub const PROMOTE: &str = "Make moderator";
-    pub const DEMOTE: &str = "Remove moderator";
-    pub const CONFIRM: &str = "Confirm";
-    pub const CANCEL: &str = "Cancel";
-    pub const REASON: &str = "Reason (optional)";
-    pub const DURATION: &str = "For how long";
-    pub const INVITE: &str = "Invite people";
-    pub const INVITE_CLOSE: &str = "Close";
-    pub const INVITE_ACTION: &str = "Invite";
-    pub const SETTINGS: &str = "Room settings";
-    pub const TOPIC: &str = "Topic";
-    pub const SLOW_MODE: &str = "Slow mode (seconds between posts, 0 = off)";
-    pub const SAVE: &str = "Save";
-    pub const SAVED: &str = "Saved.";
-    pub const FILTERS: &str = "Filter rules";
-    pub const NO_FILTERS: &str = "No rules.";
-    pub const KEYWORD: &str = "Keyword";
-    pub const REGEX: &str = "Regular expression";
-    pub const REFUSE: &str = "Refuse the message";
-    pub const MASK: &str = "Mask the match";
-    pub const PATTERN: &str = "Word or pattern";
-    pub const ADD: &str = "Add rule";
-    pub const DELETE: &str = "Delete";
-    pub const AUDIT: &str = "Audit log";
-    pub const NO_AUDIT: &str = "Nothing yet.";
-    pub const REFRESH: &str = "Refresh";
-    pub const SLOW_MODE_NUMBER: &str = "Slow mode must be a whole number of seconds.";
-    pub const MUTE_TIMES: [(u32, &str); 4] = [
-        (60, "1 minute"),
-        (600, "10 minutes"),
-        (3_600, "1 hour"),
-        (86_400, "1 day"),
-    ];
+    /// The choices of the mute dialog: seconds and their label.
+    pub fn mute_times() -> [(u32, &'static str); 4] {
+        let t = t();
+        [
+            (60, t.one_minute),
+            (600, t.ten_minutes),
+            (3_600, t.one_hour),
+            (86_400, t.one_day),
+        ]
+    }
 
     pub fn role(role: Role) -> &'static str {
         match role {
-            Role::Member | Role::Unknown => "member",
-            Role::Moderator => "moderator",
-            Role::Owner => "owner",
+            Role::Member | Role::Unknown => t().role_member,
+            Role::Moderator => t().role_moderator,
+            Role::Owner => t().role_owner,
         }
     }
 
     pub fn people_in(room: &str) -> String {
-        format!("People in {room}")
+        fill(t().people_in, &[("room", room)])
     }
 
     pub fn invited(names: &[String]) -> String {
-        format!("Invited {}.", names.join(", "))
+        fill(t().invited, &[("names", &names.join(", "))])
     }
 
     pub fn question(what: Moderation, name: &str, room: &str) -> String {
-        match what {
-            Moderation::Kick => format!("Remove {name} from {room}? They may come back."),
-            Moderation::Ban => format!("Ban {name} from {room}? They cannot come back."),
-            Moderation::Unban => format!("Lift the ban of {name} in {room}?"),
-            Moderation::Mute => format!("Mute {name} in {room}?"),
-            Moderation::Unmute => format!("Let {name} post in {room} again?"),
-            Moderation::Role => format!("Change the role of {name} in {room}?"),
-        }
+        let t = t();
+        let template = match what {
+            Moderation::Kick => t.ask_kick,
+            Moderation::Ban => t.ask_ban,
+            Moderation::Unban => t.ask_unban,
+            Moderation::Mute => t.ask_mute,
+            Moderation::Unmute => t.ask_unmute,
+            Moderation::Role => t.ask_role,
+        };
+        fill(template, &[("name", name), ("room", room)])
     }
 
     pub fn make(role: Role, name: &str) -> String {
-        match role {
-            Role::Moderator => format!("Make {name} a moderator?"),
-            _ => format!("Make {name} an ordinary member again?"),
-        }
+        let template = match role {
+            Role::Moderator => t().ask_promote,
+            _ => t().ask_demote,
+        };
+        fill(template, &[("name", name)])
     }
 
     pub fn muted_until(time: &str) -> String {
-        format!("muted until {time}")
+        fill(t().muted_until, &[("time", time)])
     }
 
     pub fn rule(kind: shared::FilterKind, action: shared::FilterAction) -> &'static str {
         use shared::{FilterAction, FilterKind};
+        let t = t();
         match (kind, action) {
-            (FilterKind::Keyword, FilterAction::Refuse) => "keyword, refuses",
-            (FilterKind::Keyword, FilterAction::Mask) => "keyword, masks",
-            (FilterKind::Regex, FilterAction::Refuse) => "regex, refuses",
-            (FilterKind::Regex, FilterAction::Mask) => "regex, masks",
-            _ => "a newer kind of rule",
+            (FilterKind::Keyword, FilterAction::Refuse) => t.rule_keyword_refuse,
+            (FilterKind::Keyword, FilterAction::Mask) => t.rule_keyword_mask,
+            (FilterKind::Regex, FilterAction::Refuse) => t.rule_regex_refuse,
+            (FilterKind::Regex, FilterAction::Mask) => t.rule_regex_mask,
+            _ => t.rule_unknown,
         }
     }
 
@@ -345,7 +319,7 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
         let (my_role, moderates) = (p.my_role.get_untracked(), p.moderates.get_untracked());
         let mut new_dots = Vec::new();
         let shown = p.members.with(|m| match m {
-            None => line("p", "empty", "", "", text::LOADING),
+            None => line("p", "empty", "", "", t().loading),
             Some(members) => {
                 let ul = new_el_with("ul", "members", "member-list");
                 for m in members {
@@ -428,9 +402,9 @@ fn paint_dots(
         let (state, class) = if away.contains(user) {
             ("away", "dot away")
         } else if online.contains(user) {
-            (text::ONLINE, "dot on")
+            (t().online, "dot on")
         } else {
-            (text::OFFLINE, "dot")
+            (t().offline, "dot")
         };
         dot.set_class_name(class);
         attrs(dot, &[("data-presence", state), ("title", state)]);
@@ -473,7 +447,7 @@ fn member_row(
     }
     text(&name, m.display_name.as_str());
     if is_me {
-        text(&name, text::YOU);
+        text(&name, t().you);
     }
     text(
         &el_with(&li, "span", "handle", "member-handle"),
@@ -489,22 +463,22 @@ fn member_row(
         let time = browser::local_time(until, now).short;
         let tag = el_with(&li, "span", "tag muted", "member-muted");
         attrs(&tag, &[("title", &text::muted_until(&time))]);
-        text(&tag, text::MUTED);
+        text(&tag, t().muted);
     }
     if can_act {
         let a = el(&li, "span", "member-actions");
-        button(&a, "link", "member-kick", text::KICK);
-        button(&a, "link", "member-ban", text::BAN);
+        button(&a, "link", "member-kick", t().kick);
+        button(&a, "link", "member-ban", t().ban);
         if muted.is_some() {
-            button(&a, "link", "member-unmute", text::UNMUTE);
+            button(&a, "link", "member-unmute", t().unmute);
         } else {
-            button(&a, "link", "member-mute", text::MUTE);
+            button(&a, "link", "member-mute", t().mute);
         }
         if my_role == Some(Role::Owner) {
             if m.role == Role::Moderator {
-                button(&a, "link", "member-demote", text::DEMOTE);
+                button(&a, "link", "member-demote", t().demote);
             } else {
-                button(&a, "link", "member-promote", text::PROMOTE);
+                button(&a, "link", "member-promote", t().promote);
             }
         }
     }
@@ -526,21 +500,21 @@ fn confirm_dialog(p: Panel, pending: &Pending) -> web_sys::Element {
         let input = el_with(&d, "input", "", "confirm-reason");
         attrs(
             &input,
-            &[("placeholder", text::REASON), ("aria-label", text::REASON)],
+            &[("placeholder", t().reason), ("aria-label", t().reason)],
         );
     }
     if pending.what == Moderation::Mute {
-        let times: Vec<(String, &str)> = text::MUTE_TIMES
+        let times: Vec<(String, &str)> = text::mute_times()
             .iter()
             .map(|(secs, label)| (secs.to_string(), *label))
             .collect();
         let options: Vec<(&str, &str)> = times.iter().map(|(v, l)| (v.as_str(), *l)).collect();
-        select(&d, "confirm-duration", text::DURATION, &options, 1);
+        select(&d, "confirm-duration", t().duration, &options, 1);
     }
     let buttons = el(&d, "div", "dialog-buttons");
     let ok = el_with(&buttons, "button", "danger", "confirm-ok");
-    text(&ok, text::CONFIRM);
-    button(&buttons, "secondary", "confirm-cancel", text::CANCEL);
+    text(&ok, t().confirm);
+    button(&buttons, "secondary", "confirm-cancel", t().cancel);
     let error = Slot::new(&d);
     effect(move || {
         if p.busy.get() {
@@ -573,7 +547,7 @@ fn run_confirmed(p: Panel, dialog: &web_sys::Element) {
     let reason = field(dialog, "confirm-reason");
     let seconds = field(dialog, "confirm-duration")
         .parse()
-        .unwrap_or(text::MUTE_TIMES[1].0);
+        .unwrap_or(text::mute_times()[1].0);
     let action = ModAction {
         user: pending.user.to_string(),
         reason: (wants_reason(pending.what) && !reason.trim().is_empty())
@@ -611,9 +585,9 @@ fn invite_box(p: Panel) -> web_sys::Element {
             &[("aria-expanded", if open { "true" } else { "false" })],
         );
         toggle.set_text_content(Some(if open {
-            text::INVITE_CLOSE
+            t().close
         } else {
-            text::INVITE
+            t().invite_people
         }));
     });
     // The picker, built while open (its effects end with it).
@@ -621,7 +595,7 @@ fn invite_box(p: Panel) -> web_sys::Element {
         let open = p.invite_open.get();
         picker.set(
             open.then(|| {
-                untrack(|| people_picker(10, text::INVITE_ACTION, p.invite, p.invite_error))
+                untrack(|| people_picker(10, t().invite, p.invite, p.invite_error))
             }),
         );
     });
@@ -639,25 +613,25 @@ fn settings_form(p: Panel) -> web_sys::Element {
     p.saved.set(false);
     p.settings_error.set(None);
     let f = new_el_with("form", "settings", "room-settings");
-    text(&el(&f, "h3", ""), text::SETTINGS);
+    text(&el(&f, "h3", ""), t().room_settings);
     let label = el(&f, "label", "");
-    text(&label, text::TOPIC);
+    text(&label, t().topic);
     set_value(&el_with(&label, "input", "", "topic-input"), &topic);
     let label = el(&f, "label", "");
-    text(&label, text::SLOW_MODE);
+    text(&label, t().slow_mode_label);
     let input = el_with(&label, "input", "", "slow-mode-input");
     attrs(&input, &[("inputmode", "numeric")]);
     set_value(&input, &slow.to_string());
     let save = el_with(&f, "button", "small", "settings-save");
     attrs(&save, &[("type", "submit")]);
-    text(&save, text::SAVE);
+    text(&save, t().save);
     let saved = Slot::new(&f);
     let error = Slot::new(&f);
     effect(move || {
         saved.set(
             p.saved
                 .get()
-                .then(|| line("span", "ok", "settings-saved", "", text::SAVED)),
+                .then(|| line("span", "ok", "settings-saved", "", t().saved)),
         )
     });
     effect(move || {
@@ -675,7 +649,7 @@ fn settings_form(p: Panel) -> web_sys::Element {
 fn save_settings(p: Panel, form: &web_sys::Element) {
     p.saved.set(false);
     let Ok(secs) = field(form, "slow-mode-input").trim().parse::<u32>() else {
-        p.settings_error.set(Some(text::SLOW_MODE_NUMBER.into()));
+        p.settings_error.set(Some(t().slow_mode_number.into()));
         return;
     };
     p.settings_error.set(None);
@@ -711,42 +685,42 @@ fn filter_editor(p: Panel) -> web_sys::Element {
         }
     });
     let d = new_el_with("div", "filters", "filter-editor");
-    text(&el(&d, "h3", ""), text::FILTERS);
+    text(&el(&d, "h3", ""), t().filters);
     let empty = Slot::new(&d);
     let ul = el(&d, "ul", "");
     let f = el(&d, "form", "filter-add");
     select(
         &f,
         "filter-kind",
-        text::PATTERN,
-        &[("keyword", text::KEYWORD), ("regex", text::REGEX)],
+        t().pattern,
+        &[("keyword", t().keyword), ("regex", t().regex)],
         0,
     );
     let input = el_with(&f, "input", "", "filter-pattern");
     attrs(
         &input,
         &[
-            ("placeholder", text::PATTERN),
-            ("aria-label", text::PATTERN),
+            ("placeholder", t().pattern),
+            ("aria-label", t().pattern),
         ],
     );
     select(
         &f,
         "filter-action",
         "",
-        &[("refuse", text::REFUSE), ("mask", text::MASK)],
+        &[("refuse", t().refuse), ("mask", t().mask)],
         0,
     );
     let add = el_with(&f, "button", "small", "filter-add");
     attrs(&add, &[("type", "submit")]);
-    text(&add, text::ADD);
+    text(&add, t().add_rule);
     let error = Slot::new(&d);
     effect(move || {
         p.rules.with(|rules| {
             empty.set(
                 rules
                     .is_empty()
-                    .then(|| line("p", "empty", "", "", text::NO_FILTERS)),
+                    .then(|| line("p", "empty", "", "", t().no_filters)),
             );
             ul.set_text_content(None);
             for r in rules {
@@ -754,7 +728,7 @@ fn filter_editor(p: Panel) -> web_sys::Element {
                 attrs(&li, &[("data-rule-id", &r.id.to_string())]);
                 text(&el(&li, "code", ""), &r.pattern);
                 text(&el(&li, "span", "tag"), text::rule(r.kind, r.action));
-                button(&li, "link", "filter-delete", text::DELETE);
+                button(&li, "link", "filter-delete", t().delete);
             }
         })
     });
@@ -827,9 +801,9 @@ fn audit_log(p: Panel) -> web_sys::Element {
     p.audit_error.set(None);
     let d = new_el_with("div", "audit", "audit-log");
     let h = el(&d, "h3", "");
-    text(&h, text::AUDIT);
+    text(&h, t().audit);
     text(&h, " ");
-    button(&h, "link", "audit-refresh", text::REFRESH);
+    button(&h, "link", "audit-refresh", t().refresh);
     let error = Slot::new(&d);
     let empty = Slot::new(&d);
     let ul = el(&d, "ul", "");
@@ -843,7 +817,7 @@ fn audit_log(p: Panel) -> web_sys::Element {
             empty.set(
                 entries
                     .is_empty()
-                    .then(|| line("p", "empty", "", "", text::NO_AUDIT)),
+                    .then(|| line("p", "empty", "", "", t().nothing_yet)),
             );
             ul.set_text_content(None);
             for e in entries {

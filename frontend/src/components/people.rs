@@ -17,13 +17,14 @@ use crate::api;
 use crate::client::Client;
 use crate::components::dom::{Slot, attrs, el, el_with, new_el, on, target, text, value_of};
 use crate::components::effect;
+use crate::i18n::t;
 
 /// The picker's words.
 mod text {
-    pub const SEARCH: &str = "Search people";
-    pub const NONE: &str = "Nobody found.";
+    use crate::i18n::{fill, t};
+
     pub fn at_most(n: usize) -> String {
-        format!("At most {n} people.")
+        fill(t().at_most_people, &[("n", &n.to_string())])
     }
 }
 
@@ -99,8 +100,8 @@ fn build(div: web_sys::Element, p: Picker) {
     attrs(
         &input,
         &[
-            ("placeholder", text::SEARCH),
-            ("aria-label", text::SEARCH),
+            ("placeholder", t().search_people),
+            ("aria-label", t().search_people),
             ("autocapitalize", "none"),
             ("spellcheck", "false"),
         ],
@@ -123,7 +124,7 @@ fn build(div: web_sys::Element, p: Picker) {
     let none = Slot::new(&div);
     effect(move || {
         let empty = p.searched.get() && p.results.with(Vec::is_empty);
-        none.text_line("empty", "people-none", "", empty.then_some(text::NONE));
+        none.text_line("empty", "people-none", "", empty.then_some(t().nobody_found));
     });
     let submit = el_with(&div, "button", "small", "people-submit");
     text(&submit, p.action);

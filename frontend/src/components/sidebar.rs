@@ -29,29 +29,17 @@ use crate::components::dom::{
 use crate::components::layout::count_text;
 use crate::components::people::people_picker;
 use crate::components::{effect, memo_fn};
+use crate::i18n::t;
 
 /// The sidebar's words.
 mod text {
-    pub const SIGNED_IN_AS: &str = "Signed in as ";
-    pub const LOG_OUT: &str = "Log out";
-    pub const ROOMS: &str = "Rooms";
-    pub const DIRECT: &str = "Direct messages";
-    pub const NEW_DM: &str = "New message";
-    pub const NEW_DM_CLOSE: &str = "Close";
-    pub const MESSAGE: &str = "Message";
-    pub const INVITES: &str = "Invites";
-    pub const ACCEPT: &str = "Join";
-    pub const DECLINE: &str = "Decline";
-    pub const NO_DIRECT: &str = "No conversations yet.";
-    pub const PUBLIC: &str = "Public";
-    pub const PRIVATE: &str = "Private";
-    pub const CREATE: &str = "Create";
-    pub const PRIVATE_MARK: &str = "private";
+    use crate::i18n::{fill, t};
+
     pub fn invited_by(name: &str) -> String {
-        format!("invited by {name}")
+        fill(t().invited_by, &[("name", name)])
     }
     pub fn online_in(room: &str) -> String {
-        format!("Online in {room}")
+        fill(t().online_in, &[("room", room)])
     }
 }
 
@@ -228,14 +216,14 @@ fn build(aside: web_sys::Element, b: Bar) {
 
     let who = el(aside, "div", "me");
     let span = el(&who, "span", "");
-    text(&span, text::SIGNED_IN_AS);
+    text(&span, t().signed_in_as);
     let strong = el_with(&span, "strong", "", "current-user");
     attrs(
         &strong,
         &[("data-user", me.as_str()), ("title", &format!("@{me}"))],
     );
     effect(move || strong.set_text_content(Some(my_name.get().as_str())));
-    button(&who, "secondary small", "logout-button", text::LOG_OUT);
+    button(&who, "secondary small", "logout-button", t().log_out);
 
     let invite_head = Slot::new(aside);
     let invite_list = Slot::new(aside);
@@ -246,18 +234,18 @@ fn build(aside: web_sys::Element, b: Bar) {
             invite_list.set(None);
         } else {
             let h = new_el("h2", "");
-            text(&h, text::INVITES);
+            text(&h, t().invites);
             invite_head.set(Some(h));
             invite_list.set(Some(invite_ul(list)));
         }
     });
 
-    section_head(aside, text::ROOMS, "mark-all-read", "Mark all as read");
+    section_head(aside, t().rooms, "mark-all-read", t().mark_all_read);
     let rooms_ul = el_with(aside, "ul", "rooms", "room-list");
     effect(move || fill_rooms(&rooms_ul, &room_list.get()));
     new_room_form(b, aside);
 
-    let toggle = section_head(aside, text::DIRECT, "new-dm-button", text::NEW_DM);
+    let toggle = section_head(aside, t().direct, "new-dm-button", t().new_dm);
     let picking = b.picking;
     effect(move || {
         let p = picking.get();
@@ -265,7 +253,7 @@ fn build(aside: web_sys::Element, b: Bar) {
             &toggle,
             &[("aria-expanded", if p { "true" } else { "false" })],
         );
-        toggle.set_text_content(Some(if p { text::NEW_DM_CLOSE } else { text::NEW_DM }));
+        toggle.set_text_content(Some(if p { t().close } else { t().new_dm }));
     });
     let picker = Slot::new(aside);
     let dm_error = RwSignal::new(None::<String>);
@@ -290,7 +278,7 @@ fn build(aside: web_sys::Element, b: Bar) {
             attrs(&d, &[("data-testid", "new-dm")]);
             let max = shared::DIRECT_MAX_MEMBERS - 1;
             let _ = d.append_child(&untrack(|| {
-                people_picker(max, text::MESSAGE, on_message, dm_error)
+                people_picker(max, t().message, on_message, dm_error)
             }));
             d
         });
@@ -300,7 +288,7 @@ fn build(aside: web_sys::Element, b: Bar) {
     let dm_ul = el_with(aside, "ul", "rooms", "dm-list");
     effect(move || {
         let list = dm_list.get();
-        empty.text_line("empty", "", "", list.is_empty().then_some(text::NO_DIRECT));
+        empty.text_line("empty", "", "", list.is_empty().then_some(t().no_direct));
         fill_rooms(&dm_ul, &list);
     });
     let h2 = el(aside, "h2", "");
@@ -317,7 +305,7 @@ fn build(aside: web_sys::Element, b: Bar) {
             attrs(&el(&li, "span", "dot"), &[("aria-hidden", "true")]);
             text(&li, name.as_str());
             if u == me {
-                text(&el(&li, "span", "you"), " (you)");
+                text(&el(&li, "span", "you"), t().you);
             }
         }
     });
@@ -355,7 +343,7 @@ fn fill_rooms(ul: &web_sys::Element, rows: &[RoomRow]) {
         };
         text(&el(&btn, "span", "room-name"), &shown);
         if r.kind == RoomKind::Private {
-            text(&el(&btn, "span", "tag"), text::PRIVATE_MARK);
+            text(&el(&btn, "span", "tag"), t().private_mark);
         }
         if r.mentions > 0 {
             let s = el_with(&btn, "span", "unread mentions", "room-mentions");
@@ -371,7 +359,7 @@ fn fill_rooms(ul: &web_sys::Element, rows: &[RoomRow]) {
             let m = button(&li, "link small", "room-mark-read", "✓");
             attrs(
                 &m,
-                &[("title", "Mark as read"), ("aria-label", "Mark as read")],
+                &[("title", t().mark_read), ("aria-label", t().mark_read)],
             );
         }
     }
@@ -386,8 +374,8 @@ fn new_room_form(b: Bar, aside: &web_sys::Element) {
     attrs(
         &input,
         &[
-            ("placeholder", "new-room"),
-            ("aria-label", "New room name"),
+            ("placeholder", t().new_room_placeholder),
+            ("aria-label", t().new_room_name),
             ("autocapitalize", "none"),
             ("spellcheck", "false"),
         ],
@@ -400,16 +388,16 @@ fn new_room_form(b: Bar, aside: &web_sys::Element) {
         }
     });
     let select = el_with(&f, "select", "", "new-room-kind");
-    attrs(&select, &[("aria-label", "Who may join")]);
+    attrs(&select, &[("aria-label", t().who_may_join)]);
     let public = el(&select, "option", "");
     attrs(&public, &[("value", "public"), ("selected", "")]);
-    text(&public, text::PUBLIC);
+    text(&public, t().public);
     let private = el(&select, "option", "");
     attrs(&private, &[("value", "private")]);
-    text(&private, text::PRIVATE);
+    text(&private, t().private);
     let create = el_with(&f, "button", "small", "new-room-button");
     attrs(&create, &[("type", "submit")]);
-    text(&create, text::CREATE);
+    text(&create, t().create);
     effect(move || {
         flag(
             &create,
@@ -530,8 +518,8 @@ fn invite_ul(invites: Vec<InviteInfo>) -> web_sys::Element {
             &text::invited_by(i.by_name.as_str()),
         );
         let actions = el(&li, "span", "actions");
-        button(&actions, "small", "invite-accept", text::ACCEPT);
-        button(&actions, "secondary small", "invite-decline", text::DECLINE);
+        button(&actions, "small", "invite-accept", t().join);
+        button(&actions, "secondary small", "invite-decline", t().decline);
     }
     ul
 }
