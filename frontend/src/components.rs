@@ -20,7 +20,9 @@ mod layout;
 mod members;
 mod messages;
 mod people;
+mod settings;
 mod sidebar;
+mod switcher;
 
 pub use app::App;
 pub use auth::{AuthForm, AuthMode};
@@ -28,6 +30,7 @@ pub use badge::ConnBadge;
 pub use composer::Composer;
 pub use layout::ChatLayout;
 pub use messages::message_body;
+pub use settings::{Theme, apply_theme, stored_theme};
 pub use sidebar::{RoomRow, room_rows};
 
 /// An effect behind one shared function type: the code that schedules and runs an effect is

@@ -1,0 +1,389 @@
+//! Every string a person reads, in English and Simplified Chinese.
+//!
+//! The catalogue is a struct with one field per string, written by the [`catalogue!`] macro
+//! from lines that carry both languages: a string without its translation does not match the
+//! macro's pattern, and a view that names a string the catalogue lacks does not compile, so a
+//! missing key is a build error, never an empty label. Strings with parts filled in at run time
+//! name them in braces (`{name}`), filled by [`fill`]; a test checks that both languages use
+//! the same names.
+//!
+//! The language is chosen once when the app starts ([`init`]): the person's own choice if they
+//! made one in the app (kept in `localStorage`), else the first of the browser's languages
+//! (`navigator.languages`) that we have, else English. Switching reloads the page, as Element
+//! does, so that every view is built once in one language; drafts and the outbox survive a
+//! reload already. Dates and times are formatted by the browser's `Intl` for the language (see
+//! [`crate::browser::local_time`]), so no locale data ships in the bundle.
+//!
+//! Adding a language: a new [`Lang`] variant, a column in every line of the catalogue (the
+//! macro then refuses to build until every string has it), and its entry in [`Lang::ALL`].
+
+use std::cell::Cell;
+
+/// A language the app speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    /// English.
+    En,
+    /// Simplified Chinese.
+    Zh,
+}
+
+impl Lang {
+    /// Every language, in the order the switcher offers them.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Zh];
+
+    /// The BCP 47 tag: the `lang` attribute of the page and the locale given to `Intl`.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+
+    /// The language's name in itself, as the switcher shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Zh => "简体中文",
+        }
+    }
+
+    /// The language a tag asks for, if we have it: `zh`, `zh-CN`, `zh-Hans`, `zh-SG` are
+    /// Simplified Chinese; `en` and any `en-*` are English. Traditional Chinese (`zh-TW`,
+    /// `zh-HK`, `zh-Hant`) is not offered as Simplified: it falls through to the next choice.
+    pub fn from_tag(tag: &str) -> Option<Lang> {
+        let tag = tag.trim().to_ascii_lowercase();
+        let mut parts = tag.split(['-', '_']);
+        match parts.next()? {
+            "en" => Some(Lang::En),
+            "zh" => {
+                let rest: Vec<&str> = parts.collect();
+                let traditional = rest
+                    .iter()
+                    .any(|p| matches!(*p, "hant" | "tw" | "hk" | "mo"));
+                (!traditional).then_some(Lang::Zh)
+            }
+            _ => None,
+        }
+    }
+
+    /// The language to use: the stored choice if valid, else the first browser language we
+    /// have, else English.
+    pub fn choose<'a>(stored: Option<&str>, browser: impl IntoIterator<Item = &'a str>) -> Lang {
+        stored
+            .and_then(Lang::from_tag)
+            .or_else(|| browser.into_iter().find_map(Lang::from_tag))
+            .unwrap_or(Lang::En)
+    }
+}
+
+thread_local! {
+    static LANG: Cell<Lang> = const { Cell::new(Lang::En) };
+}
+
+/// The language of this page.
+pub fn lang() -> Lang {
+    LANG.with(Cell::get)
+}
+
+/// Sets the language of this page (views built afterwards use it). Tests and [`init`] call it.
+pub fn set_lang(lang: Lang) {
+    LANG.with(|l| l.set(lang));
+}
+
+/// The strings in the language of this page.
+pub fn t() -> &'static Text {
+    match lang() {
+        Lang::En => &EN,
+        Lang::Zh => &ZH,
+    }
+}
+
+/// Replaces each `{name}` in `template` with its value.
+pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
+    let mut out = String::with_capacity(template.len() + 16);
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match args.iter().find(|(k, _)| *k == name) {
+                    Some((_, v)) => out.push_str(v),
+                    None => out.push_str(&rest[open..open + close + 2]),
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The `localStorage` key of the person's own choice of language.
+pub const STORAGE_KEY: &str = "chat.lang";
+
+/// Picks the page's language (see the module docs) and marks it on `<html lang>`.
+pub fn init() {
+    let window = web_sys::window();
+    let stored = window
+        .as_ref()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .and_then(|s| s.get_item(STORAGE_KEY).ok().flatten());
+    let browser: Vec<String> = window
+        .as_ref()
+        .map(|w| {
+            w.navigator()
+                .languages()
+                .iter()
+                .filter_map(|v| v.as_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let chosen = Lang::choose(stored.as_deref(), browser.iter().map(String::as_str));
+    set_lang(chosen);
+    if let Some(root) = window
+        .and_then(|w| w.document())
+        .and_then(|d| d.document_element())
+    {
+        let _ = root.set_attribute("lang", chosen.tag());
+    }
+}
+
+/// Keeps the person's choice and reloads the page in that language.
+pub fn switch(lang: Lang) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    if let Some(storage) = window.local_storage().ok().flatten() {
+        let _ = storage.set_item(STORAGE_KEY, lang.tag());
+    }
+    let _ = window.location().reload();
+}
+
+/// Writes the [`Text`] struct, one `&'static str` per line of the catalogue, and the two
+/// catalogues [`EN`] and [`ZH`]. Each line is `name: "English", "中文";`.
+macro_rules! catalogue {
+    ($($(#[$doc:meta])* $name:ident: $en:literal, $zh:literal;)*) => {
+        /// The strings of one language: see [`catalogue!`].
+        #[derive(Debug)]
+        pub struct Text {
+            $($(#[$doc])* pub $name: &'static str,)*
+        }
+
+        /// English.
+        pub static EN: Text = Text { $($name: $en,)* };
+
+        /// Simplified Chinese.
+        pub static ZH: Text = Text { $($name: $zh,)* };
+
+        /// Every line of the catalogue, `(name, English, Chinese)`, for the tests.
+        #[cfg(test)]
+        pub const LINES: &[(&str, &str, &str)] = &[$((stringify!($name), $en, $zh),)*];
+    };
+}
+
+catalogue! {
+    // The app and the login page.
+    app_name: "Chat", "聊天";
+    loading: "Loading…", "正在加载…";
+    username: "Username", "用户名";
+    username_hint: "3 to 32 letters, digits, '_', '.' or '-'.", "3 到 32 个字母、数字、“_”、“.”或“-”。";
+    password: "Password", "密码";
+    display_name: "Display name", "显示名称";
+    display_name_placeholder: "Display name (optional)", "显示名称（可选）";
+    display_name_hint: "For a new account: the name others see (your username if left empty).", "用于新账号：其他人看到的名字（留空则用用户名）。";
+    log_in: "Log in", "登录";
+    register: "Register", "注册";
+    log_out: "Log out", "退出登录";
+    signed_in_as: "Signed in as ", "当前用户：";
+
+    // The sidebar.
+    rooms: "Rooms", "房间";
+    direct: "Direct messages", "私信";
+    new_dm: "New message", "新私信";
+    close: "Close", "关闭";
+    message: "Message", "发消息";
+    invites: "Invites", "邀请";
+    join: "Join", "加入";
+    decline: "Decline", "拒绝";
+    no_direct: "No conversations yet.", "还没有对话。";
+    public: "Public", "公开";
+    private: "Private", "私密";
+    create: "Create", "创建";
+    private_mark: "private", "私密";
+    new_room_name: "New room name", "新房间名称";
+    new_room_placeholder: "new-room", "新房间";
+    who_may_join: "Who may join", "谁可以加入";
+    invited_by: "invited by {name}", "由 {name} 邀请";
+    online_in: "Online in {room}", "{room} 在线";
+    mark_all_read: "Mark all as read", "全部标为已读";
+    mark_read: "Mark as read", "标为已读";
+
+    // The quick switcher (Ctrl+K) and the keyboard.
+    switcher_title: "Go to a room", "转到房间";
+    switcher_placeholder: "Room or person", "房间或用户";
+    switcher_hint: "↑ ↓ to choose, Enter to open, Esc to close", "↑ ↓ 选择，Enter 打开，Esc 关闭";
+    switcher_none: "No room matches.", "没有匹配的房间。";
+
+    // Settings.
+    settings: "Settings", "设置";
+    language: "Language", "语言";
+    theme: "Theme", "主题";
+    theme_system: "As the system", "跟随系统";
+    theme_light: "Light", "浅色";
+    theme_dark: "Dark", "深色";
+
+    // People and moderation.
+    you: " (you)", "（你）";
+    muted: "muted", "已禁言";
+    online: "online", "在线";
+    offline: "offline", "离线";
+    away: "away", "离开";
+    kick: "Kick", "移出";
+    ban: "Ban", "封禁";
+    mute: "Mute", "禁言";
+    unmute: "Unmute", "解除禁言";
+    promote: "Make moderator", "设为管理员";
+    demote: "Remove moderator", "取消管理员";
+    confirm: "Confirm", "确认";
+    cancel: "Cancel", "取消";
+    reason: "Reason (optional)", "原因（可选）";
+    duration: "For how long", "时长";
+    one_minute: "1 minute", "1 分钟";
+    ten_minutes: "10 minutes", "10 分钟";
+    one_hour: "1 hour", "1 小时";
+    one_day: "1 day", "1 天";
+    invite_people: "Invite people", "邀请成员";
+    invite: "Invite", "邀请";
+    room_settings: "Room settings", "房间设置";
+    topic: "Topic", "主题";
+    slow_mode_label: "Slow mode (seconds between posts, 0 = off)", "慢速模式（两次发言间隔秒数，0 为关闭）";
+    save: "Save", "保存";
+    saved: "Saved.", "已保存。";
+    filters: "Filter rules", "过滤规则";
+    no_filters: "No rules.", "没有规则。";
+    keyword: "Keyword", "关键词";
+    regex: "Regular expression", "正则表达式";
+    refuse: "Refuse the message", "拒绝该消息";
+    mask: "Mask the match", "遮盖匹配内容";
+    pattern: "Word or pattern", "词语或模式";
+    add_rule: "Add rule", "添加规则";
+    delete: "Delete", "删除";
+    audit: "Audit log", "审计日志";
+    nothing_yet: "Nothing yet.", "暂无记录。";
+    refresh: "Refresh", "刷新";
+    slow_mode_number: "Slow mode must be a whole number of seconds.", "慢速模式必须是整数秒。";
+    role_member: "member", "成员";
+    role_moderator: "moderator", "管理员";
+    role_owner: "owner", "所有者";
+    people_in: "People in {room}", "{room} 的成员";
+    invited: "Invited {names}.", "已邀请 {names}。";
+    ask_kick: "Remove {name} from {room}? They may come back.", "将 {name} 移出 {room}？对方可以再次加入。";
+    ask_ban: "Ban {name} from {room}? They cannot come back.", "在 {room} 封禁 {name}？对方将无法再加入。";
+    ask_unban: "Lift the ban of {name} in {room}?", "解除 {name} 在 {room} 的封禁？";
+    ask_mute: "Mute {name} in {room}?", "在 {room} 禁言 {name}？";
+    ask_unmute: "Let {name} post in {room} again?", "允许 {name} 在 {room} 再次发言？";
+    ask_role: "Change the role of {name} in {room}?", "更改 {name} 在 {room} 的角色？";
+    ask_promote: "Make {name} a moderator?", "将 {name} 设为管理员？";
+    ask_demote: "Make {name} an ordinary member again?", "将 {name} 改回普通成员？";
+    muted_until: "muted until {time}", "禁言至 {time}";
+    rule_keyword_refuse: "keyword, refuses", "关键词，拒绝";
+    rule_keyword_mask: "keyword, masks", "关键词，遮盖";
+    rule_regex_refuse: "regex, refuses", "正则，拒绝";
+    rule_regex_mask: "regex, masks", "正则，遮盖";
+    rule_unknown: "a newer kind of rule", "较新的规则类型";
+    search_people: "Search people", "搜索用户";
+    nobody_found: "Nobody found.", "没有找到用户。";
+    at_most_people: "At most {n} people.", "最多 {n} 人。";
+
+    // The room's header, banners and notices.
+    people: "People", "成员";
+    dismiss: "Dismiss", "关闭";
+    reconnect_now: "Reconnect now", "立即重连";
+    slow_mode: "Slow mode: one message per {secs} s", "慢速模式：每 {secs} 秒一条消息";
+    slow_wait: "Slow mode: {secs} s before your next message is sent", "慢速模式：{secs} 秒后发送下一条消息";
+    you_are_muted: "You are muted in {room} until {time}.", "你在 {room} 被禁言至 {time}。";
+    you_are_offline: "You are offline.", "你已离线。";
+    disconnected: "Disconnected from the server.", "与服务器的连接已断开。";
+    trying_again_in: "Trying again in {secs} s.", "{secs} 秒后重试。";
+    reconnecting: "Reconnecting…", "正在重新连接…";
+    banned_from: "You were banned from {room}", "你已被 {room} 封禁";
+    removed_from: "You were removed from {room}", "你已被移出 {room}";
+    left_room: "You left {room}", "你已离开 {room}";
+    no_longer_member: "You are no longer a member of {room}", "你已不是 {room} 的成员";
+    by_whom: " by {name}", "（操作者：{name}）";
+    muted_notice: "You are muted in {room} until {time}", "你在 {room} 被禁言至 {time}";
+    unmuted: "You may post in {room} again.", "你可以在 {room} 再次发言了。";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names in braces in a template, sorted.
+    fn placeholders(s: &str) -> Vec<&str> {
+        let mut out: Vec<&str> = s
+            .split('{')
+            .skip(1)
+            .filter_map(|p| p.split_once('}').map(|(name, _)| name))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    #[test]
+    fn both_languages_fill_the_same_parts_of_every_string() {
+        for (name, en, zh) in LINES {
+            assert_eq!(placeholders(en), placeholders(zh), "{name}");
+        }
+    }
+
+    #[test]
+    fn no_string_is_empty_or_left_untranslated() {
+        for (name, en, zh) in LINES {
+            assert!(!en.trim().is_empty() && !zh.trim().is_empty(), "{name}");
+            // A Chinese string that is the English one was forgotten, unless it has no words.
+            if en.chars().any(|c| c.is_ascii_alphabetic()) {
+                assert_ne!(en, zh, "{name} is not translated");
+            }
+        }
+    }
+
+    #[test]
+    fn fill_replaces_named_parts_and_leaves_the_rest() {
+        assert_eq!(
+            fill("Ban {name} from {room}?", &[("room", "#a"), ("name", "bo")]),
+            "Ban bo from #a?"
+        );
+        assert_eq!(fill("{x} and {y", &[("x", "1")]), "1 and {y");
+        assert_eq!(fill("{unknown}", &[]), "{unknown}");
+        assert_eq!(fill("{n}{n}", &[("n", "{n}")]), "{n}{n}");
+    }
+
+    #[test]
+    fn the_language_follows_the_choice_then_the_browser_then_english() {
+        assert_eq!(Lang::choose(None, ["zh-CN", "en"]), Lang::Zh);
+        assert_eq!(Lang::choose(None, ["fr-FR", "zh"]), Lang::Zh);
+        assert_eq!(Lang::choose(None, ["en-GB", "zh-CN"]), Lang::En);
+        assert_eq!(Lang::choose(Some("en"), ["zh-CN"]), Lang::En);
+        assert_eq!(Lang::choose(Some("zh-CN"), ["en-US"]), Lang::Zh);
+        assert_eq!(Lang::choose(Some("klingon"), ["zh-Hans-CN"]), Lang::Zh);
+        assert_eq!(Lang::choose(None, ["zh-TW", "fr"]), Lang::En);
+        assert_eq!(Lang::choose(None, ["zh-Hant-HK", "zh_CN"]), Lang::Zh);
+        assert_eq!(Lang::choose(None, []), Lang::En);
+    }
+
+    #[test]
+    fn every_language_names_itself_and_its_tag_round_trips() {
+        for lang in Lang::ALL {
+            assert_eq!(Lang::from_tag(lang.tag()), Some(lang));
+            assert!(!lang.name().is_empty());
+        }
+    }
+}
