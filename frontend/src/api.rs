@@ -7,10 +7,12 @@
 use std::fmt;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
+
+use crate::i18n::{Lang, error_text, fill, lang, t};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use shared::{
-    ApiError, AuditEntry, Credentials, FilterRule, InviteInfo, MeResponse, MemberInfo,
+    ApiError, AuditEntry, Credentials, ErrorCode, FilterRule, InviteInfo, MeResponse, MemberInfo,
     MessageEvent, ModAction, NewAccount, NewDirect, NewFilter, ROOMS_PAGE_MAX, ReadMarker, RoomId,
     RoomInfo, RoomKind, RoomSettings, ServerMsg, SessionResponse, UserInfo,
 };
@@ -22,6 +24,8 @@ pub enum Failure {
     Http {
         /// The status code.
         status: u16,
+        /// The server's [`ApiError::code`], when the refusal is one of the chat's rules.
+        code: Option<ErrorCode>,
         /// The server's [`ApiError::message`], or empty when the body was not one.
         message: String,
     },
@@ -41,35 +45,50 @@ impl Failure {
     /// The text a login or registration form shows for this failure.
     pub fn auth_text(&self) -> String {
         match self {
-            Failure::Http { status, message } => auth_message(*status, message),
-            Failure::Network(_) => "Cannot reach the server. Check your connection.".into(),
+            Failure::Http {
+                status, message, ..
+            } => auth_message(*status, message),
+            Failure::Network(_) => t().err_network.into(),
         }
     }
 }
 
 impl fmt::Display for Failure {
+    /// The failure in the page's language: see [`crate::i18n::error_text`].
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Http { message, .. } if !message.is_empty() => f.write_str(message),
-            Failure::Http { status, .. } => write!(f, "The server answered {status}."),
-            Failure::Network(_) => f.write_str("Cannot reach the server."),
+            Failure::Http {
+                code: Some(code),
+                message,
+                ..
+            } => f.write_str(&error_text(*code, message)),
+            Failure::Http { message, .. } if !message.is_empty() && lang() == Lang::En => {
+                f.write_str(message)
+            }
+            Failure::Http { status, .. } => {
+                f.write_str(&fill(t().err_status, &[("status", &status.to_string())]))
+            }
+            Failure::Network(_) => f.write_str(t().err_unreachable),
         }
     }
 }
 
 /// What the auth form says for an error status: fixed, clear words for the cases users meet
-/// (wrong password, taken name), the server's rule text for invalid input.
+/// (wrong password, taken name), the server's rule text for invalid input (in English; in
+/// another language the words for the status, since the server speaks English only).
 pub fn auth_message(status: u16, server_message: &str) -> String {
-    match status {
-        401 => "Wrong username or password.".into(),
-        409 => "That username is already taken.".into(),
+    let t = t();
+    let server = (lang() == Lang::En && !server_message.is_empty()).then_some(server_message);
+    match (status, server) {
+        (401, _) => t.err_wrong_password.into(),
+        (409, _) => t.err_taken.into(),
         // The server's words say how long to wait.
-        429 | 503 if !server_message.is_empty() => server_message.into(),
-        429 => "Too many attempts. Wait a moment and try again.".into(),
-        400 if !server_message.is_empty() => server_message.into(),
-        400 => "Invalid username or password.".into(),
-        _ if !server_message.is_empty() => server_message.into(),
-        _ => format!("The server failed ({status}). Try again."),
+        (429 | 503, Some(m)) => m.into(),
+        (429, None) => t.err_too_many_attempts.into(),
+        (400, Some(m)) => m.into(),
+        (400, None) => t.err_invalid_login.into(),
+        (_, Some(m)) => m.into(),
+        _ => fill(t.err_server_status, &[("status", &status.to_string())]),
     }
 }
 
@@ -78,14 +97,15 @@ fn network(err: impl fmt::Display) -> Failure {
 }
 
 async fn error_of(resp: Response) -> Failure {
-    let message = match resp.text().await {
+    let (code, message) = match resp.text().await {
         Ok(text) => serde_json::from_str::<ApiError>(&text)
-            .map(|e| e.message)
+            .map(|e| (e.code, e.message))
             .unwrap_or_default(),
-        Err(_) => String::new(),
+        Err(_) => (None, String::new()),
     };
     Failure::Http {
         status: resp.status(),
+        code,
         message,
     }
 }
@@ -397,6 +417,29 @@ mod tests {
             Failure::Network("x".into()).auth_text(),
             "Cannot reach the server. Check your connection."
         );
+    }
+
+    #[test]
+    fn in_chinese_auth_errors_are_chinese_even_when_the_server_explains_in_english() {
+        crate::i18n::set_lang(Lang::Zh);
+        let zh = &crate::i18n::ZH;
+        assert_eq!(
+            auth_message(401, "Wrong username or password."),
+            zh.err_wrong_password
+        );
+        assert_eq!(
+            auth_message(400, "Username must be at least 3 characters."),
+            zh.err_invalid_login
+        );
+        assert_eq!(auth_message(429, "Wait 3 s."), zh.err_too_many_attempts);
+        let refused = Failure::Http {
+            status: 403,
+            code: Some(ErrorCode::NotJoined),
+            message: "Join the room first.".into(),
+        };
+        assert_eq!(refused.to_string(), zh.err_not_joined);
+        crate::i18n::set_lang(Lang::En);
+        assert_eq!(refused.to_string(), "Join the room first.");
     }
 
     #[test]

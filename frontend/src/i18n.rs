@@ -19,6 +19,8 @@
 
 use std::cell::Cell;
 
+use shared::ErrorCode;
+
 /// A language the app speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -125,6 +127,36 @@ pub fn fill(template: &str, args: &[(&str, &str)]) -> String {
     out
 }
 
+/// The words for a refusal with this code, in the page's language. In English the server's own
+/// words are kept when there are some (they say more: which rule, until when); in any other
+/// language the catalogue's words for the code are used, so nothing shows in a language the
+/// person did not choose.
+pub fn error_text(code: ErrorCode, server_message: &str) -> String {
+    if lang() == Lang::En && !server_message.trim().is_empty() {
+        return server_message.to_owned();
+    }
+    let t = t();
+    match code {
+        ErrorCode::BadFrame => t.err_bad_frame,
+        ErrorCode::Invalid => t.err_invalid,
+        ErrorCode::TooLong => t.err_too_long,
+        ErrorCode::NoSuchRoom => t.err_no_such_room,
+        ErrorCode::NoSuchMessage => t.err_no_such_message,
+        ErrorCode::NotJoined => t.err_not_joined,
+        ErrorCode::Forbidden => t.err_forbidden,
+        ErrorCode::Conflict => t.err_conflict,
+        ErrorCode::Banned => t.err_banned,
+        ErrorCode::Muted => t.err_muted,
+        ErrorCode::SlowMode => t.err_slow_mode,
+        ErrorCode::Filtered => t.err_filtered,
+        ErrorCode::NoSuchUser => t.err_no_such_user,
+        ErrorCode::RateLimited => t.err_rate_limited,
+        ErrorCode::Internal => t.err_internal,
+        ErrorCode::Unknown => t.err_unknown,
+    }
+    .to_owned()
+}
+
 /// The `localStorage` key of the person's own choice of language.
 pub const STORAGE_KEY: &str = "chat.lang";
 
@@ -224,6 +256,33 @@ catalogue! {
     online_in: "Online in {room}", "{room} 在线";
     mark_all_read: "Mark all as read", "全部标为已读";
     mark_read: "Mark as read", "标为已读";
+
+    // Errors: the login form's, then one per error code of the protocol (shown in Chinese in
+    // place of the server's English words; in English the server's own, more precise, words).
+    err_network: "Cannot reach the server. Check your connection.", "无法连接服务器，请检查网络。";
+    err_unreachable: "Cannot reach the server.", "无法连接服务器。";
+    err_wrong_password: "Wrong username or password.", "用户名或密码错误。";
+    err_taken: "That username is already taken.", "该用户名已被占用。";
+    err_too_many_attempts: "Too many attempts. Wait a moment and try again.", "尝试次数过多，请稍后再试。";
+    err_invalid_login: "Invalid username or password.", "用户名或密码无效。";
+    err_server_status: "The server failed ({status}). Try again.", "服务器出错（{status}），请重试。";
+    err_status: "The server answered {status}.", "服务器返回了 {status}。";
+    err_bad_frame: "The server could not read the request.", "服务器无法读取该请求。";
+    err_invalid: "That is not valid.", "输入无效。";
+    err_too_long: "The message is too long.", "消息太长。";
+    err_no_such_room: "No such room.", "没有这个房间。";
+    err_no_such_message: "No such message.", "没有这条消息。";
+    err_not_joined: "Join the room first.", "请先加入房间。";
+    err_forbidden: "Not allowed here.", "此处不允许该操作。";
+    err_conflict: "That name is taken.", "该名称已被占用。";
+    err_banned: "You are banned from this room.", "你已被此房间封禁。";
+    err_muted: "You are muted in this room.", "你在此房间被禁言。";
+    err_slow_mode: "Slow mode: wait a moment before posting again.", "慢速模式：请稍候再发言。";
+    err_filtered: "A rule of this room refused the message.", "此房间的规则拒绝了这条消息。";
+    err_no_such_user: "No such user.", "没有这个用户。";
+    err_rate_limited: "Too many requests. Wait a moment.", "请求太频繁，请稍候。";
+    err_internal: "The server failed. Try again.", "服务器出错，请重试。";
+    err_unknown: "The request failed.", "请求失败。";
 
     // The quick switcher (Ctrl+K) and the keyboard.
     switcher_title: "Go to a room", "转到房间";
@@ -377,6 +436,23 @@ mod tests {
         assert_eq!(Lang::choose(None, ["zh-TW", "fr"]), Lang::En);
         assert_eq!(Lang::choose(None, ["zh-Hant-HK", "zh_CN"]), Lang::Zh);
         assert_eq!(Lang::choose(None, []), Lang::En);
+    }
+
+    #[test]
+    fn a_refusal_keeps_the_servers_english_words_and_has_its_own_chinese_ones() {
+        set_lang(Lang::En);
+        assert_eq!(
+            error_text(ErrorCode::Filtered, "Refused by rule 3."),
+            "Refused by rule 3."
+        );
+        assert_eq!(error_text(ErrorCode::Muted, " "), EN.err_muted);
+        set_lang(Lang::Zh);
+        assert_eq!(
+            error_text(ErrorCode::Filtered, "Refused by rule 3."),
+            ZH.err_filtered
+        );
+        assert_eq!(error_text(ErrorCode::Unknown, ""), ZH.err_unknown);
+        set_lang(Lang::En);
     }
 
     #[test]

@@ -584,11 +584,7 @@ fn invite_box(p: Panel) -> web_sys::Element {
             &toggle,
             &[("aria-expanded", if open { "true" } else { "false" })],
         );
-        toggle.set_text_content(Some(if open {
-            t().close
-        } else {
-            t().invite_people
-        }));
+        toggle.set_text_content(Some(if open { t().close } else { t().invite_people }));
     });
     // The picker, built while open (its effects end with it).
     effect(move || {
@@ -699,10 +695,7 @@ fn filter_editor(p: Panel) -> web_sys::Element {
     let input = el_with(&f, "input", "", "filter-pattern");
     attrs(
         &input,
-        &[
-            ("placeholder", t().pattern),
-            ("aria-label", t().pattern),
-        ],
+        &[("placeholder", t().pattern), ("aria-label", t().pattern)],
     );
     select(
         &f,

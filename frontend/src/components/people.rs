@@ -124,7 +124,12 @@ fn build(div: web_sys::Element, p: Picker) {
     let none = Slot::new(&div);
     effect(move || {
         let empty = p.searched.get() && p.results.with(Vec::is_empty);
-        none.text_line("empty", "people-none", "", empty.then_some(t().nobody_found));
+        none.text_line(
+            "empty",
+            "people-none",
+            "",
+            empty.then_some(t().nobody_found),
+        );
     });
     let submit = el_with(&div, "button", "small", "people-submit");
     text(&submit, p.action);

@@ -162,7 +162,10 @@ fn build(host: &web_sys::Element) {
     }
     let buttons = el(&dialog, "div", "dialog-buttons");
     let close = el(&buttons, "button", "secondary");
-    attrs(&close, &[("type", "button"), ("data-testid", "settings-close")]);
+    attrs(
+        &close,
+        &[("type", "button"), ("data-testid", "settings-close")],
+    );
     text(&close, t().close);
     if let Ok(first) = first.dyn_into::<web_sys::HtmlElement>() {
         let _ = first.focus();

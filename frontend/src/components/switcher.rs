@@ -311,10 +311,21 @@ mod tests {
 
     #[test]
     fn names_that_start_with_the_text_come_before_those_that_contain_it() {
-        let rows = [row(1, "#general"), row(2, "#random"), row(3, "#rant"), row(4, "Bob")];
+        let rows = [
+            row(1, "#general"),
+            row(2, "#random"),
+            row(3, "#rant"),
+            row(4, "Bob"),
+        ];
         assert_eq!(names(&matches(&rows, "ran")), ["#random", "#rant"]);
-        assert_eq!(names(&matches(&rows, "#RA")), ["#random", "#rant", "#general"]);
-        assert_eq!(names(&matches(&rows, "")), ["#general", "#random", "#rant", "Bob"]);
+        assert_eq!(
+            names(&matches(&rows, "#RA")),
+            ["#random", "#rant", "#general"]
+        );
+        assert_eq!(
+            names(&matches(&rows, "")),
+            ["#general", "#random", "#rant", "Bob"]
+        );
         assert_eq!(names(&matches(&rows, "@bo")), ["Bob"]);
         assert!(matches(&rows, "zzz").is_empty());
     }
