@@ -1264,10 +1264,11 @@ impl Chat {
             message,
         };
         self.push_alert(room, kind);
+        let t = crate::i18n::t();
         let why = match reason {
-            Removal::Banned => "You were banned from this room.",
-            Removal::Kicked => "You were removed from this room.",
-            Removal::Left | Removal::Unknown => "You are no longer a member of this room.",
+            Removal::Banned => t.not_sent_banned,
+            Removal::Kicked => t.not_sent_removed,
+            Removal::Left | Removal::Unknown => t.not_sent_not_member,
         };
         if let Some(r) = self.rooms.get_mut(&room) {
             r.join = JoinState::Idle;
@@ -1317,6 +1318,8 @@ impl Chat {
         client_id: Option<ClientId>,
         room: Option<RoomId>,
     ) -> Vec<ClientMsg> {
+        // Shown to the person: in their language (the server speaks English).
+        let message = crate::i18n::error_text(code, &message);
         match req.and_then(|q| self.in_flight.remove(&q)) {
             Some(Request::Send {
                 room: sent_to,

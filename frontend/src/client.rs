@@ -17,6 +17,7 @@ use shared::{
 
 use crate::chat::Chat;
 use crate::conn::{self, Command, ConnEvent, ConnState};
+use crate::i18n::{fill, t};
 use crate::outbox::{self, OutboxEntry};
 use crate::timeline::{Act, Me};
 use crate::{api, browser};
@@ -118,8 +119,12 @@ impl Client {
             match api::rooms().await {
                 Ok(list) => self.set_rooms(list),
                 Err(err) => {
-                    self.chat
-                        .try_update(|c| c.set_error(format!("Could not load the rooms: {err}")));
+                    self.chat.try_update(|c| {
+                        c.set_error(fill(
+                            t().could_not_load_rooms,
+                            &[("error", &err.to_string())],
+                        ))
+                    });
                 }
             }
             if let Ok(invites) = api::invites().await {
@@ -158,7 +163,7 @@ impl Client {
                         self.open_room(info.id);
                         Ok(info)
                     }
-                    None => Err(format!("A room named #{name} exists but is not visible.")),
+                    None => Err(fill(t().room_exists_hidden, &[("name", name.as_str())])),
                 }
             }
             Err(err) => Err(err.to_string()),
@@ -194,8 +199,9 @@ impl Client {
         self.chat.try_update(|c| c.drop_invite(room));
         spawn_local(async move {
             if let Err(err) = api::decline(room).await {
-                self.chat
-                    .try_update(|c| c.set_error(format!("Could not decline: {err}")));
+                self.chat.try_update(|c| {
+                    c.set_error(fill(t().could_not_decline, &[("error", &err.to_string())]))
+                });
             }
         });
     }
@@ -425,9 +431,7 @@ impl Client {
                     // The cookie now belongs to someone else (a login in another tab): this
                     // screen must not go on sending as that user.
                     self.stop();
-                    on_session_end.run(Some(
-                        "You logged in as another user in another tab. Log in again.".into(),
-                    ));
+                    on_session_end.run(Some(t().other_user_tab.into()));
                     return;
                 }
                 self.change(|c| {
@@ -473,14 +477,13 @@ impl Client {
                     spawn_local(async move {
                         if let Ok(None) = api::me().await {
                             self.stop();
-                            on_session_end
-                                .run(Some("Your session has ended. Log in again.".into()));
+                            on_session_end.run(Some(t().session_ended.into()));
                         }
                     });
                 }
             }
             ConnEvent::SessionEnded => {
-                on_session_end.run(Some("Your session has ended. Log in again.".into()));
+                on_session_end.run(Some(t().session_ended.into()));
             }
         }
     }

@@ -284,6 +284,15 @@ catalogue! {
     err_internal: "The server failed. Try again.", "服务器出错，请重试。";
     err_unknown: "The request failed.", "请求失败。";
 
+    not_sent_banned: "You were banned from this room.", "你已被此房间封禁。";
+    not_sent_removed: "You were removed from this room.", "你已被移出此房间。";
+    not_sent_not_member: "You are no longer a member of this room.", "你已不是此房间的成员。";
+    could_not_load_rooms: "Could not load the rooms: {error}", "无法加载房间：{error}";
+    room_exists_hidden: "A room named #{name} exists but is not visible.", "名为 #{name} 的房间已存在，但你看不到它。";
+    could_not_decline: "Could not decline: {error}", "无法拒绝：{error}";
+    other_user_tab: "You logged in as another user in another tab. Log in again.", "你在另一个标签页以其他用户登录了，请重新登录。";
+    session_ended: "Your session has ended. Log in again.", "你的会话已结束，请重新登录。";
+
     // The quick switcher (Ctrl+K) and the keyboard.
     switcher_title: "Go to a room", "转到房间";
     switcher_placeholder: "Room or person", "房间或用户";
