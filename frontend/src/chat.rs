@@ -44,7 +44,7 @@ use shared::{
 
 use crate::map::Map;
 use crate::outbox::{OutboxEntry, OutboxRoom};
-use crate::timeline::{Act, Entry, HistoryState, Me, Outgoing, Timeline};
+use crate::timeline::{Act, Entry, HistoryState, Kept, Me, Outgoing, Timeline};
 
 /// Where this connection stands with a room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -691,6 +691,36 @@ impl Chat {
             room.join = JoinState::Idle;
             room.online.clear();
             room.timeline.connection_lost();
+        }
+    }
+
+    /// What the offline cache keeps: the room list, the room on screen, and the newest
+    /// `per_room` messages of each followed room whose first page arrived.
+    pub fn kept(&self, per_room: usize) -> (Vec<RoomInfo>, RoomId, Vec<(RoomId, Kept)>) {
+        let rooms = self.infos.values().cloned().collect();
+        let kept = self
+            .rooms
+            .iter()
+            .filter(|(_, r)| !r.removed)
+            .filter_map(|(id, r)| Some((*id, r.timeline.kept(*id, per_room)?)))
+            .collect();
+        (rooms, self.current, kept)
+    }
+
+    /// Starts from what the offline cache kept, before the room list and the connection: the
+    /// rooms and their newest messages show at once (also without the network), and the
+    /// first joins ask only for what followed (see [`Timeline::restore_kept`]).
+    pub fn restore_kept(&mut self, rooms: &[RoomInfo], current: RoomId, kept: Vec<(RoomId, Kept)>) {
+        // Not connected: the joins these would send go out with `connected` instead.
+        let _ = self.set_room_list(rooms);
+        let me = &self.me;
+        for (id, k) in kept {
+            if let Some(r) = self.rooms.get_mut(&id) {
+                r.timeline.restore_kept(k, me);
+            }
+        }
+        if self.rooms.contains_key(&current) {
+            let _ = self.open(current);
         }
     }
 
@@ -2184,6 +2214,49 @@ mod tests {
             c.room(room("general")).map(|r| r.timeline.since()),
             Some(Some(10))
         );
+    }
+
+    /// The texts of the room on screen, oldest first.
+    fn shown_texts(c: &Chat) -> Vec<String> {
+        c.current_entries()
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Message { text, .. } => Some(text.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_the_offline_cache_kept_shows_at_once_and_the_join_asks_only_for_what_followed() {
+        let mut c = ready(5);
+        c.apply(change(6, EventKind::Edit, 4, "bob", "m4, edited"));
+        let (rooms, current, kept) = c.kept(3);
+
+        // A new page load, before any connection.
+        let mut d = M::new(user("alice"), room("general"));
+        d.0.restore_kept(&rooms, current, kept);
+        assert_eq!(shown_texts(&d), ["m3", "m4, edited", "m5"]);
+        assert_eq!(d.connected(), vec![since("general", 6)]);
+        d.apply(joined_at("general", 7));
+        d.apply(msg("general", 7, "bob", None));
+        assert_eq!(shown_texts(&d), ["m3", "m4, edited", "m5", "m7"]);
+        assert!(gaps(&d).is_empty());
+        // Older messages than the kept ones load by scrolling, as after a first page.
+        assert!(matches!(
+            d.load_older().as_slice(),
+            [ClientMsg::History { before: 3, .. }]
+        ));
+    }
+
+    #[test]
+    fn nothing_is_kept_of_a_room_whose_first_page_has_not_arrived() {
+        let mut c = M::new(user("alice"), room("general"));
+        let (_, _, kept) = c.kept(100);
+        assert!(kept.is_empty());
+        c.connected();
+        let (_, _, kept) = c.kept(100);
+        assert!(kept.is_empty());
     }
 
     #[test]

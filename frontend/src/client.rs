@@ -11,8 +11,8 @@ use futures::channel::mpsc::{self, UnboundedSender};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{
-    ClientFrame, ClientId, ClientMsg, DisplayName, MessageText, Presence, RoomId, RoomInfo,
-    RoomKind, RoomName, ServerMsg, Username,
+    ClientFrame, ClientId, ClientMsg, DisplayName, MeResponse, MessageText, Presence, RoomId,
+    RoomInfo, RoomKind, RoomName, ServerMsg, Username,
 };
 
 use crate::chat::Chat;
@@ -20,11 +20,14 @@ use crate::conn::{self, Command, ConnEvent, ConnState};
 use crate::i18n::{fill, t};
 use crate::outbox::{self, OutboxEntry};
 use crate::timeline::{Act, Me};
-use crate::{api, browser};
+use crate::{api, browser, cache};
 
 /// How long to wait before resending after an `internal` refusal, or a `rate_limited` one that
 /// says no time.
 const RATE_LIMIT_RETRY_MS: u64 = 3_000;
+
+/// How long after a change the offline cache is written.
+const CACHE_DELAY_MS: u32 = 1_000;
 
 /// The logged-in chat session as the views see it.
 #[derive(Debug, Clone, Copy)]
@@ -38,6 +41,8 @@ pub struct Client {
     cmds: StoredValue<Option<UnboundedSender<Command>>>,
     /// A resend after `rate_limited` is scheduled (so a burst of errors schedules one).
     retry_scheduled: StoredValue<bool>,
+    /// A write of the offline cache is scheduled (so a burst of changes writes it once).
+    cache_scheduled: StoredValue<bool>,
     /// The message the composer answers (its `seq`).
     pub reply: RwSignal<Option<u64>>,
     /// The message being edited in place (its `seq`).
@@ -65,13 +70,18 @@ impl Client {
     /// A client for `me` (shown as `display_name`) with `general` open and `outbox` restored as
     /// pending; not connected.
     pub fn new(me: Username, display_name: DisplayName, outbox: Vec<OutboxEntry>) -> Self {
+        let kept = cache::load(me.as_str());
         let mut chat = Chat::new(Me::new(me, display_name), shared::DEFAULT_ROOM_ID);
+        if let Some(k) = kept {
+            chat.restore_kept(&k.rooms, k.current, k.kept);
+        }
         chat.restore(outbox);
         Self {
             chat: RwSignal::new(chat),
             conn: RwSignal::new(ConnState::Connecting),
             cmds: StoredValue::new(None),
             retry_scheduled: StoredValue::new(false),
+            cache_scheduled: StoredValue::new(false),
             reply: RwSignal::new(None),
             editing: RwSignal::new(None),
             jump: RwSignal::new(None),
@@ -294,6 +304,7 @@ impl Client {
     pub fn set_visible(self, visible: bool) {
         if !visible {
             self.flush_read();
+            self.write_cache();
         }
         self.chat.try_update_untracked(|c| c.set_visible(visible));
         if visible {
@@ -514,6 +525,41 @@ impl Client {
         for frame in out {
             self.command(Command::Send(frame));
         }
+        self.schedule_cache();
+    }
+
+    /// Writes the offline cache a moment from now (once for a burst of changes).
+    fn schedule_cache(self) {
+        if self.cache_scheduled.try_get_value().unwrap_or(true) {
+            return;
+        }
+        self.cache_scheduled.try_set_value(true);
+        spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(CACHE_DELAY_MS).await;
+            if self.cache_scheduled.try_set_value(false).is_some() {
+                return;
+            }
+            self.write_cache();
+        });
+    }
+
+    /// Writes the offline cache now (see [`crate::cache`]).
+    pub fn write_cache(self) {
+        let Some(snapshot) = self.chat.try_with_untracked(|c| {
+            let (rooms, current, kept) = c.kept(cache::PER_ROOM);
+            cache::Snapshot {
+                me: MeResponse {
+                    username: c.me().clone(),
+                    display_name: c.my_name().clone(),
+                },
+                rooms,
+                current,
+                kept,
+            }
+        }) else {
+            return;
+        };
+        cache::save(snapshot);
     }
 
     /// Sends the pending messages (and refused joins) again after `wait_ms`, as the server

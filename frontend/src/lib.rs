@@ -43,6 +43,7 @@
 
 pub mod api;
 pub mod browser;
+pub mod cache;
 pub mod chat;
 pub mod client;
 pub mod components;

@@ -31,7 +31,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use shared::{ClientId, DisplayName, EventKind, MessageEvent, Reaction, Username};
+use serde::{Deserialize, Serialize};
+use shared::{ClientId, DisplayName, EventKind, MessageEvent, Reaction, RoomId, Username};
 
 /// The logged-in user as the timeline needs them: their handle (which decides whose messages
 /// confirm outgoing ones) and the display name shown on their rows.
@@ -460,6 +461,17 @@ pub struct Inserted {
     pub fill: bool,
 }
 
+/// What the offline cache keeps of a room: see [`Timeline::kept`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kept {
+    /// The forward stream had arrived without a hole up to here.
+    pub high: u64,
+    /// Older messages exist on the server.
+    pub has_more: bool,
+    /// The newest messages, ascending `seq`, changes applied.
+    pub messages: Vec<MessageEvent>,
+}
+
 /// One room's messages, changes, outgoing items and notices.
 ///
 /// Invariants: `messages` holds each `seq` once; every `seq` up to `high` arrived in the forward
@@ -871,6 +883,54 @@ impl Timeline {
             user,
             online,
         });
+    }
+
+    /// The newest `n` messages as held now (changes applied), with where the forward stream
+    /// stands: what the offline cache keeps of this room. `None` until the first page arrived.
+    pub fn kept(&self, room: RoomId, n: usize) -> Option<Kept> {
+        if !self.loaded {
+            return None;
+        }
+        let skip = self.messages.len().saturating_sub(n);
+        let messages = self
+            .messages
+            .values()
+            .skip(skip)
+            .map(|m| {
+                let mut ev = MessageEvent::message(
+                    room,
+                    m.seq,
+                    m.id,
+                    m.author.clone(),
+                    m.author_name.clone(),
+                    m.text.to_string(),
+                    m.ts,
+                );
+                ev.client_id = m.client_id.clone();
+                ev.reply_to = m.reply_to;
+                ev.mentions = m.mentions.clone();
+                ev.edited = m.edited;
+                ev.deleted = m.deleted;
+                ev.reactions = m.reactions.clone();
+                ev
+            })
+            .collect();
+        Some(Kept {
+            high: self.high,
+            has_more: self.has_more || skip > 0,
+            messages,
+        })
+    }
+
+    /// Starts from what the offline cache kept, as if it were the first page: the messages are
+    /// shown at once, and the next `join` asks for what followed `kept.high` (a catch-up), so
+    /// nothing is missed or shown twice. Does nothing once the first page arrived.
+    pub fn restore_kept(&mut self, kept: Kept, me: &Me) {
+        if self.loaded {
+            return;
+        }
+        self.joined(kept.high);
+        self.apply_page(kept.messages, kept.has_more, true, me);
     }
 
     /// The rows to render, in order: confirmed messages by `seq` (with this client's unsent

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{Credentials, MeResponse, NewAccount};
 
-use crate::api;
+use crate::{api, cache};
 use crate::components::AuthMode;
 use crate::components::auth::auth_form;
 use crate::components::dom::{Slot, el, line, new_el};
@@ -33,11 +33,17 @@ pub fn App() -> impl IntoView {
         let next = match api::me().await {
             Ok(Some(user)) => Auth::LoggedIn(user),
             Ok(None) => Auth::LoggedOut(None),
-            Err(err) => Auth::LoggedOut(Some(err.auth_text())),
+            // The server cannot be reached: the app opens offline as the user it last showed
+            // (the socket reconnects when it can, and a session that ended meanwhile logs out).
+            Err(err) => match err.status().is_none().then(cache::load_any).flatten() {
+                Some(kept) => Auth::LoggedIn(kept.me),
+                None => Auth::LoggedOut(Some(err.auth_text())),
+            },
         };
         auth.try_set(next);
     });
     let on_session_end = Callback::new(move |notice: Option<String>| {
+        cache::clear();
         auth.try_set(Auth::LoggedOut(notice));
     });
     let on_logged_in = Callback::new(move |me: MeResponse| {
