@@ -43,36 +43,88 @@ pub fn hex_id(bytes: &[u8]) -> ClientId {
         .expect("hex digits form a valid client id")
 }
 
-/// A message time as the list shows it, in the browser's local time zone.
+/// A message time as the list shows it, in the browser's local time zone and the page's
+/// language (formatted by the browser's `Intl`, so no locale data ships in the bundle).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalTime {
-    /// `HH:MM` today, `YYYY-MM-DD HH:MM` on another day.
+    /// The time today ("2:05 PM", "14:05"), "Yesterday 2:05 PM" / "昨天 14:05", or the date
+    /// and time on another day.
     pub short: String,
-    /// The locale's full date and time (tooltip).
+    /// The full date and time (tooltip).
     pub full: String,
     /// ISO 8601 in UTC (the `datetime` attribute).
     pub iso: String,
 }
 
+/// An `Intl` options object from pairs of names and values.
+fn intl_options(pairs: &[(&str, &str)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (k, v) in pairs {
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(k), &JsValue::from_str(v));
+    }
+    o.into()
+}
+
+/// The local calendar day of a time, as a number that orders days (year, month, day).
+pub fn local_day(ts: i64) -> i64 {
+    let d = js_sys::Date::new(&JsValue::from_f64(ts as f64));
+    i64::from(d.get_full_year()) * 10_000 + i64::from(d.get_month()) * 100 + i64::from(d.get_date())
+}
+
+/// Whether `ts` falls on the day before `now`'s (local time).
+fn is_yesterday(ts: i64, now: i64) -> bool {
+    let day = js_sys::Date::new(&JsValue::from_f64(now as f64));
+    day.set_date(day.get_date() - 1);
+    local_day(ts) == local_day(day.get_time() as i64)
+}
+
+/// A day as the timeline's divider says it: "Today", "Yesterday", or the date ("Thursday,
+/// November 26", with the year when it is not this year's), in the page's language.
+pub fn day_label(ts: i64, now: i64) -> String {
+    let t = crate::i18n::t();
+    if local_day(ts) == local_day(now) {
+        return t.today.to_owned();
+    }
+    if is_yesterday(ts, now) {
+        return t.yesterday.to_owned();
+    }
+    let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));
+    let this_year = js_sys::Date::new(&JsValue::from_f64(now as f64)).get_full_year();
+    let mut opts = vec![("weekday", "long"), ("month", "long"), ("day", "numeric")];
+    if date.get_full_year() != this_year {
+        opts.push(("year", "numeric"));
+    }
+    let tag = crate::i18n::lang().tag();
+    String::from(date.to_locale_date_string(tag, &intl_options(&opts)))
+}
+
 /// Formats `ts` (ms since the Unix epoch) in local time; `now` decides whether it is today.
 pub fn local_time(ts: i64, now: i64) -> LocalTime {
     let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));
-    let today = js_sys::Date::new(&JsValue::from_f64(now as f64));
-    let hm = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
-    let same_day = date.get_full_year() == today.get_full_year()
-        && date.get_month() == today.get_month()
-        && date.get_date() == today.get_date();
-    let short = if same_day {
+    let tag = crate::i18n::lang().tag();
+    let hm = String::from(
+        date.to_locale_time_string_with_options(
+            tag,
+            &intl_options(&[("hour", "numeric"), ("minute", "2-digit")]),
+        ),
+    );
+    let short = if local_day(ts) == local_day(now) {
         hm
+    } else if is_yesterday(ts, now) {
+        format!("{} {hm}", crate::i18n::t().yesterday)
     } else {
-        format!(
-            "{}-{:02}-{:02} {hm}",
-            date.get_full_year(),
-            date.get_month() + 1,
-            date.get_date()
-        )
+        let this_year = js_sys::Date::new(&JsValue::from_f64(now as f64)).get_full_year();
+        let mut opts = vec![("month", "short"), ("day", "numeric")];
+        if date.get_full_year() != this_year {
+            opts.push(("year", "numeric"));
+        }
+        let day = String::from(date.to_locale_date_string(tag, &intl_options(&opts)));
+        format!("{day} {hm}")
     };
-    let full = String::from(date.to_locale_string("default", &JsValue::UNDEFINED));
+    let full = String::from(date.to_locale_string(
+        tag,
+        &intl_options(&[("dateStyle", "full"), ("timeStyle", "short")]),
+    ));
     // toISOString throws on an invalid date; the server's timestamps are valid, but stay safe.
     let iso = if date.get_time().is_nan() {
         String::new()

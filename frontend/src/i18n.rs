@@ -157,6 +157,71 @@ pub fn error_text(code: ErrorCode, server_message: &str) -> String {
     .to_owned()
 }
 
+/// The shared crate's rules for names, passwords and messages, in Chinese, by their English
+/// words (the client checks the same rules as the server, with the words the shared crate
+/// gives; a test checks that every rule it can break is here).
+const RULES_ZH: &[(&str, &str)] = &[
+    (
+        "Username must be at least 3 characters.",
+        "用户名至少需要 3 个字符。",
+    ),
+    (
+        "Username must be at most 32 characters.",
+        "用户名最多 32 个字符。",
+    ),
+    (
+        "Username may only use letters, digits, '_', '.' and '-'.",
+        "用户名只能使用字母、数字、“_”、“.”和“-”。",
+    ),
+    (
+        "Username must start with a letter or digit.",
+        "用户名必须以字母或数字开头。",
+    ),
+    (
+        "Password must be at least 8 characters.",
+        "密码至少需要 8 个字符。",
+    ),
+    (
+        "Password must be at most 128 characters.",
+        "密码最多 128 个字符。",
+    ),
+    ("Room name must not be empty.", "房间名称不能为空。"),
+    (
+        "Room name must be at most 64 characters.",
+        "房间名称最多 64 个字符。",
+    ),
+    (
+        "Room name may not contain control or text-direction characters.",
+        "房间名称不能包含控制字符或文字方向字符。",
+    ),
+    ("Display name must not be empty.", "显示名称不能为空。"),
+    (
+        "Display name must be at most 64 characters.",
+        "显示名称最多 64 个字符。",
+    ),
+    (
+        "Display name may not contain control or text-direction characters.",
+        "显示名称不能包含控制字符或文字方向字符。",
+    ),
+    ("Message must not be empty.", "消息不能为空。"),
+    (
+        "Message is longer than 4000 characters.",
+        "消息超过 4000 个字符。",
+    ),
+];
+
+/// A rule of the shared crate broken by some input (a [`shared::ValueError`]), in the page's
+/// language.
+pub fn rule_text(err: &shared::ValueError) -> String {
+    let en = err.to_string();
+    if lang() == Lang::Zh
+        && let Some((_, zh)) = RULES_ZH.iter().find(|(e, _)| *e == en)
+    {
+        return (*zh).to_owned();
+    }
+    en
+}
+
 /// The `localStorage` key of the person's own choice of language.
 pub const STORAGE_KEY: &str = "chat.lang";
 
@@ -257,6 +322,46 @@ catalogue! {
     mark_all_read: "Mark all as read", "全部标为已读";
     mark_read: "Mark as read", "标为已读";
 
+    // The message list and the composer.
+    message_box: "Message", "消息";
+    send: "Send", "发送";
+    message_room: "Message #{room}", "发消息到 #{room}";
+    replying_deleted: "Replying to a deleted message", "回复一条已删除的消息";
+    replying_to: "Replying to {name}: {text}", "回复 {name}：{text}";
+    too_long_chars: "Message is longer than {n} characters.", "消息超过 {n} 个字符。";
+    ask_delete_message: "Delete this message?", "删除这条消息？";
+    load_older: "Load older messages", "加载更早的消息";
+    loading_messages: "Loading messages…", "正在加载消息…";
+    beginning_of: "This is the beginning of #{room}.", "这是 #{room} 的开始。";
+    jump_unread: "Jump to first unread", "跳到第一条未读";
+    new_below: "New messages below", "下方有新消息";
+    jump_latest: "Jump to latest", "跳到最新";
+    loading_missing: "Loading missing messages…", "正在加载缺失的消息…";
+    some_not_loaded: "Some messages could not be loaded ", "部分消息无法加载 ";
+    try_again: "Try again", "重试";
+    joined_room: "{name} joined the room", "{name} 加入了房间";
+    left_the_room: "{name} left the room", "{name} 离开了房间";
+    new_messages: "New messages", "新消息";
+    quote_deleted: "{name}: message deleted", "{name}：消息已删除";
+    sending: "sending…", "发送中…";
+    not_sent: "Not sent: {reason}", "未发送：{reason}";
+    retry: "Retry", "重试";
+    message_deleted: "message deleted", "消息已删除";
+    edited: " (edited)", "（已编辑）";
+    reply: "Reply", "回复";
+    react: "React", "回应";
+    edit: "Edit", "编辑";
+    edit_message: "Edit message", "编辑消息";
+    edit_hint: "Enter to save, Escape to cancel", "Enter 保存，Esc 取消";
+    today: "Today", "今天";
+    yesterday: "Yesterday", "昨天";
+
+    // The connection badge.
+    state_connecting: "connecting", "连接中";
+    state_reconnecting: "reconnecting", "重新连接中";
+    state_stopped: "stopped", "已停止";
+    in_secs: " in {n}s", "，{n} 秒后";
+
     // Errors: the login form's, then one per error code of the protocol (shown in Chinese in
     // place of the server's English words; in English the server's own, more precise, words).
     err_network: "Cannot reach the server. Check your connection.", "无法连接服务器，请检查网络。";
@@ -294,6 +399,9 @@ catalogue! {
     session_ended: "Your session has ended. Log in again.", "你的会话已结束，请重新登录。";
 
     // The quick switcher (Ctrl+K) and the keyboard.
+    rooms_and_people: "Rooms and people", "房间和用户";
+    skip_to_messages: "Skip to messages", "跳到消息";
+    messages_label: "Messages", "消息";
     switcher_title: "Go to a room", "转到房间";
     switcher_placeholder: "Room or person", "房间或用户";
     switcher_hint: "↑ ↓ to choose, Enter to open, Esc to close", "↑ ↓ 选择，Enter 打开，Esc 关闭";
@@ -388,6 +496,17 @@ catalogue! {
     by_whom: " by {name}", "（操作者：{name}）";
     muted_notice: "You are muted in {room} until {time}", "你在 {room} 被禁言至 {time}";
     unmuted: "You may post in {room} again.", "你可以在 {room} 再次发言了。";
+    with_reason: "{line}: {reason}", "{line}：{reason}";
+    full_stop: "{line}.", "{line}。";
+    is_typing: "{name} is typing…", "{name} 正在输入…";
+    two_typing: "{a} and {b} are typing…", "{a} 和 {b} 正在输入…";
+    several_typing: "Several people are typing…", "多人正在输入…";
+    unresolved_one: "{n} unsent message for {rooms}: that room was not found. Kept in this browser until it is.", "{n} 条发往 {rooms} 的消息未发送：找不到该房间。消息会保留在此浏览器中，直到找到为止。";
+    unresolved_many: "{n} unsent messages for {rooms}: that room was not found. Kept in this browser until it is.", "{n} 条发往 {rooms} 的消息未发送：找不到该房间。消息会保留在此浏览器中，直到找到为止。";
+    discard: "Discard", "丢弃";
+    enable_notifications: "Enable notifications", "开启通知";
+    announce_one: "{name}: {text}", "{name}：{text}";
+    announce_many: "{n} new messages", "{n} 条新消息";
 }
 
 #[cfg(test)]
@@ -461,6 +580,35 @@ mod tests {
             ZH.err_filtered
         );
         assert_eq!(error_text(ErrorCode::Unknown, ""), ZH.err_unknown);
+        set_lang(Lang::En);
+    }
+
+    #[test]
+    fn every_rule_the_forms_check_has_its_chinese_words() {
+        use shared::{DisplayName, MessageText, Password, RoomName, Username};
+        let long = "x".repeat(200);
+        let errors = [
+            Username::parse("ab").err(),
+            Username::parse(long.as_str()).err(),
+            Username::parse("a b c").err(),
+            Username::parse("_abc").err(),
+            Password::parse("short").err(),
+            Password::parse(long.as_str()).err(),
+            RoomName::parse("").err(),
+            RoomName::parse(long.as_str()).err(),
+            RoomName::parse("a\u{202e}b").err(),
+            DisplayName::parse("").err(),
+            DisplayName::parse(long.as_str()).err(),
+            DisplayName::parse("a\u{0007}b").err(),
+            MessageText::parse(" ").err(),
+            MessageText::parse("y".repeat(shared::MAX_MESSAGE_CHARS + 1)).err(),
+        ];
+        set_lang(Lang::Zh);
+        for err in errors {
+            let err = err.expect("each input breaks a rule");
+            let zh = rule_text(&err);
+            assert_ne!(zh, err.to_string(), "no Chinese for {err}");
+        }
         set_lang(Lang::En);
     }
 

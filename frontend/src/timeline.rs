@@ -355,6 +355,9 @@ pub enum Entry {
     Gap(Gap),
     /// The line above the first unread message.
     Divider,
+    /// The line above the first message of a day (the time of that message): added by the
+    /// view, which knows the local time zone.
+    Day(i64),
 }
 
 /// A message row's state beyond its text.
@@ -435,6 +438,7 @@ impl Entry {
                 if g.loading { "loading" } else { "failed" }
             ),
             Entry::Divider => "unread".into(),
+            Entry::Day(ts) => format!("d{ts}"),
         }
     }
 }
@@ -556,6 +560,22 @@ impl Timeline {
     /// A held message.
     pub fn message(&self, seq: u64) -> Option<&Message> {
         self.messages.get(&seq)
+    }
+
+    /// The `seq` of the newest message held (0 if none), and the messages above `after` (none
+    /// when `after` is `None`), oldest first: what the page's announcer says.
+    pub fn newest_messages(&self, after: Option<u64>) -> (u64, Vec<&Message>) {
+        let newest = self.messages.keys().next_back().copied().unwrap_or(0);
+        let fresh = match after {
+            Some(after) => self
+                .messages
+                .range(after + 1..)
+                .map(|(_, m)| m)
+                .filter(|m| m.deleted.is_none())
+                .collect(),
+            None => Vec::new(),
+        };
+        (newest, fresh)
     }
 
     /// The newest message of `me` that can still be edited.

@@ -6,12 +6,13 @@ use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{Credentials, MeResponse, NewAccount};
 
-use crate::{api, cache};
 use crate::components::AuthMode;
 use crate::components::auth::auth_form;
 use crate::components::dom::{Slot, el, line, new_el};
 use crate::components::effect;
 use crate::components::layout::chat_page;
+use crate::i18n::t;
+use crate::{api, cache};
 
 /// Who is using the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +59,7 @@ pub fn App() -> impl IntoView {
     effect(move || {
         let now = auth.get();
         page.set(Some(untrack(|| match now {
-            Auth::Checking => line("p", "splash", "splash", "", "Loading…"),
+            Auth::Checking => line("p", "splash", "splash", "", t().loading),
             Auth::LoggedOut(notice) => auth_page(notice, on_logged_in),
             Auth::LoggedIn(me) => chat_page(me.username, me.display_name, on_session_end),
         })));

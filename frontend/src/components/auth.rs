@@ -9,6 +9,7 @@ use leptos::prelude::*;
 
 use crate::components::dom::{Slot, attrs, button, el, flag, on, tested, text, value_of};
 use crate::components::{effect, memo_fn};
+use crate::i18n::{rule_text, t};
 use shared::{DisplayName, NewAccount, Password, Username};
 
 /// Which button was pressed.
@@ -122,10 +123,10 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
 
     form.set_class_name("auth");
     attrs(&form, &[("data-testid", "auth-form"), ("novalidate", "")]);
-    text(&el(&form, "h1", ""), "Chat");
+    text(&el(&form, "h1", ""), t().app_name);
     field(
         &form,
-        "Username",
+        t().username,
         "auth-username",
         &[
             ("data-testid", "username-input"),
@@ -135,12 +136,12 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
             ("spellcheck", "false"),
             ("aria-describedby", "auth-username-hint"),
         ],
-        "3 to 32 letters, digits, '_', '.' or '-'.",
+        t().username_hint,
     );
     let user_error = Slot::new(&form);
     let pass_input = field(
         &form,
-        "Password",
+        t().password,
         "auth-password",
         &[
             ("data-testid", "password-input"),
@@ -153,22 +154,22 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
     let pass_error = Slot::new(&form);
     field(
         &form,
-        "Display name",
+        t().display_name,
         "auth-display-name",
         &[
             ("data-testid", "display-name-input"),
             ("name", "display_name"),
             ("autocomplete", "nickname"),
-            ("placeholder", "Display name (optional)"),
+            ("placeholder", t().display_name_placeholder),
             ("aria-describedby", "auth-display-name-hint"),
         ],
-        "For a new account: the name others see (your username if left empty).",
+        t().display_name_hint,
     );
     let name_error = Slot::new(&form);
     let buttons = el(&form, "div", "auth-buttons");
-    let login = button(&buttons, "", "login-button", "Log in");
+    let login = button(&buttons, "", "login-button", t().log_in);
     attrs(&login, &[("type", "submit")]);
-    let register = button(&buttons, "secondary", "register-button", "Register");
+    let register = button(&buttons, "secondary", "register-button", t().register);
     attrs(&register, &[("type", "button")]);
     let server_error = Slot::new(&form);
 
@@ -205,21 +206,21 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
     effect(move || {
         let e = user_touched
             .get()
-            .then(|| username.with(|u| Username::parse(u.as_str()).err().map(|e| e.to_string())))
+            .then(|| username.with(|u| Username::parse(u.as_str()).err().map(|e| rule_text(&e))))
             .flatten();
         user_error.text_line("field-error", "username-error", "alert", e.as_deref());
     });
     effect(move || {
         let e = pass_touched
             .get()
-            .then(|| password.with(|p| Password::parse(p.as_str()).err().map(|e| e.to_string())))
+            .then(|| password.with(|p| Password::parse(p.as_str()).err().map(|e| rule_text(&e))))
             .flatten();
         pass_error.text_line("field-error", "password-error", "alert", e.as_deref());
     });
     // Checked live: an optional field has no "left it empty" error to wait for.
     effect(move || {
         let e = (name_touched.get() || registering.get())
-            .then(|| parsed_name().err().map(|e| e.to_string()))
+            .then(|| parsed_name().err().map(|e| rule_text(&e)))
             .flatten();
         name_error.text_line("field-error", "display-name-error", "alert", e.as_deref());
     });

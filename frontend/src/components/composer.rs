@@ -26,6 +26,7 @@ use crate::components::messages::start_of;
 use crate::components::{effect, memo_fn};
 use shared::{DisplayName, MAX_MESSAGE_CHARS, MessageText, RoomId, Username};
 
+use crate::i18n::{fill, t};
 use crate::{api, drafts};
 
 /// Names offered at most by the mention completion.
@@ -104,10 +105,10 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     } = p;
     form.set_class_name("composer");
     let area_el: web_sys::HtmlElement = el_with(&form, "textarea", "", "composer").unchecked_into();
-    attrs(&area_el, &[("rows", "1"), ("aria-label", "Message")]);
+    attrs(&area_el, &[("rows", "1"), ("aria-label", t().message_box)]);
     let send = el_with(&form, "button", "", "send-button");
     attrs(&send, &[("type", "submit")]);
-    text(&send, "Send");
+    text(&send, t().send);
     let mention_slot = Slot::new(&form);
     let reply_slot = Slot::new(&form);
     let count_slot = Slot::new(&form);
@@ -334,7 +335,10 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     effect(move || {
         attrs(
             &area_el,
-            &[("placeholder", &format!("Message #{}", room.get()))],
+            &[(
+                "placeholder",
+                &fill(t().message_room, &[("room", &room.get())]),
+            )],
         );
         flag(&area_el, "disabled", blocked().is_some());
         flag(&send, "disabled", blocked().is_some());
@@ -375,10 +379,16 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
                 c.chat.with(|chat| {
                     let m = chat.room(chat.current())?.timeline.message(seq)?;
                     Some(if m.deleted.is_some() {
-                        "Replying to a deleted message".to_owned()
+                        t().replying_deleted.to_owned()
                     } else {
                         let shown = crate::markdown::plain(&m.text);
-                        format!("Replying to {}: {}", m.author_name, start_of(&shown, 60))
+                        fill(
+                            t().replying_to,
+                            &[
+                                ("name", m.author_name.as_str()),
+                                ("text", &start_of(&shown, 60)),
+                            ],
+                        )
                     })
                 })
             });
@@ -386,7 +396,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
                 let p = new_el("p", "replying");
                 attrs(&p, &[("data-testid", "replying")]);
                 crate::components::dom::text(&el(&p, "span", ""), &line);
-                let b = button(&p, "link", "reply-cancel", "Cancel");
+                let b = button(&p, "link", "reply-cancel", t().cancel);
                 attrs(&b, &[("type", "button")]);
                 on(&b, "click", move |_| c.reply.set(None));
                 p
@@ -423,7 +433,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     effect(move || {
         let e = submit_error.get().or_else(|| {
             over.get()
-                .then(|| format!("Message is longer than {MAX_MESSAGE_CHARS} characters."))
+                .then(|| fill(t().too_long_chars, &[("n", &MAX_MESSAGE_CHARS.to_string())]))
         });
         error_slot.text_line("field-error", "composer-error", "alert", e.as_deref());
     });

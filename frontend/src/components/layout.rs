@@ -23,67 +23,104 @@ use std::time::Duration;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{ClientId, DisplayName, MessageText, Removal, Username};
+use wasm_bindgen::JsCast;
 
 use crate::browser;
 use crate::chat::{Alert, AlertKind, sort_by_key};
 use crate::client::Client;
 use crate::components::badge::conn_badge;
 use crate::components::composer::{ComposerParts, composer};
-use crate::components::dom::{Slot, attrs, button, el, el_with, line, new_el, on, text};
+use crate::components::dom::{Slot, attrs, button, el, el_with, flag, line, new_el, on, text};
 use crate::components::members::member_panel;
 use crate::components::messages::{ListProps, message_list};
+use crate::components::settings::settings_dialog;
 use crate::components::sidebar::sidebar;
+use crate::components::switcher::{all_rows, focus_soon, open_and_focus, step, switcher};
 use crate::components::{effect, memo_fn};
 use crate::conn::ConnState;
+use crate::i18n::t;
 use crate::{api, outbox};
 
 /// The screen's words.
 mod text {
-    pub const PEOPLE: &str = "People";
-    pub const DISMISS: &str = "Dismiss";
-    pub const RECONNECT_NOW: &str = "Reconnect now";
+    use crate::i18n::{fill, t};
+
     pub fn slow_mode(secs: u32) -> String {
-        format!("Slow mode: one message per {secs} s")
+        fill(t().slow_mode, &[("secs", &secs.to_string())])
     }
     pub fn slow_wait(secs: u64) -> String {
-        format!("Slow mode: {secs} s before your next message is sent")
+        fill(t().slow_wait, &[("secs", &secs.to_string())])
     }
     pub fn muted(room: &str, time: &str) -> String {
-        format!("You are muted in {room} until {time}.")
+        fill(t().you_are_muted, &[("room", room), ("time", time)])
     }
-    pub fn disconnected(in_secs: Option<u32>, offline: bool) -> String {
-        let base = if offline {
-            "You are offline."
+    pub fn disconnected(offline: bool) -> &'static str {
+        if offline {
+            t().you_are_offline
         } else {
-            "Disconnected from the server."
-        };
+            t().disconnected
+        }
+    }
+    pub fn countdown(in_secs: Option<u32>) -> String {
         match in_secs {
-            Some(s) => format!("{base} Trying again in {s} s."),
-            None => format!("{base} Reconnecting…"),
+            Some(s) => fill(t().trying_again_in, &[("secs", &s.to_string())]),
+            None => t().reconnecting.to_owned(),
         }
     }
     pub fn removed(reason: shared::Removal, room: &str, by: Option<&str>) -> String {
         use shared::Removal;
-        let by = by.map(|b| format!(" by {b}")).unwrap_or_default();
-        match reason {
-            Removal::Banned => format!("You were banned from {room}{by}"),
-            Removal::Kicked => format!("You were removed from {room}{by}"),
-            Removal::Left => format!("You left {room}"),
-            Removal::Unknown => format!("You are no longer a member of {room}{by}"),
+        let t = t();
+        let by = by
+            .map(|b| fill(t.by_whom, &[("name", b)]))
+            .unwrap_or_default();
+        let line = match reason {
+            Removal::Banned => t.banned_from,
+            Removal::Kicked => t.removed_from,
+            Removal::Left => t.left_room,
+            Removal::Unknown => t.no_longer_member,
+        };
+        let line = fill(line, &[("room", room)]);
+        if matches!(reason, Removal::Left) {
+            line
+        } else {
+            line + &by
         }
     }
     pub fn muted_notice(room: &str, time: &str) -> String {
-        format!("You are muted in {room} until {time}")
+        fill(t().muted_notice, &[("room", room), ("time", time)])
     }
     pub fn unmuted(room: &str) -> String {
-        format!("You may post in {room} again.")
+        fill(t().unmuted, &[("room", room)])
     }
     /// A notice with the reason given, if any.
     pub fn with_reason(line: String, reason: Option<&str>) -> String {
         match reason {
-            Some(r) if !r.is_empty() => format!("{line}: {r}"),
-            _ => format!("{line}."),
+            Some(r) if !r.is_empty() => fill(t().with_reason, &[("line", &line), ("reason", r)]),
+            _ => fill(t().full_stop, &[("line", &line)]),
         }
+    }
+    pub fn typing(names: &[shared::DisplayName]) -> Option<String> {
+        let t = t();
+        match names {
+            [] => None,
+            [a] => Some(fill(t.is_typing, &[("name", a.as_str())])),
+            [a, b] => Some(fill(t.two_typing, &[("a", a.as_str()), ("b", b.as_str())])),
+            _ => Some(t.several_typing.to_owned()),
+        }
+    }
+    pub fn unresolved(n: usize, rooms: &str) -> String {
+        let template = if n == 1 {
+            t().unresolved_one
+        } else {
+            t().unresolved_many
+        };
+        fill(template, &[("n", &n.to_string()), ("rooms", rooms)])
+    }
+    pub fn announce_one(author: &str, text: &str) -> String {
+        fill(t().announce_one, &[("name", author), ("text", text)])
+    }
+    pub fn announce_many(n: usize) -> String {
+        fill(t().announce_many, &[("n", &n.to_string())])
     }
 }
 
@@ -257,12 +294,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let typing = Memo::new(memo_fn(move |_| {
         let now = now.get();
         let names = client.chat.with(|c| c.typists(now));
-        match &names[..] {
-            [] => None,
-            [a] => Some(format!("{a} is typing…")),
-            [a, b] => Some(format!("{a} and {b} are typing…")),
-            _ => Some("Several people are typing…".to_owned()),
-        }
+        text::typing(&names)
     }));
     // Offered until the browser's permission is asked for.
     let notify = RwSignal::new(browser::notify_permission() == "default");
@@ -320,7 +352,62 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let on_retry = Callback::new(move |cid: ClientId| client.retry(cid));
     let on_retry_gap = Callback::new(move |(from, to): (u64, u64)| client.retry_gap(from, to));
 
-    let _ = root.append_child(&sidebar(sidebar_open, on_logout));
+    let switcher_open = RwSignal::new(false);
+    let settings_open = RwSignal::new(false);
+    // First in the Tab order: past the sidebar, to the messages.
+    let skip = el_with(&root, "a", "skip-link", "skip-link");
+    attrs(&skip, &[("href", "#messages")]);
+    text(&skip, t().skip_to_messages);
+    on(&skip, "click", move |ev| {
+        ev.prevent_default();
+        focus_soon("#messages");
+    });
+    let side = sidebar(sidebar_open, on_logout);
+    let _ = root.append_child(&side);
+    // On a phone the sidebar is a drawer: closed, nothing in it can be reached with Tab (and a
+    // screen reader skips it); open, the focus moves into it, and Escape closes it.
+    let narrow = RwSignal::new(is_narrow());
+    on(&window(), "resize", move |_| {
+        let n = is_narrow();
+        if narrow.get_untracked() != n {
+            narrow.set(n);
+        }
+    });
+    {
+        let side = side.clone();
+        let was_open = StoredValue::new(false);
+        effect(move || {
+            let open = sidebar_open.get();
+            flag(&side, "inert", narrow.get() && !open);
+            if open && !was_open.get_value() {
+                focus_soon("[data-testid=sidebar] button, [data-testid=sidebar] input");
+            }
+            was_open.set_value(open);
+        });
+    }
+    on(&window(), "keydown", move |ev| {
+        let Some(k) = ev.dyn_ref::<web_sys::KeyboardEvent>() else {
+            return;
+        };
+        let key = k.key();
+        if (k.ctrl_key() || k.meta_key()) && key.eq_ignore_ascii_case("k") {
+            ev.prevent_default();
+            settings_open.set(false);
+            switcher_open.set(true);
+        } else if k.alt_key() && (key == "ArrowUp" || key == "ArrowDown") {
+            ev.prevent_default();
+            let delta = if key == "ArrowUp" { -1 } else { 1 };
+            let here = client.chat.with_untracked(|c| c.current());
+            if let Some(id) = step(&all_rows(client), here, delta) {
+                open_and_focus(client, id);
+            }
+        } else if key == "Escape" && sidebar_open.get_untracked() {
+            sidebar_open.set(false);
+            focus_soon("[data-testid=sidebar-toggle]");
+        }
+    });
+    let _ = root.append_child(&switcher(client, switcher_open));
+    let _ = root.append_child(&settings_dialog(settings_open));
     let scrim = el(&root, "div", "scrim");
     on(&scrim, "click", move |_| sidebar_open.set(false));
     effect(move || {
@@ -330,10 +417,10 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             "scrim"
         })
     });
-    let main = el(&root, "section", "main");
+    let main = el(&root, "main", "main");
     let header = el(&main, "header", "topbar");
     let menu = button(&header, "menu", "sidebar-toggle", "☰");
-    attrs(&menu, &[("aria-label", "Rooms and people")]);
+    attrs(&menu, &[("aria-label", t().rooms_and_people)]);
     on(&menu, "click", move |_| sidebar_open.update(|o| *o = !*o));
     effect(move || {
         let open = sidebar_open.get();
@@ -363,7 +450,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
         notify_slot.set(notify.get().then(|| {
             let b = new_el("button", "secondary small");
             attrs(&b, &[("data-testid", "notify-enable")]);
-            text(&b, "Enable notifications");
+            text(&b, t().enable_notifications);
             on(&b, "click", move |_| {
                 browser::ask_notify(move || {
                     notify.try_set(browser::notify_permission() == "default");
@@ -377,14 +464,14 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
         mark_slot.set(unread_here.get().then(|| {
             let b = new_el("button", "secondary small");
             attrs(&b, &[("data-testid", "mark-read")]);
-            text(&b, "Mark as read");
+            text(&b, t().mark_read);
             on(&b, "click", move |_| {
                 client.mark_read(Some(current.get_untracked()))
             });
             b
         }))
     });
-    let people = button(&header, "secondary small", "members-toggle", text::PEOPLE);
+    let people = button(&header, "secondary small", "members-toggle", t().people);
     on(&people, "click", move |_| members_open.update(|o| *o = !*o));
     effect(move || {
         let open = members_open.get();
@@ -393,18 +480,45 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             &[("aria-expanded", if open { "true" } else { "false" })],
         );
     });
+    let gear = button(&header, "secondary small", "settings-open", "⚙");
+    attrs(
+        &gear,
+        &[("aria-label", t().settings), ("title", t().settings)],
+    );
+    on(&gear, "click", move |_| settings_open.set(true));
     conn_badge(el(&header, "span", ""), client.conn.into());
 
+    // The banner's words are said once when it appears; its countdown, which changes every
+    // second, is hidden from screen readers.
     let conn_slot = Slot::new(&main);
+    let offline = Memo::new(memo_fn(move |_| waiting.get().map(|(_, offline)| offline)));
     effect(move || {
-        conn_slot.set(waiting.get().map(|(in_secs, offline)| {
-            banner(
-                "conn-banner",
-                "status",
-                &text::disconnected(in_secs, offline),
-                ("small", "reconnect-now", text::RECONNECT_NOW),
-                move || client.reconnect_now(),
-            )
+        conn_slot.set(offline.get().map(|offline| {
+            untrack(|| {
+                let d = banner(
+                    "conn-banner",
+                    "status",
+                    text::disconnected(offline),
+                    ("small", "reconnect-now", t().reconnect_now),
+                    move || client.reconnect_now(),
+                );
+                let count = new_el("span", "countdown");
+                attrs(
+                    &count,
+                    &[
+                        ("aria-hidden", "true"),
+                        ("data-testid", "conn-countdown-text"),
+                    ],
+                );
+                if let Some(first) = d.first_element_child() {
+                    let _ = first.after_with_node_1(&count);
+                }
+                effect(move || {
+                    let secs = waiting.get().and_then(|(s, _)| s);
+                    count.set_text_content(Some(&format!(" {}", text::countdown(secs))));
+                });
+                d
+            })
         }))
     });
     let alert_slot = Slot::new(&main);
@@ -425,7 +539,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             );
             text(&el_with(&d, "span", "", "room-notice-text"), &line);
             let b = button(&d, "link", "room-notice-close", "×");
-            attrs(&b, &[("aria-label", text::DISMISS)]);
+            attrs(&b, &[("aria-label", t().dismiss)]);
             on(&b, "click", move |_| client.dismiss_alert(n));
             d.into()
         });
@@ -442,7 +556,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
                 move || client.clear_error(),
             );
             if let Some(b) = d.last_element_child() {
-                attrs(&b, &[("aria-label", text::DISMISS)]);
+                attrs(&b, &[("aria-label", t().dismiss)]);
             }
             d
         }))
@@ -451,14 +565,11 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     effect(move || {
         let (n, rooms) = unresolved.get();
         unresolved_slot.set((n > 0).then(|| {
-            let plural = if n == 1 { "message" } else { "messages" };
             let d = banner(
                 "unresolved-outbox",
                 "status",
-                &format!(
-                    "{n} unsent {plural} for {rooms}: that room was not found. Kept in this browser until it is."
-                ),
-                ("link", "unresolved-discard", "Discard"),
+                &text::unresolved(n, &rooms),
+                ("link", "unresolved-discard", t().discard),
                 move || client.discard_unresolved(),
             );
             attrs(&d, &[("data-count", &n.to_string())]);
@@ -488,6 +599,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             list_slot.set_fragment(&frag);
         });
     });
+    announcer(&main, client);
     let typing_slot = Slot::new(&el(&main, "div", "typing-slot"));
     effect(move || typing_slot.text_line("typing", "typing", "status", typing.get().as_deref()));
     composer(
@@ -507,6 +619,57 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
         let room = current.get();
         panel_slot.set(open.then(|| untrack(|| member_panel(room))));
     });
+}
+
+/// A live region that says each new message by someone else in the room on screen, once (a
+/// burst, such as a catch-up after a reconnect, is said as a count), and nothing for history
+/// pages, room switches, the user's own messages or changes to messages.
+fn announcer(parent: &web_sys::Element, client: Client) {
+    let region = el_with(parent, "div", "visually-hidden", "announcer");
+    attrs(
+        &region,
+        &[("aria-live", "polite"), ("aria-atomic", "false")],
+    );
+    let seen = StoredValue::new(None::<(shared::RoomId, u64)>);
+    effect(move || {
+        let Some((room, newest, said)) = client.chat.with(|c| {
+            let room = c.current();
+            let (newest, fresh) = c
+                .room(room)?
+                .timeline
+                .newest_messages(seen.get_value().filter(|(r, _)| *r == room).map(|(_, s)| s));
+            let mine = c.me().clone();
+            let theirs: Vec<_> = fresh.into_iter().filter(|m| m.author != mine).collect();
+            let said = match theirs.as_slice() {
+                [] => None,
+                [m] => Some(text::announce_one(m.author_name.as_str(), &m.text)),
+                many => Some(text::announce_many(many.len())),
+            };
+            Some((room, newest, said))
+        }) else {
+            return;
+        };
+        let known = seen.get_value().is_some_and(|(r, _)| r == room);
+        seen.set_value(Some((room, newest)));
+        if let (true, Some(said)) = (known, said) {
+            while region.child_element_count() >= 3 {
+                if let Some(first) = region.first_element_child() {
+                    first.remove();
+                }
+            }
+            text(&el(&region, "p", ""), &said);
+        }
+    });
+}
+
+/// Whether the screen is narrow enough for the sidebar to be a drawer (the stylesheet's
+/// breakpoint).
+fn is_narrow() -> bool {
+    window()
+        .inner_width()
+        .ok()
+        .and_then(|w| w.as_f64())
+        .is_some_and(|w| w < 760.0)
 }
 
 /// An unread count as badges and the title show it (`999+` past the server's cap).

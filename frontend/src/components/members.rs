@@ -589,11 +589,8 @@ fn invite_box(p: Panel) -> web_sys::Element {
     // The picker, built while open (its effects end with it).
     effect(move || {
         let open = p.invite_open.get();
-        picker.set(
-            open.then(|| {
-                untrack(|| people_picker(10, t().invite, p.invite, p.invite_error))
-            }),
-        );
+        picker
+            .set(open.then(|| untrack(|| people_picker(10, t().invite, p.invite, p.invite_error))));
     });
     effect(move || done.text_line("ok", "invite-done", "", p.invite_done.get().as_deref()));
     d

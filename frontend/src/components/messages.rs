@@ -34,6 +34,8 @@ use crate::components::dom::{
     Slot, attrs, el, key_of, line, new_el, on, shift_or_composing, target, text,
 };
 use crate::components::effect;
+use crate::components::switcher::focus_soon;
+use crate::i18n::{self, fill};
 use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
 
 /// Distance from the bottom (px) within which the list counts as "at the bottom" and follows
@@ -111,8 +113,13 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         &list_el,
         &[
             ("data-testid", "message-list"),
-            ("role", "log"),
-            ("aria-live", "polite"),
+            ("id", "messages"),
+            // Focusable, so that PageUp/PageDown and the arrows scroll it. Not a live region:
+            // a loaded history page would be read out whole; new messages are announced one
+            // by one through the page's announcer instead (see `crate::components::announce`).
+            ("tabindex", "0"),
+            ("role", "region"),
+            ("aria-label", i18n::t().messages_label),
         ],
     );
     let top_slot = Slot::new(&list_el);
@@ -260,7 +267,7 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
     let rows = StoredValue::new_local(Vec::<(String, web_sys::Element)>::new());
     let was_editing = StoredValue::new(None::<u64>);
     effect(move || {
-        let list = entries.get();
+        let list = with_days(entries.get());
         let editing = client.and_then(|c| c.editing.get());
         let Some(ul) = ul.try_get_value() else {
             return;
@@ -377,7 +384,7 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                     }
                     "delete"
                         if window()
-                            .confirm_with_message("Delete this message?")
+                            .confirm_with_message(i18n::t().ask_delete_message)
                             .unwrap_or(false) =>
                     {
                         c.act(Act::Delete { target: seq }, "".into());
@@ -413,6 +420,7 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         if key == "Escape" {
             ev.prevent_default();
             c.editing.set(None);
+            focus_soon("[data-testid=composer]");
         } else if key == "Enter" && !shift && !composing {
             ev.prevent_default();
             let seq = c.editing.get_untracked().unwrap_or(0);
@@ -426,8 +434,14 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                     .is_some_and(|m| *m.text == *value)
             });
             match MessageText::parse(value) {
-                _ if same => c.editing.set(None),
-                Ok(t) => c.edit(seq, t),
+                _ if same => {
+                    c.editing.set(None);
+                    focus_soon("[data-testid=composer]");
+                }
+                Ok(t) => {
+                    c.edit(seq, t);
+                    focus_soon("[data-testid=composer]");
+                }
                 Err(e) => {
                     if let Some(err) = ul
                         .try_get_value()
@@ -461,7 +475,7 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
             HistoryState::More => {
                 let b = new_el("button", "load-older");
                 attrs(&b, &[("data-testid", "load-older")]);
-                text(&b, "Load older messages");
+                text(&b, i18n::t().load_older);
                 on(&b, "click", move |_| on_load_older.run(()));
                 b
             }
@@ -470,14 +484,14 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                 "history-marker",
                 "history-loading",
                 "",
-                "Loading messages…",
+                i18n::t().loading_messages,
             ),
             HistoryState::Beginning => line(
                 "p",
                 "history-marker",
                 "history-start",
                 "",
-                &format!("This is the beginning of #{room}."),
+                &fill(i18n::t().beginning_of, &[("room", &room)]),
             ),
         }))
     });
@@ -485,7 +499,7 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         jump_unread.set(unread_off.get().then(|| {
             let b = new_el("button", "bar small");
             attrs(&b, &[("data-testid", "jump-unread")]);
-            text(&b, "Jump to first unread");
+            text(&b, i18n::t().jump_unread);
             on(&b, "click", move |_| to_unread());
             b
         }))
@@ -502,15 +516,34 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                 ],
             );
             if new {
-                text(&el(&d, "span", ""), "New messages below");
+                text(&el(&d, "span", ""), i18n::t().new_below);
             }
             let b = el(&d, "button", "small");
             attrs(&b, &[("data-testid", "jump-latest")]);
-            text(&b, "Jump to latest");
+            text(&b, i18n::t().jump_latest);
             on(&b, "click", move |_| to_bottom());
             d
         }))
     });
+}
+
+/// The entries with a day's line above the first message of each local day; a message after
+/// such a line starts a new group (its author's name shows again).
+fn with_days(list: Vec<Entry>) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(list.len() + 4);
+    let mut day = None;
+    for mut e in list {
+        if let Entry::Message { ts, more, .. } = &mut e {
+            let d = browser::local_day(*ts);
+            if day != Some(d) {
+                day = Some(d);
+                out.push(Entry::Day(*ts));
+                more.compact = false;
+            }
+        }
+        out.push(e);
+    }
+    out
 }
 
 /// Whether the "new messages" line is out of view.
@@ -620,10 +653,10 @@ fn row(entry: &Entry, ctx: &RowContext) -> web_sys::Element {
                 ],
             );
             if g.loading {
-                text(&host, "Loading missing messages…");
+                text(&host, i18n::t().loading_missing);
             } else {
-                text(&host, "Some messages could not be loaded ");
-                button(&host, "gap-retry", "gap", "Try again");
+                text(&host, i18n::t().some_not_loaded);
+                button(&host, "gap-retry", "gap", i18n::t().try_again);
             }
         }
         Entry::Notice(n) => {
@@ -638,7 +671,25 @@ fn row(entry: &Entry, ctx: &RowContext) -> web_sys::Element {
                     ("data-kind", kind),
                 ],
             );
-            text(&host, &format!("{user} {kind} the room"));
+            text(
+                &host,
+                &fill(
+                    if n.online {
+                        i18n::t().joined_room
+                    } else {
+                        i18n::t().left_the_room
+                    },
+                    &[("name", &user)],
+                ),
+            );
+        }
+        Entry::Day(ts) => {
+            host.set_class_name("day-divider");
+            attrs(
+                &host,
+                &[("data-testid", "day-divider"), ("role", "separator")],
+            );
+            text(&host, &browser::day_label(*ts, ctx.now));
         }
         Entry::Divider => {
             host.set_class_name("unread-divider");
@@ -646,7 +697,7 @@ fn row(entry: &Entry, ctx: &RowContext) -> web_sys::Element {
                 &host,
                 &[("data-testid", "unread-divider"), ("role", "separator")],
             );
-            text(&host, "New messages");
+            text(&host, i18n::t().new_messages);
         }
         Entry::Message {
             seq,
@@ -720,7 +771,9 @@ fn message_row(
     }
     if let Some((target, quote)) = &more.reply_to {
         let label = match quote {
-            Some(q) if q.text.is_empty() => format!("{}: message deleted", q.author_name),
+            Some(q) if q.text.is_empty() => {
+                fill(i18n::t().quote_deleted, &[("name", q.author_name.as_str())])
+            }
             Some(q) => format!("{}: {}", q.author_name, start_of(&q.text, 100)),
             None => "…".to_owned(),
         };
@@ -753,15 +806,15 @@ fn message_row(
         text(&t, &time.short);
         match delivery {
             Delivery::Sent => {}
-            Delivery::Pending => text(&el(&meta, "span", "status"), "sending…"),
+            Delivery::Pending => text(&el(&meta, "span", "status"), i18n::t().sending),
             Delivery::Failed { reason, retryable } => {
                 let e = el(&meta, "span", "status failed");
                 attrs(&e, &[("data-testid", "message-error")]);
-                text(&e, &format!("Not sent: {reason}"));
+                text(&e, &fill(i18n::t().not_sent, &[("reason", reason)]));
                 if *retryable {
-                    button(&meta, "message-retry", "retry", "Retry");
+                    button(&meta, "message-retry", "retry", i18n::t().retry);
                 }
-                button(&meta, "message-discard", "discard", "Discard");
+                button(&meta, "message-discard", "discard", i18n::t().discard);
             }
         }
     }
@@ -770,7 +823,7 @@ fn message_row(
     if more.deleted {
         let d = el(&t, "em", "deleted");
         attrs(&d, &[("data-testid", "message-deleted")]);
-        text(&d, "message deleted");
+        text(&d, i18n::t().message_deleted);
     } else {
         message_body(&t, body);
     }
@@ -783,7 +836,7 @@ fn message_row(
                 ("title", &browser::local_time(at, ctx.now).full),
             ],
         );
-        text(&e, " (edited)");
+        text(&e, i18n::t().edited);
     }
     let (Some(seq), Some(me)) = (seq, &ctx.me) else {
         return;
@@ -813,14 +866,14 @@ fn message_row(
     }
     let actions = el(host, "div", "actions");
     attrs(&actions, &[("data-testid", "message-actions")]);
-    button(&actions, "action-reply", "reply", "Reply");
-    button(&actions, "action-react", "react", "React");
+    button(&actions, "action-reply", "reply", i18n::t().reply);
+    button(&actions, "action-react", "react", i18n::t().react);
     let own = author == me;
     if own {
-        button(&actions, "action-edit", "edit", "Edit");
+        button(&actions, "action-edit", "edit", i18n::t().edit);
     }
     if own || ctx.moderator {
-        button(&actions, "action-delete", "delete", "Delete");
+        button(&actions, "action-delete", "delete", i18n::t().delete);
     }
     if ctx.editing == Some(seq) {
         let box_ = el(host, "div", "editor");
@@ -829,14 +882,11 @@ fn message_row(
             &area,
             &[
                 ("data-testid", "edit-input"),
-                ("aria-label", "Edit message"),
+                ("aria-label", i18n::t().edit_message),
             ],
         );
         text(&area, body);
-        text(
-            &el(&box_, "span", "field-note"),
-            "Enter to save, Escape to cancel",
-        );
+        text(&el(&box_, "span", "field-note"), i18n::t().edit_hint);
         attrs(
             &el(&box_, "p", "field-error"),
             &[("data-testid", "edit-error"), ("role", "alert")],

@@ -4,12 +4,11 @@
 //! Test ids: `settings` (the dialog), `settings-language` (a select of language tags),
 //! `settings-theme` (a select: `system`, `light`, `dark`), `settings-close`.
 
-use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
-use crate::components::dom::{attrs, el, target, text, value_of};
-use crate::components::{click, effect, on_event};
+use crate::components::dom::{Slot, attrs, el, key_of, new_el, on, target, text, value_of};
+use crate::components::effect;
 use crate::i18n::{self, Lang, t};
 
 /// The `localStorage` key of the theme chosen in the app.
@@ -90,43 +89,36 @@ pub fn choose_theme(theme: Theme) {
     apply_theme(theme);
 }
 
-/// The settings dialog, shown while `open` is true. Escape or the close button closes it.
-#[component]
-pub fn SettingsDialog(open: RwSignal<bool>) -> impl IntoView {
-    let host = NodeRef::<html::Div>::new();
-    effect(move || {
-        let Some(host) = host.get() else {
-            return;
-        };
-        let host: web_sys::Element = host.into();
-        host.set_inner_html("");
-        if open.get() {
-            build(&host);
+/// The settings dialog's place (empty while closed), shown while `open` is true. Escape, the
+/// close button or a click beside the dialog closes it.
+pub(crate) fn settings_dialog(open: RwSignal<bool>) -> web_sys::Element {
+    let host = new_el("div", "settings-host");
+    on(&host, "change", move |ev| on_change(&ev));
+    on(&host, "click", move |ev| {
+        if target(&ev, "[data-testid=settings-close], .dialog-backdrop").is_some() {
+            open.set(false);
         }
     });
-    view! {
-        <div
-            class="settings-host"
-            node_ref=host
-            on:change=on_event(move |ev| on_change(&ev))
-            on:click=click(move |ev| {
-                if target(&ev, "[data-testid=settings-close], .dialog-backdrop").is_some() {
-                    open.set(false);
-                }
-            })
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
-                if ev.key() == "Escape" {
-                    ev.prevent_default();
-                    open.set(false);
-                }
-            }
-        ></div>
-    }
+    on(&host, "keydown", move |ev| {
+        if key_of(&ev) == "Escape" {
+            ev.prevent_default();
+            open.set(false);
+        }
+    });
+    let place = Slot::new(&host);
+    effect(move || {
+        place.set(open.get().then(|| {
+            let d = new_el("div", "");
+            build(&d);
+            d
+        }));
+    });
+    host
 }
 
 fn build(host: &web_sys::Element) {
     el(host, "div", "dialog-backdrop");
-    let dialog = el(host, "div", "dialog settings");
+    let dialog = el(host, "div", "dialog app-settings");
     attrs(
         &dialog,
         &[

@@ -20,6 +20,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use shared::{DisplayName, InviteInfo, RoomId, RoomKind, RoomName, Username};
+use wasm_bindgen::JsCast;
 
 use crate::chat::{Chat, sort_by_key};
 use crate::client::Client;
@@ -28,6 +29,7 @@ use crate::components::dom::{
 };
 use crate::components::layout::count_text;
 use crate::components::people::people_picker;
+use crate::components::switcher::open_and_focus;
 use crate::components::{effect, memo_fn};
 use crate::i18n::t;
 
@@ -150,8 +152,14 @@ pub(crate) fn sidebar(open: RwSignal<bool>, on_logout: Callback<()>) -> web_sys:
         server_error: RwSignal::new(None),
         busy: RwSignal::new(false),
     };
-    let aside = new_el("aside", "sidebar");
-    attrs(&aside, &[("data-testid", "sidebar")]);
+    let aside = new_el("nav", "sidebar");
+    attrs(
+        &aside,
+        &[
+            ("data-testid", "sidebar"),
+            ("aria-label", t().rooms_and_people),
+        ],
+    );
     on(&aside, "click", move |ev| on_click(b, &ev));
     on(&aside, "submit", move |ev| {
         if target(&ev, "form").is_some_and(|f| f.class_name() == "new-room") {
@@ -482,7 +490,16 @@ fn on_click(b: Bar, ev: &web_sys::Event) {
         "new-dm-button" => b.picking.update(|p| *p = !*p),
         "room-item" => {
             if let Some(id) = room() {
-                client.open_room(id);
+                // Opened from the keyboard (a click with no pointer): the focus goes on to the
+                // room's message box.
+                let keyboard = ev
+                    .dyn_ref::<web_sys::MouseEvent>()
+                    .is_some_and(|m| m.detail() == 0);
+                if keyboard {
+                    open_and_focus(client, id);
+                } else {
+                    client.open_room(id);
+                }
                 b.open.set(false);
             }
         }

@@ -10,15 +10,14 @@
 //! Test ids: `switcher` (the dialog), `switcher-input`, `switcher-option` (with `data-room-id`
 //! and `aria-selected`), `switcher-empty`.
 
-use leptos::html;
 use leptos::prelude::*;
 use shared::RoomId;
 use wasm_bindgen::JsCast;
 
 use crate::client::Client;
-use crate::components::dom::{attrs, el, target, text, value_of};
+use crate::components::dom::{Slot, attrs, el, new_el, on, target, text, value_of};
+use crate::components::effect;
 use crate::components::sidebar::{RoomRow, room_rows};
-use crate::components::{click, effect, on_event};
 use crate::i18n::t;
 
 /// The rooms whose name matches `query` (case-insensitive, a leading `#` or `@` ignored):
@@ -94,10 +93,8 @@ struct Switcher {
     before: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
 }
 
-/// The quick switcher, shown while `open` is true.
-#[component]
-pub fn QuickSwitcher(open: RwSignal<bool>) -> impl IntoView {
-    let client = expect_context::<Client>();
+/// The quick switcher's place (empty while closed), shown while `open` is true.
+pub(crate) fn switcher(client: Client, open: RwSignal<bool>) -> web_sys::Element {
     let s = Switcher {
         client,
         open,
@@ -105,14 +102,19 @@ pub fn QuickSwitcher(open: RwSignal<bool>) -> impl IntoView {
         chosen: RwSignal::new(0),
         before: StoredValue::new_local(None),
     };
-    let host = NodeRef::<html::Div>::new();
+    let host = new_el("div", "switcher-host");
+    on(&host, "keydown", move |ev| on_key(s, &ev));
+    on(&host, "input", move |ev| {
+        if let Some(input) = target(&ev, "input") {
+            s.query.set(value_of(&input));
+            s.chosen.set(0);
+        }
+    });
+    on(&host, "click", move |ev| on_click(s, &ev));
+    let place = Slot::new(&host);
     effect(move || {
-        let Some(host) = host.get() else {
-            return;
-        };
-        let host: web_sys::Element = host.into();
-        host.set_inner_html("");
         if !open.get() {
+            place.set(None);
             if let Some(el) = s.before.try_update_value(Option::take).flatten() {
                 let _ = el.focus();
             }
@@ -122,28 +124,20 @@ pub fn QuickSwitcher(open: RwSignal<bool>) -> impl IntoView {
             .active_element()
             .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
         s.before.set_value(active);
-        s.query.set(String::new());
-        s.chosen.set(0);
-        build(s, &host);
+        untrack(|| {
+            s.query.set(String::new());
+            s.chosen.set(0);
+            let d = new_el("div", "");
+            build(s, &d);
+            place.set(Some(d));
+            focus_soon("[data-testid=switcher-input]");
+        });
     });
-    view! {
-        <div
-            class="switcher-host"
-            node_ref=host
-            on:keydown=move |ev: leptos::ev::KeyboardEvent| on_key(s, &ev)
-            on:input=on_event(move |ev| {
-                if let Some(input) = target(&ev, "input") {
-                    s.query.set(value_of(&input));
-                    s.chosen.set(0);
-                }
-            })
-            on:click=click(move |ev| on_click(s, &ev))
-        ></div>
-    }
+    host
 }
 
 /// The dialog and its list (kept up to date by an effect).
-fn build(s: Switcher, host: &web_sys::Element) {
+fn build(s: Switcher, host: &web_sys::Node) {
     let backdrop = el(host, "div", "dialog-backdrop");
     attrs(&backdrop, &[("data-testid", "switcher-backdrop")]);
     let dialog = el(host, "div", "dialog switcher");
@@ -185,9 +179,6 @@ fn build(s: Switcher, host: &web_sys::Element) {
             ("aria-label", t().rooms),
         ],
     );
-    if let Ok(input) = input.clone().dyn_into::<web_sys::HtmlElement>() {
-        let _ = input.focus();
-    }
     effect(move || {
         let query = s.query.get();
         let chosen = s.chosen.get();
