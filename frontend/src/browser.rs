@@ -102,12 +102,10 @@ pub fn day_label(ts: i64, now: i64) -> String {
 pub fn local_time(ts: i64, now: i64) -> LocalTime {
     let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));
     let tag = crate::i18n::lang().tag();
-    let hm = String::from(
-        date.to_locale_time_string_with_options(
-            tag,
-            &intl_options(&[("hour", "numeric"), ("minute", "2-digit")]),
-        ),
-    );
+    let hm = String::from(date.to_locale_time_string_with_options(
+        tag,
+        &intl_options(&[("hour", "numeric"), ("minute", "2-digit")]),
+    ));
     let short = if local_day(ts) == local_day(now) {
         hm
     } else if is_yesterday(ts, now) {

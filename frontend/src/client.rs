@@ -183,6 +183,8 @@ impl Client {
     /// Puts a room on screen (joining it if new).
     pub fn open_room(self, id: RoomId) {
         self.flush_read();
+        // An edit in place belongs to the room it was opened in.
+        self.editing.set(None);
         self.change(|c| c.open(id));
     }
 

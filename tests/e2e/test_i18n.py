@@ -51,7 +51,7 @@ def test_the_app_speaks_chinese_from_the_browser_and_switches_to_english_and_bac
 
 def test_the_theme_can_be_chosen_in_the_app_beside_the_system_setting(server, browser):
     status, session = http_json("POST", server.base + "/api/register",
-                                {"username": "bo", "password": PASSWORD})
+                                {"username": "bob", "password": PASSWORD})
     assert status == 201, session
     ctx = browser.new_context(color_scheme="light")
     try:

@@ -8,6 +8,7 @@
 use leptos::prelude::*;
 
 use crate::components::dom::{Slot, attrs, button, el, flag, on, tested, text, value_of};
+use crate::components::switcher::focus_soon;
 use crate::components::{effect, memo_fn};
 use crate::i18n::{rule_text, t};
 use shared::{DisplayName, NewAccount, Password, Username};
@@ -172,6 +173,7 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
     let register = button(&buttons, "secondary", "register-button", t().register);
     attrs(&register, &[("type", "button")]);
     let server_error = Slot::new(&form);
+    focus_soon("[data-testid=username-input]");
 
     on(&form, "submit", move |ev| {
         ev.prevent_default();

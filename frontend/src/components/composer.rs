@@ -92,6 +92,12 @@ pub fn Composer(
     view! { <form use:composer=p></form> }
 }
 
+/// Whether Alt, Ctrl or Meta was held during a keyboard event (Alt+Up moves between rooms).
+fn modified(ev: &web_sys::Event) -> bool {
+    ev.dyn_ref::<web_sys::KeyboardEvent>()
+        .is_some_and(|k| k.alt_key() || k.ctrl_key() || k.meta_key())
+}
+
 /// Makes `form` the composer (plain DOM: handlers on the form and its textarea, an effect per
 /// part that changes).
 pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
@@ -304,6 +310,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             ev.prevent_default();
             submit();
         } else if key == "ArrowUp"
+            && !modified(&ev)
             && text.with_untracked(String::is_empty)
             && let Some(c) = client
         {

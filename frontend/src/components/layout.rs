@@ -613,6 +613,10 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             hint: Some(slow_hint.into()),
         },
     );
+    // Ready to type (not on a phone, where it would open the keyboard over the messages).
+    if !is_narrow() {
+        focus_soon("[data-testid=composer]");
+    }
     let panel_slot = Slot::new(&root);
     effect(move || {
         let open = members_open.get();

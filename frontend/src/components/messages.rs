@@ -34,7 +34,6 @@ use crate::components::dom::{
     Slot, attrs, el, key_of, line, new_el, on, shift_or_composing, target, text,
 };
 use crate::components::effect;
-use crate::components::switcher::focus_soon;
 use crate::i18n::{self, fill};
 use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
 
@@ -420,7 +419,6 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         if key == "Escape" {
             ev.prevent_default();
             c.editing.set(None);
-            focus_soon("[data-testid=composer]");
         } else if key == "Enter" && !shift && !composing {
             ev.prevent_default();
             let seq = c.editing.get_untracked().unwrap_or(0);
@@ -434,14 +432,8 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                     .is_some_and(|m| *m.text == *value)
             });
             match MessageText::parse(value) {
-                _ if same => {
-                    c.editing.set(None);
-                    focus_soon("[data-testid=composer]");
-                }
-                Ok(t) => {
-                    c.edit(seq, t);
-                    focus_soon("[data-testid=composer]");
-                }
+                _ if same => c.editing.set(None),
+                Ok(t) => c.edit(seq, t),
                 Err(e) => {
                     if let Some(err) = ul
                         .try_get_value()
@@ -684,19 +676,15 @@ fn row(entry: &Entry, ctx: &RowContext) -> web_sys::Element {
             );
         }
         Entry::Day(ts) => {
+            // A heading (not a separator: a list holds list items only), so that a screen
+            // reader can move from day to day.
             host.set_class_name("day-divider");
-            attrs(
-                &host,
-                &[("data-testid", "day-divider"), ("role", "separator")],
-            );
-            text(&host, &browser::day_label(*ts, ctx.now));
+            attrs(&host, &[("data-testid", "day-divider")]);
+            text(&el(&host, "h3", ""), &browser::day_label(*ts, ctx.now));
         }
         Entry::Divider => {
             host.set_class_name("unread-divider");
-            attrs(
-                &host,
-                &[("data-testid", "unread-divider"), ("role", "separator")],
-            );
+            attrs(&host, &[("data-testid", "unread-divider")]);
             text(&host, i18n::t().new_messages);
         }
         Entry::Message {
