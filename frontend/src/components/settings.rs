@@ -5,10 +5,10 @@
 //! `settings-theme` (a select: `system`, `light`, `dark`), `settings-close`.
 
 use leptos::prelude::*;
-use wasm_bindgen::JsCast;
 
 use crate::components::dom::{Slot, attrs, el, key_of, new_el, on, target, text, value_of};
 use crate::components::effect;
+use crate::components::switcher::focus_soon;
 use crate::i18n::{self, Lang, t};
 
 /// The `localStorage` key of the theme chosen in the app.
@@ -99,19 +99,27 @@ pub(crate) fn settings_dialog(open: RwSignal<bool>) -> web_sys::Element {
             open.set(false);
         }
     });
-    on(&host, "keydown", move |ev| {
-        if key_of(&ev) == "Escape" {
+    on(&window(), "keydown", move |ev| {
+        if key_of(&ev) == "Escape" && open.get_untracked() {
             ev.prevent_default();
             open.set(false);
         }
     });
     let place = Slot::new(&host);
+    let was_open = StoredValue::new(false);
     effect(move || {
-        place.set(open.get().then(|| {
+        let now = open.get();
+        place.set(now.then(|| {
             let d = new_el("div", "");
             build(&d);
+            focus_soon("[data-testid=settings-language]");
             d
         }));
+        // Closed: the focus goes back to the button that opened the dialog.
+        if was_open.get_value() && !now {
+            focus_soon("[data-testid=settings-open]");
+        }
+        was_open.set_value(now);
     });
     host
 }
@@ -159,9 +167,6 @@ fn build(host: &web_sys::Element) {
         &[("type", "button"), ("data-testid", "settings-close")],
     );
     text(&close, t().close);
-    if let Ok(first) = first.dyn_into::<web_sys::HtmlElement>() {
-        let _ = first.focus();
-    }
 }
 
 /// A labelled select in the dialog.
