@@ -150,6 +150,7 @@ pub fn error_text(code: ErrorCode, server_message: &str) -> String {
         ErrorCode::SlowMode => t.err_slow_mode,
         ErrorCode::Filtered => t.err_filtered,
         ErrorCode::NoSuchUser => t.err_no_such_user,
+        ErrorCode::NoSuchFile => t.err_no_such_file,
         ErrorCode::RateLimited => t.err_rate_limited,
         ErrorCode::Internal => t.err_internal,
         ErrorCode::Unknown => t.err_unknown,
@@ -385,6 +386,7 @@ catalogue! {
     err_slow_mode: "Slow mode: wait a moment before posting again.", "慢速模式：请稍候再发言。";
     err_filtered: "A rule of this room refused the message.", "此房间的规则拒绝了这条消息。";
     err_no_such_user: "No such user.", "没有这个用户。";
+    err_no_such_file: "That file is gone, or was not uploaded here.", "该文件不存在，或不是上传到这里的。";
     err_rate_limited: "Too many requests. Wait a moment.", "请求太频繁，请稍候。";
     err_internal: "The server failed. Try again.", "服务器出错，请重试。";
     err_unknown: "The request failed.", "请求失败。";
