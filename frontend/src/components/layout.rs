@@ -284,7 +284,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             } else {
                 String::new()
             };
-            document().set_title(&format!("{n}{room} — Chat"));
+            document().set_title(&format!("{n}{room} — {}", t().app_name));
         }
     };
     tick();
