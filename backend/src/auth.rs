@@ -321,7 +321,7 @@ fn session_cookie(
     token: &str,
     max_age: Duration,
 ) -> Result<HeaderValue, ApiError> {
-    let secure = if state.config.secure_cookies {
+    let secure = if state.config.cookies_secure() {
         "; Secure"
     } else {
         ""

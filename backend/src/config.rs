@@ -121,6 +121,38 @@ pub struct Config {
     /// SQLite durability: `normal` survives a process crash, `full` also a power cut.
     #[arg(long, env = "CHAT_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal)]
     pub synchronous: Synchronous,
+
+    /// Serve HTTPS and `wss` with this certificate chain (PEM); needs `--tls-key`. Turns on
+    /// `Strict-Transport-Security` and `Secure` cookies.
+    #[arg(long, env = "CHAT_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of `--tls-cert` (PEM: PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, env = "CHAT_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// On SIGTERM, how long `/readyz` says 503 before the sockets close with 1001, so that a
+    /// load balancer moves new clients elsewhere first (0: close at once).
+    #[arg(long, env = "CHAT_DRAIN_SECS", default_value_t = 0)]
+    pub drain_secs: u64,
+
+    /// Log lines as `text` or as `json` (one object per line, for a log collector).
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// A bearer token that may read `/metrics` from anywhere; without it, only clients on a
+    /// loopback address may.
+    #[arg(long, env = "CHAT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 impl Config {
@@ -132,6 +164,16 @@ impl Config {
         config.bind = bind;
         config.database = database;
         config
+    }
+
+    /// Whether the server speaks TLS itself.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// Whether the session cookie is marked `Secure`: asked for, or served over TLS.
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies || self.tls()
     }
 
     /// The folder of uploaded files' contents: beside the database, `<database>.files`.
@@ -177,10 +219,11 @@ impl Config {
         if !self.allowed_origins.is_empty() {
             return self.allowed_origins.clone();
         }
-        let mut origins = vec![Origin::http(local.ip().to_string(), local.port())];
+        let scheme = if self.tls() { "https" } else { "http" };
+        let mut origins = vec![Origin::new(scheme, local.ip().to_string(), local.port())];
         if local.ip().is_loopback() || local.ip().is_unspecified() {
             for host in ["localhost", "127.0.0.1"] {
-                let origin = Origin::http(host.into(), local.port());
+                let origin = Origin::new(scheme, host.into(), local.port());
                 if !origins.contains(&origin) {
                     origins.push(origin);
                 }

@@ -15,12 +15,13 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shared::{MessageEvent, RoomId};
 use tokio::sync::mpsc;
 
 use crate::hub::Hub;
+use crate::metrics;
 use crate::store::{CommitListener, Store};
 
 /// How long a hole may stay open before the dispatcher reads the store for it: long enough for
@@ -31,8 +32,8 @@ const REPAIR_PAGE: u32 = 500;
 
 /// What reaches the dispatcher.
 enum Input {
-    /// The events of one commit (or of one bus message).
-    Committed(Vec<MessageEvent>),
+    /// The events of one commit (or of one bus message), and when they were committed.
+    Committed(Vec<MessageEvent>, Instant),
     /// The answer of a repair read for `room`.
     Repaired(RoomId, Vec<MessageEvent>),
 }
@@ -62,7 +63,7 @@ pub fn seam() -> (Arc<Seam>, Inbox) {
 impl CommitListener for Seam {
     fn committed(&self, events: Vec<MessageEvent>) {
         // Fails only once the dispatcher has stopped, when the server is going down.
-        let _ = self.tx.send(Input::Committed(events));
+        let _ = self.tx.send(Input::Committed(events, Instant::now()));
     }
 }
 
@@ -100,10 +101,13 @@ impl Dispatcher {
     pub async fn run(mut self) {
         while let Some(input) = self.inbox.rx.recv().await {
             match input {
-                Input::Committed(events) => {
+                Input::Committed(events, at) => {
                     for event in events {
                         self.accept(event);
                     }
+                    metrics::get()
+                        .fanout_latency
+                        .observe(at.elapsed().as_secs_f64());
                 }
                 Input::Repaired(room, events) => {
                     if let Some(order) = self.rooms.get_mut(&room) {
@@ -167,6 +171,9 @@ impl Dispatcher {
             drop(store);
             let events = match read.await {
                 Ok(events) => {
+                    if !events.is_empty() {
+                        metrics::get().repairs.inc();
+                    }
                     tracing::warn!(%room, after, found = events.len(), "filled a hole in the event stream from the store");
                     events
                 }

@@ -4,7 +4,7 @@
 //!   under (scripts only from this origin, plus the one inline loader trunk writes into
 //!   `index.html`, allowed by its hash; `wasm-unsafe-eval` to compile the module; no plugins, no
 //!   framing), `X-Content-Type-Options: nosniff`, `X-Frame-Options: DENY` and
-//!   `Referrer-Policy: no-referrer`.
+//!   `Referrer-Policy: no-referrer`; over TLS, `Strict-Transport-Security` too.
 //! - **Cross-site writes are refused.** A `POST` (or any method but `GET`/`HEAD`/`OPTIONS`)
 //!   under `/api` with an `Origin` that is not allowed gets 403, as the WebSocket upgrade does; one
 //!   without an `Origin` that relies on the session cookie gets 403 too (browsers always send an
@@ -117,6 +117,13 @@ pub async fn security_headers(State(state): State<AppState>, req: Request, next:
         headers
             .entry(name)
             .or_insert(HeaderValue::from_static(value));
+    }
+    // Served over TLS: browsers keep to HTTPS for this host for a year.
+    if state.config.tls() {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
     }
     res
 }

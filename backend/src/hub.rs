@@ -85,7 +85,9 @@ pub struct ConnControl {
 impl ConnControl {
     /// Stops the connection for `why` (the first reason given wins).
     pub fn kick(&self, why: Kick) {
-        let _ = self.kick.set(why);
+        if self.kick.set(why).is_ok() && why == Kick::Lagging {
+            crate::metrics::get().lagging_kicks.inc();
+        }
         self.token.cancel();
     }
 }

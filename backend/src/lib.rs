@@ -29,6 +29,8 @@ pub mod filter;
 pub mod guard;
 pub mod hub;
 pub mod limits;
+pub mod metrics;
+pub mod ops;
 pub mod origin;
 pub mod password;
 pub mod rooms;

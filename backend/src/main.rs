@@ -8,7 +8,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    telemetry::init("info,tower_http=warn");
+    telemetry::init("info,tower_http=warn", config.log_format);
     let static_dir = config.static_dir.clone();
     let app = match Application::build(config).await {
         Ok(app) => app,

@@ -16,8 +16,13 @@ pub struct Origin {
 impl Origin {
     /// `http://host:port`.
     pub fn http(host: String, port: u16) -> Self {
+        Self::new("http", host, port)
+    }
+
+    /// `scheme://host:port`.
+    pub fn new(scheme: &str, host: String, port: u16) -> Self {
         Self {
-            scheme: "http".into(),
+            scheme: scheme.into(),
             host,
             port,
         }

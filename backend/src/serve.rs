@@ -31,6 +31,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -157,6 +158,7 @@ pub async fn serve(
     app: Router,
     limits: Limits,
     open: Arc<OpenConnections>,
+    tls: Option<TlsAcceptor>,
     signal: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
     // Cancelled when the signal comes: each connection then finishes its request and closes.
@@ -190,27 +192,37 @@ pub async fn serve(
             tokio::spawn(refuse(stream));
             continue;
         }
-        let io = TokioIo::new(Counted {
+        let counted = Counted {
             stream,
             addr: key,
             open: Arc::clone(&open),
-        });
+        };
         let app = app.clone();
         let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let mut req = req.map(Body::new);
             req.extensions_mut().insert(ConnectInfo(remote));
             app.clone().oneshot(req)
         });
-        let conn = http.serve_connection(io, service).with_upgrades();
         let stopping = stopping.clone();
+        let http = http.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let mut conn = std::pin::pin!(conn);
-            let result = tokio::select! {
-                result = conn.as_mut() => result,
-                () = stopping.cancelled() => {
-                    // Finish the request in flight (if any), then close.
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+            let result = match tls {
+                None => run_connection(&http, counted, service, &stopping).await,
+                // The handshake has the same time as a request's headers, in this task, so a
+                // slow or silent client holds nothing but its own connection.
+                Some(tls) => {
+                    match tokio::time::timeout(limits.header_timeout, tls.accept(counted)).await {
+                        Ok(Ok(stream)) => run_connection(&http, stream, service, &stopping).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                            Ok(())
+                        }
+                        Err(_) => {
+                            tracing::debug!(%remote, "TLS handshake timed out");
+                            Ok(())
+                        }
+                    }
                 }
             };
             if let Err(e) = result {
@@ -228,6 +240,35 @@ pub async fn serve(
         tracing::warn!("HTTP connections did not finish in time");
     }
     Ok(())
+}
+
+/// Serves HTTP/1.1 (with upgrades) on one connection until it ends or the server stops, when it
+/// finishes the request in flight and closes.
+async fn run_connection<I, S>(
+    http: &hyper::server::conn::http1::Builder,
+    io: I,
+    service: S,
+    stopping: &CancellationToken,
+) -> hyper::Result<()>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<hyper::Request<Incoming>, Response = axum::response::Response>
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let conn = http
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    let mut conn = std::pin::pin!(conn);
+    tokio::select! {
+        result = conn.as_mut() => result,
+        () = stopping.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
 }
 
 /// Answers a connection over the cap with a 503 and closes it, without reading its request.

@@ -5,7 +5,9 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -15,6 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower_http::services::{ServeDir, ServeFile};
@@ -34,7 +37,7 @@ use crate::origin::Origin;
 use crate::password::Hasher;
 use crate::serve::{self, OpenConnections};
 use crate::store::{SqliteStore, Store, StoreError, now_ms};
-use crate::{auth, rooms, ws};
+use crate::{auth, ops, rooms, ws};
 
 /// How long shutdown waits for WebSocket tasks to finish their close handshakes.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -70,6 +73,8 @@ pub struct AppState {
     pub csp: Arc<Csp>,
     /// The contents of uploaded files.
     pub blobs: Arc<Blobs>,
+    /// The server is draining before it stops: `/readyz` says 503.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Why the server could not start.
@@ -81,12 +86,16 @@ pub enum StartError {
     /// The address could not be bound.
     #[error("cannot listen: {0}")]
     Bind(#[from] std::io::Error),
+    /// The TLS certificate or key could not be read or used.
+    #[error("cannot use the TLS certificate: {0}")]
+    Tls(String),
 }
 
 /// A bound, ready-to-run server.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    tls: Option<TlsAcceptor>,
 }
 
 impl Application {
@@ -99,6 +108,10 @@ impl Application {
             config.synchronous,
             seam,
         )?);
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+            _ => None,
+        };
         let listener = TcpListener::bind(config.bind).await?;
         let origins = config.origins_for(listener.local_addr()?);
         let hasher = Hasher::start(config.hasher_threads(), config.hasher_threads() * 8)?;
@@ -135,9 +148,14 @@ impl Application {
             )),
             connections: Arc::default(),
             csp: Arc::new(Csp::new(&config.static_dir)),
+            draining: Arc::default(),
             config,
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            tls,
+        })
     }
 
     /// The address actually bound (useful when the port was 0).
@@ -160,13 +178,24 @@ impl Application {
             max_per_address: state.config.max_connections_per_address,
             header_timeout: state.config.http_timeout(),
         };
+        let draining = Arc::clone(&state.draining);
+        let drain = Duration::from_secs(state.config.drain_secs);
         let serve = serve::serve(
             self.listener,
             app,
             limits,
             Arc::clone(&state.connections),
+            self.tls,
             async move {
                 signal.await;
+                // Readiness turns false first, so that a balancer sends new clients elsewhere,
+                // then the sockets close with 1001 (their clients reconnect through it).
+                draining.store(true, Ordering::Release);
+                crate::metrics::get().draining.set(1);
+                if !drain.is_zero() {
+                    tracing::info!(secs = drain.as_secs(), "draining before closing sockets");
+                    tokio::time::sleep(drain).await;
+                }
                 // Close the WebSockets now, while the HTTP requests drain.
                 shutdown.cancel();
             },
@@ -280,6 +309,9 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .route("/ws", get(ws::upgrade))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
         .fallback_service(static_files(&state.config))
         .layer(middleware::from_fn(cache_headers))
         .layer(middleware::from_fn_with_state(
@@ -319,6 +351,32 @@ async fn housekeeping(state: AppState) {
             }
         }
     }
+}
+
+/// The TLS acceptor for a certificate chain and its key (PEM files), speaking HTTP/1.1.
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, StartError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let err = |what: &Path, e: &dyn std::fmt::Display| {
+        StartError::Tls(format!("{}: {e}", what.display()))
+    };
+    let chain = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| err(cert, &e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(cert, &e))?;
+    if chain.is_empty() {
+        return Err(err(cert, &"no certificate in the file"));
+    }
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| err(key, &e))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| StartError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key_der)
+        .map_err(|e| StartError::Tls(e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// The built client. Unknown paths get `index.html`, so client-side routes survive a reload.

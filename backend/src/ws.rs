@@ -47,6 +47,7 @@ use crate::error::ApiError;
 use crate::guard::{loggable, origin_allowed};
 use crate::hub::{ConnControl, ConnId, Kick, Outbound, encode};
 use crate::limits::{RetryAfter, SlotRefused};
+use crate::metrics;
 use crate::startup::AppState;
 use crate::store::{MAX_BATCH, now_ms};
 
@@ -194,6 +195,7 @@ where
         paused_until: None,
     };
     tracing::debug!(conn = id, user = %conn.user.username, "connected");
+    let _open = OpenSocket::new();
 
     let mut pending: FuturesUnordered<BoxFuture<'static, ServerMsg>> = FuturesUnordered::new();
     let mut ticker = tokio::time::interval_at(Instant::now() + heartbeat, heartbeat);
@@ -252,6 +254,7 @@ where
                     // state than waiting does, and an unboxed call would make every idle
                     // connection's task carry that state for its whole life.
                     Some(Ok(Message::Text(text))) => {
+                        metrics::get().frames_in.inc();
                         Box::pin(conn.handle_text(text.as_str(), &mut sink, &mut pending)).await
                     }
                     Some(Ok(Message::Binary(_))) => {
@@ -365,6 +368,22 @@ fn is_too_big(e: &axum::Error) -> bool {
     false
 }
 
+/// Counts an open WebSocket for as long as it lives.
+struct OpenSocket;
+
+impl OpenSocket {
+    fn new() -> Self {
+        metrics::get().websockets.inc();
+        OpenSocket
+    }
+}
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        metrics::get().websockets.dec();
+    }
+}
+
 /// Writes one frame and flushes it. The future is boxed: it holds a timer and the sink's send
 /// state, and the connection's task should not carry that size while it waits.
 fn send<'a, S>(
@@ -375,6 +394,7 @@ where
     S: Sink<Message, Error = axum::Error> + Unpin + Send,
 {
     let frame = Message::Text(encode(msg));
+    metrics::get().frames_out.inc();
     Box::pin(async move {
         match timeout(WRITE_TIMEOUT, sink.send(frame)).await {
             Ok(Ok(())) => Ok(()),
@@ -425,6 +445,11 @@ impl Conn {
                     None
                 };
             }
+            // Counted once per batch, not per frame: one shared counter touched by every
+            // connection's task for every frame would cost the fan-out.
+            metrics::get()
+                .frames_out
+                .inc_by(u64::try_from(taken).unwrap_or(0));
             sink.flush().await
         };
         match timeout(WRITE_TIMEOUT, batch).await {

@@ -492,9 +492,13 @@ fn writer_loop(
                         Err(_) => break,
                     }
                 }
+                let started = std::time::Instant::now();
                 if log::commit_batch(&mut conn, &mut heads, batch, listener.as_ref()) {
                     erased.store(true, Ordering::Release);
                 }
+                crate::metrics::get()
+                    .commit_latency
+                    .observe(started.elapsed().as_secs_f64());
             }
         }
     }

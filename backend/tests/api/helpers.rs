@@ -53,7 +53,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 /// A server on the database in `dir` (which may hold one from an earlier server).
 pub async fn spawn_app_in(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        telemetry::init("debug");
+        telemetry::init("debug", backend::config::LogFormat::Text);
     }
     let db = dir.path().join("chat.db");
     let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), db);

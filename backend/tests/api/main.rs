@@ -12,6 +12,7 @@ mod helpers;
 mod limits;
 mod messages;
 mod moderation;
+mod ops;
 mod persistence;
 mod property;
 mod protocol;
