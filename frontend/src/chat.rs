@@ -583,7 +583,8 @@ impl Chat {
                 reply_to: e.reply_to,
             },
         };
-        let o = Outgoing::act(e.client_id, e.text.into(), e.created_ms, act);
+        let mut o = Outgoing::act(e.client_id, e.text.into(), e.created_ms, act);
+        o.files = e.attachments;
         let out = match room.join {
             JoinState::Idle if connected => vec![join(id, room)],
             JoinState::Joined => vec![send_frame(id, &o)],
@@ -764,11 +765,16 @@ impl Chat {
         client_id: ClientId,
         now_ms: i64,
     ) -> Vec<ClientFrame> {
+        self.send_outgoing(Outgoing::act(client_id, text, now_ms, act))
+    }
+
+    /// Adds an outgoing message or change (see [`Chat::act`]); a message may carry files
+    /// uploaded to the room on screen ([`Outgoing::files`]).
+    pub fn send_outgoing(&mut self, o: Outgoing) -> Vec<ClientFrame> {
         let current = self.current;
         let Some(room) = self.rooms.get_mut(&current) else {
             return Vec::new();
         };
-        let o = Outgoing::act(client_id, text, now_ms, act);
         let out = if room.join == JoinState::Joined {
             vec![send_frame(current, &o)]
         } else {
@@ -1577,7 +1583,7 @@ fn send_frame(id: RoomId, o: &Outgoing) -> ClientMsg {
             client_id,
             text: o.text.to_string(),
             reply_to: *reply_to,
-            attachments: Vec::new(),
+            attachments: o.files.iter().map(|f| f.id).collect(),
         },
         Act::Edit { target } => ClientMsg::Edit {
             room,
@@ -1609,7 +1615,10 @@ fn entry_of(id: RoomId, o: &Outgoing) -> OutboxEntry {
         o.created_ms,
     );
     match &o.act {
-        Act::Send { reply_to } => e.reply_to = *reply_to,
+        Act::Send { reply_to } => {
+            e.reply_to = *reply_to;
+            e.attachments = o.files.clone();
+        }
         Act::Edit { target } => {
             e.kind = EventKind::Edit;
             e.target = Some(*target);

@@ -32,7 +32,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use shared::{ClientId, DisplayName, EventKind, MessageEvent, Reaction, RoomId, Username};
+use shared::{
+    Attachment, ClientId, DisplayName, EventKind, MessageEvent, Reaction, RoomId, Username,
+};
 
 /// The logged-in user as the timeline needs them: their handle (which decides whose messages
 /// confirm outgoing ones) and the display name shown on their rows.
@@ -92,6 +94,8 @@ pub struct Message {
     pub deleted: Option<i64>,
     /// Its reactions, in the order they first appeared.
     pub reactions: Vec<Reaction>,
+    /// The files it carries, in the order sent (gone once deleted).
+    pub attachments: Vec<Attachment>,
     /// Changes applied to it here (part of its row's key, so the row re-renders).
     pub rev: u32,
 }
@@ -111,6 +115,7 @@ impl From<MessageEvent> for Message {
             edited: ev.edited,
             deleted: ev.deleted,
             reactions: ev.reactions,
+            attachments: ev.attachments,
             rev: 0,
         }
     }
@@ -151,6 +156,7 @@ impl Message {
                 self.deleted = Some(ts);
                 self.reactions.clear();
                 self.mentions.clear();
+                self.attachments.clear();
             }
             Change::React(emoji, user, on) => {
                 let at = self.reactions.iter().position(|r| r.emoji == emoji);
@@ -241,6 +247,8 @@ pub struct Outgoing {
     pub transient_errors: u32,
     /// What it asks for.
     pub act: Act,
+    /// For a new message: the files it carries, uploaded already (their ids are sent).
+    pub files: Vec<Attachment>,
 }
 
 impl Outgoing {
@@ -258,6 +266,7 @@ impl Outgoing {
             failed: None,
             transient_errors: 0,
             act,
+            files: Vec::new(),
         }
     }
 
@@ -373,6 +382,8 @@ pub struct Extra {
     pub deleted: bool,
     /// Its reactions.
     pub reactions: Vec<Reaction>,
+    /// Its files.
+    pub attachments: Vec<Attachment>,
     /// Same author as the row above, shortly after: shown without the header.
     pub compact: bool,
     /// Changes applied (for the key).
@@ -808,6 +819,7 @@ impl Timeline {
                 edited: None,
                 deleted: None,
                 reactions: Vec::new(),
+                attachments: out.files,
                 rev: 0,
             });
         }
@@ -932,6 +944,7 @@ impl Timeline {
                 ev.edited = m.edited;
                 ev.deleted = m.deleted;
                 ev.reactions = m.reactions.clone();
+                ev.attachments = m.attachments.clone();
                 ev
             })
             .collect();
@@ -1035,6 +1048,7 @@ impl Timeline {
                 },
                 more: Box::new(Extra {
                     reply_to: reply_to.map(|s| (s, self.quote(s))),
+                    attachments: o.files.clone(),
                     compact,
                     ..Extra::default()
                 }),
@@ -1074,6 +1088,7 @@ impl Timeline {
                 edited: msg.edited,
                 deleted: msg.deleted.is_some(),
                 reactions: msg.reactions.clone(),
+                attachments: msg.attachments.clone(),
                 compact,
                 rev: msg.rev + overlay,
             }),
