@@ -1897,6 +1897,24 @@ mod tests {
     }
 
     #[test]
+    fn a_restored_message_with_files_is_sent_with_their_ids_and_stays_in_the_outbox_with_them() {
+        let mut c = M::new(user("alice"), room("general"));
+        let mut e = OutboxEntry::message(OutboxRoom::Id(room("general")), cid("f1"), "".into(), 3);
+        e.attachments = serde_json::from_str(
+            r#"[{"id":5,"name":"a.png","size":1,"mime":"image/png"},{"id":6,"name":"b","size":2,"mime":"application/zip"}]"#,
+        )
+        .expect("attachments");
+        c.restore(vec![e.clone()]);
+        assert_eq!(c.outbox(), vec![e]);
+        c.connected();
+        let out = c.apply(joined("general", &[]));
+        assert!(
+            matches!(&out[..], [ClientMsg::Send { attachments, text, .. }] if *attachments == [5, 6] && text.is_empty()),
+            "{out:?}"
+        );
+    }
+
+    #[test]
     fn presence_updates_the_online_list_and_never_the_timeline() {
         let mut c = ready(2);
         c.apply(ServerMsg::Presence {

@@ -161,7 +161,12 @@ pub fn error_text(code: ErrorCode, server_message: &str) -> String {
 /// The words for a refused upload (`error` is the [`shared::ApiError::error`] of the answer,
 /// `status` its HTTP status), in the page's language: the server's own words in English (they
 /// say the limit), the catalogue's otherwise.
-pub fn upload_error_text(status: u16, error: &str, code: Option<ErrorCode>, message: &str) -> String {
+pub fn upload_error_text(
+    status: u16,
+    error: &str,
+    code: Option<ErrorCode>,
+    message: &str,
+) -> String {
     if let Some(code) = code {
         return error_text(code, message);
     }

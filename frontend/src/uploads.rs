@@ -46,7 +46,10 @@ pub fn thumb_box(w: u32, h: u32) -> (u32, u32) {
     if side <= THUMB_MAX {
         return (w, h);
     }
-    let scale = |v: u32| ((u64::from(v) * u64::from(THUMB_MAX) + u64::from(side) / 2) / u64::from(side)).max(1) as u32;
+    let scale = |v: u32| {
+        ((u64::from(v) * u64::from(THUMB_MAX) + u64::from(side) / 2) / u64::from(side)).max(1)
+            as u32
+    };
     (scale(w), scale(h))
 }
 
@@ -57,16 +60,18 @@ pub fn size_text(bytes: u64) -> String {
     if bytes < 1024 {
         return fill(t().size_bytes, &[("n", &bytes.to_string())]);
     }
-    let mut v = bytes as f64 / 1024.0;
+    // In tenths, with integers only (formatting floats would add its own code to the bundle).
     let mut unit = 0;
-    while v >= 1024.0 && unit < UNITS.len() - 1 {
-        v /= 1024.0;
+    let mut div: u64 = 1024;
+    while bytes >= div * 1024 && unit < UNITS.len() - 1 {
+        div *= 1024;
         unit += 1;
     }
-    if v < 10.0 {
-        format!("{:.1} {}", v, UNITS[unit])
+    let tenths = (bytes * 10 + div / 2) / div;
+    if tenths < 100 {
+        format!("{}.{} {}", tenths / 10, tenths % 10, UNITS[unit])
     } else {
-        format!("{:.0} {}", v, UNITS[unit])
+        format!("{} {}", (tenths + 5) / 10, UNITS[unit])
     }
 }
 
@@ -147,9 +152,10 @@ pub fn start(
 ) -> Option<web_sys::XmlHttpRequest> {
     let xhr = web_sys::XmlHttpRequest::new().ok()?;
     xhr.open("POST", &upload_url(room, &file.name())).ok()?;
-    let on_progress = Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(
-        move |e: web_sys::ProgressEvent| progress(e.loaded(), e.total()),
-    );
+    let on_progress =
+        Closure::<dyn FnMut(web_sys::ProgressEvent)>::new(move |e: web_sys::ProgressEvent| {
+            progress(e.loaded(), e.total())
+        });
     let upload = xhr.upload().ok();
     if let Some(up) = &upload {
         up.set_onprogress(Some(on_progress.as_ref().unchecked_ref()));
@@ -173,10 +179,7 @@ pub fn start(
 /// The `localStorage` key under which the names of the files the composer holds are kept, so
 /// that after a reload it can say which ones to attach again.
 pub fn lost_key(user: &Username) -> String {
-    format!(
-        "chat.uploads.v1.{}",
-        user.as_str().to_ascii_lowercase()
-    )
+    format!("chat.uploads.v1.{}", user.as_str().to_ascii_lowercase())
 }
 
 /// A file held in the composer, as kept for after a reload.
@@ -275,7 +278,10 @@ mod tests {
     #[test]
     fn a_refused_upload_says_why_in_the_persons_language_and_retries_only_what_may_work() {
         set_lang(Lang::En);
-        let ok = outcome(201, r#"{"id":5,"name":"猫.png","size":3,"mime":"image/png","width":2,"height":1,"thumbnail":true}"#);
+        let ok = outcome(
+            201,
+            r#"{"id":5,"name":"猫.png","size":3,"mime":"image/png","width":2,"height":1,"thumbnail":true}"#,
+        );
         assert_eq!(ok.map(|a| (a.id, a.width)), Ok((5, Some(2))));
         let big = r#"{"error":"too_large","message":"A file is at most 1000 bytes (0 MiB)."}"#;
         assert_eq!(
@@ -286,7 +292,10 @@ mod tests {
         assert_eq!(outcome(503, "").map_err(|e| e.1), Err(true));
         set_lang(Lang::Zh);
         let zh = &crate::i18n::ZH;
-        assert_eq!(outcome(413, big), Err((zh.err_too_large_here.into(), false)));
+        assert_eq!(
+            outcome(413, big),
+            Err((zh.err_too_large_here.into(), false))
+        );
         let quota = r#"{"error":"over_quota","message":"over"}"#;
         assert_eq!(outcome(413, quota), Err((zh.err_over_quota.into(), false)));
         let bomb = r#"{"error":"bad_image","message":"no"}"#;

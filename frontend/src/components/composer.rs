@@ -146,7 +146,8 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     // waits for them.
     let held = RwSignal::new(Vec::<Upload>::new());
     let queued = RwSignal::new(false);
-    let files = StoredValue::new_local(Vec::<(u64, web_sys::File, Option<web_sys::XmlHttpRequest>)>::new());
+    let files =
+        StoredValue::new_local(Vec::<(u64, web_sys::File, Option<web_sys::XmlHttpRequest>)>::new());
     let next_n = StoredValue::new(0u64);
     let draft_of = room_id.zip(drafts_for.clone());
     // Each room's draft comes back when the room does (and after a reload).
@@ -282,7 +283,10 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             None => Vec::new(),
         };
         if let (Some(c), false) = (client, here.is_empty()) {
-            if here.iter().any(|u| matches!(u.state, UpState::Failed { .. })) {
+            if here
+                .iter()
+                .any(|u| matches!(u.state, UpState::Failed { .. }))
+            {
                 submit_error.set(Some(t().files_failed.into()));
                 return;
             }
@@ -349,15 +353,19 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             }
         });
         let progress = move |loaded: f64, total: f64| {
-            let pct = if total > 0.0 { (loaded / total * 100.0).clamp(0.0, 100.0) as u8 } else { 0 };
+            let pct = if total > 0.0 {
+                (loaded / total * 100.0).clamp(0.0, 100.0) as u8
+            } else {
+                0
+            };
             held.try_update_untracked(|l| {
                 if let Some(u) = l.iter_mut().find(|u| u.n == n) {
                     u.sent = pct;
                 }
             });
-            if let Some(Ok(Some(bar))) = form_el.try_with_value(|f| {
-                f.query_selector(&format!("[data-upload=\"{n}\"] progress"))
-            }) {
+            if let Some(Ok(Some(bar))) = form_el
+                .try_with_value(|f| f.query_selector(&format!("[data-upload=\"{n}\"] progress")))
+            {
                 attrs(&bar, &[("value", &pct.to_string())]);
             }
         };
@@ -368,7 +376,10 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             };
             // A cancelled upload is gone already: its answer changes nothing.
             held.try_update(|l| {
-                if let Some(u) = l.iter_mut().find(|u| u.n == n && u.state == UpState::Sending) {
+                if let Some(u) = l
+                    .iter_mut()
+                    .find(|u| u.n == n && u.state == UpState::Sending)
+                {
                     u.state = state;
                 }
             });
@@ -456,7 +467,15 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
         crate::components::dom::text(&attach, "📎");
         let _ = form.insert_before(&attach, Some(&area_el));
         let input = el_with(&form, "input", "", "file-input");
-        attrs(&input, &[("type", "file"), ("multiple", ""), ("hidden", ""), ("tabindex", "-1")]);
+        attrs(
+            &input,
+            &[
+                ("type", "file"),
+                ("multiple", ""),
+                ("hidden", ""),
+                ("tabindex", "-1"),
+            ],
+        );
         {
             let input = input.clone();
             on(&attach, "click", move |_| {
@@ -466,7 +485,10 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             });
         }
         on(&input, "change", move |ev| {
-            let Some(i) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()) else {
+            let Some(i) = ev
+                .target()
+                .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
+            else {
                 return;
             };
             if let Some(list) = i.files() {
@@ -498,7 +520,9 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             }
         });
         let update_chip = move |ev: web_sys::Event| {
-            let Some(b) = target(&ev, "[data-act]") else { return };
+            let Some(b) = target(&ev, "[data-act]") else {
+                return;
+            };
             let n = b
                 .closest("[data-upload]")
                 .ok()
@@ -524,7 +548,11 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             let list: Vec<Upload> =
                 held.with(|l| l.iter().filter(|u| u.room == room).cloned().collect());
             let focused = document().active_element().and_then(|a| {
-                let n = a.closest("[data-upload]").ok().flatten()?.get_attribute("data-upload")?;
+                let n = a
+                    .closest("[data-upload]")
+                    .ok()
+                    .flatten()?
+                    .get_attribute("data-upload")?;
                 Some((n, a.get_attribute("data-testid")?))
             });
             chips_slot.set((!list.is_empty()).then(|| chips(&list)));
@@ -549,7 +577,8 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
                 let here = l.iter().filter(|u| u.room == room);
                 (
                     here.clone().any(|u| u.state == UpState::Sending),
-                    here.clone().any(|u| matches!(u.state, UpState::Failed { .. })),
+                    here.clone()
+                        .any(|u| matches!(u.state, UpState::Failed { .. })),
                 )
             });
             if failed {
@@ -575,7 +604,10 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             effect(move || {
                 let room = room_id.get();
                 let names: Vec<String> = lost.with(|l| {
-                    l.iter().filter(|h| h.room == room).map(|h| h.name.clone()).collect()
+                    l.iter()
+                        .filter(|h| h.room == room)
+                        .map(|h| h.name.clone())
+                        .collect()
                 });
                 lost_slot.set((!names.is_empty()).then(|| {
                     let p = line(
@@ -587,7 +619,9 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
                     );
                     let b = button(&p, "link", "files-lost-dismiss", t().dismiss);
                     attrs(&b, &[("type", "button")]);
-                    on(&b, "click", move |_| lost.update(|l| l.retain(|h| h.room != room)));
+                    on(&b, "click", move |_| {
+                        lost.update(|l| l.retain(|h| h.room != room))
+                    });
                     p
                 }));
             });
@@ -807,7 +841,10 @@ fn chips(list: &[Upload]) -> web_sys::Element {
     let ul = new_el("ul", "uploads");
     attrs(
         &ul,
-        &[("data-testid", "upload-list"), ("aria-label", t().files_label)],
+        &[
+            ("data-testid", "upload-list"),
+            ("aria-label", t().files_label),
+        ],
     );
     for u in list {
         let state = match u.state {
@@ -829,7 +866,10 @@ fn chips(list: &[Upload]) -> web_sys::Element {
         let name = [("name", u.name.as_str())];
         let act = |testid: &str, act: &str, label: &str, aria: &str| {
             let b = button(&li, "link", testid, label);
-            attrs(&b, &[("type", "button"), ("data-act", act), ("aria-label", aria)]);
+            attrs(
+                &b,
+                &[("type", "button"), ("data-act", act), ("aria-label", aria)],
+            );
         };
         match &u.state {
             UpState::Sending => {
@@ -842,19 +882,39 @@ fn chips(list: &[Upload]) -> web_sys::Element {
                         ("aria-label", &fill(t().uploading, &name)),
                     ],
                 );
-                act("upload-cancel", "cancel", "×", &fill(t().cancel_upload, &name));
+                act(
+                    "upload-cancel",
+                    "cancel",
+                    "×",
+                    &fill(t().cancel_upload, &name),
+                );
             }
             UpState::Done(_) => {
                 attrs(&li, &[("title", &fill(t().upload_done, &name))]);
-                act("upload-remove", "remove", "×", &fill(t().remove_file, &name));
+                act(
+                    "upload-remove",
+                    "remove",
+                    "×",
+                    &fill(t().remove_file, &name),
+                );
             }
             UpState::Failed { reason, retry } => {
                 let e = line("span", "field-error", "upload-error", "alert", reason);
                 let _ = li.append_child(&e);
                 if *retry {
-                    act("upload-retry", "retry", t().retry, &fill(t().retry_upload, &name));
+                    act(
+                        "upload-retry",
+                        "retry",
+                        t().retry,
+                        &fill(t().retry_upload, &name),
+                    );
                 }
-                act("upload-remove", "remove", "×", &fill(t().remove_file, &name));
+                act(
+                    "upload-remove",
+                    "remove",
+                    "×",
+                    &fill(t().remove_file, &name),
+                );
             }
         }
     }

@@ -28,7 +28,6 @@ use leptos::prelude::*;
 use shared::{ClientId, MessageText, Role};
 use wasm_bindgen::JsCast;
 
-use crate::{browser, uploads};
 use crate::client::Client;
 use crate::components::dom::{
     Slot, attrs, el, key_of, line, new_el, on, shift_or_composing, target, text,
@@ -36,6 +35,7 @@ use crate::components::dom::{
 use crate::components::effect;
 use crate::i18n::{self, fill};
 use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
+use crate::{browser, uploads};
 
 /// Distance from the bottom (px) within which the list counts as "at the bottom" and follows
 /// new messages.
@@ -908,7 +908,10 @@ pub fn attachments(parent: &web_sys::Element, files: &[shared::Attachment]) {
         let li = el(&list, "li", "");
         let id = f.id.to_string();
         let a = el(&li, "a", "");
-        attrs(&a, &[("href", &uploads::file_url(f.id)), ("data-file-id", &id)]);
+        attrs(
+            &a,
+            &[("href", &uploads::file_url(f.id)), ("data-file-id", &id)],
+        );
         if uploads::is_image(f) {
             let (w, h) = uploads::thumb_box(f.width.unwrap_or(1), f.height.unwrap_or(1));
             a.set_class_name("attachment image");
@@ -918,7 +921,10 @@ pub fn attachments(parent: &web_sys::Element, files: &[shared::Attachment]) {
                     ("data-testid", "attachment-image"),
                     ("target", "_blank"),
                     ("rel", "noopener"),
-                    ("title", &fill(i18n::t().open_full_size, &[("name", &f.name)])),
+                    (
+                        "title",
+                        &fill(i18n::t().open_full_size, &[("name", &f.name)]),
+                    ),
                 ],
             );
             let img = el(&a, "img", "thumb");

@@ -20,7 +20,9 @@ use wasm_bindgen::JsCast;
 use crate::api::{self, Search};
 use crate::browser;
 use crate::client::Client;
-use crate::components::dom::{Slot, attrs, el, el_with, key_of, new_el, on, target, text, value_of};
+use crate::components::dom::{
+    Slot, attrs, el, el_with, key_of, new_el, on, target, text, value_of,
+};
 use crate::components::effect;
 use crate::components::messages::start_of;
 use crate::components::switcher::focus_soon;
@@ -98,21 +100,28 @@ pub(crate) fn search_dialog(client: Client, open: RwSignal<bool>) -> web_sys::El
 
 /// Reads the form and asks for the first page.
 fn ask(s: State, form: &web_sys::Element) {
-    let field = |id: &str| form.query_selector(&format!("[data-testid={id}]")).ok().flatten();
+    let field = |id: &str| {
+        form.query_selector(&format!("[data-testid={id}]"))
+            .ok()
+            .flatten()
+    };
     let checked = |id: &str| {
         field(id)
             .and_then(|e| e.dyn_into::<web_sys::HtmlInputElement>().ok())
             .is_some_and(|i| i.checked())
     };
-    let q = field("search-input").map(|e| value_of(&e)).unwrap_or_default();
+    let q = field("search-input")
+        .map(|e| value_of(&e))
+        .unwrap_or_default();
     if q.trim().is_empty() {
         return;
     }
     let search = Search {
         q,
-        room: checked("search-this-room")
-            .then(|| s.client.chat.with_untracked(|c| c.current())),
-        author: field("search-author").map(|e| value_of(&e)).unwrap_or_default(),
+        room: checked("search-this-room").then(|| s.client.chat.with_untracked(|c| c.current())),
+        author: field("search-author")
+            .map(|e| value_of(&e))
+            .unwrap_or_default(),
         has_file: checked("search-has-file"),
     };
     s.asked.set_value(search);
@@ -179,9 +188,19 @@ fn build(s: State, host: &web_sys::Node) {
     attrs(&go, &[("type", "submit")]);
     text(&go, t().search);
     let filters = el(&form, "div", "search-filters");
-    let room = s.client.chat.with_untracked(|c| c.room_label(c.current()));
-    check(&filters, "search-this-room", &fill(t().search_this_room, &[("room", &room)]), asked.room.is_some());
-    check(&filters, "search-has-file", t().search_has_file, asked.has_file);
+    let room = s.client.chat.with_untracked(|c| c.room_title(c.current()));
+    check(
+        &filters,
+        "search-this-room",
+        &fill(t().search_this_room, &[("room", &room)]),
+        asked.room.is_some(),
+    );
+    check(
+        &filters,
+        "search-has-file",
+        t().search_has_file,
+        asked.has_file,
+    );
     let author = el_with(&filters, "input", "", "search-author");
     attrs(
         &author,
@@ -211,7 +230,11 @@ fn build(s: State, host: &web_sys::Node) {
             _ if none => Some(t().search_none.to_owned()),
             _ => None,
         };
-        let role = if matches!(status, Status::Failed(_)) { "alert" } else { "status" };
+        let role = if matches!(status, Status::Failed(_)) {
+            "alert"
+        } else {
+            "status"
+        };
         status_slot.text_line("search-status", "search-status", role, line.as_deref());
         more_slot.set((s.next.get().is_some() && status == Status::Done).then(|| {
             let b = new_el("button", "secondary small");
@@ -261,7 +284,7 @@ fn hit(client: Client, ul: &web_sys::Element, h: &SearchHit, now: i64) {
     );
     let room = client
         .chat
-        .with_untracked(|c| c.info(m.room).is_some().then(|| c.room_label(m.room)))
+        .with_untracked(|c| c.info(m.room).is_some().then(|| c.room_title(m.room)))
         .unwrap_or_else(|| format!("#{}", h.room_name));
     let meta = el(&b, "span", "meta");
     text(&el(&meta, "span", "room"), &room);
@@ -274,7 +297,10 @@ fn hit(client: Client, ul: &web_sys::Element, h: &SearchHit, now: i64) {
     text(&body, &start_of(&crate::markdown::plain(&m.text), 200));
     if !m.attachments.is_empty() {
         let n = m.attachments.len().to_string();
-        text(&el(&b, "span", "files"), &fill(t().search_has_files, &[("n", &n)]));
+        text(
+            &el(&b, "span", "files"),
+            &fill(t().search_has_files, &[("n", &n)]),
+        );
     }
 }
 
@@ -288,7 +314,11 @@ fn on_key(s: State, ev: &web_sys::Event) {
         let list = dialog
             .query_selector_all("input, button")
             .ok()
-            .map(|l| (0..l.length()).filter_map(|i| l.item(i)).collect::<Vec<_>>())
+            .map(|l| {
+                (0..l.length())
+                    .filter_map(|i| l.item(i))
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default();
         list.into_iter()
             .filter_map(|n| n.dyn_into::<web_sys::HtmlElement>().ok())
@@ -296,8 +326,11 @@ fn on_key(s: State, ev: &web_sys::Event) {
     };
     let active = document().active_element();
     let at = |list: &[web_sys::HtmlElement]| {
-        list.iter()
-            .position(|e| active.as_ref().is_some_and(|a| a == e.unchecked_ref::<web_sys::Element>()))
+        list.iter().position(|e| {
+            active
+                .as_ref()
+                .is_some_and(|a| a == e.unchecked_ref::<web_sys::Element>())
+        })
     };
     match key.as_str() {
         "Escape" => {
