@@ -1525,10 +1525,12 @@ async fn an_image_reserves_its_box_before_it_loads_and_other_files_show_name_siz
     );
     assert_eq!(img.get_attribute("alt").as_deref(), Some("猫.png"));
     // The thumbnail never loads here (no server): the box is the image's, scaled to 320 px.
-    let rect = img.get_bounding_client_rect();
-    assert_eq!((rect.width(), rect.height()), (320.0, 240.0));
-    let rect = one(&images[1], "img").get_bounding_client_rect();
-    assert_eq!((rect.width(), rect.height()), (32.0, 320.0));
+    let size = |e: &web_sys::Element| {
+        let e = e.unchecked_ref::<web_sys::HtmlElement>();
+        (e.offset_width(), e.offset_height())
+    };
+    assert_eq!(size(&img), (320, 240));
+    assert_eq!(size(&one(&images[1], "img")), (32, 320));
 
     let files = all(&el, &testid("attachment-file"));
     assert_eq!(files.len(), 1);
