@@ -15,7 +15,6 @@
 //! server is the authority (its limit may be lower), and its refusal is shown in the person's
 //! language ([`crate::i18n::upload_error_text`]).
 
-use serde::{Deserialize, Serialize};
 use shared::{ApiError, Attachment, RoomId, Username};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -183,7 +182,7 @@ pub fn lost_key(user: &Username) -> String {
 }
 
 /// A file held in the composer, as kept for after a reload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Held {
     /// Its room.
     pub room: RoomId,
@@ -195,11 +194,11 @@ fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok().flatten()
 }
 
-/// The files the composer held when the page was last closed (unreadable: none).
+/// The files the composer held when the page was last closed (what does not read: none).
 pub fn load_held(user: &Username) -> Vec<Held> {
     storage()
         .and_then(|s| s.get_item(&lost_key(user)).ok().flatten())
-        .and_then(|raw| serde_json::from_str(&raw).ok())
+        .map(|raw| decode_held(&raw))
         .unwrap_or_default()
 }
 
@@ -210,9 +209,31 @@ pub fn save_held(user: &Username, held: &[Held]) {
         let _ = if held.is_empty() {
             s.remove_item(&key)
         } else {
-            s.set_item(&key, &serde_json::to_string(held).unwrap_or_default())
+            s.set_item(&key, &encode_held(held))
         };
     }
+}
+
+/// Held files as stored: a line each, the room's id, a tab, the name (a plain format: no
+/// parser of its own in the bundle; names never hold a line break, the server drops control
+/// characters, and one that did would only be cut short here).
+pub fn encode_held(held: &[Held]) -> String {
+    held.iter()
+        .map(|h| format!("{}\t{}\n", h.room, h.name.replace(['\n', '\r'], " ")))
+        .collect()
+}
+
+/// Reads [`encode_held`]'s format; lines that do not read are skipped.
+pub fn decode_held(raw: &str) -> Vec<Held> {
+    raw.lines()
+        .filter_map(|l| {
+            let (room, name) = l.split_once('\t')?;
+            Some(Held {
+                room: RoomId(room.parse().ok()?),
+                name: name.to_owned(),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -265,6 +286,25 @@ mod tests {
         set_lang(Lang::Zh);
         assert_eq!(size_text(12), "12 字节");
         set_lang(Lang::En);
+    }
+
+    #[test]
+    fn held_files_round_trip_and_garbage_is_skipped() {
+        let held = vec![
+            Held {
+                room: RoomId(1),
+                name: "猫.png".into(),
+            },
+            Held {
+                room: RoomId(7),
+                name: "a\tb\nc.txt".into(),
+            },
+        ];
+        let back = decode_held(&encode_held(&held));
+        assert_eq!(back[0], held[0]);
+        assert_eq!(back[1].room, RoomId(7));
+        assert_eq!(back[1].name, "a\tb c.txt");
+        assert_eq!(decode_held("x\tname\nnothing\n[]\n"), Vec::new());
     }
 
     #[test]

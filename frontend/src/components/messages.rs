@@ -20,6 +20,9 @@
 //! `new-below` ("New messages below", while scrolled up) with `jump-latest`; `gap` (events
 //! known to exist but not delivered: `data-from`, `data-to`, `data-count`, `data-state` =
 //! `loading` | `failed`), with `gap-retry` (asks again) once it failed.
+//! A message's files: `attachment-image` (a link to the full image, `data-file-id`, opening
+//! in a new tab, around the thumbnail `img` whose `width` and `height` reserve its box) and
+//! `attachment-file` (a download link with the name and `attachment-size`).
 //!
 //! Text is rendered by [`message_body`] alone, through the safe Markdown subset of
 //! [`crate::markdown`]: fixed elements and text nodes only, so HTML in a message shows literally.
