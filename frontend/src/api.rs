@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use shared::{
     ApiError, AuditEntry, Credentials, ErrorCode, FilterRule, InviteInfo, MeResponse, MemberInfo,
     MessageEvent, ModAction, NewAccount, NewDirect, NewFilter, ROOMS_PAGE_MAX, ReadMarker, RoomId,
-    RoomInfo, RoomKind, RoomSettings, ServerMsg, SessionResponse, UserInfo,
+    RoomInfo, RoomKind, RoomSettings, SearchPage, ServerMsg, SessionResponse, UserInfo,
 };
 
 /// Why a call failed.
@@ -328,6 +328,57 @@ pub async fn users(query: &str) -> Result<Vec<UserInfo>, Failure> {
     get(&users_url(query)).await
 }
 
+/// A search as the search dialog asks it (see `GET /api/search` in docs/protocol.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Search {
+    /// The words.
+    pub q: String,
+    /// Only this room.
+    pub room: Option<RoomId>,
+    /// Only messages by this handle.
+    pub author: String,
+    /// Only messages with files.
+    pub has_file: bool,
+}
+
+/// Percent-encodes a query value as UTF-8 (what `encodeURIComponent` does; plain Rust, so that
+/// URLs are tested natively).
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() * 3);
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The URL of a search page (`cursor`: the `next` of the page before).
+pub fn search_url(s: &Search, cursor: Option<&str>) -> String {
+    let mut url = format!("/api/search?limit=20&q={}", encode(s.q.trim()));
+    if let Some(room) = s.room {
+        url.push_str(&format!("&room={room}"));
+    }
+    let author = s.author.trim().trim_start_matches('@');
+    if !author.is_empty() {
+        url.push_str(&format!("&author={}", encode(author)));
+    }
+    if s.has_file {
+        url.push_str("&has_file=true");
+    }
+    if let Some(c) = cursor {
+        url.push_str(&format!("&cursor={}", encode(c)));
+    }
+    url
+}
+
+/// `GET /api/search`: one page of hits.
+pub async fn search(s: &Search, cursor: Option<&str>) -> Result<SearchPage, Failure> {
+    get(&search_url(s, cursor)).await
+}
+
 /// A moderation action's path segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Moderation {
@@ -440,6 +491,25 @@ mod tests {
         assert_eq!(refused.to_string(), zh.err_not_joined);
         crate::i18n::set_lang(Lang::En);
         assert_eq!(refused.to_string(), "Join the room first.");
+    }
+
+    #[test]
+    fn search_urls_carry_every_filter_encoded() {
+        let mut s = Search {
+            q: " 你好 world ".into(),
+            ..Search::default()
+        };
+        assert_eq!(
+            search_url(&s, None),
+            "/api/search?limit=20&q=%E4%BD%A0%E5%A5%BD%20world"
+        );
+        s.room = Some(RoomId(3));
+        s.author = "@ann".into();
+        s.has_file = true;
+        assert_eq!(
+            search_url(&s, Some("0.1042")),
+            "/api/search?limit=20&q=%E4%BD%A0%E5%A5%BD%20world&room=3&author=ann&has_file=true&cursor=0.1042"
+        );
     }
 
     #[test]

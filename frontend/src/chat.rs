@@ -583,7 +583,8 @@ impl Chat {
                 reply_to: e.reply_to,
             },
         };
-        let o = Outgoing::act(e.client_id, e.text.into(), e.created_ms, act);
+        let mut o = Outgoing::act(e.client_id, e.text.into(), e.created_ms, act);
+        o.files = e.attachments;
         let out = match room.join {
             JoinState::Idle if connected => vec![join(id, room)],
             JoinState::Joined => vec![send_frame(id, &o)],
@@ -764,11 +765,16 @@ impl Chat {
         client_id: ClientId,
         now_ms: i64,
     ) -> Vec<ClientFrame> {
+        self.send_outgoing(Outgoing::act(client_id, text, now_ms, act))
+    }
+
+    /// Adds an outgoing message or change (see [`Chat::act`]); a message may carry files
+    /// uploaded to the room on screen ([`Outgoing::files`]).
+    pub fn send_outgoing(&mut self, o: Outgoing) -> Vec<ClientFrame> {
         let current = self.current;
         let Some(room) = self.rooms.get_mut(&current) else {
             return Vec::new();
         };
-        let o = Outgoing::act(client_id, text, now_ms, act);
         let out = if room.join == JoinState::Joined {
             vec![send_frame(current, &o)]
         } else {
@@ -1577,7 +1583,7 @@ fn send_frame(id: RoomId, o: &Outgoing) -> ClientMsg {
             client_id,
             text: o.text.to_string(),
             reply_to: *reply_to,
-            attachments: Vec::new(),
+            attachments: o.files.iter().map(|f| f.id).collect(),
         },
         Act::Edit { target } => ClientMsg::Edit {
             room,
@@ -1609,7 +1615,10 @@ fn entry_of(id: RoomId, o: &Outgoing) -> OutboxEntry {
         o.created_ms,
     );
     match &o.act {
-        Act::Send { reply_to } => e.reply_to = *reply_to,
+        Act::Send { reply_to } => {
+            e.reply_to = *reply_to;
+            e.attachments = o.files.clone();
+        }
         Act::Edit { target } => {
             e.kind = EventKind::Edit;
             e.target = Some(*target);
@@ -1884,6 +1893,24 @@ mod tests {
         let out = c.apply(joined("random", &[]));
         assert!(
             matches!(&out[..], [ClientMsg::Send { client_id, .. }] if client_id.as_str() == "c9")
+        );
+    }
+
+    #[test]
+    fn a_restored_message_with_files_is_sent_with_their_ids_and_stays_in_the_outbox_with_them() {
+        let mut c = M::new(user("alice"), room("general"));
+        let mut e = OutboxEntry::message(OutboxRoom::Id(room("general")), cid("f1"), "".into(), 3);
+        e.attachments = serde_json::from_str(
+            r#"[{"id":5,"name":"a.png","size":1,"mime":"image/png"},{"id":6,"name":"b","size":2,"mime":"application/zip"}]"#,
+        )
+        .expect("attachments");
+        c.restore(vec![e.clone()]);
+        assert_eq!(c.outbox(), vec![e]);
+        c.connected();
+        let out = c.apply(joined("general", &[]));
+        assert!(
+            matches!(&out[..], [ClientMsg::Send { attachments, text, .. }] if *attachments == [5, 6] && text.is_empty()),
+            "{out:?}"
         );
     }
 

@@ -19,7 +19,7 @@ use crate::chat::Chat;
 use crate::conn::{self, Command, ConnEvent, ConnState};
 use crate::i18n::{fill, t};
 use crate::outbox::{self, OutboxEntry};
-use crate::timeline::{Act, Me};
+use crate::timeline::{Act, Me, Outgoing};
 use crate::{api, browser, cache};
 
 /// How long to wait before resending after an `internal` refusal, or a `rate_limited` one that
@@ -230,6 +230,22 @@ impl Client {
         self.reply.set(None);
         self.typing(false);
         self.act(Act::Send { reply_to }, text.into_inner().into());
+    }
+
+    /// Sends a message with files (uploaded to the room on screen already) and perhaps text
+    /// (empty, or checked with [`MessageText::parse`] by the caller), like [`Client::send_text`].
+    pub fn send_files(self, text: String, files: Vec<shared::Attachment>) {
+        let reply_to = self.reply.get_untracked();
+        self.reply.set(None);
+        self.typing(false);
+        let mut o = Outgoing::act(
+            browser::new_client_id(),
+            text.into(),
+            browser::now_ms(),
+            Act::Send { reply_to },
+        );
+        o.files = files;
+        self.change(|c| c.send_outgoing(o));
     }
 
     /// Sends a change to a message of the room on screen (or a message): shown at once, kept in

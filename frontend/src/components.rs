@@ -20,6 +20,7 @@ mod layout;
 mod members;
 mod messages;
 mod people;
+mod search;
 mod settings;
 mod sidebar;
 mod switcher;
@@ -29,7 +30,7 @@ pub use auth::{AuthForm, AuthMode};
 pub use badge::ConnBadge;
 pub use composer::Composer;
 pub use layout::ChatLayout;
-pub use messages::message_body;
+pub use messages::{attachments, message_body};
 pub use settings::{Theme, apply_theme, stored_theme};
 pub use sidebar::{RoomRow, room_rows};
 

@@ -158,6 +158,32 @@ pub fn error_text(code: ErrorCode, server_message: &str) -> String {
     .to_owned()
 }
 
+/// The words for a refused upload (`error` is the [`shared::ApiError::error`] of the answer,
+/// `status` its HTTP status), in the page's language: the server's own words in English (they
+/// say the limit), the catalogue's otherwise.
+pub fn upload_error_text(
+    status: u16,
+    error: &str,
+    code: Option<ErrorCode>,
+    message: &str,
+) -> String {
+    if let Some(code) = code {
+        return error_text(code, message);
+    }
+    if lang() == Lang::En && !message.trim().is_empty() {
+        return message.to_owned();
+    }
+    let t = t();
+    match error {
+        "too_large" => t.err_too_large_here.to_owned(),
+        "over_quota" => t.err_over_quota.to_owned(),
+        "unsupported_type" => t.err_unsupported_type.to_owned(),
+        "bad_image" => t.err_bad_image.to_owned(),
+        _ if status == 0 => t.err_unreachable.to_owned(),
+        _ => fill(t.err_status, &[("status", &status.to_string())]),
+    }
+}
+
 /// The shared crate's rules for names, passwords and messages, in Chinese, by their English
 /// words (the client checks the same rules as the server, with the words the shared crate
 /// gives; a test checks that every rule it can break is here).
@@ -509,6 +535,42 @@ catalogue! {
     enable_notifications: "Enable notifications", "开启通知";
     announce_one: "{name}: {text}", "{name}：{text}";
     announce_many: "{n} new messages", "{n} 条新消息";
+
+    // Files: the composer's uploads and the files in messages.
+    attach_files: "Attach files", "添加文件";
+    uploading: "Uploading {name}", "正在上传 {name}";
+    cancel_upload: "Cancel the upload of {name}", "取消上传 {name}";
+    remove_file: "Remove {name}", "移除 {name}";
+    retry_upload: "Upload {name} again", "重新上传 {name}";
+    upload_done: "{name} is ready to send", "{name} 已可发送";
+    too_many_files: "At most {n} files per message.", "每条消息最多 {n} 个文件。";
+    waiting_for_files: "Sending when the files are uploaded…", "文件上传完成后即发送…";
+    files_failed: "Some files were not uploaded: retry or remove them first.", "部分文件未上传：请先重试或移除。";
+    files_lost: "Not sent before the page was reloaded: {names}. Attach them again.", "页面重新加载前未发送：{names}。请重新添加。";
+    err_file_too_large: "The file is too large (at most {max}).", "文件太大（最多 {max}）。";
+    err_too_large_here: "The file is larger than this server takes.", "文件超过了服务器允许的大小。";
+    err_over_quota: "This file would take you over your upload quota.", "此文件会超出你的上传配额。";
+    err_unsupported_type: "The file's content is not the type its name says.", "文件内容与其名称所示的类型不符。";
+    err_bad_image: "The image cannot be read, or is too large.", "无法读取该图片，或图片太大。";
+    err_upload_failed: "The upload failed.", "上传失败。";
+    size_bytes: "{n} bytes", "{n} 字节";
+    download: "Download {name}", "下载 {name}";
+    open_full_size: "{name} (opens full size)", "{name}（打开原图）";
+    files_label: "Files", "文件";
+
+    // Search.
+    search: "Search", "搜索";
+    search_title: "Search messages", "搜索消息";
+    search_words: "Words to find", "要查找的词";
+    search_this_room: "Only in {room}", "仅在 {room}";
+    search_has_file: "Only messages with files", "仅含文件的消息";
+    search_author: "By (username)", "作者（用户名）";
+    search_hint: "Enter searches; Tab goes to the results; Escape closes.", "按 Enter 搜索；Tab 转到结果；Esc 关闭。";
+    search_results: "Results", "搜索结果";
+    searching: "Searching…", "正在搜索…";
+    search_none: "No messages found.", "没有找到消息。";
+    search_more: "More results", "更多结果";
+    search_has_files: "{n} files", "{n} 个文件";
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //! - [`drafts`]: half-typed messages per room in `localStorage`.
 //! - [`map`]: the small ordered map the model keeps its maps in (smaller code than `BTreeMap`).
 //! - [`api`]: the HTTP calls.
+//! - [`uploads`]: files: uploads with progress (`XMLHttpRequest`), their checks and refusals,
+//!   sizes and image boxes for the views.
 //! - [`client`]: the glue between the model (in a signal), the connection task and the outbox.
 //! - [`components`]: the views.
 //! - [`browser`]: clock, random ids, local time formatting.
@@ -54,5 +56,6 @@ pub mod map;
 pub mod markdown;
 pub mod outbox;
 pub mod timeline;
+pub mod uploads;
 
 pub use components::App;

@@ -9,10 +9,15 @@
 //!
 //! # Upgrades
 //! The first release stored entries under [`legacy_storage_key`] with the room's *name*
-//! (`{"room":"general",...}`); the second by room id (`{"room":1,...}`) under
-//! [`previous_storage_key`], messages only. This release also keeps edits, deletions and
-//! reactions (`kind`, `target`, `emoji`, `on`, and `reply_to` for answers), under
-//! [`storage_key`]. Every shape decodes ([`OutboxRoom`]; an entry without `kind` is a message).
+//! (`{"room":"general",...}`); the second by room id (`{"room":1,...}`), messages only; the
+//! third also edits, deletions and reactions (`kind`, `target`, `emoji`, `on`, and `reply_to`
+//! for answers), both under [`previous_storage_keys`]. This release also keeps a message's files
+//! (`attachments`, each as its upload answered, so that the pending row shows them and the
+//! `send` carries their ids), under [`storage_key`]. Every shape decodes ([`OutboxRoom`]; an
+//! entry without `kind` is a message, one without `attachments` has none). Only uploaded files
+//! are ever in an entry: a message waits in the composer until its files are stored, and a file
+//! still uploading when the page is reloaded is lost (the composer then says which ones to
+//! attach again, see [`crate::uploads`]).
 //! New entries go to [`storage_key`] only, so that a tab still running an earlier release
 //! (which would read an edit as a new message, or drop entries it cannot read when it rewrites
 //! its key) never touches them; entries are removed from every key once confirmed or
@@ -22,7 +27,10 @@
 //! whose room cannot be found is kept (and shown) rather than dropped.
 
 use serde::{Deserialize, Serialize};
-use shared::{ClientId, Emoji, EventKind, MessageText, RoomId, Username};
+use shared::{
+    Attachment, ClientId, Emoji, EventKind, MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, MessageText,
+    RoomId, Username,
+};
 
 /// The room an outbox entry goes to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -62,6 +70,10 @@ pub struct OutboxEntry {
     /// A reaction added (`true`) or taken back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on: Option<bool>,
+    /// A message's files, uploaded before it was sent (a file still uploading is never here:
+    /// the message waits for it in the composer, and a reload loses it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
 }
 
 impl OutboxEntry {
@@ -77,6 +89,7 @@ impl OutboxEntry {
             reply_to: None,
             emoji: None,
             on: None,
+            attachments: Vec::new(),
         }
     }
 
@@ -85,6 +98,11 @@ impl OutboxEntry {
     fn is_valid(&self) -> bool {
         let text_ok = || MessageText::parse(self.text.as_str()).is_ok();
         match self.kind {
+            // With files, the text may be empty.
+            EventKind::Message if !self.attachments.is_empty() => {
+                self.attachments.len() <= MAX_ATTACHMENTS
+                    && self.text.chars().count() <= MAX_MESSAGE_CHARS
+            }
             EventKind::Message => text_ok(),
             EventKind::Edit => self.target.is_some() && text_ok(),
             EventKind::Delete => self.target.is_some(),
@@ -101,15 +119,20 @@ impl OutboxEntry {
 }
 
 /// The `localStorage` key of a user's outbox. Usernames are unique without regard to ASCII case,
-/// so the key is lower-cased.
+/// so the key is lower-cased. (A new key, because a tab of the release before would send a
+/// message with files as text only, or drop one without text when it rewrites its key.)
 pub fn storage_key(user: &Username) -> String {
-    format!("chat.outbox.v3.{}", user.as_str().to_ascii_lowercase())
+    format!("chat.outbox.v4.{}", user.as_str().to_ascii_lowercase())
 }
 
-/// The key the second release stored the outbox under (messages only, by room id). Read on
-/// load, pruned as its entries are confirmed, never added to.
-pub fn previous_storage_key(user: &Username) -> String {
-    format!("chat.outbox.v2.{}", user.as_str().to_ascii_lowercase())
+/// The keys the second and third releases stored the outbox under (messages only, by room id;
+/// then changes too). Read on load, pruned as their entries are confirmed, never added to.
+pub fn previous_storage_keys(user: &Username) -> [String; 2] {
+    let user = user.as_str().to_ascii_lowercase();
+    [
+        format!("chat.outbox.v3.{user}"),
+        format!("chat.outbox.v2.{user}"),
+    ]
 }
 
 /// The key the first release stored the outbox under (entries addressed by room name). Read on
@@ -172,10 +195,11 @@ pub fn load(user: &Username) -> Vec<OutboxEntry> {
             .map(|raw| decode(&raw))
             .unwrap_or_default()
     };
-    let current = read(storage_key(user));
-    let previous = read(previous_storage_key(user));
-    let legacy = read(legacy_storage_key(user));
-    merge(merge(current, &previous, &[]), &legacy, &[])
+    let mut all = read(storage_key(user));
+    for key in previous_storage_keys(user) {
+        all = merge(all, &read(key), &[]);
+    }
+    merge(all, &read(legacy_storage_key(user)), &[])
 }
 
 /// Records added and removed entries of a user's outbox: added ones under [`storage_key`],
@@ -190,7 +214,9 @@ pub fn update(user: &Username, added: &[OutboxEntry], removed: &[ClientId]) {
     };
     write(&storage, &storage_key(user), added, removed);
     if !removed.is_empty() {
-        write(&storage, &previous_storage_key(user), &[], removed);
+        for key in previous_storage_keys(user) {
+            write(&storage, &key, &[], removed);
+        }
         write(&storage, &legacy_storage_key(user), &[], removed);
     }
 }
@@ -320,6 +346,38 @@ mod tests {
         assert_eq!(ids, vec!["ok", "legacy"]);
     }
 
+    /// An outbox exactly as the third release wrote it (messages and changes, no files).
+    const THIRD_RELEASE: &str = r#"[{"room":1,"client_id":"m3","text":"hi","created_ms":1,"reply_to":4},{"room":1,"client_id":"e3","text":"fixed","created_ms":2,"kind":"edit","target":4}]"#;
+
+    #[test]
+    fn the_third_releases_entries_decode_without_files_and_write_back_unchanged() {
+        let got = decode(THIRD_RELEASE);
+        assert_eq!(got.len(), 2);
+        assert!(got.iter().all(|e| e.attachments.is_empty()));
+        assert_eq!(got[1].kind, EventKind::Edit);
+        assert_eq!(encode(&got), THIRD_RELEASE);
+    }
+
+    #[test]
+    fn a_message_with_files_round_trips_and_may_have_no_text() {
+        let raw = r#"[
+            {"room":1,"client_id":"f1","text":"","created_ms":1,"attachments":[{"id":5,"name":"猫.png","size":48213,"mime":"image/png","width":640,"height":480,"thumbnail":true}]},
+            {"room":1,"client_id":"f2","text":"see","created_ms":1,"attachments":[{"id":6,"name":"a.pdf","size":9,"mime":"application/pdf"}]},
+            {"room":1,"client_id":"x1","text":"","created_ms":1,"attachments":[]},
+            {"room":1,"client_id":"x2","text":"","created_ms":1,"attachments":[{"id":1}]}
+        ]"#;
+        let got = decode(raw);
+        let ids: Vec<_> = got.iter().map(|e| e.client_id.as_str()).collect();
+        assert_eq!(ids, vec!["f1", "f2"]);
+        assert_eq!(got[0].attachments[0].width, Some(640));
+        assert_eq!(got[1].attachments[0].name, "a.pdf");
+        assert_eq!(decode(&encode(&got)), got);
+        // Too many files is not a message the server would take.
+        let mut many = got[0].clone();
+        many.attachments = vec![many.attachments[0].clone(); MAX_ATTACHMENTS + 1];
+        assert!(decode(&encode(&[many])).is_empty());
+    }
+
     #[test]
     fn merging_keeps_other_tabs_entries() {
         let stored = vec![entry("other-tab"), entry("mine")];
@@ -338,7 +396,10 @@ mod tests {
         let b = Username::parse("alice").expect("valid");
         assert_eq!(storage_key(&a), storage_key(&b));
         assert_eq!(legacy_storage_key(&a), "chat.outbox.v1.alice");
-        assert_eq!(previous_storage_key(&a), "chat.outbox.v2.alice");
-        assert_eq!(storage_key(&a), "chat.outbox.v3.alice");
+        assert_eq!(
+            previous_storage_keys(&a),
+            ["chat.outbox.v3.alice", "chat.outbox.v2.alice"]
+        );
+        assert_eq!(storage_key(&a), "chat.outbox.v4.alice");
     }
 }

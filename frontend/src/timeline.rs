@@ -32,7 +32,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use shared::{ClientId, DisplayName, EventKind, MessageEvent, Reaction, RoomId, Username};
+use shared::{
+    Attachment, ClientId, DisplayName, EventKind, MessageEvent, Reaction, RoomId, Username,
+};
 
 /// The logged-in user as the timeline needs them: their handle (which decides whose messages
 /// confirm outgoing ones) and the display name shown on their rows.
@@ -92,6 +94,8 @@ pub struct Message {
     pub deleted: Option<i64>,
     /// Its reactions, in the order they first appeared.
     pub reactions: Vec<Reaction>,
+    /// The files it carries, in the order sent (gone once deleted).
+    pub attachments: Vec<Attachment>,
     /// Changes applied to it here (part of its row's key, so the row re-renders).
     pub rev: u32,
 }
@@ -111,6 +115,7 @@ impl From<MessageEvent> for Message {
             edited: ev.edited,
             deleted: ev.deleted,
             reactions: ev.reactions,
+            attachments: ev.attachments,
             rev: 0,
         }
     }
@@ -151,6 +156,7 @@ impl Message {
                 self.deleted = Some(ts);
                 self.reactions.clear();
                 self.mentions.clear();
+                self.attachments.clear();
             }
             Change::React(emoji, user, on) => {
                 let at = self.reactions.iter().position(|r| r.emoji == emoji);
@@ -241,6 +247,8 @@ pub struct Outgoing {
     pub transient_errors: u32,
     /// What it asks for.
     pub act: Act,
+    /// For a new message: the files it carries, uploaded already (their ids are sent).
+    pub files: Vec<Attachment>,
 }
 
 impl Outgoing {
@@ -258,6 +266,7 @@ impl Outgoing {
             failed: None,
             transient_errors: 0,
             act,
+            files: Vec::new(),
         }
     }
 
@@ -373,6 +382,8 @@ pub struct Extra {
     pub deleted: bool,
     /// Its reactions.
     pub reactions: Vec<Reaction>,
+    /// Its files.
+    pub attachments: Vec<Attachment>,
     /// Same author as the row above, shortly after: shown without the header.
     pub compact: bool,
     /// Changes applied (for the key).
@@ -808,6 +819,7 @@ impl Timeline {
                 edited: None,
                 deleted: None,
                 reactions: Vec::new(),
+                attachments: out.files,
                 rev: 0,
             });
         }
@@ -932,6 +944,7 @@ impl Timeline {
                 ev.edited = m.edited;
                 ev.deleted = m.deleted;
                 ev.reactions = m.reactions.clone();
+                ev.attachments = m.attachments.clone();
                 ev
             })
             .collect();
@@ -1035,6 +1048,7 @@ impl Timeline {
                 },
                 more: Box::new(Extra {
                     reply_to: reply_to.map(|s| (s, self.quote(s))),
+                    attachments: o.files.clone(),
                     compact,
                     ..Extra::default()
                 }),
@@ -1074,6 +1088,7 @@ impl Timeline {
                 edited: msg.edited,
                 deleted: msg.deleted.is_some(),
                 reactions: msg.reactions.clone(),
+                attachments: msg.attachments.clone(),
                 compact,
                 rev: msg.rev + overlay,
             }),
@@ -1643,5 +1658,88 @@ mod tests {
         t.set_unread_after(Some(2));
         let keys: Vec<_> = t.entries(&me).iter().map(Entry::key).collect();
         assert_eq!(keys, vec!["m1", "m2c", "m3", "unread", "m4", "m5"]);
+    }
+
+    fn attachment(id: u64) -> Attachment {
+        Attachment {
+            id,
+            name: format!("f{id}.png"),
+            size: 100,
+            mime: "image/png".into(),
+            width: Some(4),
+            height: Some(3),
+            thumbnail: true,
+        }
+    }
+
+    fn with_files(mut e: MessageEvent, ids: &[u64]) -> MessageEvent {
+        e.attachments = ids.iter().map(|&i| attachment(i)).collect();
+        e
+    }
+
+    fn file_ids(x: &Extra) -> Vec<u64> {
+        x.attachments.iter().map(|a| a.id).collect()
+    }
+
+    #[test]
+    fn files_come_through_live_history_catch_up_and_the_offline_cache() {
+        let me = me("ann");
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        t.apply_history(vec![with_files(ev(1, "bob", "", None), &[1, 2])], true, &me);
+        t.insert_live(with_files(ev(2, "bob", "live", None), &[3]), &me);
+        t.joined(3);
+        t.insert_live(with_files(ev(3, "bob", "caught up", None), &[4]), &me);
+        assert_eq!(file_ids(&row(&t, &me, 1).1), [1, 2]);
+        assert_eq!(file_ids(&row(&t, &me, 2).1), [3]);
+        assert_eq!(file_ids(&row(&t, &me, 3).1), [4]);
+
+        // Kept for the offline cache and restored from it, they are still there.
+        let kept = t.kept(shared::DEFAULT_ROOM_ID, 100).expect("loaded");
+        assert_eq!(kept.messages[0].attachments.len(), 2);
+        let json = serde_json::to_string(&kept).expect("writes");
+        let back: Kept = serde_json::from_str(&json).expect("reads");
+        let mut again = Timeline::default();
+        again.restore_kept(back, &me);
+        assert_eq!(file_ids(&row(&again, &me, 1).1), [1, 2]);
+        assert_eq!(file_ids(&row(&again, &me, 3).1), [4]);
+    }
+
+    #[test]
+    fn a_deleted_message_drops_its_files() {
+        let me = me("ann");
+        let mut t = Timeline::default();
+        t.expect_first_page();
+        t.apply_history(
+            vec![with_files(ev(1, "bob", "see", None), &[1])],
+            false,
+            &me,
+        );
+        t.insert_live(change(2, EventKind::Delete, 1, "bob", ""), &me);
+        let (_, x) = row(&t, &me, 1);
+        assert!(x.deleted && x.attachments.is_empty());
+        let kept = t.kept(shared::DEFAULT_ROOM_ID, 10).expect("loaded");
+        assert!(kept.messages[0].attachments.is_empty());
+    }
+
+    #[test]
+    fn an_outgoing_message_shows_its_files_and_keeps_them_when_acknowledged() {
+        let me = me("ann");
+        let mut t = loaded(&me, 1);
+        let mut o = outgoing("c1", "");
+        o.files = vec![attachment(7)];
+        t.push_outgoing(o);
+        let pending = t.entries(&me).into_iter().find_map(|e| match e {
+            Entry::Message {
+                seq: None, more, ..
+            } => Some(more),
+            _ => None,
+        });
+        assert_eq!(pending.map(|m| file_ids(&m)), Some(vec![7]));
+        assert!(t.ack(&cid("c1"), 2, 1002, 9, &me));
+        assert_eq!(file_ids(&row(&t, &me, 2).1), [7]);
+        // The message frame that follows changes nothing.
+        t.insert_live(with_files(ev(2, "ann", "", Some("c1")), &[7]), &me);
+        assert_eq!(file_ids(&row(&t, &me, 2).1), [7]);
     }
 }

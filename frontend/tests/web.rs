@@ -151,7 +151,9 @@ fn mount_chat(me: &str) -> (web_sys::HtmlElement, Client) {
     if let Some(storage) = window().local_storage().ok().flatten() {
         let _ = storage.remove_item(&outbox::storage_key(&me));
         let _ = storage.remove_item(&outbox::legacy_storage_key(&me));
-        let _ = storage.remove_item(&outbox::previous_storage_key(&me));
+        for key in outbox::previous_storage_keys(&me) {
+            let _ = storage.remove_item(&key);
+        }
     }
     let el = container();
     let slot: Rc<Cell<Option<Client>>> = Rc::new(Cell::new(None));
@@ -1150,7 +1152,7 @@ async fn an_outbox_stored_by_the_previous_release_is_sent_and_then_cleared() {
 }
 
 #[wasm_bindgen_test]
-async fn an_outbox_stored_by_the_second_release_is_sent_and_then_cleared() {
+async fn outboxes_stored_by_the_second_and_third_releases_are_sent_and_then_cleared() {
     let me = user("upgrader2");
     let storage = window()
         .local_storage()
@@ -1159,12 +1161,15 @@ async fn an_outbox_stored_by_the_second_release_is_sent_and_then_cleared() {
         .expect("localStorage");
     // Exactly what the second release wrote: messages only, by room id, under the v2 key.
     let stored = r#"[{"room":1,"client_id":"v2-1","text":"typed before the upgrade","created_ms":1700000000000}]"#;
-    storage
-        .set_item(&outbox::previous_storage_key(&me), stored)
-        .expect("write");
+    // And what the third wrote (changes too, no files), under the v3 key.
+    let third =
+        r#"[{"room":1,"client_id":"v3-1","text":"and before files","created_ms":1700000000001}]"#;
+    let [v3, v2] = outbox::previous_storage_keys(&me);
+    storage.set_item(&v2, stored).expect("write");
+    storage.set_item(&v3, third).expect("write");
     let _ = storage.remove_item(&outbox::storage_key(&me));
     let restored = outbox::load(&me);
-    assert_eq!(restored.len(), 1);
+    assert_eq!(restored.len(), 2);
     assert_eq!(restored[0].kind, EventKind::Message);
 
     let el = container();
@@ -1180,10 +1185,19 @@ async fn an_outbox_stored_by_the_second_release_is_sent_and_then_cleared() {
     std::mem::forget(handle);
     let client = slot.get().expect("mounted");
     settle().await;
-    let row = one(&el, &testid("message"));
-    assert_eq!(row.get_attribute("data-state").as_deref(), Some("pending"));
-    assert_eq!(row.get_attribute("data-client-id").as_deref(), Some("v2-1"));
-    // Confirmed: it leaves the v2 key.
+    let rows = message_rows(&el);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].get_attribute("data-state").as_deref(),
+        Some("pending")
+    );
+    let mut ids: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.get_attribute("data-client-id"))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["v2-1", "v3-1"]);
+    // Confirmed: they leave the old keys.
     join_general(client, &["upgrader2"], Vec::new());
     client.change(|c| {
         c.apply(message(
@@ -1193,15 +1207,12 @@ async fn an_outbox_stored_by_the_second_release_is_sent_and_then_cleared() {
             Some("v2-1"),
         ))
     });
+    client.change(|c| c.apply(message(2, "upgrader2", "and before files", Some("v3-1"))));
     settle().await;
     let me = user("upgrader2");
-    assert!(
-        storage
-            .get_item(&outbox::previous_storage_key(&me))
-            .ok()
-            .flatten()
-            .is_none()
-    );
+    for key in outbox::previous_storage_keys(&me) {
+        assert!(storage.get_item(&key).ok().flatten().is_none(), "{key}");
+    }
     assert!(outbox::load(&me).is_empty());
 }
 
@@ -1456,4 +1467,135 @@ async fn reply_and_the_end_of_an_edit_focus_the_composer_and_one_picker_opens_at
     click(&one(&el, &testid("message-list")));
     settle().await;
     assert!(all(&el, ".picker").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files in messages
+
+fn file(id: u64, name: &str, mime: &str, size: u64, wh: Option<(u32, u32)>) -> shared::Attachment {
+    shared::Attachment {
+        id,
+        name: name.into(),
+        size,
+        mime: mime.into(),
+        width: wh.map(|(w, _)| w),
+        height: wh.map(|(_, h)| h),
+        thumbnail: wh.is_some(),
+    }
+}
+
+fn with_files(seq: u64, author: &str, text: &str, files: Vec<shared::Attachment>) -> ServerMsg {
+    let ServerMsg::Message(mut ev) = message(seq, author, text, None) else {
+        unreachable!("message builds a message")
+    };
+    ev.attachments = files;
+    ServerMsg::Message(ev)
+}
+
+#[wasm_bindgen_test]
+async fn an_image_reserves_its_box_before_it_loads_and_other_files_show_name_size_and_a_link() {
+    let (el, client) = mount_chat("file_viewer");
+    join_general(
+        client,
+        &["file_viewer"],
+        vec![with_files(
+            1,
+            "ann",
+            "",
+            vec![
+                file(5, "猫.png", "image/png", 48_213, Some((640, 480))),
+                file(6, "report.pdf", "application/pdf", 90_211, None),
+                file(7, "tall.webp", "image/webp", 10, Some((100, 1000))),
+            ],
+        )],
+    );
+    settle().await;
+
+    let images = all(&el, &testid("attachment-image"));
+    assert_eq!(images.len(), 2);
+    assert_eq!(
+        images[0].get_attribute("href").as_deref(),
+        Some("/api/files/5")
+    );
+    assert_eq!(images[0].get_attribute("target").as_deref(), Some("_blank"));
+    let img = one(&images[0], "img");
+    assert_eq!(
+        img.get_attribute("src").as_deref(),
+        Some("/api/files/5/thumbnail")
+    );
+    assert_eq!(img.get_attribute("alt").as_deref(), Some("猫.png"));
+    // The thumbnail never loads here (no server): the box is the image's, scaled to 320 px.
+    let size = |e: &web_sys::Element| {
+        let e = e.unchecked_ref::<web_sys::HtmlElement>();
+        (e.offset_width(), e.offset_height())
+    };
+    assert_eq!(size(&img), (320, 240));
+    assert_eq!(size(&one(&images[1], "img")), (32, 320));
+
+    let files = all(&el, &testid("attachment-file"));
+    assert_eq!(files.len(), 1);
+    assert_eq!(
+        files[0].get_attribute("href").as_deref(),
+        Some("/api/files/6")
+    );
+    assert_eq!(
+        files[0].get_attribute("download").as_deref(),
+        Some("report.pdf")
+    );
+    assert!(text_of(&files[0]).contains("report.pdf"));
+    assert_eq!(
+        text_of(&one(&files[0], &testid("attachment-size"))),
+        "88 KB"
+    );
+
+    // Deleted: the files go with the text.
+    client.change(|c| c.apply(change(2, EventKind::Delete, 1, "ann", "")));
+    settle().await;
+    assert!(all(&el, &testid("attachment-image")).is_empty());
+    assert!(all(&el, &testid("attachment-file")).is_empty());
+    assert_eq!(all(&el, &testid("message-deleted")).len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn a_message_with_files_is_pending_with_them_kept_in_the_outbox_then_sent_with_them() {
+    let (el, client) = mount_chat("file_sender");
+    join_general(client, &["file_sender"], Vec::new());
+    let cat = file(9, "cat.gif", "image/gif", 1_000, Some((10, 20)));
+    client.send_files(String::new(), vec![cat.clone()]);
+    settle().await;
+
+    let rows = message_rows(&el);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        rows[0].get_attribute("data-state").as_deref(),
+        Some("pending")
+    );
+    assert_eq!(all(&rows[0], &testid("attachment-image")).len(), 1);
+    let stored = outbox::load(&user("file_sender"));
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].attachments, vec![cat]);
+    let client_id = rows[0].get_attribute("data-client-id").expect("an id");
+
+    client.change(|c| {
+        c.apply(ServerMsg::Ack {
+            req: None,
+            room: room("general"),
+            client_id: cid(&client_id),
+            id: 101,
+            seq: 1,
+            ts: 1_700_000_000_500,
+        })
+    });
+    settle().await;
+    let rows = message_rows(&el);
+    assert_eq!(rows[0].get_attribute("data-state").as_deref(), Some("sent"));
+    let img = one(&rows[0], "img");
+    assert_eq!(
+        (
+            img.get_attribute("width").as_deref(),
+            img.get_attribute("height").as_deref()
+        ),
+        (Some("10"), Some("20"))
+    );
+    assert!(outbox::load(&user("file_sender")).is_empty());
 }

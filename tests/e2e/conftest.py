@@ -30,9 +30,11 @@ def free_port() -> int:
 
 
 class Server:
-    """A backend process. `restart()` keeps the database file."""
+    """A backend process. `restart()` keeps the database file. `args` are more command-line
+    options (for example `["--max-upload-bytes", "1000"]`)."""
 
-    def __init__(self, tmp: pathlib.Path):
+    def __init__(self, tmp: pathlib.Path, args=()):
+        self.args = list(args)
         self.port = free_port()
         self.db = tmp / "chat.db"
         self.base = f"http://127.0.0.1:{self.port}"
@@ -47,7 +49,7 @@ class Server:
             [BACKEND_BIN, "--bind", f"127.0.0.1:{self.port}", "--database", str(self.db),
              "--static-dir", STATIC_DIR,
              # Every test user registers from 127.0.0.1 within seconds of the others.
-             "--auth-per-minute", "600"],
+             "--auth-per-minute", "600", *self.args],
             stdout=self.log, stderr=self.log, env=env,
         )
         deadline = time.monotonic() + 30

@@ -33,6 +33,7 @@ use crate::components::composer::{ComposerParts, composer};
 use crate::components::dom::{Slot, attrs, button, el, el_with, flag, line, new_el, on, text};
 use crate::components::members::member_panel;
 use crate::components::messages::{ListProps, message_list};
+use crate::components::search::search_dialog;
 use crate::components::settings::settings_dialog;
 use crate::components::sidebar::sidebar;
 use crate::components::switcher::{all_rows, focus_soon, open_and_focus, step, switcher};
@@ -354,6 +355,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
 
     let switcher_open = RwSignal::new(false);
     let settings_open = RwSignal::new(false);
+    let search_open = RwSignal::new(false);
     // First in the Tab order: past the sidebar, to the messages.
     let skip = el_with(&root, "a", "skip-link", "skip-link");
     attrs(&skip, &[("href", "#messages")]);
@@ -393,7 +395,15 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
         if (k.ctrl_key() || k.meta_key()) && key.eq_ignore_ascii_case("k") {
             ev.prevent_default();
             settings_open.set(false);
+            search_open.set(false);
             switcher_open.set(true);
+        } else if ((k.ctrl_key() || k.meta_key()) && k.shift_key() && key.eq_ignore_ascii_case("f"))
+            || (key == "/" && !k.ctrl_key() && !k.meta_key() && !k.alt_key() && !in_text_field())
+        {
+            ev.prevent_default();
+            settings_open.set(false);
+            switcher_open.set(false);
+            search_open.set(true);
         } else if k.alt_key() && (key == "ArrowUp" || key == "ArrowDown") {
             ev.prevent_default();
             let delta = if key == "ArrowUp" { -1 } else { 1 };
@@ -408,6 +418,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     });
     let _ = root.append_child(&switcher(client, switcher_open));
     let _ = root.append_child(&settings_dialog(settings_open));
+    let _ = root.append_child(&search_dialog(client, search_open));
     let scrim = el(&root, "div", "scrim");
     on(&scrim, "click", move |_| sidebar_open.set(false));
     effect(move || {
@@ -471,6 +482,16 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             b
         }))
     });
+    let find = button(&header, "secondary small", "search-open", "🔍");
+    attrs(
+        &find,
+        &[
+            ("aria-label", t().search_title),
+            ("title", t().search_title),
+            ("aria-keyshortcuts", "Control+Shift+F /"),
+        ],
+    );
+    on(&find, "click", move |_| search_open.set(true));
     let people = button(&header, "secondary small", "members-toggle", t().people);
     on(&people, "click", move |_| members_open.update(|o| *o = !*o));
     effect(move || {
@@ -664,6 +685,13 @@ fn announcer(parent: &web_sys::Element, client: Client) {
             text(&el(&region, "p", ""), &said);
         }
     });
+}
+
+/// Whether the focus is in a place where `/` is typed (a text field, a select).
+fn in_text_field() -> bool {
+    document()
+        .active_element()
+        .is_some_and(|e| matches!(e.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"))
 }
 
 /// Whether the screen is narrow enough for the sidebar to be a drawer (the stylesheet's

@@ -20,6 +20,9 @@
 //! `new-below` ("New messages below", while scrolled up) with `jump-latest`; `gap` (events
 //! known to exist but not delivered: `data-from`, `data-to`, `data-count`, `data-state` =
 //! `loading` | `failed`), with `gap-retry` (asks again) once it failed.
+//! A message's files: `attachment-image` (a link to the full image, `data-file-id`, opening
+//! in a new tab, around the thumbnail `img` whose `width` and `height` reserve its box) and
+//! `attachment-file` (a download link with the name and `attachment-size`).
 //!
 //! Text is rendered by [`message_body`] alone, through the safe Markdown subset of
 //! [`crate::markdown`]: fixed elements and text nodes only, so HTML in a message shows literally.
@@ -28,7 +31,6 @@ use leptos::prelude::*;
 use shared::{ClientId, MessageText, Role};
 use wasm_bindgen::JsCast;
 
-use crate::browser;
 use crate::client::Client;
 use crate::components::dom::{
     Slot, attrs, el, key_of, line, new_el, on, shift_or_composing, target, text,
@@ -36,6 +38,7 @@ use crate::components::dom::{
 use crate::components::effect;
 use crate::i18n::{self, fill};
 use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
+use crate::{browser, uploads};
 
 /// Distance from the bottom (px) within which the list counts as "at the bottom" and follows
 /// new messages.
@@ -189,6 +192,11 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         let Some(Some(seq)) = c.jump.try_get_untracked() else {
             return;
         };
+        // A jump into another room (from search) is this list's only once its room is on
+        // screen.
+        if c.chat.try_with_untracked(|c| c.current()) != room_id {
+            return;
+        }
         let row = el
             .query_selector(&format!("[data-seq=\"{seq}\"]"))
             .ok()
@@ -204,6 +212,9 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         if let Some(row) = row {
             c.jump.try_set(None);
             row.scroll_into_view();
+            if let Some(r) = row.dyn_ref::<web_sys::HtmlElement>() {
+                let _ = r.focus();
+            }
             let _ = row.set_attribute("data-highlight", "true");
             set_timeout(
                 move || {
@@ -214,7 +225,11 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         } else if wants_older() && pages < JUMP_PAGES {
             jumping.try_update_value(|(_, p)| *p += 1);
             on_load_older.try_run(());
-        } else if history.try_get_untracked() != Some(HistoryState::Loading) {
+        } else if !matches!(
+            history.try_get_untracked(),
+            Some(HistoryState::Loading | HistoryState::NotLoaded)
+        ) {
+            // Not found within the pages allowed (or the room starts later): give up.
             c.jump.try_set(None);
         }
     };
@@ -826,6 +841,9 @@ fn message_row(
         );
         text(&e, i18n::t().edited);
     }
+    if !more.deleted && !more.attachments.is_empty() {
+        attachments(host, &more.attachments);
+    }
     let (Some(seq), Some(me)) = (seq, &ctx.me) else {
         return;
     };
@@ -879,6 +897,66 @@ fn message_row(
             &el(&box_, "p", "field-error"),
             &[("data-testid", "edit-error"), ("role", "alert")],
         );
+    }
+}
+
+/// A message's files, appended to `parent`: images as their thumbnail in a box of the size
+/// reserved from their width and height (so the list does not jump when they load), a link
+/// that opens the full image in a new tab; other files as their name and size, a download
+/// link.
+pub fn attachments(parent: &web_sys::Element, files: &[shared::Attachment]) {
+    let list = el(parent, "ul", "attachments");
+    attrs(&list, &[("aria-label", i18n::t().files_label)]);
+    for f in files {
+        let li = el(&list, "li", "");
+        let id = f.id.to_string();
+        let a = el(&li, "a", "");
+        attrs(
+            &a,
+            &[("href", &uploads::file_url(f.id)), ("data-file-id", &id)],
+        );
+        if uploads::is_image(f) {
+            let (w, h) = uploads::thumb_box(f.width.unwrap_or(1), f.height.unwrap_or(1));
+            a.set_class_name("attachment image");
+            attrs(
+                &a,
+                &[
+                    ("data-testid", "attachment-image"),
+                    ("target", "_blank"),
+                    ("rel", "noopener"),
+                    (
+                        "title",
+                        &fill(i18n::t().open_full_size, &[("name", &f.name)]),
+                    ),
+                ],
+            );
+            let img = el(&a, "img", "thumb");
+            attrs(
+                &img,
+                &[
+                    ("src", &uploads::thumb_url(f.id)),
+                    ("alt", &f.name),
+                    ("width", &w.to_string()),
+                    ("height", &h.to_string()),
+                    ("loading", "lazy"),
+                    ("decoding", "async"),
+                ],
+            );
+        } else {
+            a.set_class_name("attachment file");
+            attrs(
+                &a,
+                &[
+                    ("data-testid", "attachment-file"),
+                    ("download", &f.name),
+                    ("title", &fill(i18n::t().download, &[("name", &f.name)])),
+                ],
+            );
+            text(&el(&a, "span", "file-name"), &f.name);
+            let size = el(&a, "span", "file-size");
+            attrs(&size, &[("data-testid", "attachment-size")]);
+            text(&size, &uploads::size_text(f.size));
+        }
     }
 }
 
