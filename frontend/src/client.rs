@@ -128,6 +128,9 @@ impl Client {
         spawn_local(async move {
             match api::rooms().await {
                 Ok(list) => self.set_rooms(list),
+                // Unreachable: the connection banner says so already (and the rooms kept
+                // from last time are shown).
+                Err(err) if err.status().is_none() => {}
                 Err(err) => {
                     self.chat.try_update(|c| {
                         c.set_error(fill(

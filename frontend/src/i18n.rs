@@ -503,6 +503,21 @@ catalogue! {
     rule_regex_mask: "regex, masks", "正则，遮盖";
     rule_unknown: "a newer kind of rule", "较新的规则类型";
     search_people: "Search people", "搜索用户";
+    filter_action: "What the rule does", "规则的作用";
+    audit_line: "{actor}: {action} {target}", "{actor}：{action} {target}";
+    audit_kick: "removed", "移出了";
+    audit_ban: "banned", "封禁了";
+    audit_unban: "lifted the ban of", "解除了封禁：";
+    audit_mute: "muted", "禁言了";
+    audit_unmute: "let post again", "解除了禁言：";
+    audit_role: "changed the role of", "更改了角色：";
+    audit_slow_mode: "set slow mode", "设置了慢速模式";
+    audit_topic: "changed the topic", "更改了主题";
+    audit_filter_add: "added a filter rule", "添加了过滤规则";
+    audit_filter_remove: "removed a filter rule", "删除了过滤规则";
+    audit_invite: "invited", "邀请了";
+    close_panel: "Close the panel", "关闭面板";
+    unread_count: "{n} unread", "{n} 条未读";
     nobody_found: "Nobody found.", "没有找到用户。";
     at_most_people: "At most {n} people.", "最多 {n} 人。";
 

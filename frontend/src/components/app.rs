@@ -60,7 +60,11 @@ pub fn App() -> impl IntoView {
         let now = auth.get();
         page.set(Some(untrack(|| match now {
             Auth::Checking => line("p", "splash", "splash", "", t().loading),
-            Auth::LoggedOut(notice) => auth_page(notice, on_logged_in),
+            Auth::LoggedOut(notice) => {
+                // Not the last user's room: the app's name, in the page's language.
+                document().set_title(t().app_name);
+                auth_page(notice, on_logged_in)
+            }
             Auth::LoggedIn(me) => chat_page(me.username, me.display_name, on_session_end),
         })));
     });

@@ -380,7 +380,12 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
         let was_open = StoredValue::new(false);
         effect(move || {
             let open = sidebar_open.get();
-            flag(&side, "inert", narrow.get() && !open);
+            let narrow = narrow.get();
+            flag(&side, "inert", narrow && !open);
+            // The open drawer is the page: what is behind the scrim is out of reach.
+            if let Some(main) = document().query_selector("main.main").ok().flatten() {
+                flag(&main, "inert", narrow && open);
+            }
             if open && !was_open.get_value() {
                 focus_soon("[data-testid=sidebar] button, [data-testid=sidebar] input");
             }
@@ -638,51 +643,116 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     if !is_narrow() {
         focus_soon("[data-testid=composer]");
     }
+    // The member panel, with a close button of its own (on a phone it covers the header's
+    // People button); Escape closes it too, and the focus goes back to that button.
     let panel_slot = Slot::new(&root);
     effect(move || {
         let open = members_open.get();
         let room = current.get();
-        panel_slot.set(open.then(|| untrack(|| member_panel(room))));
+        panel_slot.set(open.then(|| {
+            untrack(|| {
+                let panel = member_panel(room);
+                let close = new_el("button", "link panel-close");
+                attrs(
+                    &close,
+                    &[
+                        ("data-testid", "members-close"),
+                        ("aria-label", t().close_panel),
+                        ("title", t().close_panel),
+                    ],
+                );
+                text(&close, "×");
+                on(&close, "click", move |_| {
+                    members_open.set(false);
+                    focus_soon("[data-testid=members-toggle]");
+                });
+                let _ = panel.prepend_with_node_1(&close);
+                panel
+            })
+        }));
+    });
+    on(&window(), "keydown", move |ev| {
+        if !ev.default_prevented()
+            && crate::components::dom::key_of(&ev) == "Escape"
+            && members_open.get_untracked()
+            && !sidebar_open.get_untracked()
+        {
+            members_open.set(false);
+            focus_soon("[data-testid=members-toggle]");
+        }
     });
 }
 
-/// A live region that says each new message by someone else in the room on screen, once (a
-/// burst, such as a catch-up after a reconnect, is said as a count), and nothing for history
-/// pages, room switches, the user's own messages or changes to messages.
+/// A live region that says each new message by someone else in the room on screen, once.
+/// Messages that arrive within half a second of each other (a catch-up after a reconnect, a
+/// busy room) are said together as a count. Nothing is said for the room's first page or older
+/// history, room switches, the user's own messages, or changes to messages.
 fn announcer(parent: &web_sys::Element, client: Client) {
     let region = el_with(parent, "div", "visually-hidden", "announcer");
     attrs(
         &region,
         &[("aria-live", "polite"), ("aria-atomic", "false")],
     );
+    // The room and the newest `seq` already accounted for; none until the room's first page
+    // is in, so that loading it says nothing.
     let seen = StoredValue::new(None::<(shared::RoomId, u64)>);
+    // What waits to be said: the count, and the last message's words.
+    let waiting = StoredValue::new((0usize, String::new()));
+    let scheduled = StoredValue::new(false);
+    let say = move || {
+        let Some((n, last)) = waiting.try_update_value(std::mem::take) else {
+            return;
+        };
+        scheduled.try_set_value(false);
+        let said = match n {
+            0 => return,
+            1 => last,
+            n => text::announce_many(n),
+        };
+        while region.child_element_count() >= 3 {
+            if let Some(first) = region.first_element_child() {
+                first.remove();
+            }
+        }
+        text(&el(&region, "p", ""), &said);
+    };
     effect(move || {
-        let Some((room, newest, said)) = client.chat.with(|c| {
+        let Some((room, newest, theirs)) = client.chat.with(|c| {
             let room = c.current();
-            let (newest, fresh) = c
-                .room(room)?
-                .timeline
-                .newest_messages(seen.get_value().filter(|(r, _)| *r == room).map(|(_, s)| s));
-            let mine = c.me().clone();
-            let theirs: Vec<_> = fresh.into_iter().filter(|m| m.author != mine).collect();
-            let said = match theirs.as_slice() {
-                [] => None,
-                [m] => Some(text::announce_one(m.author_name.as_str(), &m.text)),
-                many => Some(text::announce_many(many.len())),
-            };
-            Some((room, newest, said))
+            let timeline = &c.room(room)?.timeline;
+            if !timeline.is_loaded() {
+                return Some((room, None, Vec::new()));
+            }
+            let after = seen.get_value().filter(|(r, _)| *r == room).map(|(_, s)| s);
+            let (newest, fresh) = timeline.newest_messages(after);
+            let mine = c.me();
+            let theirs: Vec<String> = fresh
+                .into_iter()
+                .filter(|m| m.author != *mine)
+                .map(|m| text::announce_one(m.author_name.as_str(), &m.text))
+                .collect();
+            Some((room, Some(newest), theirs))
         }) else {
+            return;
+        };
+        let Some(newest) = newest else {
+            seen.set_value(None);
             return;
         };
         let known = seen.get_value().is_some_and(|(r, _)| r == room);
         seen.set_value(Some((room, newest)));
-        if let (true, Some(said)) = (known, said) {
-            while region.child_element_count() >= 3 {
-                if let Some(first) = region.first_element_child() {
-                    first.remove();
-                }
+        if !known || theirs.is_empty() {
+            return;
+        }
+        waiting.update_value(|(n, last)| {
+            *n += theirs.len();
+            if let Some(l) = theirs.last() {
+                last.clone_from(l);
             }
-            text(&el(&region, "p", ""), &said);
+        });
+        if !scheduled.get_value() {
+            scheduled.set_value(true);
+            gloo_timers::callback::Timeout::new(500, say.clone()).forget();
         }
     });
 }
@@ -701,7 +771,7 @@ fn is_narrow() -> bool {
         .inner_width()
         .ok()
         .and_then(|w| w.as_f64())
-        .is_some_and(|w| w < 760.0)
+        .is_some_and(|w| w <= 760.0)
 }
 
 /// An unread count as badges and the title show it (`999+` past the server's cap).

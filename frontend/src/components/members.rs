@@ -27,6 +27,7 @@ use shared::{
     AuditEntry, DisplayName, FilterAction, FilterKind, FilterRule, MemberInfo, ModAction,
     NewFilter, Role, RoomId, RoomSettings, Username,
 };
+use wasm_bindgen::JsCast;
 
 use crate::api::{self, Moderation};
 use crate::browser;
@@ -36,6 +37,7 @@ use crate::components::dom::{
     Slot, attrs, button, el, el_with, line, new_el, on, set_value, target, tested, text, value_of,
 };
 use crate::components::people::people_picker;
+use crate::components::switcher::focus_soon;
 use crate::components::{effect, memo_fn};
 use crate::i18n::t;
 
@@ -110,11 +112,36 @@ mod text {
         }
     }
 
-    pub fn audit_line(actor: &str, action: &str, target: Option<&str>) -> String {
-        match target {
-            Some(t) => format!("{actor}: {action} {t}"),
-            None => format!("{actor}: {action}"),
+    /// An audit entry's action in words (a code from a newer server as it came).
+    pub fn audit_action(action: &str) -> &str {
+        let t = t();
+        match action {
+            "kick" => t.audit_kick,
+            "ban" => t.audit_ban,
+            "unban" => t.audit_unban,
+            "mute" => t.audit_mute,
+            "unmute" => t.audit_unmute,
+            "role" => t.audit_role,
+            "slow_mode" => t.audit_slow_mode,
+            "topic" => t.audit_topic,
+            "filter_add" => t.audit_filter_add,
+            "filter_remove" => t.audit_filter_remove,
+            "invite" => t.audit_invite,
+            other => other,
         }
+    }
+
+    pub fn audit_line(actor: &str, action: &str, target: Option<&str>) -> String {
+        fill(
+            t().audit_line,
+            &[
+                ("actor", actor),
+                ("action", audit_action(action)),
+                ("target", target.unwrap_or("")),
+            ],
+        )
+        .trim_end()
+        .to_owned()
     }
 }
 
@@ -335,9 +362,37 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
     effect(move || presence.with(|state| paint_dots(&dots.borrow(), state)));
 
     let dialog = Slot::new(aside);
+    // Where the focus was when the dialog opened (the member's action button).
+    let opener = StoredValue::new_local(None::<web_sys::HtmlElement>);
     effect(move || {
         let pending = p.confirm.get();
+        let open = pending.is_some();
+        if open {
+            opener.set_value(
+                document()
+                    .active_element()
+                    .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()),
+            );
+        }
         dialog.set(pending.map(|pending| confirm_dialog(p, &pending)));
+        if open {
+            // Into the dialog: its first field, or its confirm button.
+            focus_soon(
+                "[data-testid=confirm-dialog] input, [data-testid=confirm-dialog] select, [data-testid=confirm-ok]",
+            );
+        } else if let Some(el) = opener.try_update_value(Option::take).flatten()
+            && el.is_connected()
+        {
+            let _ = el.focus();
+        }
+    });
+    // Escape closes the dialog.
+    on(aside, "keydown", move |ev| {
+        if crate::components::dom::key_of(&ev) == "Escape" && p.confirm.get_untracked().is_some() {
+            ev.prevent_default();
+            ev.stop_propagation();
+            p.confirm.set(None);
+        }
     });
 
     let invite = Slot::new(aside);
@@ -494,8 +549,14 @@ fn confirm_dialog(p: Panel, pending: &Pending) -> web_sys::Element {
         (what, _) => text::question(what, pending.name.as_str(), &p.title.get_untracked()),
     };
     let d = new_el_with("div", "dialog", "confirm-dialog");
-    attrs(&d, &[("role", "dialog"), ("aria-modal", "true")]);
-    text(&el_with(&d, "p", "", "confirm-text"), &question);
+    // Named by its question; not modal (it sits in the panel, which stays usable).
+    attrs(
+        &d,
+        &[("role", "dialog"), ("aria-labelledby", "confirm-question")],
+    );
+    let q = el_with(&d, "p", "", "confirm-text");
+    attrs(&q, &[("id", "confirm-question")]);
+    text(&q, &question);
     if wants_reason(pending.what) {
         let input = el_with(&d, "input", "", "confirm-reason");
         attrs(
@@ -697,7 +758,7 @@ fn filter_editor(p: Panel) -> web_sys::Element {
     select(
         &f,
         "filter-action",
-        "",
+        t().filter_action,
         &[("refuse", t().refuse), ("mask", t().mask)],
         0,
     );

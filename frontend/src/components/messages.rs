@@ -421,7 +421,15 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
     });
     on(&window(), "keydown", move |ev| {
         if key_of(&ev) == "Escape" {
+            // Closed from inside: the focus goes back to the message's React button.
+            let back = target(&ev, ".picker")
+                .and_then(|p| p.closest("[data-seq]").ok().flatten())
+                .and_then(|row| row.query_selector("[data-act=react]").ok().flatten())
+                .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok());
             close_open_picker();
+            if let Some(b) = back {
+                let _ = b.focus();
+            }
         }
     });
     // The editor: Enter saves, Escape cancels.
@@ -695,7 +703,7 @@ fn row(entry: &Entry, ctx: &RowContext) -> web_sys::Element {
             // reader can move from day to day.
             host.set_class_name("day-divider");
             attrs(&host, &[("data-testid", "day-divider")]);
-            text(&el(&host, "h3", ""), &browser::day_label(*ts, ctx.now));
+            text(&el(&host, "h2", ""), &browser::day_label(*ts, ctx.now));
         }
         Entry::Divider => {
             host.set_class_name("unread-divider");

@@ -433,6 +433,9 @@ fn submit(b: Bar) {
         match result {
             Ok(_) => {
                 b.name.try_set(String::new());
+                // The new room is on screen: ready to write in it (and the drawer closes).
+                b.open.try_set(false);
+                crate::components::switcher::focus_soon("[data-testid=composer]");
             }
             Err(e) => {
                 b.server_error.try_set(Some(e));

@@ -130,7 +130,15 @@ pub(crate) fn switcher(client: Client, open: RwSignal<bool>) -> web_sys::Element
             let d = new_el("div", "");
             build(s, &d);
             place.set(Some(d));
-            focus_soon("[data-testid=switcher-input]");
+            // At once, not on the next task: a key typed right after Ctrl+K belongs here.
+            if let Some(input) = document()
+                .query_selector("[data-testid=switcher-input]")
+                .ok()
+                .flatten()
+                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+            {
+                let _ = input.focus();
+            }
         });
     });
     host
@@ -210,7 +218,16 @@ fn build(s: Switcher, host: &web_sys::Node) {
             text(&li, &r.name);
             if r.unread > 0 {
                 let badge = el(&li, "span", "unread");
+                attrs(&badge, &[("aria-hidden", "true")]);
                 text(&badge, &r.unread.to_string());
+                let said = el(&li, "span", "visually-hidden");
+                text(
+                    &said,
+                    &format!(
+                        ", {}",
+                        crate::i18n::fill(t().unread_count, &[("n", &r.unread.to_string())])
+                    ),
+                );
             }
             if i == chosen {
                 let _ = input.set_attribute("aria-activedescendant", &id);
