@@ -207,7 +207,12 @@ impl Drop for Throwaway {
 /// The server binaries: `CHAT_PG_BIN` if set, else the newest version under
 /// `/usr/lib/postgresql/`.
 fn server_binaries() -> Result<PathBuf, String> {
-    if let Some(dir) = std::env::var_os("CHAT_PG_BIN") {
+    find_binaries(std::env::var_os("CHAT_PG_BIN"), Path::new(DEBIAN_BINARIES))
+}
+
+/// The folder of `initdb`: `chosen` if given, else the newest `<version>/bin` under `root`.
+fn find_binaries(chosen: Option<std::ffi::OsString>, root: &Path) -> Result<PathBuf, String> {
+    if let Some(dir) = chosen {
         let dir = PathBuf::from(dir);
         return if dir.join("initdb").exists() {
             Ok(dir)
@@ -215,7 +220,7 @@ fn server_binaries() -> Result<PathBuf, String> {
             Err(format!("CHAT_PG_BIN={dir:?} has no initdb"))
         };
     }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(DEBIAN_BINARIES)
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
         .into_iter()
         .flatten()
         .flatten()
@@ -228,8 +233,9 @@ fn server_binaries() -> Result<PathBuf, String> {
     versions.sort();
     versions.pop().map(|(_, bin)| bin).ok_or_else(|| {
         format!(
-            "PostgreSQL's server binaries are not installed (no {DEBIAN_BINARIES}/<version>/bin/\
-             initdb): run scripts/setup.sh, or `apt-get install postgresql`, or set CHAT_PG_BIN"
+            "PostgreSQL's server binaries are not installed (no {}/<version>/bin/initdb): run \
+             scripts/setup.sh, or `apt-get install postgresql`, or set CHAT_PG_BIN",
+            root.display()
         )
     })
 }
@@ -291,4 +297,18 @@ fn read_and_remove(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let _ = std::fs::remove_file(path);
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_server_binaries_are_an_error_that_says_what_to_install() {
+        let missing = find_binaries(None, Path::new("/nonexistent/postgresql"));
+        let message = missing.expect_err("no binaries there");
+        assert!(message.contains("apt-get install postgresql"), "{message}");
+        let wrong = find_binaries(Some("/nonexistent/bin".into()), Path::new(DEBIAN_BINARIES));
+        assert!(wrong.expect_err("no initdb").contains("CHAT_PG_BIN"));
+    }
 }
