@@ -83,6 +83,13 @@ impl PgStore {
         let options: PgConnectOptions = url
             .parse()
             .map_err(|e| StoreError::Backend(format!("bad database URL: {e}")))?;
+        // One connection first, alone: a pool that cannot connect reports only that it timed
+        // out, where this says why (refused, no such database, authentication).
+        sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?
+            .close()
+            .await?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(ACQUIRE_TIMEOUT)
