@@ -39,10 +39,17 @@ fn fold(term: &str) -> String {
     if term.chars().any(terms::is_cjk) {
         return term.to_owned();
     }
-    term.nfd()
+    let folded: String = term
+        .nfd()
         .filter(|c| !('\u{0300}'..='\u{036F}').contains(c))
         .nfc()
-        .collect()
+        .collect();
+    // A term of marks alone (none is cut so today) keeps them rather than become empty.
+    if folded.is_empty() {
+        term.to_owned()
+    } else {
+        folded
+    }
 }
 
 /// A lexeme as a `tsvector`/`tsquery` literal: single-quoted, with quotes and backslashes
