@@ -1418,8 +1418,32 @@ mod tests {
         assert_eq!(seq(a), Some(1));
         assert!(matches!(b, Err(StoreError::NotFound)), "{b:?}");
         assert_eq!(seq(c), Some(2));
+        // A statement that fails (no such author: the insert breaks a reference) aborts the
+        // transaction; the batch is stored again with a savepoint per append, and only that
+        // append fails.
+        let [d, e, f] = [
+            store.append(message(general, user, "d")),
+            store.append(message(general, 9_999, "e")),
+            store.append(message(general, user, "f")),
+        ];
+        let (d, e, f) = tokio::join!(d, e, f);
+        assert_eq!(seq(d), Some(3));
+        assert!(matches!(e, Err(StoreError::Backend(_))), "{e:?}");
+        assert_eq!(seq(f), Some(4));
+        // Within one batch, the second send of a client id is the first one's duplicate.
+        let [g, again] = [
+            store.append(message(general, user, "g")),
+            store.append(message(general, user, "g")),
+        ];
+        let (g, again) = tokio::join!(g, again);
+        assert_eq!(seq(g), Some(5));
+        let again = again.expect("deduplicated");
+        assert!(again.is_duplicate());
+        assert_eq!(again.event().map(|e| e.seq), Some(5));
         let found = store.room(general).await.expect("read").expect("exists");
-        assert_eq!(found.last_seq, 2);
+        assert_eq!(found.last_seq, 5);
+        let log = store.events_after(general, 0, 100).await.expect("read");
+        assert_eq!(log.len(), 5, "dense, each stored once");
     }
 
     /// Two stores on one database are two nodes: their appends to the same rooms interleave,

@@ -76,11 +76,44 @@ async fn commit_batch(
     }
 }
 
+/// Stores a batch in one transaction, filling `outcomes` with each append's result.
+///
+/// Every refusal of an append (no such room or message, not the author, too many reactions, a
+/// file that cannot be attached) is found by reads made before the append writes anything, so a
+/// refused append leaves nothing behind and the batch goes on without savepoints. Only a failed
+/// statement (which aborts the whole transaction in PostgreSQL) makes the batch start again, each
+/// append then in a savepoint of its own, so that the failure is that append's alone.
 async fn store_batch(
     pool: &PgPool,
     batch: &[(NewEvent, AppendReply)],
     outcomes: &mut Vec<StoreResult<Appended>>,
 ) -> StoreResult<()> {
+    match try_batch(pool, batch, false).await? {
+        Some(done) => *outcomes = done,
+        None => {
+            let done = try_batch(pool, batch, true).await?;
+            *outcomes = done.unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
+/// Whether an append's failure came from a failed statement (the transaction is aborted) rather
+/// than from a refusal found by a read.
+fn aborts(outcome: &StoreResult<Appended>) -> bool {
+    matches!(
+        outcome,
+        Err(StoreError::Backend(_) | StoreError::Task(_) | StoreError::Closed)
+    )
+}
+
+/// One attempt at a batch: `None` when a statement failed without `savepoints` (the caller then
+/// tries again with them).
+async fn try_batch(
+    pool: &PgPool,
+    batch: &[(NewEvent, AppendReply)],
+    savepoints: bool,
+) -> StoreResult<Option<Vec<StoreResult<Appended>>>> {
     let mut tx = pool.begin().await?;
     // Every lock the batch needs, up front and in one global order (its rooms by id, then its
     // authors by id), so that batches of several nodes wait for each other and never deadlock.
@@ -105,33 +138,67 @@ async fn store_batch(
     .bind(AUTHOR_LOCKS)
     .fetch_all(&mut *tx)
     .await?;
+    let mut stored = stored_before(&mut tx, batch).await?;
 
-    if let [(event, _)] = batch {
-        // Alone in its transaction, an append needs no savepoint: if it fails, the transaction
-        // is rolled back with whatever the append had written.
-        let outcome = append_one(&mut tx, event).await;
-        let failed = outcome.is_err();
-        outcomes.push(outcome);
-        if failed {
-            tx.rollback().await?;
-        } else {
-            tx.commit().await?;
-        }
-        return Ok(());
-    }
+    let single = batch.len() == 1;
+    let mut outcomes = Vec::with_capacity(batch.len());
     for (event, _) in batch {
-        sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
-        let outcome = append_one(&mut tx, event).await;
-        let end = if outcome.is_ok() {
-            "RELEASE SAVEPOINT append"
-        } else {
-            "ROLLBACK TO SAVEPOINT append"
-        };
-        sqlx::query(end).execute(&mut *tx).await?;
+        if savepoints {
+            sqlx::query("SAVEPOINT append").execute(&mut *tx).await?;
+        }
+        let outcome = append_one(&mut tx, &mut stored, event).await;
+        if savepoints {
+            let end = if outcome.is_ok() {
+                "RELEASE SAVEPOINT append"
+            } else {
+                "ROLLBACK TO SAVEPOINT append"
+            };
+            sqlx::query(end).execute(&mut *tx).await?;
+        } else if aborts(&outcome) && !single {
+            tx.rollback().await?;
+            return Ok(None);
+        }
         outcomes.push(outcome);
     }
-    tx.commit().await?;
-    Ok(())
+    if single && outcomes.iter().any(Result::is_err) {
+        // Alone in its transaction, a failed append is simply rolled back.
+        tx.rollback().await?;
+    } else {
+        tx.commit().await?;
+    }
+    Ok(Some(outcomes))
+}
+
+/// Where each (author, client id) stored so far lives: (room, seq).
+type Stored = HashMap<(UserId, String), (RoomId, u64)>;
+
+/// The events of the batch's (author, client id) pairs that were stored before it, read in one
+/// statement; the batch adds its own as it goes.
+async fn stored_before(
+    conn: &mut PgConnection,
+    batch: &[(NewEvent, AppendReply)],
+) -> StoreResult<Stored> {
+    let authors: Vec<i64> = batch.iter().map(|(e, _)| e.author_id).collect();
+    let ids: Vec<&str> = batch.iter().map(|(e, _)| e.client_id.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT e.author_id, e.client_id, e.room_id, e.seq
+         FROM unnest($1::BIGINT[], $2::TEXT[]) AS k(author_id, client_id)
+         JOIN events e ON e.author_id = k.author_id AND e.client_id = k.client_id",
+    )
+    .bind(&authors)
+    .bind(&ids)
+    .fetch_all(conn)
+    .await?;
+    let mut stored = Stored::new();
+    for r in rows {
+        let room: i64 = r.try_get(2)?;
+        let seq: i64 = r.try_get(3)?;
+        stored.insert(
+            (r.try_get(0)?, r.try_get(1)?),
+            (RoomId(to_u64(room)), to_u64(seq)),
+        );
+    }
+    Ok(stored)
 }
 
 /// What the log says of one message, for the checks of a change.
@@ -240,17 +307,16 @@ async fn set_mentions(
     Ok(())
 }
 
-/// Appends one event inside the open transaction `conn`.
-async fn append_one(conn: &mut PgConnection, new: &NewEvent) -> StoreResult<Appended> {
-    let earlier =
-        sqlx::query("SELECT room_id, seq FROM events WHERE author_id = $1 AND client_id = $2")
-            .bind(new.author_id)
-            .bind(new.client_id.as_str())
-            .fetch_optional(&mut *conn)
-            .await?;
-    if let Some(r) = earlier {
-        let room = RoomId(to_u64(r.try_get(0)?));
-        let seq = to_u64(r.try_get(1)?);
+/// Appends one event inside the open transaction `conn`, unless `stored` (the batch's view of
+/// the stored client ids, which it updates) says its client id was stored before. Every refusal
+/// is found before the first write (see [`store_batch`]).
+async fn append_one(
+    conn: &mut PgConnection,
+    stored: &mut Stored,
+    new: &NewEvent,
+) -> StoreResult<Appended> {
+    let key = (new.author_id, new.client_id.as_str().to_owned());
+    if let Some(&(room, seq)) = stored.get(&key) {
         let mut event = event_at(conn, room, seq)
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -414,17 +480,8 @@ async fn append_one(conn: &mut PgConnection, new: &NewEvent) -> StoreResult<Appe
         }
     }
 
-    // The next `seq`, under the room row's lock (taken for the whole batch): a rollback of this
-    // append's savepoint gives it back.
-    let head: Option<i64> =
-        sqlx::query_scalar("UPDATE rooms SET head = head + 1 WHERE id = $1 RETURNING head")
-            .bind(r)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let seq = to_u64(head.ok_or(StoreError::NotFound)?);
-    if event.kind == EventKind::Message && !mentioned.is_empty() {
-        set_mentions(conn, room, seq, &mentioned).await?;
-    }
+    // The next `seq`, taken under the room row's lock (held for the whole batch) by the
+    // statement that stores the event: no row, no `seq`, and a rollback gives it back.
     let row_mentions = if matches!(event.kind, EventKind::Message | EventKind::Edit) {
         joined(&mentioned)
     } else {
@@ -433,14 +490,14 @@ async fn append_one(conn: &mut PgConnection, new: &NewEvent) -> StoreResult<Appe
     let terms = (event.kind == EventKind::Message)
         .then(|| search::vector(&body))
         .flatten();
-    let row_id: i64 = sqlx::query_scalar(
-        "INSERT INTO events (room_id, seq, kind, author_id, client_id, body, created_at, target,
+    let inserted = sqlx::query(
+        "WITH next AS (UPDATE rooms SET head = head + 1 WHERE id = $1 RETURNING head)
+         INSERT INTO events (room_id, seq, kind, author_id, client_id, body, created_at, target,
                              reply_to, mentions, terms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::TSVECTOR)
-         RETURNING id",
+         SELECT $1, next.head, $2, $3, $4, $5, $6, $7, $8, $9, $10::TSVECTOR FROM next
+         RETURNING id, seq",
     )
     .bind(r)
-    .bind(to_i64(seq))
     .bind(event.kind.as_str())
     .bind(new.author_id)
     .bind(new.client_id.as_str())
@@ -450,8 +507,18 @@ async fn append_one(conn: &mut PgConnection, new: &NewEvent) -> StoreResult<Appe
     .bind(event.reply_to.map(to_i64))
     .bind(row_mentions)
     .bind(terms)
-    .fetch_one(&mut *conn)
+    .fetch_optional(&mut *conn)
     .await?;
+    // No row: no such room (found before any write, since a change's target is a message of
+    // the room, which therefore exists).
+    let Some(inserted) = inserted else {
+        return Err(StoreError::NotFound);
+    };
+    let row_id: i64 = inserted.try_get(0)?;
+    let seq = to_u64(inserted.try_get(1)?);
+    if event.kind == EventKind::Message && !mentioned.is_empty() {
+        set_mentions(conn, room, seq, &mentioned).await?;
+    }
     if let Change::React {
         target, emoji, on, ..
     } = &new.change
@@ -494,6 +561,7 @@ async fn append_one(conn: &mut PgConnection, new: &NewEvent) -> StoreResult<Appe
         }
         event.attachments = attached.iter().map(FileRecord::attachment).collect();
     }
+    stored.insert(key, (room, seq));
     event.seq = seq;
     event.id = to_u64(row_id);
     if matches!(event.kind, EventKind::Message | EventKind::Edit) {
