@@ -7,8 +7,9 @@
 //!
 //! # Writes and the log
 //! - **Appends** go through one appender task per store (see [`log`]): the appends that queue up
-//!   while a commit is in flight are stored together in one transaction (group commit), each in
-//!   its own savepoint, and acknowledged after the commit, once the [`CommitListener`] has them.
+//!   while a commit is in flight are stored together in one transaction (group commit), and
+//!   acknowledged after the commit, once the [`CommitListener`] has them. A refused append writes
+//!   nothing; a failed statement makes the batch start again with a savepoint per append.
 //!   A room's next `seq` is taken by `UPDATE rooms SET head = head + 1 ... RETURNING head` inside
 //!   that transaction: the row lock orders appends to a room across every node, and a rollback
 //!   gives the number back, so `seq` stays dense.
