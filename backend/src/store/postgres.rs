@@ -122,14 +122,21 @@ async fn migrate(pool: &PgPool) -> StoreResult<()> {
 }
 
 async fn run_migrations(conn: &mut PgConnection) -> StoreResult<()> {
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_migrations (
-             version    INTEGER PRIMARY KEY,
-             applied_at BIGINT NOT NULL
-         )",
-    )
-    .execute(&mut *conn)
-    .await?;
+    // Checked rather than `CREATE TABLE IF NOT EXISTS`, whose notice would be logged at every
+    // start; the advisory lock makes the check and the creation one step.
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    if !exists {
+        sqlx::query(
+            "CREATE TABLE schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at BIGINT NOT NULL
+             )",
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
     let done: i32 = sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM schema_migrations")
         .fetch_one(&mut *conn)
         .await?;
