@@ -45,6 +45,22 @@ pub(super) async fn file(conn: &mut PgConnection, id: u64) -> StoreResult<Option
         .transpose()
 }
 
+/// A file by id, locked until the transaction ends: the check that it can be attached and the
+/// attaching then see the same row, even if the sweep of unsent files runs at the same moment.
+pub(super) async fn file_for_attaching(
+    conn: &mut PgConnection,
+    id: u64,
+) -> StoreResult<Option<FileRecord>> {
+    sqlx::query(&format!(
+        "SELECT {FILE_COLUMNS} FROM files WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(to_i64(id))
+    .fetch_optional(conn)
+    .await?
+    .map(|r| file_row(&r))
+    .transpose()
+}
+
 /// The files carried by a message, in the order sent.
 pub(super) async fn message_files(
     conn: &mut PgConnection,

@@ -351,7 +351,7 @@ async fn append_one(
                 live_target(conn, room, to).await?;
             }
             for &id in attachments {
-                match files::file(conn, id).await? {
+                match files::file_for_attaching(conn, id).await? {
                     Some(f)
                         if f.room == room
                             && f.uploader == new.author_id
