@@ -141,6 +141,14 @@ impl TestApp {
         Arc::clone(&self.dir)
     }
 
+    /// The folder of uploaded files' contents.
+    pub fn files_dir(&self) -> std::path::PathBuf {
+        match self.database {
+            Database::Sqlite(_) => self.dir.path().join("chat.db.files"),
+            Database::Postgres(_) => self.dir.path().join("files"),
+        }
+    }
+
     /// Stops the server and starts a new one on the same database and folder.
     pub async fn restart(self) -> TestApp {
         let database = self.database.clone();

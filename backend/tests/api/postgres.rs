@@ -94,3 +94,23 @@ async fn search_ranks_and_pages_on_postgresql_as_on_sqlite() {
 async fn search_follows_edits_and_deletions_on_postgresql() {
     crate::search::edits_and_deletions(spawn_app_on_postgres().await).await;
 }
+
+#[tokio::test]
+async fn search_narrows_by_room_author_files_and_time_on_postgresql() {
+    crate::search::narrowed(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn hostile_queries_are_plain_words_on_postgresql() {
+    crate::search::hostile_queries(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn files_are_stored_carried_and_served_on_postgresql() {
+    crate::files::image_stored_once(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn deleting_a_message_removes_its_files_on_postgresql() {
+    crate::files::deleting_removes_files(spawn_app_on_postgres().await).await;
+}

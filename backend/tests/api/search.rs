@@ -241,7 +241,11 @@ pub async fn edits_and_deletions(app: TestApp) {
 
 #[tokio::test]
 async fn results_can_be_narrowed_by_room_author_files_and_time() {
-    let app = spawn_app().await;
+    narrowed(spawn_app().await).await;
+}
+
+/// The body of [`results_can_be_narrowed_by_room_author_files_and_time`], for any store.
+pub async fn narrowed(app: TestApp) {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let other = app.create_room(&alice, "other").await;
@@ -289,7 +293,11 @@ async fn results_can_be_narrowed_by_room_author_files_and_time() {
 
 #[tokio::test]
 async fn hostile_queries_are_plain_words_or_clear_refusals() {
-    let app = spawn_app().await;
+    hostile_queries(spawn_app().await).await;
+}
+
+/// The body of [`hostile_queries_are_plain_words_or_clear_refusals`], for any store.
+pub async fn hostile_queries(app: TestApp) {
     let alice = app.register("alice").await;
     member(&app, &alice, GENERAL).await;
     say(
