@@ -51,15 +51,16 @@ async fn commit_batch(
     batch: Vec<(NewEvent, AppendReply)>,
     listener: &dyn CommitListener,
 ) {
-    let mut outcomes: Vec<StoreResult<Appended>> = Vec::with_capacity(batch.len());
-    let committed = store_batch(pool, &batch, &mut outcomes).await;
-    if let Err(e) = committed {
-        tracing::error!(error = %e, size = batch.len(), "group commit failed");
-        for (_, reply) in batch {
-            let _ = reply.send(Err(StoreError::Task(format!("commit failed: {e}"))));
+    let outcomes = match store_batch(pool, &batch).await {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            tracing::error!(error = %e, size = batch.len(), "group commit failed");
+            for (_, reply) in batch {
+                let _ = reply.send(Err(StoreError::Task(format!("commit failed: {e}"))));
+            }
+            return;
         }
-        return;
-    }
+    };
     let fresh: Vec<MessageEvent> = outcomes
         .iter()
         .flatten()
@@ -76,7 +77,7 @@ async fn commit_batch(
     }
 }
 
-/// Stores a batch in one transaction, filling `outcomes` with each append's result.
+/// Stores a batch in one transaction; returns each append's result.
 ///
 /// Every refusal of an append (no such room or message, not the author, too many reactions, a
 /// file that cannot be attached) is found by reads made before the append writes anything, so a
@@ -86,16 +87,14 @@ async fn commit_batch(
 async fn store_batch(
     pool: &PgPool,
     batch: &[(NewEvent, AppendReply)],
-    outcomes: &mut Vec<StoreResult<Appended>>,
-) -> StoreResult<()> {
-    match try_batch(pool, batch, false).await? {
-        Some(done) => *outcomes = done,
-        None => {
-            let done = try_batch(pool, batch, true).await?;
-            *outcomes = done.unwrap_or_default();
-        }
+) -> StoreResult<Vec<StoreResult<Appended>>> {
+    if let Some(done) = try_batch(pool, batch, false).await? {
+        return Ok(done);
     }
-    Ok(())
+    // With savepoints, an attempt is never abandoned.
+    try_batch(pool, batch, true)
+        .await?
+        .ok_or_else(|| StoreError::Task("a batch with savepoints was abandoned".into()))
 }
 
 /// Whether an append's failure came from a failed statement (the transaction is aborted) rather
