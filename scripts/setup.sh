@@ -58,6 +58,19 @@ ensure_chromium() {
   fi
 }
 
+# PostgreSQL's server binaries, for the tests of the PostgreSQL store: each test starts a
+# throwaway server of its own (initdb in a temporary folder), so the system cluster Debian creates
+# is never used and may stay down.
+ensure_postgres() {
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    say "installing PostgreSQL from Debian"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql
+  fi
+}
+
 # A virtualenv in .tools/venv with the pinned test requirements; reinstalled when they change.
 ensure_python() {
   local req="$ROOT/tests/e2e/requirements.txt" venv="$TOOLS/venv"

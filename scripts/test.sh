@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Sets up what is missing and runs every test: native tests of shared and backend, the
-# frontend's wasm-bindgen tests in headless Chromium, and the end-to-end tests (a real server,
-# real Chromium, and a plain Python WebSocket client).
+# Sets up what is missing and runs every test: native tests of shared and backend (the store's
+# on SQLite and on throwaway PostgreSQL servers), the frontend's wasm-bindgen tests in headless
+# Chromium, and the end-to-end tests (a real server, real Chromium, and a plain Python WebSocket
+# client).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 ensure_client_tools
 ensure_chromium
+ensure_postgres
 ensure_python
 ensure_e2e_npm
 

@@ -1,8 +1,10 @@
 //! Server settings, from the command line or the environment (`CHAT_*`), with defaults that run
 //! the app locally: `127.0.0.1:8080`, `data/chat.db`, the built client in `dist/`.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::str::FromStr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -18,9 +20,15 @@ pub struct Config {
     #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:8080")]
     pub bind: SocketAddr,
 
-    /// SQLite database file (created, with its folder, if missing).
+    /// The database: a SQLite file (created, with its folder, if missing), or a PostgreSQL URL
+    /// (`postgres://user:password@host:port/database`, also `postgresql://`).
     #[arg(long, env = "CHAT_DATABASE", default_value = "data/chat.db")]
-    pub database: PathBuf,
+    pub database: Database,
+
+    /// Folder of uploaded files' contents. Default: beside a SQLite database,
+    /// `<database>.files`; with PostgreSQL, `data/files`.
+    #[arg(long, env = "CHAT_FILES_DIR")]
+    pub files_dir: Option<PathBuf>,
 
     /// Folder of the built web client (trunk's `dist/`), served at `/`.
     #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
@@ -118,7 +126,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_UPLOAD_QUOTA_BYTES", default_value_t = 1024 * 1024 * 1024)]
     pub upload_quota_bytes: u64,
 
-    /// SQLite durability: `normal` survives a process crash, `full` also a power cut.
+    /// SQLite durability: `normal` survives a process crash, `full` also a power cut (ignored
+    /// on PostgreSQL, whose own settings decide).
     #[arg(long, env = "CHAT_SYNCHRONOUS", value_enum, default_value_t = Synchronous::Normal)]
     pub synchronous: Synchronous,
 
@@ -158,11 +167,11 @@ pub enum LogFormat {
 impl Config {
     /// Settings for a server on `bind` with database `database` and every other value at its
     /// default (what tests start from).
-    pub fn new(bind: SocketAddr, database: PathBuf) -> Self {
+    pub fn new(bind: SocketAddr, database: impl Into<Database>) -> Self {
         // Parsing an empty command line cannot fail: every argument has a default.
         let mut config = Self::parse_from(["backend"]);
         config.bind = bind;
-        config.database = database;
+        config.database = database.into();
         config
     }
 
@@ -176,11 +185,20 @@ impl Config {
         self.secure_cookies || self.tls()
     }
 
-    /// The folder of uploaded files' contents: beside the database, `<database>.files`.
+    /// The folder of uploaded files' contents: the option, else beside a SQLite database
+    /// (`<database>.files`), else `data/files`.
     pub fn files_dir(&self) -> PathBuf {
-        let mut dir = self.database.clone().into_os_string();
-        dir.push(".files");
-        PathBuf::from(dir)
+        if let Some(dir) = &self.files_dir {
+            return dir.clone();
+        }
+        match &self.database {
+            Database::Sqlite(path) => {
+                let mut dir = path.clone().into_os_string();
+                dir.push(".files");
+                PathBuf::from(dir)
+            }
+            Database::Postgres(_) => PathBuf::from("data/files"),
+        }
     }
 
     /// The session lifetime.
@@ -233,6 +251,70 @@ impl Config {
     }
 }
 
+/// Where the durable state lives, from `--database`: a value starting with `postgres://` or
+/// `postgresql://` is a PostgreSQL URL, anything else a SQLite file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file: the default, for one machine.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL: a database several nodes can share.
+    Postgres(String),
+}
+
+impl FromStr for Database {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Ok(Database::Postgres(raw.to_owned()))
+        } else if raw.is_empty() {
+            Err("the database is a SQLite file path or a postgres:// URL".into())
+        } else {
+            Ok(Database::Sqlite(PathBuf::from(raw)))
+        }
+    }
+}
+
+impl From<PathBuf> for Database {
+    fn from(path: PathBuf) -> Self {
+        Database::Sqlite(path)
+    }
+}
+
+impl fmt::Display for Database {
+    /// The path, or the URL without its password (settings end up in logs).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => write!(f, "{}", path.display()),
+            Database::Postgres(url) => f.write_str(&redacted(url)),
+        }
+    }
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Database::Sqlite(path) => f.debug_tuple("Sqlite").field(path).finish(),
+            Database::Postgres(url) => f.debug_tuple("Postgres").field(&redacted(url)).finish(),
+        }
+    }
+}
+
+/// A URL with the password of its `user:password@` part replaced by `***`.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return url.to_owned();
+    };
+    match rest[..at].split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+        None => url.to_owned(),
+    }
+}
+
 /// The soft limit on open files of this process, read from `/proc/self/limits` (no `unsafe`
 /// call to `getrlimit` needed); `None` where that file does not exist or says "unlimited".
 fn open_file_limit() -> Option<usize> {
@@ -257,6 +339,36 @@ mod tests {
         }
         let ok = Config::try_parse_from(["backend", "--heartbeat-secs", "30"]).expect("valid");
         assert_eq!(ok.heartbeat(), Duration::from_secs(30));
+    }
+
+    #[test]
+    fn a_postgres_url_picks_postgresql_and_anything_else_is_a_sqlite_file() {
+        let pick = |raw: &str| {
+            Config::try_parse_from(["backend", "--database", raw])
+                .expect("valid")
+                .database
+        };
+        assert_eq!(
+            pick("postgres://chat:secret@db:5432/chat"),
+            Database::Postgres("postgres://chat:secret@db:5432/chat".into())
+        );
+        assert!(matches!(
+            pick("postgresql://db/chat"),
+            Database::Postgres(_)
+        ));
+        assert_eq!(pick("data/x.db"), Database::Sqlite("data/x.db".into()));
+        assert_eq!(
+            Config::parse_from(["backend"]).database,
+            Database::Sqlite("data/chat.db".into()),
+            "SQLite stays the default"
+        );
+        let shown = pick("postgres://chat:secret@db:5432/chat");
+        assert_eq!(shown.to_string(), "postgres://chat:***@db:5432/chat");
+        assert!(!format!("{shown:?}").contains("secret"));
+        let config = Config::parse_from(["backend", "--database", "postgres://db/chat"]);
+        assert_eq!(config.files_dir(), PathBuf::from("data/files"));
+        let config = Config::parse_from(["backend", "--database", "x/chat.db"]);
+        assert_eq!(config.files_dir(), PathBuf::from("x/chat.db.files"));
     }
 
     #[test]

@@ -14,8 +14,9 @@
 //!   argon2id hashers), [`guard`] (security headers, cross-site write refusal).
 //! - Infrastructure: [`config`] (command line and environment), [`startup`] (state, routes,
 //!   graceful shutdown), [`serve`] (the accept loop: timeouts and the connection cap),
-//!   [`store`] (the durable state behind a trait; SQLite by default), [`error`] (the HTTP error
-//!   type), [`origin`] (Origin parsing and comparison), [`telemetry`] (logging).
+//!   [`store`] (the durable state behind a trait; SQLite by default, PostgreSQL for several
+//!   nodes), [`error`] (the HTTP error type), [`origin`] (Origin parsing and comparison),
+//!   [`telemetry`] (logging).
 //!
 //! The wire types live in the `shared` crate; `docs/protocol.md` documents them.
 
@@ -41,5 +42,5 @@ pub mod telemetry;
 pub mod typing;
 pub mod ws;
 
-pub use config::Config;
+pub use config::{Config, Database};
 pub use startup::{AppState, Application};

@@ -27,7 +27,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::auth::SessionCache;
 use crate::chat::Chat;
-use crate::config::Config;
+use crate::config::{Config, Database};
 use crate::events::{self, Dispatcher};
 use crate::files::{self, Blobs};
 use crate::guard::{self, Csp};
@@ -36,7 +36,7 @@ use crate::limits::{RateLimits, SocketSlots};
 use crate::origin::Origin;
 use crate::password::Hasher;
 use crate::serve::{self, OpenConnections};
-use crate::store::{SqliteStore, Store, StoreError, now_ms};
+use crate::store::{PgStore, SqliteStore, Store, StoreError, now_ms};
 use crate::{auth, ops, rooms, ws};
 
 /// How long shutdown waits for WebSocket tasks to finish their close handshakes.
@@ -103,15 +103,15 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let hub = Arc::new(Hub::new());
         let (seam, inbox) = events::seam();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(
-            &config.database,
-            config.synchronous,
-            seam,
-        )?);
         let tls = match (&config.tls_cert, &config.tls_key) {
             (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
             _ => None,
         };
+        let store: Arc<dyn Store> = match &config.database {
+            Database::Sqlite(path) => Arc::new(SqliteStore::open(path, config.synchronous, seam)?),
+            Database::Postgres(url) => Arc::new(PgStore::open(url, seam).await?),
+        };
+        tracing::info!(database = %config.database, "store open");
         let listener = TcpListener::bind(config.bind).await?;
         let origins = config.origins_for(listener.local_addr()?);
         let hasher = Hasher::start(config.hasher_threads(), config.hasher_threads() * 8)?;

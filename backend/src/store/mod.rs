@@ -16,8 +16,10 @@
 //! them in `seq` order per room, fills any hole from the store, and hands them to the hub, which
 //! fans them out off the writer thread.
 
+mod codec;
 #[cfg(test)]
 pub mod conformance;
+pub mod postgres;
 mod sqlite;
 pub mod terms;
 
@@ -27,6 +29,7 @@ use shared::{
     RoomKind, RoomName, Username,
 };
 
+pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, Synchronous};
 
 /// Milliseconds since the Unix epoch, the unit of every stored time.

@@ -19,11 +19,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, Row, params};
-use shared::{
-    DisplayName, FilterAction, FilterKind, MessageEvent, Role, RoomId, RoomKind, RoomName, Username,
-};
+use shared::{DisplayName, MessageEvent, Role, RoomId, RoomName, Username};
 use tokio::sync::{mpsc, oneshot};
 
+use super::codec::{
+    direct_key, display_name, filter_action_str, filter_kind_str, kind_str, parse_filter,
+    parse_kind, parse_role, parse_room, parse_user, role_str, to_i64, to_u64,
+};
 use super::{
     AccessRecord, Appended, AuditRecord, CommitListener, FileRecord, FilterRecord, InviteRecord,
     MAX_BATCH, MemberRecord, MessagePage, NewAudit, NewEvent, NewFile, NewFilterRecord,
@@ -504,34 +506,6 @@ fn writer_loop(
     }
 }
 
-fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// Rows were validated on the way in; a row that no longer parses means the file was edited by
-/// hand, which is reported rather than papered over.
-fn parse_room(raw: String) -> StoreResult<RoomName> {
-    RoomName::parse(raw).map_err(|e| StoreError::Task(format!("corrupt room name: {e}")))
-}
-
-fn parse_user(raw: String) -> StoreResult<Username> {
-    Username::parse(raw).map_err(|e| StoreError::Task(format!("corrupt username: {e}")))
-}
-
-/// A stored display name, or the handle when the account has none (accounts made before display
-/// names existed).
-fn display_name(raw: Option<String>, user: &Username) -> StoreResult<DisplayName> {
-    match raw {
-        Some(raw) => DisplayName::parse(raw)
-            .map_err(|e| StoreError::Task(format!("corrupt display name: {e}"))),
-        None => Ok(DisplayName::from(user)),
-    }
-}
-
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation)
 }
@@ -587,14 +561,6 @@ fn room_record(raw: RawRoom) -> StoreResult<RoomRecord> {
     })
 }
 
-/// The key of a direct room of these people (see migration 3).
-fn direct_key(members: &[UserSummary]) -> String {
-    let mut handles: Vec<&str> = members.iter().map(|m| m.username.as_str()).collect();
-    handles.sort_by_key(|h| h.to_ascii_lowercase());
-    handles.dedup();
-    handles.join(",")
-}
-
 /// The raw values of a user summary: id, handle, display name.
 type RawUser = (i64, String, Option<String>);
 
@@ -610,68 +576,6 @@ fn user_summary(raw: RawUser) -> StoreResult<UserSummary> {
         display_name: display_name(shown, &username)?,
         username,
     })
-}
-
-fn kind_str(kind: RoomKind) -> &'static str {
-    match kind {
-        RoomKind::Public | RoomKind::Unknown => "public",
-        RoomKind::Private => "private",
-        RoomKind::Direct => "direct",
-    }
-}
-
-fn parse_kind(raw: &str) -> StoreResult<RoomKind> {
-    match raw {
-        "public" => Ok(RoomKind::Public),
-        "private" => Ok(RoomKind::Private),
-        "direct" => Ok(RoomKind::Direct),
-        other => Err(StoreError::Task(format!("corrupt room kind: {other}"))),
-    }
-}
-
-fn role_str(role: Role) -> &'static str {
-    match role {
-        Role::Member | Role::Unknown => "member",
-        Role::Moderator => "moderator",
-        Role::Owner => "owner",
-    }
-}
-
-fn parse_role(raw: &str) -> StoreResult<Role> {
-    match raw {
-        "member" => Ok(Role::Member),
-        "moderator" => Ok(Role::Moderator),
-        "owner" => Ok(Role::Owner),
-        other => Err(StoreError::Task(format!("corrupt role: {other}"))),
-    }
-}
-
-fn filter_kind_str(kind: FilterKind) -> &'static str {
-    match kind {
-        FilterKind::Keyword | FilterKind::Unknown => "keyword",
-        FilterKind::Regex => "regex",
-    }
-}
-
-fn filter_action_str(action: FilterAction) -> &'static str {
-    match action {
-        FilterAction::Refuse | FilterAction::Unknown => "refuse",
-        FilterAction::Mask => "mask",
-    }
-}
-
-fn parse_filter(kind: &str, action: &str) -> StoreResult<(FilterKind, FilterAction)> {
-    let kind = match kind {
-        "keyword" => FilterKind::Keyword,
-        "regex" => FilterKind::Regex,
-        other => return Err(StoreError::Task(format!("corrupt filter kind: {other}"))),
-    };
-    let action = match action {
-        "refuse" => FilterAction::Refuse,
-        "mask" => FilterAction::Mask,
-        other => return Err(StoreError::Task(format!("corrupt filter action: {other}"))),
-    };
-    Ok((kind, action))
 }
 
 /// A room by id, on any connection.

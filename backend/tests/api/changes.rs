@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use shared::{ClientMsg, ErrorCode, EventKind, MessageEvent, Presence, RoomInfo, ServerMsg};
 
-use crate::helpers::{GENERAL, Ws, cid, spawn_app};
+use crate::helpers::{GENERAL, TestApp, Ws, cid, spawn_app};
 
 fn edit(id: &str, target: u64, text: &str) -> ClientMsg {
     ClientMsg::Edit {
@@ -65,7 +65,11 @@ async fn events(ws: &mut Ws, n: usize) -> Vec<MessageEvent> {
 
 #[tokio::test]
 async fn every_kind_of_change_arrives_live_in_catch_up_and_in_history() {
-    let app = spawn_app().await;
+    every_kind_of_change(spawn_app().await).await;
+}
+
+/// The body of [`every_kind_of_change_arrives_live_in_catch_up_and_in_history`], for any store.
+pub async fn every_kind_of_change(app: TestApp) {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let (mut a, _) = app.joined(&alice, GENERAL).await;

@@ -117,7 +117,7 @@ async fn fetch(
 
 /// The contents stored on disk (not thumbnails, not temporary files).
 fn contents(app: &TestApp) -> Vec<PathBuf> {
-    let root = app.dir.path().join("chat.db.files");
+    let root = app.files_dir();
     let mut out = Vec::new();
     let Ok(dirs) = std::fs::read_dir(&root) else {
         return out;
@@ -171,7 +171,11 @@ async fn delete_message(app: &TestApp, session: &Session, room: RoomId, seq: u64
 
 #[tokio::test]
 async fn an_image_is_stored_once_by_content_shown_with_a_thumbnail_and_carried_by_a_message() {
-    let app = spawn_app().await;
+    image_stored_once(spawn_app().await).await;
+}
+
+/// The body of [`an_image_is_stored_once_by_content_shown_with_a_thumbnail_and_carried_by_a_message`], for any store.
+pub async fn image_stored_once(app: TestApp) {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let (mut bob_ws, _) = app.joined(&bob, GENERAL).await;
@@ -304,7 +308,7 @@ async fn uploads_over_the_size_limit_are_refused_before_and_while_streaming() {
     let status = chunked_upload(&app, &alice, GENERAL, 2_000, 3).await;
     assert_eq!(status, 201, "6000 bytes in chunks");
     // Nothing of the refused uploads is left behind.
-    let tmp = app.dir.path().join("chat.db.files/tmp");
+    let tmp = app.files_dir().join("tmp");
     let left = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
     assert_eq!(left, 0, "temporary files are removed");
     assert_eq!(contents(&app).len(), 2);
@@ -574,7 +578,11 @@ async fn a_single_byte_range_is_answered_206_and_an_unsatisfiable_one_416() {
 
 #[tokio::test]
 async fn deleting_a_message_removes_its_files_once_nothing_else_has_the_content() {
-    let app = spawn_app().await;
+    deleting_removes_files(spawn_app().await).await;
+}
+
+/// The body of [`deleting_a_message_removes_its_files_once_nothing_else_has_the_content`], for any store.
+pub async fn deleting_removes_files(app: TestApp) {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     app.post_as(&alice, &format!("/api/rooms/{GENERAL}/join"), json!({}))

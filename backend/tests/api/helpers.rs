@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backend::{Application, Config, telemetry};
+use backend::store::postgres::throwaway::Throwaway;
+use backend::{Application, Config, Database, telemetry};
 use futures::{SinkExt, StreamExt};
 use reqwest::StatusCode;
 use shared::{ClientId, ClientMsg, MessageEvent, RoomId, RoomInfo, ServerMsg, SessionResponse};
@@ -28,6 +29,11 @@ pub struct TestApp {
     /// Keeps the database folder alive for the test (and across restarts).
     pub dir: Arc<TempDir>,
     pub http: reqwest::Client,
+    /// The database it runs on.
+    pub database: Database,
+    /// The throwaway PostgreSQL server of a test on PostgreSQL (stopped when the last app that
+    /// uses it is dropped).
+    pub postgres: Option<Arc<Throwaway>>,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -52,11 +58,34 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
 
 /// A server on the database in `dir` (which may hold one from an earlier server).
 pub async fn spawn_app_in(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let db = Database::Sqlite(dir.path().join("chat.db"));
+    spawn_app_on(dir, db, None, tweak).await
+}
+
+/// A server on a fresh database of a throwaway PostgreSQL server of its own. Fails (never
+/// skips) when PostgreSQL cannot be started.
+pub async fn spawn_app_on_postgres() -> TestApp {
+    let server =
+        Throwaway::start().unwrap_or_else(|e| panic!("cannot start a throwaway PostgreSQL: {e}"));
+    let url = server.create_database().await.expect("a database");
+    let dir = Arc::new(tempfile::tempdir().expect("temp dir"));
+    spawn_app_on(dir, Database::Postgres(url), Some(Arc::new(server)), |_| {}).await
+}
+
+/// A server on `database`, with `dir` for everything else (the client, uploaded files).
+pub async fn spawn_app_on(
+    dir: Arc<TempDir>,
+    database: Database,
+    postgres: Option<Arc<Throwaway>>,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         telemetry::init("debug", backend::config::LogFormat::Text);
     }
-    let db = dir.path().join("chat.db");
-    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), db);
+    let mut config = Config::new("127.0.0.1:0".parse().expect("addr"), database.clone());
+    if matches!(database, Database::Postgres(_)) {
+        config.files_dir = Some(dir.path().join("files"));
+    }
     config.static_dir = dir.path().join("dist");
     // Tests drive many users from one address as fast as they can: limits are off unless a
     // test of the limits sets them.
@@ -76,6 +105,8 @@ pub async fn spawn_app_in(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) ->
         addr,
         dir,
         http: reqwest::Client::new(),
+        database,
+        postgres,
         stop: Some(stop),
         handle: Some(handle),
     }
@@ -108,6 +139,22 @@ impl TestApp {
                 .expect("server ran");
         }
         Arc::clone(&self.dir)
+    }
+
+    /// The folder of uploaded files' contents.
+    pub fn files_dir(&self) -> std::path::PathBuf {
+        match self.database {
+            Database::Sqlite(_) => self.dir.path().join("chat.db.files"),
+            Database::Postgres(_) => self.dir.path().join("files"),
+        }
+    }
+
+    /// Stops the server and starts a new one on the same database and folder.
+    pub async fn restart(self) -> TestApp {
+        let database = self.database.clone();
+        let postgres = self.postgres.clone();
+        let dir = self.stop().await;
+        spawn_app_on(dir, database, postgres, |_| {}).await
     }
 
     pub async fn post_json(&self, path: &str, body: &serde_json::Value) -> reqwest::Response {

@@ -1,5 +1,6 @@
 //! Integration tests: a real server on 127.0.0.1 with a fresh SQLite file per test, driven over
-//! real HTTP and WebSocket connections.
+//! real HTTP and WebSocket connections; `postgres` runs some of them again on a throwaway
+//! PostgreSQL.
 
 mod auth;
 mod bad_input;
@@ -14,6 +15,7 @@ mod messages;
 mod moderation;
 mod ops;
 mod persistence;
+mod postgres;
 mod property;
 mod protocol;
 mod rooms;

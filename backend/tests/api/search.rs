@@ -59,7 +59,11 @@ async fn member(app: &TestApp, session: &Session, room: RoomId) {
 
 #[tokio::test]
 async fn chinese_japanese_and_english_are_found_by_words_and_substrings() {
-    let app = spawn_app().await;
+    words_and_substrings(spawn_app().await).await;
+}
+
+/// The body of [`chinese_japanese_and_english_are_found_by_words_and_substrings`], for any store.
+pub async fn words_and_substrings(app: TestApp) {
     let alice = app.register("alice").await;
     member(&app, &alice, GENERAL).await;
     for text in [
@@ -112,7 +116,11 @@ async fn chinese_japanese_and_english_are_found_by_words_and_substrings() {
 
 #[tokio::test]
 async fn the_whole_phrase_ranks_first_then_newest_first_and_pages_do_not_overlap() {
-    let app = spawn_app().await;
+    ranks_and_pages(spawn_app().await).await;
+}
+
+/// The body of [`the_whole_phrase_ranks_first_then_newest_first_and_pages_do_not_overlap`], for any store.
+pub async fn ranks_and_pages(app: TestApp) {
     let alice = app.register("alice").await;
     member(&app, &alice, GENERAL).await;
     say(&app, &alice, GENERAL, "red apple pie").await;
@@ -197,7 +205,11 @@ async fn a_private_rooms_messages_are_never_found_by_anyone_outside_it() {
 
 #[tokio::test]
 async fn edits_replace_what_is_found_and_deleted_messages_are_never_found() {
-    let app = spawn_app().await;
+    edits_and_deletions(spawn_app().await).await;
+}
+
+/// The body of [`edits_replace_what_is_found_and_deleted_messages_are_never_found`], for any store.
+pub async fn edits_and_deletions(app: TestApp) {
     let alice = app.register("alice").await;
     member(&app, &alice, GENERAL).await;
     let seq = say(&app, &alice, GENERAL, "I like apples 苹果").await;
@@ -229,7 +241,11 @@ async fn edits_replace_what_is_found_and_deleted_messages_are_never_found() {
 
 #[tokio::test]
 async fn results_can_be_narrowed_by_room_author_files_and_time() {
-    let app = spawn_app().await;
+    narrowed(spawn_app().await).await;
+}
+
+/// The body of [`results_can_be_narrowed_by_room_author_files_and_time`], for any store.
+pub async fn narrowed(app: TestApp) {
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;
     let other = app.create_room(&alice, "other").await;
@@ -277,7 +293,11 @@ async fn results_can_be_narrowed_by_room_author_files_and_time() {
 
 #[tokio::test]
 async fn hostile_queries_are_plain_words_or_clear_refusals() {
-    let app = spawn_app().await;
+    hostile_queries(spawn_app().await).await;
+}
+
+/// The body of [`hostile_queries_are_plain_words_or_clear_refusals`], for any store.
+pub async fn hostile_queries(app: TestApp) {
     let alice = app.register("alice").await;
     member(&app, &alice, GENERAL).await;
     say(

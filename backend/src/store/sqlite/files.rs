@@ -5,7 +5,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use shared::{MessageEvent, RoomId};
 
-use super::{to_i64, to_u64};
+use crate::store::codec::{to_i64, to_u64};
 use crate::store::{FileRecord, NewFile, Rejection, StoreError, StoreResult};
 
 /// The columns [`file_row`] reads, in order.

@@ -15,7 +15,8 @@ use shared::{
 };
 use tokio::sync::oneshot;
 
-use super::{display_name, files, parse_user, search, to_i64, to_u64};
+use super::{files, search};
+use crate::store::codec::{display_name, parse_event_kind, parse_user, to_i64, to_u64};
 use crate::store::{
     Appended, Change, CommitListener, FileRecord, MessagePage, NewEvent, ReadCounts, Rejection,
     StoreError, StoreResult, UserId, now_ms,
@@ -498,17 +499,6 @@ fn event_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
         r.get(11)?,
         r.get(12)?,
     ))
-}
-
-fn parse_event_kind(raw: &str) -> EventKind {
-    match raw {
-        "message" => EventKind::Message,
-        "edit" => EventKind::Edit,
-        "delete" => EventKind::Delete,
-        "react" => EventKind::React,
-        "unreact" => EventKind::Unreact,
-        _ => EventKind::Unknown,
-    }
 }
 
 fn event_from(room: RoomId, raw: RawEvent) -> StoreResult<MessageEvent> {

@@ -23,7 +23,8 @@
 use rusqlite::{Connection, params};
 use shared::{MessageEvent, RoomId};
 
-use super::{log, to_i64, to_u64};
+use super::log;
+use crate::store::codec::{to_i64, to_u64};
 use crate::store::terms::{self, QueryTerm};
 use crate::store::{SearchCursor, SearchQuery, SearchResults, StoreResult};
 

@@ -1,0 +1,116 @@
+//! The server on PostgreSQL (`--database postgres://...`): a path through the whole API, and
+//! some tests of other modules run again, each on a throwaway PostgreSQL server of its own.
+
+use reqwest::StatusCode;
+use shared::{ClientMsg, EventKind};
+
+use crate::helpers::{GENERAL, cid, spawn_app_on_postgres};
+
+#[tokio::test]
+async fn the_server_runs_on_postgresql_from_registration_to_search_and_restart() {
+    let app = spawn_app_on_postgres().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let (mut a, history) = app.joined(&alice, GENERAL).await;
+    assert!(history.is_empty());
+    let (mut b, _) = app.joined(&bob, GENERAL).await;
+
+    let first = a.say(GENERAL, "你好世界 hello").await;
+    assert_eq!(first, 1);
+    let live = b.next_message().await;
+    assert_eq!((live.seq, live.text.as_str()), (1, "你好世界 hello"));
+
+    // Bob goes away; meanwhile a message and an edit.
+    drop(b);
+    assert_eq!(a.say(GENERAL, "second").await, 2);
+    let edited = a
+        .write(ClientMsg::Edit {
+            room: GENERAL,
+            client_id: cid("e1"),
+            target: first,
+            text: "goodbye 世界".into(),
+        })
+        .await
+        .expect("edited");
+    assert_eq!(edited.1, 3);
+
+    // He comes back with `since` and gets exactly what he missed, in order.
+    let mut b = app.ws(&bob).await;
+    b.send(&ClientMsg::Join {
+        room: GENERAL,
+        since: Some(1),
+    })
+    .await;
+    let missed = [b.next_message().await, b.next_message().await];
+    let seen: Vec<(u64, EventKind)> = missed.iter().map(|e| (e.seq, e.kind)).collect();
+    assert_eq!(seen, [(2, EventKind::Message), (3, EventKind::Edit)]);
+
+    // Search finds the new text (CJK and English), not the old.
+    for (q, expected) in [("世界", vec!["goodbye 世界"]), ("hello", vec![])] {
+        let res = app
+            .http
+            .get(app.url("/api/search"))
+            .query(&[("q", q)])
+            .bearer_auth(&alice.token)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: serde_json::Value = res.json().await.expect("json");
+        let texts: Vec<&str> = body["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .filter_map(|h| h["message"]["text"].as_str())
+            .collect();
+        assert_eq!(texts, expected, "{q}");
+    }
+
+    // A restart on the same database keeps the history and the sessions, and `seq` goes on.
+    drop((a, b));
+    let app = app.restart().await;
+    let (mut a, history) = app.joined(&alice, GENERAL).await;
+    let texts: Vec<&str> = history.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(texts, ["goodbye 世界", "second"]);
+    assert_eq!(a.say(GENERAL, "after restart").await, 4);
+}
+
+#[tokio::test]
+async fn every_kind_of_change_arrives_live_in_catch_up_and_in_history_on_postgresql() {
+    crate::changes::every_kind_of_change(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn chinese_japanese_and_english_are_found_on_postgresql() {
+    crate::search::words_and_substrings(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn search_ranks_and_pages_on_postgresql_as_on_sqlite() {
+    crate::search::ranks_and_pages(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn search_follows_edits_and_deletions_on_postgresql() {
+    crate::search::edits_and_deletions(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn search_narrows_by_room_author_files_and_time_on_postgresql() {
+    crate::search::narrowed(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn hostile_queries_are_plain_words_on_postgresql() {
+    crate::search::hostile_queries(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn files_are_stored_carried_and_served_on_postgresql() {
+    crate::files::image_stored_once(spawn_app_on_postgres().await).await;
+}
+
+#[tokio::test]
+async fn deleting_a_message_removes_its_files_on_postgresql() {
+    crate::files::deleting_removes_files(spawn_app_on_postgres().await).await;
+}
