@@ -33,7 +33,7 @@ use shared::{
 };
 
 /// The room an outbox entry goes to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum OutboxRoom {
     /// Its id (JSON number): what this release writes.
@@ -41,6 +41,27 @@ pub enum OutboxRoom {
     /// Its name (JSON string), as the first release wrote it: to be resolved to an id by exact
     /// name once the room list is known. Kept as the raw string: it is only ever compared.
     Name(String),
+}
+
+/// Read by hand rather than by `#[serde(untagged)]`, whose buffering of the value costs the
+/// bundle more than the two cases need: a JSON number is an id, a string a name.
+impl<'de> Deserialize<'de> for OutboxRoom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Room;
+        impl serde::de::Visitor<'_> for Room {
+            type Value = OutboxRoom;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a room id or name")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<OutboxRoom, E> {
+                Ok(OutboxRoom::Id(RoomId(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<OutboxRoom, E> {
+                Ok(OutboxRoom::Name(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Room)
+    }
 }
 
 /// One unconfirmed message or change as stored.
@@ -329,6 +350,18 @@ mod tests {
     /// An outbox exactly as the previous release wrote it (`serde_json` of its `OutboxEntry`,
     /// whose room was a `RoomName`).
     const PREVIOUS_RELEASE: &str = r#"[{"room":"general","client_id":"0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69","text":"hello from before","created_ms":1700000000000},{"room":"rust-2024","client_id":"a1","text":"in rust","created_ms":1700000000001},{"room":"gone","client_id":"a2","text":"nowhere","created_ms":1700000000002}]"#;
+
+    #[test]
+    fn a_room_is_a_whole_number_or_a_string() {
+        for room in ["-1", "1.5", "true", "null", "[]", "{}"] {
+            let raw = format!(r#"[{{"room":{room},"client_id":"a","text":"t","created_ms":1}}]"#);
+            assert!(decode(&raw).is_empty(), "{room}");
+        }
+        let raw = r#"[{"room":7,"client_id":"a","text":"t","created_ms":1},{"room":"r","client_id":"b","text":"t","created_ms":1}]"#;
+        let got = decode(raw);
+        assert_eq!(got[0].room, OutboxRoom::Id(RoomId(7)));
+        assert_eq!(got[1].room, OutboxRoom::Name("r".into()));
+    }
 
     #[test]
     fn elements_split_at_top_level_commas_only() {
