@@ -92,8 +92,10 @@ pub fn auth_message(status: u16, server_message: &str) -> String {
     }
 }
 
-fn network(err: impl fmt::Display) -> Failure {
-    Failure::Network(err.to_string())
+/// The error itself is not kept: nothing shows it (the person sees [`Failure::auth_text`] or the
+/// like), and formatting each library's error type would cost the bundle some kilobytes.
+fn network<E>(_err: E) -> Failure {
+    Failure::Network(String::new())
 }
 
 async fn error_of(resp: Response) -> Failure {

@@ -3,8 +3,9 @@
 //! The chat model keeps a few maps of tens of entries (rooms, room names, people, requests in
 //! flight). Each `BTreeMap<K, V>` type compiles its own node-balancing code into the bundle;
 //! this map compiles to a bisection and a vector insert or removal per type, and iterates in
-//! key order just the same. (A room's messages, which may be thousands and grow at both ends,
-//! stay in a `BTreeMap`.)
+//! key order just the same. A room's messages are kept here too: they grow mostly at the end
+//! (live messages), and a page of history inserted at the front moves at most a few thousand
+//! entries per message, which costs less than the tree's code in the bundle.
 
 /// Pairs sorted by key, each key once.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,12 +82,12 @@ impl<K: Ord, V> Map<K, V> {
     }
 
     /// The keys, in order.
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
+    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &K> {
         self.items.iter().map(|(k, _)| k)
     }
 
     /// The values, in the order of their keys.
-    pub fn values(&self) -> impl Iterator<Item = &V> {
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &V> {
         self.items.iter().map(|(_, v)| v)
     }
 

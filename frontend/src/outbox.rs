@@ -33,7 +33,7 @@ use shared::{
 };
 
 /// The room an outbox entry goes to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(untagged)]
 pub enum OutboxRoom {
     /// Its id (JSON number): what this release writes.
@@ -41,6 +41,27 @@ pub enum OutboxRoom {
     /// Its name (JSON string), as the first release wrote it: to be resolved to an id by exact
     /// name once the room list is known. Kept as the raw string: it is only ever compared.
     Name(String),
+}
+
+/// Read by hand rather than by `#[serde(untagged)]`, whose buffering of the value costs the
+/// bundle more than the two cases need: a JSON number is an id, a string a name.
+impl<'de> Deserialize<'de> for OutboxRoom {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Room;
+        impl serde::de::Visitor<'_> for Room {
+            type Value = OutboxRoom;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a room id or name")
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<OutboxRoom, E> {
+                Ok(OutboxRoom::Id(RoomId(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<OutboxRoom, E> {
+                Ok(OutboxRoom::Name(v.to_owned()))
+            }
+        }
+        d.deserialize_any(Room)
+    }
 }
 
 /// One unconfirmed message or change as stored.
@@ -144,14 +165,51 @@ pub fn legacy_storage_key(user: &Username) -> String {
 /// Reads a stored outbox, skipping entries that do not parse or whose text breaks the rules
 /// (storage is user-writable, so it is input like any other).
 pub fn decode(raw: &str) -> Vec<OutboxEntry> {
-    let Ok(values) = serde_json::from_str::<Vec<serde_json::Value>>(raw) else {
+    // The array is checked whole, then each element is read from its own slice of the text: one
+    // bad entry is skipped without a `serde_json::Value` tree (whose decoder and map cost the
+    // bundle some 5 KB gzipped).
+    if serde_json::from_str::<Vec<serde::de::IgnoredAny>>(raw).is_err() {
         return Vec::new();
-    };
-    values
+    }
+    elements(raw)
         .into_iter()
-        .filter_map(|v| serde_json::from_value::<OutboxEntry>(v).ok())
+        .filter_map(|e| serde_json::from_str::<OutboxEntry>(e).ok())
         .filter(OutboxEntry::is_valid)
         .collect()
+}
+
+/// The texts of the elements of a JSON array already known to be well formed.
+fn elements(raw: &str) -> Vec<&str> {
+    let inner = raw.trim();
+    let inner = &inner[1..inner.len() - 1];
+    let mut out = Vec::new();
+    let (mut depth, mut in_str, mut esc, mut start) = (0u32, false, false, 0);
+    for (i, b) in inner.bytes().enumerate() {
+        if in_str {
+            if esc {
+                esc = false;
+            } else if b == b'\\' {
+                esc = true;
+            } else if b == b'"' {
+                in_str = false;
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_str = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth -= 1,
+            b',' if depth == 0 => {
+                out.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if !inner[start..].trim().is_empty() {
+        out.push(&inner[start..]);
+    }
+    out
 }
 
 /// Writes an outbox.
@@ -292,6 +350,33 @@ mod tests {
     /// An outbox exactly as the previous release wrote it (`serde_json` of its `OutboxEntry`,
     /// whose room was a `RoomName`).
     const PREVIOUS_RELEASE: &str = r#"[{"room":"general","client_id":"0b9f2c1e-6a54-4c55-9d7e-2f1d3c4b5a69","text":"hello from before","created_ms":1700000000000},{"room":"rust-2024","client_id":"a1","text":"in rust","created_ms":1700000000001},{"room":"gone","client_id":"a2","text":"nowhere","created_ms":1700000000002}]"#;
+
+    #[test]
+    fn a_room_is_a_whole_number_or_a_string() {
+        for room in ["-1", "1.5", "true", "null", "[]", "{}"] {
+            let raw = format!(r#"[{{"room":{room},"client_id":"a","text":"t","created_ms":1}}]"#);
+            assert!(decode(&raw).is_empty(), "{room}");
+        }
+        let raw = r#"[{"room":7,"client_id":"a","text":"t","created_ms":1},{"room":"r","client_id":"b","text":"t","created_ms":1}]"#;
+        let got = decode(raw);
+        assert_eq!(got[0].room, OutboxRoom::Id(RoomId(7)));
+        assert_eq!(got[1].room, OutboxRoom::Name("r".into()));
+    }
+
+    #[test]
+    fn elements_split_at_top_level_commas_only() {
+        let raw = r#" [ {"a":"x,]\"}"} , [1,{"b":2}] ,"s\\",3 ] "#;
+        assert_eq!(
+            elements(raw),
+            [r#" {"a":"x,]\"}"} "#, r#" [1,{"b":2}] "#, r#""s\\""#, "3 "]
+        );
+        assert!(elements("[]").is_empty());
+        assert!(elements(" [ ] ").is_empty());
+        let tricky = r#"[{"room":1,"client_id":"a","text":"a, \"b\" } ]","created_ms":1},{"room":1,"client_id":"b","text":"ok","created_ms":2}]"#;
+        let got = decode(tricky);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0].text, r#"a, "b" } ]"#);
+    }
 
     #[test]
     fn entries_round_trip() {

@@ -28,7 +28,6 @@
 //! This module knows nothing about the browser, signals or sockets: it is plain data tested
 //! natively. [`crate::chat`] holds one `Timeline` per room and turns frames into calls here.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -497,7 +496,7 @@ pub struct Kept {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Timeline {
     /// Confirmed messages by `seq`.
-    messages: BTreeMap<u64, Message>,
+    messages: crate::map::Map<u64, Message>,
     /// Changes whose target is not held, in `seq` order. (Plain vectors rather than maps
     /// here: they stay small, and every map type adds its own code to the bundle.)
     pending_changes: Vec<MessageEvent>,
@@ -580,9 +579,9 @@ impl Timeline {
         let fresh = match after {
             Some(after) => self
                 .messages
-                .range(after + 1..)
+                .iter()
+                .filter(|(seq, m)| **seq > after && m.deleted.is_none())
                 .map(|(_, m)| m)
-                .filter(|m| m.deleted.is_none())
                 .collect(),
             None => Vec::new(),
         };
@@ -806,7 +805,7 @@ impl Timeline {
         if let Act::Send { reply_to } = out.act
             && seq > 0
         {
-            self.messages.entry(seq).or_insert_with(|| Message {
+            self.messages.get_or_insert_with(seq, || Message {
                 seq,
                 id,
                 author: me.user.clone(),

@@ -75,9 +75,10 @@ pub(crate) fn tested(ev: &web_sys::Event) -> Option<(web_sys::Element, String)> 
 
 /// A new element, not yet in the document: `tag`, with `class` (if any).
 pub(crate) fn new_el(tag: &str, class: &str) -> web_sys::Element {
-    let el = document()
-        .create_element(tag)
-        .expect("creating an element cannot fail");
+    // (Not `expect`: that would compile `JsValue`'s `Debug` into the bundle.)
+    let Ok(el) = document().create_element(tag) else {
+        unreachable!("creating an element cannot fail")
+    };
     if !class.is_empty() {
         el.set_class_name(class);
     }

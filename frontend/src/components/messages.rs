@@ -649,9 +649,7 @@ fn button(parent: &web_sys::Element, testid: &str, act: &str, label: &str) -> we
 /// One row: a message (author, local time, text, delivery state, reply quote, reactions,
 /// actions), a join/leave notice, the unread divider, or a gap of events that are missing.
 fn row(entry: &Entry, ctx: &RowContext) -> web_sys::Element {
-    let host = document()
-        .create_element("li")
-        .expect("creating an element cannot fail");
+    let host = crate::components::dom::new_el("li", "");
     match entry {
         Entry::Gap(g) => {
             let state = if g.loading { "loading" } else { "failed" };
