@@ -341,6 +341,10 @@ pub struct Search {
     pub author: String,
     /// Only messages with files.
     pub has_file: bool,
+    /// Only messages stored at or after this time (ms since the Unix epoch).
+    pub after: Option<i64>,
+    /// Only messages stored before this time (ms since the Unix epoch).
+    pub before: Option<i64>,
 }
 
 /// Percent-encodes a query value as UTF-8 (what `encodeURIComponent` does; plain Rust, so that
@@ -369,6 +373,12 @@ pub fn search_url(s: &Search, cursor: Option<&str>) -> String {
     }
     if s.has_file {
         url.push_str("&has_file=true");
+    }
+    if let Some(after) = s.after {
+        url.push_str(&format!("&after={after}"));
+    }
+    if let Some(before) = s.before {
+        url.push_str(&format!("&before={before}"));
     }
     if let Some(c) = cursor {
         url.push_str(&format!("&cursor={}", encode(c)));
@@ -511,6 +521,12 @@ mod tests {
         assert_eq!(
             search_url(&s, Some("0.1042")),
             "/api/search?limit=20&q=%E4%BD%A0%E5%A5%BD%20world&room=3&author=ann&has_file=true&cursor=0.1042"
+        );
+        s.after = Some(1_767_225_600_000);
+        s.before = Some(1_767_312_000_000);
+        assert!(
+            search_url(&s, None)
+                .ends_with("&has_file=true&after=1767225600000&before=1767312000000")
         );
     }
 

@@ -101,6 +101,21 @@ pub fn day_label(ts: i64, now: i64) -> String {
     String::from(date.to_locale_date_string(tag, &intl_options(&opts)))
 }
 
+/// The start of a local calendar day given as `YYYY-MM-DD` (what a date field holds), `days`
+/// later, in ms since the Unix epoch; `None` for anything else.
+pub fn local_day_start(date: &str, days: u32) -> Option<i64> {
+    let mut parts = date.trim().splitn(3, '-');
+    let y: u32 = parts.next()?.parse().ok()?;
+    let m: i32 = parts.next()?.parse().ok()?;
+    let d: i32 = parts.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let start = js_sys::Date::new_with_year_month_day(y, m - 1, d + i32::try_from(days).ok()?);
+    let ms = start.get_time();
+    (!ms.is_nan()).then_some(ms as i64)
+}
+
 /// Formats `ts` (ms since the Unix epoch) in local time; `now` decides whether it is today.
 pub fn local_time(ts: i64, now: i64) -> LocalTime {
     let date = js_sys::Date::new(&JsValue::from_f64(ts as f64));

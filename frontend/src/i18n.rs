@@ -580,6 +580,8 @@ catalogue! {
     search_this_room: "Only in {room}", "仅在 {room}";
     search_has_file: "Only messages with files", "仅含文件的消息";
     search_author: "By (username)", "作者（用户名）";
+    search_from: "From", "起始日期";
+    search_until: "Until", "截止日期";
     search_hint: "Enter searches; Tab goes to the results; Escape closes.", "按 Enter 搜索；Tab 转到结果；Esc 关闭。";
     search_results: "Results", "搜索结果";
     searching: "Searching…", "正在搜索…";

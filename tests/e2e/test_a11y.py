@@ -140,6 +140,14 @@ def test_the_moderation_confirmation_is_a_named_dialog_that_takes_and_gives_back
         page.keyboard.press("Escape")
         expect(dialog).to_have_count(0, timeout=WAIT)
         expect(kick).to_be_focused(timeout=WAIT)
+        # The invitation box closes with Escape before the panel does.
+        page.get_by_test_id("invite-toggle").click()
+        panel = page.get_by_test_id("member-panel")
+        expect(panel.get_by_test_id("people-search")).to_be_visible(timeout=WAIT)
+        panel.get_by_test_id("people-search").focus()
+        page.keyboard.press("Escape")
+        expect(panel.get_by_test_id("people-search")).to_have_count(0, timeout=WAIT)
+        expect(page.get_by_test_id("invite-toggle")).to_be_focused(timeout=WAIT)
         # The panel itself closes with Escape, the focus back on its button.
         page.keyboard.press("Escape")
         expect(page.get_by_test_id("member-panel")).to_have_count(0, timeout=WAIT)

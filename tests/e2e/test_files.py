@@ -339,6 +339,20 @@ def test_search_pages_with_more_results_and_filters_files(fast_server, browser):
         bob.get_by_test_id("search-input").press("Enter")
         expect(hits).to_have_count(1, timeout=WAIT)
         expect(hits.first).to_contain_text("release notes with the file")
+        # A day range: from tomorrow finds nothing; until today finds the message again.
+        today = bob.evaluate(
+            "(() => { const d = new Date(); return d.getFullYear() + '-' +"
+            " String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0'); })()")
+        tomorrow = bob.evaluate(
+            "(() => { const d = new Date(); d.setDate(d.getDate() + 1); return d.getFullYear() + '-' +"
+            " String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0'); })()")
+        bob.get_by_test_id("search-after").fill(tomorrow)
+        bob.get_by_test_id("search-input").press("Enter")
+        expect(bob.get_by_test_id("search-status")).to_have_text("No messages found.", timeout=WAIT)
+        bob.get_by_test_id("search-after").fill("")
+        bob.get_by_test_id("search-before").fill(today)
+        bob.get_by_test_id("search-input").press("Enter")
+        expect(hits).to_have_count(1, timeout=WAIT)
         # Escape closes, and the focus goes back to the button.
         bob.keyboard.press("Escape")
         expect(bob.get_by_test_id("search")).to_have_count(0)

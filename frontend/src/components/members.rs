@@ -388,10 +388,19 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
     });
     // Escape closes the dialog.
     on(aside, "keydown", move |ev| {
-        if crate::components::dom::key_of(&ev) == "Escape" && p.confirm.get_untracked().is_some() {
+        if crate::components::dom::key_of(&ev) != "Escape" {
+            return;
+        }
+        if p.confirm.get_untracked().is_some() {
             ev.prevent_default();
             ev.stop_propagation();
             p.confirm.set(None);
+        } else if p.invite_open.get_untracked() {
+            // The invitation box first; the panel with the next Escape.
+            ev.prevent_default();
+            ev.stop_propagation();
+            p.invite_open.set(false);
+            focus_soon("[data-testid=invite-toggle]");
         }
     });
 

@@ -9,7 +9,7 @@
 //! and Down move between hits.
 //!
 //! Test ids: `search-open` (the header's button), `search` (the dialog), `search-input`,
-//! `search-this-room`, `search-has-file`, `search-author`, `search-submit`, `search-status`
+//! `search-this-room`, `search-has-file`, `search-author`, `search-after`, `search-before` (dates), `search-submit`, `search-status`
 //! (searching, nothing found, or the error), `search-result` (with `data-room-id`, `data-seq`),
 //! `search-more`, `search-close`.
 
@@ -123,6 +123,9 @@ fn ask(s: State, form: &web_sys::Element) {
             .map(|e| value_of(&e))
             .unwrap_or_default(),
         has_file: checked("search-has-file"),
+        // A day range, inclusive: from the start of the first day to the end of the last.
+        after: field("search-after").and_then(|e| browser::local_day_start(&value_of(&e), 0)),
+        before: field("search-before").and_then(|e| browser::local_day_start(&value_of(&e), 1)),
     };
     s.asked.set_value(search);
     s.hits.set(Vec::new());
@@ -212,6 +215,13 @@ fn build(s: State, host: &web_sys::Node) {
             ("value", &asked.author),
         ],
     );
+    date_field(&filters, "search-after", t().search_from, asked.after);
+    date_field(
+        &filters,
+        "search-before",
+        t().search_until,
+        asked.before.map(|b| b - 1),
+    );
     text(&el(&dialog, "p", "hint"), t().search_hint);
     let status_slot = Slot::new(&dialog);
     let ul = el(&dialog, "ul", "search-results");
@@ -267,6 +277,24 @@ fn check(parent: &web_sys::Element, testid: &str, label: &str, on: bool) {
         attrs(&b, &[("checked", "")]);
     }
     text(&el(&l, "span", ""), label);
+}
+
+/// A labelled date field of the filters, showing the day of `at` (local time) if any.
+fn date_field(parent: &web_sys::Element, testid: &str, label: &str, at: Option<i64>) {
+    let l = el(parent, "label", "date");
+    text(&el(&l, "span", ""), label);
+    let input = el_with(&l, "input", "", testid);
+    attrs(&input, &[("type", "date")]);
+    if let Some(at) = at {
+        let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(at as f64));
+        let day = format!(
+            "{:04}-{:02}-{:02}",
+            d.get_full_year(),
+            d.get_month() + 1,
+            d.get_date()
+        );
+        attrs(&input, &[("value", &day)]);
+    }
 }
 
 /// One hit: a button naming the room, the author and the time, with the message's start.

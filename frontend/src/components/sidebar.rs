@@ -168,6 +168,15 @@ pub(crate) fn sidebar(open: RwSignal<bool>, on_logout: Callback<()>) -> web_sys:
         }
     });
     on(&aside, "input", move |ev| on_input(b, &ev));
+    // Escape closes the "new message" people picker (before it would close the drawer).
+    on(&aside, "keydown", move |ev| {
+        if crate::components::dom::key_of(&ev) == "Escape" && b.picking.get_untracked() {
+            ev.prevent_default();
+            ev.stop_propagation();
+            b.picking.set(false);
+            crate::components::switcher::focus_soon("[data-testid=new-dm-button]");
+        }
+    });
     on(&aside, "change", move |ev| on_input(b, &ev));
     build(aside.clone(), b);
     aside
