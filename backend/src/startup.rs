@@ -411,11 +411,11 @@ async fn cache_headers(req: Request, next: Next) -> Response {
 /// `.` or `_` (as in `frontend-0123456789abcdef_bg.wasm`).
 fn is_hashed_asset(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or(path);
+    // Trunk writes the hash without leading zeros: 16 hex digits, sometimes fewer.
     file.match_indices('-').any(|(i, _)| {
-        let rest = &file[i + 1..];
-        rest.len() > 16
-            && rest.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit)
-            && matches!(rest.as_bytes()[16], b'.' | b'_')
+        let rest = file[i + 1..].as_bytes();
+        let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+        (12..=16).contains(&digits) && matches!(rest.get(digits), Some(b'.' | b'_'))
     })
 }
 
@@ -428,6 +428,10 @@ mod tests {
         assert!(is_hashed_asset("/frontend-0123456789abcdef_bg.wasm"));
         assert!(is_hashed_asset("/frontend-0123456789abcdef.js"));
         assert!(is_hashed_asset("/style-fedcba9876543210.css"));
+        // A hash whose first digit was 0 has 15.
+        assert!(is_hashed_asset("/frontend-4d51f832004f1ab.js"));
+        assert!(is_hashed_asset("/frontend-4d51f832004f1ab_bg.wasm"));
+        assert!(!is_hashed_asset("/frontend-4d51.js"));
         assert!(!is_hashed_asset("/index.html"));
         assert!(!is_hashed_asset("/"));
         assert!(!is_hashed_asset("/my-file.css"));

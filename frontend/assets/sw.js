@@ -4,7 +4,7 @@
 //   on the first reload that reaches the server; the last page fetched is kept and answers
 //   when the server cannot be reached.
 // - Files whose names carry trunk's content hash (`frontend-<16 hex>.js`, `..._bg.wasm`,
-//   `style-<16 hex>.css`) never change: they are answered from the cache, fetched once.
+//   `style-<16 hex>.css`; fewer digits when the hash starts with zeros) never change: they are answered from the cache, fetched once.
 //   After each page fetched from the network, the hashed files that page no longer names are
 //   dropped, so old releases do not pile up and a stale app is never stuck.
 // - Other files of the app (the manifest, the icon) go to the network first, the cache after.
@@ -13,11 +13,27 @@
 
 const CACHE = "chat-app-v1";
 const PAGE = "/";
-const HASHED = /-[0-9a-f]{16}[._][^/]*$/;
+// Trunk writes the hash without leading zeros: 16 hex digits, sometimes fewer.
+const HASHED = /-[0-9a-f]{12,16}[._][^/]*$/;
 
+// Installing keeps the page and every hashed file it names, so that the very first visit can be
+// reloaded without the network (the files that visit loaded came before the worker controlled it).
 self.addEventListener("install", (event) => {
   event.waitUntil(
-    caches.open(CACHE).then((cache) => cache.add(PAGE)).catch(() => {}).then(() => self.skipWaiting()),
+    (async () => {
+      try {
+        const cache = await caches.open(CACHE);
+        const response = await fetch(PAGE, { cache: "no-cache" });
+        if (response.ok) {
+          const html = await response.clone().text();
+          await cache.put(PAGE, response);
+          await keepNamed(cache, html);
+        }
+      } catch (err) {
+        // Offline while installing: the next visit tries again.
+      }
+      await self.skipWaiting();
+    })(),
   );
 });
 
@@ -37,7 +53,7 @@ self.addEventListener("fetch", (event) => {
   if (url.origin !== self.location.origin) return;
   if (url.pathname.startsWith("/api/") || url.pathname === "/ws") return;
   if (request.mode === "navigate") {
-    event.respondWith(page(request));
+    event.respondWith(page(request, event));
   } else if (HASHED.test(url.pathname)) {
     event.respondWith(hashed(request));
   } else {
@@ -46,14 +62,15 @@ self.addEventListener("fetch", (event) => {
 });
 
 // The page: from the network (kept, and old hashed files pruned), else the kept one.
-async function page(request) {
+async function page(request, event) {
   const cache = await caches.open(CACHE);
   try {
     const response = await fetch(request);
     if (response.ok) {
       const html = await response.clone().text();
       await cache.put(PAGE, response.clone());
-      await prune(cache, html);
+      // A new release's files are kept now, not only when the page asks for them.
+      event.waitUntil(prune(cache, html).then(() => keepNamed(cache, html)));
     }
     return response;
   } catch (err) {
@@ -83,6 +100,26 @@ async function networkFirst(request) {
     const kept = await cache.match(request, { ignoreSearch: true });
     if (kept) return kept;
     throw err;
+  }
+}
+
+// The hashed files a page names (its script, its wasm, its stylesheet).
+function named(html) {
+  const found = new Set();
+  for (const m of html.matchAll(/\/[A-Za-z0-9_.-]*-[0-9a-f]{12,16}[._][A-Za-z0-9_.-]*/g)) found.add(m[0]);
+  return [...found];
+}
+
+// Fetches and keeps the hashed files the page names that are not kept yet.
+async function keepNamed(cache, html) {
+  for (const path of named(html)) {
+    if (await cache.match(path)) continue;
+    try {
+      const response = await fetch(path);
+      if (response.ok) await cache.put(path, response);
+    } catch (err) {
+      // Kept when the page asks for it.
+    }
   }
 }
 
