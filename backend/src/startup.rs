@@ -413,7 +413,7 @@ fn is_hashed_asset(path: &str) -> bool {
     let file = path.rsplit('/').next().unwrap_or(path);
     // Trunk writes the hash without leading zeros: 16 hex digits, sometimes fewer.
     file.match_indices('-').any(|(i, _)| {
-        let rest = file[i + 1..].as_bytes();
+        let rest = &file.as_bytes()[i + 1..];
         let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
         (12..=16).contains(&digits) && matches!(rest.get(digits), Some(b'.' | b'_'))
     })
