@@ -25,7 +25,7 @@ use crate::components::dom::{
 };
 use crate::components::effect;
 use crate::components::messages::start_of;
-use crate::components::switcher::focus_soon;
+use crate::components::switcher::{dialog_place, focus_soon};
 use crate::i18n::{fill, t};
 
 /// What the dialog shows under the form.
@@ -75,25 +75,9 @@ pub(crate) fn search_dialog(client: Client, open: RwSignal<bool>) -> web_sys::El
         }
     });
     on(&host, "click", move |ev| on_click(s, &ev));
-    let place = Slot::new(&host);
-    effect(move || {
-        if !open.get() {
-            place.set(None);
-            if let Some(el) = s.before.try_update_value(Option::take).flatten() {
-                let _ = el.focus();
-            }
-            return;
-        }
-        let active = document()
-            .active_element()
-            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
-        s.before.set_value(active);
-        untrack(|| {
-            let d = new_el("div", "");
-            build(s, &d);
-            place.set(Some(d));
-            focus_soon("[data-testid=search-input]");
-        });
+    dialog_place(&host, open, s.before, move |d| {
+        build(s, d);
+        || focus_soon("[data-testid=search-input]")
     });
     host
 }

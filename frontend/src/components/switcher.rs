@@ -111,26 +111,12 @@ pub(crate) fn switcher(client: Client, open: RwSignal<bool>) -> web_sys::Element
         }
     });
     on(&host, "click", move |ev| on_click(s, &ev));
-    let place = Slot::new(&host);
-    effect(move || {
-        if !open.get() {
-            place.set(None);
-            if let Some(el) = s.before.try_update_value(Option::take).flatten() {
-                let _ = el.focus();
-            }
-            return;
-        }
-        let active = document()
-            .active_element()
-            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
-        s.before.set_value(active);
-        untrack(|| {
-            s.query.set(String::new());
-            s.chosen.set(0);
-            let d = new_el("div", "");
-            build(s, &d);
-            place.set(Some(d));
-            // At once, not on the next task: a key typed right after Ctrl+K belongs here.
+    dialog_place(&host, open, s.before, move |d| {
+        s.query.set(String::new());
+        s.chosen.set(0);
+        build(s, d);
+        // At once, not on the next task: a key typed right after Ctrl+K belongs here.
+        move || {
             if let Some(input) = document()
                 .query_selector("[data-testid=switcher-input]")
                 .ok()
@@ -139,9 +125,41 @@ pub(crate) fn switcher(client: Client, open: RwSignal<bool>) -> web_sys::Element
             {
                 let _ = input.focus();
             }
-        });
+        }
     });
     host
+}
+
+/// A dialog's place at the end of `host`, empty while `open` is false. When it opens, `build`
+/// fills a new element with the dialog (untracked) and returns what to do once it is on the page
+/// (focus its first field); when it closes, the focus goes back to where it was when it opened,
+/// unless `before` was emptied meanwhile (the dialog sent the focus elsewhere).
+pub(crate) fn dialog_place<F: FnOnce() + 'static>(
+    host: &web_sys::Element,
+    open: RwSignal<bool>,
+    before: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
+    build: impl Fn(&web_sys::Element) -> F + 'static,
+) {
+    let place = Slot::new(host);
+    effect(move || {
+        if !open.get() {
+            place.set(None);
+            if let Some(el) = before.try_update_value(Option::take).flatten() {
+                let _ = el.focus();
+            }
+            return;
+        }
+        let active = document()
+            .active_element()
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+        before.set_value(active);
+        untrack(|| {
+            let d = new_el("div", "");
+            let placed = build(&d);
+            place.set(Some(d));
+            placed();
+        });
+    });
 }
 
 /// The dialog and its list (kept up to date by an effect).
