@@ -1118,6 +1118,32 @@ impl Chat {
         self.page(membership.room, before, limit).await
     }
 
+    /// A page of a joined room's messages after `after` (oldest first), to read forward from an
+    /// older point (a search result far back); `has_more` says whether newer ones exist.
+    pub async fn history_after(
+        &self,
+        actor: &Actor,
+        membership: &mut Membership,
+        after: u64,
+        limit: Option<u32>,
+    ) -> Result<Page, ChatError> {
+        self.request(actor)?;
+        self.refresh(actor, membership).await?;
+        if membership.snapshot.role.is_none() {
+            return Err(ChatError::NotJoined);
+        }
+        let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
+        let page = self
+            .store
+            .messages_after(membership.room, after, limit)
+            .await?;
+        Ok(Page {
+            events: page.messages,
+            has_more: page.has_more,
+            head: page.head,
+        })
+    }
+
     /// The newest page of a room, for a join without a usable `since`: no rate cost of its own
     /// (the join paid).
     pub async fn newest(&self, membership: &Membership) -> Result<Page, ChatError> {

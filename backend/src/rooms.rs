@@ -32,6 +32,8 @@ pub struct ListQuery {
 pub struct HistoryQuery {
     /// Only events with a `seq` below this one (default: the newest).
     before: Option<u64>,
+    /// Instead, only events with a `seq` above this one, the oldest first (reading forward).
+    after: Option<u64>,
     /// How many at most: default and maximum [`shared::HISTORY_PAGE`].
     limit: Option<u32>,
 }
@@ -185,7 +187,8 @@ pub async fn join(
 }
 
 /// `GET /api/rooms/{id}/messages?before=<seq>&limit=<n>`: a page of older messages, like the
-/// `history` frame.
+/// `history` frame; with `after=<seq>` instead, the page of newer messages that follows it
+/// (`has_more`: newer ones exist). Both at once is a 400.
 pub async fn history(
     State(state): State<AppState>,
     user: AuthUser,
@@ -196,15 +199,30 @@ pub async fn history(
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let actor = Actor::from(&user);
     let mut membership = state.chat.membership(&actor, room).await?;
-    let page = state
-        .chat
-        .history(
-            &actor,
-            &mut membership,
-            query.before.unwrap_or(u64::MAX),
-            query.limit,
-        )
-        .await?;
+    let page = match (query.before, query.after) {
+        (Some(_), Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "give `before` or `after`, not both".into(),
+            ));
+        }
+        (None, Some(after)) => {
+            state
+                .chat
+                .history_after(&actor, &mut membership, after, query.limit)
+                .await?
+        }
+        (before, None) => {
+            state
+                .chat
+                .history(
+                    &actor,
+                    &mut membership,
+                    before.unwrap_or(u64::MAX),
+                    query.limit,
+                )
+                .await?
+        }
+    };
     Ok(AppJson(HistoryPage {
         room,
         messages: page.events,

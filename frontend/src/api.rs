@@ -295,6 +295,36 @@ pub async fn message(id: RoomId, seq: u64) -> Result<MessageEvent, Failure> {
     }
 }
 
+/// `GET /api/rooms/{id}/messages?before=|after=&limit=`: a page of messages as they are now,
+/// before `seq` or (`newer`) after it, and whether more exist that way. Read as a `history`
+/// frame, like [`message`].
+pub async fn messages_page(
+    id: RoomId,
+    seq: u64,
+    newer: bool,
+    limit: u32,
+) -> Result<(Vec<MessageEvent>, bool), Failure> {
+    let side = if newer { "after" } else { "before" };
+    let text = send_text(
+        Request::get(&format!(
+            "/api/rooms/{id}/messages?{side}={seq}&limit={limit}"
+        ))
+        .build()
+        .map_err(network),
+    )
+    .await?;
+    let frame = format!(
+        r#"{{"type":"history",{}"#,
+        text.trim_start().get(1..).unwrap_or("")
+    );
+    match parse::<ServerMsg>(&frame)? {
+        ServerMsg::History {
+            messages, has_more, ..
+        } => Ok((messages, has_more)),
+        _ => Err(Failure::Network("not a page of messages".into())),
+    }
+}
+
 /// `POST /api/rooms/{id}/invite`.
 pub async fn invite(id: RoomId, user: &str) -> Result<(), Failure> {
     let body = ModAction {

@@ -218,6 +218,27 @@ pub struct Chat {
     at_bottom: bool,
     /// Notifications to show (a mention, or a direct message, while the page is hidden).
     notes: Vec<Note>,
+    /// A stretch of the room on screen far back in its history, shown instead of its live
+    /// timeline.
+    window: Option<Window>,
+}
+
+/// A stretch of a room's history around one message too far back to load page by page (a
+/// search result, a reply's original), read over HTTP and shown instead of the live timeline
+/// until the user goes back to the latest messages. The live timeline keeps following the room
+/// meanwhile; changes to the messages shown apply here too.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Window {
+    /// The room.
+    pub room: RoomId,
+    /// The message it was opened around.
+    pub around: u64,
+    /// Its messages (pages before and after `around`, and further pages either way).
+    timeline: Timeline,
+    /// Messages newer than the last one held exist.
+    has_newer: bool,
+    /// A page of newer messages is on its way.
+    newer_in_flight: bool,
 }
 
 /// A browser notification to show.
@@ -264,7 +285,102 @@ impl Chat {
             visible: true,
             at_bottom: true,
             notes: Vec::new(),
+            window: None,
         }
+    }
+
+    /// The window of the room on screen, if one is open.
+    pub fn window(&self) -> Option<&Window> {
+        self.window.as_ref().filter(|w| w.room == self.current)
+    }
+
+    /// Opens a window of the room on screen around message `around` (loading: its pages come
+    /// with [`Chat::window_loaded`]).
+    pub fn open_window(&mut self, around: u64) {
+        let mut timeline = Timeline::default();
+        timeline.expect_first_page();
+        self.window = Some(Window {
+            room: self.current,
+            around,
+            timeline,
+            has_newer: false,
+            newer_in_flight: false,
+        });
+    }
+
+    /// Goes back to the live timeline.
+    pub fn close_window(&mut self) {
+        self.window = None;
+    }
+
+    /// The open window of `room` around `around`, if it is still the one on screen.
+    fn window_mut(&mut self, room: RoomId, around: u64) -> Option<&mut Window> {
+        self.window
+            .as_mut()
+            .filter(|w| w.room == room && w.around == around)
+    }
+
+    /// The first pages of a window: the messages up to and including `around` (`older_more`:
+    /// older ones exist) and those after it (`newer_more`: newer ones exist).
+    pub fn window_loaded(
+        &mut self,
+        room: RoomId,
+        around: u64,
+        older: (Vec<MessageEvent>, bool),
+        newer: (Vec<MessageEvent>, bool),
+    ) {
+        let me = self.me.clone();
+        if let Some(w) = self.window_mut(room, around) {
+            w.timeline.apply_page(older.0, older.1, true, &me);
+            w.timeline.extend_newer(newer.0, &me);
+            w.has_newer = newer.1;
+        }
+    }
+
+    /// Starts loading the page before the window's oldest message: the `before` to ask with.
+    pub fn window_request_older(&mut self) -> Option<(RoomId, u64, u64)> {
+        let w = self.window.as_mut().filter(|w| w.room == self.current)?;
+        Some((w.room, w.around, w.timeline.request_older()?))
+    }
+
+    /// Starts loading the page after the window's newest message: the `after` to ask with.
+    pub fn window_request_newer(&mut self) -> Option<(RoomId, u64, u64)> {
+        let w = self.window.as_mut().filter(|w| w.room == self.current)?;
+        if !w.has_newer || w.newer_in_flight || !w.timeline.is_loaded() {
+            return None;
+        }
+        w.newer_in_flight = true;
+        Some((w.room, w.around, w.timeline.newest_seq()))
+    }
+
+    /// A page of a window arrived (`newer`: after its newest message, else before its oldest);
+    /// `None`: the request failed (it may be asked again).
+    pub fn window_page(
+        &mut self,
+        room: RoomId,
+        around: u64,
+        newer: bool,
+        page: Option<(Vec<MessageEvent>, bool)>,
+    ) {
+        let me = self.me.clone();
+        let Some(w) = self.window_mut(room, around) else {
+            return;
+        };
+        match (newer, page) {
+            (true, Some((page, more))) => {
+                w.newer_in_flight = false;
+                w.has_newer = more;
+                w.timeline.extend_newer(page, &me);
+            }
+            (true, None) => w.newer_in_flight = false,
+            (false, Some((page, more))) => w.timeline.apply_page(page, more, false, &me),
+            (false, None) => w.timeline.history_failed(),
+        }
+    }
+
+    /// Whether newer messages than those of the open window exist.
+    pub fn window_has_newer(&self) -> bool {
+        self.window().is_some_and(|w| w.has_newer)
     }
 
     /// The logged-in user's handle.
@@ -464,16 +580,22 @@ impl Chat {
         self.members_rev.get(&id).copied().unwrap_or(0)
     }
 
-    /// The rows of the room on screen.
+    /// The rows of the room on screen (of its window, when one is open).
     pub fn current_entries(&self) -> Vec<Entry> {
+        if let Some(w) = self.window() {
+            return w.timeline.entries(&self.me);
+        }
         self.rooms
             .get(&self.current)
             .map(|r| r.timeline.entries(&self.me))
             .unwrap_or_default()
     }
 
-    /// The top-of-list state of the room on screen.
+    /// The top-of-list state of the room on screen (of its window, when one is open).
     pub fn current_history(&self) -> HistoryState {
+        if let Some(w) = self.window() {
+            return w.timeline.history_state();
+        }
         self.rooms
             .get(&self.current)
             .map(|r| r.timeline.history_state())
@@ -727,6 +849,9 @@ impl Chat {
 
     /// Puts room `id` on screen, following (and joining) it if it is new.
     pub fn open(&mut self, id: RoomId) -> Vec<ClientFrame> {
+        if self.current != id {
+            self.window = None;
+        }
         self.current = id;
         let connected = self.connected;
         let room = self
@@ -862,7 +987,7 @@ impl Chat {
     /// Whether the user sees the newest message of the room on screen (page visible, list at
     /// the bottom): what arrives there is read, and `read` may be sent for it.
     pub fn reading(&self) -> bool {
-        self.visible && self.at_bottom
+        self.visible && self.at_bottom && self.window().is_none()
     }
 
     /// Takes the notifications to show.
@@ -1129,6 +1254,14 @@ impl Chat {
                     },
                     body: ev.text.clone(),
                 });
+                if let Some(w) = self.window.as_mut().filter(|w| w.room == id) {
+                    if is_message {
+                        // The window no longer reaches the newest message.
+                        w.has_newer = true;
+                    } else {
+                        w.timeline.apply_change(&ev, &self.me);
+                    }
+                }
                 let r = self.rooms.get_or_default(id);
                 let inserted = r.timeline.insert_live(*ev, &self.me);
                 if inserted.is_new && is_message && by_other && seq > r.read_seq {
@@ -2038,6 +2171,80 @@ mod tests {
         );
         assert!(c.load_older().is_empty(), "already on its way");
         assert_eq!(c.current_history(), HistoryState::Loading);
+    }
+
+    fn page(seqs: std::ops::RangeInclusive<u64>) -> Vec<MessageEvent> {
+        seqs.filter_map(|s| match msg("general", s, "bob", None) {
+            ServerMsg::Message(ev) => Some(*ev),
+            _ => None,
+        })
+        .collect()
+    }
+
+    fn seqs(entries: &[Entry]) -> Vec<u64> {
+        entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Message { seq, .. } => *seq,
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_window_far_back_shows_its_pages_follows_changes_and_leaves_the_live_log_alone() {
+        let mut c = M::new(user("alice"), room("general"));
+        c.connected();
+        c.apply(joined_at("general", 10_000));
+        c.apply(history("general", 9_951..=10_000, true));
+        c.open_window(500);
+        assert_eq!(c.current_history(), HistoryState::Loading);
+        assert!(!c.reading(), "a window is not the newest messages");
+        // Its first pages: up to 500, and after it.
+        c.window_loaded(
+            room("general"),
+            500,
+            (page(476..=500), true),
+            (page(501..=525), true),
+        );
+        assert_eq!(seqs(&c.current_entries()), (476..=525).collect::<Vec<_>>());
+        assert_eq!(c.current_history(), HistoryState::More);
+        // Further pages, each once at a time.
+        assert_eq!(c.window_request_older(), Some((room("general"), 500, 476)));
+        assert_eq!(c.window_request_older(), None, "already on its way");
+        c.window_page(room("general"), 500, false, Some((page(426..=475), false)));
+        assert_eq!(c.current_history(), HistoryState::Beginning);
+        assert_eq!(c.window_request_newer(), Some((room("general"), 500, 525)));
+        assert_eq!(c.window_request_newer(), None, "already on its way");
+        c.window_page(room("general"), 500, true, Some((page(526..=575), false)));
+        assert!(!c.window_has_newer());
+        assert_eq!(c.window_request_newer(), None, "nothing newer");
+        assert_eq!(seqs(&c.current_entries()).len(), 150);
+        // A page that comes back for an older window is dropped.
+        c.window_page(room("general"), 7, true, Some((page(900..=901), false)));
+        assert!(!seqs(&c.current_entries()).contains(&900));
+        // Live: an edit of a message in the window shows in it; a new message means newer
+        // ones exist again; the live timeline takes both as usual.
+        c.apply(change(10_001, EventKind::Edit, 500, "bob", "changed"));
+        c.apply(msg("general", 10_002, "bob", None));
+        let w = c.window().expect("open");
+        let shown = w.timeline.message(500).expect("held");
+        assert_eq!(&*shown.text, "changed");
+        assert!(c.window_has_newer());
+        assert!(w.timeline.gaps().is_empty(), "no hole is shown in a window");
+        // Back to the latest: the live rows, unread counting as before.
+        c.close_window();
+        assert_eq!(
+            seqs(&c.current_entries()).last().copied(),
+            Some(10_002),
+            "the live timeline kept up"
+        );
+        assert!(c.reading());
+        // Another room closes a window.
+        c.open_window(9);
+        c.open(room("random"));
+        c.open(room("general"));
+        assert!(c.window().is_none());
     }
 
     #[test]

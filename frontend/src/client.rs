@@ -418,9 +418,68 @@ impl Client {
         }
     }
 
-    /// Loads the page before the oldest message of the room on screen.
+    /// Loads the page before the oldest message of the room on screen (of its window, when one
+    /// is open).
     pub fn load_older(self) {
-        self.change(Chat::load_older);
+        let asked = self.chat.try_update(Chat::window_request_older).flatten();
+        if let Some((room, around, before)) = asked {
+            self.window_fetch(room, around, before, false);
+        } else if self.chat.try_with_untracked(|c| c.window().is_none()) == Some(true) {
+            self.change(Chat::load_older);
+        }
+    }
+
+    /// Loads the page after the newest message of the open window, if newer ones exist.
+    pub fn load_newer(self) {
+        if let Some(Some((room, around, after))) = self.chat.try_update(Chat::window_request_newer)
+        {
+            self.window_fetch(room, around, after, true);
+        }
+    }
+
+    fn window_fetch(self, room: RoomId, around: u64, seq: u64, newer: bool) {
+        spawn_local(async move {
+            let page = api::messages_page(room, seq, newer, shared::HISTORY_PAGE)
+                .await
+                .ok();
+            self.chat
+                .try_update(|c| c.window_page(room, around, newer, page));
+        });
+    }
+
+    /// Shows the room on screen around message `seq`, far back in its history: a window of
+    /// the pages before and after it, read over HTTP, instead of the live timeline (until
+    /// [`Client::close_window`]). If they cannot be read, the live timeline comes back.
+    pub fn open_window(self, seq: u64) {
+        let Some(room) = self.chat.try_with_untracked(Chat::current) else {
+            return;
+        };
+        self.chat.try_update(|c| c.open_window(seq));
+        spawn_local(async move {
+            let half = shared::HISTORY_PAGE / 2;
+            let (older, newer) = futures::join!(
+                api::messages_page(room, seq + 1, false, half),
+                api::messages_page(room, seq, true, half)
+            );
+            self.chat.try_update(|c| match (older, newer) {
+                (Ok(older), Ok(newer)) => c.window_loaded(room, seq, older, newer),
+                (Err(e), _) | (_, Err(e)) => {
+                    if c.window().is_some_and(|w| w.around == seq) {
+                        c.close_window();
+                        c.set_error(e.to_string());
+                    }
+                }
+            });
+        });
+    }
+
+    /// Leaves the window for the live timeline, at its newest messages.
+    pub fn close_window(self) {
+        if let Some(room) = self.chat.try_with_untracked(Chat::current) {
+            self.scroll
+                .try_update_value(|m| m.retain(|(r, _)| *r != room));
+        }
+        self.chat.try_update(Chat::close_window);
     }
 
     /// Puts a failed message back to pending with the same `client_id` and sends it (at once

@@ -363,6 +363,7 @@ catalogue! {
     jump_unread: "Jump to first unread", "跳到第一条未读";
     new_below: "New messages below", "下方有新消息";
     jump_latest: "Jump to latest", "跳到最新";
+    viewing_older: "You are viewing older messages.", "你正在查看较早的消息。";
     loading_missing: "Loading missing messages…", "正在加载缺失的消息…";
     some_not_loaded: "Some messages could not be loaded ", "部分消息无法加载 ";
     try_again: "Try again", "重试";

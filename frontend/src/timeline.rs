@@ -794,6 +794,25 @@ impl Timeline {
         }
     }
 
+    /// Adds a page of messages newer than those held, read forward from an older point (a
+    /// [`crate::chat::Window`]); `high` follows, so no gap shows below them.
+    pub fn extend_newer(&mut self, page: Vec<MessageEvent>, me: &Me) {
+        if let Some(last) = page.last() {
+            self.high = self.high.max(last.seq);
+        }
+        for ev in page {
+            self.add(ev, me);
+        }
+    }
+
+    /// Applies a change (edit, deletion, reaction) to the message it targets if it is held,
+    /// without counting its `seq` as delivered (for a window apart from the live log).
+    pub fn apply_change(&mut self, ev: &MessageEvent, me: &Me) {
+        if !ev.is_message() && ev.target.is_some_and(|t| self.messages.contains_key(&t)) {
+            self.add(ev.clone(), me);
+        }
+    }
+
     /// Records the server's `ack` for an outgoing message or change: a message becomes a
     /// confirmed one at `seq` (unless the `message` frame got there first); a change is done
     /// (`seq` 0: there was nothing to do). Returns whether it was outgoing here.

@@ -221,7 +221,8 @@ pub struct HistoryPage {
     pub room: RoomId,
     /// The messages, oldest first.
     pub messages: Vec<MessageEvent>,
-    /// Whether older messages exist.
+    /// Whether more messages exist past the page: older ones (a page `before` a `seq`, the
+    /// default), or newer ones (a page `after` a `seq`).
     pub has_more: bool,
 }
 

@@ -2,7 +2,8 @@
 the room uploads with a progress bar and shows on the other side as a thumbnail whose box is
 reserved before it loads, and opens full size; another file shows its name and size and
 downloads; a refused upload says why (in English and in Chinese); a Chinese search finds a
-message far back in another room and jumps to it.
+message far back in another room and jumps to it (a window of the history around it, read on
+down, then back to the latest).
 
 Test images are written here (a PNG is a few zlib-compressed rows in chunks), so no image
 library is needed.
@@ -10,6 +11,7 @@ library is needed.
 
 import base64
 import contextlib
+import re
 import struct
 import time
 import urllib.request
@@ -279,7 +281,9 @@ def test_a_chinese_search_finds_a_message_far_back_in_another_room_and_jumps_to_
     assert status == 201, side
     found = post(server, zhang, side["id"], "你好世界")
     post(server, zhang, side["id"], "hello world")
-    for n in range(160):
+    # Far back: more than the few pages the list loads to reach a message, so a window of the
+    # history around it opens instead.
+    for n in range(400):
         post(server, zhang, side["id"], f"filler {n}", n)
     with person(browser, server, "bob") as (bob, bob_token):
         status, _ = http_json("POST", f"{server.base}/api/rooms/{side['id']}/join", None, bob_token)
@@ -306,7 +310,8 @@ def test_a_chinese_search_finds_a_message_far_back_in_another_room_and_jumps_to_
         expect(hits.first).to_contain_text("zhang")
         assert hits.first.get_attribute("data-seq") == str(found)
 
-        # Enter on the hit: the room opens at the message, loaded from far back.
+        # Enter on the hit: the room opens at the message, in a window of the history around
+        # it (the newest messages are not held above it).
         hits.first.focus()
         bob.keyboard.press("Enter")
         expect(dialog).to_have_count(0)
@@ -316,6 +321,29 @@ def test_a_chinese_search_finds_a_message_far_back_in_another_room_and_jumps_to_
         expect(row).to_have_attribute("data-highlight", "true", timeout=WAIT)
         expect(row).to_be_focused()
         expect(row.get_by_test_id("message-text")).to_have_text("你好世界")
+        expect(bob.get_by_test_id("window-bar")).to_be_visible()
+        expect(bob.get_by_test_id("history-start")).to_be_attached()
+        def text_row(text):
+            return bob.get_by_test_id("message-text").filter(has_text=re.compile(f"^{text}$"))
+
+        newest = text_row("filler 399")
+        expect(newest).to_have_count(0)
+        # Reading down loads what follows, page by page.
+        later = text_row("filler 120")
+        for _ in range(20):
+            bob.get_by_test_id("message-list").evaluate("el => el.scrollTop = el.scrollHeight")
+            if later.count():
+                break
+            bob.wait_for_timeout(250)
+        expect(later).to_have_count(1)
+        expect(newest).to_have_count(0)
+        texts = bob.get_by_test_id("message-text")
+        # A new message meanwhile is not shown in the window; "Jump to latest" goes to it.
+        post(server, zhang, side["id"], "the newest", 1000)
+        bob.get_by_test_id("jump-latest").click()
+        expect(bob.get_by_test_id("window-bar")).to_have_count(0)
+        expect(texts.last).to_have_text("the newest", timeout=WAIT)
+        expect(texts.last).to_be_in_viewport()
 
 
 def test_search_pages_with_more_results_and_filters_files(fast_server, browser):

@@ -725,6 +725,23 @@ async fn appends(store: &dyn Store, recorder: &Recorder) {
     );
     assert!(before.has_more);
     assert_eq!(before.head, 9);
+    let after = store.messages_after(general, 6, 2).await.expect("read");
+    assert_eq!(
+        after.messages.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![7, 8]
+    );
+    assert!(after.has_more, "9 follows");
+    assert_eq!(after.head, 9);
+    let end = store.messages_after(general, 7, 5).await.expect("read");
+    assert_eq!(
+        (
+            end.messages.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            end.has_more
+        ),
+        (vec![8, 9], false)
+    );
+    let past = store.messages_after(general, 9, 5).await.expect("read");
+    assert!(past.messages.is_empty() && !past.has_more);
     let after = store.events_after(general, 6, 100).await.expect("read");
     assert_eq!(
         after.iter().map(|e| e.seq).collect::<Vec<_>>(),
@@ -917,6 +934,25 @@ async fn changes(store: &dyn Store, recorder: &Recorder) {
     assert_eq!(
         page.messages[0].reactions[0].users,
         vec![user("bob"), user("alice")]
+    );
+    // Reading forward skips the changes too, and gathers the same state.
+    let forward = store.messages_after(room, 0, 1).await.expect("read");
+    assert_eq!(
+        (
+            forward.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            forward.has_more
+        ),
+        (vec![1], true)
+    );
+    assert_eq!(forward.messages[0].reactions, page.messages[0].reactions);
+    let rest = store.messages_after(room, 1, 10).await.expect("read");
+    assert_eq!(
+        (
+            rest.messages.iter().map(|m| m.seq).collect::<Vec<_>>(),
+            rest.has_more
+        ),
+        (vec![2], false),
+        "the edit, the reactions after it: no messages, nothing more"
     );
     // 6: taken back.
     let off = append(react("r4", bob, "👍", false))

@@ -402,7 +402,8 @@ impl Appended {
 pub struct MessagePage {
     /// The messages, oldest first.
     pub messages: Vec<MessageEvent>,
-    /// Whether older messages exist.
+    /// Whether more messages exist beyond the page: older ones for a page before a `seq`,
+    /// newer ones for a page after one.
     pub has_more: bool,
     /// The room's highest `seq` when the page was read (the page includes every change up to
     /// it).
@@ -761,6 +762,15 @@ pub trait Store: Send + Sync + 'static {
         &self,
         room: RoomId,
         before: u64,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<MessagePage>>;
+
+    /// Up to `limit` messages of a room with `seq > after`, as they are now, oldest first (the
+    /// page that follows `after`, for reading forward from an older point).
+    fn messages_after(
+        &self,
+        room: RoomId,
+        after: u64,
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<MessagePage>>;
 

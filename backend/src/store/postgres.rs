@@ -1174,6 +1174,22 @@ impl Store for PgStore {
         .boxed()
     }
 
+    fn messages_after(
+        &self,
+        room: RoomId,
+        after: u64,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<MessagePage>> {
+        let pool = self.pool.clone();
+        async move {
+            let mut tx = snapshot(&pool).await?;
+            let page = log::messages_after(&mut tx, room, after, limit).await?;
+            tx.commit().await?;
+            Ok(page)
+        }
+        .boxed()
+    }
+
     fn message(
         &self,
         room: RoomId,

@@ -235,6 +235,12 @@ CREATE INDEX files_by_message ON files(room_id, seq) WHERE seq IS NOT NULL;
 CREATE INDEX files_by_uploader ON files(uploader_id);
 CREATE INDEX files_unsent ON files(created_at) WHERE seq IS NULL;
 "#,
+    // 6: the search index follows the log in batches instead of inside each append (see
+    // `search`); it holds every message written before this migration.
+    r#"
+CREATE TABLE search_state (indexed_upto INTEGER NOT NULL);
+INSERT INTO search_state (indexed_upto) SELECT coalesce(max(id), 0) FROM events;
+"#,
 ];
 
 /// The migration (its number, from 1) after which the search index is created and filled.
@@ -256,6 +262,9 @@ enum Job {
     Append(NewEvent, oneshot::Sender<StoreResult<Appended>>),
     /// Any other write; runs alone, in order with the appends.
     Exec(Box<dyn FnOnce(&mut Connection) + Send>),
+    /// Brings the search index up to the log: one chunk (from the ticker), or all of it and
+    /// then answers (before a search).
+    Index(Option<oneshot::Sender<StoreResult<()>>>),
 }
 
 /// The SQLite [`Store`]. Cheap to clone: every clone talks to the same writer thread and pool.
@@ -267,7 +276,9 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     /// The database file, to open more read connections.
     path: Arc<PathBuf>,
-    /// The checkpoint thread runs while any clone of the store holds this.
+    /// Set by the writer while messages wait to be indexed for search.
+    unindexed: Arc<AtomicBool>,
+    /// The checkpoint and index ticker threads run while any clone of the store holds this.
     _alive: Arc<()>,
 }
 
@@ -278,6 +289,17 @@ impl SqliteStore {
         path: &Path,
         synchronous: Synchronous,
         listener: Arc<dyn CommitListener>,
+    ) -> StoreResult<Self> {
+        Self::open_with(path, synchronous, listener, Some(INDEX_EVERY))
+    }
+
+    /// [`SqliteStore::open`], with the search index brought up to date every `index_every`
+    /// (and when enough waits, and before each search), or (`None`) only then.
+    fn open_with(
+        path: &Path,
+        synchronous: Synchronous,
+        listener: Arc<dyn CommitListener>,
+        index_every: Option<std::time::Duration>,
     ) -> StoreResult<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| StoreError::Task(e.to_string()))?;
@@ -324,16 +346,56 @@ impl SqliteStore {
             .map_err(|e| StoreError::Task(e.to_string()))?;
 
         let (jobs, rx) = mpsc::channel(WRITE_QUEUE);
+        let indexed = search::indexed_upto(&conn)?;
+        let unindexed = Arc::new(AtomicBool::new(true));
+        let writer = Writer {
+            conn,
+            heads: log::RoomHeads::default(),
+            indexed,
+            waiting: 0,
+            listener,
+            erased,
+            unindexed: Arc::clone(&unindexed),
+        };
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, rx, listener, &erased))
+            .spawn(move || writer.run(rx))
             .map_err(|e| StoreError::Task(e.to_string()))?;
+        if let Some(every) = index_every {
+            let (watch, nudge, waiting) = (
+                Arc::downgrade(&alive),
+                jobs.downgrade(),
+                Arc::clone(&unindexed),
+            );
+            std::thread::Builder::new()
+                .name("sqlite-index".into())
+                .spawn(move || index_tick_loop(every, &watch, &nudge, &waiting))
+                .map_err(|e| StoreError::Task(e.to_string()))?;
+        }
         Ok(Self {
             jobs,
             readers: Arc::new(Mutex::new(Vec::new())),
             path: Arc::new(path.to_owned()),
+            unindexed,
             _alive: alive,
         })
+    }
+
+    /// Waits until every message written so far is in the search index.
+    fn index_now(&self) -> BoxFuture<'static, StoreResult<()>> {
+        let jobs = self.jobs.clone();
+        let unindexed = Arc::clone(&self.unindexed);
+        async move {
+            if !unindexed.load(Ordering::Acquire) {
+                return Ok(());
+            }
+            let (tx, rx) = oneshot::channel();
+            jobs.send(Job::Index(Some(tx)))
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            rx.await.map_err(|_| StoreError::Closed)?
+        }
+        .boxed()
     }
 
     /// Runs `f` on the writer thread and returns its result.
@@ -463,45 +525,130 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// The writer thread: runs jobs in order until every sender is gone.
-fn writer_loop(
-    mut conn: Connection,
-    mut rx: mpsc::Receiver<Job>,
+/// How often the ticker has the writer index what waits for search.
+const INDEX_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// The writer thread's connection and what it keeps between jobs.
+struct Writer {
+    conn: Connection,
+    heads: log::RoomHeads,
+    /// The search index's watermark (see `search`).
+    indexed: i64,
+    /// Events appended since the index last caught up.
+    waiting: usize,
     listener: Arc<dyn CommitListener>,
-    erased: &AtomicBool,
-) {
-    let mut next: Option<Job> = None;
-    let mut heads = log::RoomHeads::default();
-    loop {
-        let job = match next.take() {
-            Some(job) => job,
-            None => match rx.blocking_recv() {
+    /// Set after a deletion, for the checkpoint thread.
+    erased: Arc<AtomicBool>,
+    /// Set while messages may wait for the index (read by searches and the ticker); set before
+    /// each batch is answered, cleared only by [`Writer::index`].
+    unindexed: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Runs jobs in order until every sender is gone.
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut next: Option<Job> = None;
+        loop {
+            let job = match next.take() {
                 Some(job) => job,
-                None => return,
-            },
-        };
-        match job {
-            Job::Exec(f) => f(&mut conn),
-            Job::Append(message, reply) => {
-                let mut batch = vec![(message, reply)];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(Job::Append(m, r)) => batch.push((m, r)),
-                        Ok(other) => {
-                            next = Some(other);
-                            break;
-                        }
-                        Err(_) => break,
+                None => match rx.blocking_recv() {
+                    Some(job) => job,
+                    None => return,
+                },
+            };
+            match job {
+                Job::Exec(f) => f(&mut self.conn),
+                Job::Index(reply) => {
+                    let all = reply.is_some();
+                    let done = self.index(all);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(done);
                     }
                 }
-                let started = std::time::Instant::now();
-                if log::commit_batch(&mut conn, &mut heads, batch, listener.as_ref()) {
-                    erased.store(true, Ordering::Release);
+                Job::Append(message, reply) => {
+                    let mut batch = vec![(message, reply)];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(Job::Append(m, r)) => batch.push((m, r)),
+                            Ok(other) => {
+                                next = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    // Before the answers go out: a search that follows one must index first.
+                    self.unindexed.store(true, Ordering::Release);
+                    let started = std::time::Instant::now();
+                    let committed = log::commit_batch(
+                        &mut self.conn,
+                        &mut self.heads,
+                        self.indexed,
+                        batch,
+                        self.listener.as_ref(),
+                    );
+                    crate::metrics::get()
+                        .commit_latency
+                        .observe(started.elapsed().as_secs_f64());
+                    if committed.erased {
+                        self.erased.store(true, Ordering::Release);
+                    }
+                    self.waiting += committed.appended;
+                    if self.waiting >= search::CHUNK {
+                        // Errors are logged; the ticker tries again.
+                        let _ = self.index(false);
+                    }
                 }
-                crate::metrics::get()
-                    .commit_latency
-                    .observe(started.elapsed().as_secs_f64());
             }
+        }
+    }
+
+    /// Indexes one chunk of what waits for search, or (`all`) everything.
+    fn index(&mut self, all: bool) -> StoreResult<()> {
+        loop {
+            // Cleared first: an append after this point sets it again.
+            self.unindexed.store(false, Ordering::Release);
+            let outcome = search::catch_up(&mut self.conn, self.indexed);
+            match outcome {
+                Ok((upto, done)) => {
+                    self.indexed = upto;
+                    if done {
+                        self.waiting = 0;
+                        return Ok(());
+                    }
+                    self.waiting = self.waiting.saturating_sub(search::CHUNK);
+                    self.unindexed.store(true, Ordering::Release);
+                    if !all {
+                        return Ok(());
+                    }
+                }
+                Err(e) => {
+                    self.unindexed.store(true, Ordering::Release);
+                    tracing::error!(error = %e, "search indexing failed");
+                    return Err(e);
+                }
+            }
+        }
+    }
+}
+
+/// Has the writer index what waits for search every `every`, until the store is dropped.
+fn index_tick_loop(
+    every: std::time::Duration,
+    alive: &std::sync::Weak<()>,
+    jobs: &mpsc::WeakSender<Job>,
+    unindexed: &AtomicBool,
+) {
+    loop {
+        std::thread::sleep(every);
+        if alive.strong_count() == 0 {
+            return;
+        }
+        if unindexed.load(Ordering::Acquire)
+            && let Some(jobs) = jobs.upgrade()
+        {
+            // A full queue means a busy writer, which indexes by itself once enough waits.
+            let _ = jobs.try_send(Job::Index(None));
         }
     }
 }
@@ -1401,6 +1548,15 @@ impl Store for SqliteStore {
         self.read(move |conn| log::messages_before(conn, room, before, limit))
     }
 
+    fn messages_after(
+        &self,
+        room: RoomId,
+        after: u64,
+        limit: u32,
+    ) -> BoxFuture<'static, StoreResult<MessagePage>> {
+        self.read(move |conn| log::messages_after(conn, room, after, limit))
+    }
+
     fn message(
         &self,
         room: RoomId,
@@ -1509,14 +1665,20 @@ impl Store for SqliteStore {
     }
 
     fn search(&self, query: SearchQuery) -> BoxFuture<'static, StoreResult<SearchResults>> {
-        self.read(move |conn| search::search(conn, &query))
+        let indexed = self.index_now();
+        let found = self.read(move |conn| search::search(conn, &query));
+        async move {
+            indexed.await?;
+            found.await
+        }
+        .boxed()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::conformance;
+    use crate::store::{Change, conformance};
 
     #[tokio::test]
     async fn the_sqlite_store_passes_the_conformance_suite() {
@@ -1591,5 +1753,154 @@ mod tests {
         assert_eq!(again.event().map(|e| e.seq), Some(1));
         let found = store.room(general).await.expect("read").expect("exists");
         assert_eq!(found.last_seq, 3);
+    }
+
+    fn texts(found: StoreResult<SearchResults>) -> Vec<String> {
+        found
+            .expect("searched")
+            .hits
+            .into_iter()
+            .map(|m| m.text)
+            .collect()
+    }
+
+    fn query(q: &str) -> SearchQuery {
+        SearchQuery {
+            terms: crate::store::terms::query_terms(q).expect("a query"),
+            rooms: vec![shared::DEFAULT_ROOM_ID],
+            author: None,
+            has_file: false,
+            after: None,
+            before: None,
+            cursor: None,
+            limit: 10,
+        }
+    }
+
+    /// The watermark and the log's last id, read beside the store.
+    fn lag(path: &Path) -> (i64, i64) {
+        let conn = open_reader(path).expect("reader");
+        conn.query_row(
+            "SELECT (SELECT indexed_upto FROM search_state), (SELECT max(id) FROM events)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("read")
+    }
+
+    #[tokio::test]
+    async fn search_indexes_behind_the_log_changes_before_indexing_and_a_crash_lose_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.db");
+        let ignore = Arc::new(conformance::Recorder::default());
+        // No ticker: only a search brings the index up to date.
+        let store =
+            SqliteStore::open_with(&path, Synchronous::Normal, ignore.clone(), None).expect("open");
+        let user = store
+            .create_user(
+                Username::parse("alice").expect("valid"),
+                DisplayName::parse("Alice").expect("valid"),
+                "hash".into(),
+            )
+            .await
+            .expect("user");
+        let room = shared::DEFAULT_ROOM_ID;
+        let post = |id: &str, text: &str| NewEvent {
+            change: Change::Post {
+                text: text.into(),
+                reply_to: None,
+                mentions: Vec::new(),
+                attachments: Vec::new(),
+            },
+            ..message(room, user, id)
+        };
+        let change = |id: &str, change: Change| NewEvent {
+            change,
+            ..message(room, user, id)
+        };
+        for (id, text) in [
+            ("a", "kept apple"),
+            ("b", "old banana"),
+            ("c", "gone durian"),
+        ] {
+            store.append(post(id, text)).await.expect("posted");
+        }
+        // Indexed once, then edited: its old words leave the index, its new ones enter.
+        assert_eq!(texts(store.search(query("apple")).await), ["kept apple"]);
+        store.append(post("d", "first fig")).await.expect("posted");
+        let (upto, last) = lag(&path);
+        assert!(
+            upto < last,
+            "the last post waits for the index ({upto} < {last})"
+        );
+        // Changed before they are indexed: an edit, a deletion.
+        store
+            .append(change(
+                "e1",
+                Change::Edit {
+                    target: 4,
+                    text: "second grape".into(),
+                    mentions: Vec::new(),
+                },
+            ))
+            .await
+            .expect("edited");
+        store
+            .append(change(
+                "e2",
+                Change::Delete {
+                    target: 3,
+                    author_only: true,
+                },
+            ))
+            .await
+            .expect("deleted");
+        // Changed after: an edit of an indexed message.
+        store
+            .append(change(
+                "e3",
+                Change::Edit {
+                    target: 2,
+                    text: "new cherry".into(),
+                    mentions: Vec::new(),
+                },
+            ))
+            .await
+            .expect("edited");
+        for (q, want) in [
+            ("banana", vec![]),
+            ("cherry", vec!["new cherry"]),
+            ("durian", vec![]),
+            ("fig", vec![]),
+            ("grape", vec!["second grape"]),
+            ("apple", vec!["kept apple"]),
+        ] {
+            assert_eq!(texts(store.search(query(q)).await), want, "{q}");
+        }
+        let (upto, last) = lag(&path);
+        assert_eq!(upto, last, "a search leaves nothing waiting");
+        let conn = Connection::open(&path).expect("open");
+        conn.execute(
+            "INSERT INTO message_search (message_search) VALUES ('integrity-check')",
+            [],
+        )
+        .expect("the index is consistent");
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM message_search_docsize", [], |r| {
+                r.get(0)
+            })
+            .expect("counted");
+        assert_eq!(rows, 3, "one row per live message (apple, cherry, grape)");
+        drop(conn);
+
+        // Stored, not indexed, and the process gone: the next writer picks up from the mark.
+        store.append(post("f", "late lemon")).await.expect("posted");
+        drop(store);
+        let (upto, last) = lag(&path);
+        assert!(upto < last, "left unindexed ({upto} < {last})");
+        let store =
+            SqliteStore::open_with(&path, Synchronous::Normal, ignore, None).expect("reopen");
+        assert_eq!(texts(store.search(query("lemon")).await), ["late lemon"]);
+        assert_eq!(texts(store.search(query("cherry")).await), ["new cherry"]);
     }
 }

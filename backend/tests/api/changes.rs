@@ -148,6 +148,27 @@ pub async fn every_kind_of_change(app: TestApp) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(older["messages"][0]["seq"], 2);
     assert_eq!(older["has_more"], true);
+    // Reading forward from an older point (a search result far back): by message too.
+    let (status, newer) = app
+        .get_as(&carol, "/api/rooms/1/messages?after=1&limit=1")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(newer["messages"][0]["seq"], 2);
+    assert_eq!(newer["has_more"], true, "5 follows");
+    let (_, last) = app
+        .get_as(&carol, "/api/rooms/1/messages?after=2&limit=50")
+        .await;
+    let seqs: Vec<u64> = last["messages"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|m| m["seq"].as_u64())
+        .collect();
+    assert_eq!((seqs, &last["has_more"]), (vec![5], &json!(false)));
+    let (status, both) = app
+        .get_as(&carol, "/api/rooms/1/messages?after=1&before=5")
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{both}");
     // A join without `since` starts the live stream after every change, not after the last
     // message: the next event is 9, with nothing before it repeated.
     let (mut c, _) = app.joined(&carol, GENERAL).await;

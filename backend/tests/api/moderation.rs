@@ -100,6 +100,7 @@ async fn a_private_room_reaches_no_one_else_by_any_path() {
         format!("/api/rooms/{secret}"),
         format!("/api/rooms/{secret}/members"),
         format!("/api/rooms/{secret}/messages"),
+        format!("/api/rooms/{secret}/messages?after=0"),
     ] {
         let (status, body) = app.get_as(&bob, &path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");

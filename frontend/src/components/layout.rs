@@ -349,6 +349,13 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     }));
     let on_send = Callback::new(move |text: MessageText| client.send_text(text));
     let on_load_older = Callback::new(move |()| client.load_older());
+    let on_load_newer = Callback::new(move |()| client.load_newer());
+    let on_latest = Callback::new(move |()| client.close_window());
+    // The message a window of the room on screen is open around (0: none): the list is built
+    // again when one opens or closes.
+    let window_at = Memo::new(memo_fn(move |_| {
+        client.chat.with(|c| c.window().map_or(0, |w| w.around))
+    }));
     let on_discard = Callback::new(move |cid: ClientId| client.discard(cid));
     let on_retry = Callback::new(move |cid: ClientId| client.retry(cid));
     let on_retry_gap = Callback::new(move |(from, to): (u64, u64)| client.retry_gap(from, to));
@@ -607,6 +614,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let list_slot = Slot::new(&main);
     effect(move || {
         current.track();
+        let windowed = window_at.get() != 0;
         let room = label.get();
         untrack(|| {
             let frag = document().create_document_fragment();
@@ -620,6 +628,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
                     on_discard,
                     on_retry,
                     on_retry_gap,
+                    window: windowed.then_some((on_load_newer, on_latest)),
                 },
             );
             list_slot.set_fragment(&frag);

@@ -17,7 +17,8 @@
 //! when sending it again may succeed, `message-retry` (back to pending, same client id);
 //! `notice` (a join/leave line, `data-user`, `data-kind` = `joined`|`left`); `unread-divider`
 //! ("New messages" above the first unread message) and `jump-unread` (while it is out of view);
-//! `new-below` ("New messages below", while scrolled up) with `jump-latest`; `gap` (events
+//! `new-below` ("New messages below", while scrolled up) with `jump-latest`; `window-bar` (a
+//! window far back in the history is shown, with `jump-latest` back to the newest); `gap` (events
 //! known to exist but not delivered: `data-from`, `data-to`, `data-count`, `data-state` =
 //! `loading` | `failed`), with `gap-retry` (asks again) once it failed.
 //! A message's files: `attachment-image` (a link to the full image, `data-file-id`, opening
@@ -45,8 +46,11 @@ use crate::{browser, uploads};
 const STICK_PX: i32 = 40;
 /// Distance from the top (px) within which older messages are loaded.
 const LOAD_OLDER_PX: i32 = 80;
-/// Pages of older messages loaded at most to reach a reply's original.
-const JUMP_PAGES: u32 = 20;
+/// Pages of older messages loaded at most to reach a message jumped to (a reply's original, a
+/// search result) before a window around it is opened instead.
+const JUMP_PAGES: u32 = 3;
+/// A message jumped to this far (in `seq`) below the oldest one held gets a window at once.
+const FAR_SEQS: u64 = 150;
 /// The reactions offered by the picker.
 const EMOJI: [&str; 8] = ["👍", "❤️", "😂", "🎉", "😮", "😢", "🙏", "👀"];
 
@@ -76,6 +80,9 @@ pub(crate) struct ListProps {
     pub on_retry: Callback<ClientId>,
     /// Asks again for the missing messages `(from, to)` of a gap.
     pub on_retry_gap: Callback<(u64, u64)>,
+    /// The rows are a window far back in the room's history (see [`crate::chat::Window`]):
+    /// asks for the page after its newest row, and goes back to the latest messages.
+    pub window: Option<(Callback<()>, Callback<()>)>,
 }
 
 /// The scrolling list of messages and notices, oldest first, and the bars over it ("new
@@ -84,8 +91,9 @@ pub(crate) struct ListProps {
 /// It follows new messages while scrolled to the bottom; scrolled up, it stays where it is and
 /// says that new messages arrived below. Reaching the top (or pressing "Load older messages")
 /// asks for the previous page, and when that page is prepended the visible rows do not move. A
-/// reply's quote asks to jump to its original: older pages load until it is there (bounded),
-/// then it is scrolled to and highlighted. With the newest message on screen the room is marked
+/// reply's quote (or a search result) asks to jump to its message: a few older pages load
+/// until it is there, or, when it is further back, a window of the history around it replaces
+/// the rows (with "Jump to latest" to come back); then it is scrolled to and highlighted. With the newest message on screen the room is marked
 /// read; leaving the room keeps its scroll position for when it comes back.
 ///
 /// Built in `parent` (plain DOM: the "jump to first unread" bar, the list, the "new messages
@@ -99,7 +107,9 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         on_discard,
         on_retry,
         on_retry_gap,
+        window: history_window,
     } = p;
+    let windowed = history_window.is_some();
     let client = use_context::<Client>();
     let room_id = client.and_then(|c| c.chat.try_with_untracked(|c| c.current()));
     let saved = client
@@ -132,7 +142,8 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
     let list = StoredValue::new_local(list_el.clone());
     let ul = StoredValue::new_local(ul_el.clone());
     let snapshot = StoredValue::new(ScrollSnapshot {
-        at_bottom: saved.is_none(),
+        // A window starts where its message is, and never follows rows added below.
+        at_bottom: saved.is_none() && !windowed,
         ..ScrollSnapshot::default()
     });
     let restore = StoredValue::new(saved);
@@ -162,7 +173,7 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
             c.set_at_bottom(now.at_bottom);
         }
         unread_off.try_set(divider_off_screen(el));
-        if let (Some(c), Some(id)) = (client, room_id) {
+        if let (Some(c), Some(id), false) = (client, room_id, windowed) {
             c.scroll.try_update_value(|m| {
                 m.retain(|(r, _)| *r != id);
                 if !now.at_bottom {
@@ -176,7 +187,13 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         let Some(el) = list.try_get_value() else {
             return;
         };
-        let now = snap(&el, keys());
+        let mut now = snap(&el, keys());
+        if let Some((on_load_newer, _)) = history_window {
+            if el.scroll_height() - el.scroll_top() - el.client_height() < LOAD_OLDER_PX {
+                on_load_newer.try_run(());
+            }
+            now.at_bottom = false;
+        }
         observe(&el, &now);
         snapshot.try_set_value(now);
         if el.scroll_top() < LOAD_OLDER_PX && wants_older() {
@@ -222,9 +239,24 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                 },
                 std::time::Duration::from_millis(2_000),
             );
-        } else if wants_older() && pages < JUMP_PAGES {
-            jumping.try_update_value(|(_, p)| *p += 1);
-            on_load_older.try_run(());
+        } else if !windowed && wants_older() {
+            // Near: older pages of the live timeline, a few at most. Far (or still not there):
+            // a window around it instead.
+            let lowest = entries
+                .try_with_untracked(|e| {
+                    e.iter().find_map(|row| match row {
+                        Entry::Message { seq: Some(s), .. } => Some(*s),
+                        _ => None,
+                    })
+                })
+                .flatten();
+            let far = lowest.is_none_or(|low| low.saturating_sub(seq) > FAR_SEQS);
+            if far || pages >= JUMP_PAGES {
+                c.open_window(seq);
+            } else {
+                jumping.try_update_value(|(_, p)| *p += 1);
+                on_load_older.try_run(());
+            }
         } else if !matches!(
             history.try_get_untracked(),
             Some(HistoryState::Loading | HistoryState::NotLoaded)
@@ -265,13 +297,18 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
             }
             let mut now = snap(&el, (first, last));
             // Staying at the bottom is a decision, not a measurement that may lag behind layout.
-            now.at_bottom = now.at_bottom || (before.at_bottom && now.top == el.scroll_top());
+            now.at_bottom =
+                !windowed && (now.at_bottom || (before.at_bottom && now.top == el.scroll_top()));
             observe(&el, &now);
             snapshot.try_set_value(now);
             jump(&el);
             // A short first page cannot be scrolled: load more until it fills the view.
-            if el.scroll_height() <= el.client_height() && wants_older() {
-                on_load_older.try_run(());
+            if el.scroll_height() <= el.client_height() {
+                if wants_older() {
+                    on_load_older.try_run(());
+                } else if let Some((on_load_newer, _)) = history_window {
+                    on_load_newer.try_run(());
+                }
             }
         });
     });
@@ -519,6 +556,18 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
             b
         }))
     });
+    if let Some((_, on_latest)) = history_window {
+        // A window: always the way back to the latest messages.
+        let d = new_el("div", "bar");
+        attrs(&d, &[("data-testid", "window-bar"), ("role", "status")]);
+        text(&el(&d, "span", ""), i18n::t().viewing_older);
+        let b = el(&d, "button", "small");
+        attrs(&b, &[("data-testid", "jump-latest")]);
+        text(&b, i18n::t().jump_latest);
+        on(&b, "click", move |_| on_latest.run(()));
+        bar.set(Some(d));
+        return;
+    }
     effect(move || {
         let new = below.get();
         bar.set((new || away.get()).then(|| {

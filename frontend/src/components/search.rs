@@ -3,8 +3,9 @@
 //! messages with files or by one author. Enter searches; the hits (room, author, time, the
 //! message as plain text) are a list of buttons, newest first within the server's ranking, with
 //! "More results" while the server has more (`next` as the next `cursor`). Choosing a hit
-//! closes the dialog, opens its room and jumps to the message: older pages load until it is
-//! there (see [`crate::components::messages`]), then it is scrolled to, focused and highlighted.
+//! closes the dialog, opens its room and jumps to the message: a few older pages load until it
+//! is there, or a window of the history around it opens when it is further back (see
+//! [`crate::components::messages`]); then it is scrolled to, focused and highlighted.
 //! Escape closes the dialog and gives the focus back to where it was; Tab stays inside it; Up
 //! and Down move between hits.
 //!

@@ -734,27 +734,56 @@ pub(super) async fn messages_before(
     before: u64,
     limit: u32,
 ) -> StoreResult<MessagePage> {
+    messages_page(conn, room, before, false, limit).await
+}
+
+/// Up to `limit` messages with `seq > after`, oldest first, and whether newer ones exist.
+pub(super) async fn messages_after(
+    conn: &mut PgConnection,
+    room: RoomId,
+    after: u64,
+    limit: u32,
+) -> StoreResult<MessagePage> {
+    messages_page(conn, room, after, true, limit).await
+}
+
+/// The page of messages beside `seq`: below it, or (`newer`) above it.
+async fn messages_page(
+    conn: &mut PgConnection,
+    room: RoomId,
+    seq: u64,
+    newer: bool,
+    limit: u32,
+) -> StoreResult<MessagePage> {
+    let (cmp, order) = if newer { (">", "ASC") } else { ("<", "DESC") };
     let mut messages = read_events(
         conn,
         &format!(
             "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.id = e.author_id
-             WHERE e.room_id = $1 AND e.seq < $2 AND e.kind = 'message'
-             ORDER BY e.seq DESC LIMIT $3"
+             WHERE e.room_id = $1 AND e.seq {cmp} $2 AND e.kind = 'message'
+             ORDER BY e.seq {order} LIMIT $3"
         ),
         room,
-        before,
+        seq,
         limit,
     )
     .await?;
-    messages.reverse();
+    if !newer {
+        messages.reverse();
+    }
     add_reactions(conn, room, &mut messages).await?;
     files::add_attachments(conn, room, &mut messages).await?;
-    let has_more = match messages.first() {
-        Some(first) => sqlx::query(
-            "SELECT 1 FROM events WHERE room_id = $1 AND seq < $2 AND kind = 'message' LIMIT 1",
-        )
+    let edge = if newer {
+        messages.last()
+    } else {
+        messages.first()
+    };
+    let has_more = match edge {
+        Some(edge) => sqlx::query(&format!(
+            "SELECT 1 FROM events WHERE room_id = $1 AND seq {cmp} $2 AND kind = 'message' LIMIT 1"
+        ))
         .bind(to_i64(room.0))
-        .bind(to_i64(first.seq))
+        .bind(to_i64(edge.seq))
         .fetch_optional(&mut *conn)
         .await?
         .is_some(),

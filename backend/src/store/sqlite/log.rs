@@ -67,15 +67,25 @@ impl RoomHeads {
     }
 }
 
+/// What a committed batch leaves for the writer to do.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Committed {
+    /// A deletion erased text: the write-ahead log should be emptied soon.
+    pub(super) erased: bool,
+    /// Events appended (the search index has that many more rows to read).
+    pub(super) appended: usize,
+}
+
 /// Stores a batch of appends in one transaction, publishes the new events, then answers each.
-/// Returns whether the batch erased text (a deletion), so that the caller can have the
-/// write-ahead log emptied soon.
+/// `indexed` is the search index's watermark (see `search`): a change to a message at or below
+/// it updates the index.
 pub(super) fn commit_batch(
     conn: &mut Connection,
     heads: &mut RoomHeads,
+    indexed: i64,
     batch: Vec<(NewEvent, AppendReply)>,
     listener: &dyn CommitListener,
-) -> bool {
+) -> Committed {
     let mut outcomes: Vec<StoreResult<Appended>> = Vec::with_capacity(batch.len());
     // Heads this batch moved, with their values before it, for a rollback.
     let mut undo: Vec<(RoomId, Option<u64>)> = Vec::new();
@@ -84,12 +94,12 @@ pub(super) fn commit_batch(
         if let [(event, _)] = batch.as_slice() {
             // Alone in its transaction, an append needs no savepoint: if it fails, the (empty)
             // transaction is simply committed with nothing in it.
-            outcomes.push(append_one(&tx, heads, &mut undo, event));
+            outcomes.push(append_one(&tx, heads, indexed, &mut undo, event));
         } else {
             for (event, _) in &batch {
                 let mut sp = tx.savepoint()?;
                 let mark = undo.len();
-                let outcome = append_one(&sp, heads, &mut undo, event);
+                let outcome = append_one(&sp, heads, indexed, &mut undo, event);
                 if outcome.is_ok() {
                     sp.commit()?;
                 } else {
@@ -110,7 +120,7 @@ pub(super) fn commit_batch(
         for (_, reply) in batch {
             let _ = reply.send(Err(StoreError::Task(format!("commit failed: {e}"))));
         }
-        return false;
+        return Committed::default();
     }
     let mut erased = false;
     let fresh: Vec<MessageEvent> = outcomes
@@ -124,13 +134,14 @@ pub(super) fn commit_batch(
             _ => None,
         })
         .collect();
+    let appended = fresh.len();
     if !fresh.is_empty() {
         listener.committed(fresh);
     }
     for ((_, reply), outcome) in batch.into_iter().zip(outcomes) {
         let _ = reply.send(outcome);
     }
-    erased
+    Committed { erased, appended }
 }
 
 /// What the log says of one message, for the checks of a change.
@@ -227,6 +238,7 @@ fn set_mentions(
 fn append_one(
     conn: &Connection,
     heads: &mut RoomHeads,
+    indexed: i64,
     undo: &mut Vec<(RoomId, Option<u64>)>,
     new: &NewEvent,
 ) -> StoreResult<Appended> {
@@ -305,8 +317,10 @@ fn append_one(
                  WHERE room_id = ?1 AND seq = ?2",
             )?
             .execute(params![to_i64(room.0), to_i64(*target), text, ts, joined])?;
-            search::unindex(conn, found.id, room, &found.body)?;
-            search::index(conn, found.id, room, text)?;
+            if found.id <= indexed {
+                search::unindex(conn, found.id, room, &found.body)?;
+                search::index(conn, found.id, room, text)?;
+            }
             body.clone_from(text);
             event.kind = EventKind::Edit;
             event.target = Some(*target);
@@ -346,7 +360,9 @@ fn append_one(
             // caller: see `crate::files`), and it leaves the search index.
             conn.prepare_cached("DELETE FROM files WHERE room_id = ?1 AND seq = ?2")?
                 .execute(params![r, t])?;
-            search::unindex(conn, found.id, room, &found.body)?;
+            if found.id <= indexed {
+                search::unindex(conn, found.id, room, &found.body)?;
+            }
             event.kind = EventKind::Delete;
             event.target = Some(*target);
         }
@@ -442,7 +458,7 @@ fn append_one(
     }
     let row_id = conn.last_insert_rowid();
     if event.kind == EventKind::Message {
-        search::index(conn, row_id, room, &body)?;
+        // Indexed for search later, in a batch (see `search`).
         let mut attach = conn.prepare_cached("UPDATE files SET seq = ?2 WHERE id = ?1")?;
         for file in &mut attached {
             attach.execute(params![to_i64(file.id), to_i64(seq)])?;
@@ -651,27 +667,58 @@ pub(super) fn messages_before(
     before: u64,
     limit: u32,
 ) -> StoreResult<MessagePage> {
+    messages_page(conn, room, before, false, limit)
+}
+
+/// Up to `limit` messages with `seq > after`, as they are now, oldest first, and whether newer
+/// ones exist.
+pub(super) fn messages_after(
+    conn: &Connection,
+    room: RoomId,
+    after: u64,
+    limit: u32,
+) -> StoreResult<MessagePage> {
+    messages_page(conn, room, after, true, limit)
+}
+
+/// The page of messages beside `seq`: below it, or (`newer`) above it.
+fn messages_page(
+    conn: &Connection,
+    room: RoomId,
+    seq: u64,
+    newer: bool,
+    limit: u32,
+) -> StoreResult<MessagePage> {
+    let (cmp, order) = if newer { (">", "ASC") } else { ("<", "DESC") };
     let tx = conn.unchecked_transaction()?;
     let mut messages = read_events(
         &tx,
         &format!(
             "SELECT {EVENT_COLUMNS} FROM events e JOIN users u ON u.id = e.author_id
-             WHERE e.room_id = ?1 AND e.seq < ?2 AND e.kind = 'message'
-             ORDER BY e.seq DESC LIMIT ?3"
+             WHERE e.room_id = ?1 AND e.seq {cmp} ?2 AND e.kind = 'message'
+             ORDER BY e.seq {order} LIMIT ?3"
         ),
         room,
-        before,
+        seq,
         limit,
     )?;
-    messages.reverse();
+    if !newer {
+        messages.reverse();
+    }
     add_reactions(&tx, room, &mut messages)?;
     files::add_attachments(&tx, room, &mut messages)?;
-    let has_more = match messages.first() {
-        Some(first) => tx
-            .prepare_cached(
-                "SELECT 1 FROM events WHERE room_id = ?1 AND seq < ?2 AND kind = 'message' LIMIT 1",
-            )?
-            .query_row(params![to_i64(room.0), to_i64(first.seq)], |_| Ok(()))
+    let edge = if newer {
+        messages.last()
+    } else {
+        messages.first()
+    };
+    let has_more = match edge {
+        Some(edge) => tx
+            .prepare_cached(&format!(
+                "SELECT 1 FROM events WHERE room_id = ?1 AND seq {cmp} ?2 AND kind = 'message'
+                 LIMIT 1"
+            ))?
+            .query_row(params![to_i64(room.0), to_i64(edge.seq)], |_| Ok(()))
             .optional()?
             .is_some(),
         None => false,
