@@ -1,5 +1,7 @@
 //! What survives a restart, and how the server stops.
 
+use reqwest::StatusCode;
+
 use crate::helpers::{GENERAL, spawn_app, spawn_app_in};
 
 #[tokio::test]
@@ -235,4 +237,94 @@ async fn a_database_written_by_the_third_release_opens_with_its_changed_messages
     assert_eq!(found["hits"][0]["message"]["seq"], 1, "{found}");
     // The log goes on from where it was.
     assert_eq!(ws.say(GENERAL, "from the next release").await, 10);
+}
+
+#[tokio::test]
+async fn a_database_written_by_the_fourth_release_opens_with_its_files_and_search() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("temp dir"));
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    std::fs::copy(fixtures.join("release-4.db"), dir.path().join("chat.db")).expect("copied");
+    // The files' contents, beside the database as that release kept them.
+    let files = fixtures.join("release-4.db.files");
+    for entry in walk(&files) {
+        let to = dir
+            .path()
+            .join("chat.db.files")
+            .join(entry.strip_prefix(&files).expect("inside"));
+        std::fs::create_dir_all(to.parent().expect("a folder")).expect("folder");
+        std::fs::copy(&entry, to).expect("copied");
+    }
+    let app = crate::helpers::spawn_app_in(dir, |_| {}).await;
+    let alice = app.login("alice").await;
+    let carol = app.login("carol").await;
+    let (mut ws, general) = app.joined(&alice, GENERAL).await;
+    let shown: Vec<(u64, &str, bool)> = general
+        .iter()
+        .map(|m| (m.seq, m.text.as_str(), m.deleted.is_some()))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            (1, "你好世界, hello from release 4, edited", false),
+            (2, "a cat picture", false),
+            (3, "", true),
+            (6, "最后一条消息", false),
+        ]
+    );
+    // The files came through: metadata in the store, contents and thumbnail on disk.
+    let names: Vec<(&str, &str, Option<u32>, bool)> = general[1]
+        .attachments
+        .iter()
+        .map(|a| (a.name.as_str(), a.mime.as_str(), a.width, a.thumbnail))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("猫.png", "image/png", Some(40), true),
+            ("notes.txt", "application/octet-stream", None, false),
+        ]
+    );
+    let image = general[1].attachments[0].id;
+    let res = app
+        .get_with_token(&format!("/api/files/{image}"), &carol.token)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.bytes().await.expect("body").len(), 2374);
+    let res = app
+        .get_with_token(&format!("/api/files/{image}/thumbnail"), &carol.token)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // Search, now behind the log: the edit by its new text, the deleted message never.
+    for (q, want) in [
+        ("%E4%B8%96%E7%95%8C", vec![1]),
+        ("durian", vec![]),
+        ("%E6%9C%80%E5%90%8E", vec![6]),
+    ] {
+        let (_, found) = app.get_as(&carol, &format!("/api/search?q={q}")).await;
+        let seqs: Vec<u64> = found["hits"]
+            .as_array()
+            .expect("hits")
+            .iter()
+            .filter_map(|h| h["message"]["seq"].as_u64())
+            .collect();
+        assert_eq!(seqs, want, "{q}: {found}");
+    }
+    // The log goes on, and what is written now is found at once.
+    assert_eq!(ws.say(GENERAL, "after the upgrade 升级之后").await, 7);
+    let (_, found) = app.get_as(&carol, "/api/search?q=upgrade").await;
+    assert_eq!(found["hits"][0]["message"]["seq"], 7, "{found}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("readable") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
 }
