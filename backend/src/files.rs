@@ -42,7 +42,8 @@ use axum::extract::{Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use image::{ImageFormat, ImageReader, Limits};
+use image::metadata::Orientation;
+use image::{ImageDecoder, ImageFormat, ImageReader, Limits};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use shared::{Attachment, RoomId};
@@ -361,10 +362,18 @@ fn thumbnail(path: &Path) -> Result<Decoded, ImageRefusal> {
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_DECODE_ALLOC);
     reader.limits(limits);
-    let image = reader.decode().map_err(|e| match e {
+    let refused = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => ImageRefusal::TooLarge(w, h),
         e => broken(&e),
-    })?;
+    };
+    let mut decoder = reader.into_decoder().map_err(refused)?;
+    // A phone stores a photo as its sensor saw it and says in EXIF how to turn it: the
+    // thumbnail and the dimensions given to clients are of the picture upright (browsers turn
+    // the full image the same way when they show it).
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = image::DynamicImage::from_decoder(decoder).map_err(refused)?;
+    image.apply_orientation(orientation);
+    let (w, h) = (image.width(), image.height());
     let thumb = image.thumbnail(THUMB_SIDE, THUMB_SIDE);
     let mut out = Cursor::new(Vec::new());
     let mime = if image.color().has_alpha() {

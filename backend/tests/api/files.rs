@@ -622,3 +622,58 @@ pub async fn deleting_removes_files(app: TestApp) {
     let (status, _, _) = fetch(&app, &bob, &format!("/api/files/{b}/thumbnail"), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+/// A JPEG of `w` by `h` pixels, left half black and right half white, whose EXIF says to turn
+/// it (`orientation`, 1 to 8) to show it upright, as a phone's camera writes it.
+fn jpeg_with_orientation(w: u32, h: u32, orientation: u8) -> Vec<u8> {
+    use image::ImageEncoder as _;
+    let pixels: Vec<u8> = (0..h)
+        .flat_map(|_| (0..w).map(move |x| if x < w / 2 { 0 } else { 255 }))
+        .collect();
+    // A little-endian TIFF header and one directory entry: Orientation (0x0112), SHORT, 1.
+    let mut exif = b"II\x2a\x00\x08\x00\x00\x00\x01\x00\x12\x01\x03\x00\x01\x00\x00\x00".to_vec();
+    exif.extend_from_slice(&[orientation, 0, 0, 0, 0, 0, 0, 0]);
+    let mut out = Vec::new();
+    let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90);
+    encoder.set_exif_metadata(exif).expect("JPEG carries EXIF");
+    encoder
+        .write_image(&pixels, w, h, image::ExtendedColorType::L8)
+        .expect("encoded");
+    out
+}
+
+#[tokio::test]
+async fn a_photo_stored_sideways_is_measured_and_thumbnailed_upright() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    app.joined(&alice, GENERAL).await;
+    // 640 wide as stored, to be turned 90° clockwise (EXIF 6): 320 wide and 640 high upright.
+    let (status, body) = upload(
+        &app,
+        &alice,
+        GENERAL,
+        "portrait.jpg",
+        None,
+        jpeg_with_orientation(640, 320, 6),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        (&body["width"], &body["height"]),
+        (&json!(320), &json!(640))
+    );
+    let id = body["id"].as_u64().expect("an id");
+    let (status, _, thumb) = fetch(&app, &alice, &format!("/api/files/{id}/thumbnail"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let small = image::load_from_memory(&thumb)
+        .expect("a thumbnail decodes")
+        .to_luma8();
+    assert_eq!(
+        (small.width(), small.height()),
+        (160, 320),
+        "upright, fitted in 320"
+    );
+    // Turned clockwise, the stored left half (black) is on top.
+    assert!(small.get_pixel(80, 40).0[0] < 64, "the top is black");
+    assert!(small.get_pixel(80, 280).0[0] > 192, "the bottom is white");
+}
