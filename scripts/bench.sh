@@ -10,7 +10,7 @@ ensure_client_tools
 ensure_bench_peers
 build_client
 say "building the server, the load generator and the search benchmark (release)"
-cargo build --release --locked -p backend -p bench --example search_bench
+cargo build --release --locked -p backend -p bench --bins --example search_bench
 say "running the benchmark (about 10 minutes)"
 target/release/bench suite --backend target/release/backend --peers bench/peers --dist dist \
   --report docs/benchmarks.md "$@"

@@ -51,9 +51,25 @@ pub struct Client {
     pub jump: RwSignal<Option<u64>>,
     /// Where each room's list was scrolled to when left (absent: at the bottom).
     pub scroll: StoredValue<Vec<(RoomId, i32)>>,
+    /// The image viewer is open, on [`Client::viewed`].
+    pub viewer_open: RwSignal<bool>,
+    /// The image the viewer shows.
+    pub viewed: StoredValue<Option<Viewed>>,
     /// Small state of the session: the room a `typing` was last announced in and when, whether
     /// `away` was announced, a `read` waits to be sent, quotes asked for.
     misc: StoredValue<Misc>,
+}
+
+/// An image opened in the viewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Viewed {
+    /// The file's id.
+    pub id: u64,
+    /// Its name.
+    pub name: String,
+    /// Its dimensions (upright).
+    pub width: u32,
+    pub height: u32,
 }
 
 /// See [`Client::misc`].
@@ -86,6 +102,8 @@ impl Client {
             editing: RwSignal::new(None),
             jump: RwSignal::new(None),
             scroll: StoredValue::new(Vec::new()),
+            viewer_open: RwSignal::new(false),
+            viewed: StoredValue::new(None),
             misc: StoredValue::new(Misc::default()),
         }
     }
@@ -416,6 +434,12 @@ impl Client {
                 }
             });
         }
+    }
+
+    /// Opens the image viewer on an image.
+    pub fn view_image(self, image: Viewed) {
+        self.viewed.set_value(Some(image));
+        self.viewer_open.set(true);
     }
 
     /// Loads the page before the oldest message of the room on screen (of its window, when one

@@ -24,6 +24,7 @@ mod search;
 mod settings;
 mod sidebar;
 mod switcher;
+mod viewer;
 
 pub use app::App;
 pub use auth::{AuthForm, AuthMode};

@@ -572,6 +572,8 @@ catalogue! {
     size_bytes: "{n} bytes", "{n} 字节";
     download: "Download {name}", "下载 {name}";
     open_full_size: "{name} (opens full size)", "{name}（打开原图）";
+    open_in_new_tab: "Open in a new tab", "在新标签页中打开";
+    close_viewer: "Close the image", "关闭图片";
     files_label: "Files", "文件";
 
     // Search.

@@ -1,9 +1,9 @@
 """Files and search in a real (headless) Chromium against the real server: an image dropped on
 the room uploads with a progress bar and shows on the other side as a thumbnail whose box is
-reserved before it loads, and opens full size; another file shows its name and size and
-downloads; a refused upload says why (in English and in Chinese); a Chinese search finds a
-message far back in another room and jumps to it (a window of the history around it, read on
-down, then back to the latest).
+reserved before it loads, and opens full size in the viewer (or, with Ctrl, in a new tab);
+another file shows its name and size and downloads; a refused upload says why (in English and
+in Chinese); a Chinese search finds a message far back in another room and jumps to it (a
+window of the history around it, read on down, then back to the latest).
 
 Test images are written here (a PNG is a few zlib-compressed rows in chunks), so no image
 library is needed.
@@ -168,10 +168,32 @@ def test_a_dropped_image_uploads_with_progress_and_shows_to_the_other_person(ser
         box = img.bounding_box()
         assert (round(box["width"]), round(box["height"])) == (320, 240), box
 
-        # Full size, in a new tab, from the keyboard.
+        # Full size in the viewer, from the keyboard; Escape gives the focus back.
+        link.focus()
+        bob.keyboard.press("Enter")
+        viewer = bob.get_by_test_id("image-viewer")
+        expect(viewer).to_be_visible(timeout=WAIT)
+        expect(viewer).to_have_attribute("aria-label", "猫.png")
+        expect(bob.get_by_test_id("viewer-close")).to_be_focused()
+        bob.wait_for_function(
+            "() => document.querySelector('[data-testid=viewer-image]').naturalWidth === 640",
+            timeout=WAIT)
+        bob.keyboard.press("Tab")
+        expect(bob.get_by_test_id("viewer-open")).to_be_focused()
+        bob.keyboard.press("Tab")
+        expect(bob.get_by_test_id("viewer-close")).to_be_focused()
+        bob.keyboard.press("Escape")
+        expect(viewer).to_have_count(0)
+        expect(link).to_be_focused()
+        # A click beside the image closes it too.
+        link.click()
+        expect(viewer).to_be_visible(timeout=WAIT)
+        bob.mouse.click(5, 5)
+        expect(viewer).to_have_count(0)
+
+        # With Ctrl, the link opens the image in a new tab, as links do.
         with bob.context.expect_page(timeout=WAIT) as opened:
-            link.focus()
-            bob.keyboard.press("Enter")
+            link.click(modifiers=["Control"])
         full = opened.value
         full.wait_for_load_state()
         assert full.url.endswith("/api/files/" + link.get_attribute("data-file-id"))

@@ -431,6 +431,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let _ = root.append_child(&switcher(client, switcher_open));
     let _ = root.append_child(&settings_dialog(settings_open));
     let _ = root.append_child(&search_dialog(client, search_open));
+    let _ = root.append_child(&crate::components::viewer::image_viewer(client));
     let scrim = el(&root, "div", "scrim");
     on(&scrim, "click", move |_| sidebar_open.set(false));
     effect(move || {

@@ -21,8 +21,9 @@
 //! window far back in the history is shown, with `jump-latest` back to the newest); `gap` (events
 //! known to exist but not delivered: `data-from`, `data-to`, `data-count`, `data-state` =
 //! `loading` | `failed`), with `gap-retry` (asks again) once it failed.
-//! A message's files: `attachment-image` (a link to the full image, `data-file-id`, opening
-//! in a new tab, around the thumbnail `img` whose `width` and `height` reserve its box) and
+//! A message's files: `attachment-image` (a link to the full image, `data-file-id`: a click
+//! opens it in the image viewer, see [`crate::components::viewer`]; with Ctrl or the middle
+//! button in a new tab; around the thumbnail `img` whose `width` and `height` reserve its box) and
 //! `attachment-file` (a download link with the name and `attachment-size`).
 //!
 //! Text is rendered by [`message_body`] alone, through the safe Markdown subset of
@@ -408,6 +409,24 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                     "reply" => c.reply.set(Some(seq)),
                     "edit" => c.editing.set(Some(seq)),
                     "quote" => c.jump.set(get(&btn, "data-target").parse().ok()),
+                    "view" => {
+                        // A plain click opens the viewer; with a modifier (or the middle
+                        // button), the link does what links do.
+                        let plain = ev.dyn_ref::<web_sys::MouseEvent>().is_some_and(|m| {
+                            m.button() == 0
+                                && !(m.ctrl_key() || m.meta_key() || m.shift_key() || m.alt_key())
+                        });
+                        if plain {
+                            ev.prevent_default();
+                            let num = |name| get(&btn, name).parse::<u32>().unwrap_or(0);
+                            c.view_image(crate::client::Viewed {
+                                id: get(&btn, "data-file-id").parse().unwrap_or(0),
+                                name: get(&btn, "data-name"),
+                                width: num("data-width"),
+                                height: num("data-height"),
+                            });
+                        }
+                    }
                     "chip" => c.react(
                         seq,
                         &get(&btn, "data-emoji"),
@@ -977,6 +996,10 @@ pub fn attachments(parent: &web_sys::Element, files: &[shared::Attachment]) {
                 &a,
                 &[
                     ("data-testid", "attachment-image"),
+                    ("data-act", "view"),
+                    ("data-name", &f.name),
+                    ("data-width", &f.width.unwrap_or(0).to_string()),
+                    ("data-height", &f.height.unwrap_or(0).to_string()),
                     ("target", "_blank"),
                     ("rel", "noopener"),
                     (
