@@ -26,7 +26,7 @@
 //!   written to the room's audit log with who, what, when and why.
 //! - Every message passes the server-wide filter rules, then the room's, over every transport.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -438,7 +438,13 @@ pub struct Chat {
     reads: Arc<PendingReads>,
     /// The contents of uploaded files, on disk.
     blobs: Arc<Blobs>,
+    /// Rooms whose `members` notice for new members is waiting (see
+    /// [`Chat::members_joined`]).
+    joins_pending: Arc<Mutex<HashSet<RoomId>>>,
 }
+
+/// How long a room's `members` notice for new members waits, gathering the joins meanwhile.
+const JOINS_NOTICE_DELAY: Duration = Duration::from_secs(1);
 
 /// Read positions waiting to be written together.
 #[derive(Debug, Default)]
@@ -471,7 +477,32 @@ impl Chat {
             epochs: Arc::default(),
             typing: Arc::default(),
             reads: Arc::default(),
+            joins_pending: Arc::default(),
         }
+    }
+
+    /// Tells a room's members that someone joined it: a `members` notice, at most one per
+    /// room a second (a crowd arriving makes one notice, not one per person and a refetch of
+    /// the list by every member for each). A bot that joins over HTTP and never connects a
+    /// socket shows up in the member lists this way too.
+    fn members_joined(&self, room: RoomId) {
+        let first = self
+            .joins_pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(room);
+        if !first {
+            return;
+        }
+        let (hub, pending) = (Arc::clone(&self.hub), Arc::clone(&self.joins_pending));
+        tokio::spawn(async move {
+            tokio::time::sleep(JOINS_NOTICE_DELAY).await;
+            pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&room);
+            hub.to_room(room, &ServerMsg::Members { room });
+        });
     }
 
     /// The room's epoch now.
@@ -785,9 +816,7 @@ impl Chat {
                 Err(StoreError::NotFound) => return Err(ChatError::NoSuchRoom),
                 Err(e) => return Err(e.into()),
             }
-            // No `members` notice for a join: the joiner's `presence` tells the room when they
-            // connect, and a notice per join would make every member refetch the list as a
-            // crowd arrives.
+            self.members_joined(room);
             if access.record.invited {
                 self.hub.to_user(
                     actor.id,

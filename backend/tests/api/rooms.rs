@@ -161,3 +161,37 @@ async fn the_built_client_is_served_with_cache_headers_and_spa_fallback() {
             .contains("immutable")
     );
 }
+
+#[tokio::test]
+async fn joins_over_http_tell_the_members_once_a_second_at_most() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    let (mut ws, _) = app.joined(&alice, GENERAL).await;
+    // Five bots join over HTTP, none with a socket: no presence would tell anyone.
+    for n in 0..5 {
+        let bot = app.register(&format!("bot{n}")).await;
+        let res = app
+            .http
+            .post(app.url(&format!("/api/rooms/{GENERAL}/join")))
+            .bearer_auth(&bot.token)
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let notice = ws
+        .recv_until(|m| matches!(m, shared::ServerMsg::Members { .. }))
+        .await;
+    assert_eq!(notice, shared::ServerMsg::Members { room: GENERAL });
+    let (_, members) = app
+        .get_as(&alice, &format!("/api/rooms/{GENERAL}/members"))
+        .await;
+    assert_eq!(members.as_array().map(Vec::len), Some(6), "{members}");
+    // The five joins made one notice: nothing more follows within two seconds.
+    let more = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        ws.recv_until(|m| matches!(m, shared::ServerMsg::Members { .. })),
+    )
+    .await;
+    assert!(more.is_err(), "a second notice: {more:?}");
+}
