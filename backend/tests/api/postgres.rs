@@ -114,3 +114,76 @@ async fn files_are_stored_carried_and_served_on_postgresql() {
 async fn deleting_a_message_removes_its_files_on_postgresql() {
     crate::files::deleting_removes_files(spawn_app_on_postgres().await).await;
 }
+
+#[tokio::test]
+async fn a_database_outage_refuses_writes_as_retryable_and_the_retry_stores_them_once() {
+    let app = spawn_app_on_postgres().await;
+    let pg = app.postgres.clone().expect("a throwaway server");
+    let alice = app.register("alice").await;
+    let (mut a, _) = app.joined(&alice, GENERAL).await;
+    assert_eq!(a.say(GENERAL, "before").await, 1);
+    let post = |key: &'static str| {
+        app.http
+            .post(app.url(&format!("/api/rooms/{GENERAL}/messages")))
+            .bearer_auth(&alice.token)
+            .header("Idempotency-Key", key)
+            .json(&serde_json::json!({"text": "during the outage"}))
+            .timeout(std::time::Duration::from_secs(30))
+            .send()
+    };
+
+    // The database goes down (a restart): writes are refused with the retryable code, and the
+    // node says it is not ready.
+    pg.halt().expect("halted");
+    let res = post("outage-1").await.expect("answered");
+    assert!(res.status().is_server_error(), "{}", res.status());
+    let body: shared::ApiError = res.json().await.expect("an error body");
+    assert_eq!(body.code, Some(shared::ErrorCode::Internal), "retryable");
+    let ready = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // Back: the same request stores the message once, it is delivered live, and the node is
+    // ready again.
+    pg.resume().expect("resumed");
+    let mut stored = None;
+    for _ in 0..30 {
+        let res = post("outage-1").await.expect("answered");
+        if res.status() == StatusCode::CREATED {
+            stored = Some(res.json::<serde_json::Value>().await.expect("json"));
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let stored = stored.expect("stored after the database came back");
+    assert_eq!(stored["seq"], 2);
+    let again = post("outage-1").await.expect("answered");
+    assert_eq!(
+        again.status(),
+        StatusCode::OK,
+        "the same key stores nothing new"
+    );
+    let live = a.next_message().await;
+    assert_eq!((live.seq, live.text.as_str()), (2, "during the outage"));
+    let (_, page) = app
+        .get_as(&alice, &format!("/api/rooms/{GENERAL}/messages"))
+        .await;
+    let texts: Vec<&str> = page["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .filter_map(|m| m["text"].as_str())
+        .collect();
+    assert_eq!(texts, ["before", "during the outage"]);
+    let ready = app
+        .http
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status(), StatusCode::OK);
+}

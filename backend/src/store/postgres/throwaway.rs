@@ -113,6 +113,23 @@ impl Throwaway {
         }
     }
 
+    /// Stops the server for a test of an outage: every connection is cut, as when a database
+    /// restarts. A fast shutdown, not an immediate one: this server runs with
+    /// `synchronous_commit` off, so a crash would lose its last commits, which a real server
+    /// does not. [`Throwaway::resume`] starts it again on the same port.
+    pub fn halt(&self) -> Result<(), String> {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "-t", "20", "stop"]))
+    }
+
+    /// Starts the server again after [`Throwaway::halt`], on the same port.
+    pub fn resume(&self) -> Result<(), String> {
+        self.start_server()
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
