@@ -81,12 +81,17 @@ pub struct Blobs {
     root: PathBuf,
     /// Held while a content is moved into place and its row stored, and while a content is
     /// checked for rows and removed, so that an upload of the same content cannot lose its file
-    /// to a removal between the two (an async mutex: it is held across store calls).
+    /// to a removal between the two (an async mutex: it is held across store calls). With
+    /// several servers sharing the folder, the store's lock of the content is taken too
+    /// ([`Store::lock_content`]).
     lock: Mutex<()>,
     /// Bounds the decodes running at once.
     decoders: Semaphore,
     /// Numbers temporary files.
     next_temp: AtomicU64,
+    /// Names this server's temporary files apart from those of other servers sharing the
+    /// folder (process ids repeat across machines): the process id and the start time.
+    instance: String,
 }
 
 impl Blobs {
@@ -97,6 +102,13 @@ impl Blobs {
             lock: Mutex::new(()),
             decoders: Semaphore::new(DECODERS),
             next_temp: AtomicU64::new(0),
+            instance: format!(
+                "{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ),
         }
     }
 
@@ -115,9 +127,7 @@ impl Blobs {
 
     fn temp_path(&self) -> PathBuf {
         let n = self.next_temp.fetch_add(1, Ordering::Relaxed);
-        self.root
-            .join("tmp")
-            .join(format!("{}-{n}", std::process::id()))
+        self.root.join("tmp").join(format!("{}-{n}", self.instance))
     }
 
     /// Removes the contents among `hashes` that no file row has any more (their thumbnails
@@ -125,6 +135,14 @@ impl Blobs {
     pub async fn release(&self, store: &dyn Store, hashes: Vec<[u8; 32]>) {
         let _held = self.lock.lock().await;
         for hash in hashes {
+            // Every server's lock of this content (see `Store::lock_content`).
+            let _everywhere = match store.lock_content(hash).await {
+                Ok(lock) => lock,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot lock a file's content; it is kept");
+                    continue;
+                }
+            };
             match store.hash_in_use(hash).await {
                 Ok(false) => {
                     for path in [self.path(&hash), self.thumb_path(&hash)] {
@@ -152,6 +170,10 @@ impl Blobs {
         file: NewFile,
     ) -> Result<FileRecord, ApiError> {
         let _held = self.lock.lock().await;
+        let _everywhere = store
+            .lock_content(file.hash)
+            .await
+            .map_err(ChatError::from)?;
         let dest = self.path(&file.hash);
         let existed = tokio::fs::try_exists(&dest).await.unwrap_or(false);
         if let Some(dir) = dest.parent() {

@@ -397,6 +397,36 @@ impl Appended {
     }
 }
 
+/// A held [`Store::lock_content`]: released when dropped.
+pub struct ContentLock {
+    /// What releases the lock when dropped.
+    _guard: Option<Box<dyn Send + Sync>>,
+}
+
+impl ContentLock {
+    /// No lock beyond the server's own (a store used by one server).
+    pub fn none() -> Self {
+        Self { _guard: None }
+    }
+
+    /// A lock held by `guard`, released when it is dropped.
+    pub fn held(guard: impl Send + Sync + 'static) -> Self {
+        Self {
+            _guard: Some(Box::new(guard)),
+        }
+    }
+}
+
+impl std::fmt::Debug for ContentLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self._guard.is_some() {
+            "ContentLock(held)"
+        } else {
+            "ContentLock(none)"
+        })
+    }
+}
+
 /// A page of messages as they are now.
 #[derive(Debug, Clone)]
 pub struct MessagePage {
@@ -839,6 +869,14 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any file has this content. Deleting a message deletes the files it carries;
     /// the content can go once this says no.
     fn hash_in_use(&self, hash: [u8; 32]) -> BoxFuture<'static, StoreResult<bool>>;
+
+    /// Takes the lock of a content for every server on this store (see
+    /// [`crate::files::Blobs`]): held while the content is moved into the files folder and its
+    /// row stored, or checked for rows and removed, so that with several servers sharing one
+    /// folder an upload on one cannot lose its content to a removal on another. Released when
+    /// dropped. A store that only one server uses (SQLite) needs nothing beyond the server's
+    /// own lock and returns [`ContentLock::none`].
+    fn lock_content(&self, hash: [u8; 32]) -> BoxFuture<'static, StoreResult<ContentLock>>;
 
     /// Deletes files not sent in a message and uploaded before `before` (ms since the Unix
     /// epoch); returns the hashes of the contents no file has any more.

@@ -39,10 +39,10 @@ use super::codec::{
     parse_kind, parse_role, parse_room, parse_user, role_str, to_i64, to_u64,
 };
 use super::{
-    AccessRecord, Appended, AuditRecord, CommitListener, FileRecord, FilterRecord, InviteRecord,
-    MemberRecord, MessagePage, NewAudit, NewEvent, NewFile, NewFilterRecord, NewRoomRecord,
-    ReadCounts, RoomAndRole, RoomRecord, SearchQuery, SearchResults, SessionRecord, Store,
-    StoreError, StoreResult, UserId, UserRecord, UserSummary, now_ms,
+    AccessRecord, Appended, AuditRecord, CommitListener, ContentLock, FileRecord, FilterRecord,
+    InviteRecord, MemberRecord, MessagePage, NewAudit, NewEvent, NewFile, NewFilterRecord,
+    NewRoomRecord, ReadCounts, RoomAndRole, RoomRecord, SearchQuery, SearchResults, SessionRecord,
+    Store, StoreError, StoreResult, UserId, UserRecord, UserSummary, now_ms,
 };
 
 impl From<sqlx::Error> for StoreError {
@@ -105,6 +105,49 @@ impl PgStore {
 
 /// Applies the migrations not yet run, each in its own transaction, holding an advisory lock so
 /// that only one node migrates.
+/// The first key of every content lock (`pg_advisory_lock(int, int)`: a key space apart from
+/// the migrations' single `bigint` key).
+const CONTENT_LOCKS: i32 = 0x6669_6c65; // "file"
+
+/// The second key of a content's lock: the first four bytes of its hash (two contents sharing
+/// them share a lock, which only makes them wait for each other).
+fn content_lock_key(hash: &[u8; 32]) -> i32 {
+    i32::from_be_bytes([hash[0], hash[1], hash[2], hash[3]])
+}
+
+/// A held content lock: a session-level advisory lock on its own pooled connection, released
+/// when dropped (by `pg_advisory_unlock` on that connection, or, if that cannot run, by closing
+/// the connection, which ends the session and its locks: a connection never goes back to the
+/// pool still holding one).
+struct HeldContent {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
+    key: i32,
+}
+
+impl Drop for HeldContent {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        let key = self.key;
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+                        .bind(CONTENT_LOCKS)
+                        .bind(key)
+                        .execute(&mut *conn)
+                        .await;
+                    if unlocked.is_err() {
+                        drop(conn.detach());
+                    }
+                });
+            }
+            Err(_) => drop(conn.detach()),
+        }
+    }
+}
+
 async fn migrate(pool: &PgPool) -> StoreResult<()> {
     let mut conn = pool.acquire().await?;
     sqlx::query("SELECT pg_advisory_lock($1)")
@@ -1346,6 +1389,24 @@ impl Store for PgStore {
         async move { files::delete_unsent(&pool, before).await }.boxed()
     }
 
+    fn lock_content(&self, hash: [u8; 32]) -> BoxFuture<'static, StoreResult<ContentLock>> {
+        let pool = self.pool.clone();
+        async move {
+            let mut conn = pool.acquire().await?;
+            let key = content_lock_key(&hash);
+            sqlx::query("SELECT pg_advisory_lock($1, $2)")
+                .bind(CONTENT_LOCKS)
+                .bind(key)
+                .execute(&mut *conn)
+                .await?;
+            Ok(ContentLock::held(HeldContent {
+                conn: Some(conn),
+                key,
+            }))
+        }
+        .boxed()
+    }
+
     fn search(&self, query: SearchQuery) -> BoxFuture<'static, StoreResult<SearchResults>> {
         let pool = self.pool.clone();
         async move {
@@ -1474,6 +1535,44 @@ mod tests {
     /// and a client id sent to both (a client that reconnected to the other node) is stored
     /// once. Opening the second store also runs the migrations again, which must do nothing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_content_lock_holds_across_servers_and_is_released_when_dropped() {
+        let server = server();
+        let url = server.create_database().await.expect("a database");
+        let first = PgStore::open(&url, Arc::new(Recorder::default()))
+            .await
+            .expect("open");
+        let second = PgStore::open(&url, Arc::new(Recorder::default()))
+            .await
+            .expect("open again");
+        let hash = [7u8; 32];
+        let held = first.lock_content(hash).await.expect("locked");
+        // Another server waits for it; another content does not.
+        let other = tokio::time::timeout(Duration::from_secs(2), second.lock_content([8; 32]))
+            .await
+            .expect("another content is not held")
+            .expect("locked");
+        drop(other);
+        let waiting = tokio::spawn({
+            let second = second.clone();
+            async move { second.lock_content(hash).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "the second server waits");
+        drop(held);
+        let taken = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("taken once released")
+            .expect("task")
+            .expect("locked");
+        drop(taken);
+        // Released again: the first server takes it at once.
+        tokio::time::timeout(Duration::from_secs(5), first.lock_content(hash))
+            .await
+            .expect("free again")
+            .expect("locked");
+    }
+
+    #[tokio::test]
     async fn two_nodes_on_one_database_keep_every_log_dense() {
         let server = server();
         let url = server.create_database().await.expect("a database");

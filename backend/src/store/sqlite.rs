@@ -27,10 +27,11 @@ use super::codec::{
     parse_kind, parse_role, parse_room, parse_user, role_str, to_i64, to_u64,
 };
 use super::{
-    AccessRecord, Appended, AuditRecord, CommitListener, FileRecord, FilterRecord, InviteRecord,
-    MAX_BATCH, MemberRecord, MessagePage, NewAudit, NewEvent, NewFile, NewFilterRecord,
-    NewRoomRecord, ReadCounts, RoomAndRole, RoomRecord, SearchQuery, SearchResults, SessionRecord,
-    Store, StoreError, StoreResult, UserId, UserRecord, UserSummary, now_ms,
+    AccessRecord, Appended, AuditRecord, CommitListener, ContentLock, FileRecord, FilterRecord,
+    InviteRecord, MAX_BATCH, MemberRecord, MessagePage, NewAudit, NewEvent, NewFile,
+    NewFilterRecord, NewRoomRecord, ReadCounts, RoomAndRole, RoomRecord, SearchQuery,
+    SearchResults, SessionRecord, Store, StoreError, StoreResult, UserId, UserRecord, UserSummary,
+    now_ms,
 };
 
 impl From<rusqlite::Error> for StoreError {
@@ -1662,6 +1663,11 @@ impl Store for SqliteStore {
 
     fn delete_unsent_files(&self, before: i64) -> BoxFuture<'static, StoreResult<Vec<[u8; 32]>>> {
         self.write(move |conn| files::delete_unsent(conn, before))
+    }
+
+    fn lock_content(&self, _hash: [u8; 32]) -> BoxFuture<'static, StoreResult<ContentLock>> {
+        // One server per SQLite file: its own lock is enough.
+        futures::future::ready(Ok(ContentLock::none())).boxed()
     }
 
     fn search(&self, query: SearchQuery) -> BoxFuture<'static, StoreResult<SearchResults>> {

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use crate::helpers::{GENERAL, Session, TestApp, cid, spawn_app, spawn_app_with};
 
 /// A small PNG (an opaque gradient) of `w` by `h`.
-fn png(w: u32, h: u32) -> Vec<u8> {
+pub fn png(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| {
         image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
     });
@@ -68,7 +68,7 @@ fn png_bomb() -> Vec<u8> {
 }
 
 /// Uploads `bytes` as `name` to `room` as `session`; returns the status and the JSON body.
-async fn upload(
+pub async fn upload(
     app: &TestApp,
     session: &Session,
     room: RoomId,
@@ -92,14 +92,20 @@ async fn upload(
 }
 
 /// Uploads and expects it stored; returns the file's id.
-async fn stored(app: &TestApp, session: &Session, room: RoomId, name: &str, bytes: Vec<u8>) -> u64 {
+pub async fn stored(
+    app: &TestApp,
+    session: &Session,
+    room: RoomId,
+    name: &str,
+    bytes: Vec<u8>,
+) -> u64 {
     let (status, body) = upload(app, session, room, name, None, bytes).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     body["id"].as_u64().expect("an id")
 }
 
 /// GETs a path as `session` with extra headers; returns status, headers, body bytes.
-async fn fetch(
+pub async fn fetch(
     app: &TestApp,
     session: &Session,
     path: &str,
@@ -116,7 +122,7 @@ async fn fetch(
 }
 
 /// The contents stored on disk (not thumbnails, not temporary files).
-fn contents(app: &TestApp) -> Vec<PathBuf> {
+pub fn contents(app: &TestApp) -> Vec<PathBuf> {
     let root = app.files_dir();
     let mut out = Vec::new();
     let Ok(dirs) = std::fs::read_dir(&root) else {
@@ -134,12 +140,12 @@ fn contents(app: &TestApp) -> Vec<PathBuf> {
     out
 }
 
-fn is_thumb(p: &Path) -> bool {
+pub fn is_thumb(p: &Path) -> bool {
     p.extension().is_some_and(|e| e == "thumb")
 }
 
 /// Posts a message carrying `files` over HTTP; returns its seq.
-async fn post_files(
+pub async fn post_files(
     app: &TestApp,
     session: &Session,
     room: RoomId,
@@ -157,7 +163,7 @@ async fn post_files(
     body["seq"].as_u64().expect("seq")
 }
 
-async fn delete_message(app: &TestApp, session: &Session, room: RoomId, seq: u64) {
+pub async fn delete_message(app: &TestApp, session: &Session, room: RoomId, seq: u64) {
     let (status, body) = app
         .call(
             reqwest::Method::DELETE,

@@ -187,3 +187,53 @@ async fn a_database_outage_refuses_writes_as_retryable_and_the_retry_stores_them
         .expect("readyz");
     assert_eq!(ready.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn two_servers_on_one_database_share_one_files_folder() {
+    use crate::files::{contents, delete_message, fetch, is_thumb, png, post_files, stored};
+    let a = spawn_app_on_postgres().await;
+    // A second server on the same database and the same files folder.
+    let b = crate::helpers::spawn_app_on(
+        std::sync::Arc::clone(&a.dir),
+        a.database.clone(),
+        a.postgres.clone(),
+        |_| {},
+    )
+    .await;
+    assert_eq!(a.files_dir(), b.files_dir());
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    a.joined(&alice, GENERAL).await;
+    b.joined(&bob, GENERAL).await;
+    // The same picture uploaded through each server: one content on disk (and its thumbnail).
+    let picture = png(64, 48);
+    let mine = stored(&a, &alice, GENERAL, "a.png", picture.clone()).await;
+    let theirs = stored(&b, &bob, GENERAL, "b.png", picture).await;
+    let on_disk = contents(&a);
+    assert_eq!(
+        on_disk.iter().filter(|p| !is_thumb(p)).count(),
+        1,
+        "{on_disk:?}"
+    );
+    let first = post_files(&a, &alice, GENERAL, "mine", &[mine]).await;
+    let second = post_files(&b, &bob, GENERAL, "theirs", &[theirs]).await;
+    // Each server serves the file uploaded through the other.
+    let (status, _, bytes) = fetch(&b, &bob, &format!("/api/files/{mine}"), None).await;
+    assert_eq!((status, !bytes.is_empty()), (StatusCode::OK, true));
+    // Deleted through one server while the other's file still has it: kept.
+    delete_message(&a, &alice, GENERAL, first).await;
+    assert_eq!(contents(&a).iter().filter(|p| !is_thumb(p)).count(), 1);
+    let (status, _, _) = fetch(&a, &alice, &format!("/api/files/{theirs}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    // The last one gone: the content and its thumbnail go.
+    delete_message(&b, &bob, GENERAL, second).await;
+    let mut left = contents(&a);
+    for _ in 0..50 {
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = contents(&a);
+    }
+    assert!(left.is_empty(), "{left:?}");
+}
