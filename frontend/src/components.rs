@@ -9,6 +9,10 @@
 //! Every element an end-to-end test drives carries a `data-testid`; each component module's
 //! docs list the ids it renders.
 
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
 use leptos::prelude::*;
 
 mod app;
@@ -43,12 +47,93 @@ pub(crate) fn effect(f: impl FnMut() + 'static) {
     Effect::new(f);
 }
 
-/// A memo's function behind one shared type per value type: see [`effect`].
-pub(crate) type MemoFn<T> = Box<dyn Fn(Option<&T>) -> T + Send + Sync>;
+/// A memo's value as every [`Computed`] keeps it: behind one type, so that the reactive
+/// machinery of a memo (its node, its storage, reading and comparing) is compiled once instead
+/// of once per value type.
+type Erased = Arc<dyn Any + Send + Sync>;
 
-/// Puts a memo's function behind [`MemoFn`].
-pub(crate) fn memo_fn<T: 'static>(
-    f: impl Fn(Option<&T>) -> T + Send + Sync + 'static,
-) -> MemoFn<T> {
-    Box::new(f)
+/// A memo of a `T`: computed when first read and again when what it read changes, its readers
+/// told only when the value changed. Kept in one `Memo<Erased>` type for every `T` (see
+/// [`Erased`]); a `Computed<T>` only ever holds a `T`, so the casts back cannot fail.
+pub(crate) struct Computed<T> {
+    memo: Memo<Erased>,
+    ty: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Computed<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Computed<T> {}
+
+/// A memo of what `f` computes: see [`Computed`].
+pub(crate) fn computed<T: PartialEq + Send + Sync + 'static>(
+    f: impl Fn() -> T + Send + Sync + 'static,
+) -> Computed<T> {
+    let f: Box<dyn Fn(Option<Erased>) -> (Erased, bool) + Send + Sync> = Box::new(move |prev| {
+        let next = f();
+        match prev {
+            Some(prev) if prev.downcast_ref::<T>() == Some(&next) => (prev, false),
+            _ => (Arc::new(next), true),
+        }
+    });
+    Computed {
+        memo: Memo::new_owning(f),
+        ty: PhantomData,
+    }
+}
+
+/// The `T` in a [`Computed<T>`]'s value.
+fn cast<T: 'static>(value: &Erased) -> &T {
+    match value.downcast_ref() {
+        Some(v) => v,
+        None => unreachable!("a Computed<T> holds a T"),
+    }
+}
+
+impl<T: Send + Sync + 'static> Computed<T> {
+    /// Reads the value, tracked.
+    pub(crate) fn with<R>(self, f: impl FnOnce(&T) -> R) -> R {
+        f(cast(&self.memo.get()))
+    }
+
+    /// Reads the value, untracked.
+    pub(crate) fn with_untracked<R>(self, f: impl FnOnce(&T) -> R) -> R {
+        f(cast(&self.memo.get_untracked()))
+    }
+
+    /// Reads the value, untracked (`None` once the memo is disposed).
+    pub(crate) fn try_with_untracked<R>(self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.memo.try_get_untracked().map(|v| f(cast(&v)))
+    }
+
+    /// Subscribes the running effect to the value without reading it.
+    pub(crate) fn track(self) {
+        self.memo.track();
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Computed<T> {
+    /// The value, tracked.
+    pub(crate) fn get(self) -> T {
+        self.with(T::clone)
+    }
+
+    /// The value, untracked.
+    pub(crate) fn get_untracked(self) -> T {
+        self.with_untracked(T::clone)
+    }
+
+    /// The value, untracked (`None` once the memo is disposed).
+    pub(crate) fn try_get_untracked(self) -> Option<T> {
+        self.try_with_untracked(T::clone)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> From<Computed<T>> for Signal<T> {
+    fn from(c: Computed<T>) -> Self {
+        Signal::derive(move || c.get())
+    }
 }

@@ -9,7 +9,7 @@ use leptos::prelude::*;
 
 use crate::components::dom::{Slot, attrs, button, el, flag, on, tested, text, value_of};
 use crate::components::switcher::focus_soon;
-use crate::components::{effect, memo_fn};
+use crate::components::{computed, effect};
 use crate::i18n::{rule_text, t};
 use shared::{DisplayName, NewAccount, Password, Username};
 
@@ -94,9 +94,7 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
             }
         })
     };
-    let registering = Memo::new(memo_fn(move |_| {
-        display_name.with(|n| !n.trim().is_empty())
-    }));
+    let registering = computed(move || display_name.with(|n| !n.trim().is_empty()));
 
     let submit = move |mode: AuthMode| {
         user_touched.set(true);

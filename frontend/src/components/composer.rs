@@ -35,7 +35,7 @@ use crate::components::dom::{
     shift_or_composing, target, text, value_of,
 };
 use crate::components::messages::start_of;
-use crate::components::{effect, memo_fn};
+use crate::components::{computed, effect};
 use shared::{DisplayName, MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, MessageText, RoomId, Username};
 
 use crate::i18n::{fill, t};
@@ -183,7 +183,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     let query = RwSignal::new(None::<(usize, String)>);
     let members = RwSignal::new(None::<(RoomId, Vec<(Username, DisplayName)>)>);
     let chosen = RwSignal::new(0usize);
-    let choices = Memo::new(memo_fn(move |_| {
+    let choices = computed(move || {
         let Some((_, word)) = query.get() else {
             return Vec::new();
         };
@@ -199,7 +199,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
                 .cloned()
                 .collect::<Vec<_>>()
         })
-    }));
+    });
     let pick = move |user: Username| {
         let Some((at, word)) = query.get_untracked() else {
             return;
@@ -267,8 +267,8 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     let blocked = move || blocked.and_then(|b| b.get());
     let hint = move || hint.and_then(|h| h.get());
     let submit_error = RwSignal::new(None::<String>);
-    let count = Memo::new(memo_fn(move |_| text.with(|t| t.chars().count())));
-    let over = Memo::new(memo_fn(move |_| count.get() > MAX_MESSAGE_CHARS));
+    let count = computed(move || text.with(|t| t.chars().count()));
+    let over = computed(move || count.get() > MAX_MESSAGE_CHARS);
 
     let submit = move || {
         if blocked().is_some() {

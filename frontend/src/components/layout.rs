@@ -37,7 +37,7 @@ use crate::components::search::search_dialog;
 use crate::components::settings::settings_dialog;
 use crate::components::sidebar::sidebar;
 use crate::components::switcher::{all_rows, focus_soon, open_and_focus, step, switcher};
-use crate::components::{effect, memo_fn};
+use crate::components::{computed, effect};
 use crate::conn::ConnState;
 use crate::i18n::t;
 use crate::{api, outbox};
@@ -256,20 +256,16 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let me = client.chat.with_untracked(|c| c.me().clone());
     let sidebar_open = RwSignal::new(false);
     let members_open = RwSignal::new(false);
-    let current = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current())));
-    let label = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.room_label(c.current()))
-    }));
-    let title = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.room_title(c.current()))
-    }));
-    let topic = Memo::new(memo_fn(move |_| {
+    let current = computed(move || client.chat.with(|c| c.current()));
+    let label = computed(move || client.chat.with(|c| c.room_label(c.current())));
+    let title = computed(move || client.chat.with(|c| c.room_title(c.current())));
+    let topic = computed(move || {
         client.chat.with(|c| {
             c.info(c.current())
                 .map(|i| (i.topic.clone(), i.slow_mode_secs))
                 .unwrap_or_default()
         })
-    }));
+    });
     // A clock for what expires (mutes), good to a few seconds.
     let now = RwSignal::new(browser::now_ms());
     // Each tick also writes the page title: unread total, room (a second late at most; cheaper
@@ -292,17 +288,15 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     if let Ok(tick) = set_interval_with_handle(tick, Duration::from_secs(1)) {
         on_cleanup(move || tick.clear());
     }
-    let typing = Memo::new(memo_fn(move |_| {
+    let typing = computed(move || {
         let now = now.get();
         let names = client.chat.with(|c| c.typists(now));
         text::typing(&names)
-    }));
+    });
     // Offered until the browser's permission is asked for.
     let notify = RwSignal::new(browser::notify_permission() == "default");
-    let unread_here = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.unread(c.current()) > 0)
-    }));
-    let muted = Memo::new(memo_fn(move |_| {
+    let unread_here = computed(move || client.chat.with(|c| c.unread(c.current()) > 0));
+    let muted = computed(move || {
         let now = now.get();
         client.chat.with(|c| {
             c.muted_until(c.current())
@@ -314,20 +308,20 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
                     )
                 })
         })
-    }));
-    let slow_hint = Memo::new(memo_fn(move |_| {
+    });
+    let slow_hint = computed(move || {
         client.chat.with(|c| {
             c.slow_wait(c.current())
                 .map(|ms| text::slow_wait(ms.div_ceil(1000)))
         })
-    }));
-    let alerts = Memo::new(memo_fn(move |_| client.chat.with(|c| c.alerts().to_vec())));
-    let waiting = Memo::new(memo_fn(move |_| match client.conn.get() {
+    });
+    let alerts = computed(move || client.chat.with(|c| c.alerts().to_vec()));
+    let waiting = computed(move || match client.conn.get() {
         ConnState::Reconnecting { in_secs } => Some((Some(in_secs), false)),
         ConnState::Offline { in_secs } => Some((Some(in_secs), true)),
         _ => None,
-    }));
-    let unresolved = Memo::new(memo_fn(move |_| {
+    });
+    let unresolved = computed(move || {
         client.chat.with(|c| {
             let mut rooms: Vec<String> = c
                 .unresolved()
@@ -341,21 +335,17 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             rooms.dedup();
             (c.unresolved().len(), rooms.join(", "))
         })
-    }));
-    let entries = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current_entries())));
-    let history = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current_history())));
-    let error = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.error().map(str::to_owned))
-    }));
+    });
+    let entries = computed(move || client.chat.with(|c| c.current_entries()));
+    let history = computed(move || client.chat.with(|c| c.current_history()));
+    let error = computed(move || client.chat.with(|c| c.error().map(str::to_owned)));
     let on_send = Callback::new(move |text: MessageText| client.send_text(text));
     let on_load_older = Callback::new(move |()| client.load_older());
     let on_load_newer = Callback::new(move |()| client.load_newer());
     let on_latest = Callback::new(move |()| client.close_window());
     // The message a window of the room on screen is open around (0: none): the list is built
     // again when one opens or closes.
-    let window_at = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.window().map_or(0, |w| w.around))
-    }));
+    let window_at = computed(move || client.chat.with(|c| c.window().map_or(0, |w| w.around)));
     let on_discard = Callback::new(move |cid: ClientId| client.discard(cid));
     let on_retry = Callback::new(move |cid: ClientId| client.retry(cid));
     let on_retry_gap = Callback::new(move |(from, to): (u64, u64)| client.retry_gap(from, to));
@@ -525,7 +515,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     // The banner's words are said once when it appears; its countdown, which changes every
     // second, is hidden from screen readers.
     let conn_slot = Slot::new(&main);
-    let offline = Memo::new(memo_fn(move |_| waiting.get().map(|(_, offline)| offline)));
+    let offline = computed(move || waiting.get().map(|(_, offline)| offline));
     effect(move || {
         conn_slot.set(offline.get().map(|offline| {
             untrack(|| {
@@ -623,8 +613,8 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
                 &frag,
                 ListProps {
                     room,
-                    entries: entries.into(),
-                    history: history.into(),
+                    entries,
+                    history,
                     on_load_older,
                     on_discard,
                     on_retry,

@@ -38,7 +38,7 @@ use crate::components::dom::{
 };
 use crate::components::people::people_picker;
 use crate::components::switcher::focus_soon;
-use crate::components::{effect, memo_fn};
+use crate::components::{Computed, computed, effect};
 use crate::i18n::t;
 
 /// The panel's words.
@@ -160,11 +160,11 @@ struct Pending {
 struct Panel {
     client: Client,
     room: RoomId,
-    title: Memo<String>,
-    my_role: Memo<Option<Role>>,
-    moderates: Memo<bool>,
+    title: Computed<String>,
+    my_role: Computed<Option<Role>>,
+    moderates: Computed<bool>,
     /// Changes with the room's membership (the audit log is read again then).
-    rev: Memo<u64>,
+    rev: Computed<u64>,
     /// The members, once read.
     members: RwSignal<Option<Vec<MemberInfo>>>,
     error: RwSignal<Option<String>>,
@@ -191,13 +191,12 @@ struct Panel {
 /// handlers), for the [`Client`] in context.
 pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
     let client = expect_context::<Client>();
-    let title = Memo::new(memo_fn(move |_| client.chat.with(|c| c.room_title(room))));
-    let my_role = Memo::new(memo_fn(move |_| client.chat.with(|c| c.role(room))));
-    let direct = Memo::new(memo_fn(move |_| client.chat.with(|c| c.is_direct(room))));
-    let moderates = Memo::new(memo_fn(move |_| {
-        !direct.get() && my_role.get().is_some_and(|r| r >= Role::Moderator)
-    }));
-    let rev = Memo::new(memo_fn(move |_| client.chat.with(|c| c.members_rev(room))));
+    let title = computed(move || client.chat.with(|c| c.room_title(room)));
+    let my_role = computed(move || client.chat.with(|c| c.role(room)));
+    let direct = computed(move || client.chat.with(|c| c.is_direct(room)));
+    let moderates =
+        computed(move || !direct.get() && my_role.get().is_some_and(|r| r >= Role::Moderator));
+    let rev = computed(move || client.chat.with(|c| c.members_rev(room)));
     let members = RwSignal::new(None::<Vec<MemberInfo>>);
     let error = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0u64);
@@ -244,11 +243,11 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
         });
     };
     // Who is online changes the dots: read the list again then too.
-    let online = Memo::new(memo_fn(move |_| {
+    let online = computed(move || {
         client
             .chat
             .with(|c| c.room(room).map(|r| r.online.clone()).unwrap_or_default())
-    }));
+    });
     effect(move || {
         // Read, not only tracked: a memo recomputes when read.
         let _ = (rev.get(), online.get());
@@ -319,7 +318,7 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
 /// Builds the panel's parts in `aside`, each kept up to date by its own effect: the heading,
 /// the error, the member list (and its presence dots), the confirmation dialog, the invitations
 /// (not in direct conversations) and the moderators' settings, filter rules and audit log.
-fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
+fn build(p: Panel, aside: &web_sys::Element, direct: Computed<bool>) {
     let h2 = el(aside, "h2", "");
     effect(move || h2.set_text_content(Some(&text::people_in(&p.title.get()))));
     let error = Slot::new(aside);
@@ -334,11 +333,11 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
 
     let list = Slot::new(aside);
     let dots = Rc::new(std::cell::RefCell::new(Vec::new()));
-    let presence = Memo::new(memo_fn(move |_| {
+    let presence = computed(move || {
         p.client
             .chat
             .with(|c| (c.current_away(), c.current_online()))
-    }));
+    });
     let list_dots = dots.clone();
     effect(move || {
         let now = browser::now_ms();

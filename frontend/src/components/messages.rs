@@ -37,7 +37,7 @@ use crate::client::Client;
 use crate::components::dom::{
     Slot, attrs, el, key_of, line, new_el, on, shift_or_composing, target, text,
 };
-use crate::components::effect;
+use crate::components::{Computed, effect};
 use crate::i18n::{self, fill};
 use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
 use crate::{browser, uploads};
@@ -70,9 +70,9 @@ pub(crate) struct ListProps {
     /// The name of the room shown (for the "beginning of" line).
     pub room: String,
     /// The rows to show.
-    pub entries: Signal<Vec<Entry>>,
+    pub entries: Computed<Vec<Entry>>,
     /// What the top of the list shows.
-    pub history: Signal<HistoryState>,
+    pub history: Computed<HistoryState>,
     /// Asks for the page before the oldest row.
     pub on_load_older: Callback<()>,
     /// Drops a failed message.

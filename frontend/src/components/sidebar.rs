@@ -30,7 +30,7 @@ use crate::components::dom::{
 use crate::components::layout::count_text;
 use crate::components::people::people_picker;
 use crate::components::switcher::open_and_focus;
-use crate::components::{effect, memo_fn};
+use crate::components::{computed, effect};
 use crate::i18n::t;
 
 /// The sidebar's words.
@@ -211,12 +211,12 @@ fn build(aside: web_sys::Element, b: Bar) {
         }
     });
     let me = client.chat.with_untracked(|c| c.me().clone());
-    let my_name = Memo::new(memo_fn(move |_| client.chat.with(|c| c.my_name().clone())));
-    let rows = Memo::new(memo_fn(move |_| client.chat.with(room_rows)));
-    let room_list = Memo::new(memo_fn(move |_| rows.get().0));
-    let dm_list = Memo::new(memo_fn(move |_| rows.get().1));
-    let invites = Memo::new(memo_fn(move |_| client.chat.with(|c| c.invites().to_vec())));
-    let online = Memo::new(memo_fn(move |_| {
+    let my_name = computed(move || client.chat.with(|c| c.my_name().clone()));
+    let rows = computed(move || client.chat.with(room_rows));
+    let room_list = computed(move || rows.get().0);
+    let dm_list = computed(move || rows.get().1);
+    let invites = computed(move || client.chat.with(|c| c.invites().to_vec()));
+    let online = computed(move || {
         client.chat.with(|c| {
             c.current_online()
                 .into_iter()
@@ -226,10 +226,8 @@ fn build(aside: web_sys::Element, b: Bar) {
                 })
                 .collect::<Vec<_>>()
         })
-    }));
-    let current = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.room_title(c.current()))
-    }));
+    });
+    let current = computed(move || client.chat.with(|c| c.room_title(c.current())));
 
     let who = el(aside, "div", "me");
     let span = el(&who, "span", "");
