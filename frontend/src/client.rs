@@ -16,6 +16,7 @@ use shared::{
 };
 
 use crate::chat::Chat;
+use crate::components::Var;
 use crate::conn::{self, Command, ConnEvent, ConnState};
 use crate::i18n::{fill, t};
 use crate::outbox::{self, OutboxEntry};
@@ -44,15 +45,15 @@ pub struct Client {
     /// A write of the offline cache is scheduled (so a burst of changes writes it once).
     cache_scheduled: StoredValue<bool>,
     /// The message the composer answers (its `seq`).
-    pub reply: RwSignal<Option<u64>>,
+    pub reply: Var<Option<u64>>,
     /// The message being edited in place (its `seq`).
-    pub editing: RwSignal<Option<u64>>,
+    pub editing: Var<Option<u64>>,
     /// The message to scroll to and highlight (a reply's original).
-    pub jump: RwSignal<Option<u64>>,
+    pub jump: Var<Option<u64>>,
     /// Where each room's list was scrolled to when left (absent: at the bottom).
     pub scroll: StoredValue<Vec<(RoomId, i32)>>,
     /// The image viewer is open, on [`Client::viewed`].
-    pub viewer_open: RwSignal<bool>,
+    pub viewer_open: Var<bool>,
     /// The image the viewer shows.
     pub viewed: StoredValue<Option<Viewed>>,
     /// Small state of the session: the room a `typing` was last announced in and when, whether
@@ -98,11 +99,11 @@ impl Client {
             cmds: StoredValue::new(None),
             retry_scheduled: StoredValue::new(false),
             cache_scheduled: StoredValue::new(false),
-            reply: RwSignal::new(None),
-            editing: RwSignal::new(None),
-            jump: RwSignal::new(None),
+            reply: Var::new(None),
+            editing: Var::new(None),
+            jump: Var::new(None),
             scroll: StoredValue::new(Vec::new()),
-            viewer_open: RwSignal::new(false),
+            viewer_open: Var::new(false),
             viewed: StoredValue::new(None),
             misc: StoredValue::new(Misc::default()),
         }

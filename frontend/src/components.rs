@@ -85,28 +85,28 @@ pub(crate) fn computed<T: PartialEq + Send + Sync + 'static>(
     }
 }
 
-/// The `T` in a [`Computed<T>`]'s value.
-fn cast<T: 'static>(value: &Erased) -> &T {
+/// The `T` in a [`Computed<T>`]'s or a [`Var<T>`]'s value.
+fn cast<T: 'static>(value: &dyn Any) -> &T {
     match value.downcast_ref() {
         Some(v) => v,
-        None => unreachable!("a Computed<T> holds a T"),
+        None => unreachable!("a Computed<T> or Var<T> holds a T"),
     }
 }
 
 impl<T: Send + Sync + 'static> Computed<T> {
     /// Reads the value, tracked.
     pub(crate) fn with<R>(self, f: impl FnOnce(&T) -> R) -> R {
-        f(cast(&self.memo.get()))
+        f(cast(&*self.memo.get()))
     }
 
     /// Reads the value, untracked.
     pub(crate) fn with_untracked<R>(self, f: impl FnOnce(&T) -> R) -> R {
-        f(cast(&self.memo.get_untracked()))
+        f(cast(&*self.memo.get_untracked()))
     }
 
     /// Reads the value, untracked (`None` once the memo is disposed).
     pub(crate) fn try_with_untracked<R>(self, f: impl FnOnce(&T) -> R) -> Option<R> {
-        self.memo.try_get_untracked().map(|v| f(cast(&v)))
+        self.memo.try_get_untracked().map(|v| f(cast(&*v)))
     }
 
     /// Subscribes the running effect to the value without reading it.
@@ -135,5 +135,141 @@ impl<T: Clone + Send + Sync + 'static> Computed<T> {
 impl<T: Clone + Send + Sync + 'static> From<Computed<T>> for Signal<T> {
     fn from(c: Computed<T>) -> Self {
         Signal::derive(move || c.get())
+    }
+}
+
+/// A signal's value as every [`Var`] keeps it: behind one type, like [`Erased`], so that a
+/// signal's machinery (its storage, reading, writing, notifying) is compiled once.
+type Boxed = Box<dyn Any + Send + Sync>;
+
+/// The `T` in a [`Var<T>`]'s value, to change.
+fn cast_mut<T: 'static>(value: &mut Boxed) -> &mut T {
+    match value.downcast_mut() {
+        Some(v) => v,
+        None => unreachable!("a Var<T> holds a T"),
+    }
+}
+
+/// A signal of a `T` (read and written; every write tells its readers), kept in one
+/// `RwSignal<Boxed>` type for every `T` (see [`Boxed`]); a `Var<T>` only ever holds a `T`.
+pub struct Var<T> {
+    signal: RwSignal<Boxed>,
+    ty: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Var<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Var<T> {}
+
+impl<T> std::fmt::Debug for Var<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.signal.fmt(f)
+    }
+}
+
+impl<T: Send + Sync + 'static> Var<T> {
+    /// A signal holding `value`, owned by the current owner.
+    pub fn new(value: T) -> Self {
+        Var {
+            signal: RwSignal::new(Box::new(value)),
+            ty: PhantomData,
+        }
+    }
+
+    /// Reads the value, tracked.
+    pub fn with<R>(self, f: impl FnOnce(&T) -> R) -> R {
+        self.signal.track();
+        self.with_untracked(f)
+    }
+
+    /// Reads the value, untracked.
+    pub fn with_untracked<R>(self, f: impl FnOnce(&T) -> R) -> R {
+        f(cast(&**self.signal.read_untracked()))
+    }
+
+    /// Reads the value, untracked (`None` once the signal is disposed).
+    pub fn try_with_untracked<R>(self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.signal.try_read_untracked().map(|v| f(cast(&**v)))
+    }
+
+    /// Subscribes the running effect to the value without reading it.
+    pub fn track(self) {
+        self.signal.track();
+    }
+
+    /// Changes the value and tells its readers (`None` once the signal is disposed).
+    pub fn try_update<R>(self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut f = Some(f);
+        let mut out = None;
+        // One closure type for every `T` and `f`: the signal's update code is compiled once.
+        let run: &mut dyn FnMut(&mut Boxed) = &mut |v| {
+            if let Some(f) = f.take() {
+                out = Some(f(cast_mut(v)));
+            }
+        };
+        self.signal.try_update(run)?;
+        out
+    }
+
+    /// Changes the value without telling its readers (`None` once the signal is disposed).
+    pub fn try_update_untracked<R>(self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        let mut f = Some(f);
+        let mut out = None;
+        let run: &mut dyn FnMut(&mut Boxed) = &mut |v| {
+            if let Some(f) = f.take() {
+                out = Some(f(cast_mut(v)));
+            }
+        };
+        self.signal.try_update_untracked(run)?;
+        out
+    }
+
+    /// Changes the value and tells its readers.
+    pub fn update(self, f: impl FnOnce(&mut T)) {
+        self.try_update(f);
+    }
+
+    /// Replaces the value and tells its readers (gives `value` back once the signal is
+    /// disposed).
+    pub fn try_set(self, value: T) -> Option<T> {
+        let mut value = Some(value);
+        self.try_update(|v| {
+            if let Some(new) = value.take() {
+                *v = new;
+            }
+        });
+        value
+    }
+
+    /// Replaces the value and tells its readers.
+    pub fn set(self, value: T) {
+        self.try_set(value);
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> Var<T> {
+    /// The value, tracked.
+    pub fn get(self) -> T {
+        self.with(T::clone)
+    }
+
+    /// The value, untracked.
+    pub fn get_untracked(self) -> T {
+        self.with_untracked(T::clone)
+    }
+
+    /// The value, untracked (`None` once the signal is disposed).
+    pub fn try_get_untracked(self) -> Option<T> {
+        self.try_with_untracked(T::clone)
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> From<Var<T>> for Signal<T> {
+    fn from(s: Var<T>) -> Self {
+        Signal::derive(move || s.get())
     }
 }

@@ -7,6 +7,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::Var;
 use crate::components::dom::{Slot, attrs, button, el, flag, on, tested, text, value_of};
 use crate::components::switcher::focus_soon;
 use crate::components::{computed, effect};
@@ -77,13 +78,13 @@ fn field(
 /// Makes `form` the login / registration form (plain DOM: delegated handlers on the form, an
 /// effect per part that changes). See [`AuthForm`].
 pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthProps) {
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let display_name = RwSignal::new(String::new());
+    let username = Var::new(String::new());
+    let password = Var::new(String::new());
+    let display_name = Var::new(String::new());
     // Errors show once a field was left or a submit was tried, not on the first keystroke.
-    let user_touched = RwSignal::new(false);
-    let pass_touched = RwSignal::new(false);
-    let name_touched = RwSignal::new(false);
+    let user_touched = Var::new(false);
+    let pass_touched = Var::new(false);
+    let name_touched = Var::new(false);
     // Blank means "none" (the handle is shown); anything else must pass the rules.
     let parsed_name = move || {
         display_name.with(|n| {

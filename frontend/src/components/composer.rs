@@ -30,6 +30,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use crate::client::Client;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, flag, key_of, line, new_el, on, set_value,
     shift_or_composing, target, text, value_of,
@@ -140,12 +141,12 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     let area = StoredValue::new_local(area_el.clone());
     let form_el = StoredValue::new_local(form.clone());
 
-    let text = RwSignal::new(String::new());
+    let text = Var::new(String::new());
     let client = use_context::<Client>();
     // Files held for the next message (of any room; each shows in its own), and a send that
     // waits for them.
-    let held = RwSignal::new(Vec::<Upload>::new());
-    let queued = RwSignal::new(false);
+    let held = Var::new(Vec::<Upload>::new());
+    let queued = Var::new(false);
     let files =
         StoredValue::new_local(Vec::<(u64, web_sys::File, Option<web_sys::XmlHttpRequest>)>::new());
     let next_n = StoredValue::new(0u64);
@@ -180,9 +181,9 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     }
     // Mention completion: the word typed, the room's members (loaded on the first `@`), the
     // choice highlighted.
-    let query = RwSignal::new(None::<(usize, String)>);
-    let members = RwSignal::new(None::<(RoomId, Vec<(Username, DisplayName)>)>);
-    let chosen = RwSignal::new(0usize);
+    let query = Var::new(None::<(usize, String)>);
+    let members = Var::new(None::<(RoomId, Vec<(Username, DisplayName)>)>);
+    let chosen = Var::new(0usize);
     let choices = computed(move || {
         let Some((_, word)) = query.get() else {
             return Vec::new();
@@ -266,7 +267,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     };
     let blocked = move || blocked.and_then(|b| b.get());
     let hint = move || hint.and_then(|h| h.get());
-    let submit_error = RwSignal::new(None::<String>);
+    let submit_error = Var::new(None::<String>);
     let count = computed(move || text.with(|t| t.chars().count()));
     let over = computed(move || count.get() > MAX_MESSAGE_CHARS);
 
@@ -590,7 +591,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
         // The names of the files held are kept, so that after a reload the composer can say
         // which ones to attach again; those of the page before are said until dismissed.
         if let Some(user) = drafts_for.clone() {
-            let lost = RwSignal::new(uploads::load_held(&user));
+            let lost = Var::new(uploads::load_held(&user));
             effect(move || {
                 let mut keep = lost.get();
                 held.with(|l| {
@@ -825,7 +826,7 @@ fn dragged_files(ev: &web_sys::Event) -> Option<web_sys::FileList> {
 }
 
 /// Marks an upload failed for lack of a request (the browser refused to start it).
-fn done_failed(held: RwSignal<Vec<Upload>>, n: u64) {
+fn done_failed(held: Var<Vec<Upload>>, n: u64) {
     held.update(|l| {
         if let Some(u) = l.iter_mut().find(|u| u.n == n) {
             u.state = UpState::Failed {

@@ -28,6 +28,7 @@ use wasm_bindgen::JsCast;
 use crate::browser;
 use crate::chat::{Alert, AlertKind, sort_by_key};
 use crate::client::Client;
+use crate::components::Var;
 use crate::components::badge::conn_badge;
 use crate::components::composer::{ComposerParts, composer};
 use crate::components::dom::{Slot, attrs, button, el, el_with, flag, line, new_el, on, text};
@@ -254,8 +255,8 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     attrs(&root, &[("data-testid", "chat")]);
     let client = expect_context::<Client>();
     let me = client.chat.with_untracked(|c| c.me().clone());
-    let sidebar_open = RwSignal::new(false);
-    let members_open = RwSignal::new(false);
+    let sidebar_open = Var::new(false);
+    let members_open = Var::new(false);
     let current = computed(move || client.chat.with(|c| c.current()));
     let label = computed(move || client.chat.with(|c| c.room_label(c.current())));
     let title = computed(move || client.chat.with(|c| c.room_title(c.current())));
@@ -267,7 +268,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
         })
     });
     // A clock for what expires (mutes), good to a few seconds.
-    let now = RwSignal::new(browser::now_ms());
+    let now = Var::new(browser::now_ms());
     // Each tick also writes the page title: unread total, room (a second late at most; cheaper
     // than an effect of its own).
     let tick = move || {
@@ -294,7 +295,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
         text::typing(&names)
     });
     // Offered until the browser's permission is asked for.
-    let notify = RwSignal::new(browser::notify_permission() == "default");
+    let notify = Var::new(browser::notify_permission() == "default");
     let unread_here = computed(move || client.chat.with(|c| c.unread(c.current()) > 0));
     let muted = computed(move || {
         let now = now.get();
@@ -350,9 +351,9 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let on_retry = Callback::new(move |cid: ClientId| client.retry(cid));
     let on_retry_gap = Callback::new(move |(from, to): (u64, u64)| client.retry_gap(from, to));
 
-    let switcher_open = RwSignal::new(false);
-    let settings_open = RwSignal::new(false);
-    let search_open = RwSignal::new(false);
+    let switcher_open = Var::new(false);
+    let settings_open = Var::new(false);
+    let search_open = Var::new(false);
     // First in the Tab order: past the sidebar, to the messages.
     let skip = el_with(&root, "a", "skip-link", "skip-link");
     attrs(&skip, &[("href", "#messages")]);
@@ -365,7 +366,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let _ = root.append_child(&side);
     // On a phone the sidebar is a drawer: closed, nothing in it can be reached with Tab (and a
     // screen reader skips it); open, the focus moves into it, and Escape closes it.
-    let narrow = RwSignal::new(is_narrow());
+    let narrow = Var::new(is_narrow());
     on(&window(), "resize", move |_| {
         let n = is_narrow();
         if narrow.get_untracked() != n {

@@ -33,6 +33,7 @@ use crate::api::{self, Moderation};
 use crate::browser;
 use crate::chat::sort_by_key;
 use crate::client::Client;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, line, new_el, on, set_value, target, tested, text, value_of,
 };
@@ -166,25 +167,25 @@ struct Panel {
     /// Changes with the room's membership (the audit log is read again then).
     rev: Computed<u64>,
     /// The members, once read.
-    members: RwSignal<Option<Vec<MemberInfo>>>,
-    error: RwSignal<Option<String>>,
+    members: Var<Option<Vec<MemberInfo>>>,
+    error: Var<Option<String>>,
     /// Reads the members again.
     reload: Callback<()>,
     /// The action the dialog asks to confirm.
-    confirm: RwSignal<Option<Pending>>,
-    busy: RwSignal<bool>,
-    confirm_error: RwSignal<Option<String>>,
-    invite_open: RwSignal<bool>,
-    invite_error: RwSignal<Option<String>>,
-    invite_done: RwSignal<Option<String>>,
+    confirm: Var<Option<Pending>>,
+    busy: Var<bool>,
+    confirm_error: Var<Option<String>>,
+    invite_open: Var<bool>,
+    invite_error: Var<Option<String>>,
+    invite_done: Var<Option<String>>,
     /// Invites the people picked.
     invite: Callback<Vec<(Username, DisplayName)>>,
-    saved: RwSignal<bool>,
-    settings_error: RwSignal<Option<String>>,
-    rules: RwSignal<Vec<FilterRule>>,
-    filter_error: RwSignal<Option<String>>,
-    audit: RwSignal<Vec<AuditEntry>>,
-    audit_error: RwSignal<Option<String>>,
+    saved: Var<bool>,
+    settings_error: Var<Option<String>>,
+    rules: Var<Vec<FilterRule>>,
+    filter_error: Var<Option<String>>,
+    audit: Var<Vec<AuditEntry>>,
+    audit_error: Var<Option<String>>,
 }
 
 /// The member panel of `room` (built again for each room): its element (plain DOM, with its
@@ -197,8 +198,8 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
     let moderates =
         computed(move || !direct.get() && my_role.get().is_some_and(|r| r >= Role::Moderator));
     let rev = computed(move || client.chat.with(|c| c.members_rev(room)));
-    let members = RwSignal::new(None::<Vec<MemberInfo>>);
-    let error = RwSignal::new(None::<String>);
+    let members = Var::new(None::<Vec<MemberInfo>>);
+    let error = Var::new(None::<String>);
     let generation = StoredValue::new(0u64);
 
     let load = move || {
@@ -254,9 +255,9 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
         load();
     });
 
-    let invite_open = RwSignal::new(false);
-    let invite_error = RwSignal::new(None::<String>);
-    let invite_done = RwSignal::new(None::<String>);
+    let invite_open = Var::new(false);
+    let invite_error = Var::new(None::<String>);
+    let invite_done = Var::new(None::<String>);
     let invite = Callback::new(move |people: Vec<(Username, DisplayName)>| {
         invite_error.set(None);
         invite_done.set(None);
@@ -286,19 +287,19 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
         members,
         error,
         reload: Callback::new(move |()| load()),
-        confirm: RwSignal::new(None),
-        busy: RwSignal::new(false),
-        confirm_error: RwSignal::new(None),
+        confirm: Var::new(None),
+        busy: Var::new(false),
+        confirm_error: Var::new(None),
         invite_open,
         invite_error,
         invite_done,
         invite,
-        saved: RwSignal::new(false),
-        settings_error: RwSignal::new(None),
-        rules: RwSignal::new(Vec::new()),
-        filter_error: RwSignal::new(None),
-        audit: RwSignal::new(Vec::new()),
-        audit_error: RwSignal::new(None),
+        saved: Var::new(false),
+        settings_error: Var::new(None),
+        rules: Var::new(Vec::new()),
+        filter_error: Var::new(None),
+        audit: Var::new(Vec::new()),
+        audit_error: Var::new(None),
     };
     let aside = new_el("aside", "member-panel");
     attrs(

@@ -34,6 +34,7 @@ use shared::{ClientId, MessageText, Role};
 use wasm_bindgen::JsCast;
 
 use crate::client::Client;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, el, key_of, line, new_el, on, shift_or_composing, target, text,
 };
@@ -148,14 +149,14 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
         ..ScrollSnapshot::default()
     });
     let restore = StoredValue::new(saved);
-    let below = RwSignal::new(false);
+    let below = Var::new(false);
     // Scrolled away from the newest messages: "Jump to latest" is offered.
-    let away = RwSignal::new(false);
+    let away = Var::new(false);
     if let Some(c) = client {
         c.chat
             .try_update_untracked(|c| c.set_at_bottom(saved.is_none()));
     }
-    let unread_off = RwSignal::new(false);
+    let unread_off = Var::new(false);
     let keys = move || {
         entries
             .try_with_untracked(|e| (e.first().map(Entry::key), e.last().map(Entry::key)))

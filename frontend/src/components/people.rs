@@ -15,6 +15,7 @@ use shared::{DisplayName, UserInfo, Username};
 
 use crate::api;
 use crate::client::Client;
+use crate::components::Var;
 use crate::components::dom::{Slot, attrs, el, el_with, new_el, on, target, text, value_of};
 use crate::components::effect;
 use crate::i18n::t;
@@ -38,10 +39,10 @@ struct Picker {
     max: usize,
     action: &'static str,
     on_submit: Callback<Vec<(Username, DisplayName)>>,
-    error: RwSignal<Option<String>>,
-    results: RwSignal<Vec<UserInfo>>,
-    picked: RwSignal<Vec<(Username, DisplayName)>>,
-    searched: RwSignal<bool>,
+    error: Var<Option<String>>,
+    results: Var<Vec<UserInfo>>,
+    picked: Var<Vec<(Username, DisplayName)>>,
+    searched: Var<bool>,
     generation: StoredValue<u64>,
 }
 
@@ -51,7 +52,7 @@ pub(crate) fn people_picker(
     max: usize,
     action: &'static str,
     on_submit: Callback<Vec<(Username, DisplayName)>>,
-    error: RwSignal<Option<String>>,
+    error: Var<Option<String>>,
 ) -> web_sys::Element {
     let p = Picker {
         client: expect_context::<Client>(),
@@ -59,9 +60,9 @@ pub(crate) fn people_picker(
         action,
         on_submit,
         error,
-        results: RwSignal::new(Vec::new()),
-        picked: RwSignal::new(Vec::new()),
-        searched: RwSignal::new(false),
+        results: Var::new(Vec::new()),
+        picked: Var::new(Vec::new()),
+        searched: Var::new(false),
         generation: StoredValue::new(0),
     };
     let div = new_el("div", "people-picker");

@@ -24,6 +24,7 @@ use wasm_bindgen::JsCast;
 
 use crate::chat::{Chat, sort_by_key};
 use crate::client::Client;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, flag, new_el, on, set_value, target, tested, text, value_of,
 };
@@ -115,14 +116,14 @@ pub fn room_rows(c: &Chat) -> (Vec<RoomRow>, Vec<RoomRow>) {
 #[derive(Clone, Copy)]
 struct Bar {
     client: Client,
-    open: RwSignal<bool>,
+    open: Var<bool>,
     on_logout: Callback<()>,
-    picking: RwSignal<bool>,
+    picking: Var<bool>,
     /// The new room's name as typed, its kind, the server's refusal, a request under way.
-    name: RwSignal<String>,
-    kind: RwSignal<RoomKind>,
-    server_error: RwSignal<Option<String>>,
-    busy: RwSignal<bool>,
+    name: Var<String>,
+    kind: Var<RoomKind>,
+    server_error: Var<Option<String>>,
+    busy: Var<bool>,
 }
 
 impl Bar {
@@ -140,17 +141,17 @@ impl Bar {
 
 /// The sidebar, wired to the [`Client`] in context: its element (plain DOM, with its
 /// handlers).
-pub(crate) fn sidebar(open: RwSignal<bool>, on_logout: Callback<()>) -> web_sys::Element {
+pub(crate) fn sidebar(open: Var<bool>, on_logout: Callback<()>) -> web_sys::Element {
     let client = expect_context::<Client>();
     let b = Bar {
         client,
         open,
         on_logout,
-        picking: RwSignal::new(false),
-        name: RwSignal::new(String::new()),
-        kind: RwSignal::new(RoomKind::Public),
-        server_error: RwSignal::new(None),
-        busy: RwSignal::new(false),
+        picking: Var::new(false),
+        name: Var::new(String::new()),
+        kind: Var::new(RoomKind::Public),
+        server_error: Var::new(None),
+        busy: Var::new(false),
     };
     let aside = new_el("nav", "sidebar");
     attrs(
@@ -271,7 +272,7 @@ fn build(aside: web_sys::Element, b: Bar) {
         toggle.set_text_content(Some(if p { t().close } else { t().new_dm }));
     });
     let picker = Slot::new(aside);
-    let dm_error = RwSignal::new(None::<String>);
+    let dm_error = Var::new(None::<String>);
     let on_message = Callback::new(move |people: Vec<(Username, DisplayName)>| {
         dm_error.set(None);
         spawn_local(async move {
