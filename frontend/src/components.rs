@@ -4,7 +4,9 @@
 //! what they show as signals and report user actions through callbacks; the containers (the
 //! chat layout, the sidebar, the member panel) take the [`crate::client::Client`] from context.
 //! The few Leptos components left ([`ChatLayout`], [`AuthForm`], [`Composer`], [`ConnBadge`])
-//! are thin wrappers, so that component tests can mount them alone.
+//! are thin wrappers, so that component tests can mount them alone. The views keep their state
+//! in [`Var`]s, [`Computed`]s and [`Stored`]s: Leptos's signals, memos and stored values with
+//! the value's type erased, so that their code is in the bundle once rather than once per type.
 //!
 //! Every element an end-to-end test drives carries a `data-testid`; each component module's
 //! docs list the ids it renders.
@@ -55,7 +57,7 @@ type Erased = Arc<dyn Any + Send + Sync>;
 /// A memo of a `T`: computed when first read and again when what it read changes, its readers
 /// told only when the value changed. Kept in one `Memo<Erased>` type for every `T` (see
 /// [`Erased`]); a `Computed<T>` only ever holds a `T`, so the casts back cannot fail.
-pub(crate) struct Computed<T> {
+pub struct Computed<T> {
     memo: Memo<Erased>,
     ty: PhantomData<fn() -> T>,
 }
@@ -142,11 +144,11 @@ impl<T: Clone + Send + Sync + 'static> From<Computed<T>> for Signal<T> {
 /// signal's machinery (its storage, reading, writing, notifying) is compiled once.
 type Boxed = Box<dyn Any + Send + Sync>;
 
-/// The `T` in a [`Var<T>`]'s value, to change.
-fn cast_mut<T: 'static>(value: &mut Boxed) -> &mut T {
+/// The `T` in a [`Var<T>`]'s or a [`Stored<T>`]'s value, to change.
+fn cast_mut<T: 'static>(value: &mut dyn Any) -> &mut T {
     match value.downcast_mut() {
         Some(v) => v,
-        None => unreachable!("a Var<T> holds a T"),
+        None => unreachable!("a Var<T> or Stored<T> holds a T"),
     }
 }
 
@@ -208,7 +210,7 @@ impl<T: Send + Sync + 'static> Var<T> {
         // One closure type for every `T` and `f`: the signal's update code is compiled once.
         let run: &mut dyn FnMut(&mut Boxed) = &mut |v| {
             if let Some(f) = f.take() {
-                out = Some(f(cast_mut(v)));
+                out = Some(f(cast_mut(&mut **v)));
             }
         };
         self.signal.try_update(run)?;
@@ -221,7 +223,7 @@ impl<T: Send + Sync + 'static> Var<T> {
         let mut out = None;
         let run: &mut dyn FnMut(&mut Boxed) = &mut |v| {
             if let Some(f) = f.take() {
-                out = Some(f(cast_mut(v)));
+                out = Some(f(cast_mut(&mut **v)));
             }
         };
         self.signal.try_update_untracked(run)?;
@@ -271,5 +273,88 @@ impl<T: Clone + Send + Sync + 'static> Var<T> {
 impl<T: Clone + Send + Sync + 'static> From<Var<T>> for Signal<T> {
     fn from(s: Var<T>) -> Self {
         Signal::derive(move || s.get())
+    }
+}
+
+/// A value kept (not reactive) for as long as the owner it was made under: a `StoredValue`
+/// of a `T`, kept in one `StoredValue<Box<dyn Any>>` type for every `T`, like [`Var`], so that
+/// its storage code is compiled once. Local to the thread (the browser has one), so a `T` need
+/// not be `Send`.
+pub struct Stored<T> {
+    value: StoredValue<Box<dyn Any>, LocalStorage>,
+    ty: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Stored<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Stored<T> {}
+
+impl<T> std::fmt::Debug for Stored<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.value.fmt(f)
+    }
+}
+
+impl<T: 'static> Stored<T> {
+    /// Keeps `value` under the current owner.
+    pub fn new(value: T) -> Self {
+        Stored {
+            value: StoredValue::new_local(Box::new(value)),
+            ty: PhantomData,
+        }
+    }
+
+    /// Reads the value (`None` once it is disposed).
+    pub fn try_with_value<R>(self, f: impl FnOnce(&T) -> R) -> Option<R> {
+        self.value.try_read_value().map(|v| f(cast(&**v)))
+    }
+
+    /// Reads the value.
+    pub fn with_value<R>(self, f: impl FnOnce(&T) -> R) -> R {
+        f(cast(&**self.value.read_value()))
+    }
+
+    /// Changes the value (`None` once it is disposed).
+    pub fn try_update_value<R>(self, f: impl FnOnce(&mut T) -> R) -> Option<R> {
+        self.value
+            .try_write_value()
+            .map(|mut v| f(cast_mut(&mut **v)))
+    }
+
+    /// Changes the value.
+    pub fn update_value(self, f: impl FnOnce(&mut T)) {
+        self.try_update_value(f);
+    }
+
+    /// Replaces the value (gives `value` back once it is disposed).
+    pub fn try_set_value(self, value: T) -> Option<T> {
+        match self.value.try_write_value() {
+            Some(mut v) => {
+                *cast_mut(&mut **v) = value;
+                None
+            }
+            None => Some(value),
+        }
+    }
+
+    /// Replaces the value.
+    pub fn set_value(self, value: T) {
+        self.try_set_value(value);
+    }
+}
+
+impl<T: Clone + 'static> Stored<T> {
+    /// A copy of the value (`None` once it is disposed).
+    pub fn try_get_value(self) -> Option<T> {
+        self.try_with_value(T::clone)
+    }
+
+    /// A copy of the value.
+    pub fn get_value(self) -> T {
+        self.with_value(T::clone)
     }
 }

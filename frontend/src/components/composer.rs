@@ -30,6 +30,7 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use crate::client::Client;
+use crate::components::Stored;
 use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, flag, key_of, line, new_el, on, set_value,
@@ -138,8 +139,8 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     let hint_slot = Slot::new(&form);
     let waiting_slot = Slot::new(&form);
     let error_slot = Slot::new(&form);
-    let area = StoredValue::new_local(area_el.clone());
-    let form_el = StoredValue::new_local(form.clone());
+    let area = Stored::new(area_el.clone());
+    let form_el = Stored::new(form.clone());
 
     let text = Var::new(String::new());
     let client = use_context::<Client>();
@@ -147,9 +148,8 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     // waits for them.
     let held = Var::new(Vec::<Upload>::new());
     let queued = Var::new(false);
-    let files =
-        StoredValue::new_local(Vec::<(u64, web_sys::File, Option<web_sys::XmlHttpRequest>)>::new());
-    let next_n = StoredValue::new(0u64);
+    let files = Stored::new(Vec::<(u64, web_sys::File, Option<web_sys::XmlHttpRequest>)>::new());
+    let next_n = Stored::new(0u64);
     let draft_of = room_id.zip(drafts_for.clone());
     // Each room's draft comes back when the room does (and after a reload).
     if let Some((room_id, user)) = draft_of.clone() {
@@ -165,7 +165,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     }
     // Replying starts in the box; so does the end of an edit in place (saved or cancelled).
     if let Some(c) = client {
-        let was = StoredValue::new((None::<u64>, false));
+        let was = Stored::new((None::<u64>, false));
         effect(move || {
             let now = (c.reply.get(), c.editing.with(Option::is_some));
             let Some(before) = was.try_update_value(|w| std::mem::replace(w, now)) else {
@@ -257,7 +257,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
         query.set(q);
         c.typing(!value.trim().is_empty());
     };
-    let draft_of = StoredValue::new(draft_of);
+    let draft_of = Stored::new(draft_of);
     let save_draft = move |value: &str| {
         draft_of.with_value(|d| {
             if let Some((room_id, user)) = d {

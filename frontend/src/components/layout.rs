@@ -28,6 +28,7 @@ use wasm_bindgen::JsCast;
 use crate::browser;
 use crate::chat::{Alert, AlertKind, sort_by_key};
 use crate::client::Client;
+use crate::components::Stored;
 use crate::components::Var;
 use crate::components::badge::conn_badge;
 use crate::components::composer::{ComposerParts, composer};
@@ -166,8 +167,8 @@ pub(crate) fn chat_page(
     // The browser says the network is back: retry now instead of at the end of the backoff.
     on(&w, "online", move |_| client.reconnect_now());
     // Away after a minute hidden or five idle; back at once.
-    let last_input = StoredValue::new(browser::now_ms());
-    let hidden_since = StoredValue::new(browser::hidden().then(browser::now_ms));
+    let last_input = Stored::new(browser::now_ms());
+    let hidden_since = Stored::new(browser::hidden().then(browser::now_ms));
     let active = move || {
         last_input.set_value(browser::now_ms());
         client.set_away(false);
@@ -375,7 +376,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     });
     {
         let side = side.clone();
-        let was_open = StoredValue::new(false);
+        let was_open = Stored::new(false);
         effect(move || {
             let open = sidebar_open.get();
             let narrow = narrow.get();
@@ -696,10 +697,10 @@ fn announcer(parent: &web_sys::Element, client: Client) {
     );
     // The room and the newest `seq` already accounted for; none until the room's first page
     // is in, so that loading it says nothing.
-    let seen = StoredValue::new(None::<(shared::RoomId, u64)>);
+    let seen = Stored::new(None::<(shared::RoomId, u64)>);
     // What waits to be said: the count, and the last message's words.
-    let waiting = StoredValue::new((0usize, String::new()));
-    let scheduled = StoredValue::new(false);
+    let waiting = Stored::new((0usize, String::new()));
+    let scheduled = Stored::new(false);
     let say = move || {
         let Some((n, last)) = waiting.try_update_value(std::mem::take) else {
             return;

@@ -33,6 +33,7 @@ use crate::api::{self, Moderation};
 use crate::browser;
 use crate::chat::sort_by_key;
 use crate::client::Client;
+use crate::components::Stored;
 use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, line, new_el, on, set_value, target, tested, text, value_of,
@@ -200,7 +201,7 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
     let rev = computed(move || client.chat.with(|c| c.members_rev(room)));
     let members = Var::new(None::<Vec<MemberInfo>>);
     let error = Var::new(None::<String>);
-    let generation = StoredValue::new(0u64);
+    let generation = Stored::new(0u64);
 
     let load = move || {
         let Some(mine) = generation.try_update_value(|g| {
@@ -363,7 +364,7 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Computed<bool>) {
 
     let dialog = Slot::new(aside);
     // Where the focus was when the dialog opened (the member's action button).
-    let opener = StoredValue::new_local(None::<web_sys::HtmlElement>);
+    let opener = Stored::new(None::<web_sys::HtmlElement>);
     effect(move || {
         let pending = p.confirm.get();
         let open = pending.is_some();

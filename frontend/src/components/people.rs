@@ -15,6 +15,7 @@ use shared::{DisplayName, UserInfo, Username};
 
 use crate::api;
 use crate::client::Client;
+use crate::components::Stored;
 use crate::components::Var;
 use crate::components::dom::{Slot, attrs, el, el_with, new_el, on, target, text, value_of};
 use crate::components::effect;
@@ -43,7 +44,7 @@ struct Picker {
     results: Var<Vec<UserInfo>>,
     picked: Var<Vec<(Username, DisplayName)>>,
     searched: Var<bool>,
-    generation: StoredValue<u64>,
+    generation: Stored<u64>,
 }
 
 /// Search, pick up to `max` people (never the user), and run `on_submit` with them: the
@@ -63,7 +64,7 @@ pub(crate) fn people_picker(
         results: Var::new(Vec::new()),
         picked: Var::new(Vec::new()),
         searched: Var::new(false),
-        generation: StoredValue::new(0),
+        generation: Stored::new(0),
     };
     let div = new_el("div", "people-picker");
     attrs(&div, &[("data-testid", "people-picker")]);

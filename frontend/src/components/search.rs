@@ -21,6 +21,7 @@ use wasm_bindgen::JsCast;
 use crate::api::{self, Search};
 use crate::browser;
 use crate::client::Client;
+use crate::components::Stored;
 use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, el, el_with, key_of, new_el, on, target, text, value_of,
@@ -49,12 +50,12 @@ struct State {
     client: Client,
     open: Var<bool>,
     /// The search the hits answer.
-    asked: StoredValue<Search>,
+    asked: Stored<Search>,
     hits: Var<Vec<SearchHit>>,
     next: Var<Option<String>>,
     status: Var<Status>,
     /// Where the focus was before the dialog opened.
-    before: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
+    before: Stored<Option<web_sys::HtmlElement>>,
 }
 
 /// The search dialog's place (empty while closed), shown while `open` is true.
@@ -62,11 +63,11 @@ pub(crate) fn search_dialog(client: Client, open: Var<bool>) -> web_sys::Element
     let s = State {
         client,
         open,
-        asked: StoredValue::new(Search::default()),
+        asked: Stored::new(Search::default()),
         hits: Var::new(Vec::new()),
         next: Var::new(None),
         status: Var::new(Status::Idle),
-        before: StoredValue::new_local(None),
+        before: Stored::new(None),
     };
     let host = new_el("div", "search-host");
     on(&host, "keydown", move |ev| on_key(s, &ev));

@@ -6,6 +6,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::Stored;
 use crate::components::Var;
 use crate::components::dom::{Slot, attrs, el, key_of, new_el, on, target, text, value_of};
 use crate::components::effect;
@@ -107,7 +108,7 @@ pub(crate) fn settings_dialog(open: Var<bool>) -> web_sys::Element {
         }
     });
     let place = Slot::new(&host);
-    let was_open = StoredValue::new(false);
+    let was_open = Stored::new(false);
     effect(move || {
         let now = open.get();
         place.set(now.then(|| {

@@ -15,6 +15,7 @@ use shared::RoomId;
 use wasm_bindgen::JsCast;
 
 use crate::client::Client;
+use crate::components::Stored;
 use crate::components::Var;
 use crate::components::dom::{Slot, attrs, el, new_el, on, target, text, value_of};
 use crate::components::effect;
@@ -91,7 +92,7 @@ struct Switcher {
     /// The index of the chosen row in the current matches.
     chosen: Var<usize>,
     /// Where the focus was before the switcher opened.
-    before: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
+    before: Stored<Option<web_sys::HtmlElement>>,
 }
 
 /// The quick switcher's place (empty while closed), shown while `open` is true.
@@ -101,7 +102,7 @@ pub(crate) fn switcher(client: Client, open: Var<bool>) -> web_sys::Element {
         open,
         query: Var::new(String::new()),
         chosen: Var::new(0),
-        before: StoredValue::new_local(None),
+        before: Stored::new(None),
     };
     let host = new_el("div", "switcher-host");
     on(&host, "keydown", move |ev| on_key(s, &ev));
@@ -138,7 +139,7 @@ pub(crate) fn switcher(client: Client, open: Var<bool>) -> web_sys::Element {
 pub(crate) fn dialog_place<F: FnOnce() + 'static>(
     host: &web_sys::Element,
     open: Var<bool>,
-    before: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
+    before: Stored<Option<web_sys::HtmlElement>>,
     build: impl Fn(&web_sys::Element) -> F + 'static,
 ) {
     let place = Slot::new(host);
