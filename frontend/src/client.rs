@@ -16,6 +16,7 @@ use shared::{
 };
 
 use crate::chat::Chat;
+use crate::components::{Stored, Var};
 use crate::conn::{self, Command, ConnEvent, ConnState};
 use crate::i18n::{fill, t};
 use crate::outbox::{self, OutboxEntry};
@@ -38,26 +39,26 @@ pub struct Client {
     pub conn: RwSignal<ConnState>,
     /// The connection task's inbox; `None` until [`Client::connect`] (and in component tests,
     /// which drive the model directly).
-    cmds: StoredValue<Option<UnboundedSender<Command>>>,
+    cmds: Stored<Option<UnboundedSender<Command>>>,
     /// A resend after `rate_limited` is scheduled (so a burst of errors schedules one).
-    retry_scheduled: StoredValue<bool>,
+    retry_scheduled: Stored<bool>,
     /// A write of the offline cache is scheduled (so a burst of changes writes it once).
-    cache_scheduled: StoredValue<bool>,
+    cache_scheduled: Stored<bool>,
     /// The message the composer answers (its `seq`).
-    pub reply: RwSignal<Option<u64>>,
+    pub reply: Var<Option<u64>>,
     /// The message being edited in place (its `seq`).
-    pub editing: RwSignal<Option<u64>>,
+    pub editing: Var<Option<u64>>,
     /// The message to scroll to and highlight (a reply's original).
-    pub jump: RwSignal<Option<u64>>,
+    pub jump: Var<Option<u64>>,
     /// Where each room's list was scrolled to when left (absent: at the bottom).
-    pub scroll: StoredValue<Vec<(RoomId, i32)>>,
+    pub scroll: Stored<Vec<(RoomId, i32)>>,
     /// The image viewer is open, on [`Client::viewed`].
-    pub viewer_open: RwSignal<bool>,
+    pub viewer_open: Var<bool>,
     /// The image the viewer shows.
-    pub viewed: StoredValue<Option<Viewed>>,
+    pub viewed: Stored<Option<Viewed>>,
     /// Small state of the session: the room a `typing` was last announced in and when, whether
     /// `away` was announced, a `read` waits to be sent, quotes asked for.
-    misc: StoredValue<Misc>,
+    misc: Stored<Misc>,
 }
 
 /// An image opened in the viewer.
@@ -95,16 +96,16 @@ impl Client {
         Self {
             chat: RwSignal::new(chat),
             conn: RwSignal::new(ConnState::Connecting),
-            cmds: StoredValue::new(None),
-            retry_scheduled: StoredValue::new(false),
-            cache_scheduled: StoredValue::new(false),
-            reply: RwSignal::new(None),
-            editing: RwSignal::new(None),
-            jump: RwSignal::new(None),
-            scroll: StoredValue::new(Vec::new()),
-            viewer_open: RwSignal::new(false),
-            viewed: StoredValue::new(None),
-            misc: StoredValue::new(Misc::default()),
+            cmds: Stored::new(None),
+            retry_scheduled: Stored::new(false),
+            cache_scheduled: Stored::new(false),
+            reply: Var::new(None),
+            editing: Var::new(None),
+            jump: Var::new(None),
+            scroll: Stored::new(Vec::new()),
+            viewer_open: Var::new(false),
+            viewed: Stored::new(None),
+            misc: Stored::new(Misc::default()),
         }
     }
 

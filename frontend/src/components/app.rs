@@ -7,6 +7,7 @@ use leptos::task::spawn_local;
 use shared::{Credentials, MeResponse, NewAccount};
 
 use crate::components::AuthMode;
+use crate::components::Var;
 use crate::components::auth::auth_form;
 use crate::components::dom::{Slot, el, line, new_el};
 use crate::components::effect;
@@ -29,7 +30,7 @@ enum Auth {
 /// with its own effects and handlers when who is logged in changes).
 #[component]
 pub fn App() -> impl IntoView {
-    let auth = RwSignal::new(Auth::Checking);
+    let auth = Var::new(Auth::Checking);
     spawn_local(async move {
         let next = match api::me().await {
             Ok(Some(user)) => Auth::LoggedIn(user),
@@ -72,8 +73,8 @@ pub fn App() -> impl IntoView {
 
 /// The login form wired to the API.
 fn auth_page(notice: Option<String>, on_logged_in: Callback<MeResponse>) -> web_sys::Element {
-    let error = RwSignal::new(notice);
-    let busy = RwSignal::new(false);
+    let error = Var::new(notice);
+    let busy = Var::new(false);
     let on_submit = Callback::new(move |(mode, account): (AuthMode, NewAccount)| {
         busy.set(true);
         error.set(None);

@@ -7,9 +7,10 @@
 
 use leptos::prelude::*;
 
+use crate::components::Var;
 use crate::components::dom::{Slot, attrs, button, el, flag, on, tested, text, value_of};
 use crate::components::switcher::focus_soon;
-use crate::components::{effect, memo_fn};
+use crate::components::{computed, effect};
 use crate::i18n::{rule_text, t};
 use shared::{DisplayName, NewAccount, Password, Username};
 
@@ -77,13 +78,13 @@ fn field(
 /// Makes `form` the login / registration form (plain DOM: delegated handlers on the form, an
 /// effect per part that changes). See [`AuthForm`].
 pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthProps) {
-    let username = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
-    let display_name = RwSignal::new(String::new());
+    let username = Var::new(String::new());
+    let password = Var::new(String::new());
+    let display_name = Var::new(String::new());
     // Errors show once a field was left or a submit was tried, not on the first keystroke.
-    let user_touched = RwSignal::new(false);
-    let pass_touched = RwSignal::new(false);
-    let name_touched = RwSignal::new(false);
+    let user_touched = Var::new(false);
+    let pass_touched = Var::new(false);
+    let name_touched = Var::new(false);
     // Blank means "none" (the handle is shown); anything else must pass the rules.
     let parsed_name = move || {
         display_name.with(|n| {
@@ -94,9 +95,7 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
             }
         })
     };
-    let registering = Memo::new(memo_fn(move |_| {
-        display_name.with(|n| !n.trim().is_empty())
-    }));
+    let registering = computed(move || display_name.with(|n| !n.trim().is_empty()));
 
     let submit = move |mode: AuthMode| {
         user_touched.set(true);

@@ -30,12 +30,14 @@ use leptos::task::spawn_local;
 use wasm_bindgen::JsCast;
 
 use crate::client::Client;
+use crate::components::Stored;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, flag, key_of, line, new_el, on, set_value,
     shift_or_composing, target, text, value_of,
 };
 use crate::components::messages::start_of;
-use crate::components::{effect, memo_fn};
+use crate::components::{computed, effect};
 use shared::{DisplayName, MAX_ATTACHMENTS, MAX_MESSAGE_CHARS, MessageText, RoomId, Username};
 
 use crate::i18n::{fill, t};
@@ -137,18 +139,17 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     let hint_slot = Slot::new(&form);
     let waiting_slot = Slot::new(&form);
     let error_slot = Slot::new(&form);
-    let area = StoredValue::new_local(area_el.clone());
-    let form_el = StoredValue::new_local(form.clone());
+    let area = Stored::new(area_el.clone());
+    let form_el = Stored::new(form.clone());
 
-    let text = RwSignal::new(String::new());
+    let text = Var::new(String::new());
     let client = use_context::<Client>();
     // Files held for the next message (of any room; each shows in its own), and a send that
     // waits for them.
-    let held = RwSignal::new(Vec::<Upload>::new());
-    let queued = RwSignal::new(false);
-    let files =
-        StoredValue::new_local(Vec::<(u64, web_sys::File, Option<web_sys::XmlHttpRequest>)>::new());
-    let next_n = StoredValue::new(0u64);
+    let held = Var::new(Vec::<Upload>::new());
+    let queued = Var::new(false);
+    let files = Stored::new(Vec::<(u64, web_sys::File, Option<web_sys::XmlHttpRequest>)>::new());
+    let next_n = Stored::new(0u64);
     let draft_of = room_id.zip(drafts_for.clone());
     // Each room's draft comes back when the room does (and after a reload).
     if let Some((room_id, user)) = draft_of.clone() {
@@ -164,7 +165,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     }
     // Replying starts in the box; so does the end of an edit in place (saved or cancelled).
     if let Some(c) = client {
-        let was = StoredValue::new((None::<u64>, false));
+        let was = Stored::new((None::<u64>, false));
         effect(move || {
             let now = (c.reply.get(), c.editing.with(Option::is_some));
             let Some(before) = was.try_update_value(|w| std::mem::replace(w, now)) else {
@@ -180,10 +181,10 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     }
     // Mention completion: the word typed, the room's members (loaded on the first `@`), the
     // choice highlighted.
-    let query = RwSignal::new(None::<(usize, String)>);
-    let members = RwSignal::new(None::<(RoomId, Vec<(Username, DisplayName)>)>);
-    let chosen = RwSignal::new(0usize);
-    let choices = Memo::new(memo_fn(move |_| {
+    let query = Var::new(None::<(usize, String)>);
+    let members = Var::new(None::<(RoomId, Vec<(Username, DisplayName)>)>);
+    let chosen = Var::new(0usize);
+    let choices = computed(move || {
         let Some((_, word)) = query.get() else {
             return Vec::new();
         };
@@ -199,7 +200,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
                 .cloned()
                 .collect::<Vec<_>>()
         })
-    }));
+    });
     let pick = move |user: Username| {
         let Some((at, word)) = query.get_untracked() else {
             return;
@@ -256,7 +257,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
         query.set(q);
         c.typing(!value.trim().is_empty());
     };
-    let draft_of = StoredValue::new(draft_of);
+    let draft_of = Stored::new(draft_of);
     let save_draft = move |value: &str| {
         draft_of.with_value(|d| {
             if let Some((room_id, user)) = d {
@@ -266,9 +267,9 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
     };
     let blocked = move || blocked.and_then(|b| b.get());
     let hint = move || hint.and_then(|h| h.get());
-    let submit_error = RwSignal::new(None::<String>);
-    let count = Memo::new(memo_fn(move |_| text.with(|t| t.chars().count())));
-    let over = Memo::new(memo_fn(move |_| count.get() > MAX_MESSAGE_CHARS));
+    let submit_error = Var::new(None::<String>);
+    let count = computed(move || text.with(|t| t.chars().count()));
+    let over = computed(move || count.get() > MAX_MESSAGE_CHARS);
 
     let submit = move || {
         if blocked().is_some() {
@@ -590,7 +591,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
         // The names of the files held are kept, so that after a reload the composer can say
         // which ones to attach again; those of the page before are said until dismissed.
         if let Some(user) = drafts_for.clone() {
-            let lost = RwSignal::new(uploads::load_held(&user));
+            let lost = Var::new(uploads::load_held(&user));
             effect(move || {
                 let mut keep = lost.get();
                 held.with(|l| {
@@ -825,7 +826,7 @@ fn dragged_files(ev: &web_sys::Event) -> Option<web_sys::FileList> {
 }
 
 /// Marks an upload failed for lack of a request (the browser refused to start it).
-fn done_failed(held: RwSignal<Vec<Upload>>, n: u64) {
+fn done_failed(held: Var<Vec<Upload>>, n: u64) {
     held.update(|l| {
         if let Some(u) = l.iter_mut().find(|u| u.n == n) {
             u.state = UpState::Failed {

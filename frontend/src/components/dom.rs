@@ -4,9 +4,11 @@
 
 use std::cell::RefCell;
 
-use leptos::prelude::{StoredValue, document};
+use leptos::prelude::document;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
+
+use crate::components::Stored;
 
 /// An event listener added by [`on`]: removed from its target (and its closure freed) when it
 /// is dropped, that is when the owner it was added under is cleaned up.
@@ -34,7 +36,7 @@ pub(crate) fn on(
 ) {
     let f = Closure::<dyn FnMut(web_sys::Event)>::new(f);
     let _ = target.add_event_listener_with_callback(name, f.as_ref().unchecked_ref());
-    StoredValue::new_local(Listener {
+    Stored::new(Listener {
         target: target.clone(),
         name,
         f,

@@ -28,6 +28,8 @@ use wasm_bindgen::JsCast;
 use crate::browser;
 use crate::chat::{Alert, AlertKind, sort_by_key};
 use crate::client::Client;
+use crate::components::Stored;
+use crate::components::Var;
 use crate::components::badge::conn_badge;
 use crate::components::composer::{ComposerParts, composer};
 use crate::components::dom::{Slot, attrs, button, el, el_with, flag, line, new_el, on, text};
@@ -37,7 +39,7 @@ use crate::components::search::search_dialog;
 use crate::components::settings::settings_dialog;
 use crate::components::sidebar::sidebar;
 use crate::components::switcher::{all_rows, focus_soon, open_and_focus, step, switcher};
-use crate::components::{effect, memo_fn};
+use crate::components::{computed, effect};
 use crate::conn::ConnState;
 use crate::i18n::t;
 use crate::{api, outbox};
@@ -165,8 +167,8 @@ pub(crate) fn chat_page(
     // The browser says the network is back: retry now instead of at the end of the backoff.
     on(&w, "online", move |_| client.reconnect_now());
     // Away after a minute hidden or five idle; back at once.
-    let last_input = StoredValue::new(browser::now_ms());
-    let hidden_since = StoredValue::new(browser::hidden().then(browser::now_ms));
+    let last_input = Stored::new(browser::now_ms());
+    let hidden_since = Stored::new(browser::hidden().then(browser::now_ms));
     let active = move || {
         last_input.set_value(browser::now_ms());
         client.set_away(false);
@@ -254,24 +256,20 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     attrs(&root, &[("data-testid", "chat")]);
     let client = expect_context::<Client>();
     let me = client.chat.with_untracked(|c| c.me().clone());
-    let sidebar_open = RwSignal::new(false);
-    let members_open = RwSignal::new(false);
-    let current = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current())));
-    let label = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.room_label(c.current()))
-    }));
-    let title = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.room_title(c.current()))
-    }));
-    let topic = Memo::new(memo_fn(move |_| {
+    let sidebar_open = Var::new(false);
+    let members_open = Var::new(false);
+    let current = computed(move || client.chat.with(|c| c.current()));
+    let label = computed(move || client.chat.with(|c| c.room_label(c.current())));
+    let title = computed(move || client.chat.with(|c| c.room_title(c.current())));
+    let topic = computed(move || {
         client.chat.with(|c| {
             c.info(c.current())
                 .map(|i| (i.topic.clone(), i.slow_mode_secs))
                 .unwrap_or_default()
         })
-    }));
+    });
     // A clock for what expires (mutes), good to a few seconds.
-    let now = RwSignal::new(browser::now_ms());
+    let now = Var::new(browser::now_ms());
     // Each tick also writes the page title: unread total, room (a second late at most; cheaper
     // than an effect of its own).
     let tick = move || {
@@ -292,17 +290,15 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     if let Ok(tick) = set_interval_with_handle(tick, Duration::from_secs(1)) {
         on_cleanup(move || tick.clear());
     }
-    let typing = Memo::new(memo_fn(move |_| {
+    let typing = computed(move || {
         let now = now.get();
         let names = client.chat.with(|c| c.typists(now));
         text::typing(&names)
-    }));
+    });
     // Offered until the browser's permission is asked for.
-    let notify = RwSignal::new(browser::notify_permission() == "default");
-    let unread_here = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.unread(c.current()) > 0)
-    }));
-    let muted = Memo::new(memo_fn(move |_| {
+    let notify = Var::new(browser::notify_permission() == "default");
+    let unread_here = computed(move || client.chat.with(|c| c.unread(c.current()) > 0));
+    let muted = computed(move || {
         let now = now.get();
         client.chat.with(|c| {
             c.muted_until(c.current())
@@ -314,20 +310,20 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
                     )
                 })
         })
-    }));
-    let slow_hint = Memo::new(memo_fn(move |_| {
+    });
+    let slow_hint = computed(move || {
         client.chat.with(|c| {
             c.slow_wait(c.current())
                 .map(|ms| text::slow_wait(ms.div_ceil(1000)))
         })
-    }));
-    let alerts = Memo::new(memo_fn(move |_| client.chat.with(|c| c.alerts().to_vec())));
-    let waiting = Memo::new(memo_fn(move |_| match client.conn.get() {
+    });
+    let alerts = computed(move || client.chat.with(|c| c.alerts().to_vec()));
+    let waiting = computed(move || match client.conn.get() {
         ConnState::Reconnecting { in_secs } => Some((Some(in_secs), false)),
         ConnState::Offline { in_secs } => Some((Some(in_secs), true)),
         _ => None,
-    }));
-    let unresolved = Memo::new(memo_fn(move |_| {
+    });
+    let unresolved = computed(move || {
         client.chat.with(|c| {
             let mut rooms: Vec<String> = c
                 .unresolved()
@@ -341,28 +337,24 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
             rooms.dedup();
             (c.unresolved().len(), rooms.join(", "))
         })
-    }));
-    let entries = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current_entries())));
-    let history = Memo::new(memo_fn(move |_| client.chat.with(|c| c.current_history())));
-    let error = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.error().map(str::to_owned))
-    }));
+    });
+    let entries = computed(move || client.chat.with(|c| c.current_entries()));
+    let history = computed(move || client.chat.with(|c| c.current_history()));
+    let error = computed(move || client.chat.with(|c| c.error().map(str::to_owned)));
     let on_send = Callback::new(move |text: MessageText| client.send_text(text));
     let on_load_older = Callback::new(move |()| client.load_older());
     let on_load_newer = Callback::new(move |()| client.load_newer());
     let on_latest = Callback::new(move |()| client.close_window());
     // The message a window of the room on screen is open around (0: none): the list is built
     // again when one opens or closes.
-    let window_at = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.window().map_or(0, |w| w.around))
-    }));
+    let window_at = computed(move || client.chat.with(|c| c.window().map_or(0, |w| w.around)));
     let on_discard = Callback::new(move |cid: ClientId| client.discard(cid));
     let on_retry = Callback::new(move |cid: ClientId| client.retry(cid));
     let on_retry_gap = Callback::new(move |(from, to): (u64, u64)| client.retry_gap(from, to));
 
-    let switcher_open = RwSignal::new(false);
-    let settings_open = RwSignal::new(false);
-    let search_open = RwSignal::new(false);
+    let switcher_open = Var::new(false);
+    let settings_open = Var::new(false);
+    let search_open = Var::new(false);
     // First in the Tab order: past the sidebar, to the messages.
     let skip = el_with(&root, "a", "skip-link", "skip-link");
     attrs(&skip, &[("href", "#messages")]);
@@ -375,7 +367,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let _ = root.append_child(&side);
     // On a phone the sidebar is a drawer: closed, nothing in it can be reached with Tab (and a
     // screen reader skips it); open, the focus moves into it, and Escape closes it.
-    let narrow = RwSignal::new(is_narrow());
+    let narrow = Var::new(is_narrow());
     on(&window(), "resize", move |_| {
         let n = is_narrow();
         if narrow.get_untracked() != n {
@@ -384,7 +376,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     });
     {
         let side = side.clone();
-        let was_open = StoredValue::new(false);
+        let was_open = Stored::new(false);
         effect(move || {
             let open = sidebar_open.get();
             let narrow = narrow.get();
@@ -525,7 +517,7 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     // The banner's words are said once when it appears; its countdown, which changes every
     // second, is hidden from screen readers.
     let conn_slot = Slot::new(&main);
-    let offline = Memo::new(memo_fn(move |_| waiting.get().map(|(_, offline)| offline)));
+    let offline = computed(move || waiting.get().map(|(_, offline)| offline));
     effect(move || {
         conn_slot.set(offline.get().map(|offline| {
             untrack(|| {
@@ -623,8 +615,8 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
                 &frag,
                 ListProps {
                     room,
-                    entries: entries.into(),
-                    history: history.into(),
+                    entries,
+                    history,
                     on_load_older,
                     on_discard,
                     on_retry,
@@ -705,10 +697,10 @@ fn announcer(parent: &web_sys::Element, client: Client) {
     );
     // The room and the newest `seq` already accounted for; none until the room's first page
     // is in, so that loading it says nothing.
-    let seen = StoredValue::new(None::<(shared::RoomId, u64)>);
+    let seen = Stored::new(None::<(shared::RoomId, u64)>);
     // What waits to be said: the count, and the last message's words.
-    let waiting = StoredValue::new((0usize, String::new()));
-    let scheduled = StoredValue::new(false);
+    let waiting = Stored::new((0usize, String::new()));
+    let scheduled = Stored::new(false);
     let say = move || {
         let Some((n, last)) = waiting.try_update_value(std::mem::take) else {
             return;

@@ -33,12 +33,14 @@ use crate::api::{self, Moderation};
 use crate::browser;
 use crate::chat::sort_by_key;
 use crate::client::Client;
+use crate::components::Stored;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, line, new_el, on, set_value, target, tested, text, value_of,
 };
 use crate::components::people::people_picker;
 use crate::components::switcher::focus_soon;
-use crate::components::{effect, memo_fn};
+use crate::components::{Computed, computed, effect};
 use crate::i18n::t;
 
 /// The panel's words.
@@ -160,47 +162,46 @@ struct Pending {
 struct Panel {
     client: Client,
     room: RoomId,
-    title: Memo<String>,
-    my_role: Memo<Option<Role>>,
-    moderates: Memo<bool>,
+    title: Computed<String>,
+    my_role: Computed<Option<Role>>,
+    moderates: Computed<bool>,
     /// Changes with the room's membership (the audit log is read again then).
-    rev: Memo<u64>,
+    rev: Computed<u64>,
     /// The members, once read.
-    members: RwSignal<Option<Vec<MemberInfo>>>,
-    error: RwSignal<Option<String>>,
+    members: Var<Option<Vec<MemberInfo>>>,
+    error: Var<Option<String>>,
     /// Reads the members again.
     reload: Callback<()>,
     /// The action the dialog asks to confirm.
-    confirm: RwSignal<Option<Pending>>,
-    busy: RwSignal<bool>,
-    confirm_error: RwSignal<Option<String>>,
-    invite_open: RwSignal<bool>,
-    invite_error: RwSignal<Option<String>>,
-    invite_done: RwSignal<Option<String>>,
+    confirm: Var<Option<Pending>>,
+    busy: Var<bool>,
+    confirm_error: Var<Option<String>>,
+    invite_open: Var<bool>,
+    invite_error: Var<Option<String>>,
+    invite_done: Var<Option<String>>,
     /// Invites the people picked.
     invite: Callback<Vec<(Username, DisplayName)>>,
-    saved: RwSignal<bool>,
-    settings_error: RwSignal<Option<String>>,
-    rules: RwSignal<Vec<FilterRule>>,
-    filter_error: RwSignal<Option<String>>,
-    audit: RwSignal<Vec<AuditEntry>>,
-    audit_error: RwSignal<Option<String>>,
+    saved: Var<bool>,
+    settings_error: Var<Option<String>>,
+    rules: Var<Vec<FilterRule>>,
+    filter_error: Var<Option<String>>,
+    audit: Var<Vec<AuditEntry>>,
+    audit_error: Var<Option<String>>,
 }
 
 /// The member panel of `room` (built again for each room): its element (plain DOM, with its
 /// handlers), for the [`Client`] in context.
 pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
     let client = expect_context::<Client>();
-    let title = Memo::new(memo_fn(move |_| client.chat.with(|c| c.room_title(room))));
-    let my_role = Memo::new(memo_fn(move |_| client.chat.with(|c| c.role(room))));
-    let direct = Memo::new(memo_fn(move |_| client.chat.with(|c| c.is_direct(room))));
-    let moderates = Memo::new(memo_fn(move |_| {
-        !direct.get() && my_role.get().is_some_and(|r| r >= Role::Moderator)
-    }));
-    let rev = Memo::new(memo_fn(move |_| client.chat.with(|c| c.members_rev(room))));
-    let members = RwSignal::new(None::<Vec<MemberInfo>>);
-    let error = RwSignal::new(None::<String>);
-    let generation = StoredValue::new(0u64);
+    let title = computed(move || client.chat.with(|c| c.room_title(room)));
+    let my_role = computed(move || client.chat.with(|c| c.role(room)));
+    let direct = computed(move || client.chat.with(|c| c.is_direct(room)));
+    let moderates =
+        computed(move || !direct.get() && my_role.get().is_some_and(|r| r >= Role::Moderator));
+    let rev = computed(move || client.chat.with(|c| c.members_rev(room)));
+    let members = Var::new(None::<Vec<MemberInfo>>);
+    let error = Var::new(None::<String>);
+    let generation = Stored::new(0u64);
 
     let load = move || {
         let Some(mine) = generation.try_update_value(|g| {
@@ -244,20 +245,20 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
         });
     };
     // Who is online changes the dots: read the list again then too.
-    let online = Memo::new(memo_fn(move |_| {
+    let online = computed(move || {
         client
             .chat
             .with(|c| c.room(room).map(|r| r.online.clone()).unwrap_or_default())
-    }));
+    });
     effect(move || {
         // Read, not only tracked: a memo recomputes when read.
         let _ = (rev.get(), online.get());
         load();
     });
 
-    let invite_open = RwSignal::new(false);
-    let invite_error = RwSignal::new(None::<String>);
-    let invite_done = RwSignal::new(None::<String>);
+    let invite_open = Var::new(false);
+    let invite_error = Var::new(None::<String>);
+    let invite_done = Var::new(None::<String>);
     let invite = Callback::new(move |people: Vec<(Username, DisplayName)>| {
         invite_error.set(None);
         invite_done.set(None);
@@ -287,19 +288,19 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
         members,
         error,
         reload: Callback::new(move |()| load()),
-        confirm: RwSignal::new(None),
-        busy: RwSignal::new(false),
-        confirm_error: RwSignal::new(None),
+        confirm: Var::new(None),
+        busy: Var::new(false),
+        confirm_error: Var::new(None),
         invite_open,
         invite_error,
         invite_done,
         invite,
-        saved: RwSignal::new(false),
-        settings_error: RwSignal::new(None),
-        rules: RwSignal::new(Vec::new()),
-        filter_error: RwSignal::new(None),
-        audit: RwSignal::new(Vec::new()),
-        audit_error: RwSignal::new(None),
+        saved: Var::new(false),
+        settings_error: Var::new(None),
+        rules: Var::new(Vec::new()),
+        filter_error: Var::new(None),
+        audit: Var::new(Vec::new()),
+        audit_error: Var::new(None),
     };
     let aside = new_el("aside", "member-panel");
     attrs(
@@ -319,7 +320,7 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
 /// Builds the panel's parts in `aside`, each kept up to date by its own effect: the heading,
 /// the error, the member list (and its presence dots), the confirmation dialog, the invitations
 /// (not in direct conversations) and the moderators' settings, filter rules and audit log.
-fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
+fn build(p: Panel, aside: &web_sys::Element, direct: Computed<bool>) {
     let h2 = el(aside, "h2", "");
     effect(move || h2.set_text_content(Some(&text::people_in(&p.title.get()))));
     let error = Slot::new(aside);
@@ -334,11 +335,11 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
 
     let list = Slot::new(aside);
     let dots = Rc::new(std::cell::RefCell::new(Vec::new()));
-    let presence = Memo::new(memo_fn(move |_| {
+    let presence = computed(move || {
         p.client
             .chat
             .with(|c| (c.current_away(), c.current_online()))
-    }));
+    });
     let list_dots = dots.clone();
     effect(move || {
         let now = browser::now_ms();
@@ -363,7 +364,7 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Memo<bool>) {
 
     let dialog = Slot::new(aside);
     // Where the focus was when the dialog opened (the member's action button).
-    let opener = StoredValue::new_local(None::<web_sys::HtmlElement>);
+    let opener = Stored::new(None::<web_sys::HtmlElement>);
     effect(move || {
         let pending = p.confirm.get();
         let open = pending.is_some();

@@ -34,10 +34,12 @@ use shared::{ClientId, MessageText, Role};
 use wasm_bindgen::JsCast;
 
 use crate::client::Client;
+use crate::components::Stored;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, el, key_of, line, new_el, on, shift_or_composing, target, text,
 };
-use crate::components::effect;
+use crate::components::{Computed, effect};
 use crate::i18n::{self, fill};
 use crate::timeline::{Act, Delivery, Entry, Extra, HistoryState};
 use crate::{browser, uploads};
@@ -70,9 +72,9 @@ pub(crate) struct ListProps {
     /// The name of the room shown (for the "beginning of" line).
     pub room: String,
     /// The rows to show.
-    pub entries: Signal<Vec<Entry>>,
+    pub entries: Computed<Vec<Entry>>,
     /// What the top of the list shows.
-    pub history: Signal<HistoryState>,
+    pub history: Computed<HistoryState>,
     /// Asks for the page before the oldest row.
     pub on_load_older: Callback<()>,
     /// Drops a failed message.
@@ -140,22 +142,22 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
     let bar = Slot::new(parent);
     // `try_` reads of these below: scroll events and animation frames can arrive after the
     // list was disposed (a room switch), and must then do nothing rather than panic.
-    let list = StoredValue::new_local(list_el.clone());
-    let ul = StoredValue::new_local(ul_el.clone());
-    let snapshot = StoredValue::new(ScrollSnapshot {
+    let list = Stored::new(list_el.clone());
+    let ul = Stored::new(ul_el.clone());
+    let snapshot = Stored::new(ScrollSnapshot {
         // A window starts where its message is, and never follows rows added below.
         at_bottom: saved.is_none() && !windowed,
         ..ScrollSnapshot::default()
     });
-    let restore = StoredValue::new(saved);
-    let below = RwSignal::new(false);
+    let restore = Stored::new(saved);
+    let below = Var::new(false);
     // Scrolled away from the newest messages: "Jump to latest" is offered.
-    let away = RwSignal::new(false);
+    let away = Var::new(false);
     if let Some(c) = client {
         c.chat
             .try_update_untracked(|c| c.set_at_bottom(saved.is_none()));
     }
-    let unread_off = RwSignal::new(false);
+    let unread_off = Var::new(false);
     let keys = move || {
         entries
             .try_with_untracked(|e| (e.first().map(Entry::key), e.last().map(Entry::key)))
@@ -204,7 +206,7 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
 
     // Scrolls to the message to jump to once it is shown (loading older pages until it is):
     // the message, and the older pages loaded for it.
-    let jumping = StoredValue::new((0u64, 0u32));
+    let jumping = Stored::new((0u64, 0u32));
     let jump = move |el: &web_sys::HtmlElement| {
         let Some(c) = client else { return };
         let Some(Some(seq)) = c.jump.try_get_untracked() else {
@@ -316,8 +318,8 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
 
     // The rows: plain DOM elements kept by key (a row is rebuilt when its key changes, that
     // is when its content does), with one click and one key handler for all of them.
-    let rows = StoredValue::new_local(Vec::<(String, web_sys::Element)>::new());
-    let was_editing = StoredValue::new(None::<u64>);
+    let rows = Stored::new(Vec::<(String, web_sys::Element)>::new());
+    let was_editing = Stored::new(None::<u64>);
     effect(move || {
         let list = with_days(entries.get());
         let editing = client.and_then(|c| c.editing.get());

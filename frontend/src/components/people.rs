@@ -15,6 +15,8 @@ use shared::{DisplayName, UserInfo, Username};
 
 use crate::api;
 use crate::client::Client;
+use crate::components::Stored;
+use crate::components::Var;
 use crate::components::dom::{Slot, attrs, el, el_with, new_el, on, target, text, value_of};
 use crate::components::effect;
 use crate::i18n::t;
@@ -38,11 +40,11 @@ struct Picker {
     max: usize,
     action: &'static str,
     on_submit: Callback<Vec<(Username, DisplayName)>>,
-    error: RwSignal<Option<String>>,
-    results: RwSignal<Vec<UserInfo>>,
-    picked: RwSignal<Vec<(Username, DisplayName)>>,
-    searched: RwSignal<bool>,
-    generation: StoredValue<u64>,
+    error: Var<Option<String>>,
+    results: Var<Vec<UserInfo>>,
+    picked: Var<Vec<(Username, DisplayName)>>,
+    searched: Var<bool>,
+    generation: Stored<u64>,
 }
 
 /// Search, pick up to `max` people (never the user), and run `on_submit` with them: the
@@ -51,7 +53,7 @@ pub(crate) fn people_picker(
     max: usize,
     action: &'static str,
     on_submit: Callback<Vec<(Username, DisplayName)>>,
-    error: RwSignal<Option<String>>,
+    error: Var<Option<String>>,
 ) -> web_sys::Element {
     let p = Picker {
         client: expect_context::<Client>(),
@@ -59,10 +61,10 @@ pub(crate) fn people_picker(
         action,
         on_submit,
         error,
-        results: RwSignal::new(Vec::new()),
-        picked: RwSignal::new(Vec::new()),
-        searched: RwSignal::new(false),
-        generation: StoredValue::new(0),
+        results: Var::new(Vec::new()),
+        picked: Var::new(Vec::new()),
+        searched: Var::new(false),
+        generation: Stored::new(0),
     };
     let div = new_el("div", "people-picker");
     attrs(&div, &[("data-testid", "people-picker")]);

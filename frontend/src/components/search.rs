@@ -21,6 +21,8 @@ use wasm_bindgen::JsCast;
 use crate::api::{self, Search};
 use crate::browser;
 use crate::client::Client;
+use crate::components::Stored;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, el, el_with, key_of, new_el, on, target, text, value_of,
 };
@@ -46,26 +48,26 @@ enum Status {
 #[derive(Clone, Copy)]
 struct State {
     client: Client,
-    open: RwSignal<bool>,
+    open: Var<bool>,
     /// The search the hits answer.
-    asked: StoredValue<Search>,
-    hits: RwSignal<Vec<SearchHit>>,
-    next: RwSignal<Option<String>>,
-    status: RwSignal<Status>,
+    asked: Stored<Search>,
+    hits: Var<Vec<SearchHit>>,
+    next: Var<Option<String>>,
+    status: Var<Status>,
     /// Where the focus was before the dialog opened.
-    before: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
+    before: Stored<Option<web_sys::HtmlElement>>,
 }
 
 /// The search dialog's place (empty while closed), shown while `open` is true.
-pub(crate) fn search_dialog(client: Client, open: RwSignal<bool>) -> web_sys::Element {
+pub(crate) fn search_dialog(client: Client, open: Var<bool>) -> web_sys::Element {
     let s = State {
         client,
         open,
-        asked: StoredValue::new(Search::default()),
-        hits: RwSignal::new(Vec::new()),
-        next: RwSignal::new(None),
-        status: RwSignal::new(Status::Idle),
-        before: StoredValue::new_local(None),
+        asked: Stored::new(Search::default()),
+        hits: Var::new(Vec::new()),
+        next: Var::new(None),
+        status: Var::new(Status::Idle),
+        before: Stored::new(None),
     };
     let host = new_el("div", "search-host");
     on(&host, "keydown", move |ev| on_key(s, &ev));

@@ -6,6 +6,8 @@
 
 use leptos::prelude::*;
 
+use crate::components::Stored;
+use crate::components::Var;
 use crate::components::dom::{Slot, attrs, el, key_of, new_el, on, target, text, value_of};
 use crate::components::effect;
 use crate::components::switcher::focus_soon;
@@ -91,7 +93,7 @@ pub fn choose_theme(theme: Theme) {
 
 /// The settings dialog's place (empty while closed), shown while `open` is true. Escape, the
 /// close button or a click beside the dialog closes it.
-pub(crate) fn settings_dialog(open: RwSignal<bool>) -> web_sys::Element {
+pub(crate) fn settings_dialog(open: Var<bool>) -> web_sys::Element {
     let host = new_el("div", "settings-host");
     on(&host, "change", move |ev| on_change(&ev));
     on(&host, "click", move |ev| {
@@ -106,7 +108,7 @@ pub(crate) fn settings_dialog(open: RwSignal<bool>) -> web_sys::Element {
         }
     });
     let place = Slot::new(&host);
-    let was_open = StoredValue::new(false);
+    let was_open = Stored::new(false);
     effect(move || {
         let now = open.get();
         place.set(now.then(|| {

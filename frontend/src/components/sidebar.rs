@@ -24,13 +24,14 @@ use wasm_bindgen::JsCast;
 
 use crate::chat::{Chat, sort_by_key};
 use crate::client::Client;
+use crate::components::Var;
 use crate::components::dom::{
     Slot, attrs, button, el, el_with, flag, new_el, on, set_value, target, tested, text, value_of,
 };
 use crate::components::layout::count_text;
 use crate::components::people::people_picker;
 use crate::components::switcher::open_and_focus;
-use crate::components::{effect, memo_fn};
+use crate::components::{computed, effect};
 use crate::i18n::t;
 
 /// The sidebar's words.
@@ -115,14 +116,14 @@ pub fn room_rows(c: &Chat) -> (Vec<RoomRow>, Vec<RoomRow>) {
 #[derive(Clone, Copy)]
 struct Bar {
     client: Client,
-    open: RwSignal<bool>,
+    open: Var<bool>,
     on_logout: Callback<()>,
-    picking: RwSignal<bool>,
+    picking: Var<bool>,
     /// The new room's name as typed, its kind, the server's refusal, a request under way.
-    name: RwSignal<String>,
-    kind: RwSignal<RoomKind>,
-    server_error: RwSignal<Option<String>>,
-    busy: RwSignal<bool>,
+    name: Var<String>,
+    kind: Var<RoomKind>,
+    server_error: Var<Option<String>>,
+    busy: Var<bool>,
 }
 
 impl Bar {
@@ -140,17 +141,17 @@ impl Bar {
 
 /// The sidebar, wired to the [`Client`] in context: its element (plain DOM, with its
 /// handlers).
-pub(crate) fn sidebar(open: RwSignal<bool>, on_logout: Callback<()>) -> web_sys::Element {
+pub(crate) fn sidebar(open: Var<bool>, on_logout: Callback<()>) -> web_sys::Element {
     let client = expect_context::<Client>();
     let b = Bar {
         client,
         open,
         on_logout,
-        picking: RwSignal::new(false),
-        name: RwSignal::new(String::new()),
-        kind: RwSignal::new(RoomKind::Public),
-        server_error: RwSignal::new(None),
-        busy: RwSignal::new(false),
+        picking: Var::new(false),
+        name: Var::new(String::new()),
+        kind: Var::new(RoomKind::Public),
+        server_error: Var::new(None),
+        busy: Var::new(false),
     };
     let aside = new_el("nav", "sidebar");
     attrs(
@@ -211,12 +212,12 @@ fn build(aside: web_sys::Element, b: Bar) {
         }
     });
     let me = client.chat.with_untracked(|c| c.me().clone());
-    let my_name = Memo::new(memo_fn(move |_| client.chat.with(|c| c.my_name().clone())));
-    let rows = Memo::new(memo_fn(move |_| client.chat.with(room_rows)));
-    let room_list = Memo::new(memo_fn(move |_| rows.get().0));
-    let dm_list = Memo::new(memo_fn(move |_| rows.get().1));
-    let invites = Memo::new(memo_fn(move |_| client.chat.with(|c| c.invites().to_vec())));
-    let online = Memo::new(memo_fn(move |_| {
+    let my_name = computed(move || client.chat.with(|c| c.my_name().clone()));
+    let rows = computed(move || client.chat.with(room_rows));
+    let room_list = computed(move || rows.get().0);
+    let dm_list = computed(move || rows.get().1);
+    let invites = computed(move || client.chat.with(|c| c.invites().to_vec()));
+    let online = computed(move || {
         client.chat.with(|c| {
             c.current_online()
                 .into_iter()
@@ -226,10 +227,8 @@ fn build(aside: web_sys::Element, b: Bar) {
                 })
                 .collect::<Vec<_>>()
         })
-    }));
-    let current = Memo::new(memo_fn(move |_| {
-        client.chat.with(|c| c.room_title(c.current()))
-    }));
+    });
+    let current = computed(move || client.chat.with(|c| c.room_title(c.current())));
 
     let who = el(aside, "div", "me");
     let span = el(&who, "span", "");
@@ -273,7 +272,7 @@ fn build(aside: web_sys::Element, b: Bar) {
         toggle.set_text_content(Some(if p { t().close } else { t().new_dm }));
     });
     let picker = Slot::new(aside);
-    let dm_error = RwSignal::new(None::<String>);
+    let dm_error = Var::new(None::<String>);
     let on_message = Callback::new(move |people: Vec<(Username, DisplayName)>| {
         dm_error.set(None);
         spawn_local(async move {

@@ -15,6 +15,8 @@ use shared::RoomId;
 use wasm_bindgen::JsCast;
 
 use crate::client::Client;
+use crate::components::Stored;
+use crate::components::Var;
 use crate::components::dom::{Slot, attrs, el, new_el, on, target, text, value_of};
 use crate::components::effect;
 use crate::components::sidebar::{RoomRow, room_rows};
@@ -85,22 +87,22 @@ pub fn focus_soon(selector: &'static str) {
 #[derive(Clone, Copy)]
 struct Switcher {
     client: Client,
-    open: RwSignal<bool>,
-    query: RwSignal<String>,
+    open: Var<bool>,
+    query: Var<String>,
     /// The index of the chosen row in the current matches.
-    chosen: RwSignal<usize>,
+    chosen: Var<usize>,
     /// Where the focus was before the switcher opened.
-    before: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
+    before: Stored<Option<web_sys::HtmlElement>>,
 }
 
 /// The quick switcher's place (empty while closed), shown while `open` is true.
-pub(crate) fn switcher(client: Client, open: RwSignal<bool>) -> web_sys::Element {
+pub(crate) fn switcher(client: Client, open: Var<bool>) -> web_sys::Element {
     let s = Switcher {
         client,
         open,
-        query: RwSignal::new(String::new()),
-        chosen: RwSignal::new(0),
-        before: StoredValue::new_local(None),
+        query: Var::new(String::new()),
+        chosen: Var::new(0),
+        before: Stored::new(None),
     };
     let host = new_el("div", "switcher-host");
     on(&host, "keydown", move |ev| on_key(s, &ev));
@@ -136,8 +138,8 @@ pub(crate) fn switcher(client: Client, open: RwSignal<bool>) -> web_sys::Element
 /// unless `before` was emptied meanwhile (the dialog sent the focus elsewhere).
 pub(crate) fn dialog_place<F: FnOnce() + 'static>(
     host: &web_sys::Element,
-    open: RwSignal<bool>,
-    before: StoredValue<Option<web_sys::HtmlElement>, LocalStorage>,
+    open: Var<bool>,
+    before: Stored<Option<web_sys::HtmlElement>>,
     build: impl Fn(&web_sys::Element) -> F + 'static,
 ) {
     let place = Slot::new(host);

@@ -11,6 +11,7 @@ use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::client::{Client, Viewed};
+use crate::components::Stored;
 use crate::components::dom::{attrs, el, key_of, new_el, on, text};
 use crate::components::switcher::dialog_place;
 use crate::i18n::t;
@@ -19,7 +20,7 @@ use crate::uploads;
 /// The viewer's place in the page: empty until an image is opened.
 pub(crate) fn image_viewer(client: Client) -> web_sys::Element {
     let host = new_el("div", "viewer-host");
-    let before = StoredValue::new_local(None);
+    let before = Stored::new(None);
     let close = move || client.viewer_open.set(false);
     on(&host, "keydown", move |ev| match key_of(&ev).as_str() {
         "Escape" => {
