@@ -402,6 +402,7 @@ catalogue! {
     err_status: "The server answered {status}.", "服务器返回了 {status}。";
     err_bad_frame: "The server could not read the request.", "服务器无法读取该请求。";
     err_invalid: "That is not valid.", "输入无效。";
+    err_bad_rule: "The rule is not valid: {detail}", "规则无效：{detail}";
     err_too_long: "The message is too long.", "消息太长。";
     err_no_such_room: "No such room.", "没有这个房间。";
     err_no_such_message: "No such message.", "没有这条消息。";

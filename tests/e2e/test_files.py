@@ -359,6 +359,15 @@ def test_a_chinese_search_finds_a_message_far_back_in_another_room_and_jumps_to_
             bob.wait_for_timeout(250)
         expect(later).to_have_count(1)
         expect(newest).to_have_count(0)
+        # Another far result while the window is open: a window around that one.
+        bob.keyboard.press("Control+Shift+F")
+        bob.get_by_test_id("search-input").fill("filler 350")
+        bob.keyboard.press("Enter")
+        expect(hits.first).to_contain_text("filler 350", timeout=WAIT)
+        hits.first.click()
+        expect(text_row("filler 350")).to_be_in_viewport(timeout=WAIT)
+        expect(bob.get_by_test_id("window-bar")).to_be_visible()
+        expect(later).to_have_count(0)
         texts = bob.get_by_test_id("message-text")
         # A new message meanwhile is not shown in the window; "Jump to latest" goes to it.
         post(server, zhang, side["id"], "the newest", 1000)

@@ -48,7 +48,6 @@ def person(browser, server, name, init_script=None):
             ctx.add_init_script(init_script)
         ctx.add_cookies([{"name": "chat_session", "value": token, "url": server.base}])
         page = ctx.new_page()
-        page.on("dialog", lambda d: d.accept())
         page.goto(server.base + "/")
         expect(page.get_by_test_id("room-title")).to_have_text("#general", timeout=WAIT)
         online(page)
@@ -94,8 +93,18 @@ def test_an_edit_and_a_deletion_show_for_the_other_person(server, browser):
         expect(text_of(bob, 1)).to_have_text("hello world (edited)", timeout=WAIT)
         expect(row(bob, 1).get_by_test_id("message-edited")).to_have_attribute("title", re.compile(r"\d"))
 
+        # Deleting asks in the row; Escape cancels, the focus back on the delete button.
         row(alice, 2).hover()
-        row(alice, 2).get_by_test_id("action-delete").click()   # the dialog is accepted
+        row(alice, 2).get_by_test_id("action-delete").click()
+        question = row(alice, 2).get_by_test_id("delete-confirm")
+        expect(question).to_contain_text("Delete this message?")
+        expect(question.get_by_test_id("delete-no")).to_be_focused()
+        alice.keyboard.press("Escape")
+        expect(question).to_have_count(0)
+        expect(row(alice, 2).get_by_test_id("action-delete")).to_be_focused()
+        expect(text_of(alice, 2)).to_have_text("a mistake")
+        row(alice, 2).get_by_test_id("action-delete").click()
+        row(alice, 2).get_by_test_id("delete-yes").click()
         expect(row(bob, 2).get_by_test_id("message-deleted")).to_have_text("message deleted", timeout=WAIT)
         # Bob may not edit or delete alice's words.
         expect(row(bob, 1).get_by_test_id("action-edit")).to_have_count(0)

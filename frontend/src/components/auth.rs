@@ -85,6 +85,8 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
     let user_touched = Var::new(false);
     let pass_touched = Var::new(false);
     let name_touched = Var::new(false);
+    // The server's refusal is about what was sent: editing a field hides it until the next try.
+    let edited = Var::new(false);
     // Blank means "none" (the handle is shown); anything else must pass the rules.
     let parsed_name = move || {
         display_name.with(|n| {
@@ -98,6 +100,7 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
     let registering = computed(move || display_name.with(|n| !n.trim().is_empty()));
 
     let submit = move |mode: AuthMode| {
+        edited.set(false);
         user_touched.set(true);
         pass_touched.set(true);
         let user = Username::parse(username.get_untracked());
@@ -184,6 +187,7 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
             return;
         };
         let value = value_of(&field);
+        edited.set(true);
         match id.as_str() {
             "username-input" => username.set(value),
             "password-input" => password.set(value),
@@ -239,6 +243,7 @@ pub(crate) fn auth_form(form: web_sys::Element, (on_submit, error, busy): AuthPr
         flag(&register, "disabled", b);
     });
     effect(move || {
-        server_error.text_line("auth-error", "auth-error", "alert", error.get().as_deref())
+        let shown = error.get().filter(|_| !edited.get());
+        server_error.text_line("auth-error", "auth-error", "alert", shown.as_deref())
     });
 }

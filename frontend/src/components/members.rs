@@ -836,7 +836,19 @@ fn add_filter(p: Panel, form: &web_sys::Element) {
                 }
             }
             Err(e) => {
-                p.filter_error.try_set(Some(e.to_string()));
+                let shown = match &e {
+                    // The parser's own words say where a pattern goes wrong: kept (they are
+                    // technical, in any language), after the reason in the page's language.
+                    api::Failure::Http {
+                        code: Some(shared::ErrorCode::Invalid),
+                        message,
+                        ..
+                    } if !message.is_empty() && crate::i18n::lang() != crate::i18n::Lang::En => {
+                        crate::i18n::fill(t().err_bad_rule, &[("detail", message)])
+                    }
+                    _ => e.to_string(),
+                };
+                p.filter_error.try_set(Some(shown));
             }
         }
     });

@@ -13,7 +13,8 @@
 //! `data-emoji`, `aria-pressed` when the user's own, `title` = who; click toggles),
 //! `message-actions` with `action-reply`, `action-react` (opens `emoji-option`s, `data-emoji`),
 //! `action-edit` (opens `edit-input`: Enter saves, Escape cancels; `edit-error`) and
-//! `action-delete` (asks to confirm); for failed ones `message-error`, `message-discard` and,
+//! `action-delete` (asks in the row: `delete-confirm` with `delete-yes` and `delete-no`, the
+//! focus on `delete-no`; Escape cancels); for failed ones `message-error`, `message-discard` and,
 //! when sending it again may succeed, `message-retry` (back to pending, same client id);
 //! `notice` (a join/leave line, `data-user`, `data-kind` = `joined`|`left`); `unread-divider`
 //! ("New messages" above the first unread message) and `jump-unread` (while it is out of view);
@@ -264,8 +265,18 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
             history.try_get_untracked(),
             Some(HistoryState::Loading | HistoryState::NotLoaded)
         ) {
-            // Not found within the pages allowed (or the room starts later): give up.
-            c.jump.try_set(None);
+            let around = c
+                .chat
+                .try_with_untracked(|c| c.window().map(|w| w.around))
+                .flatten();
+            if windowed && around != Some(seq) {
+                // Outside the window shown (another search result, a reply's original further
+                // back): a window around it instead.
+                c.open_window(seq);
+            } else {
+                // Not found within the pages allowed (or the room starts later): give up.
+                c.jump.try_set(None);
+            }
         }
     };
     // After the rows change (and the browser laid them out), keep the view in place; then jump
@@ -454,13 +465,25 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                             }
                         }
                     }
-                    "delete"
-                        if window()
-                            .confirm_with_message(i18n::t().ask_delete_message)
-                            .unwrap_or(false) =>
-                    {
-                        c.act(Act::Delete { target: seq }, "".into());
+                    // Asked in the row itself (not the browser's own box): the question, then
+                    // Delete or Cancel; the focus on Cancel, and back on the row's delete
+                    // button when cancelled.
+                    "delete" => {
+                        if let Some(h) = &host
+                            && h.query_selector(".confirm-inline").ok().flatten().is_none()
+                        {
+                            let d = el(h, "div", "confirm-inline");
+                            attrs(&d, &[("role", "group"), ("data-testid", "delete-confirm")]);
+                            text(&el(&d, "span", ""), i18n::t().ask_delete_message);
+                            button(&d, "delete-yes", "delete-yes", i18n::t().delete);
+                            let no = button(&d, "delete-no", "delete-no", i18n::t().cancel);
+                            if let Some(no) = no.dyn_ref::<web_sys::HtmlElement>() {
+                                let _ = no.focus();
+                            }
+                        }
                     }
+                    "delete-yes" => c.act(Act::Delete { target: seq }, "".into()),
+                    "delete-no" => cancel_delete(&btn),
                     _ => {}
                 }
             }
@@ -492,6 +515,13 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
     });
     // The editor: Enter saves, Escape cancels.
     let on_key = move |ev: web_sys::Event| {
+        if let Some(q) = target(&ev, ".confirm-inline")
+            && key_of(&ev) == "Escape"
+        {
+            ev.prevent_default();
+            cancel_delete(&q);
+            return;
+        }
         let (Some(c), Some(area)) = (client, target(&ev, "textarea")) else {
             return;
         };
@@ -702,6 +732,21 @@ fn key_seq(key: &str) -> Option<u64> {
 }
 
 /// A button that the list's click handler dispatches by its `data-act`.
+/// Closes the delete question that holds `inside`, the focus back on its row's delete button.
+fn cancel_delete(inside: &web_sys::Element) {
+    let Some(q) = inside.closest(".confirm-inline").ok().flatten() else {
+        return;
+    };
+    let row = q.parent_element();
+    q.remove();
+    if let Some(b) = row
+        .and_then(|r| r.query_selector("[data-act=delete]").ok().flatten())
+        .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
+    {
+        let _ = b.focus();
+    }
+}
+
 fn button(parent: &web_sys::Element, testid: &str, act: &str, label: &str) -> web_sys::Element {
     let b = el(parent, "button", "link");
     attrs(
