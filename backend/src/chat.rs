@@ -285,6 +285,16 @@ pub struct Page {
     pub head: u64,
 }
 
+impl From<crate::store::MessagePage> for Page {
+    fn from(page: crate::store::MessagePage) -> Self {
+        Self {
+            events: page.messages,
+            has_more: page.has_more,
+            head: page.head,
+        }
+    }
+}
+
 /// What a member asks to write to a room's log.
 #[derive(Debug, Clone)]
 pub enum Write {
@@ -1138,12 +1148,7 @@ impl Chat {
         before: u64,
         limit: Option<u32>,
     ) -> Result<Page, ChatError> {
-        self.request(actor)?;
-        self.refresh(actor, membership).await?;
-        if membership.snapshot.role.is_none() {
-            return Err(ChatError::NotJoined);
-        }
-        let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
+        let limit = self.may_page(actor, membership, limit).await?;
         self.page(membership.room, before, limit).await
     }
 
@@ -1156,21 +1161,28 @@ impl Chat {
         after: u64,
         limit: Option<u32>,
     ) -> Result<Page, ChatError> {
+        let limit = self.may_page(actor, membership, limit).await?;
+        let page = self
+            .store
+            .messages_after(membership.room, after, limit)
+            .await?;
+        Ok(page.into())
+    }
+
+    /// The checks of a history request (its rate, the membership, read again if the room
+    /// changed), and the page size it may have.
+    async fn may_page(
+        &self,
+        actor: &Actor,
+        membership: &mut Membership,
+        limit: Option<u32>,
+    ) -> Result<u32, ChatError> {
         self.request(actor)?;
         self.refresh(actor, membership).await?;
         if membership.snapshot.role.is_none() {
             return Err(ChatError::NotJoined);
         }
-        let limit = limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE);
-        let page = self
-            .store
-            .messages_after(membership.room, after, limit)
-            .await?;
-        Ok(Page {
-            events: page.messages,
-            has_more: page.has_more,
-            head: page.head,
-        })
+        Ok(limit.unwrap_or(HISTORY_PAGE).clamp(1, HISTORY_PAGE))
     }
 
     /// The newest page of a room, for a join without a usable `since`: no rate cost of its own
@@ -1180,12 +1192,11 @@ impl Chat {
     }
 
     async fn page(&self, room: RoomId, before: u64, limit: u32) -> Result<Page, ChatError> {
-        let page = self.store.messages_before(room, before, limit).await?;
-        Ok(Page {
-            events: page.messages,
-            has_more: page.has_more,
-            head: page.head,
-        })
+        Ok(self
+            .store
+            .messages_before(room, before, limit)
+            .await?
+            .into())
     }
 
     /// One message of the room as it is now, for a member.
