@@ -396,9 +396,15 @@ fn thumbnail(path: &Path) -> Result<Decoded, ImageRefusal> {
     let mut image = image::DynamicImage::from_decoder(decoder).map_err(refused)?;
     image.apply_orientation(orientation);
     let (w, h) = (image.width(), image.height());
-    let thumb = image.thumbnail(THUMB_SIDE, THUMB_SIDE);
+    let alpha = image.color().has_alpha();
+    // Scaled down to fit, never up: a small image is its own thumbnail.
+    let thumb = if w <= THUMB_SIDE && h <= THUMB_SIDE {
+        image
+    } else {
+        image.thumbnail(THUMB_SIDE, THUMB_SIDE)
+    };
     let mut out = Cursor::new(Vec::new());
-    let mime = if image.color().has_alpha() {
+    let mime = if alpha {
         image::DynamicImage::ImageRgba8(thumb.to_rgba8())
             .write_with_encoder(image::codecs::png::PngEncoder::new(&mut out))
             .map_err(|e| broken(&e))?;

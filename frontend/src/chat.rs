@@ -299,6 +299,9 @@ impl Chat {
     pub fn open_window(&mut self, around: u64) {
         let mut timeline = Timeline::default();
         timeline.expect_first_page();
+        if let Some(live) = self.rooms.get(&self.current) {
+            timeline.copy_quotes(&live.timeline);
+        }
         self.window = Some(Window {
             room: self.current,
             around,
@@ -367,9 +370,13 @@ impl Chat {
             return;
         };
         match (newer, page) {
-            (true, Some((page, more))) => {
+            (true, Some((_, false))) => {
+                // Read down to the newest message: the live timeline takes over (it holds the
+                // newest messages, and follows the room).
+                self.window = None;
+            }
+            (true, Some((page, true))) => {
                 w.newer_in_flight = false;
-                w.has_newer = more;
                 w.timeline.extend_newer(page, &me);
             }
             (true, None) => w.newer_in_flight = false,
@@ -1038,9 +1045,20 @@ impl Chat {
 
     /// Records the start of a message (fetched for a reply's quote).
     pub fn set_quote(&mut self, ev: MessageEvent) {
+        if let Some(w) = self.window.as_mut().filter(|w| w.room == ev.room) {
+            w.timeline.set_quote(ev.clone());
+        }
         if let Some(r) = self.rooms.get_mut(&ev.room) {
             r.timeline.set_quote(ev);
         }
+    }
+
+    /// The message `seq` of the room on screen, from its window when one is open and holds it,
+    /// else from its live timeline.
+    pub fn current_message(&self, seq: u64) -> Option<&crate::timeline::Message> {
+        self.window()
+            .and_then(|w| w.timeline.message(seq))
+            .or_else(|| self.room(self.current)?.timeline.message(seq))
     }
 
     /// Asks for the page before the oldest message of the room on screen, if there is one and
@@ -2216,9 +2234,8 @@ mod tests {
         assert_eq!(c.current_history(), HistoryState::Beginning);
         assert_eq!(c.window_request_newer(), Some((room("general"), 500, 525)));
         assert_eq!(c.window_request_newer(), None, "already on its way");
-        c.window_page(room("general"), 500, true, Some((page(526..=575), false)));
-        assert!(!c.window_has_newer());
-        assert_eq!(c.window_request_newer(), None, "nothing newer");
+        c.window_page(room("general"), 500, true, Some((page(526..=575), true)));
+        assert!(c.window_has_newer());
         assert_eq!(seqs(&c.current_entries()).len(), 150);
         // A page that comes back for an older window is dropped.
         c.window_page(room("general"), 7, true, Some((page(900..=901), false)));
@@ -2245,6 +2262,26 @@ mod tests {
         c.open(room("random"));
         c.open(room("general"));
         assert!(c.window().is_none());
+        // Read down to the newest message, a window gives way to the live timeline.
+        c.open_window(9_900);
+        c.window_loaded(
+            room("general"),
+            9_900,
+            (page(9_876..=9_900), true),
+            (page(9_901..=9_925), true),
+        );
+        assert_eq!(
+            c.window_request_newer(),
+            Some((room("general"), 9_900, 9_925))
+        );
+        c.window_page(
+            room("general"),
+            9_900,
+            true,
+            Some((page(9_926..=9_975), false)),
+        );
+        assert!(c.window().is_none(), "the newest reached");
+        assert!(c.reading());
     }
 
     #[test]

@@ -251,6 +251,7 @@ impl Client {
         let reply_to = self.reply.get_untracked();
         self.reply.set(None);
         self.typing(false);
+        self.leave_window();
         self.act(Act::Send { reply_to }, text.into_inner().into());
     }
 
@@ -260,6 +261,7 @@ impl Client {
         let reply_to = self.reply.get_untracked();
         self.reply.set(None);
         self.typing(false);
+        self.leave_window();
         let mut o = Outgoing::act(
             browser::new_client_id(),
             text.into(),
@@ -467,8 +469,18 @@ impl Client {
             let page = api::messages_page(room, seq, newer, shared::HISTORY_PAGE)
                 .await
                 .ok();
-            self.chat
-                .try_update(|c| c.window_page(room, around, newer, page));
+            let closed = self
+                .chat
+                .try_update(|c| {
+                    c.window_page(room, around, newer, page);
+                    c.window().is_none()
+                })
+                .unwrap_or(false);
+            if closed {
+                // Read down to the newest: the live timeline, at its bottom.
+                self.scroll
+                    .try_update_value(|m| m.retain(|(r, _)| *r != room));
+            }
         });
     }
 
@@ -496,6 +508,13 @@ impl Client {
                 }
             });
         });
+    }
+
+    /// A message sent from a window shows where it goes: the live timeline, at the bottom.
+    fn leave_window(self) {
+        if self.chat.try_with_untracked(|c| c.window().is_some()) == Some(true) {
+            self.close_window();
+        }
     }
 
     /// Leaves the window for the live timeline, at its newest messages.

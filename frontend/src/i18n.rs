@@ -586,7 +586,7 @@ catalogue! {
     search_author: "By (username)", "作者（用户名）";
     search_from: "From", "起始日期";
     search_until: "Until", "截止日期";
-    search_hint: "Enter searches; Tab goes to the results; Escape closes.", "按 Enter 搜索；Tab 转到结果；Esc 关闭。";
+    search_hint: "Enter searches; Down goes to the results; Escape closes.", "按 Enter 搜索；按 ↓ 转到结果；Esc 关闭。";
     search_results: "Results", "搜索结果";
     searching: "Searching…", "正在搜索…";
     search_none: "No messages found.", "没有找到消息。";

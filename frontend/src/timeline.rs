@@ -606,6 +606,12 @@ impl Timeline {
         self.quotes.push((ev.seq, quote));
     }
 
+    /// Takes the quotes fetched for `other` (a window of the same room starts with those its
+    /// live timeline already has).
+    pub fn copy_quotes(&mut self, other: &Timeline) {
+        self.quotes.clone_from(&other.quotes);
+    }
+
     /// Sets the read position the "new messages" divider follows (`None`: no divider).
     pub fn set_unread_after(&mut self, seq: Option<u64>) {
         self.unread_after = seq;

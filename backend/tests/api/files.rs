@@ -683,3 +683,15 @@ async fn a_photo_stored_sideways_is_measured_and_thumbnailed_upright() {
     assert!(small.get_pixel(80, 40).0[0] < 64, "the top is black");
     assert!(small.get_pixel(80, 280).0[0] > 192, "the bottom is white");
 }
+
+#[tokio::test]
+async fn a_small_image_is_its_own_thumbnail_never_scaled_up() {
+    let app = spawn_app().await;
+    let alice = app.register("alice").await;
+    app.joined(&alice, GENERAL).await;
+    let id = stored(&app, &alice, GENERAL, "dot.png", png(12, 9)).await;
+    let (status, _, thumb) = fetch(&app, &alice, &format!("/api/files/{id}/thumbnail"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let small = image::load_from_memory(&thumb).expect("a thumbnail decodes");
+    assert_eq!((small.width(), small.height()), (12, 9));
+}

@@ -748,7 +748,7 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
         effect(move || {
             let line = c.reply.get().and_then(|seq| {
                 c.chat.with(|chat| {
-                    let m = chat.room(chat.current())?.timeline.message(seq)?;
+                    let m = chat.current_message(seq)?;
                     Some(if m.deleted.is_some() {
                         t().replying_deleted.to_owned()
                     } else {

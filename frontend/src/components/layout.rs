@@ -344,7 +344,11 @@ fn chat_layout(root: web_sys::Element, on_logout: Callback<()>) {
     let on_send = Callback::new(move |text: MessageText| client.send_text(text));
     let on_load_older = Callback::new(move |()| client.load_older());
     let on_load_newer = Callback::new(move |()| client.load_newer());
-    let on_latest = Callback::new(move |()| client.close_window());
+    let on_latest = Callback::new(move |()| {
+        client.close_window();
+        // The button goes with the window: the focus to the list it gave way to.
+        focus_soon("[data-testid=message-list]");
+    });
     // The message a window of the room on screen is open around (0: none): the list is built
     // again when one opens or closes.
     let window_at = computed(move || client.chat.with(|c| c.window().map_or(0, |w| w.around)));

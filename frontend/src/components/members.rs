@@ -317,6 +317,25 @@ pub(crate) fn member_panel(room: RoomId) -> web_sys::Element {
     aside
 }
 
+/// The button of the member list now on the page that plays the part of `old` (the same test
+/// id, in the row of the same member), for giving the focus back after the list was built again.
+fn same_button(old: &web_sys::Element) -> Option<web_sys::HtmlElement> {
+    let id = old.get_attribute("data-testid")?;
+    let user = old
+        .closest("[data-user]")
+        .ok()
+        .flatten()?
+        .get_attribute("data-user")?;
+    document()
+        .query_selector(&format!(
+            "[data-testid=member-list] [data-user=\"{user}\"] [data-testid=\"{id}\"]"
+        ))
+        .ok()
+        .flatten()?
+        .dyn_into::<web_sys::HtmlElement>()
+        .ok()
+}
+
 /// Builds the panel's parts in `aside`, each kept up to date by its own effect: the heading,
 /// the error, the member list (and its presence dots), the confirmation dialog, the invitations
 /// (not in direct conversations) and the moderators' settings, filter rules and audit log.
@@ -356,7 +375,18 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Computed<bool>) {
                 ul
             }
         });
+        // Built again (someone joined, a role changed): a keyboard user's focus on a member's
+        // button stays on that member's button.
+        let focused = document().active_element().filter(|a| {
+            a.closest("[data-testid=member-list]")
+                .ok()
+                .flatten()
+                .is_some()
+        });
         list.set(Some(shown));
+        if let Some(again) = focused.as_ref().and_then(same_button) {
+            let _ = again.focus();
+        }
         presence.with_untracked(|state| paint_dots(&new_dots, state));
         *list_dots.borrow_mut() = new_dots;
     });
@@ -381,10 +411,16 @@ fn build(p: Panel, aside: &web_sys::Element, direct: Computed<bool>) {
             focus_soon(
                 "[data-testid=confirm-dialog] input, [data-testid=confirm-dialog] select, [data-testid=confirm-ok]",
             );
-        } else if let Some(el) = opener.try_update_value(Option::take).flatten()
-            && el.is_connected()
-        {
-            let _ = el.focus();
+        } else if let Some(el) = opener.try_update_value(Option::take).flatten() {
+            // The list may have been built again meanwhile: then that member's same button.
+            let again = if el.is_connected() {
+                Some(el)
+            } else {
+                same_button(&el)
+            };
+            if let Some(again) = again {
+                let _ = again.focus();
+            }
         }
     });
     // Escape closes the dialog.

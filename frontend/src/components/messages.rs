@@ -232,8 +232,12 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
             .unwrap_or(JUMP_PAGES);
         if let Some(row) = row {
             c.jump.try_set(None);
-            row.scroll_into_view();
             if let Some(r) = row.dyn_ref::<web_sys::HtmlElement>() {
+                // In the middle of the list, with what comes before it in view too.
+                el.set_scroll_top(
+                    content_y(el, r) - (el.client_height() - r.offset_height()).max(0) / 2,
+                );
+                // Focused without scrolling again.
                 let _ = r.focus();
             }
             let _ = row.set_attribute("data-highlight", "true");
@@ -469,20 +473,40 @@ pub(crate) fn message_list(parent: &web_sys::Node, p: ListProps) {
                     // Delete or Cancel; the focus on Cancel, and back on the row's delete
                     // button when cancelled.
                     "delete" => {
+                        // One question at a time.
+                        if let Some(u) = ul.try_get_value()
+                            && let Ok(open) = u.query_selector_all(".confirm-inline")
+                        {
+                            for i in 0..open.length() {
+                                if let Some(q) = open.item(i)
+                                    && host.as_ref().is_none_or(|h| !h.contains(Some(&q)))
+                                    && let Some(q) = q.dyn_ref::<web_sys::Element>()
+                                {
+                                    q.remove();
+                                }
+                            }
+                        }
                         if let Some(h) = &host
                             && h.query_selector(".confirm-inline").ok().flatten().is_none()
                         {
                             let d = el(h, "div", "confirm-inline");
                             attrs(&d, &[("role", "group"), ("data-testid", "delete-confirm")]);
                             text(&el(&d, "span", ""), i18n::t().ask_delete_message);
-                            button(&d, "delete-yes", "delete-yes", i18n::t().delete);
+                            button(&d, "delete-yes", "delete-yes", i18n::t().delete)
+                                .set_class_name("danger");
                             let no = button(&d, "delete-no", "delete-no", i18n::t().cancel);
                             if let Some(no) = no.dyn_ref::<web_sys::HtmlElement>() {
                                 let _ = no.focus();
                             }
                         }
                     }
-                    "delete-yes" => c.act(Act::Delete { target: seq }, "".into()),
+                    "delete-yes" => {
+                        c.act(Act::Delete { target: seq }, "".into());
+                        // The row is built again without its buttons: the focus to the list.
+                        if let Some(l) = list.try_get_value() {
+                            let _ = l.focus();
+                        }
+                    }
                     "delete-no" => cancel_delete(&btn),
                     _ => {}
                 }

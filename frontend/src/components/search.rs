@@ -28,7 +28,7 @@ use crate::components::dom::{
 };
 use crate::components::effect;
 use crate::components::messages::start_of;
-use crate::components::switcher::{dialog_place, focus_soon};
+use crate::components::switcher::dialog_place;
 use crate::i18n::{fill, t};
 
 /// What the dialog shows under the form.
@@ -80,7 +80,18 @@ pub(crate) fn search_dialog(client: Client, open: Var<bool>) -> web_sys::Element
     on(&host, "click", move |ev| on_click(s, &ev));
     dialog_place(&host, open, s.before, move |d| {
         build(s, d);
-        || focus_soon("[data-testid=search-input]")
+        || {
+            // The last words, selected: typing replaces them, an arrow keeps them.
+            if let Some(input) = document()
+                .query_selector("[data-testid=search-input]")
+                .ok()
+                .flatten()
+                .and_then(|i| i.dyn_into::<web_sys::HtmlInputElement>().ok())
+            {
+                let _ = input.focus();
+                input.select();
+            }
+        }
     });
     host
 }
@@ -372,6 +383,18 @@ fn on_key(s: State, ev: &web_sys::Event) {
         }
         "ArrowDown" | "ArrowUp" => {
             let Some(here) = target(ev, "[data-testid=search-result]") else {
+                // Down from the words: to the first hit.
+                if key == "ArrowDown"
+                    && target(ev, "[data-testid=search-input]").is_some()
+                    && let Some(first) = dialog
+                        .query_selector("[data-testid=search-result]")
+                        .ok()
+                        .flatten()
+                        .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
+                {
+                    ev.prevent_default();
+                    let _ = first.focus();
+                }
                 return;
             };
             ev.prevent_default();
