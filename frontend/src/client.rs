@@ -251,7 +251,7 @@ impl Client {
         let reply_to = self.reply.get_untracked();
         self.reply.set(None);
         self.typing(false);
-        self.leave_window();
+        self.close_window_if_open();
         self.act(Act::Send { reply_to }, text.into_inner().into());
     }
 
@@ -261,7 +261,7 @@ impl Client {
         let reply_to = self.reply.get_untracked();
         self.reply.set(None);
         self.typing(false);
-        self.leave_window();
+        self.close_window_if_open();
         let mut o = Outgoing::act(
             browser::new_client_id(),
             text.into(),
@@ -510,8 +510,9 @@ impl Client {
         });
     }
 
-    /// A message sent from a window shows where it goes: the live timeline, at the bottom.
-    fn leave_window(self) {
+    /// Back to the live timeline if a window is open (what follows happens there: a message
+    /// sent shows where it goes, at the bottom; the last message of one's own is edited there).
+    pub fn close_window_if_open(self) {
         if self.chat.try_with_untracked(|c| c.window().is_some()) == Some(true) {
             self.close_window();
         }

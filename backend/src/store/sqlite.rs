@@ -580,7 +580,6 @@ impl Writer {
                     }
                     // Before the answers go out: a search that follows one must index first.
                     self.unindexed.store(true, Ordering::Release);
-                    let started = std::time::Instant::now();
                     let committed = log::commit_batch(
                         &mut self.conn,
                         &mut self.heads,
@@ -588,9 +587,6 @@ impl Writer {
                         batch,
                         self.listener.as_ref(),
                     );
-                    crate::metrics::get()
-                        .commit_latency
-                        .observe(started.elapsed().as_secs_f64());
                     if committed.erased {
                         self.erased.store(true, Ordering::Release);
                     }

@@ -684,6 +684,8 @@ pub(crate) fn composer(form: web_sys::Element, p: ComposerParts) {
             });
             if last.is_some() {
                 ev.prevent_default();
+                // Your last message is in the live timeline, not in a window far back.
+                c.close_window_if_open();
                 c.editing.set(last);
             }
         } else if key == "Escape"

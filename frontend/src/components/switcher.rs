@@ -69,7 +69,29 @@ pub fn all_rows(client: Client) -> Vec<RoomRow> {
 /// view has been built).
 pub fn open_and_focus(client: Client, id: RoomId) {
     client.open_room(id);
-    focus_soon("[data-testid=composer]");
+    // Unless the person already went on into the messages: a key pressed right after (Up to
+    // edit the last message) can open an editor before this runs, and keeps the focus there.
+    let before = document().active_element();
+    gloo_timers::callback::Timeout::new(0, move || {
+        let now = document().active_element();
+        let moved = now != before
+            && now.is_some_and(|n| {
+                n.closest("[data-testid=message-list]")
+                    .ok()
+                    .flatten()
+                    .is_some()
+            });
+        if !moved
+            && let Some(el) = document()
+                .query_selector("[data-testid=composer]")
+                .ok()
+                .flatten()
+                .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok())
+        {
+            let _ = el.focus();
+        }
+    })
+    .forget();
 }
 
 /// Focuses the first element matching `selector` once the current changes are on screen.

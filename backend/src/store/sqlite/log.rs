@@ -86,6 +86,7 @@ pub(super) fn commit_batch(
     batch: Vec<(NewEvent, AppendReply)>,
     listener: &dyn CommitListener,
 ) -> Committed {
+    let started = std::time::Instant::now();
     let mut outcomes: Vec<StoreResult<Appended>> = Vec::with_capacity(batch.len());
     // Heads this batch moved, with their values before it, for a rollback.
     let mut undo: Vec<(RoomId, Option<u64>)> = Vec::new();
@@ -122,6 +123,10 @@ pub(super) fn commit_batch(
         }
         return Committed::default();
     }
+    // Before anyone is answered: what an acknowledged append did is counted by then.
+    crate::metrics::get()
+        .commit_latency
+        .observe(started.elapsed().as_secs_f64());
     let mut erased = false;
     let fresh: Vec<MessageEvent> = outcomes
         .iter()
