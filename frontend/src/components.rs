@@ -70,21 +70,35 @@ impl<T> Clone for Computed<T> {
 
 impl<T> Copy for Computed<T> {}
 
-/// A memo of what `f` computes: see [`Computed`].
+/// A memo of what `f` computes: see [`Computed`]. Only making the value and comparing two
+/// values are compiled per `T`; keeping the old value or the new one is in [`erased_memo`], once.
 pub(crate) fn computed<T: PartialEq + Send + Sync + 'static>(
     f: impl Fn() -> T + Send + Sync + 'static,
 ) -> Computed<T> {
-    let f: Box<dyn Fn(Option<Erased>) -> (Erased, bool) + Send + Sync> = Box::new(move |prev| {
-        let next = f();
-        match prev {
-            Some(prev) if prev.downcast_ref::<T>() == Some(&next) => (prev, false),
-            _ => (Arc::new(next), true),
-        }
-    });
     Computed {
-        memo: Memo::new_owning(f),
+        memo: erased_memo(Box::new(move || Arc::new(f())), same::<T>),
         ty: PhantomData,
     }
+}
+
+/// Whether two memo values, both `T`s, are equal.
+fn same<T: PartialEq + 'static>(a: &dyn Any, b: &dyn Any) -> bool {
+    a.downcast_ref::<T>() == b.downcast_ref::<T>()
+}
+
+/// The memo behind every [`Computed`]: `make` gives the next value, and the previous one is
+/// kept (its readers not told) when `same` finds them equal.
+fn erased_memo(
+    make: Box<dyn Fn() -> Erased + Send + Sync>,
+    same: fn(&dyn Any, &dyn Any) -> bool,
+) -> Memo<Erased> {
+    Memo::new_owning(move |prev: Option<Erased>| {
+        let next = make();
+        match prev {
+            Some(prev) if same(&*prev, &*next) => (prev, false),
+            _ => (next, true),
+        }
+    })
 }
 
 /// The `T` in a [`Computed<T>`]'s or a [`Var<T>`]'s value.
