@@ -105,8 +105,16 @@ fn erased_memo(
 fn cast<T: 'static>(value: &dyn Any) -> &T {
     match value.downcast_ref() {
         Some(v) => v,
-        None => unreachable!("a Computed<T> or Var<T> holds a T"),
+        None => wrong_type(),
     }
+}
+
+/// A cast back that cannot fail failed: one cold path shared by every [`cast`] and
+/// [`cast_mut`] rather than a panic compiled into each.
+#[cold]
+#[inline(never)]
+fn wrong_type() -> ! {
+    unreachable!("a Computed<T>, Var<T> or Stored<T> holds a T")
 }
 
 impl<T: Send + Sync + 'static> Computed<T> {
@@ -162,7 +170,7 @@ type Boxed = Box<dyn Any + Send + Sync>;
 fn cast_mut<T: 'static>(value: &mut dyn Any) -> &mut T {
     match value.downcast_mut() {
         Some(v) => v,
-        None => unreachable!("a Var<T> or Stored<T> holds a T"),
+        None => wrong_type(),
     }
 }
 
