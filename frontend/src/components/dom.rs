@@ -34,7 +34,13 @@ pub(crate) fn on(
     name: &'static str,
     f: impl FnMut(web_sys::Event) + 'static,
 ) {
-    let f = Closure::<dyn FnMut(web_sys::Event)>::new(f);
+    listen(target, name, Box::new(f));
+}
+
+/// The body of [`on`], out of line: at each of the many call sites only the handler is boxed.
+#[inline(never)]
+fn listen(target: &web_sys::EventTarget, name: &'static str, f: Box<dyn FnMut(web_sys::Event)>) {
+    let f = Closure::wrap(f);
     let _ = target.add_event_listener_with_callback(name, f.as_ref().unchecked_ref());
     Stored::new(Listener {
         target: target.clone(),
