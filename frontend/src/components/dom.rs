@@ -49,6 +49,17 @@ fn listen(target: &web_sys::EventTarget, name: &'static str, f: Box<dyn FnMut(we
     });
 }
 
+/// Runs `f` once, `ms` milliseconds from now (0: after the current task and rendering): one
+/// closure type for every caller, so the timer's code exists once.
+pub(crate) fn after(ms: u32, f: impl FnOnce() + 'static) {
+    after_boxed(ms, Box::new(f));
+}
+
+#[inline(never)]
+fn after_boxed(ms: u32, f: Box<dyn FnOnce()>) {
+    gloo_timers::callback::Timeout::new(ms, f).forget();
+}
+
 /// The key of a keyboard event (empty for any other event).
 pub(crate) fn key_of(ev: &web_sys::Event) -> String {
     ev.dyn_ref::<web_sys::KeyboardEvent>()

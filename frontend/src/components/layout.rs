@@ -758,7 +758,7 @@ fn announcer(parent: &web_sys::Element, client: Client) {
         });
         if !scheduled.get_value() {
             scheduled.set_value(true);
-            gloo_timers::callback::Timeout::new(500, say.clone()).forget();
+            crate::components::dom::after(500, say.clone());
         }
     });
 }

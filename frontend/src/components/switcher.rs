@@ -72,7 +72,7 @@ pub fn open_and_focus(client: Client, id: RoomId) {
     // Unless the person already went on into the messages: a key pressed right after (Up to
     // edit the last message) can open an editor before this runs, and keeps the focus there.
     let before = document().active_element();
-    gloo_timers::callback::Timeout::new(0, move || {
+    crate::components::dom::after(0, move || {
         let now = document().active_element();
         let moved = now != before
             && now.is_some_and(|n| {
@@ -90,19 +90,17 @@ pub fn open_and_focus(client: Client, id: RoomId) {
         {
             let _ = el.focus();
         }
-    })
-    .forget();
+    });
 }
 
 /// Focuses the first element matching `selector` once the current changes are on screen.
 pub fn focus_soon(selector: &'static str) {
-    gloo_timers::callback::Timeout::new(0, move || {
+    crate::components::dom::after(0, move || {
         let found = document().query_selector(selector).ok().flatten();
         if let Some(el) = found.and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok()) {
             let _ = el.focus();
         }
-    })
-    .forget();
+    });
 }
 
 /// The switcher's state.
