@@ -81,7 +81,7 @@ fn room_name(name: &str) -> RoomName {
     RoomName::parse(name).expect("valid room name")
 }
 
-async fn new_user(store: &dyn Store, name: &str) -> UserId {
+pub(crate) async fn new_user(store: &dyn Store, name: &str) -> UserId {
     store
         .create_user(user(name), shown(name), "hash".into())
         .await
@@ -1309,7 +1309,7 @@ async fn files(store: &dyn Store) {
     assert_eq!(store.file_usage(alice).await.expect("usage"), 0);
 }
 
-fn query(q: &str, rooms: Vec<RoomId>) -> SearchQuery {
+pub(crate) fn query(q: &str, rooms: Vec<RoomId>) -> SearchQuery {
     SearchQuery {
         terms: super::terms::query_terms(q).expect("a query"),
         rooms,
@@ -1322,7 +1322,7 @@ fn query(q: &str, rooms: Vec<RoomId>) -> SearchQuery {
     }
 }
 
-async fn found(store: &dyn Store, q: SearchQuery) -> Vec<String> {
+pub(crate) async fn found(store: &dyn Store, q: SearchQuery) -> Vec<String> {
     store
         .search(q)
         .await

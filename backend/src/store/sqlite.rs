@@ -1757,26 +1757,9 @@ mod tests {
         assert_eq!(found.last_seq, 3);
     }
 
-    fn texts(found: StoreResult<SearchResults>) -> Vec<String> {
-        found
-            .expect("searched")
-            .hits
-            .into_iter()
-            .map(|m| m.text)
-            .collect()
-    }
-
-    fn query(q: &str) -> SearchQuery {
-        SearchQuery {
-            terms: crate::store::terms::query_terms(q).expect("a query"),
-            rooms: vec![shared::DEFAULT_ROOM_ID],
-            author: None,
-            has_file: false,
-            after: None,
-            before: None,
-            cursor: None,
-            limit: 10,
-        }
+    /// The texts of a search of `general` for `q`.
+    async fn texts(store: &SqliteStore, q: &str) -> Vec<String> {
+        conformance::found(store, conformance::query(q, vec![shared::DEFAULT_ROOM_ID])).await
     }
 
     /// The watermark and the log's last id, read beside the store.
@@ -1798,14 +1781,7 @@ mod tests {
         // No ticker: only a search brings the index up to date.
         let store =
             SqliteStore::open_with(&path, Synchronous::Normal, ignore.clone(), None).expect("open");
-        let user = store
-            .create_user(
-                Username::parse("alice").expect("valid"),
-                DisplayName::parse("Alice").expect("valid"),
-                "hash".into(),
-            )
-            .await
-            .expect("user");
+        let user = conformance::new_user(&store, "alice").await;
         let room = shared::DEFAULT_ROOM_ID;
         let post = |id: &str, text: &str| NewEvent {
             change: Change::Post {
@@ -1828,7 +1804,7 @@ mod tests {
             store.append(post(id, text)).await.expect("posted");
         }
         // Indexed once, then edited: its old words leave the index, its new ones enter.
-        assert_eq!(texts(store.search(query("apple")).await), ["kept apple"]);
+        assert_eq!(texts(&store, "apple").await, ["kept apple"]);
         store.append(post("d", "first fig")).await.expect("posted");
         let (upto, last) = lag(&path);
         assert!(
@@ -1877,7 +1853,7 @@ mod tests {
             ("grape", vec!["second grape"]),
             ("apple", vec!["kept apple"]),
         ] {
-            assert_eq!(texts(store.search(query(q)).await), want, "{q}");
+            assert_eq!(texts(&store, q).await, want, "{q}");
         }
         let (upto, last) = lag(&path);
         assert_eq!(upto, last, "a search leaves nothing waiting");
@@ -1902,7 +1878,7 @@ mod tests {
         assert!(upto < last, "left unindexed ({upto} < {last})");
         let store =
             SqliteStore::open_with(&path, Synchronous::Normal, ignore, None).expect("reopen");
-        assert_eq!(texts(store.search(query("lemon")).await), ["late lemon"]);
-        assert_eq!(texts(store.search(query("cherry")).await), ["new cherry"]);
+        assert_eq!(texts(&store, "lemon").await, ["late lemon"]);
+        assert_eq!(texts(&store, "cherry").await, ["new cherry"]);
     }
 }
