@@ -71,6 +71,20 @@ ensure_postgres() {
   fi
 }
 
+# Redis (the bus between server nodes) and HAProxy (the balancer in front of them), for the
+# cluster tests and `make cluster`: each test starts its own on loopback; the system services
+# Debian may create are never used.
+ensure_cluster_tools() {
+  if ! command -v redis-server >/dev/null 2>&1 \
+     || ! { command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ]; }; then
+    say "installing Redis and HAProxy from Debian"
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server haproxy
+  fi
+}
+
 # A virtualenv in .tools/venv with the pinned test requirements; reinstalled when they change.
 ensure_python() {
   local req="$ROOT/tests/e2e/requirements.txt" venv="$TOOLS/venv"

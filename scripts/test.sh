@@ -9,6 +9,7 @@ cd "$ROOT"
 ensure_client_tools
 ensure_chromium
 ensure_postgres
+ensure_cluster_tools
 ensure_python
 ensure_e2e_npm
 

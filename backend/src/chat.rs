@@ -201,6 +201,14 @@ impl From<ValueError> for ChatError {
 /// Proof that the service admitted a user to a room (see the module docs), with what the rules
 /// read about the user and the room at the time.
 ///
+/// Per room, a counter of changes to who may post there and how; `base` is added to every room's
+/// (it moves when all of them must, see [`Chat::forget_everything_cached`]).
+#[derive(Default)]
+struct Epochs {
+    base: u64,
+    rooms: HashMap<RoomId, u64>,
+}
+
 /// A send checks the snapshot instead of reading the store again, as long as the room's epoch
 /// has not moved: every change of who may post there or how (a kick, ban, mute, role, slow mode,
 /// leave) bumps it, after its write, so a stale snapshot is always noticed and read again.
@@ -440,8 +448,8 @@ pub struct Chat {
     /// When each member last posted in a room with slow mode. Kept per process.
     last_post: Arc<Mutex<HashMap<(RoomId, UserId), Instant>>>,
     /// Per room, a counter of changes to who may post there and how (see [`Membership`]).
-    /// Kept per process: with several nodes the bus must carry the bumps.
-    epochs: Arc<Mutex<HashMap<RoomId, u64>>>,
+    /// Kept per process; with several nodes the bus carries the bumps (see [`crate::bus`]).
+    epochs: Arc<Mutex<Epochs>>,
     /// Who is typing where.
     typing: Arc<Typing>,
     /// Read positions reported over sockets, not yet written (see [`Chat::read_soon`]).
@@ -517,24 +525,40 @@ impl Chat {
 
     /// The room's epoch now.
     fn epoch(&self, room: RoomId) -> u64 {
-        self.epochs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&room)
-            .copied()
-            .unwrap_or(0)
+        let epochs = self.epochs.lock().unwrap_or_else(PoisonError::into_inner);
+        epochs.base + epochs.rooms.get(&room).copied().unwrap_or(0)
     }
 
-    /// Marks every [`Membership`] snapshot of the room as stale. Called before a change's write
-    /// and again after it, so that no send can pass on a snapshot older than the change once the
-    /// change is done.
+    /// Marks every [`Membership`] snapshot of the room as stale, on every node. Called before a
+    /// change's write and again after it, so that no send can pass on a snapshot older than the
+    /// change once the change is done (on another node: once the bus brought the news).
     fn bump(&self, room: RoomId) {
+        self.bump_here(room);
+        self.hub.publish(|| crate::bus::Note::Epoch { room });
+    }
+
+    /// [`Chat::bump`] on this node only: another node changed who may post in `room`.
+    pub fn bump_here(&self, room: RoomId) {
         *self
             .epochs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .rooms
             .entry(room)
             .or_default() += 1;
+    }
+
+    /// Marks every snapshot of every room stale, and forgets every cached rule: the bus was
+    /// away, so changes made on other nodes meanwhile may have gone unheard.
+    pub fn forget_everything_cached(&self) {
+        self.epochs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .base += 1;
+        let mut cache = self.filters.lock().unwrap_or_else(PoisonError::into_inner);
+        self.filters_generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        cache.clear();
     }
 
     /// Counts one request against the user's request rate. Every command does this; transports
@@ -1869,6 +1893,12 @@ impl Chat {
     }
 
     fn forget_rules(&self, scope: Option<RoomId>) {
+        self.forget_rules_here(scope);
+        self.hub.publish(|| crate::bus::Note::Rules { scope });
+    }
+
+    /// Forgets the cached rules of `scope` on this node: another node changed them.
+    pub fn forget_rules_here(&self, scope: Option<RoomId>) {
         let mut cache = self.filters.lock().unwrap_or_else(PoisonError::into_inner);
         self.filters_generation
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);

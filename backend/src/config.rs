@@ -30,6 +30,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_FILES_DIR")]
     pub files_dir: Option<PathBuf>,
 
+    /// The bus between server nodes: a Redis URL (`redis://127.0.0.1:6379`). Several nodes on
+    /// one PostgreSQL database each name the same Redis; see docs/cluster.md. Unset: one node.
+    #[arg(long, env = "CHAT_REDIS")]
+    pub redis: Option<String>,
+
     /// Folder of the built web client (trunk's `dist/`), served at `/`.
     #[arg(long, env = "CHAT_STATIC_DIR", default_value = "dist")]
     pub static_dir: PathBuf,

@@ -9,17 +9,24 @@
 //! before it, and a hole that stays open is filled from the store (the log is the source of
 //! truth), so a lost or late notification delays a delivery but never drops it.
 //!
-//! A room's order starts at the first event the dispatcher sees for it. On one node every event
-//! passes through here, so nothing comes before that; with several nodes, the bus must start a
-//! room's order from the store.
+//! A room's order starts at the first event the dispatcher sees for it, or earlier: at the
+//! lowest `seq` a join on this node read before ([`Hub::joined_at`]), so that what was
+//! committed between that read and the first event reaches the joiner. On one node every event
+//! passes through here. With several nodes, the events of the others come over the bus
+//! ([`crate::bus`]), which can lose the last events of a burst with no later event to reveal
+//! the hole: so every [`POLL`] the dispatcher also asks the store for the heads of the rooms
+//! with a connection here ([`Dispatcher::watch`]), and repairs up to them.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Weak};
+use std::future::Future;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use shared::{MessageEvent, RoomId};
 use tokio::sync::mpsc;
 
+use crate::bus::{Bus, Note};
 use crate::hub::Hub;
 use crate::metrics;
 use crate::store::{CommitListener, Store};
@@ -29,6 +36,8 @@ use crate::store::{CommitListener, Store};
 const REPAIR_DELAY: Duration = Duration::from_millis(100);
 /// The most events one repair reads.
 const REPAIR_PAGE: u32 = 500;
+/// How often a dispatcher with a bus asks the store for the heads of its rooms.
+pub const POLL: Duration = Duration::from_secs(1);
 
 /// What reaches the dispatcher.
 enum Input {
@@ -36,6 +45,9 @@ enum Input {
     Committed(Vec<MessageEvent>, Instant),
     /// The answer of a repair read for `room`.
     Repaired(RoomId, Vec<MessageEvent>),
+    /// The heads of rooms with a connection here, with the lowest `seq` a join read in each
+    /// since the last poll.
+    Heads(Vec<(RoomId, Option<u64>, u64)>),
 }
 
 /// The store's [`CommitListener`]: queues committed events for the dispatcher. The queue is
@@ -43,6 +55,8 @@ enum Input {
 /// only encodes and `try_send`s (see [`crate::hub`]).
 pub struct Seam {
     tx: mpsc::UnboundedSender<Input>,
+    /// The bus to the other nodes, if any.
+    bus: OnceLock<Arc<Bus>>,
 }
 
 /// Where the dispatcher reads from; made with its [`Seam`] by [`seam`].
@@ -57,11 +71,34 @@ pub struct Inbox {
 pub fn seam() -> (Arc<Seam>, Inbox) {
     let (tx, rx) = mpsc::unbounded_channel();
     let weak = tx.downgrade();
-    (Arc::new(Seam { tx }), Inbox { tx: weak, rx })
+    (
+        Arc::new(Seam {
+            tx,
+            bus: OnceLock::new(),
+        }),
+        Inbox { tx: weak, rx },
+    )
+}
+
+impl Seam {
+    /// Events committed on another node, from the bus.
+    pub fn remote(&self, events: Vec<MessageEvent>) {
+        let _ = self.tx.send(Input::Committed(events, Instant::now()));
+    }
+
+    /// Connects the seam to the other nodes: every commit here is published.
+    pub fn attach_bus(&self, bus: Arc<Bus>) {
+        let _ = self.bus.set(bus);
+    }
 }
 
 impl CommitListener for Seam {
     fn committed(&self, events: Vec<MessageEvent>) {
+        if let Some(bus) = self.bus.get() {
+            bus.publish(Note::Events {
+                events: events.clone(),
+            });
+        }
         // Fails only once the dispatcher has stopped, when the server is going down.
         let _ = self.tx.send(Input::Committed(events, Instant::now()));
     }
@@ -75,6 +112,8 @@ struct RoomOrder {
     waiting: BTreeMap<u64, MessageEvent>,
     /// A repair read for this room is under way.
     repairing: bool,
+    /// The highest `seq` the store said exists (see [`POLL`]).
+    known: u64,
 }
 
 /// Delivers committed events to the hub in `seq` order per room, filling holes from the store.
@@ -118,6 +157,67 @@ impl Dispatcher {
                     }
                     self.repair_if_needed(room);
                 }
+                Input::Heads(heads) => {
+                    for (room, floor, head) in heads {
+                        let order = match (self.rooms.get_mut(&room), floor) {
+                            (Some(order), _) => order,
+                            (None, Some(floor)) => {
+                                self.rooms.entry(room).or_insert_with(|| RoomOrder {
+                                    next: floor + 1,
+                                    waiting: BTreeMap::new(),
+                                    repairing: false,
+                                    known: 0,
+                                })
+                            }
+                            (None, None) => continue,
+                        };
+                        order.known = order.known.max(head);
+                        self.repair_if_needed(room);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every [`POLL`], asks the store for the heads of the rooms with a connection here and
+    /// feeds them to the dispatcher (for a node with a bus; see the module docs). Runs until
+    /// the dispatcher stops.
+    pub fn watch(&self) -> impl Future<Output = ()> + Send + 'static {
+        let (hub, store, tx) = (
+            Arc::clone(&self.hub),
+            Weak::clone(&self.store),
+            self.inbox.tx.clone(),
+        );
+        async move {
+            let mut every = tokio::time::interval(POLL);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let watched = hub.watched();
+                if watched.is_empty() {
+                    continue;
+                }
+                let Some(store) = store.upgrade() else { return };
+                let read = store.heads(watched.iter().map(|(room, _)| *room).collect());
+                drop(store);
+                let heads = match read.await {
+                    Ok(heads) => heads,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot read the rooms' heads");
+                        continue;
+                    }
+                };
+                let input = watched
+                    .into_iter()
+                    .filter_map(|(room, floor)| {
+                        let head = heads.iter().find(|(r, _)| *r == room)?.1;
+                        Some((room, floor, head))
+                    })
+                    .collect();
+                let Some(tx) = tx.upgrade() else { return };
+                if tx.send(Input::Heads(input)).is_err() {
+                    return;
+                }
             }
         }
     }
@@ -126,11 +226,18 @@ impl Dispatcher {
     /// it as already delivered.
     fn accept(&mut self, event: MessageEvent) {
         let room = event.room;
-        let order = self.rooms.entry(room).or_insert_with(|| RoomOrder {
-            next: event.seq,
-            waiting: BTreeMap::new(),
-            repairing: false,
-        });
+        let order = match self.rooms.entry(room) {
+            Entry::Occupied(order) => order.into_mut(),
+            Entry::Vacant(vacant) => {
+                let floor = self.hub.take_floor(room);
+                vacant.insert(RoomOrder {
+                    next: floor.map_or(event.seq, |f| (f + 1).min(event.seq)),
+                    waiting: BTreeMap::new(),
+                    repairing: false,
+                    known: 0,
+                })
+            }
+        };
         if event.seq < order.next {
             return;
         }
@@ -152,7 +259,14 @@ impl Dispatcher {
         let Some(order) = self.rooms.get_mut(&room) else {
             return;
         };
-        let Some(&first_waiting) = order.waiting.keys().next() else {
+        // The first `seq` known to exist above the hole.
+        let Some(first_waiting) = order
+            .waiting
+            .keys()
+            .next()
+            .copied()
+            .or((order.known >= order.next).then_some(order.known + 1))
+        else {
             return;
         };
         if order.repairing {

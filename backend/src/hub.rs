@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use axum::extract::ws::Utf8Bytes;
 use shared::{MessageEvent, Presence, RoomId, ServerMsg, Username, close_code};
 
+use crate::bus::{Bus, Note};
 use crate::store::UserId;
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -129,6 +131,8 @@ struct RoomState {
     members: HashMap<ConnId, Member>,
     /// Connections per online user. A user is online in the room while this is > 0.
     online: BTreeMap<Username, usize>,
+    /// The lowest `seq` a join read since the dispatcher last looked (see [`Hub::joined_at`]).
+    floor: Option<u64>,
 }
 
 impl RoomState {
@@ -173,6 +177,39 @@ pub struct Hub {
     news: OnceLock<broadcast::Sender<(RoomId, u64)>>,
     /// Source of [`ConnId`]s.
     next_id: AtomicU64,
+    /// The bus to the other nodes, if there are any.
+    bus: OnceLock<Arc<Bus>>,
+    /// Who the other nodes say is online where.
+    remote: Mutex<Remote>,
+}
+
+/// What one other node said of who is online where, and when it was last heard.
+struct RemoteNode {
+    seen: Instant,
+    rooms: HashMap<RoomId, HashSet<Username>>,
+}
+
+/// The other nodes' presence views (see [`crate::bus`]).
+#[derive(Default)]
+struct Remote {
+    nodes: HashMap<u64, RemoteNode>,
+}
+
+impl Remote {
+    /// Whether another node has `user` online in `room`.
+    fn online(&self, room: RoomId, user: &Username) -> bool {
+        self.nodes
+            .values()
+            .any(|n| n.rooms.get(&room).is_some_and(|users| users.contains(user)))
+    }
+
+    /// Who is online in `room` on other nodes.
+    fn names(&self, room: RoomId) -> impl Iterator<Item = &Username> {
+        self.nodes
+            .values()
+            .filter_map(move |n| n.rooms.get(&room))
+            .flatten()
+    }
 }
 
 /// Queues a frame for a connection; a full queue closes it as lagging.
@@ -297,8 +334,16 @@ impl Hub {
         }
     }
 
-    /// Closes every connection of a session (it was logged out).
+    /// Closes every connection of a session (it was logged out), on every node.
     pub fn end_session(&self, session: [u8; 32]) {
+        self.end_session_here(session);
+        self.publish(|| Note::EndSession {
+            session: hex(&session),
+        });
+    }
+
+    /// Closes every connection of a session on this node.
+    pub fn end_session_here(&self, session: [u8; 32]) {
         let conns = self
             .sessions
             .lock()
@@ -404,20 +449,36 @@ impl Hub {
                 lagged: false,
             },
         );
+        let mut came = false;
         if previous.is_none() {
             let count = state.online.entry(user.clone()).or_insert(0);
             *count += 1;
-            if *count == 1 {
-                let frame = plain(encode(&ServerMsg::Presence {
-                    room,
-                    user: user.clone(),
-                    online: true,
-                    status: None,
-                }));
-                state.broadcast(&frame, Some(id));
-            }
+            came = *count == 1;
         }
-        state.online.keys().cloned().collect()
+        let remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+        if came && !remote.online(room, user) {
+            let frame = plain(encode(&ServerMsg::Presence {
+                room,
+                user: user.clone(),
+                online: true,
+                status: None,
+            }));
+            state.broadcast(&frame, Some(id));
+        }
+        let mut online: Vec<Username> = state.online.keys().cloned().collect();
+        online.extend(remote.names(room).cloned());
+        drop(remote);
+        drop(state);
+        online.sort_unstable();
+        online.dedup();
+        if came {
+            self.publish(|| Note::Presence {
+                room,
+                user: user.clone(),
+                online: true,
+            });
+        }
+        online
     }
 
     /// Removes a connection from a room. If it was the user's last one there, the remaining
@@ -439,34 +500,61 @@ impl Hub {
             }
         };
         if gone {
+            self.gone_offline(room, &mut state, member.user);
+        }
+    }
+
+    /// Someone's last connection in a room on this node went: the members here see them go
+    /// offline unless another node has them online, and the other nodes are told.
+    fn gone_offline(&self, room: RoomId, state: &mut RoomState, user: Username) {
+        let elsewhere = self
+            .remote
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .online(room, &user);
+        if !elsewhere {
             let frame = plain(encode(&ServerMsg::Presence {
                 room,
-                user: member.user,
+                user: user.clone(),
                 online: false,
                 status: None,
             }));
             state.broadcast(&frame, None);
         }
+        self.publish(|| Note::Presence {
+            room,
+            user,
+            online: false,
+        });
     }
 
     /// How many users are online in a room.
     pub fn online_count(&self, room: RoomId) -> u32 {
         let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
-        rooms.get(&room).map_or(0, |r| {
-            let n = r
-                .lock()
+        let mut names: HashSet<Username> = rooms.get(&room).map_or_else(HashSet::new, |r| {
+            r.lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .online
-                .len();
-            u32::try_from(n).unwrap_or(u32::MAX)
-        })
+                .keys()
+                .cloned()
+                .collect()
+        });
+        drop(rooms);
+        let remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+        names.extend(remote.names(room).cloned());
+        u32::try_from(names.len()).unwrap_or(u32::MAX)
     }
 
     /// Sends a frame to every connection of a user. A connection whose queue is full is closed
     /// as lagging, as for room events: it reconnects and reads the state again, so a notice is
     /// never silently lost (a missed `removed` would leave it thinking it is still in a room).
     pub fn to_user(&self, user: UserId, msg: &ServerMsg) {
-        self.to_user_outbound(user, &plain(encode(msg)));
+        let out = plain(encode(msg));
+        self.to_user_outbound(user, &out);
+        self.publish(|| Note::ToUser {
+            user,
+            frame: out.frame.to_string(),
+        });
     }
 
     fn to_user_outbound(&self, user: UserId, out: &Outbound) {
@@ -479,9 +567,16 @@ impl Hub {
     /// Sends a frame to every open connection (a new public room).
     pub fn to_all(&self, msg: &ServerMsg) {
         let out = plain(encode(msg));
+        self.to_all_here(&out);
+        self.publish(|| Note::ToAll {
+            frame: out.frame.to_string(),
+        });
+    }
+
+    fn to_all_here(&self, out: &Outbound) {
         let users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
         for conn in users.values().flat_map(|u| u.conns.values()) {
-            offer(conn, &out);
+            offer(conn, out);
         }
     }
 
@@ -496,23 +591,34 @@ impl Hub {
 
     /// Sends a frame to every connection that joined a room.
     pub fn to_room(&self, room: RoomId, msg: &ServerMsg) {
+        let out = plain(encode(msg));
+        self.to_room_here(room, None, &out);
+        self.publish(|| Note::ToRoom {
+            room,
+            except: None,
+            frame: out.frame.to_string(),
+        });
+    }
+
+    fn to_room_here(&self, room: RoomId, except: Option<&Username>, out: &Outbound) {
         if let Some(state) = self.joined_room(room) {
             state
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .broadcast(&plain(encode(msg)), None);
+                .broadcast_but(out, |_, member| Some(&member.user) == except);
         }
     }
 
     /// Sends a frame to every connection that joined a room, except those of `user` (who
     /// knows already: their own typing).
     pub fn to_room_but(&self, room: RoomId, user: &Username, msg: &ServerMsg) {
-        if let Some(state) = self.joined_room(room) {
-            state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .broadcast_but(&plain(encode(msg)), |_, member| &member.user == user);
-        }
+        let out = plain(encode(msg));
+        self.to_room_here(room, Some(user), &out);
+        self.publish(|| Note::ToRoom {
+            room,
+            except: Some(user.clone()),
+            frame: out.frame.to_string(),
+        });
     }
 
     /// Ends a user's presence in a room at once (they left, or were kicked or banned): their
@@ -525,37 +631,49 @@ impl Hub {
         name: &Username,
         notice: &ServerMsg,
     ) {
+        let frame = encode(notice);
+        self.remove_here(room, user, name, frame.clone());
+        self.publish(|| Note::Remove {
+            room,
+            user,
+            name: name.clone(),
+            frame: frame.to_string(),
+        });
+    }
+
+    fn remove_here(&self, room: RoomId, user: UserId, name: &Username, frame: Utf8Bytes) {
         if let Some(state) = self.joined_room(room) {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
             let before = state.members.len();
             state.members.retain(|_, m| &m.user != name);
             if state.members.len() != before && state.online.remove(name).is_some() {
-                let frame = plain(encode(&ServerMsg::Presence {
-                    room,
-                    user: name.clone(),
-                    online: false,
-                    status: None,
-                }));
-                state.broadcast(&frame, None);
+                self.gone_offline(room, &mut state, name.clone());
             }
         }
         let out = Arc::new(Encoded {
             event: None,
             leave: Some(room),
-            frame: encode(notice),
+            frame,
         });
         self.to_user_outbound(user, &out);
     }
 
     /// Whether a user has a connection in a room.
     pub fn is_online(&self, room: RoomId, name: &Username) -> bool {
-        let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
-        rooms.get(&room).is_some_and(|r| {
-            r.lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .online
-                .contains_key(name)
-        })
+        let here = {
+            let rooms = self.rooms.read().unwrap_or_else(PoisonError::into_inner);
+            rooms.get(&room).is_some_and(|r| {
+                r.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .online
+                    .contains_key(name)
+            })
+        };
+        here || self
+            .remote
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .online(room, name)
     }
 
     /// Fans a committed event out to the room's connections. Called by the
@@ -575,6 +693,248 @@ impl Hub {
         // Nobody waiting is not an error.
         let _ = self.news_sender().send((event.room, event.seq));
     }
+}
+
+/// The hub's side of the bus between nodes (see [`crate::bus`]).
+impl Hub {
+    /// Connects the hub to the other nodes: from now on what it sends to people is also
+    /// published, and presence includes theirs.
+    pub fn attach_bus(&self, bus: Arc<Bus>) {
+        let _ = self.bus.set(bus);
+    }
+
+    /// Publishes a note if there is a bus; `note` is only built then.
+    pub fn publish(&self, note: impl FnOnce() -> Note) {
+        if let Some(bus) = self.bus.get() {
+            bus.publish(note());
+        }
+    }
+
+    /// Applies what another node did to its people. Other notes are not the hub's and are
+    /// ignored here.
+    pub fn apply(&self, node: u64, note: Note) {
+        match note {
+            Note::ToUser { user, frame } => {
+                self.to_user_outbound(user, &plain(Utf8Bytes::from(frame)));
+            }
+            Note::ToAll { frame } => self.to_all_here(&plain(Utf8Bytes::from(frame))),
+            Note::ToRoom {
+                room,
+                except,
+                frame,
+            } => self.to_room_here(room, except.as_ref(), &plain(Utf8Bytes::from(frame))),
+            Note::Remove {
+                room,
+                user,
+                name,
+                frame,
+            } => self.remove_here(room, user, &name, Utf8Bytes::from(frame)),
+            Note::EndSession { session } => {
+                if let Some(session) = session_from_hex(&session) {
+                    self.end_session_here(session);
+                }
+            }
+            Note::Presence { room, user, online } => {
+                let changed = {
+                    let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+                    let before = remote.online(room, &user);
+                    let view = remote.nodes.entry(node).or_insert_with(|| RemoteNode {
+                        seen: Instant::now(),
+                        rooms: HashMap::new(),
+                    });
+                    view.seen = Instant::now();
+                    if online {
+                        view.rooms.entry(room).or_default().insert(user.clone());
+                    } else if let Some(users) = view.rooms.get_mut(&room) {
+                        users.remove(&user);
+                        if users.is_empty() {
+                            view.rooms.remove(&room);
+                        }
+                    }
+                    before != remote.online(room, &user)
+                };
+                if changed {
+                    self.announce_remote(room, &user);
+                }
+            }
+            Note::Heartbeat { rooms } => {
+                let view = RemoteNode {
+                    seen: Instant::now(),
+                    rooms: rooms
+                        .into_iter()
+                        .map(|(room, users)| (room, users.into_iter().collect()))
+                        .collect(),
+                };
+                self.replace_view(node, Some(view));
+            }
+            Note::Events { .. } | Note::Epoch { .. } | Note::Rules { .. } => {}
+        }
+    }
+
+    /// Replaces what a node said (`None`: forgets the node) and tells the members here of every
+    /// person that changed between online and offline because of it.
+    fn replace_view(&self, node: u64, view: Option<RemoteNode>) {
+        let changed: Vec<(RoomId, Username)> = {
+            let mut remote = self.remote.lock().unwrap_or_else(PoisonError::into_inner);
+            let old = match view {
+                Some(view) => remote.nodes.insert(node, view),
+                None => remote.nodes.remove(&node),
+            };
+            let mut touched: Vec<(RoomId, Username)> = Vec::new();
+            let new = remote.nodes.get(&node);
+            let pairs = |n: Option<&RemoteNode>| -> Vec<(RoomId, Username)> {
+                n.into_iter()
+                    .flat_map(|n| n.rooms.iter())
+                    .flat_map(|(room, users)| users.iter().map(|u| (*room, u.clone())))
+                    .collect()
+            };
+            let (before, after) = (pairs(old.as_ref()), pairs(new));
+            for pair in before.iter().chain(after.iter()) {
+                if before.contains(pair) != after.contains(pair) && !touched.contains(pair) {
+                    touched.push(pair.clone());
+                }
+            }
+            // Whether each touched person is online elsewhere at all is judged by
+            // `announce_remote`; a pair that moved between this node's view and another's
+            // is announced only if the answer changed, which it checks.
+            touched
+                .into_iter()
+                .filter(|(room, user)| {
+                    let others = remote
+                        .nodes
+                        .iter()
+                        .filter(|(id, _)| **id != node)
+                        .any(|(_, n)| n.rooms.get(room).is_some_and(|u| u.contains(user)));
+                    !others
+                })
+                .collect()
+        };
+        for (room, user) in changed {
+            self.announce_remote(room, &user);
+        }
+    }
+
+    /// Tells the members here whether `user` is online in `room` now, unless they are online
+    /// on this node (then nothing changed for the members here).
+    fn announce_remote(&self, room: RoomId, user: &Username) {
+        let Some(state) = self.joined_room(room) else {
+            return;
+        };
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.online.contains_key(user) {
+            return;
+        }
+        let online = self
+            .remote
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .online(room, user);
+        let frame = plain(encode(&ServerMsg::Presence {
+            room,
+            user: user.clone(),
+            online,
+            status: None,
+        }));
+        state.broadcast(&frame, None);
+    }
+
+    /// Forgets the nodes not heard for `expiry`: their people go offline here.
+    pub fn expire_nodes(&self, expiry: std::time::Duration) {
+        let silent: Vec<u64> = self
+            .remote
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.seen.elapsed() > expiry)
+            .map(|(id, _)| *id)
+            .collect();
+        for node in silent {
+            tracing::warn!(
+                node = format_args!("{node:016x}"),
+                "a node went silent; its people are offline"
+            );
+            self.replace_view(node, None);
+        }
+    }
+
+    /// Who is online in which room on this node, for the heartbeat.
+    pub fn view(&self) -> Vec<(RoomId, Vec<Username>)> {
+        let rooms: Vec<(RoomId, Arc<Mutex<RoomState>>)> = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, state)| (*id, Arc::clone(state)))
+            .collect();
+        rooms
+            .into_iter()
+            .filter_map(|(room, state)| {
+                let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+                (!state.online.is_empty()).then(|| (room, state.online.keys().cloned().collect()))
+            })
+            .collect()
+    }
+
+    /// The rooms with a connection on this node, and for each the lowest `seq` a join read
+    /// since the dispatcher last asked (see [`Hub::joined_at`]).
+    pub fn watched(&self) -> Vec<(RoomId, Option<u64>)> {
+        let rooms: Vec<(RoomId, Arc<Mutex<RoomState>>)> = self
+            .rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, state)| (*id, Arc::clone(state)))
+            .collect();
+        rooms
+            .into_iter()
+            .filter_map(|(room, state)| {
+                let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+                let floor = state.floor.take();
+                (!state.members.is_empty()).then_some((room, floor))
+            })
+            .collect()
+    }
+
+    /// Records that a join read the room up to `seq`: live delivery must start no later than
+    /// the next one. The dispatcher uses it for a room it has no order for yet.
+    pub fn joined_at(&self, room: RoomId, seq: u64) {
+        let state = self.room(room);
+        let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.floor = Some(state.floor.map_or(seq, |f| f.min(seq)));
+    }
+
+    /// Takes the lowest `seq` recorded by [`Hub::joined_at`] for a room.
+    pub fn take_floor(&self, room: RoomId) -> Option<u64> {
+        self.joined_room(room).and_then(|state| {
+            state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .floor
+                .take()
+        })
+    }
+}
+
+/// A session key in hex, for the bus.
+fn hex(bytes: &[u8; 32]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// A session key from its hex form on the bus (the reverse of `hex`).
+pub fn session_from_hex(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    if s.len() != 64 {
+        return None;
+    }
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 #[cfg(test)]

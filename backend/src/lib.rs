@@ -21,6 +21,7 @@
 //! The wire types live in the `shared` crate; `docs/protocol.md` documents them.
 
 pub mod auth;
+pub mod bus;
 pub mod chat;
 pub mod config;
 pub mod error;

@@ -14,6 +14,10 @@
 //! | `chat_commit_latency_seconds` | histogram | one group commit of the store's writer |
 //! | `chat_repairs_total` | counter | holes in the event stream filled from the store |
 //! | `chat_draining` | gauge | 1 while the server drains before stopping (`/readyz` says 503) |
+//! | `chat_bus_up` | gauge | 1 while the Redis bus between nodes is connected (0 without a bus) |
+//! | `chat_bus_lag_seconds` | histogram | from a note's publication on another node to its arrival here |
+//! | `chat_bus_dropped_total` | counter | notes not published (the bus down or its queue full); the store repairs events |
+//! | `chat_gap_kicks_total` | counter | connections closed because their own stream had a hole (they resume) |
 
 use std::sync::OnceLock;
 
@@ -44,6 +48,14 @@ pub struct Metrics {
     pub repairs: Counter,
     /// 1 while draining.
     pub draining: Gauge,
+    /// 1 while the bus is connected.
+    pub bus_up: Gauge,
+    /// Publication on another node to arrival here, seconds.
+    pub bus_lag: Histogram,
+    /// Notes not published.
+    pub bus_dropped: Counter,
+    /// Connections closed for a hole in their stream.
+    pub gap_kicks: Counter,
 }
 
 impl Metrics {
@@ -100,6 +112,30 @@ impl Metrics {
             "1 while the server drains before stopping",
             draining.clone(),
         );
+        let bus_up = Gauge::default();
+        registry.register(
+            "bus_up",
+            "1 while the Redis bus between nodes is connected",
+            bus_up.clone(),
+        );
+        let bus_lag = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        registry.register(
+            "bus_lag_seconds",
+            "From a note's publication on another node to its arrival here",
+            bus_lag.clone(),
+        );
+        let bus_dropped = Counter::default();
+        registry.register(
+            "bus_dropped",
+            "Notes not published: the bus down or its queue full",
+            bus_dropped.clone(),
+        );
+        let gap_kicks = Counter::default();
+        registry.register(
+            "gap_kicks",
+            "Connections closed because their own event stream had a hole",
+            gap_kicks.clone(),
+        );
         Self {
             registry,
             websockets,
@@ -111,6 +147,10 @@ impl Metrics {
             commit_latency,
             repairs,
             draining,
+            bus_up,
+            bus_lag,
+            bus_dropped,
+            gap_kicks,
         }
     }
 
@@ -149,6 +189,10 @@ mod tests {
             "chat_commit_latency_seconds_count",
             "chat_repairs_total",
             "chat_draining",
+            "chat_bus_up",
+            "chat_bus_lag_seconds_count",
+            "chat_bus_dropped_total",
+            "chat_gap_kicks_total",
         ] {
             assert!(text.contains(name), "{name} missing from:\n{text}");
         }

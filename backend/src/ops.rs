@@ -3,6 +3,8 @@
 //! - `GET /healthz`: 200 while the process serves HTTP at all (liveness).
 //! - `GET /readyz`: 200 when the store answers a read within a second and the server is not
 //!   draining; 503 otherwise, with the reason (readiness: a balancer sends no new clients).
+//!   With a bus (`--redis`) that is down, 200 with `ready, degraded: bus down`: the node still
+//!   serves its people, and reads the others' events from the store.
 //! - `GET /metrics`: the Prometheus text format (see [`crate::metrics`]), for clients on a
 //!   loopback address, or anyone with `Authorization: Bearer <--metrics-token>`.
 
@@ -34,7 +36,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     // Any read will do: the answer is not the point, that the store gives one is.
     let probe = shared::Username::parse("readyz").expect("a valid handle");
     match tokio::time::timeout(STORE_PROBE, state.store.find_user(probe)).await {
-        Ok(Ok(_)) => (StatusCode::OK, "ready\n").into_response(),
+        // Without the bus, a node still serves its own people (and the store repairs what the
+        // others wrote, a second late): ready, but degraded, so a balancer keeps it.
+        Ok(Ok(_)) => match &state.bus {
+            Some(bus) if !bus.is_up() => {
+                (StatusCode::OK, "ready, degraded: bus down\n").into_response()
+            }
+            _ => (StatusCode::OK, "ready\n").into_response(),
+        },
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: the store failed");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()

@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
+use shared::{RoomId, Username};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::SessionCache;
+use crate::bus::{self, Bus, Note};
 use crate::chat::Chat;
 use crate::config::{Config, Database};
 use crate::events::{self, Dispatcher};
@@ -75,6 +77,48 @@ pub struct AppState {
     pub blobs: Arc<Blobs>,
     /// The server is draining before it stops: `/readyz` says 503.
     pub draining: Arc<AtomicBool>,
+    /// The bus to the other nodes (`--redis`), if any.
+    pub bus: Option<Arc<Bus>>,
+}
+
+/// What this node does with the other nodes' news (see [`crate::bus`]).
+struct Peers {
+    hub: Arc<Hub>,
+    seam: Arc<events::Seam>,
+    chat: Chat,
+    sessions: Arc<SessionCache>,
+}
+
+impl bus::Receiver for Peers {
+    fn note(&self, node: u64, note: Note) {
+        match note {
+            Note::Events { events } => self.seam.remote(events),
+            Note::Epoch { room } => self.chat.bump_here(room),
+            Note::Rules { scope } => self.chat.forget_rules_here(scope),
+            Note::EndSession { session } => {
+                if let Some(key) = crate::hub::session_from_hex(&session) {
+                    // The other node deleted the row already: forget the session here (no
+                    // cached copy may serve it again), then close its sockets.
+                    self.sessions.revoke(key);
+                    self.sessions.revoked_deleted(&key);
+                }
+                self.hub.apply(node, Note::EndSession { session });
+            }
+            other => self.hub.apply(node, other),
+        }
+    }
+
+    fn tick(&self) {
+        self.hub.expire_nodes(bus::NODE_EXPIRY);
+    }
+
+    fn reconnected(&self) {
+        self.chat.forget_everything_cached();
+    }
+
+    fn view(&self) -> Vec<(RoomId, Vec<Username>)> {
+        self.hub.view()
+    }
 }
 
 /// Why the server could not start.
@@ -86,6 +130,9 @@ pub enum StartError {
     /// The address could not be bound.
     #[error("cannot listen: {0}")]
     Bind(#[from] std::io::Error),
+    /// The bus URL is not a Redis URL.
+    #[error("cannot use the bus: {0}")]
+    Bus(String),
     /// The TLS certificate or key could not be read or used.
     #[error("cannot use the TLS certificate: {0}")]
     Tls(String),
@@ -107,6 +154,7 @@ impl Application {
             (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
             _ => None,
         };
+        let bus_seam = Arc::clone(&seam);
         let store: Arc<dyn Store> = match &config.database {
             Database::Sqlite(path) => Arc::new(SqliteStore::open(path, config.synchronous, seam)?),
             Database::Postgres(url) => Arc::new(PgStore::open(url, seam).await?),
@@ -121,24 +169,49 @@ impl Application {
             }
         }
         // Runs until the store, which holds the seam, is dropped.
-        tokio::spawn(Dispatcher::new(inbox, Arc::clone(&hub), &store).run());
+        let dispatcher = Dispatcher::new(inbox, Arc::clone(&hub), &store);
+        let watch = config.redis.is_some().then(|| dispatcher.watch());
+        tokio::spawn(dispatcher.run());
         let limits = Arc::new(RateLimits::new(&config));
         let blobs = Arc::new(Blobs::new(config.files_dir()));
         let config = Arc::new(config);
+        let shutdown = CancellationToken::new();
+        let sessions: Arc<SessionCache> = Arc::default();
+        let chat = Chat::new(
+            Arc::clone(&store),
+            Arc::clone(&hub),
+            Arc::clone(&limits),
+            Arc::clone(&config),
+            Arc::clone(&blobs),
+        );
+        let bus = match &config.redis {
+            Some(url) => {
+                let peers = Arc::new(Peers {
+                    hub: Arc::clone(&hub),
+                    seam: Arc::clone(&bus_seam),
+                    chat: chat.clone(),
+                    sessions: Arc::clone(&sessions),
+                });
+                let bus = Bus::start(url, peers, shutdown.clone())
+                    .map_err(|e| StartError::Bus(e.to_string()))?;
+                hub.attach_bus(Arc::clone(&bus));
+                bus_seam.attach_bus(Arc::clone(&bus));
+                if let Some(watch) = watch {
+                    tokio::spawn(watch);
+                }
+                Some(bus)
+            }
+            None => None,
+        };
         let state = AppState {
-            chat: Chat::new(
-                Arc::clone(&store),
-                Arc::clone(&hub),
-                Arc::clone(&limits),
-                Arc::clone(&config),
-                Arc::clone(&blobs),
-            ),
+            chat,
             blobs,
             store,
             hub,
-            sessions: Arc::default(),
+            bus,
+            sessions,
             origins: Arc::new(origins),
-            shutdown: CancellationToken::new(),
+            shutdown,
             tracker: TaskTracker::new(),
             hasher,
             limits,

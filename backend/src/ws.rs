@@ -472,6 +472,15 @@ impl Conn {
             if *seq <= joined.delivered {
                 return None;
             }
+            if *seq > joined.delivered + 1 {
+                // A hole in this connection's own stream: live delivery began after what its
+                // join read (a race with the first events of a room another node wrote). The
+                // client resumes from what it has, as after any lagging close.
+                tracing::warn!(%room, delivered = joined.delivered, seq, "a hole in a connection's stream; closing it to resume");
+                metrics::get().gap_kicks.inc();
+                self.control.kick(Kick::Lagging);
+                return None;
+            }
             joined.delivered = *seq;
         }
         Some(out.frame.clone())
@@ -822,6 +831,8 @@ impl Conn {
             (Some(_), _) => last_seq,
             (None, since) => since.unwrap_or(0),
         };
+        // Live delivery must start right after what was read (see `Hub::joined_at`).
+        self.state.hub.joined_at(room, last_seq);
         self.rooms.insert(
             room,
             Joined {

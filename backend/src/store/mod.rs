@@ -819,6 +819,23 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> BoxFuture<'static, StoreResult<Vec<MessageEvent>>>;
 
+    /// The highest `seq` of each of these rooms that exists (rooms that do not are left out).
+    /// Several nodes' dispatchers ask this every second for the rooms their people are in, to
+    /// find events the bus lost (see `crate::bus`); a store for several nodes answers with one
+    /// query.
+    fn heads(&self, rooms: Vec<RoomId>) -> BoxFuture<'static, StoreResult<Vec<(RoomId, u64)>>> {
+        let reads: Vec<_> = rooms.iter().map(|room| self.room(*room)).collect();
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(reads.len());
+            for read in reads {
+                if let Some(room) = read.await? {
+                    out.push((room.id, room.last_seq));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// A user's read positions and unread counts in these rooms, in the same order.
     fn read_counts(
         &self,

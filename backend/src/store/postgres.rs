@@ -727,6 +727,21 @@ impl Store for PgStore {
         .boxed()
     }
 
+    fn heads(&self, rooms: Vec<RoomId>) -> BoxFuture<'static, StoreResult<Vec<(RoomId, u64)>>> {
+        let pool = self.pool.clone();
+        async move {
+            let ids: Vec<i64> = rooms.iter().map(|r| to_i64(r.0)).collect();
+            let rows = sqlx::query("SELECT id, head FROM rooms WHERE id = ANY($1)")
+                .bind(ids)
+                .fetch_all(&pool)
+                .await?;
+            rows.iter()
+                .map(|r| Ok((RoomId(to_u64(r.try_get(0)?)), to_u64(r.try_get(1)?))))
+                .collect()
+        }
+        .boxed()
+    }
+
     fn add_member(
         &self,
         room: RoomId,

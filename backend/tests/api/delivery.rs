@@ -29,7 +29,7 @@ const WINDOW: usize = 8;
 
 /// One write a test client makes: a message, or a change to its `k`-th own message.
 #[derive(Debug, Clone)]
-enum Op {
+pub(crate) enum Op {
     Say(String),
     Edit(usize, String),
     React(usize, &'static str, bool),
@@ -69,14 +69,14 @@ fn ops(name: &str, messages: usize) -> VecDeque<(String, Op)> {
 
 /// A message as a client or the database sees it in the end.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-struct Shown {
-    text: String,
-    deleted: bool,
-    reactions: std::collections::BTreeSet<(String, String)>,
+pub(crate) struct Shown {
+    pub(crate) text: String,
+    pub(crate) deleted: bool,
+    pub(crate) reactions: std::collections::BTreeSet<(String, String)>,
 }
 
 /// Folds a room's events, in order, into the state of each message.
-fn fold(events: &[MessageEvent]) -> BTreeMap<u64, Shown> {
+pub(crate) fn fold(events: &[MessageEvent]) -> BTreeMap<u64, Shown> {
     let mut state: BTreeMap<u64, Shown> = BTreeMap::new();
     for e in events {
         match e.kind {
@@ -123,8 +123,8 @@ fn fold(events: &[MessageEvent]) -> BTreeMap<u64, Shown> {
 
 /// A client that survives disconnects.
 #[derive(Debug, Default)]
-struct Resilient {
-    name: String,
+pub(crate) struct Resilient {
+    pub(crate) name: String,
     token: String,
     room: String,
     /// The id of `room`.
@@ -136,16 +136,22 @@ struct Resilient {
     /// Acknowledged: client_id -> seq.
     acked: HashMap<String, u64>,
     /// Not yet sent.
-    queue: VecDeque<(String, Op)>,
+    pub(crate) queue: VecDeque<(String, Op)>,
     /// For each message of its own sent so far: its client id, in order.
     said: Vec<String>,
     /// Messages above a hole, held until `history` pages fill it (after a join from further
     /// behind than a catch-up replays, the server sends the newest page instead).
     held: BTreeMap<u64, MessageEvent>,
-    violations: Vec<String>,
-    connections: u32,
+    pub(crate) violations: Vec<String>,
+    pub(crate) connections: u32,
+    /// The server said to try again later (a store outage): reconnect and resend.
+    retry: bool,
+    /// When the last connection ended (to measure the time without one).
+    cut_at: Option<std::time::Instant>,
+    /// The longest time between losing a connection and having a new one joined.
+    pub(crate) longest_outage: Duration,
     /// Acknowledgements counted across all clients, so a test can act at a point of progress.
-    progress: Arc<AtomicU64>,
+    pub(crate) progress: Arc<AtomicU64>,
 }
 
 impl Resilient {
@@ -260,6 +266,11 @@ impl Resilient {
                     Some(_) => {}
                 }
             }
+            // A retryable refusal (the store is down): the outbox resends after a reconnect.
+            ServerMsg::Error {
+                code: shared::ErrorCode::Internal,
+                ..
+            } => self.retry = true,
             ServerMsg::Error { code, message, .. } => {
                 self.violations
                     .push(format!("{}: error {code:?}: {message}", self.name));
@@ -286,6 +297,10 @@ impl Resilient {
             return;
         };
         self.connections += 1;
+        if let Some(cut) = self.cut_at.take() {
+            self.longest_outage = self.longest_outage.max(cut.elapsed());
+        }
+        self.retry = false;
         self.held.clear();
         let join = ClientMsg::Join {
             room: RoomId(self.room_id),
@@ -320,6 +335,10 @@ impl Resilient {
                         {
                             return;
                         }
+                        if self.retry {
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                            return;
+                        }
                     }
                     Err(e) => self
                         .violations
@@ -334,7 +353,12 @@ impl Resilient {
 
     /// Reconnects until everything it sends is acknowledged and it has every message up to
     /// `target`, or until `deadline`.
-    async fn run(mut self, addr: SocketAddr, target: u64, deadline: tokio::time::Instant) -> Self {
+    pub(crate) async fn run(
+        mut self,
+        addr: SocketAddr,
+        target: u64,
+        deadline: tokio::time::Instant,
+    ) -> Self {
         let mut rng = Rng::new(self.name.bytes().map(u64::from).sum::<u64>() + 7);
         while !self.finished(target) {
             if tokio::time::Instant::now() > deadline {
@@ -348,6 +372,7 @@ impl Resilient {
                 break;
             }
             self.session(addr, target).await;
+            self.cut_at.get_or_insert_with(std::time::Instant::now);
             // A short, jittered pause, like a real client's backoff (kept small for the test).
             tokio::time::sleep(Duration::from_millis(rng.range(5, 50))).await;
         }
@@ -372,6 +397,20 @@ fn encode(msg: &ClientMsg) -> Message {
 /// Checks everything the clients saw against each other and against the database file.
 /// `per_client` is how many writes each client made.
 fn verify(clients: &[Resilient], rooms: &[String], per_client: usize, db: &Path) {
+    let stored = stored_in_sqlite(db, rooms);
+    verify_with(clients, rooms, per_client, &stored);
+}
+
+/// What a store holds of each room: every message's state, and every event's `seq` in order.
+pub(crate) type StoredRooms = HashMap<String, (BTreeMap<u64, Shown>, Vec<i64>)>;
+
+/// Checks everything the clients saw against each other and against what the store holds.
+pub(crate) fn verify_with(
+    clients: &[Resilient],
+    rooms: &[String],
+    per_client: usize,
+    stored_rooms: &StoredRooms,
+) {
     let violations: Vec<_> = clients.iter().flat_map(|c| c.violations.iter()).collect();
     assert!(
         violations.is_empty(),
@@ -417,9 +456,31 @@ fn verify(clients: &[Resilient], rooms: &[String], per_client: usize, db: &Path)
         }
     }
 
-    // The database holds exactly the acknowledged events, seq contiguous per room, and every
-    // client shows every message as the database holds it.
+    // The store holds exactly the acknowledged events, seq contiguous per room, and every
+    // client shows every message as the store holds it.
+    for room_name in rooms {
+        let (stored, seqs) = &stored_rooms[room_name];
+        assert!(
+            stored.values().any(|m| m.deleted) && stored.values().any(|m| !m.reactions.is_empty()),
+            "the traffic of {room_name} held deletions and reactions"
+        );
+        for c in clients.iter().filter(|c| &c.room == room_name) {
+            assert!(
+                fold(&c.received) == *stored,
+                "{} shows every message of {room_name} as the database holds it",
+                c.name
+            );
+        }
+        let members = clients.iter().filter(|c| &c.room == room_name).count();
+        let expected: Vec<i64> = (1..=(members * per_client) as i64).collect();
+        assert_eq!(*seqs, expected, "stored seqs of {room_name}");
+    }
+}
+
+/// What the SQLite file holds of each room.
+fn stored_in_sqlite(db: &Path, rooms: &[String]) -> StoredRooms {
     let conn = rusqlite::Connection::open(db).expect("open db");
+    let mut out = StoredRooms::new();
     for room_name in rooms {
         let mut stored: BTreeMap<u64, Shown> = BTreeMap::new();
         let mut rows = conn
@@ -466,20 +527,6 @@ fn verify(clients: &[Resilient], rooms: &[String], per_client: usize, db: &Path)
                 m.reactions.insert((emoji, user));
             }
         }
-        assert!(
-            stored.values().any(|m| m.deleted) && stored.values().any(|m| !m.reactions.is_empty()),
-            "the traffic of {room_name} held deletions and reactions"
-        );
-        for c in clients.iter().filter(|c| &c.room == room_name) {
-            assert!(
-                fold(&c.received) == stored,
-                "{} shows every message of {room_name} as the database holds it",
-                c.name
-            );
-        }
-    }
-    for room_name in rooms {
-        let members = clients.iter().filter(|c| &c.room == room_name).count();
         let seqs: Vec<i64> = conn
             .prepare(
                 "SELECT e.seq FROM events e JOIN rooms r ON r.id = e.room_id
@@ -490,13 +537,17 @@ fn verify(clients: &[Resilient], rooms: &[String], per_client: usize, db: &Path)
             .expect("query")
             .collect::<Result<_, _>>()
             .expect("rows");
-        let expected: Vec<i64> = (1..=(members * per_client) as i64).collect();
-        assert_eq!(seqs, expected, "stored seqs of {room_name}");
+        out.insert(room_name.clone(), (stored, seqs));
     }
+    out
 }
 
 /// Registers `name` on the server at `base` (which need not be a `TestApp`).
-async fn register_at(http: &reqwest::Client, base: &str, name: &str) -> shared::SessionResponse {
+pub(crate) async fn register_at(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+) -> shared::SessionResponse {
     http.post(format!("{base}/api/register"))
         .json(&serde_json::json!({"username": name, "password": "correct horse"}))
         .send()
@@ -509,7 +560,7 @@ async fn register_at(http: &reqwest::Client, base: &str, name: &str) -> shared::
 
 /// Registers `count` users spread over `rooms` (creating the rooms) and gives each `per_client`
 /// messages to send, with changes to them (see [`ops`]).
-async fn make_clients(
+pub(crate) async fn make_clients(
     base: &str,
     http: &reqwest::Client,
     count: usize,

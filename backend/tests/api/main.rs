@@ -6,6 +6,7 @@ mod auth;
 mod bad_input;
 mod changes;
 mod chaos;
+mod cluster;
 mod delivery;
 mod files;
 mod hashing;
