@@ -397,6 +397,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_room_first_heard_of_from_another_node_starts_where_a_join_here_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_three_messages(&dir).await;
+        let (hub, mut rx) = watched_hub();
+        // A join here read the room when it was empty; then the first news of it is event 3.
+        hub.joined_at(shared::DEFAULT_ROOM_ID, 0);
+        let (seam, inbox) = seam();
+        tokio::spawn(Dispatcher::new(inbox, hub, &store).run());
+        seam.remote(vec![event(3)]);
+        assert_eq!(seqs(&mut rx, 3).await, vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn events_the_bus_lost_at_the_end_of_a_burst_are_read_when_the_heads_are_polled() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store_with_three_messages(&dir).await;
+        let (hub, mut rx) = watched_hub();
+        hub.joined_at(shared::DEFAULT_ROOM_ID, 0);
+        let (_seam, inbox) = seam();
+        let dispatcher = Dispatcher::new(inbox, hub, &store);
+        let watch = dispatcher.watch();
+        tokio::spawn(dispatcher.run());
+        // Nothing ever comes through the seam: only the poll finds the room's three events.
+        tokio::spawn(watch);
+        assert_eq!(seqs(&mut rx, 3).await, vec![1, 2, 3]);
+    }
+
+    #[tokio::test]
     async fn a_hole_that_stays_open_is_filled_from_the_store() {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = store_with_three_messages(&dir).await;

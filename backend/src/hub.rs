@@ -976,6 +976,50 @@ mod tests {
         assert_eq!(seqs, vec![1, 2]);
     }
 
+    /// The presence frames (user, online) a receiver holds.
+    fn presences(rx: &mut mpsc::Receiver<Outbound>) -> Vec<(String, bool)> {
+        let mut out = Vec::new();
+        while let Ok(frame) = rx.try_recv() {
+            if let Ok(ServerMsg::Presence { user, online, .. }) =
+                serde_json::from_str::<ServerMsg>(frame.frame.as_str())
+            {
+                out.push((user.as_str().to_owned(), online));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn people_on_other_nodes_come_online_and_go_offline_when_their_node_falls_silent() {
+        let hub = Hub::new();
+        let shutdown = CancellationToken::new();
+        let (tx, mut rx) = mpsc::channel(16);
+        let (id, control) = hub.connect([1; 32], 1, &user("bob"), tx.clone(), &shutdown);
+        hub.join(GENERAL, id, &user("bob"), tx, control);
+        // Node 7 says alice is online in the room; a heartbeat that repeats it changes nothing.
+        hub.apply(
+            7,
+            Note::Presence {
+                room: GENERAL,
+                user: user("alice"),
+                online: true,
+            },
+        );
+        hub.apply(
+            7,
+            Note::Heartbeat {
+                rooms: vec![(GENERAL, vec![user("alice")])],
+            },
+        );
+        assert_eq!(presences(&mut rx), vec![("alice".to_owned(), true)]);
+        assert!(hub.is_online(GENERAL, &user("alice")));
+        assert_eq!(hub.online_count(GENERAL), 2);
+        // Node 7 goes silent: alice goes offline here.
+        hub.expire_nodes(std::time::Duration::ZERO);
+        assert_eq!(presences(&mut rx), vec![("alice".to_owned(), false)]);
+        assert!(!hub.is_online(GENERAL, &user("alice")));
+    }
+
     #[test]
     fn presence_is_announced_once_per_user_not_per_connection() {
         let hub = Hub::new();
