@@ -111,10 +111,12 @@ build_client() {
   (cd "$ROOT" && trunk build --release --offline)
 }
 
-# The peers the benchmark compares with (socket.io, ws), from npm, into bench/peers/node_modules.
+# The peers the benchmark compares with (socket.io with its Redis adapter, ws), from npm, into
+# bench/peers/node_modules.
 ensure_bench_peers() {
   local peers="$ROOT/bench/peers"
   if [ ! -d "$peers/node_modules/socket.io" ] || [ ! -d "$peers/node_modules/ws" ] \
+     || [ ! -d "$peers/node_modules/@socket.io/redis-adapter" ] \
      || [ "$peers/package-lock.json" -nt "$peers/node_modules/.package-lock.json" ]; then
     say "installing the benchmark's peer servers (socket.io, ws) from npm"
     (cd "$peers" && npm ci --no-audit --no-fund >&2)

@@ -2,6 +2,8 @@
 //   emit("join", room)          -> socket.join(room); emit("joined", room)
 //   emit("send", {room, text})  -> io.to(room).emit("message", {room, author, text, ts})
 // Usage: node socketio.js PORT
+// With REDIS_URL set (redis://host:port), the nodes share rooms through @socket.io/redis-adapter,
+// Socket.IO's own way to run several servers behind a load balancer.
 const http = require('http');
 const { Server } = require('socket.io');
 
@@ -20,6 +22,17 @@ io.on('connection', (socket) => {
     io.to(msg.room).emit('message', { room: msg.room, author: name, text: msg.text, ts: Date.now() });
   });
 });
-const server = http.createServer();
-io.attach(server);
-server.listen(port, '127.0.0.1', () => console.log(`socket.io on ${port}`));
+async function main() {
+  if (process.env.REDIS_URL) {
+    const { createAdapter } = require('@socket.io/redis-adapter');
+    const { createClient } = require('redis');
+    const pub = createClient({ url: process.env.REDIS_URL });
+    const sub = pub.duplicate();
+    await Promise.all([pub.connect(), sub.connect()]);
+    io.adapter(createAdapter(pub, sub));
+  }
+  const server = http.createServer();
+  io.attach(server);
+  server.listen(port, '127.0.0.1', () => console.log(`socket.io on ${port}`));
+}
+main().catch((e) => { console.error(e); process.exit(1); });

@@ -41,7 +41,7 @@ pub struct SuiteArgs {
     /// Only these targets (default: all).
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Target>,
-    /// Only these scenarios (default: all): fanout, rooms, idle, connect, durable.
+    /// Only these scenarios (default: all): fanout, cluster, rooms, idle, connect, durable.
     #[arg(long, value_delimiter = ',')]
     pub scenarios: Vec<String>,
 }
@@ -60,6 +60,10 @@ struct Server {
     addr: SocketAddr,
     tokens: Option<PathBuf>,
     dir: PathBuf,
+    /// A cluster's other processes (nodes, Redis), whose CPU counts with the balancer's.
+    extra: Vec<Child>,
+    /// A cluster's PostgreSQL.
+    pg: Option<Postgres>,
 }
 
 impl Server {
@@ -67,13 +71,302 @@ impl Server {
         let peak = status_kb(self.pid, "VmHWM").unwrap_or(0);
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
+        for mut child in self.extra.drain(..) {
+            let _ = child.start_kill();
+            let _ = child.wait().await;
+        }
+        if let Some(pg) = self.pg.take() {
+            pg.stop().await;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
         peak
     }
 
+    /// CPU seconds of every process of the server (a cluster's nodes, Redis, HAProxy and
+    /// PostgreSQL with its backends).
     fn cpu(&self) -> f64 {
-        cpu_secs(self.pid).unwrap_or(0.0)
+        let extra: f64 = self
+            .extra
+            .iter()
+            .filter_map(|c| c.id().and_then(cpu_secs))
+            .sum();
+        let pg = self.pg.as_ref().map_or(0.0, |pg| tree_cpu_secs(pg.pid));
+        cpu_secs(self.pid).unwrap_or(0.0) + extra + pg
     }
+}
+
+/// CPU seconds of a process and its children (PostgreSQL's backends), the exited ones included.
+fn tree_cpu_secs(pid: u32) -> f64 {
+    let own = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = stat.get(stat.rfind(')')? + 2..)?.to_owned();
+            let f: Vec<f64> = rest
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0.0))
+                .collect();
+            // utime, stime, cutime, cstime
+            Some((f.get(11)? + f.get(12)? + f.get(13)? + f.get(14)?) / 100.0)
+        })
+        .unwrap_or(0.0);
+    let children: f64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    let rest = stat.get(stat.rfind(')')? + 2..)?.to_owned();
+                    rest.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .filter_map(cpu_secs)
+        .sum();
+    own + children
+}
+
+/// A PostgreSQL server of a benchmark's own (initdb in the run's folder), on core 0, with its
+/// default durability: every acknowledged message is committed to disk.
+struct Postgres {
+    bin: PathBuf,
+    data: PathBuf,
+    as_postgres: bool,
+    url: String,
+    pid: u32,
+}
+
+impl Postgres {
+    fn command(bin: &Path, as_postgres: bool, program: &str) -> Command {
+        let tool = bin.join(program);
+        if as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--", "taskset", "-c", "0"])
+                .arg(tool);
+            c
+        } else {
+            let mut c = Command::new("taskset");
+            c.args(["-c", "0"]).arg(tool);
+            c
+        }
+    }
+
+    async fn run(mut cmd: Command, what: &str) -> R<()> {
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .map_err(|e| format!("{what}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{what} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    async fn start(dir: &Path) -> R<Self> {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("PostgreSQL is not installed (scripts/setup.sh): {e}"))?
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .filter(|p| p.join("initdb").exists())
+            .collect();
+        versions.sort();
+        let bin = versions.pop().ok_or("no PostgreSQL server binaries")?;
+        let uid = Command::new("id")
+            .arg("-u")
+            .output()
+            .await
+            .map_err(|e| e.to_string())?;
+        let as_postgres = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+        let data = dir.join("pg");
+        std::fs::create_dir_all(&data).map_err(|e| e.to_string())?;
+        if as_postgres {
+            let mut chown = Command::new("chown");
+            chown.arg("postgres:").arg(dir).arg(&data);
+            Self::run(chown, "chown").await?;
+        }
+        let mut initdb = Self::command(&bin, as_postgres, "initdb");
+        initdb.arg("-D").arg(&data).args([
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C",
+        ]);
+        Self::run(initdb, "initdb").await?;
+        let port = free_port()?;
+        let mut start = Self::command(&bin, as_postgres, "pg_ctl");
+        start
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("pg.log"))
+            .arg("-w")
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=200",
+                dir.display()
+            ))
+            .arg("start");
+        Self::run(start, "pg_ctl start").await?;
+        let mut create = Self::command(&bin, as_postgres, "psql");
+        create.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-U",
+            "postgres",
+            "-qc",
+            "CREATE DATABASE bench",
+        ]);
+        Self::run(create, "CREATE DATABASE").await?;
+        let pid = std::fs::read_to_string(data.join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next()?.trim().parse().ok())
+            .ok_or("no postmaster.pid")?;
+        Ok(Self {
+            bin,
+            data,
+            as_postgres,
+            url: format!("postgres://postgres@127.0.0.1:{port}/bench"),
+            pid,
+        })
+    }
+
+    async fn stop(self) {
+        let mut stop = Self::command(&self.bin, self.as_postgres, "pg_ctl");
+        stop.arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "-w", "stop"]);
+        let _ = Self::run(stop, "pg_ctl stop").await;
+    }
+}
+
+/// Starts a cluster of `target` on core 0: three nodes, Redis and HAProxy (and PostgreSQL for
+/// ours), the nodes sharing rooms through Redis (ours: `--redis`; Socket.IO: its Redis adapter).
+/// The workers connect to HAProxy.
+async fn start_cluster(args: &SuiteArgs, target: Target, users: usize) -> R<Server> {
+    let front = free_port()?;
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), front);
+    let dir = std::env::temp_dir().join(format!("chat-bench-{}-{front}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let mut extra = Vec::new();
+    let redis_port = free_port()?;
+    let mut redis = Command::new("taskset")
+        .args(["-c", "0", "redis-server", "--bind", "127.0.0.1", "--port"])
+        .arg(redis_port.to_string())
+        .args(["--save", "", "--appendonly", "no"])
+        .arg("--dir")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("redis-server (scripts/setup.sh installs it): {e}"))?;
+    wait_listening(
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), redis_port),
+        &mut redis,
+    )
+    .await?;
+    extra.push(redis);
+    let redis_url = format!("redis://127.0.0.1:{redis_port}");
+    let pg = match target {
+        Target::Ours => Some(Postgres::start(&dir).await?),
+        _ => None,
+    };
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let port = free_port()?;
+        let node = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"]);
+        match (&pg, target) {
+            (Some(pg), Target::Ours) => {
+                our_server(&mut cmd, args, node, std::ffi::OsStr::new(&pg.url));
+                cmd.args(["--redis", &redis_url])
+                    .arg("--files-dir")
+                    .arg(dir.join("files"));
+            }
+            (_, Target::Socketio) => {
+                cmd.arg("node")
+                    .arg(args.peers.join("socketio.js"))
+                    .arg(port.to_string())
+                    .env("REDIS_URL", &redis_url);
+            }
+            _ => return Err(format!("no cluster of {target:?}")),
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("start a node of {target:?}: {e}"))?;
+        wait_listening(node, &mut child).await?;
+        extra.push(child);
+        nodes.push(node);
+        if i == 0 {
+            // The first of ours migrates the database; the others would wait on its lock.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+    let check = match target {
+        Target::Ours => "    option httpchk GET /readyz\n    http-check expect status 200\n",
+        _ => "",
+    };
+    let servers: String = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| format!("    server node{i} {n} check\n"))
+        .collect();
+    let config = format!(
+        "global\n    maxconn 9000\n\
+         defaults\n    mode http\n    timeout connect 5s\n    timeout client 60s\n    \
+         timeout server 60s\n    timeout tunnel 1h\n    timeout http-request 10s\n\
+         frontend chat\n    bind {addr}\n    default_backend nodes\n\
+         backend nodes\n    balance roundrobin\n{check}    default-server inter 500ms fall 2 rise 1\n{servers}"
+    );
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(&cfg, config).map_err(|e| e.to_string())?;
+    let haproxy = if Path::new("/usr/sbin/haproxy").exists() {
+        "/usr/sbin/haproxy"
+    } else {
+        "haproxy"
+    };
+    let mut child = Command::new("taskset")
+        .args(["-c", "0", haproxy, "-db", "-f"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("haproxy (scripts/setup.sh installs it): {e}"))?;
+    let pid = child.id().ok_or("no pid")?;
+    wait_listening(addr, &mut child).await?;
+    // HAProxy routes once its first checks found the nodes up.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let tokens = match target {
+        Target::Ours => Some(prepare_ours(addr, &dir, 1, users).await?),
+        _ => None,
+    };
+    Ok(Server {
+        target,
+        child,
+        pid,
+        addr,
+        tokens,
+        dir,
+        extra,
+        pg,
+    })
 }
 
 /// Seconds of CPU (user + system) a process has used.
@@ -128,31 +421,7 @@ async fn start(args: &SuiteArgs, target: Target, rooms: usize, users: usize) -> 
     cmd.args(["-c", "0"]);
     match target {
         Target::Ours => {
-            cmd.arg(&args.backend)
-                .args(["--bind", &addr.to_string(), "--database"])
-                .arg(dir.join("bench.db"))
-                .arg("--static-dir")
-                .arg(dir.join("none"))
-                // The load comes from one address, with a thousand accounts made in a second
-                // and senders far above a person's pace: lift the per-address caps and set the
-                // rate limits out of reach, but keep them on so their cost is measured.
-                .args(["--auth-per-minute", "0", "--max-sockets-per-address", "0"])
-                .args(["--max-rooms-per-user", "0", "--max-sockets-per-user", "0"])
-                // The idle scenario holds 19,000 sockets: above the default cap of 90% of the
-                // 20,000-file limit, which is for production.
-                .args([
-                    "--max-connections",
-                    "19500",
-                    "--max-connections-per-address",
-                    "0",
-                ])
-                .args([
-                    "--sends-per-second",
-                    "1000000",
-                    "--requests-per-second",
-                    "1000000",
-                ])
-                .env("RUST_LOG", "error");
+            our_server(&mut cmd, args, addr, dir.join("bench.db").as_os_str());
         }
         Target::Ws => {
             cmd.arg("node")
@@ -189,7 +458,39 @@ async fn start(args: &SuiteArgs, target: Target, rooms: usize, users: usize) -> 
         addr,
         tokens,
         dir,
+        extra: Vec::new(),
+        pg: None,
     })
+}
+
+/// Our server's arguments for a benchmark: `--bind addr --database database`, and the limits
+/// lifted for a load from one address.
+fn our_server(cmd: &mut Command, args: &SuiteArgs, addr: SocketAddr, database: &std::ffi::OsStr) {
+    cmd.arg(&args.backend)
+        .args(["--bind", &addr.to_string(), "--database"])
+        .arg(database)
+        .arg("--static-dir")
+        .arg(std::env::temp_dir().join("chat-bench-no-client"))
+        // The load comes from one address, with a thousand accounts made in a second
+        // and senders far above a person's pace: lift the per-address caps and set the
+        // rate limits out of reach, but keep them on so their cost is measured.
+        .args(["--auth-per-minute", "0", "--max-sockets-per-address", "0"])
+        .args(["--max-rooms-per-user", "0", "--max-sockets-per-user", "0"])
+        // The idle scenario holds 19,000 sockets: above the default cap of 90% of the
+        // 20,000-file limit, which is for production.
+        .args([
+            "--max-connections",
+            "19500",
+            "--max-connections-per-address",
+            "0",
+        ])
+        .args([
+            "--sends-per-second",
+            "1000000",
+            "--requests-per-second",
+            "1000000",
+        ])
+        .env("RUST_LOG", "error");
 }
 
 /// Registers users and creates rooms on our server; returns the tokens file.
@@ -579,6 +880,9 @@ struct Figures {
     connect_per_s: f64,
     connect_failed: u64,
     durable_per_s: Option<f64>,
+    /// Fan-out across a cluster of three nodes: the best step under [`Criterion::Strict`].
+    cluster: Option<Step>,
+    cluster_steps: Vec<Step>,
 }
 
 /// Runs the whole suite and prints (and writes) the report.
@@ -639,6 +943,36 @@ async fn suite(args: SuiteArgs) -> R<()> {
                 w.quit().await;
             }
             f.fanout_rss_kb = server.stop().await;
+        }
+
+        // 1b. The same fan-out through HAProxy to three nodes that share the room through Redis
+        // (and PostgreSQL for ours): the cluster a deployment beyond one machine would run.
+        if matches!(target, Target::Ours | Target::Socketio) && args.wants("cluster") {
+            let members = if q { 20 } else { 1000 };
+            let layout = Layout {
+                conns: members,
+                workers: 2,
+                room_size: members,
+                senders_per_room: if q { 2 } else { 10 },
+                connect_only: false,
+                concurrency: 64,
+            };
+            let server = start_cluster(&args, target, if q { 2 } else { 20 }).await?;
+            let mut workers = spawn_workers(&server, &layout).await?;
+            let ok = all_ready(&mut workers).await?;
+            eprintln!("  cluster fan-out (3 nodes, Redis, HAProxy): {ok} members");
+            let step_ms = if q { 1000 } else { 3000 };
+            let steps = ramp(&server, &mut workers, step_ms, ok.saturating_sub(1), q).await?;
+            f.cluster = steps
+                .iter()
+                .filter(|s| s.meets(Criterion::Strict))
+                .max_by(|a, b| a.delivered_per_s.total_cmp(&b.delivered_per_s))
+                .cloned();
+            f.cluster_steps = steps;
+            for w in workers {
+                w.quit().await;
+            }
+            server.stop().await;
         }
 
         // 2. Many rooms of 20 at a fixed 20,000 deliveries/s.
@@ -1089,6 +1423,74 @@ fn render(args: &SuiteArgs, all: &[(Target, Figures)]) -> String {
             "{rate:.0} messages/s stored in SQLite and acknowledged after commit, from {} connections keeping 16 sends in flight each.",
             if args.quick { 4 } else { 64 }
         );
+    }
+
+    let clustered: Vec<(Target, &Figures)> = all
+        .iter()
+        .filter(|(t, f)| {
+            matches!(t, Target::Ours | Target::Socketio) && !f.cluster_steps.is_empty()
+        })
+        .map(|(t, f)| (*t, f))
+        .collect();
+    if !clustered.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n### 6. Across nodes: the fan-out through HAProxy to three nodes sharing the room through Redis\n"
+        );
+        let _ = writeln!(
+            o,
+            "Ours: three nodes on one PostgreSQL (every message committed before it is delivered) with the Redis bus; Socket.IO: three nodes with `@socket.io/redis-adapter`. Each with its Redis and HAProxy, every process of the cluster on core 0, the same generator on core 1 (1,000 members in one room, 10 senders). CPU is summed over the nodes, Redis, HAProxy and PostgreSQL.\n"
+        );
+        let _ = writeln!(
+            o,
+            "| | sustained deliveries/s | p50 / p99 | cluster CPU per delivery | cluster CPU |"
+        );
+        let _ = writeln!(o, "| --- | --- | --- | --- | --- |");
+        for (t, f) in &clustered {
+            let c = f.cluster.clone().unwrap_or_default();
+            let _ = writeln!(
+                o,
+                "| {} | {:.0} | {} / {} | {:.2} us | {:.0}% |",
+                t.label(),
+                c.delivered_per_s,
+                ms(c.p50_us),
+                ms(c.p99_us),
+                c.cpu_us_per_delivery,
+                c.server_core * 100.0
+            );
+        }
+        let rate = |t: Target| {
+            clustered
+                .iter()
+                .find(|(x, _)| *x == t)
+                .and_then(|(_, f)| f.cluster.as_ref())
+                .map(|c| c.delivered_per_s)
+        };
+        if let (Some(a), Some(b)) = (rate(Target::Ours), rate(Target::Socketio)) {
+            let _ = writeln!(o, "\nAcross nodes: ours is {} Socket.IO.", ratio(a, b));
+        }
+        let _ = writeln!(o, "\nEvery step:\n");
+        let _ = writeln!(
+            o,
+            "| target | offered/s | delivered/s | p50 | p99 | lost | dups | CPU/delivery |"
+        );
+        let _ = writeln!(o, "| --- | --- | --- | --- | --- | --- | --- | --- |");
+        for (t, f) in &clustered {
+            for st in &f.cluster_steps {
+                let _ = writeln!(
+                    o,
+                    "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {:.2} us |",
+                    t.label(),
+                    st.offered_per_s,
+                    st.delivered_per_s,
+                    ms(st.p50_us),
+                    ms(st.p99_us),
+                    st.lost(),
+                    st.dups,
+                    st.cpu_us_per_delivery
+                );
+            }
+        }
     }
 
     let _ = writeln!(o, "\n### Client bundle\n");
