@@ -251,6 +251,39 @@ impl Postgres {
     }
 }
 
+/// Starts one of our servers on core 0 on a PostgreSQL of its own (also on core 0), with `rooms`
+/// rooms and `users` users, as [`start`] does on SQLite.
+async fn start_on_postgres(args: &SuiteArgs, rooms: usize, users: usize) -> R<Server> {
+    let port = free_port()?;
+    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+    let dir = std::env::temp_dir().join(format!("chat-bench-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let pg = Postgres::start(&dir).await?;
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"]);
+    our_server(&mut cmd, args, addr, std::ffi::OsStr::new(&pg.url));
+    cmd.arg("--files-dir").arg(dir.join("files"));
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("start ours on PostgreSQL: {e}"))?;
+    let pid = child.id().ok_or("no pid")?;
+    wait_listening(addr, &mut child).await?;
+    let tokens = Some(prepare_ours(addr, &dir, rooms, users).await?);
+    Ok(Server {
+        target: Target::Ours,
+        child,
+        pid,
+        addr,
+        tokens,
+        dir,
+        extra: Vec::new(),
+        pg: Some(pg),
+    })
+}
+
 /// Starts a cluster of `target` on core 0: three nodes, Redis and HAProxy (and PostgreSQL for
 /// ours), the nodes sharing rooms through Redis (ours: `--redis`; Socket.IO: its Redis adapter).
 /// The workers connect to HAProxy.
@@ -880,6 +913,8 @@ struct Figures {
     connect_per_s: f64,
     connect_failed: u64,
     durable_per_s: Option<f64>,
+    /// The same on PostgreSQL.
+    durable_pg_per_s: Option<f64>,
     /// Fan-out across a cluster of three nodes: the best step under [`Criterion::Strict`].
     cluster: Option<Step>,
     cluster_steps: Vec<Step>,
@@ -1097,24 +1132,39 @@ async fn suite(args: SuiteArgs) -> R<()> {
                 connect_only: false,
                 concurrency: 64,
             };
-            let server = start(&args, target, conns, if q { 2 } else { 20 }).await?;
-            let mut workers = spawn_workers(&server, &layout).await?;
-            all_ready(&mut workers).await?;
-            let run_ms = if q { 1000 } else { 5000 };
-            let step = run_step(
-                &server,
-                &mut workers,
-                &format!("window 16 {run_ms}"),
-                run_ms,
-                0,
-            )
-            .await?;
-            eprintln!("  durable: {:.0} acknowledged messages/s", step.acks_per_s);
-            f.durable_per_s = Some(step.acks_per_s);
-            for w in workers {
-                w.quit().await;
+            for on_postgres in [false, true] {
+                let users = if q { 2 } else { 20 };
+                let server = if on_postgres {
+                    start_on_postgres(&args, conns, users).await?
+                } else {
+                    start(&args, target, conns, users).await?
+                };
+                let mut workers = spawn_workers(&server, &layout).await?;
+                all_ready(&mut workers).await?;
+                let run_ms = if q { 1000 } else { 5000 };
+                let step = run_step(
+                    &server,
+                    &mut workers,
+                    &format!("window 16 {run_ms}"),
+                    run_ms,
+                    0,
+                )
+                .await?;
+                let store = if on_postgres { "PostgreSQL" } else { "SQLite" };
+                eprintln!(
+                    "  durable on {store}: {:.0} acknowledged messages/s",
+                    step.acks_per_s
+                );
+                if on_postgres {
+                    f.durable_pg_per_s = Some(step.acks_per_s);
+                } else {
+                    f.durable_per_s = Some(step.acks_per_s);
+                }
+                for w in workers {
+                    w.quit().await;
+                }
+                server.stop().await;
             }
-            server.stop().await;
         }
         all.push((target, f));
     }
@@ -1422,6 +1472,12 @@ fn render(args: &SuiteArgs, all: &[(Target, Figures)]) -> String {
             o,
             "{rate:.0} messages/s stored in SQLite and acknowledged after commit, from {} connections keeping 16 sends in flight each.",
             if args.quick { 4 } else { 64 }
+        );
+    }
+    if let Some(rate) = ours.and_then(|f| f.durable_pg_per_s) {
+        let _ = writeln!(
+            o,
+            "\nThe same server on PostgreSQL (its own, on the same core, default durability: `fsync` and `synchronous_commit` on): {rate:.0} messages/s."
         );
     }
 
