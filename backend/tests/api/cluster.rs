@@ -513,3 +513,64 @@ async fn a_cluster_loses_nothing_through_a_killed_node_a_drained_node_and_outage
     );
     drop(nodes);
 }
+
+#[tokio::test]
+async fn a_mute_and_a_kick_on_one_node_hold_on_the_other_at_once() {
+    use crate::moderation::{code, try_send};
+    use serde_json::json;
+    use shared::ErrorCode;
+
+    let redis = Redis::start().await;
+    let (a, b) = two_nodes(&redis).await;
+    ready_says(&a, "ready").await;
+    ready_says(&b, "ready").await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let room = a.create_room_of(&alice, "lobby", "public").await;
+    let (mut on_b, _) = b.joined(&bob, room).await;
+    // Bob posts on node B: B now holds a snapshot of his membership.
+    assert!(matches!(
+        try_send(&mut on_b, room, "b1", "hello").await,
+        ServerMsg::Ack { .. }
+    ));
+
+    // Alice mutes him on node A: he hears of it on B, and B refuses his next send.
+    let (status, _) = a
+        .post_as(
+            &alice,
+            &format!("/api/rooms/{room}/mute"),
+            json!({"user": "bob", "seconds": 600}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        on_b.recv_until(|m| matches!(m, ServerMsg::Muted { .. })),
+    )
+    .await
+    .expect("the mute crosses the bus");
+    assert_eq!(
+        code(&try_send(&mut on_b, room, "b2", "still here?").await),
+        Some(ErrorCode::Muted)
+    );
+
+    // And kicks him on node A: his socket on B leaves the room.
+    let (status, _) = a
+        .post_as(
+            &alice,
+            &format!("/api/rooms/{room}/kick"),
+            json!({"user": "bob"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        on_b.recv_until(|m| matches!(m, ServerMsg::Removed { .. })),
+    )
+    .await
+    .expect("the kick crosses the bus");
+    assert_eq!(
+        code(&try_send(&mut on_b, room, "b3", "and now?").await),
+        Some(ErrorCode::NotJoined)
+    );
+}

@@ -6,7 +6,7 @@ use shared::{ClientMsg, ErrorCode, Removal, RoomId, ServerMsg};
 
 use crate::helpers::{GENERAL, Session, TestApp, Ws, cid, spawn_app};
 
-fn code(msg: &ServerMsg) -> Option<ErrorCode> {
+pub(crate) fn code(msg: &ServerMsg) -> Option<ErrorCode> {
     match msg {
         ServerMsg::Error { code, .. } => Some(*code),
         _ => None,
@@ -21,7 +21,7 @@ async fn try_join(ws: &mut Ws, room: RoomId) -> ServerMsg {
 }
 
 /// Sends a message and returns the answer (`ack` or `error`).
-async fn try_send(ws: &mut Ws, room: RoomId, id: &str, text: &str) -> ServerMsg {
+pub(crate) async fn try_send(ws: &mut Ws, room: RoomId, id: &str, text: &str) -> ServerMsg {
     ws.send(&ClientMsg::Send {
         reply_to: None,
         room,
