@@ -49,7 +49,10 @@ def register(server, name):
 def person(browser, server, name, lang=None):
     """A logged-in person on the chat screen (in `lang` if given), and their token."""
     token = register(server, name)
-    ctx = browser.new_context(accept_downloads=True)
+    # Playwright's `route` does not see requests that a service worker handles, and the app's
+    # worker takes control of the page at a moment of its own: the tests that hold requests
+    # (uploads, thumbnails) would race it. Nothing here is about the worker (test_offline.py is).
+    ctx = browser.new_context(accept_downloads=True, service_workers="block")
     try:
         if lang:
             ctx.add_init_script(f"localStorage.setItem('chat.lang', '{lang}')")
