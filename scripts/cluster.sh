@@ -121,6 +121,7 @@ defaults
     timeout client 60s
     timeout server 60s
     timeout tunnel 1h
+    option http-no-delay
     timeout http-request 15s
     retries 3
     option redispatch

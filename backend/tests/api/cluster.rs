@@ -255,7 +255,7 @@ impl Haproxy {
         let config = format!(
             "global\n    maxconn 4000\n\
              defaults\n    mode http\n    timeout connect 2s\n    timeout client 60s\n    \
-             timeout server 60s\n    timeout tunnel 1h\n    timeout http-request 10s\n    \
+             timeout server 60s\n    timeout tunnel 1h\n    option http-no-delay\n    timeout http-request 10s\n    \
              retries 3\n    option redispatch\n\
              frontend chat\n    bind {addr}\n    default_backend nodes\n\
              backend nodes\n    balance roundrobin\n    option httpchk GET /readyz\n    \
