@@ -6,9 +6,11 @@
 //!
 //! - **Events of the log** (each commit's events): the receiving node feeds them to its
 //!   [`crate::events::Dispatcher`], which orders them by `seq` with its own commits, and reads
-//!   the store for a hole that stays open, or (once a second) for a room whose head moved past
-//!   what it delivered. A lost note delays a delivery by up to about a second; it never drops
-//!   one.
+//!   the store for a hole that stays open, or for a room whose head moved past what it
+//!   delivered: every second while the bus is [`Bus::unsure`] (down, resubscribed, or a node
+//!   said [`Note::Lost`] within [`UNSURE`]), every ten seconds otherwise. Redis pub/sub loses
+//!   nothing on a subscription that stays connected, and every loss shows as one of those
+//!   signs, so a lost note delays a delivery by about a second; it never drops one.
 //! - **Frames for people** (a frame to a user's connections, to everyone, to a room, typing)
 //!   and **removals** (a kick, ban or leave) are applied on every node as on the one where they
 //!   happened.
@@ -31,7 +33,7 @@
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -51,6 +53,8 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 pub const NODE_EXPIRY: Duration = Duration::from_secs(8);
 /// The subscription is taken for broken when not even our own heartbeat came back for this long.
 const SILENCE: Duration = Duration::from_secs(6);
+/// How long after a sign of lost news the dispatcher keeps reading the store every second.
+pub const UNSURE: Duration = Duration::from_secs(10);
 /// How long connecting to Redis, or one publication, may take.
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 /// The wait between attempts to reach Redis.
@@ -126,6 +130,9 @@ pub enum Note {
         /// Online or offline.
         online: bool,
     },
+    /// The sending node failed to publish some notes (Redis was unreachable from it, or its
+    /// queue was full): the others read the store for what they may have missed.
+    Lost,
     /// The sending node's whole view: who is online in which room. Also its sign of life.
     Heartbeat {
         /// Each room with someone online on the sending node, and who.
@@ -148,8 +155,9 @@ pub struct Envelope {
 pub trait Receiver: Send + Sync + 'static {
     /// A note from node `node`.
     fn note(&self, node: u64, note: Note);
-    /// Periodically, and with the time the other nodes were last heard: expire the silent.
-    fn tick(&self);
+    /// Periodically: expire the nodes not heard for [`NODE_EXPIRY`]. True if one was: a node
+    /// cut from Redis may have lost notes too.
+    fn tick(&self) -> bool;
     /// The bus came back after an outage (or first connected): news may have been missed.
     fn reconnected(&self);
     /// This node's presence view, for its heartbeat.
@@ -164,6 +172,10 @@ pub struct Bus {
     subscribed: AtomicBool,
     /// The last publication succeeded.
     publishing: AtomicBool,
+    /// Notes were dropped since the last publication: say so with the next one.
+    dropped: AtomicBool,
+    /// When this node last had reason to think news was lost (ms since the Unix epoch).
+    trouble_at: AtomicU64,
 }
 
 fn now_ms() -> u64 {
@@ -189,6 +201,8 @@ impl Bus {
             tx,
             subscribed: AtomicBool::new(false),
             publishing: AtomicBool::new(false),
+            dropped: AtomicBool::new(false),
+            trouble_at: AtomicU64::new(now_ms()),
         });
         tokio::spawn(publisher(
             client.clone(),
@@ -217,6 +231,26 @@ impl Bus {
         self.subscribed.load(Ordering::Acquire) && self.publishing.load(Ordering::Acquire)
     }
 
+    /// Whether news may have been lost lately: the bus is down, or it was (or a node said it
+    /// lost notes) within [`UNSURE`]. The dispatcher reads the store more often meanwhile.
+    pub fn unsure(&self) -> bool {
+        !self.is_up()
+            || now_ms().saturating_sub(self.trouble_at.load(Ordering::Acquire))
+                < u64::try_from(UNSURE.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Notes that news may have been lost now.
+    fn trouble(&self) {
+        self.trouble_at.store(now_ms(), Ordering::Release);
+    }
+
+    /// Notes that a note of ours was not published.
+    fn drop_notes(&self, n: u64) {
+        metrics::get().bus_dropped.inc_by(n);
+        self.dropped.store(true, Ordering::Release);
+        self.trouble();
+    }
+
     fn set_up(&self) {
         metrics::get().bus_up.set(i64::from(self.is_up()));
     }
@@ -234,7 +268,7 @@ impl Bus {
             return;
         };
         if self.tx.try_send(json).is_err() {
-            metrics::get().bus_dropped.inc();
+            self.drop_notes(1);
         }
     }
 }
@@ -274,17 +308,27 @@ async fn publisher(
                     tracing::warn!("bus: Redis unreachable; publishing nothing until it is back");
                 }
                 bus.set_up();
-                metrics::get().bus_dropped.inc_by(batch.len() as u64);
+                bus.drop_notes(batch.len() as u64);
                 // Drop what queued meanwhile, then try again a little later.
                 tokio::time::sleep(RETRY).await;
                 while rx.try_recv().is_ok() {
-                    metrics::get().bus_dropped.inc();
+                    bus.drop_notes(1);
                 }
                 continue;
             }
         }
         let Some(c) = conn.as_mut() else { continue };
         let mut pipe = redis::pipe();
+        if bus.dropped.swap(false, Ordering::AcqRel) {
+            let lost = Envelope {
+                node: bus.node,
+                at: now_ms(),
+                note: Note::Lost,
+            };
+            if let Ok(json) = serde_json::to_string(&lost) {
+                pipe.cmd("PUBLISH").arg(CHANNEL).arg(json).ignore();
+            }
+        }
         for json in &batch {
             pipe.cmd("PUBLISH").arg(CHANNEL).arg(json.as_str()).ignore();
         }
@@ -296,7 +340,7 @@ async fn publisher(
             }
             _ => {
                 tracing::warn!("bus: a publication failed; reconnecting");
-                metrics::get().bus_dropped.inc_by(batch.len() as u64);
+                bus.drop_notes(batch.len() as u64);
                 bus.publishing.store(false, Ordering::Release);
                 conn = None;
             }
@@ -335,6 +379,8 @@ async fn subscriber(
         tracing::info!("bus: subscribed");
         bus.subscribed.store(true, Ordering::Release);
         bus.set_up();
+        // What was published while we were not subscribed is lost to us.
+        bus.trouble();
         receiver.reconnected();
         let mut stream = pubsub.on_message();
         loop {
@@ -353,11 +399,15 @@ async fn subscriber(
             if envelope.node == bus.node {
                 continue;
             }
+            if matches!(envelope.note, Note::Lost) {
+                bus.trouble();
+            }
             let lag = now_ms().saturating_sub(envelope.at);
             metrics::get().bus_lag.observe(lag as f64 / 1000.0);
             receiver.note(envelope.node, envelope.note);
         }
         bus.subscribed.store(false, Ordering::Release);
+        bus.trouble();
         bus.set_up();
     }
 }
@@ -374,6 +424,8 @@ async fn heartbeat(bus: Arc<Bus>, receiver: Arc<dyn Receiver>, shutdown: Cancell
         bus.publish(Note::Heartbeat {
             rooms: receiver.view(),
         });
-        receiver.tick();
+        if receiver.tick() {
+            bus.trouble();
+        }
     }
 }

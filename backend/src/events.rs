@@ -14,12 +14,12 @@
 //! committed between that read and the first event reaches the joiner. On one node every event
 //! passes through here. With several nodes, the events of the others come over the bus
 //! ([`crate::bus`]), which can lose the last events of a burst with no later event to reveal
-//! the hole: so every [`POLL`] the dispatcher also asks the store for the heads of the rooms
-//! with a connection here ([`Dispatcher::watch`]), and repairs up to them.
+//! the hole: so the dispatcher also asks the store for the heads of the rooms with a connection
+//! here ([`Watcher`]), and repairs up to them: every [`POLL`] while the bus is down or lately
+//! lost something, every [`CALM_POLLS`] polls otherwise.
 
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,12 @@ use crate::store::{CommitListener, Store};
 const REPAIR_DELAY: Duration = Duration::from_millis(100);
 /// The most events one repair reads.
 const REPAIR_PAGE: u32 = 500;
-/// How often a dispatcher with a bus asks the store for the heads of its rooms.
+/// How often a dispatcher with a bus asks the store for the heads of its rooms while the bus is
+/// unsure of itself.
 pub const POLL: Duration = Duration::from_secs(1);
+/// While the bus is sure it lost nothing (see [`Bus::unsure`]), the heads are read only every
+/// this many [`POLL`]s: a safety net, not the way news arrives.
+pub const CALM_POLLS: u32 = 10;
 
 /// What reaches the dispatcher.
 enum Input {
@@ -116,6 +120,61 @@ struct RoomOrder {
     known: u64,
 }
 
+/// Reads the heads of the rooms with a connection here for a [`Dispatcher`] of a node with a bus.
+pub struct Watcher {
+    hub: Arc<Hub>,
+    store: Weak<dyn Store>,
+    tx: mpsc::WeakUnboundedSender<Input>,
+}
+
+impl Watcher {
+    /// Every [`POLL`] while `bus` is unsure of itself (down, or lately lost a note: see
+    /// [`Bus::unsure`]), and every [`CALM_POLLS`] polls otherwise, asks the store for the heads of
+    /// the rooms with a connection here and feeds them to the dispatcher (see the module docs).
+    /// Without a bus, every [`POLL`]. Runs until the dispatcher stops.
+    pub async fn run(self, bus: Option<Arc<Bus>>) {
+        let Self { hub, store, tx } = self;
+        let mut every = tokio::time::interval(POLL);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut calm = 0u32;
+        loop {
+            every.tick().await;
+            if bus.as_ref().is_some_and(|b| !b.unsure()) {
+                calm += 1;
+                if calm < CALM_POLLS {
+                    continue;
+                }
+            }
+            calm = 0;
+            let watched = hub.watched();
+            if watched.is_empty() {
+                continue;
+            }
+            let Some(store) = store.upgrade() else { return };
+            let read = store.heads(watched.iter().map(|(room, _)| *room).collect());
+            drop(store);
+            let heads = match read.await {
+                Ok(heads) => heads,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the rooms' heads");
+                    continue;
+                }
+            };
+            let input = watched
+                .into_iter()
+                .filter_map(|(room, floor)| {
+                    let head = heads.iter().find(|(r, _)| *r == room)?.1;
+                    Some((room, floor, head))
+                })
+                .collect();
+            let Some(tx) = tx.upgrade() else { return };
+            if tx.send(Input::Heads(input)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 /// Delivers committed events to the hub in `seq` order per room, filling holes from the store.
 pub struct Dispatcher {
     inbox: Inbox,
@@ -179,46 +238,12 @@ impl Dispatcher {
         }
     }
 
-    /// Every [`POLL`], asks the store for the heads of the rooms with a connection here and
-    /// feeds them to the dispatcher (for a node with a bus; see the module docs). Runs until
-    /// the dispatcher stops.
-    pub fn watch(&self) -> impl Future<Output = ()> + Send + 'static {
-        let (hub, store, tx) = (
-            Arc::clone(&self.hub),
-            Weak::clone(&self.store),
-            self.inbox.tx.clone(),
-        );
-        async move {
-            let mut every = tokio::time::interval(POLL);
-            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                every.tick().await;
-                let watched = hub.watched();
-                if watched.is_empty() {
-                    continue;
-                }
-                let Some(store) = store.upgrade() else { return };
-                let read = store.heads(watched.iter().map(|(room, _)| *room).collect());
-                drop(store);
-                let heads = match read.await {
-                    Ok(heads) => heads,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the rooms' heads");
-                        continue;
-                    }
-                };
-                let input = watched
-                    .into_iter()
-                    .filter_map(|(room, floor)| {
-                        let head = heads.iter().find(|(r, _)| *r == room)?.1;
-                        Some((room, floor, head))
-                    })
-                    .collect();
-                let Some(tx) = tx.upgrade() else { return };
-                if tx.send(Input::Heads(input)).is_err() {
-                    return;
-                }
-            }
+    /// What reads the heads of the rooms for this dispatcher (see [`Watcher::run`]).
+    pub fn watcher(&self) -> Watcher {
+        Watcher {
+            hub: Arc::clone(&self.hub),
+            store: Weak::clone(&self.store),
+            tx: self.inbox.tx.clone(),
         }
     }
 
@@ -417,10 +442,10 @@ mod tests {
         hub.joined_at(shared::DEFAULT_ROOM_ID, 0);
         let (_seam, inbox) = seam();
         let dispatcher = Dispatcher::new(inbox, hub, &store);
-        let watch = dispatcher.watch();
+        let watcher = dispatcher.watcher();
         tokio::spawn(dispatcher.run());
         // Nothing ever comes through the seam: only the poll finds the room's three events.
-        tokio::spawn(watch);
+        tokio::spawn(watcher.run(None));
         assert_eq!(seqs(&mut rx, 3).await, vec![1, 2, 3]);
     }
 

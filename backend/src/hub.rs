@@ -767,7 +767,7 @@ impl Hub {
                 };
                 self.replace_view(node, Some(view));
             }
-            Note::Events { .. } | Note::Epoch { .. } | Note::Rules { .. } => {}
+            Note::Events { .. } | Note::Epoch { .. } | Note::Rules { .. } | Note::Lost => {}
         }
     }
 
@@ -838,8 +838,9 @@ impl Hub {
         state.broadcast(&frame, None);
     }
 
-    /// Forgets the nodes not heard for `expiry`: their people go offline here.
-    pub fn expire_nodes(&self, expiry: std::time::Duration) {
+    /// Forgets the nodes not heard for `expiry`: their people go offline here. True if there
+    /// was one.
+    pub fn expire_nodes(&self, expiry: std::time::Duration) -> bool {
         let silent: Vec<u64> = self
             .remote
             .lock()
@@ -849,6 +850,7 @@ impl Hub {
             .filter(|(_, n)| n.seen.elapsed() > expiry)
             .map(|(id, _)| *id)
             .collect();
+        let any = !silent.is_empty();
         for node in silent {
             tracing::warn!(
                 node = format_args!("{node:016x}"),
@@ -856,6 +858,7 @@ impl Hub {
             );
             self.replace_view(node, None);
         }
+        any
     }
 
     /// Who is online in which room on this node, for the heartbeat.
@@ -1015,7 +1018,7 @@ mod tests {
         assert!(hub.is_online(GENERAL, &user("alice")));
         assert_eq!(hub.online_count(GENERAL), 2);
         // Node 7 goes silent: alice goes offline here.
-        hub.expire_nodes(std::time::Duration::ZERO);
+        assert!(hub.expire_nodes(std::time::Duration::ZERO));
         assert_eq!(presences(&mut rx), vec![("alice".to_owned(), false)]);
         assert!(!hub.is_online(GENERAL, &user("alice")));
     }

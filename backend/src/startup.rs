@@ -108,8 +108,8 @@ impl bus::Receiver for Peers {
         }
     }
 
-    fn tick(&self) {
-        self.hub.expire_nodes(bus::NODE_EXPIRY);
+    fn tick(&self) -> bool {
+        self.hub.expire_nodes(bus::NODE_EXPIRY)
     }
 
     fn reconnected(&self) {
@@ -170,7 +170,7 @@ impl Application {
         }
         // Runs until the store, which holds the seam, is dropped.
         let dispatcher = Dispatcher::new(inbox, Arc::clone(&hub), &store);
-        let watch = config.redis.is_some().then(|| dispatcher.watch());
+        let watcher = dispatcher.watcher();
         tokio::spawn(dispatcher.run());
         let limits = Arc::new(RateLimits::new(&config));
         let blobs = Arc::new(Blobs::new(config.files_dir()));
@@ -196,9 +196,7 @@ impl Application {
                     .map_err(|e| StartError::Bus(e.to_string()))?;
                 hub.attach_bus(Arc::clone(&bus));
                 bus_seam.attach_bus(Arc::clone(&bus));
-                if let Some(watch) = watch {
-                    tokio::spawn(watch);
-                }
+                tokio::spawn(watcher.run(Some(Arc::clone(&bus))));
                 Some(bus)
             }
             None => None,
