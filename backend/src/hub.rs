@@ -252,6 +252,16 @@ impl Hub {
         Arc::clone(rooms.entry(id).or_default())
     }
 
+    /// Every room's live state, taken out of the map's lock.
+    fn all_rooms(&self) -> Vec<(RoomId, Arc<Mutex<RoomState>>)> {
+        self.rooms
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(id, state)| (*id, Arc::clone(state)))
+            .collect()
+    }
+
     /// A receiver of the news of delivered events: (room, `seq`).
     pub fn news(&self) -> broadcast::Receiver<(RoomId, u64)> {
         self.news_sender().subscribe()
@@ -392,13 +402,7 @@ impl Hub {
                 return;
             }
         }
-        let rooms: Vec<(RoomId, Arc<Mutex<RoomState>>)> = self
-            .rooms
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(id, state)| (*id, Arc::clone(state)))
-            .collect();
+        let rooms = self.all_rooms();
         for (room, state) in rooms {
             let mut state = state.lock().unwrap_or_else(PoisonError::into_inner);
             if state.online.contains_key(name) {
@@ -863,13 +867,7 @@ impl Hub {
 
     /// Who is online in which room on this node, for the heartbeat.
     pub fn view(&self) -> Vec<(RoomId, Vec<Username>)> {
-        let rooms: Vec<(RoomId, Arc<Mutex<RoomState>>)> = self
-            .rooms
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(id, state)| (*id, Arc::clone(state)))
-            .collect();
+        let rooms = self.all_rooms();
         rooms
             .into_iter()
             .filter_map(|(room, state)| {
@@ -882,13 +880,7 @@ impl Hub {
     /// The rooms with a connection on this node, and for each the lowest `seq` a join read
     /// since the dispatcher last asked (see [`Hub::joined_at`]).
     pub fn watched(&self) -> Vec<(RoomId, Option<u64>)> {
-        let rooms: Vec<(RoomId, Arc<Mutex<RoomState>>)> = self
-            .rooms
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(id, state)| (*id, Arc::clone(state)))
-            .collect();
+        let rooms = self.all_rooms();
         rooms
             .into_iter()
             .filter_map(|(room, state)| {

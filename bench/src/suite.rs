@@ -267,39 +267,6 @@ impl Postgres {
     }
 }
 
-/// Starts one of our servers on core 0 on a PostgreSQL of its own (also on core 0), with `rooms`
-/// rooms and `users` users, as [`start`] does on SQLite.
-async fn start_on_postgres(args: &SuiteArgs, rooms: usize, users: usize) -> R<Server> {
-    let port = free_port()?;
-    let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-    let dir = std::env::temp_dir().join(format!("chat-bench-{}-{port}", std::process::id()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let pg = Postgres::start(&dir).await?;
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", "0"]);
-    our_server(&mut cmd, args, addr, std::ffi::OsStr::new(&pg.url));
-    cmd.arg("--files-dir").arg(dir.join("files"));
-    let mut child = cmd
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("start ours on PostgreSQL: {e}"))?;
-    let pid = child.id().ok_or("no pid")?;
-    wait_listening(addr, &mut child).await?;
-    let tokens = Some(prepare_ours(addr, &dir, rooms, users).await?);
-    Ok(Server {
-        target: Target::Ours,
-        child,
-        pid,
-        addr,
-        tokens,
-        dir,
-        extra: Vec::new(),
-        pg: Some(pg),
-    })
-}
-
 /// Starts a cluster of `target` on core 0: three nodes, Redis and HAProxy (and PostgreSQL for
 /// ours), the nodes sharing rooms through Redis (ours: `--redis`; Socket.IO: its Redis adapter).
 /// The workers connect to HAProxy.
@@ -461,17 +428,36 @@ async fn wait_listening(addr: SocketAddr, child: &mut Child) -> R<()> {
 /// Starts `target` on core 0. For ours: a fresh database, `users` registered users (their
 /// tokens in a file for the workers) and rooms `b0..b{rooms}`.
 async fn start(args: &SuiteArgs, target: Target, rooms: usize, users: usize) -> R<Server> {
+    start_on(args, target, rooms, users, false).await
+}
+
+/// [`start`], with ours on a PostgreSQL of its own (also on core 0) if `on_postgres`.
+async fn start_on(
+    args: &SuiteArgs,
+    target: Target,
+    rooms: usize,
+    users: usize,
+    on_postgres: bool,
+) -> R<Server> {
     let port = free_port()?;
     let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
     let dir = std::env::temp_dir().join(format!("chat-bench-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let pg = match on_postgres {
+        true => Some(Postgres::start(&dir).await?),
+        false => None,
+    };
     let mut cmd = Command::new("taskset");
     cmd.args(["-c", "0"]);
     match target {
-        Target::Ours => {
-            our_server(&mut cmd, args, addr, dir.join("bench.db").as_os_str());
-        }
+        Target::Ours => match &pg {
+            Some(pg) => {
+                our_server(&mut cmd, args, addr, std::ffi::OsStr::new(&pg.url));
+                cmd.arg("--files-dir").arg(dir.join("files"));
+            }
+            None => our_server(&mut cmd, args, addr, dir.join("bench.db").as_os_str()),
+        },
         Target::Ws => {
             cmd.arg("node")
                 .arg(args.peers.join("ws-relay.js"))
@@ -508,7 +494,7 @@ async fn start(args: &SuiteArgs, target: Target, rooms: usize, users: usize) -> 
         tokens,
         dir,
         extra: Vec::new(),
-        pg: None,
+        pg,
     })
 }
 
@@ -1160,11 +1146,7 @@ async fn suite(args: SuiteArgs) -> R<()> {
             };
             for on_postgres in [false, true] {
                 let users = if q { 2 } else { 20 };
-                let server = if on_postgres {
-                    start_on_postgres(&args, conns, users).await?
-                } else {
-                    start(&args, target, conns, users).await?
-                };
+                let server = start_on(&args, target, conns, users, on_postgres).await?;
                 let mut workers = spawn_workers(&server, &layout).await?;
                 all_ready(&mut workers).await?;
                 let run_ms = if q { 1000 } else { 5000 };
