@@ -61,10 +61,10 @@ pub struct AuthUser {
 /// `floor`) is not cached but read again, and the new read can no longer see the deleted row. So
 /// the guarantee does not depend on how long reads take.
 ///
-/// With several server nodes sharing one store, a node's logout will have to reach the others'
-/// caches (through the bus that will carry the fan-out) and be recorded the same way; with one
-/// node there is nothing to share. A `std` mutex: held only for map
-/// operations, never across `.await`.
+/// With several server nodes sharing one store, a node's logout reaches the others' caches over
+/// the bus (`crate::bus`) and is recorded the same way there; a node whose bus was down forgets
+/// its cached sessions and checks the sessions of its open sockets against the store (see
+/// `crate::startup`). A `std` mutex: held only for map operations, never across `.await`.
 #[derive(Debug, Default)]
 pub struct SessionCache {
     inner: Mutex<CacheInner>,
@@ -195,6 +195,12 @@ impl SessionCache {
             keep
         });
         inner.floor = floor;
+    }
+
+    /// Forgets every cached live session (they are read from the store again on their next
+    /// use): a node that may have missed other nodes' logouts (its bus was down) does this.
+    pub fn forget_live(&self) {
+        self.lock().live.clear();
     }
 
     /// Whether a session is known to be revoked.

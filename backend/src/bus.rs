@@ -155,9 +155,9 @@ pub struct Envelope {
 pub trait Receiver: Send + Sync + 'static {
     /// A note from node `node`.
     fn note(&self, node: u64, note: Note);
-    /// Periodically: expire the nodes not heard for [`NODE_EXPIRY`]. True if one was: a node
-    /// cut from Redis may have lost notes too.
-    fn tick(&self) -> bool;
+    /// Every [`HEARTBEAT`], with whether the bus works now: expire the nodes not heard for
+    /// [`NODE_EXPIRY`]. True if one was: a node cut from Redis may have lost notes too.
+    fn tick(&self, up: bool) -> bool;
     /// The bus came back after an outage (or first connected): news may have been missed.
     fn reconnected(&self);
     /// This node's presence view, for its heartbeat.
@@ -424,7 +424,7 @@ async fn heartbeat(bus: Arc<Bus>, receiver: Arc<dyn Receiver>, shutdown: Cancell
         bus.publish(Note::Heartbeat {
             rooms: receiver.view(),
         });
-        if receiver.tick() {
+        if receiver.tick(bus.is_up()) {
             bus.trouble();
         }
     }

@@ -352,6 +352,16 @@ impl Hub {
         });
     }
 
+    /// The sessions with a connection on this node.
+    pub fn session_keys(&self) -> Vec<[u8; 32]> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .copied()
+            .collect()
+    }
+
     /// Closes every connection of a session on this node.
     pub fn end_session_here(&self, session: [u8; 32]) {
         let conns = self

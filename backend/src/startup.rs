@@ -87,6 +87,51 @@ struct Peers {
     seam: Arc<events::Seam>,
     chat: Chat,
     sessions: Arc<SessionCache>,
+    store: Arc<dyn Store>,
+    /// Heartbeats since the bus went down, to check sessions every [`SESSION_CHECK_TICKS`].
+    down_ticks: std::sync::atomic::AtomicU32,
+}
+
+/// While the bus is down, a node checks its sockets' sessions against the store every this many
+/// heartbeats (10 s): a logout on another node meanwhile reached it only through the store.
+const SESSION_CHECK_TICKS: u32 = 5;
+
+impl Peers {
+    /// Logouts on other nodes may have been missed: forget the cached sessions, and close the
+    /// sockets of every session here whose row is gone from the store.
+    fn check_sessions(&self) {
+        self.sessions.forget_live();
+        let keys = self.hub.session_keys();
+        if keys.is_empty() {
+            return;
+        }
+        let (store, sessions, hub) = (
+            Arc::clone(&self.store),
+            Arc::clone(&self.sessions),
+            Arc::clone(&self.hub),
+        );
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let reads = futures::stream::iter(keys)
+                .map(|key| {
+                    let read = store.find_session(key);
+                    async move { (key, read.await) }
+                })
+                .buffer_unordered(16);
+            let gone: Vec<[u8; 32]> = reads
+                .filter_map(|(key, read)| async move { matches!(read, Ok(None)).then_some(key) })
+                .collect()
+                .await;
+            for key in gone {
+                tracing::info!(
+                    "a session ended on another node while the bus was down; closing its sockets"
+                );
+                sessions.revoke(key);
+                sessions.revoked_deleted(&key);
+                hub.end_session_here(key);
+            }
+        });
+    }
 }
 
 impl bus::Receiver for Peers {
@@ -108,12 +153,21 @@ impl bus::Receiver for Peers {
         }
     }
 
-    fn tick(&self) -> bool {
+    fn tick(&self, up: bool) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        if up {
+            self.down_ticks.store(0, Relaxed);
+        } else if self.down_ticks.fetch_add(1, Relaxed) % SESSION_CHECK_TICKS
+            == SESSION_CHECK_TICKS - 1
+        {
+            self.check_sessions();
+        }
         self.hub.expire_nodes(bus::NODE_EXPIRY)
     }
 
     fn reconnected(&self) {
         self.chat.forget_everything_cached();
+        self.check_sessions();
     }
 
     fn view(&self) -> Vec<(RoomId, Vec<Username>)> {
@@ -191,6 +245,8 @@ impl Application {
                     seam: Arc::clone(&bus_seam),
                     chat: chat.clone(),
                     sessions: Arc::clone(&sessions),
+                    store: Arc::clone(&store),
+                    down_ticks: std::sync::atomic::AtomicU32::new(0),
                 });
                 let bus = Bus::start(url, peers, shutdown.clone())
                     .map_err(|e| StartError::Bus(e.to_string()))?;

@@ -580,3 +580,32 @@ async fn a_mute_and_a_kick_on_one_node_hold_on_the_other_at_once() {
         Some(ErrorCode::NotJoined)
     );
 }
+
+#[tokio::test]
+async fn a_logout_while_redis_is_down_still_closes_the_sessions_sockets_on_the_other_node() {
+    let mut redis = Redis::start().await;
+    let (a, b) = two_nodes(&redis).await;
+    ready_says(&a, "ready").await;
+    let bob = b.register("bob").await;
+    let (mut on_b, _) = b.joined(&bob, GENERAL).await;
+
+    redis.stop().await;
+    ready_says(&a, "ready, degraded: bus down").await;
+    ready_says(&b, "ready, degraded: bus down").await;
+    let res = a
+        .http
+        .post(a.url("/api/logout"))
+        .bearer_auth(&bob.token)
+        .send()
+        .await
+        .expect("logout");
+    assert!(res.status().is_success(), "{}", res.status());
+    // No note can reach node B: it finds out from the store (it checks every 10 s while its
+    // bus is down), closes the socket, and refuses the token.
+    let code = tokio::time::timeout(Duration::from_secs(20), on_b.closed())
+        .await
+        .expect("closed without the bus");
+    assert_eq!(code, Some(close_code::SESSION_ENDED));
+    let (status, _) = b.get_as(&bob, "/api/rooms").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
