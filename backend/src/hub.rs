@@ -352,6 +352,39 @@ impl Hub {
         });
     }
 
+    /// Each person with a connection in a room on this node: room, user id, handle.
+    pub fn local_memberships(&self) -> Vec<(RoomId, UserId, Username)> {
+        let ids: HashMap<Username, UserId> = self
+            .users
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(|(id, conns)| Some((conns.name.clone()?, *id)))
+            .collect();
+        let mut out = Vec::new();
+        for (room, state) in self.all_rooms() {
+            let state = state.lock().unwrap_or_else(PoisonError::into_inner);
+            for name in state.online.keys() {
+                if let Some(id) = ids.get(name) {
+                    out.push((room, *id, name.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Ends a person's presence in a room on this node only (they are no longer a member, and
+    /// the note that said so was lost), sending `notice` to their connections here.
+    pub fn remove_here_with(
+        &self,
+        room: RoomId,
+        user: UserId,
+        name: &Username,
+        notice: &ServerMsg,
+    ) {
+        self.remove_here(room, user, name, encode(notice));
+    }
+
     /// The sessions with a connection on this node.
     pub fn session_keys(&self) -> Vec<[u8; 32]> {
         self.sessions

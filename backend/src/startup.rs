@@ -97,11 +97,45 @@ struct Peers {
 const SESSION_CHECK_TICKS: u32 = 5;
 
 impl Peers {
-    /// Logouts on other nodes may have been missed: forget the cached sessions, and close the
-    /// sockets of every session here whose row is gone from the store.
+    /// Logouts, kicks and bans on other nodes may have been missed: forget the cached sessions,
+    /// close the sockets of every session here whose row is gone from the store, and take every
+    /// person here out of the rooms they are no longer a member of (so that a private room's
+    /// events stop reaching them).
     fn check_sessions(&self) {
         self.sessions.forget_live();
         let keys = self.hub.session_keys();
+        let memberships = self.hub.local_memberships();
+        let (store, hub) = (Arc::clone(&self.store), Arc::clone(&self.hub));
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let checks = futures::stream::iter(memberships)
+                .map(|(room, user, name)| {
+                    let read = store.member(room, user);
+                    let ban = store.ban_of(room, user);
+                    async move { (room, user, name, read.await, ban.await) }
+                })
+                .buffer_unordered(16);
+            let gone: Vec<_> = checks
+                .filter_map(|(room, user, name, member, ban)| async move {
+                    matches!(member, Ok(None)).then_some((room, user, name, ban))
+                })
+                .collect()
+                .await;
+            for (room, user, name, ban) in gone {
+                tracing::info!(%room, %name, "a removal on another node went unheard; applying it");
+                let reason = match ban {
+                    Ok(Some(_)) => shared::Removal::Banned,
+                    _ => shared::Removal::Unknown,
+                };
+                let notice = shared::ServerMsg::Removed {
+                    room,
+                    reason,
+                    by: None,
+                    message: None,
+                };
+                hub.remove_here_with(room, user, &name, &notice);
+            }
+        });
         if keys.is_empty() {
             return;
         }

@@ -609,3 +609,64 @@ async fn a_logout_while_redis_is_down_still_closes_the_sessions_sockets_on_the_o
     let (status, _) = b.get_as(&bob, "/api/rooms").await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_kick_while_redis_is_down_still_stops_the_rooms_events_on_the_other_node() {
+    use serde_json::json;
+
+    let mut redis = Redis::start().await;
+    let (a, b) = two_nodes(&redis).await;
+    ready_says(&a, "ready").await;
+    let alice = a.register("alice").await;
+    let bob = b.register("bob").await;
+    let carol = b.register("carol").await;
+    let room = a.create_room_of(&alice, "lobby", "public").await;
+    let (mut bob_on_b, _) = b.joined(&bob, room).await;
+    let (mut carol_on_b, _) = b.joined(&carol, GENERAL).await;
+    let (mut alice_on_a, _) = a.joined(&alice, room).await;
+
+    redis.stop().await;
+    ready_says(&b, "ready, degraded: bus down").await;
+    let (status, _) = a
+        .post_as(
+            &alice,
+            &format!("/api/rooms/{room}/kick"),
+            json!({"user": "bob"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    // Node B hears nothing of it, but finds out from the store within 10 s: Bob's socket
+    // leaves the room, and what Alice says there afterwards does not reach him.
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        bob_on_b.recv_until(|m| matches!(m, ServerMsg::Removed { .. })),
+    )
+    .await
+    .expect("removed without the bus");
+    let after = alice_on_a.say(room, "bob is gone").await;
+    // Carol, still a member of #general on node B, is left alone by the same check, and
+    // receives what is said there.
+    let said = a.register("dave").await;
+    let (mut dave_on_a, _) = a.joined(&said, GENERAL).await;
+    let seq = dave_on_a.say(GENERAL, "still here, carol?").await;
+    let m = loop {
+        let m = tokio::time::timeout(Duration::from_secs(10), carol_on_b.next_message())
+            .await
+            .expect("carol still receives #general");
+        if m.seq == seq {
+            break m;
+        }
+    };
+    assert_eq!(m.text, "still here, carol?");
+    // Give node B's poll time to deliver the room's new message, had Bob still been in it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    loop {
+        match tokio::time::timeout(Duration::from_millis(200), bob_on_b.recv()).await {
+            Ok(ServerMsg::Message(m)) => {
+                assert!(m.seq != after, "a kicked person got the room's message");
+            }
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+}
