@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The benchmark: builds everything in release mode, then runs every scenario against our server,
-# a Node ws relay, a Socket.IO server and the raw ceiling, and writes the figures into
-# docs/benchmarks.md, then times searches over a million stored messages. Takes about 15 minutes. Extra arguments go to `bench suite`
-# (e.g. --only ours,ws).
+# a Node ws relay, a Socket.IO server and the raw ceiling, then clusters of three nodes (ours on
+# PostgreSQL with the Redis bus, Socket.IO with its Redis adapter) behind HAProxy, and writes the
+# figures into docs/benchmarks.md, then times searches over a million stored messages. Takes
+# 10-15 minutes. Extra arguments go to `bench suite` (e.g. --only ours,ws).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 cd "$ROOT"
 ensure_client_tools
+ensure_postgres
+ensure_cluster_tools
 ensure_bench_peers
 build_client
 say "building the server, the load generator and the search benchmark (release)"
