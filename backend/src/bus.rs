@@ -167,7 +167,9 @@ pub trait Receiver: Send + Sync + 'static {
 /// This node's end of the bus.
 pub struct Bus {
     node: u64,
-    tx: mpsc::Sender<String>,
+    /// Notes waiting for the publisher, which encodes them (not the caller: the store's
+    /// writer thread publishes every commit).
+    tx: mpsc::Sender<Envelope>,
     /// The subscription is live (our own heartbeat came back lately).
     subscribed: AtomicBool,
     /// The last publication succeeded.
@@ -263,11 +265,7 @@ impl Bus {
             at: now_ms(),
             note,
         };
-        let Ok(json) = serde_json::to_string(&envelope) else {
-            tracing::error!("cannot encode a bus note");
-            return;
-        };
-        if self.tx.try_send(json).is_err() {
+        if self.tx.try_send(envelope).is_err() {
             self.drop_notes(1);
         }
     }
@@ -289,7 +287,7 @@ async fn connect(client: &redis::Client) -> Option<redis::aio::MultiplexedConnec
 /// as they come (they would be stale by the time it is back).
 async fn publisher(
     client: redis::Client,
-    mut rx: mpsc::Receiver<String>,
+    mut rx: mpsc::Receiver<Envelope>,
     bus: Arc<Bus>,
     shutdown: CancellationToken,
 ) {
@@ -329,8 +327,12 @@ async fn publisher(
                 pipe.cmd("PUBLISH").arg(CHANNEL).arg(json).ignore();
             }
         }
-        for json in &batch {
-            pipe.cmd("PUBLISH").arg(CHANNEL).arg(json.as_str()).ignore();
+        for envelope in &batch {
+            let Ok(json) = serde_json::to_string(envelope) else {
+                tracing::error!("cannot encode a bus note");
+                continue;
+            };
+            pipe.cmd("PUBLISH").arg(CHANNEL).arg(json).ignore();
         }
         match tokio::time::timeout(REDIS_TIMEOUT, pipe.query_async::<()>(c)).await {
             Ok(Ok(())) => {

@@ -160,12 +160,10 @@ impl Watcher {
                     continue;
                 }
             };
+            let heads: HashMap<RoomId, u64> = heads.into_iter().collect();
             let input = watched
                 .into_iter()
-                .filter_map(|(room, floor)| {
-                    let head = heads.iter().find(|(r, _)| *r == room)?.1;
-                    Some((room, floor, head))
-                })
+                .filter_map(|(room, floor)| Some((room, floor, *heads.get(&room)?)))
                 .collect();
             let Some(tx) = tx.upgrade() else { return };
             if tx.send(Input::Heads(input)).is_err() {

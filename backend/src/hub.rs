@@ -203,6 +203,13 @@ impl Remote {
             .any(|n| n.rooms.get(&room).is_some_and(|users| users.contains(user)))
     }
 
+    /// Whether a node other than `node` has `user` online in `room`.
+    fn online_except(&self, node: u64, room: RoomId, user: &Username) -> bool {
+        self.nodes.iter().any(|(id, n)| {
+            *id != node && n.rooms.get(&room).is_some_and(|users| users.contains(user))
+        })
+    }
+
     /// Who is online in `room` on other nodes.
     fn names(&self, room: RoomId) -> impl Iterator<Item = &Username> {
         self.nodes
@@ -827,34 +834,33 @@ impl Hub {
                 Some(view) => remote.nodes.insert(node, view),
                 None => remote.nodes.remove(&node),
             };
-            let mut touched: Vec<(RoomId, Username)> = Vec::new();
             let new = remote.nodes.get(&node);
-            let pairs = |n: Option<&RemoteNode>| -> Vec<(RoomId, Username)> {
-                n.into_iter()
-                    .flat_map(|n| n.rooms.iter())
-                    .flat_map(|(room, users)| users.iter().map(|u| (*room, u.clone())))
-                    .collect()
-            };
-            let (before, after) = (pairs(old.as_ref()), pairs(new));
-            for pair in before.iter().chain(after.iter()) {
-                if before.contains(pair) != after.contains(pair) && !touched.contains(pair) {
-                    touched.push(pair.clone());
+            let empty = HashSet::new();
+            fn users<'a>(
+                n: Option<&'a RemoteNode>,
+                room: &RoomId,
+                empty: &'a HashSet<Username>,
+            ) -> &'a HashSet<Username> {
+                n.and_then(|n| n.rooms.get(room)).unwrap_or(empty)
+            }
+            let rooms: HashSet<RoomId> = old
+                .iter()
+                .chain(new)
+                .flat_map(|n| n.rooms.keys().copied())
+                .collect();
+            // A person who came or went on that node is news here only if no other node has
+            // them online (announce_remote then also skips those online on this node).
+            let mut changed = Vec::new();
+            for room in rooms {
+                for user in users(old.as_ref(), &room, &empty)
+                    .symmetric_difference(users(new, &room, &empty))
+                {
+                    if !remote.online_except(node, room, user) {
+                        changed.push((room, user.clone()));
+                    }
                 }
             }
-            // Whether each touched person is online elsewhere at all is judged by
-            // `announce_remote`; a pair that moved between this node's view and another's
-            // is announced only if the answer changed, which it checks.
-            touched
-                .into_iter()
-                .filter(|(room, user)| {
-                    let others = remote
-                        .nodes
-                        .iter()
-                        .filter(|(id, _)| **id != node)
-                        .any(|(_, n)| n.rooms.get(room).is_some_and(|u| u.contains(user)));
-                    !others
-                })
-                .collect()
+            changed
         };
         for (room, user) in changed {
             self.announce_remote(room, &user);

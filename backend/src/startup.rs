@@ -111,19 +111,18 @@ impl Peers {
             let checks = futures::stream::iter(memberships)
                 .map(|(room, user, name)| {
                     let read = store.member(room, user);
-                    let ban = store.ban_of(room, user);
-                    async move { (room, user, name, read.await, ban.await) }
+                    async move { (room, user, name, read.await) }
                 })
                 .buffer_unordered(16);
             let gone: Vec<_> = checks
-                .filter_map(|(room, user, name, member, ban)| async move {
-                    matches!(member, Ok(None)).then_some((room, user, name, ban))
+                .filter_map(|(room, user, name, member)| async move {
+                    matches!(member, Ok(None)).then_some((room, user, name))
                 })
                 .collect()
                 .await;
-            for (room, user, name, ban) in gone {
+            for (room, user, name) in gone {
                 tracing::info!(%room, %name, "a removal on another node went unheard; applying it");
-                let reason = match ban {
+                let reason = match store.ban_of(room, user).await {
                     Ok(Some(_)) => shared::Removal::Banned,
                     _ => shared::Removal::Unknown,
                 };

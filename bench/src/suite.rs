@@ -590,6 +590,22 @@ struct Layout {
     concurrency: usize,
 }
 
+impl Layout {
+    /// The fan-out scenarios' layout: one room of 1,000 members, 10 of them sending (20 and 2
+    /// for a quick run).
+    fn fanout(quick: bool) -> Self {
+        let members = if quick { 20 } else { 1000 };
+        Self {
+            conns: members,
+            workers: 2,
+            room_size: members,
+            senders_per_room: if quick { 2 } else { 10 },
+            connect_only: false,
+            concurrency: 64,
+        }
+    }
+}
+
 impl Worker {
     async fn spawn(server: &Server, layout: &Layout, index: usize) -> R<Self> {
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -948,15 +964,7 @@ async fn suite(args: SuiteArgs) -> R<()> {
 
         // 1. Fan-out: one room, raising the send rate until delivery saturates.
         if args.wants("fanout") {
-            let members = if q { 20 } else { 1000 };
-            let layout = Layout {
-                conns: members,
-                workers: 2,
-                room_size: members,
-                senders_per_room: if q { 2 } else { 10 },
-                connect_only: false,
-                concurrency: 64,
-            };
+            let layout = Layout::fanout(q);
             let server = start(&args, target, 1, if q { 2 } else { 20 }).await?;
             let mut workers = spawn_workers(&server, &layout).await?;
             let ok = all_ready(&mut workers).await?;
@@ -988,15 +996,7 @@ async fn suite(args: SuiteArgs) -> R<()> {
         // 1b. The same fan-out through HAProxy to three nodes that share the room through Redis
         // (and PostgreSQL for ours): the cluster a deployment beyond one machine would run.
         if matches!(target, Target::Ours | Target::Socketio) && args.wants("cluster") {
-            let members = if q { 20 } else { 1000 };
-            let layout = Layout {
-                conns: members,
-                workers: 2,
-                room_size: members,
-                senders_per_room: if q { 2 } else { 10 },
-                connect_only: false,
-                concurrency: 64,
-            };
+            let layout = Layout::fanout(q);
             let server = start_cluster(&args, target, if q { 2 } else { 20 }).await?;
             let mut workers = spawn_workers(&server, &layout).await?;
             let ok = all_ready(&mut workers).await?;

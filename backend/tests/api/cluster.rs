@@ -171,14 +171,7 @@ async fn a_message_on_one_node_reaches_the_other_live_and_so_does_a_logout() {
     assert_eq!((m.seq, m.text.as_str()), (seq, "hello from b"));
 
     // Bob logs out on node A: his socket on node B closes, and his token is refused there.
-    let res = a
-        .http
-        .post(a.url("/api/logout"))
-        .bearer_auth(&bob.token)
-        .send()
-        .await
-        .expect("logout");
-    assert!(res.status().is_success(), "{}", res.status());
+    crate::sessions::logout(&a, &bob.token).await;
     let code = tokio::time::timeout(Duration::from_secs(5), on_b.closed())
         .await
         .expect("closed across the bus");
@@ -592,14 +585,7 @@ async fn a_logout_while_redis_is_down_still_closes_the_sessions_sockets_on_the_o
     redis.stop().await;
     ready_says(&a, "ready, degraded: bus down").await;
     ready_says(&b, "ready, degraded: bus down").await;
-    let res = a
-        .http
-        .post(a.url("/api/logout"))
-        .bearer_auth(&bob.token)
-        .send()
-        .await
-        .expect("logout");
-    assert!(res.status().is_success(), "{}", res.status());
+    crate::sessions::logout(&a, &bob.token).await;
     // No note can reach node B: it finds out from the store (it checks every 10 s while its
     // bus is down), closes the socket, and refuses the token.
     let code = tokio::time::timeout(Duration::from_secs(20), on_b.closed())

@@ -12,7 +12,7 @@ use shared::close_code;
 use crate::helpers::{GENERAL, Next, spawn_app, spawn_app_with};
 
 /// Logs `session` out over HTTP and expects 204.
-async fn logout(app: &crate::helpers::TestApp, token: &str) {
+pub(crate) async fn logout(app: &crate::helpers::TestApp, token: &str) {
     let res = app
         .http
         .post(app.url("/api/logout"))
